@@ -1,0 +1,9 @@
+//! Chemistry tables and rules built on the element table: oxidation states and the Hautier
+//! substitution λ table.
+//!
+//! Floor: depends on `crystal` only (the element table itself lives in `crystal::element`, because
+//! densities and formulas need masses and electronegativities).
+
+pub mod substitution;
+
+pub use crate::crystal::element::{Element, ElementData};

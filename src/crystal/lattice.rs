@@ -1,0 +1,252 @@
+//! Periodic lattices: basis vectors, parameters, metric, reciprocal lattices and Niggli reduction.
+
+use nalgebra::{Matrix3, Vector3};
+use serde::{Deserialize, Serialize};
+
+use super::CrystalError;
+
+/// A lattice in 3D. The basis vectors **a**, **b**, **c** (Å) are the *columns* of `cart_from_frac`,
+/// so `cart = cart_from_frac * frac`. pymatgen's `Lattice.matrix` is the transpose (rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "LatticeRows", try_from = "LatticeRows")]
+pub struct Lattice {
+    cart_from_frac: Matrix3<f64>,
+    frac_from_cart: Matrix3<f64>,
+}
+
+/// Serialised form: rows are lattice vectors, as in pymatgen and ASE.
+#[derive(Serialize, Deserialize)]
+struct LatticeRows([[f64; 3]; 3]);
+
+impl From<Lattice> for LatticeRows {
+    fn from(l: Lattice) -> Self {
+        LatticeRows(l.row_vectors())
+    }
+}
+
+impl TryFrom<LatticeRows> for Lattice {
+    type Error = CrystalError;
+    fn try_from(r: LatticeRows) -> Result<Self, Self::Error> {
+        Lattice::from_row_vectors(r.0)
+    }
+}
+
+/// Lattice parameters for display and file formats: lengths in Å, angles in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatticeParams {
+    pub a: f64,
+    pub b: f64,
+    pub c: f64,
+    pub alpha_deg: f64,
+    pub beta_deg: f64,
+    pub gamma_deg: f64,
+}
+
+impl Lattice {
+    /// Build from a column basis. Fails on non-finite entries or a (near-)zero volume (< 1e-8 Å³).
+    pub fn from_cart_from_frac(cart_from_frac: Matrix3<f64>) -> Result<Lattice, CrystalError> {
+        if let Some(v) = cart_from_frac.iter().find(|v| !v.is_finite()) {
+            return Err(CrystalError::NonFinite { what: "lattice".into(), value: *v });
+        }
+        let det = cart_from_frac.determinant();
+        if det.abs() < 1e-8 {
+            return Err(CrystalError::SingularLattice { volume_ang3: det.abs() });
+        }
+        let frac_from_cart = cart_from_frac
+            .try_inverse()
+            .ok_or(CrystalError::SingularLattice { volume_ang3: det.abs() })?;
+        Ok(Lattice { cart_from_frac, frac_from_cart })
+    }
+
+    /// Build from the three lattice vectors written as rows `[a, b, c]` (Å).
+    pub fn from_row_vectors(rows: [[f64; 3]; 3]) -> Result<Lattice, CrystalError> {
+        Lattice::from_cart_from_frac(Matrix3::from_fn(|i, j| rows[j][i]))
+    }
+
+    /// Build from parameters with pymatgen's orientation convention (`Lattice.from_parameters`,
+    /// `vesta=False`): **c** along z, **a** in the xz plane.
+    pub fn from_parameters(p: LatticeParams) -> Result<Lattice, CrystalError> {
+        let vals = [p.a, p.b, p.c, p.alpha_deg, p.beta_deg, p.gamma_deg];
+        if let Some(v) = vals.iter().find(|v| !v.is_finite()) {
+            return Err(CrystalError::NonFinite { what: "lattice parameters".into(), value: *v });
+        }
+        if p.a <= 0.0 || p.b <= 0.0 || p.c <= 0.0 {
+            return Err(CrystalError::InvalidParameters(format!(
+                "lengths a={} b={} c={} Å must be positive",
+                p.a, p.b, p.c
+            )));
+        }
+        for ang in [p.alpha_deg, p.beta_deg, p.gamma_deg] {
+            if ang <= 0.0 || ang >= 180.0 {
+                return Err(CrystalError::InvalidParameters(format!(
+                    "angle {ang}° must lie strictly between 0° and 180°"
+                )));
+            }
+        }
+        let (al, be, ga) = (p.alpha_deg.to_radians(), p.beta_deg.to_radians(), p.gamma_deg.to_radians());
+        let val = ((al.cos() * be.cos() - ga.cos()) / (al.sin() * be.sin())).clamp(-1.0, 1.0);
+        let gamma_star = val.acos();
+        let va = [p.a * be.sin(), 0.0, p.a * be.cos()];
+        let vb = [-p.b * al.sin() * gamma_star.cos(), p.b * al.sin() * gamma_star.sin(), p.b * al.cos()];
+        let vc = [0.0, 0.0, p.c];
+        Lattice::from_row_vectors([va, vb, vc])
+    }
+
+    /// Cubic lattice with edge `a` (Å).
+    pub fn cubic(a: f64) -> Result<Lattice, CrystalError> {
+        Lattice::from_row_vectors([[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]])
+    }
+
+    /// Basis as columns: `cart = cart_from_frac * frac`.
+    pub fn cart_from_frac(&self) -> &Matrix3<f64> {
+        &self.cart_from_frac
+    }
+
+    /// Inverse basis: `frac = frac_from_cart * cart`. Its rows are the crystallographic reciprocal
+    /// vectors (without 2π).
+    pub fn frac_from_cart(&self) -> &Matrix3<f64> {
+        &self.frac_from_cart
+    }
+
+    /// The lattice vectors as rows `[a, b, c]` (Å), pymatgen's `Lattice.matrix`.
+    pub fn row_vectors(&self) -> [[f64; 3]; 3] {
+        let m = &self.cart_from_frac;
+        [0, 1, 2].map(|j| [m[(0, j)], m[(1, j)], m[(2, j)]])
+    }
+
+    /// Lattice vector `i` (0 = a, 1 = b, 2 = c) in Å.
+    pub fn vector(&self, i: usize) -> Vector3<f64> {
+        self.cart_from_frac.column(i).into_owned()
+    }
+
+    pub fn lengths(&self) -> [f64; 3] {
+        [0, 1, 2].map(|i| self.vector(i).norm())
+    }
+
+    /// Angles α (b,c), β (a,c), γ (a,b) in radians.
+    pub fn angles_rad(&self) -> [f64; 3] {
+        let ang = |u: Vector3<f64>, v: Vector3<f64>| (u.dot(&v) / (u.norm() * v.norm())).clamp(-1.0, 1.0).acos();
+        let (a, b, c) = (self.vector(0), self.vector(1), self.vector(2));
+        [ang(b, c), ang(a, c), ang(a, b)]
+    }
+
+    pub fn params(&self) -> LatticeParams {
+        let [a, b, c] = self.lengths();
+        let [al, be, ga] = self.angles_rad();
+        LatticeParams { a, b, c, alpha_deg: al.to_degrees(), beta_deg: be.to_degrees(), gamma_deg: ga.to_degrees() }
+    }
+
+    /// Cell volume (Å³), always positive.
+    pub fn volume(&self) -> f64 {
+        self.cart_from_frac.determinant().abs()
+    }
+
+    /// True when the basis is right-handed (positive determinant).
+    pub fn is_right_handed(&self) -> bool {
+        self.cart_from_frac.determinant() > 0.0
+    }
+
+    /// Metric tensor G = Bᵀ B (Å²), G_ij = a_i · a_j.
+    pub fn metric(&self) -> Matrix3<f64> {
+        self.cart_from_frac.transpose() * self.cart_from_frac
+    }
+
+    pub fn to_cart(&self, frac: &Vector3<f64>) -> Vector3<f64> {
+        self.cart_from_frac * frac
+    }
+
+    pub fn to_frac(&self, cart: &Vector3<f64>) -> Vector3<f64> {
+        self.frac_from_cart * cart
+    }
+
+    /// Reciprocal lattice with the 2π factor (Å⁻¹), pymatgen's `reciprocal_lattice`.
+    pub fn reciprocal_lattice(&self) -> Lattice {
+        let m = self.frac_from_cart.transpose() * (2.0 * std::f64::consts::PI);
+        Lattice::from_cart_from_frac(m).expect("reciprocal of a regular lattice is regular")
+    }
+
+    /// Reciprocal lattice without 2π (Å⁻¹), pymatgen's `reciprocal_lattice_crystallographic`.
+    pub fn reciprocal_lattice_crystallographic(&self) -> Lattice {
+        Lattice::from_cart_from_frac(self.frac_from_cart.transpose()).expect("reciprocal of a regular lattice is regular")
+    }
+
+    /// Spacing between lattice planes perpendicular to reciprocal vector i (Å): 1/|b*_i|.
+    pub fn plane_spacings(&self) -> [f64; 3] {
+        [0, 1, 2].map(|i| 1.0 / self.frac_from_cart.row(i).norm())
+    }
+
+    /// Niggli-reduced lattice (Grosse-Kunstleve, Sauter & Adams 2004, via moyo) and the integer matrix
+    /// `t` with `reduced.cart_from_frac = self.cart_from_frac * t`. The result is right-handed.
+    pub fn niggli_reduced(&self) -> (Lattice, Matrix3<i32>) {
+        // moyo's reduction works on the column basis. Scale to unit volume so its absolute epsilon acts
+        // like a relative tolerance, then scale back.
+        let s = self.volume().cbrt();
+        let scaled = moyo::base::Lattice { basis: self.cart_from_frac / s };
+        let (reduced, t) = scaled.unchecked_niggli_reduce();
+        let l = Lattice::from_cart_from_frac(reduced.basis * s).expect("unimodular transform keeps volume");
+        (l, t)
+    }
+
+    /// Lattice scaled isotropically to volume `v` (Å³).
+    pub fn scaled_to_volume(&self, v: f64) -> Result<Lattice, CrystalError> {
+        let f = (v / self.volume()).cbrt();
+        Lattice::from_cart_from_frac(self.cart_from_frac * f)
+    }
+
+    /// Lattice of a supercell whose vectors are integer combinations: new column j = Σ_i B_i m_ij.
+    pub fn supercell(&self, m: &Matrix3<i32>) -> Result<Lattice, CrystalError> {
+        Lattice::from_cart_from_frac(self.cart_from_frac * m.map(|x| x as f64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9 * (1.0 + a.abs())
+    }
+
+    #[test]
+    fn parameters_round_trip() {
+        let p = LatticeParams { a: 3.0, b: 4.5, c: 7.2, alpha_deg: 81.0, beta_deg: 100.0, gamma_deg: 117.0 };
+        let l = Lattice::from_parameters(p).unwrap();
+        let q = l.params();
+        for (x, y) in [(p.a, q.a), (p.b, q.b), (p.c, q.c), (p.alpha_deg, q.alpha_deg), (p.beta_deg, q.beta_deg), (p.gamma_deg, q.gamma_deg)] {
+            assert!(close(x, y), "{x} vs {y}");
+        }
+        // c along z as in pymatgen
+        let rows = l.row_vectors();
+        assert!(close(rows[2][0], 0.0) && close(rows[2][1], 0.0) && close(rows[2][2], 7.2));
+    }
+
+    #[test]
+    fn frac_cart_identity_and_reciprocal() {
+        let l = Lattice::from_row_vectors([[4.0, 0.1, 0.0], [1.9, 3.7, 0.2], [0.3, -0.5, 5.1]]).unwrap();
+        let f = Vector3::new(0.1, -0.7, 2.3);
+        assert!((l.to_frac(&l.to_cart(&f)) - f).norm() < 1e-12);
+        let r = l.reciprocal_lattice();
+        let prod = l.cart_from_frac().transpose() * r.cart_from_frac();
+        assert!((prod - Matrix3::identity() * 2.0 * std::f64::consts::PI).norm() < 1e-9);
+    }
+
+    #[test]
+    fn rejects_degenerate() {
+        assert!(Lattice::from_row_vectors([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).is_err());
+        assert!(Lattice::from_row_vectors([[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).is_err());
+        let bad = LatticeParams { a: 1.0, b: 1.0, c: 1.0, alpha_deg: 0.0, beta_deg: 90.0, gamma_deg: 90.0 };
+        assert!(Lattice::from_parameters(bad).is_err());
+    }
+
+    #[test]
+    fn niggli_is_idempotent_and_keeps_volume() {
+        let l = Lattice::from_row_vectors([[3.0, 0.0, 0.0], [7.0, 3.0, 0.0], [5.0, 11.0, 3.0]]).unwrap();
+        let (r, t) = l.niggli_reduced();
+        assert!(close(r.volume(), l.volume()));
+        assert_eq!(t.map(|x| x as f64).determinant().abs().round(), 1.0);
+        let (rr, _) = r.niggli_reduced();
+        let (p, q) = (r.params(), rr.params());
+        assert!(close(p.a, q.a) && close(p.b, q.b) && close(p.c, q.c));
+        assert!(close(p.a, 3.0) && close(p.b, 3.0) && close(p.c, 3.0));
+    }
+}
