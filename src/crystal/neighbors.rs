@@ -43,11 +43,18 @@ impl NeighborList {
     }
 }
 
+/// Most lattice images searched along one axis. Only absurd cells (plane spacings below 1/400 of the
+/// cutoff, far below any physical crystal) reach it; there the search is truncated rather than hang.
+pub const MAX_IMAGES_PER_AXIS: i32 = 200;
+
 /// Image ranges ±n_i that cover every point within `cutoff` of any point in the unit cell, for
 /// differences of wrapped coordinates (which lie in (−1, 1)).
 fn image_bounds(lattice: &Lattice, cutoff: f64) -> [i32; 3] {
     let spacing = lattice.plane_spacings();
-    [0, 1, 2].map(|i| (cutoff / spacing[i]).ceil() as i32 + 1)
+    [0, 1, 2].map(|i| {
+        let n = (cutoff / spacing[i]).ceil();
+        if n.is_finite() { (n as i32).saturating_add(1).min(MAX_IMAGES_PER_AXIS) } else { MAX_IMAGES_PER_AXIS }
+    })
 }
 
 impl Structure {
@@ -105,20 +112,43 @@ impl Structure {
 
     /// Shortest distance between any two sites, including a site and its own images (Å).
     pub fn min_distance(&self) -> f64 {
+        let m = MinImage::new(&self.lattice);
+        let cart = self.cart_coords();
         let mut best = f64::INFINITY;
-        for i in 0..self.n_sites() {
-            for j in i..self.n_sites() {
-                best = best.min(self.distance(i, j));
+        for i in 0..cart.len() {
+            for j in i..cart.len() {
+                best = best.min(m.distance(&(cart[j] - cart[i]), i == j));
             }
         }
         best
     }
 
-    /// Distance from each site to its nearest neighbour (Å).
+    /// Distance from each site to its nearest neighbour, its own images included (Å).
     pub fn nearest_neighbor_distances(&self) -> Vec<f64> {
-        (0..self.n_sites())
-            .map(|i| (0..self.n_sites()).map(|j| self.distance(i, j)).fold(f64::INFINITY, f64::min))
+        let m = MinImage::new(&self.lattice);
+        let cart = self.cart_coords();
+        (0..cart.len())
+            .map(|i| (0..cart.len()).map(|j| m.distance(&(cart[j] - cart[i]), i == j)).fold(f64::INFINITY, f64::min))
             .collect()
+    }
+}
+
+/// Minimum-image distances computed in the Niggli-reduced basis of a lattice, where a small image
+/// search is exact and cheap even for strongly skewed input cells.
+pub struct MinImage {
+    reduced: Lattice,
+}
+
+impl MinImage {
+    pub fn new(lattice: &Lattice) -> MinImage {
+        MinImage { reduced: lattice.niggli_reduced().0 }
+    }
+
+    /// Shortest |v + T| (Å) over lattice translations T for a Cartesian vector `v`; with
+    /// `exclude_zero`, zero-length results (a site and itself) are skipped.
+    pub fn distance(&self, cart: &Vector3<f64>, exclude_zero: bool) -> f64 {
+        let f = wrap_frac(&self.reduced.to_frac(cart));
+        min_image_distance(&self.reduced, &f, exclude_zero)
     }
 }
 

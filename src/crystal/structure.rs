@@ -208,8 +208,8 @@ impl Structure {
     /// Smallest periodic distance between sites `i` and `j` (Å), over all lattice images; for `i == j`
     /// the shortest non-zero lattice vector.
     pub fn distance(&self, i: usize, j: usize) -> f64 {
-        let d = wrap_frac(&(self.frac_coords[j] - self.frac_coords[i]));
-        super::neighbors::min_image_distance(&self.lattice, &d, i == j)
+        let d = self.lattice.to_cart(&(self.frac_coords[j] - self.frac_coords[i]));
+        super::neighbors::MinImage::new(&self.lattice).distance(&d, i == j)
     }
 }
 
@@ -265,6 +265,7 @@ mod tests {
         let s = rocksalt();
         assert!((s.distance(0, 3) - 5.64 * 0.5).abs() < 1e-9);
         assert!((s.distance(0, 1) - 5.64 * 3f64.sqrt() / 2.0).abs() < 1e-9);
-        assert!((s.distance(0, 0) - 5.64 / 2f64.sqrt()).abs() < 1e-9);
+        // A site to its own nearest image: the cubic lattice vector.
+        assert!((s.distance(0, 0) - 5.64).abs() < 1e-9);
     }
 }
