@@ -61,7 +61,7 @@ impl Structure {
     /// All neighbour pairs with distance in (1e-8, `cutoff`] Å, both directions listed.
     pub fn neighbor_list(&self, cutoff: f64) -> NeighborList {
         let mut out = NeighborList::default();
-        if !(cutoff > 0.0) || !cutoff.is_finite() {
+        if cutoff.is_nan() || cutoff <= 0.0 || !cutoff.is_finite() {
             return out;
         }
         let frac: Vec<Vector3<f64>> = self.frac_coords().iter().map(wrap_frac).collect();

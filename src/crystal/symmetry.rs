@@ -10,6 +10,9 @@ pub const DEFAULT_SYMPREC_ANG: f64 = 0.1;
 /// Default angle tolerance (degrees), pymatgen's `SpacegroupAnalyzer` default.
 pub const DEFAULT_ANGLE_TOL_DEG: f64 = 5.0;
 
+/// A space-group operation: rotation in fractional coordinates and fractional translation.
+pub type SymmetryOperation = (Matrix3<i32>, Vector3<f64>);
+
 /// Symmetry of a structure at a given tolerance.
 #[derive(Debug, Clone, Serialize)]
 pub struct SymmetryInfo {
@@ -52,7 +55,7 @@ fn from_moyo(cell: &moyo::base::Cell) -> Result<Structure, CrystalError> {
 }
 
 fn dataset(s: &Structure, symprec_ang: f64) -> Result<moyo::MoyoDataset, CrystalError> {
-    if !(symprec_ang > 0.0) {
+    if symprec_ang.is_nan() || symprec_ang <= 0.0 {
         return Err(CrystalError::Symmetry(format!("symprec {symprec_ang} Å must be positive")));
     }
     let cell = to_moyo(s);
@@ -101,7 +104,7 @@ impl Structure {
     }
 
     /// Symmetry operations (rotation in fractional coordinates, translation) of the input cell.
-    pub fn symmetry_operations(&self, symprec_ang: f64) -> Result<Vec<(Matrix3<i32>, Vector3<f64>)>, CrystalError> {
+    pub fn symmetry_operations(&self, symprec_ang: f64) -> Result<Vec<SymmetryOperation>, CrystalError> {
         let d = dataset(self, symprec_ang)?;
         Ok(d.operations.iter().map(|op| (op.rotation, op.translation)).collect())
     }

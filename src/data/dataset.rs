@@ -239,7 +239,7 @@ impl Dataset {
                 *skipped.entry(format!("more than {} atoms", filter.max_atoms)).or_default() += 1;
                 return Ok(());
             }
-            if !(de.abs() < filter.max_abs_formation_energy) {
+            if de.is_nan() || de.abs() >= filter.max_abs_formation_energy {
                 *skipped.entry(format!("|formation energy| >= {} eV/atom", filter.max_abs_formation_energy)).or_default() += 1;
                 return Ok(());
             }

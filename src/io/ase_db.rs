@@ -24,7 +24,7 @@ pub struct AseRow {
 }
 
 fn decode_f64(blob: &[u8], what: &str, id: i64, path: &str) -> Result<Vec<f64>, IoError> {
-    if blob.len() % 8 != 0 {
+    if !blob.len().is_multiple_of(8) {
         return Err(IoError::whole(path, format!("row {id}: {what} blob has {} bytes, not a multiple of 8", blob.len())));
     }
     Ok(blob.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8"))).collect())
@@ -33,7 +33,7 @@ fn decode_f64(blob: &[u8], what: &str, id: i64, path: &str) -> Result<Vec<f64>, 
 fn decode_numbers(blob: &[u8], id: i64, path: &str) -> Result<Vec<i64>, IoError> {
     // ASE stores int64 arrays as int32; accept int64 too when the length says so is impossible to tell
     // in general, so follow ASE: int32 little-endian.
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(IoError::whole(path, format!("row {id}: numbers blob has {} bytes, not a multiple of 4", blob.len())));
     }
     Ok(blob.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("chunk of 4")) as i64).collect())

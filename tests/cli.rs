@@ -1,0 +1,120 @@
+//! The `geode` binary as a user runs it: `info`, `convert`, `dataset`, and bad input.
+//! Expected values for the LiFePO4 example are pymatgen 2026.10.24's (`Structure.from_file`,
+//! `get_space_group_info(0.1)`, `.volume`, `.density`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn geode(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("geode-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn info_json_matches_pymatgen_for_the_example() {
+    let f = root().join("assets/examples/LiFePO4.cif");
+    let (code, out, err) = geode(&["info", "--json", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["formula"], "LiFePO4");
+    assert_eq!(v["natoms"], 28);
+    assert_eq!(v["space_group_number"], 62);
+    assert!((v["volume"].as_f64().unwrap() - 291.35124144).abs() < 1e-6);
+    assert!((v["density"].as_f64().unwrap() - 3.5965148007).abs() < 1e-6);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["file"], f.to_str().unwrap());
+}
+
+#[test]
+fn no_arguments_describes_the_bundled_example() {
+    let (code, out, err) = geode(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("LiFePO4") && out.contains("Pnma"), "{out}");
+}
+
+#[test]
+fn convert_round_trips_through_every_text_format() {
+    let d = tmp("convert");
+    let src = root().join("assets/examples/LiFePO4.cif");
+    let mut previous = src.clone();
+    for name in ["a.vasp", "b.xyz", "c.json", "d.cif", "POSCAR"] {
+        let out = d.join(name);
+        let (code, _, err) = geode(&["convert", previous.to_str().unwrap(), out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let (code, o, err) = geode(&["info", "--json", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let v = &json_lines(&o)[0];
+        assert_eq!(v["formula"], "LiFePO4", "{name}");
+        assert_eq!(v["space_group_number"], 62, "{name}");
+        assert!((v["volume"].as_f64().unwrap() - 291.35124144).abs() < 1e-5, "{name}");
+        previous = out;
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn malformed_files_give_errors_naming_file_and_problem() {
+    let dir = root().join("tests/assets/malformed");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 8);
+    let args: Vec<&str> = std::iter::once("info").chain(std::iter::once("--json")).chain(files.iter().map(|p| p.to_str().unwrap())).collect();
+    let (code, out, err) = geode(&args);
+    assert_eq!(code, 1, "a failing file makes the exit code 1; stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), files.len(), "{out}");
+    for (v, f) in lines.iter().zip(&files) {
+        let msg = v["error"].as_str().unwrap_or_else(|| panic!("{} parsed: {v}", f.display()));
+        assert!(msg.contains(f.to_str().unwrap()), "message does not name the file: {msg}");
+        let textual = !f.file_name().unwrap().to_str().unwrap().starts_with("junk");
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if textual && name != "bad_lattice.json" {
+            assert!(msg.contains("line "), "message does not name the line: {msg}");
+        }
+    }
+    let missing = Path::new("/nonexistent/dir/x.cif");
+    let (code, out, _) = geode(&["info", "--json", missing.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(json_lines(&out)[0]["error"].as_str().unwrap().contains("/nonexistent/dir/x.cif"));
+}
+
+#[test]
+fn dataset_commands() {
+    let (code, out, err) = geode(&["dataset", "stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["entries"], 20988);
+    let (code, out, err) = geode(&["dataset", "show", "3", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["formula"], "CaSi2Au2");
+    assert_eq!(v["name"], "100-1707-CaSi2Au2");
+    let (code, _, err) = geode(&["dataset", "show", "no-such-entry"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-entry"), "{err}");
+    let d = tmp("export");
+    let csv = d.join("test.csv");
+    let (code, _, err) = geode(&["dataset", "export", "--split", "test", "--out", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.lines().count() > 1500);
+    assert!(text.lines().skip(1).all(|l| l.split(',').nth(3) == Some("test")));
+    std::fs::remove_dir_all(&d).ok();
+}
