@@ -3,10 +3,12 @@
 //! Layers, lower never importing higher (see `ARCHITECTURE.md`):
 //! 1. [`crystal`]: lattice, structure, composition, neighbours, symmetry, fingerprints, matching, validity.
 //! 2. [`chem`] (oxidation states, substitution tables), [`io`] (file formats), [`data`] (datasets, splits).
-//! 3. `cli`: the headless face (`geode info`, `geode convert`, `geode dataset`).
+//! 3. [`engine`]: jobs, the shared thread pool, the SQLite project store.
+//! 4. `cli`: the headless face (`geode info`, `convert`, `dataset`, `run`, `runs`, `candidates`).
 
 pub mod chem;
 pub mod cli;
 pub mod crystal;
 pub mod data;
+pub mod engine;
 pub mod io;

@@ -1,10 +1,12 @@
-//! The headless face of Geode: `geode info`, `geode convert`, `geode dataset`.
+//! The headless face of Geode: `geode info`, `geode convert`, `geode dataset`, `geode run`,
+//! `geode runs`, `geode candidates`.
 //!
 //! Floor: the top layer; may use everything below. Errors are `anyhow` here and only here (and in the
 //! studio). Every command that prints for machines has `--json` with one object per line.
 
 mod dataset_cmd;
 mod info;
+pub mod run_cmd;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,40 @@ pub enum Command {
         #[arg(long)]
         order_partial: bool,
     },
+    /// Start a run on the engine and follow it (Ctrl-C cancels cleanly; resume with `geode runs resume`)
+    Run {
+        /// Job kind (analyze)
+        kind: String,
+        /// Run config (TOML, or JSON by extension): `seed`, `priority` and the job's parameters
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Project file (created if missing)
+        #[arg(long, default_value = "project.geode")]
+        project: PathBuf,
+        /// Override the config's seed
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (default: all cores but one)
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the finished run as JSON instead of a progress bar
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs of a project: list, show, resume, cancel
+    Runs {
+        #[arg(long, default_value = "project.geode", global = true)]
+        project: PathBuf,
+        #[command(subcommand)]
+        action: run_cmd::RunsAction,
+    },
+    /// Candidates of a project: list (filter, sort), show, export, annotate
+    Candidates {
+        #[arg(long, default_value = "project.geode", global = true)]
+        project: PathBuf,
+        #[command(subcommand)]
+        action: run_cmd::CandidatesAction,
+    },
     /// The embedded OQMD/ICSD dataset
     Dataset {
         #[command(subcommand)]
@@ -67,5 +103,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
+        Some(Command::Run { kind, config, project, seed, threads, json }) => run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json),
+        Some(Command::Runs { project, action }) => run_cmd::runs(action, &project),
+        Some(Command::Candidates { project, action }) => run_cmd::candidates(action, &project),
     }
 }

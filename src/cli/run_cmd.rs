@@ -1,0 +1,398 @@
+//! `geode run KIND`, `geode runs …` and `geode candidates …`: the engine and the project store from the
+//! command line.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::engine::query::Filter;
+use crate::engine::runner::default_threads;
+use crate::engine::store::SortBy;
+use crate::engine::{Engine, EventKind, RunStatus, Store, jobs};
+use crate::io::{self, Format};
+
+/// Set by Ctrl-C; the running job is cancelled cleanly (state saved) when it flips.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn install_ctrl_c() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+}
+
+/// Start a run from a config file and follow it to the end.
+pub fn run(kind: &str, config: Option<&Path>, project: &Path, seed: Option<u64>, threads: Option<usize>, json_out: bool) -> anyhow::Result<i32> {
+    let (cfg_seed, priority, params) = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read run config {}", path.display()))?;
+            let is_toml = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            jobs::split_config(&text, is_toml).with_context(|| format!("in {}", path.display()))?
+        }
+        None => (0, 0, Value::Object(Default::default())),
+    };
+    let seed = seed.unwrap_or(cfg_seed);
+    let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
+    let run_id = engine.submit(kind, &params, seed, priority).with_context(|| config.map(|p| format!("in {}", p.display())).unwrap_or_default())?;
+    if !json_out {
+        eprintln!("run {run_id} ({kind}, seed {seed}) in {}", project.display());
+    }
+    follow(&engine, run_id, json_out)
+}
+
+/// Resume an unfinished run and follow it.
+pub fn resume(run_id: i64, project: &Path, threads: Option<usize>, json_out: bool) -> anyhow::Result<i32> {
+    let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
+    engine.resume(run_id)?;
+    follow(&engine, run_id, json_out)
+}
+
+fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
+    install_ctrl_c();
+    let events = engine.events();
+    let bar = if json_out { ProgressBar::hidden() } else { ProgressBar::new(1000) };
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let mut cancel_sent = false;
+    let (status, error) = loop {
+        if INTERRUPTED.load(Ordering::SeqCst) && !cancel_sent {
+            cancel_sent = true;
+            bar.println("interrupted: cancelling (the last completed step is saved)");
+            engine.cancel(run_id)?;
+        }
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(ev) if ev.run_id == run_id => match ev.kind {
+                EventKind::Progress(p) => {
+                    bar.set_position((p.fraction * 1000.0) as u64);
+                    let mut msg = format!("{} {}/{}", p.stage, p.done, p.total);
+                    if let Some(t) = p.throughput_per_s {
+                        msg.push_str(&format!("  {t:.1}/s"));
+                    }
+                    if let Some(eta) = p.eta_s {
+                        msg.push_str(&format!("  ETA {eta:.0} s"));
+                    }
+                    for (k, v) in &p.counters {
+                        msg.push_str(&format!("  {k} {v}"));
+                    }
+                    bar.set_message(msg);
+                }
+                EventKind::Log { level, message } if level != "debug" => bar.println(format!("[{level}] {message}")),
+                EventKind::Finished { status, error } => break (status, error),
+                _ => {}
+            },
+            Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => bail!("engine stopped unexpectedly"),
+        }
+    };
+    bar.finish_and_clear();
+    engine.wait_idle();
+    let store = Store::open(engine.project())?;
+    let row = store.run(run_id)?;
+    if json_out {
+        println!("{}", serde_json::to_string(&row)?);
+    } else {
+        match status {
+            RunStatus::Finished => eprintln!("run {run_id} finished: {} candidates; result {}", row.n_candidates, row.result.unwrap_or(Value::Null)),
+            RunStatus::Cancelled => eprintln!("run {run_id} cancelled after {} candidates; continue with: geode runs resume {run_id} --project {}", row.n_candidates, engine.project().display()),
+            _ => eprintln!("run {run_id} {}: {}", status.as_str(), error.clone().unwrap_or_default()),
+        }
+    }
+    Ok(match status {
+        RunStatus::Finished => 0,
+        RunStatus::Cancelled => 130,
+        _ => 1,
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// All runs of the project
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: parameters, status, progress, result and log
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue an interrupted, paused or cancelled run from its last checkpoint
+    Resume {
+        id: i64,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a run (possibly running in another process) to stop; its state is kept for resume
+    Cancel { id: i64 },
+}
+
+pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
+    if !project.exists() {
+        bail!("no project file {}", project.display());
+    }
+    match action {
+        RunsAction::List { json } => {
+            let store = Store::open(project)?;
+            let rows = store.runs()?;
+            for r in rows {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!("{:>4}  {:10} {:10} {:>5.1}%  {:>7} candidates  {}  {}", r.id, r.kind, r.status, r.progress * 100.0, r.n_candidates, r.created_at, r.stage);
+                }
+            }
+            Ok(0)
+        }
+        RunsAction::Show { id, json } => {
+            let store = Store::open(project)?;
+            let r = store.run(id)?;
+            let logs = store.logs(id)?;
+            if json {
+                let mut v = serde_json::to_value(&r)?;
+                v["log"] = json!(logs.iter().map(|(at, l, m)| json!({"at": at, "level": l, "message": m})).collect::<Vec<_>>());
+                println!("{v}");
+            } else {
+                println!("run {} ({}) {} — {:.1}% {}", r.id, r.kind, r.status, r.progress * 100.0, r.stage);
+                println!("  seed {}  priority {}  geode {}", r.seed, r.priority, r.code_version);
+                println!("  created {}  started {}  finished {}", r.created_at, r.started_at.as_deref().unwrap_or("-"), r.finished_at.as_deref().unwrap_or("-"));
+                println!("  parameters {}", r.params);
+                println!("  candidates {}", r.n_candidates);
+                if let Some(res) = &r.result {
+                    println!("  result {res}");
+                }
+                if let Some(e) = &r.error {
+                    println!("  error {e}");
+                }
+                for (at, level, msg) in logs {
+                    println!("  {at} [{level}] {msg}");
+                }
+            }
+            Ok(0)
+        }
+        RunsAction::Resume { id, threads, json } => resume(id, project, threads, json),
+        RunsAction::Cancel { id } => {
+            let store = Store::open(project)?;
+            let r = store.run(id)?;
+            if RunStatus::parse(&r.status).is_some_and(|s| s.is_terminal()) {
+                eprintln!("run {id} is already {}", r.status);
+                return Ok(0);
+            }
+            store.request_cancel(id)?;
+            if r.status != "running" {
+                store.set_status(id, RunStatus::Cancelled, None)?;
+            }
+            eprintln!("cancel requested for run {id}");
+            Ok(0)
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CandidatesAction {
+    /// Candidates, filtered and sorted
+    List {
+        /// Filter, e.g. "band_gap > 1 and e_above_hull < 0.05"
+        #[arg(long = "where")]
+        filter: Option<String>,
+        /// Sort key (a property or id, formula, n_sites); prefix with - for descending
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One candidate with its properties, lineage and structure
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        /// Print the structure in this format (cif, poscar, extxyz, json)
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Export candidates: a .cif/.extxyz/.json file, a .csv of properties, a .zip or a folder (with --format)
+    Export {
+        #[arg(long = "where")]
+        filter: Option<String>,
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output: FILE.cif, FILE.extxyz, FILE.json, FILE.csv, FILE.zip or a folder
+        #[arg(long)]
+        out: PathBuf,
+        /// Per-structure format for folders and zips: cif (default), poscar, extxyz, json
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Mark, tag or annotate a candidate
+    Annotate {
+        id: i64,
+        #[arg(long)]
+        favourite: Option<bool>,
+        #[arg(long)]
+        tags: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+}
+
+fn sort_arg(s: &Option<String>) -> Option<SortBy> {
+    s.as_ref().map(|s| match s.strip_prefix('-') {
+        Some(k) => SortBy { key: k.to_string(), descending: true },
+        None => SortBy { key: s.clone(), descending: false },
+    })
+}
+
+fn fmt_props(p: &Value) -> String {
+    let Some(o) = p.as_object() else { return String::new() };
+    o.iter()
+        .filter_map(|(k, v)| {
+            let x = v.get("value").and_then(Value::as_f64)?;
+            Some(match v.get("std").and_then(Value::as_f64) {
+                Some(s) => format!("{k}={x:.4}±{s:.4}"),
+                None => format!("{k}={x:.4}"),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i32> {
+    if !project.exists() {
+        bail!("no project file {}", project.display());
+    }
+    let store = Store::open(project)?;
+    match action {
+        CandidatesAction::List { filter, sort, run, limit, json } => {
+            let f = filter.as_deref().map(Filter::parse).transpose()?;
+            let rows = store.query_candidates(f.as_ref(), run, sort_arg(&sort).as_ref(), Some(limit))?;
+            for r in rows {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!("{:>7}  {:14} {:>3} sites  {}", r.id, r.formula, r.n_sites, fmt_props(&r.properties));
+                }
+            }
+            Ok(0)
+        }
+        CandidatesAction::Show { id, json, format } => {
+            let rows = store.query_candidates(Some(&Filter::Num { name: "id".into(), op: crate::engine::query::Op::Eq, value: id as f64 }), None, None, Some(1))?;
+            let r = rows.into_iter().next().with_context(|| format!("no candidate with id {id}"))?;
+            let s = store.candidate_structure(id)?;
+            let parents = store.candidate_parents(id)?;
+            let (fav, tags, notes) = store.annotation(id)?;
+            if json {
+                let mut v = serde_json::to_value(&r)?;
+                v["parents"] = json!(parents);
+                v["favourite"] = json!(fav);
+                v["tags"] = json!(tags);
+                v["notes"] = json!(notes);
+                v["cif"] = json!(io::cif::write(&s, &format!("candidate-{id}")));
+                println!("{v}");
+            } else {
+                println!("candidate {} {} ({} sites), run {:?} seq {}, stage {:?}, source {}", r.id, r.formula, r.n_sites, r.run_id, r.seq, r.stage, r.source);
+                println!("  {}", fmt_props(&r.properties));
+                if !parents.is_empty() {
+                    println!("  parents {parents:?}");
+                }
+                if fav || !tags.is_empty() || !notes.is_empty() {
+                    println!("  favourite {fav}  tags {tags:?}  notes {notes:?}");
+                }
+            }
+            if let Some(f) = format {
+                let f = Format::from_name(&f).with_context(|| format!("unknown format {f:?}"))?;
+                print!("{}", io::to_string(&[s], f)?);
+            }
+            Ok(0)
+        }
+        CandidatesAction::Export { filter, sort, run, limit, out, format } => {
+            let f = filter.as_deref().map(Filter::parse).transpose()?;
+            let rows = store.query_candidates(f.as_ref(), run, sort_arg(&sort).as_ref(), limit)?;
+            let n = export(&store, &rows, &out, format.as_deref())?;
+            eprintln!("exported {n} candidates to {}", out.display());
+            Ok(0)
+        }
+        CandidatesAction::Annotate { id, favourite, tags, notes } => {
+            store.candidate_structure(id)?;
+            store.annotate(id, favourite, tags.as_deref(), notes.as_deref())?;
+            Ok(0)
+        }
+    }
+}
+
+/// Write candidates to `out`: by extension one multi-structure file or a CSV of properties; a `.zip`
+/// or a directory gets one file per candidate in `format` (CIF by default).
+pub fn export(store: &Store, rows: &[crate::engine::store::CandidateRow], out: &Path, format: Option<&str>) -> anyhow::Result<usize> {
+    let ext = out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let per_file = format.map(|f| Format::from_name(f).with_context(|| format!("unknown format {f:?}"))).transpose()?.unwrap_or(Format::Cif);
+    let structure_of = |r: &crate::engine::store::CandidateRow| -> anyhow::Result<crate::crystal::Structure> {
+        let mut s = store.candidate_structure(r.id)?;
+        s.properties.insert("id".into(), json!(format!("candidate-{}", r.id)));
+        if let Some(o) = r.properties.as_object() {
+            for (k, v) in o {
+                let val = v.get("value").cloned().unwrap_or_else(|| v.clone());
+                s.properties.insert(k.clone(), val);
+            }
+        }
+        Ok(s)
+    };
+    let file_name = |r: &crate::engine::store::CandidateRow| format!("{}-{}.{}", r.id, r.formula, match per_file {
+        Format::Cif => "cif",
+        Format::Poscar => "vasp",
+        Format::Extxyz => "extxyz",
+        _ => "json",
+    });
+    match ext.as_str() {
+        "csv" => {
+            let mut keys: std::collections::BTreeSet<String> = Default::default();
+            for r in rows {
+                if let Some(o) = r.properties.as_object() {
+                    keys.extend(o.iter().filter(|(_, v)| v.get("value").is_some()).map(|(k, _)| k.clone()));
+                }
+            }
+            let mut text = format!("id,run_id,seq,formula,n_sites,stage,{}\n", keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","));
+            for r in rows {
+                let vals: Vec<String> = keys.iter().map(|k| r.properties.get(k).and_then(|v| v.get("value")).and_then(Value::as_f64).map(|x| x.to_string()).unwrap_or_default()).collect();
+                text.push_str(&format!("{},{},{},{},{},{},{}\n", r.id, r.run_id.map(|x| x.to_string()).unwrap_or_default(), r.seq, r.formula, r.n_sites, r.stage, vals.join(",")));
+            }
+            std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+        }
+        "zip" => {
+            let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+            let mut zip = zip::ZipWriter::new(file);
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            for r in rows {
+                let text = io::to_string(&[structure_of(r)?], per_file)?;
+                zip.start_file(file_name(r), opts)?;
+                std::io::Write::write_all(&mut zip, text.as_bytes())?;
+            }
+            zip.finish()?;
+        }
+        "cif" | "xyz" | "extxyz" | "json" | "vasp" => {
+            let structures = rows.iter().map(structure_of).collect::<anyhow::Result<Vec<_>>>()?;
+            io::write_structures(out, &structures, None)?;
+        }
+        _ if out.is_dir() || ext.is_empty() => {
+            std::fs::create_dir_all(out).with_context(|| format!("cannot create folder {}", out.display()))?;
+            for r in rows {
+                let text = io::to_string(&[structure_of(r)?], per_file)?;
+                std::fs::write(out.join(file_name(r)), text)?;
+            }
+        }
+        _ => bail!("cannot export to {}: use .cif, .extxyz, .json, .csv, .zip or a folder", out.display()),
+    }
+    Ok(rows.len())
+}
