@@ -1,9 +1,10 @@
-//! Chemistry tables and rules built on the element table: oxidation states and the Hautier
+//! Chemistry tables and rules built on the element table: composition features, oxidation states and the Hautier
 //! substitution λ table.
 //!
 //! Floor: depends on `crystal` only (the element table itself lives in `crystal::element`, because
 //! densities and formulas need masses and electronegativities).
 
+pub mod features;
 pub mod substitution;
 
 pub use crate::crystal::element::{Element, ElementData};

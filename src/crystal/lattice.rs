@@ -35,6 +35,10 @@ impl TryFrom<LatticeRows> for Lattice {
 /// pymatgen's `get_niggli_reduced_lattice(tol=1e-5)`.
 pub const NIGGLI_TOL: f64 = 1e-5;
 
+/// Longest lattice vector accepted (Å). Beyond it no physical cell lies, and reductions that walk
+/// one lattice vector at a time would take astronomically many steps.
+pub const MAX_VECTOR_LENGTH_ANG: f64 = 1.0e5;
+
 /// Lattice parameters for display and file formats: lengths in Å, angles in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatticeParams {
@@ -47,10 +51,14 @@ pub struct LatticeParams {
 }
 
 impl Lattice {
-    /// Build from a column basis. Fails on non-finite entries or a (near-)zero volume (< 1e-8 Å³).
+    /// Build from a column basis. Fails on non-finite entries, a vector longer than
+    /// [`MAX_VECTOR_LENGTH_ANG`] or a (near-)zero volume (< 1e-8 Å³).
     pub fn from_cart_from_frac(cart_from_frac: Matrix3<f64>) -> Result<Lattice, CrystalError> {
         if let Some(v) = cart_from_frac.iter().find(|v| !v.is_finite()) {
             return Err(CrystalError::NonFinite { what: "lattice".into(), value: *v });
+        }
+        if let Some(len) = cart_from_frac.column_iter().map(|c| c.norm()).find(|&l| l > MAX_VECTOR_LENGTH_ANG) {
+            return Err(CrystalError::InvalidParameters(format!("lattice vector of length {len:e} Å is longer than {MAX_VECTOR_LENGTH_ANG:e} Å")));
         }
         let det = cart_from_frac.determinant();
         if det.abs() < 1e-8 {
@@ -191,11 +199,14 @@ impl Lattice {
     pub fn niggli_reduced(&self) -> (Lattice, Matrix3<i32>) {
         // moyo's reduction works on the column basis. Scale to unit volume so its absolute epsilon acts
         // like a relative tolerance.
+        // LLL first: moyo's steps subtract one vector at a time, which for a strongly skewed basis
+        // (one vector 1e4 times another, far off axis) means millions of steps.
         let s = self.volume().cbrt();
-        let scaled = moyo::base::Lattice { basis: self.cart_from_frac / s };
+        let t_lll = lll_reduce(&self.cart_from_frac);
+        let scaled = moyo::base::Lattice { basis: self.cart_from_frac * t_lll.map(|x| x as f64) / s };
         let (_, t0) = scaled.unchecked_niggli_reduce();
         let eps = NIGGLI_TOL * s;
-        let mut t = t0;
+        let mut t = t_lll * t0;
         let metric = |t: &Matrix3<i32>| {
             let b = self.cart_from_frac * t.map(|x| x as f64);
             b.transpose() * b
@@ -275,6 +286,53 @@ impl Lattice {
     }
 }
 
+/// LLL reduction (Lenstra, Lenstra & Lovász 1982; δ = 0.99) of a column basis: the unimodular
+/// integer matrix `t` such that `basis * t` is LLL-reduced. Exact integer bookkeeping, floating-point
+/// Gram–Schmidt recomputed after every change (three vectors, so the cost is negligible).
+fn lll_reduce(basis: &Matrix3<f64>) -> Matrix3<i32> {
+    const DELTA: f64 = 0.99;
+    let mut b: [Vector3<f64>; 3] = [basis.column(0).into(), basis.column(1).into(), basis.column(2).into()];
+    let mut t = Matrix3::<i32>::identity();
+    let gram_schmidt = |b: &[Vector3<f64>; 3]| {
+        let mut bs = *b;
+        let mut mu = [[0.0; 3]; 3];
+        for i in 0..3 {
+            for j in 0..i {
+                mu[i][j] = b[i].dot(&bs[j]) / bs[j].norm_squared();
+                bs[i] -= mu[i][j] * bs[j];
+            }
+        }
+        (bs, mu)
+    };
+    let mut k = 1;
+    // Each swap decreases a positive potential; the cap only guards against floating-point cycling.
+    for _ in 0..10_000 {
+        if k >= 3 {
+            break;
+        }
+        for j in (0..k).rev() {
+            let (_, mu) = gram_schmidt(&b);
+            let q = mu[k][j].round();
+            if q != 0.0 {
+                b[k] -= q * b[j];
+                let qi = q as i32;
+                for r in 0..3 {
+                    t[(r, k)] -= qi * t[(r, j)];
+                }
+            }
+        }
+        let (bs, mu) = gram_schmidt(&b);
+        if bs[k].norm_squared() >= (DELTA - mu[k][k - 1].powi(2)) * bs[k - 1].norm_squared() {
+            k += 1;
+        } else {
+            b.swap(k, k - 1);
+            t.swap_columns(k, k - 1);
+            k = (k - 1).max(1);
+        }
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +370,22 @@ mod tests {
         assert!(Lattice::from_row_vectors([[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).is_err());
         let bad = LatticeParams { a: 1.0, b: 1.0, c: 1.0, alpha_deg: 0.0, beta_deg: 90.0, gamma_deg: 90.0 };
         assert!(Lattice::from_parameters(bad).is_err());
+    }
+
+    #[test]
+    fn niggli_of_an_extremely_skewed_basis_is_fast_and_exact() {
+        // Found by the POSCAR fuzzer: a 0.546 × 5.43 × 5.43 Å cell whose third vector runs 5·10⁴ Å
+        // along b. Walking one vector at a time this takes ~10⁴ steps per unit; LLL makes it instant.
+        let l = Lattice::from_row_vectors([[0.546, 0.0, 0.0], [0.0, 5.43, 0.0], [1.0, 5.43e4 + 0.2, 5.43]]).unwrap();
+        let (r, t) = l.niggli_reduced();
+        assert!(close(r.volume(), l.volume()));
+        assert_eq!(t.map(|x| x as f64).determinant().abs().round(), 1.0);
+        let p = r.params();
+        let mut lengths = [p.a, p.b, p.c];
+        lengths.sort_by(f64::total_cmp);
+        assert!((lengths[0] - 0.546).abs() < 1e-9, "{lengths:?}");
+        assert!(lengths[2] < 6.0, "{lengths:?}");
+        assert!(Lattice::from_row_vectors([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 2.2e110, 1.0]]).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! columns (`cart_from_frac`), as in moyo; humans write rows, hence [`Lattice::from_row_vectors`].
 
 pub mod assignment;
+pub mod bonds;
 pub mod composition;
 pub mod element;
 pub mod error;
