@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::JobError;
-use super::store::{NewCandidate, PropValue, RunStatus};
+use super::store::{NewCandidate, NewModel, PropValue, RunStatus};
 
 /// Progress of a run as the UI shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -73,6 +73,8 @@ pub trait Job: Send {
 pub struct JobContext {
     pub run_id: i64,
     pub seed: u64,
+    /// The project file the run belongs to (jobs put their side files beside it).
+    pub project: std::path::PathBuf,
     pool: Arc<rayon::ThreadPool>,
     cancel: Arc<AtomicBool>,
     progress: Arc<Mutex<Progress>>,
@@ -80,12 +82,13 @@ pub struct JobContext {
     pub(crate) candidates: Vec<NewCandidate>,
     pub(crate) prop_updates: Vec<(i64, String, PropValue)>,
     pub(crate) metrics: Vec<(String, i64, f64)>,
+    pub(crate) models: Vec<NewModel>,
     pub(crate) logs: Vec<(String, String)>,
 }
 
 impl JobContext {
-    pub(crate) fn new(run_id: i64, seed: u64, pool: Arc<rayon::ThreadPool>, cancel: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>, next_seq: i64) -> JobContext {
-        JobContext { run_id, seed, pool, cancel, progress, next_seq, candidates: Vec::new(), prop_updates: Vec::new(), metrics: Vec::new(), logs: Vec::new() }
+    pub(crate) fn new(run_id: i64, seed: u64, project: std::path::PathBuf, pool: Arc<rayon::ThreadPool>, cancel: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>, next_seq: i64) -> JobContext {
+        JobContext { run_id, seed, project, pool, cancel, progress, next_seq, candidates: Vec::new(), prop_updates: Vec::new(), metrics: Vec::new(), models: Vec::new(), logs: Vec::new() }
     }
 
     /// The shared rayon pool; run parallel work inside `pool().install(|| …)`.
@@ -118,6 +121,11 @@ impl JobContext {
 
     pub fn metric(&mut self, name: &str, step: i64, value: f64) {
         self.metrics.push((name.to_string(), step, value));
+    }
+
+    /// Record a trained model in the project, committed with this step.
+    pub fn record_model(&mut self, model: NewModel) {
+        self.models.push(model);
     }
 
     pub fn log(&mut self, level: &str, message: impl Into<String>) {

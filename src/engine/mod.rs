@@ -1,7 +1,7 @@
 //! The shared compute engine: jobs with progress, events, cancellation, pause and checkpoints; one
 //! shared rayon pool; a priority queue; and the SQLite project store every run writes to.
 //!
-//! Floor: may use `crystal`, `chem`, `io`, `data` (and later `ml`, `energy`, `search`); never `studio`
+//! Floor: may use `crystal`, `chem`, `io`, `data`, `ml` (and later `energy`, `search`); never `studio`
 //! or `cli`, which are its two faces.
 //!
 //! Life cycle of a run: `queued` → `running` ⇄ `paused` → `finished` | `cancelled` | `failed`.
@@ -20,4 +20,4 @@ pub mod store;
 pub use error::JobError;
 pub use job::{Event, EventKind, Job, JobContext, Progress, StepOutcome};
 pub use runner::{Engine, RunHandle};
-pub use store::{NewCandidate, PropValue, RunStatus, Store};
+pub use store::{NewCandidate, NewModel, PropValue, RunStatus, Store};

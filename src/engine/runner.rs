@@ -338,7 +338,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
     let send = |kind| {
         let _ = tx.send(Event { run_id, kind });
     };
-    let result = (|| -> Result<RunStatus, JobError> {
+    let body = || -> Result<RunStatus, JobError> {
         let mut store = Store::open(project)?;
         let run = store.run(run_id)?;
         let mut job: Box<dyn Job> = jobs::make(&run.kind, &run.params, run.seed)?;
@@ -372,7 +372,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
                 }
                 store.set_status(run_id, RunStatus::Running, None)?;
             }
-            let mut ctx = JobContext::new(run_id, run.seed, pool.clone(), h.cancel.clone(), h.progress.clone(), next_seq);
+            let mut ctx = JobContext::new(run_id, run.seed, project.to_path_buf(), pool.clone(), h.cancel.clone(), h.progress.clone(), next_seq);
             let outcome = job.step(&mut ctx);
             if h.cancel.load(Ordering::SeqCst) {
                 // The step may be incomplete: discard it; the last checkpoint stays valid.
@@ -384,6 +384,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
                 candidates: std::mem::take(&mut ctx.candidates),
                 prop_updates: std::mem::take(&mut ctx.prop_updates),
                 metrics: std::mem::take(&mut ctx.metrics),
+                models: std::mem::take(&mut ctx.models),
                 checkpoint: json!({"job": job.checkpoint(), "next_seq": ctx.next_seq}),
                 progress: progress.fraction,
                 stage: progress.stage.clone(),
@@ -408,7 +409,13 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
                 return Ok(RunStatus::Finished);
             }
         }
-    })();
+    };
+    // A panicking job (a bug, or a library that panics on bad input) fails its run instead of
+    // leaving it `running` with nobody to finish it.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into());
+        Err(JobError::Failed(format!("the job panicked: {}", msg.split("\nException raised from").next().unwrap_or(&msg))))
+    });
     let (status, error) = match result {
         Ok(s) => (s, None),
         Err(JobError::Cancelled) => (RunStatus::Cancelled, None),

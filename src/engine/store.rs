@@ -446,6 +446,10 @@ impl Store {
             for (name, s, v) in &step.metrics {
                 m.execute(params![run_id, name, s, v]).map_err(e)?;
             }
+            let mut ins = tx.prepare_cached("INSERT INTO models (name, kind, path, sha256, metrics, card, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)").map_err(e)?;
+            for md in &step.models {
+                ins.execute(params![md.name, md.kind, md.path, md.sha256, md.metrics.to_string(), md.card.to_string(), now_iso()]).map_err(e)?;
+            }
         }
         tx.execute(
             "UPDATE runs SET checkpoint=?2, checkpoint_at=?3, progress=?4, stage=?5, counters=?6 WHERE id=?1",
@@ -595,6 +599,18 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Every recorded model, oldest first.
+    pub fn models(&self) -> Result<Vec<ModelRow>, JobError> {
+        let mut st = self.conn.prepare("SELECT id, name, kind, path, sha256, metrics, created_at FROM models ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let metrics: String = r.get(5)?;
+                Ok(ModelRow { id: r.get(0)?, name: r.get(1)?, kind: r.get(2)?, path: r.get(3)?, sha256: r.get(4)?, metrics: serde_json::from_str(&metrics).unwrap_or(Value::Null), created_at: r.get(6)? })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Run an arbitrary read-only check (tests): `PRAGMA integrity_check`.
     pub fn integrity_check(&self) -> Result<String, JobError> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
@@ -608,10 +624,36 @@ pub struct StepCommit {
     /// (sequence number in this run, property, value) for candidates committed earlier.
     pub prop_updates: Vec<(i64, String, PropValue)>,
     pub metrics: Vec<(String, i64, f64)>,
+    /// Trained models to record (with the step, so a model is listed exactly when its run says so).
+    pub models: Vec<NewModel>,
     pub checkpoint: Value,
     pub progress: f64,
     pub stage: String,
     pub counters: Value,
+}
+
+/// A trained model as a job reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewModel {
+    pub name: String,
+    pub kind: String,
+    /// Where the weights were written.
+    pub path: String,
+    pub sha256: String,
+    pub metrics: Value,
+    pub card: Value,
+}
+
+/// A stored model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub sha256: String,
+    pub metrics: Value,
+    pub created_at: String,
 }
 
 fn insert_candidates(tx: &rusqlite::Transaction, run_id: Option<i64>, candidates: &[NewCandidate]) -> Result<Vec<i64>, rusqlite::Error> {

@@ -2,6 +2,7 @@
 //! rejected) with defaults and a `validate` that names the offending key.
 
 pub mod analyze;
+pub mod train;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -10,7 +11,7 @@ use super::error::JobError;
 use super::job::Job;
 
 /// Names of the registered job kinds.
-pub const KINDS: [&str; 1] = [analyze::KIND];
+pub const KINDS: [&str; 2] = [analyze::KIND, train::KIND];
 
 /// Deserialize parameters, reporting the path of the key that failed and the expected form.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> {
@@ -30,6 +31,11 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
             p.validate()?;
             serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
         }
+        train::KIND => {
+            let p: train::TrainParams = parse_params(params)?;
+            p.validate().map_err(JobError::Config)?;
+            serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
+        }
         _ => Err(JobError::UnknownKind(kind.to_string(), KINDS.join(", "))),
     }
 }
@@ -38,6 +44,7 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
 pub fn make(kind: &str, params: &Value, seed: u64) -> Result<Box<dyn Job>, JobError> {
     match kind {
         analyze::KIND => Ok(Box::new(analyze::AnalyzeJob::new(parse_params(params)?, seed)?)),
+        train::KIND => Ok(Box::new(train::TrainJob::new(parse_params(params)?, seed)?)),
         _ => Err(JobError::UnknownKind(kind.to_string(), KINDS.join(", "))),
     }
 }
