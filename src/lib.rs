@@ -3,12 +3,15 @@
 //! Layers, lower never importing higher (see `ARCHITECTURE.md`):
 //! 1. [`crystal`]: lattice, structure, composition, neighbours, symmetry, fingerprints, matching, validity.
 //! 2. [`chem`] (oxidation states, substitution tables), [`io`] (file formats), [`data`] (datasets, splits).
-//! 3. [`engine`]: jobs, the shared thread pool, the SQLite project store.
-//! 4. `cli`: the headless face (`geode info`, `convert`, `dataset`, `run`, `runs`, `candidates`).
+//! 3. [`ml`]: property models on libtorch (composition and graph ensembles, TorchScript).
+//! 4. [`engine`]: jobs, the shared thread pool, the SQLite project store.
+//! 5. [`cli`] and [`studio`]: the headless face and the desktop face.
 
 pub mod chem;
 pub mod cli;
 pub mod crystal;
 pub mod data;
 pub mod engine;
+pub mod ml;
+pub mod studio;
 pub mod io;

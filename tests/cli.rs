@@ -42,10 +42,19 @@ fn info_json_matches_pymatgen_for_the_example() {
 }
 
 #[test]
-fn no_arguments_describes_the_bundled_example() {
-    let (code, out, err) = geode(&[]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("LiFePO4") && out.contains("Pnma"), "{out}");
+fn no_arguments_without_a_display_is_a_clear_error() {
+    // `geode` alone opens the studio; with no display server it must say so and exit, not panic.
+    let out = Command::new(env!("CARGO_BIN_EXE_geode"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .env("HOME", std::env::temp_dir().join("geode-cli-test-home"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
+    assert!(err.contains("cannot open the studio window") && err.contains("DISPLAY"), "{err}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 mod dataset_cmd;
 mod info;
+mod model_cmd;
 pub mod run_cmd;
 
 use std::path::PathBuf;
@@ -50,7 +51,7 @@ pub enum Command {
     },
     /// Start a run on the engine and follow it (Ctrl-C cancels cleanly; resume with `geode runs resume`)
     Run {
-        /// Job kind (analyze)
+        /// Job kind (analyze, train)
         kind: String,
         /// Run config (TOML, or JSON by extension): `seed`, `priority` and the job's parameters
         #[arg(long)]
@@ -82,6 +83,29 @@ pub enum Command {
         #[command(subcommand)]
         action: run_cmd::CandidatesAction,
     },
+    /// Predict formation energy and band gap (mean, σ, 90 % interval) for structure files
+    Predict {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A shipped model (graph, composition, composition-oqmd), a .safetensors ensemble or a TorchScript .pt
+        #[arg(long, default_value = "graph")]
+        model: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Property models: list the shipped ones, evaluate on the test split
+    Model {
+        #[command(subcommand)]
+        action: model_cmd::ModelAction,
+    },
+    /// Open the studio (the default when no command is given)
+    Studio {
+        /// Project file (default: the last one used)
+        #[arg(long)]
+        project: Option<PathBuf>,
+        /// Structure files to open
+        files: Vec<PathBuf>,
+    },
     /// The embedded OQMD/ICSD dataset
     Dataset {
         #[command(subcommand)]
@@ -93,9 +117,13 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => {
-            // Until the studio exists: describe the bundled example.
-            let example = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/examples/LiFePO4.cif"));
-            info::run(&[example], false, crate::crystal::symmetry::DEFAULT_SYMPREC_ANG)
+            crate::studio::run(crate::studio::StudioOptions::default())?;
+            Ok(0)
+        }
+        Some(Command::Studio { project, files }) => {
+            let opts = crate::studio::StudioOptions { project, files, ..Default::default() };
+            crate::studio::run(opts)?;
+            Ok(0)
         }
         Some(Command::Info { files, json, symprec }) => info::run(&files, json, symprec),
         Some(Command::Convert { input, output, from, to, order_partial }) => {
@@ -103,6 +131,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
+        Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
+        Some(Command::Model { action }) => model_cmd::model(action),
         Some(Command::Run { kind, config, project, seed, threads, json }) => run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json),
         Some(Command::Runs { project, action }) => run_cmd::runs(action, &project),
         Some(Command::Candidates { project, action }) => run_cmd::candidates(action, &project),

@@ -202,7 +202,7 @@ pub enum CandidatesAction {
         #[arg(long = "where")]
         filter: Option<String>,
         /// Sort key (a property or id, formula, n_sites); prefix with - for descending
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         sort: Option<String>,
         #[arg(long)]
         run: Option<i64>,
@@ -224,7 +224,8 @@ pub enum CandidatesAction {
     Export {
         #[arg(long = "where")]
         filter: Option<String>,
-        #[arg(long)]
+        /// Sort key; prefix with - for descending
+        #[arg(long, allow_hyphen_values = true)]
         sort: Option<String>,
         #[arg(long)]
         run: Option<i64>,

@@ -1,0 +1,73 @@
+// Atoms as ray-cast sphere impostors: a camera-facing quad per instance, the exact sphere
+// intersection per fragment, and the true depth written so spheres and bonds interpenetrate correctly.
+
+struct AtomIn {
+    @location(0) center: vec3<f32>,
+    @location(1) radius: f32,
+    @location(2) color: vec4<f32>,
+    // bit 0: hovered, bit 1: selected.
+    @location(3) flags: u32,
+};
+
+struct VsOut {
+    @builtin(position) pos: vec4<f32>,
+    @location(0) view_pos: vec3<f32>,
+    @location(1) @interpolate(flat) center: vec3<f32>,
+    @location(2) @interpolate(flat) radius: f32,
+    @location(3) @interpolate(flat) color: vec4<f32>,
+    @location(4) @interpolate(flat) flags: u32,
+};
+
+@vertex
+fn vs_main(@builtin(vertex_index) vi: u32, a: AtomIn) -> VsOut {
+    var corners = array<vec2<f32>, 4>(vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(-1.0, 1.0), vec2<f32>(1.0, 1.0));
+    let c = corners[vi];
+    let cv = (g.view * vec4<f32>(a.center, 1.0)).xyz;
+    // The quad sits in front of the sphere and is enlarged to cover its perspective silhouette.
+    let p = cv + vec3<f32>(c * a.radius * 1.6, a.radius);
+    var out: VsOut;
+    out.pos = g.proj * vec4<f32>(p, 1.0);
+    out.view_pos = p;
+    out.center = cv;
+    out.radius = a.radius;
+    out.color = a.color;
+    out.flags = a.flags;
+    return out;
+}
+
+struct FsOut {
+    @location(0) color: vec4<f32>,
+    @builtin(frag_depth) depth: f32,
+};
+
+@fragment
+fn fs_main(in: VsOut) -> FsOut {
+    var ro = vec3<f32>(0.0);
+    var rd = normalize(in.view_pos);
+    if (g.params.x > 0.5) {
+        ro = vec3<f32>(in.view_pos.xy, 0.0);
+        rd = vec3<f32>(0.0, 0.0, -1.0);
+    }
+    let oc = ro - in.center;
+    let b = dot(oc, rd);
+    let disc = b * b - (dot(oc, oc) - in.radius * in.radius);
+    if (disc < 0.0) {
+        discard;
+    }
+    let t = -b - sqrt(disc);
+    let hit = ro + t * rd;
+    let n = normalize(hit - in.center);
+    var base = in.color.rgb;
+    if ((in.flags & 1u) != 0u) {
+        base = min(base * 1.35 + vec3<f32>(0.08), vec3<f32>(1.0));
+    }
+    var rgb = shade(base, n, -rd);
+    if ((in.flags & 2u) != 0u && dot(n, -rd) < 0.45) {
+        rgb = vec3<f32>(1.0, 0.78, 0.1);
+    }
+    let clip = g.proj * vec4<f32>(hit, 1.0);
+    var out: FsOut;
+    out.color = vec4<f32>(to_srgb(rgb), 1.0);
+    out.depth = clip.z / clip.w;
+    return out;
+}

@@ -1,0 +1,163 @@
+//! `geode predict` and `geode model [list|eval]`: property predictions with uncertainty from the
+//! shipped ensembles, a trained `.safetensors` ensemble or a user's TorchScript `.pt` model.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::data::Split;
+use crate::io;
+use crate::ml::train::{embedded_labels, embedded_train_means, metrics_of};
+use crate::ml::{PropertyModel, Prediction, shipped};
+
+/// Open a model by shipped name, `.safetensors` ensemble path or TorchScript `.pt` path.
+pub fn open_model(spec: &str) -> anyhow::Result<Box<dyn PropertyModel>> {
+    Ok(shipped::open(spec)?)
+}
+
+fn pred_json(p: &Prediction) -> Value {
+    json!({"mean": p.mean, "std": p.std, "lo90": p.lo90, "hi90": p.hi90})
+}
+
+/// `geode predict FILE…`.
+pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyhow::Result<i32> {
+    crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let m = open_model(model)?;
+    let targets = m.targets();
+    let mut failed = false;
+    for f in files {
+        let path = f.as_ref();
+        let file = path.display().to_string();
+        let structures = match io::read_structures(path) {
+            Ok(s) => s,
+            Err(e) => {
+                failed = true;
+                if json_out {
+                    println!("{}", json!({"file": file, "error": e.to_string()}));
+                } else {
+                    eprintln!("{file}: {e}");
+                }
+                continue;
+            }
+        };
+        let preds = m.predict(&structures).with_context(|| format!("predicting {file}"))?;
+        for (i, (s, p)) in structures.iter().zip(&preds).enumerate() {
+            if json_out {
+                let mut v = json!({"file": file, "index": i, "formula": s.reduced_formula(), "model": m.name()});
+                for (t, x) in targets.iter().zip(p) {
+                    v[t.name()] = pred_json(x);
+                }
+                println!("{v}");
+            } else {
+                let tag = if structures.len() > 1 { format!(" [{i}]") } else { String::new() };
+                println!("{file}{tag}  {}  ({})", s.reduced_formula(), m.name());
+                for (t, x) in targets.iter().zip(p) {
+                    println!("  {:26} {:>8.3} ± {:.3} {}   90 % interval [{:.3}, {:.3}]", t.name(), x.mean, x.std, t.unit(), x.lo90, x.hi90);
+                }
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// The shipped models with their cards
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test-split metrics of the shipped models (or one model): MAE, RMSE, R², conformal coverage, interval width
+    Eval {
+        /// A shipped name, a .safetensors ensemble or a TorchScript .pt model (default: every shipped model)
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The composition-feature names, in the order a TorchScript composition model receives them
+    Features,
+}
+
+pub fn model(action: ModelAction) -> anyhow::Result<i32> {
+    crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    match action {
+        ModelAction::Features => {
+            for (i, name) in crate::chem::features::feature_names().iter().enumerate() {
+                println!("{i}\t{name}");
+            }
+            Ok(0)
+        }
+        ModelAction::List { json } => {
+            let cards = shipped::cards();
+            if cards.is_empty() {
+                bail!("no shipped models found in {}", shipped::search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+            }
+            for (name, c) in cards {
+                if json {
+                    println!("{}", json!({"name": name, "card": c}));
+                } else {
+                    println!("{name}: {} ensemble of {} members, targets {}", c.architecture.kind_name(), c.n_members, c.targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "));
+                    println!("  data: {}", c.data);
+                    for (t, m) in &c.metrics {
+                        println!("  test {t}: MAE {:.4}, RMSE {:.4}, R² {:.3}, coverage90 {:.3}", m["mae"].as_f64().unwrap_or(f64::NAN), m["rmse"].as_f64().unwrap_or(f64::NAN), m["r2"].as_f64().unwrap_or(f64::NAN), m["coverage90"].as_f64().unwrap_or(f64::NAN));
+                    }
+                }
+            }
+            Ok(0)
+        }
+        ModelAction::Eval { model, json } => {
+            let names: Vec<String> = match model {
+                Some(m) => vec![m],
+                None => shipped::NAMES.iter().filter(|n| shipped::path_of(n).is_some()).map(|s| s.to_string()).collect(),
+            };
+            if names.is_empty() {
+                bail!("no shipped models found in {}", shipped::search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+            }
+            for name in names {
+                let rows = eval_one(&name)?;
+                for r in rows {
+                    if json {
+                        println!("{r}");
+                    } else {
+                        println!(
+                            "{:18} {:26} n={:5}  MAE {:.4}  RMSE {:.4}  R² {:.3}  coverage90 {:.3}  width90 {:.3}  Spearman(σ,|err|) {:.3}  (mean predictor MAE {:.4})",
+                            r["model"].as_str().unwrap_or(""),
+                            r["target"].as_str().unwrap_or(""),
+                            r["n"],
+                            r["mae"].as_f64().unwrap_or(f64::NAN),
+                            r["rmse"].as_f64().unwrap_or(f64::NAN),
+                            r["r2"].as_f64().unwrap_or(f64::NAN),
+                            r["coverage90"].as_f64().unwrap_or(f64::NAN),
+                            r["mean_width90"].as_f64().unwrap_or(f64::NAN),
+                            r["spearman_std_error"].as_f64().unwrap_or(f64::NAN),
+                            r["baseline_mae"].as_f64().unwrap_or(f64::NAN),
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Evaluate one model on the embedded test split: one JSON row per target.
+fn eval_one(name: &str) -> anyhow::Result<Vec<Value>> {
+    let m = open_model(name)?;
+    let targets = m.targets();
+    let structures: Vec<_> = crate::data::Dataset::embedded().split(Split::Test).map(|e| e.structure.clone()).collect();
+    let preds = m.predict(&structures)?;
+    let metrics = metrics_of(&targets, &preds, &embedded_labels(&targets, Split::Test), &embedded_train_means(&targets));
+    Ok(metrics
+        .iter()
+        .map(|(t, mt)| {
+            let mut v = serde_json::to_value(mt).unwrap_or(Value::Null);
+            v["model"] = json!(name);
+            v["target"] = json!(t.name());
+            v["unit"] = json!(t.unit());
+            v
+        })
+        .collect())
+}

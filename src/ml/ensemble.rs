@@ -1,0 +1,301 @@
+//! Deep ensembles (Lakshminarayanan et al. 2017) of composition or graph networks with split-conformal
+//! intervals (normalised scores, Lei et al. 2018): on the validation split the score of a sample is
+//! |y − μ| / (σ + β), β = the median σ there; q is the ⌈0.9 (n + 1)⌉-th smallest score, and the 90 %
+//! interval of a new prediction is μ ± q (σ + β), clamped at 0 for non-negative targets.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tch::{Device, Kind, Tensor, nn};
+
+use super::composition_net::{CompositionNet, CompositionNetConfig};
+use super::graph::{CrystalGraph, GraphBatch, GraphSpec};
+use super::graph_net::{GraphNet, GraphNetConfig};
+use super::{ModelError, Prediction, Target};
+use crate::chem::features::{N_FEATURES, composition_features};
+use crate::crystal::{Composition, Structure};
+
+/// Coverage the conformal intervals are calibrated for.
+pub const CONFORMAL_LEVEL: f64 = 0.9;
+
+/// Which network and how its inputs are built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Architecture {
+    Composition { net: CompositionNetConfig },
+    Graph { net: GraphNetConfig, graph: GraphSpec },
+}
+
+impl Architecture {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Architecture::Composition { .. } => "composition",
+            Architecture::Graph { .. } => "graph",
+        }
+    }
+}
+
+/// Per-target conformal calibration.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Conformal {
+    pub level: f64,
+    /// Quantile of the normalised scores.
+    pub q: f64,
+    /// Added to σ before scaling (target unit).
+    pub beta: f64,
+}
+
+/// What a shipped or trained model says about itself; stored in the safetensors header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub name: String,
+    pub architecture: Architecture,
+    pub targets: Vec<Target>,
+    /// Per target, in the order of `targets`; empty until calibrated.
+    pub conformal: Vec<Conformal>,
+    pub n_members: usize,
+    /// Training data, split and hyper-parameters as given to the trainer.
+    pub data: String,
+    pub split: String,
+    pub training: Value,
+    /// Test-split metrics per target (`mae`, `rmse`, `r2`, `coverage90`, `mean_width90`, …).
+    pub metrics: BTreeMap<String, Value>,
+    /// SHA-256 of the tensors (names, shapes and bytes, in name order), not of the file.
+    pub weights_sha256: String,
+    pub geode_version: String,
+    pub created_at: String,
+}
+
+/// A network of either kind.
+#[derive(Debug)]
+pub enum Net {
+    Composition(CompositionNet),
+    Graph(GraphNet),
+}
+
+/// A prepared model input.
+#[derive(Debug, Clone)]
+pub enum Sample {
+    Features(Vec<f32>),
+    Graph(CrystalGraph),
+}
+
+/// A batch of prepared inputs as tensors.
+pub enum Batch {
+    Features(Tensor),
+    Graph(GraphBatch),
+}
+
+impl Batch {
+    pub fn new(samples: &[&Sample], device: Device) -> Result<Batch, ModelError> {
+        match samples.first() {
+            None | Some(Sample::Features(_)) => {
+                let mut flat = Vec::with_capacity(samples.len() * N_FEATURES);
+                for s in samples {
+                    match s {
+                        Sample::Features(f) => flat.extend_from_slice(f),
+                        Sample::Graph(_) => return Err(ModelError::Failed("mixed sample kinds in one batch".into())),
+                    }
+                }
+                Ok(Batch::Features(Tensor::from_slice(&flat).reshape([samples.len() as i64, N_FEATURES as i64]).to(device)))
+            }
+            Some(Sample::Graph(_)) => {
+                let graphs = samples
+                    .iter()
+                    .map(|s| match s {
+                        Sample::Graph(g) => Ok(g),
+                        Sample::Features(_) => Err(ModelError::Failed("mixed sample kinds in one batch".into())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Batch::Graph(GraphBatch::new(&graphs, device)))
+            }
+        }
+    }
+
+    pub fn len(&self) -> i64 {
+        match self {
+            Batch::Features(t) => t.size()[0],
+            Batch::Graph(g) => g.n_graphs,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One ensemble member: its variables and network. Target normalisation (mean, std per target) is
+/// stored with the variables.
+pub struct Member {
+    pub vs: nn::VarStore,
+    pub net: Net,
+    pub target_mean: Tensor,
+    pub target_std: Tensor,
+}
+
+impl Member {
+    pub fn new(arch: &Architecture, n_targets: usize, device: Device) -> Member {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let nt = n_targets as i64;
+        let net = match arch {
+            Architecture::Composition { net } => Net::Composition(CompositionNet::new(&(&root / "net"), net, nt)),
+            Architecture::Graph { net, graph } => Net::Graph(GraphNet::new(&(&root / "net"), net, graph.cutoff_ang, nt)),
+        };
+        let target_mean = root.zeros_no_train("target_mean", &[nt]);
+        let target_std = root.ones_no_train("target_std", &[nt]);
+        Member { vs, net, target_mean, target_std }
+    }
+
+    /// Outputs in standardised units [B, T].
+    pub fn forward_t(&self, batch: &Batch, train: bool) -> Result<Tensor, ModelError> {
+        match (&self.net, batch) {
+            (Net::Composition(n), Batch::Features(x)) => Ok(n.forward_t(x, train)),
+            (Net::Graph(n), Batch::Graph(g)) => Ok(n.forward_t(g, train)),
+            _ => Err(ModelError::Failed("batch kind does not match the network".into())),
+        }
+    }
+
+    /// Outputs in physical units [B, T] (eV/atom, eV); non-negative targets clamped at 0.
+    pub fn predict_physical(&self, batch: &Batch, targets: &[Target]) -> Result<Tensor, ModelError> {
+        let raw = tch::no_grad(|| self.forward_t(batch, false))?;
+        let phys = raw * &self.target_std + &self.target_mean;
+        let cols: Vec<Tensor> = targets.iter().enumerate().map(|(k, t)| {
+            let c = phys.select(1, k as i64);
+            if t.non_negative() { c.clamp_min(0.0) } else { c }
+        }).collect();
+        Ok(Tensor::stack(&cols, 1))
+    }
+}
+
+/// A trained ensemble with its card.
+pub struct Ensemble {
+    pub card: ModelCard,
+    pub members: Vec<Member>,
+}
+
+/// Inference batch size (graphs or compositions).
+const PREDICT_BATCH: usize = 256;
+
+impl Ensemble {
+    /// The input of this model for a structure (graph models build the periodic graph).
+    pub fn prepare(&self, s: &Structure) -> Sample {
+        prepare(&self.card.architecture, s)
+    }
+
+    /// The input for a bare composition; only composition models accept one.
+    pub fn prepare_composition(&self, c: &Composition) -> Result<Sample, ModelError> {
+        match &self.card.architecture {
+            Architecture::Composition { .. } => Ok(Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect())),
+            Architecture::Graph { .. } => Err(ModelError::Unsupported(format!("{} needs a structure, not only a composition", self.card.name))),
+        }
+    }
+
+    /// Member predictions in physical units: `[member][sample][target]`.
+    pub fn member_predictions(&self, samples: &[Sample]) -> Result<Vec<Vec<Vec<f64>>>, ModelError> {
+        let mut out = vec![Vec::with_capacity(samples.len()); self.members.len()];
+        for chunk in samples.chunks(PREDICT_BATCH) {
+            let refs: Vec<&Sample> = chunk.iter().collect();
+            let batch = Batch::new(&refs, Device::Cpu)?;
+            for (m, member) in self.members.iter().enumerate() {
+                let p = member.predict_physical(&batch, &self.card.targets)?.to_kind(Kind::Double);
+                let flat = Vec::<f64>::try_from(p.flatten(0, -1)).map_err(|e| ModelError::Failed(e.to_string()))?;
+                let nt = self.card.targets.len();
+                out[m].extend(flat.chunks_exact(nt).map(|r| r.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Predictions `[sample][target]` with σ and the conformal interval.
+    pub fn predict_samples(&self, samples: &[Sample]) -> Result<Vec<Vec<Prediction>>, ModelError> {
+        let per_member = self.member_predictions(samples)?;
+        let nt = self.card.targets.len();
+        let mut out = Vec::with_capacity(samples.len());
+        for i in 0..samples.len() {
+            let mut row = Vec::with_capacity(nt);
+            for (k, &t) in self.card.targets.iter().enumerate() {
+                let vals: Vec<f64> = per_member.iter().map(|m| m[i][k]).collect();
+                let (mean, std) = mean_std(&vals);
+                if !mean.is_finite() {
+                    return Err(ModelError::Failed(format!("non-finite {} prediction for sample {i}", t.name())));
+                }
+                row.push(self.interval(k, mean, std));
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Predictions for structures, `[structure][target]`; inputs are prepared in parallel.
+    pub fn predict(&self, structures: &[Structure]) -> Result<Vec<Vec<Prediction>>, ModelError> {
+        let arch = &self.card.architecture;
+        let samples: Vec<Sample> = structures.par_iter().map(|s| prepare(arch, s)).collect();
+        self.predict_samples(&samples)
+    }
+
+    /// Mean and σ turned into a [`Prediction`] with target `k`'s conformal interval (±∞ if uncalibrated).
+    pub fn interval(&self, k: usize, mean: f64, std: f64) -> Prediction {
+        let t = self.card.targets[k];
+        let (lo, hi) = match self.card.conformal.get(k) {
+            Some(c) => (mean - c.q * (std + c.beta), mean + c.q * (std + c.beta)),
+            None => (f64::NEG_INFINITY, f64::INFINITY),
+        };
+        let lo = if t.non_negative() { lo.max(0.0) } else { lo };
+        Prediction { mean, std, lo90: lo, hi90: hi }
+    }
+
+    /// Calibrate the conformal intervals on labelled samples: `targets[sample][target]`, `None` for
+    /// missing labels.
+    pub fn calibrate(&mut self, samples: &[Sample], labels: &[Vec<Option<f64>>]) -> Result<(), ModelError> {
+        let per_member = self.member_predictions(samples)?;
+        let mut conformal = Vec::new();
+        for k in 0..self.card.targets.len() {
+            let mut stds = Vec::new();
+            let mut pairs = Vec::new();
+            for (i, lab) in labels.iter().enumerate() {
+                if let Some(y) = lab[k] {
+                    let vals: Vec<f64> = per_member.iter().map(|m| m[i][k]).collect();
+                    let (mean, std) = mean_std(&vals);
+                    stds.push(std);
+                    pairs.push((y, mean, std));
+                }
+            }
+            if pairs.is_empty() {
+                return Err(ModelError::Setup(format!("no labelled samples to calibrate {}", self.card.targets[k].name())));
+            }
+            let beta = median(&stds).max(1e-6);
+            let mut scores: Vec<f64> = pairs.iter().map(|(y, m, s)| (y - m).abs() / (s + beta)).collect();
+            scores.sort_by(f64::total_cmp);
+            let n = scores.len();
+            let rank = ((CONFORMAL_LEVEL * (n as f64 + 1.0)).ceil() as usize).clamp(1, n);
+            conformal.push(Conformal { level: CONFORMAL_LEVEL, q: scores[rank - 1], beta });
+        }
+        self.card.conformal = conformal;
+        Ok(())
+    }
+}
+
+/// Build the input for `arch` from a structure.
+pub fn prepare(arch: &Architecture, s: &Structure) -> Sample {
+    match arch {
+        Architecture::Composition { .. } => Sample::Features(composition_features(&s.composition()).iter().map(|&x| x as f32).collect()),
+        Architecture::Graph { graph, .. } => Sample::Graph(CrystalGraph::build(s, graph)),
+    }
+}
+
+/// Mean and (population) standard deviation.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() { 0.0 } else { s[s.len() / 2] }
+}

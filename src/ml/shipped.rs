@@ -1,0 +1,78 @@
+//! The pretrained ensembles Geode ships in `assets/models/` (trained by `geode run train` with the
+//! configs in `assets/models/*.toml`; see each file's model card).
+//!
+//! Looked up, in order, in `$GEODE_MODELS`, in `models/` beside the executable, in
+//! `../share/geode/models/` above it, and in the source tree's `assets/models/`.
+
+use std::path::PathBuf;
+
+use super::checkpoint;
+use super::ensemble::{Ensemble, ModelCard};
+use super::{ModelError, Target};
+
+/// Names of the shipped ensembles, best first for each target.
+pub const NAMES: [&str; 3] = ["graph", "composition", "composition-oqmd"];
+
+/// Directories searched for model files.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("GEODE_MODELS") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(parent) = exe.parent()
+    {
+        dirs.push(parent.join("models"));
+        dirs.push(parent.join("../share/geode/models"));
+    }
+    dirs.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models")));
+    dirs
+}
+
+/// Path of a shipped model file, if present.
+pub fn path_of(name: &str) -> Option<PathBuf> {
+    search_dirs().into_iter().map(|d| d.join(format!("{name}.safetensors"))).find(|p| p.is_file())
+}
+
+/// Load a shipped ensemble by name.
+pub fn load(name: &str) -> Result<Ensemble, ModelError> {
+    let path = path_of(name).ok_or_else(|| {
+        ModelError::Setup(format!("no shipped model {name:?} (looked for {name}.safetensors in {})", search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")))
+    })?;
+    checkpoint::load(&path)
+}
+
+/// Cards of the shipped models that are present (only the files' headers are read).
+pub fn cards() -> Vec<(String, ModelCard)> {
+    NAMES.iter().filter_map(|n| checkpoint::card_from_file(&path_of(n)?).ok().map(|c| (n.to_string(), c))).collect()
+}
+
+/// The TOML training config a shipped model was made with.
+pub fn config(name: &str) -> Option<&'static str> {
+    match name {
+        "graph" => Some(include_str!("../../assets/models/graph.toml")),
+        "composition" => Some(include_str!("../../assets/models/composition.toml")),
+        "composition-oqmd" => Some(include_str!("../../assets/models/composition-oqmd.toml")),
+        _ => None,
+    }
+}
+
+/// The name of the best shipped model predicting `target` from a structure.
+pub fn default_for(target: Target) -> Option<&'static str> {
+    NAMES.iter().copied().find(|n| cards().iter().any(|(m, c)| m == n && c.targets.contains(&target)))
+}
+
+/// Open a model by shipped name, `.safetensors` ensemble path or TorchScript `.pt` path.
+pub fn open(spec: &str) -> Result<Box<dyn super::PropertyModel>, ModelError> {
+    let lower = spec.to_ascii_lowercase();
+    if lower.ends_with(".pt") || lower.ends_with(".pth") || lower.ends_with(".ts") {
+        return Ok(Box::new(super::torchscript::TorchScriptModel::load(std::path::Path::new(spec))?));
+    }
+    if lower.ends_with(".safetensors") {
+        return Ok(Box::new(checkpoint::load(std::path::Path::new(spec))?));
+    }
+    if !NAMES.contains(&spec) {
+        return Err(ModelError::Setup(format!("unknown model {spec:?}: use one of {} or a path to a .safetensors ensemble or a TorchScript .pt file", NAMES.join(", "))));
+    }
+    Ok(Box::new(load(spec)?))
+}

@@ -1,0 +1,826 @@
+//! The studio application: owns the engine, the project store, the worker, the viewer and the UI
+//! state; each frame it drains engine events and worker results (`logic`), then lays out the top bar,
+//! explorer, inspector, bottom dock and viewer (`ui`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use super::state::{Column, DockTab, ExplorerTab, STORAGE_KEY, UiState};
+use super::viewer::{Viewer, ViewerAction};
+use super::worker::{ParityRow, Task, TaskResult, Worker};
+use crate::crystal::Structure;
+use crate::data::Dataset;
+use crate::engine::store::{CandidateRow, RunRow};
+use crate::engine::{Engine, EventKind, Progress, Store};
+use crate::io::Format;
+
+/// How file dialogs are answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dialogs {
+    /// The desktop's dialogs (rfd, on a background thread).
+    Native,
+    /// No dialog: open answers nothing, save writes into this folder (tests, scripted sessions).
+    Fixed(PathBuf),
+}
+
+/// How the studio starts.
+#[derive(Debug, Clone)]
+pub struct StudioOptions {
+    /// Project file; default: the last one, else `~/.local/share/geode/studio.geode`.
+    pub project: Option<PathBuf>,
+    pub dialogs: Dialogs,
+    /// Read and write the UI state through eframe's storage.
+    pub persist: bool,
+    /// Worker threads of the engine's pool.
+    pub threads: usize,
+    /// Structure files to open at start.
+    pub files: Vec<PathBuf>,
+}
+
+impl Default for StudioOptions {
+    fn default() -> Self {
+        StudioOptions { project: None, dialogs: Dialogs::Native, persist: true, threads: crate::engine::runner::default_threads(), files: Vec::new() }
+    }
+}
+
+/// What is selected: a dataset entry (by id), a candidate (store id), or a structure of an opened file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Item {
+    Dataset(u32),
+    Candidate(i64),
+    File { file: usize, index: usize },
+}
+
+impl Item {
+    pub fn key(&self) -> String {
+        match self {
+            Item::Dataset(id) => format!("dataset:{id}"),
+            Item::Candidate(id) => format!("candidate:{id}"),
+            Item::File { file, index } => format!("file:{file}:{index}"),
+        }
+    }
+}
+
+/// A structure file the user opened.
+pub struct OpenedFile {
+    pub path: PathBuf,
+    pub structures: Vec<Structure>,
+}
+
+/// Answers of file dialogs.
+enum DialogAnswer {
+    Open(Vec<PathBuf>),
+    Export { path: PathBuf, what: ExportWhat },
+    Png { path: PathBuf, bytes: Vec<u8> },
+    Project(PathBuf),
+}
+
+/// What an export writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExportWhat {
+    /// The selected crystal in a structure format, or its properties as CSV (`None`).
+    Selected(Option<Format>),
+    /// Every crystal of the filtered explorer list.
+    List(Option<Format>),
+}
+
+/// A transient message at the bottom right.
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+/// One exported item: name, structure and its (column, value) properties.
+type ExportRow = (String, Structure, Vec<(String, String)>);
+
+pub struct StudioApp {
+    pub state: UiState,
+    pub opts: StudioOptions,
+    pub dataset: &'static Dataset,
+    pub project: PathBuf,
+    pub engine: Option<Engine>,
+    pub store: Option<Store>,
+    pub viewer: Viewer,
+    pub selection: Option<Item>,
+    pub files: Vec<OpenedFile>,
+    /// Dataset rows (indices into `dataset.entries`) passing the explorer's search and filters, sorted.
+    pub filtered: Vec<usize>,
+    filter_key: String,
+    pub candidates: Vec<CandidateRow>,
+    pub candidates_dirty: bool,
+    pub candidate_error: Option<String>,
+    pub runs: Vec<RunRow>,
+    runs_refreshed: Option<Instant>,
+    pub progress: HashMap<i64, Progress>,
+    pub selected_run: Option<i64>,
+    /// Predictions per item key and model.
+    pub predictions: HashMap<String, HashMap<String, super::worker::PredictionResult>>,
+    pending: HashSet<(String, String)>,
+    pub parity: HashMap<String, Result<Vec<ParityRow>, String>>,
+    parity_pending: HashSet<String>,
+    worker: Worker,
+    dialog_tx: Sender<DialogAnswer>,
+    dialog_rx: Receiver<DialogAnswer>,
+    pub toasts: Vec<Toast>,
+    /// Candidate annotation being edited: (id, favourite, tags, notes).
+    pub annotation: Option<(i64, bool, String, String)>,
+    /// Box selection in the property plot (x0, x1, y0, y1), filtering the explorer.
+    pub plot_box: Option<[f64; 4]>,
+    /// Structure facts per item key (space group etc.), computed once.
+    pub info_cache: HashMap<String, super::panels::inspector::ItemInfo>,
+    /// Cards of the shipped models, read once at start-up.
+    pub cards: Vec<(String, crate::ml::ensemble::ModelCard)>,
+    pub last_frame_ms: f32,
+}
+
+/// The default project file.
+pub fn default_project() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))).unwrap_or_else(|| PathBuf::from("."));
+    base.join("geode").join("studio.geode")
+}
+
+impl StudioApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, opts: StudioOptions) -> StudioApp {
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            Viewer::install(rs);
+        }
+        let mut state: UiState = if opts.persist { cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)).unwrap_or_default() } else { UiState::default() };
+        let ctx = cc.egui_ctx.clone();
+        let worker = Worker::start(move || ctx.request_repaint());
+        let project = opts.project.clone().or_else(|| state.last_project.clone()).unwrap_or_else(default_project);
+        state.last_project = Some(project.clone());
+        let (dialog_tx, dialog_rx) = channel();
+        let mut app = StudioApp {
+            viewer: Viewer::new(1, state.viewer.clone()),
+            state,
+            opts,
+            dataset: Dataset::embedded(),
+            project: project.clone(),
+            engine: None,
+            store: None,
+            selection: None,
+            files: Vec::new(),
+            filtered: Vec::new(),
+            filter_key: String::from("\u{0}"),
+            candidates: Vec::new(),
+            candidates_dirty: true,
+            candidate_error: None,
+            runs: Vec::new(),
+            runs_refreshed: None,
+            progress: HashMap::new(),
+            selected_run: None,
+            predictions: HashMap::new(),
+            pending: HashSet::new(),
+            parity: HashMap::new(),
+            parity_pending: HashSet::new(),
+            worker,
+            dialog_tx,
+            dialog_rx,
+            toasts: Vec::new(),
+            annotation: None,
+            plot_box: None,
+            info_cache: HashMap::new(),
+            cards: crate::ml::shipped::cards(),
+            last_frame_ms: 0.0,
+        };
+        app.open_project(&project);
+        app.apply_theme(&cc.egui_ctx);
+        let files = app.opts.files.clone();
+        app.open_paths(files);
+        app
+    }
+
+    /// Open (or create) a project file and start an engine on it.
+    pub fn open_project(&mut self, path: &Path) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        self.engine = None;
+        match Engine::new(path, self.opts.threads, 2).and_then(|e| Store::open(path).map(|s| (e, s))) {
+            Ok((e, s)) => {
+                self.engine = Some(e);
+                self.store = Some(s);
+                self.project = path.to_path_buf();
+                self.state.last_project = Some(path.to_path_buf());
+                self.candidates_dirty = true;
+                self.runs_refreshed = None;
+                self.toast(format!("Project {}", path.display()), false);
+            }
+            Err(e) => {
+                self.store = None;
+                self.toast(format!("Cannot open project {}: {e}", path.display()), true);
+            }
+        }
+    }
+
+    pub fn toast(&mut self, text: impl Into<String>, error: bool) {
+        self.toasts.push(Toast { text: text.into(), error, at: Instant::now() });
+    }
+
+    pub fn apply_theme(&mut self, ctx: &egui::Context) {
+        ctx.set_visuals(if self.state.dark { egui::Visuals::dark() } else { egui::Visuals::light() });
+        self.viewer.set_theme(self.state.dark);
+    }
+
+    /// The structure of an item, with a title.
+    pub fn structure_of(&self, item: &Item) -> Option<(Structure, String)> {
+        match item {
+            Item::Dataset(id) => self.dataset.get(*id).map(|e| (e.structure.clone(), format!("{} · OQMD/ICSD {} · {}", e.formula, e.id, e.prototype))),
+            Item::Candidate(id) => self.store.as_ref()?.candidate_structure(*id).ok().map(|s| {
+                let f = s.reduced_formula();
+                (s, format!("{f} · candidate {id}"))
+            }),
+            Item::File { file, index } => {
+                let f = self.files.get(*file)?;
+                let s = f.structures.get(*index)?;
+                let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Some((s.clone(), if f.structures.len() > 1 { format!("{} · {name} [{index}]", s.reduced_formula()) } else { format!("{} · {name}", s.reduced_formula()) }))
+            }
+        }
+    }
+
+    /// Select an item: show it in the viewer and ask for its predictions.
+    pub fn select(&mut self, item: Item) {
+        if let Some((s, title)) = self.structure_of(&item) {
+            self.viewer.set_structure(s.clone(), title);
+            self.request_predictions(&item, &s);
+            self.annotation = None;
+            self.selection = Some(item);
+        } else {
+            self.toast("That crystal is no longer available", true);
+        }
+    }
+
+    fn request_predictions(&mut self, item: &Item, s: &Structure) {
+        let key = item.key();
+        let models: HashSet<String> = self.state.models.values().cloned().collect();
+        for m in models {
+            let done = self.predictions.get(&key).is_some_and(|p| p.contains_key(&m));
+            if !done && self.pending.insert((key.clone(), m.clone())) {
+                self.worker.send(Task::Predict { key: key.clone(), model: m, structure: Box::new(s.clone()) });
+            }
+        }
+    }
+
+    /// Ask for the parity data of a model (test-split predictions).
+    pub fn request_parity(&mut self, model: &str) {
+        if !self.parity.contains_key(model) && self.parity_pending.insert(model.to_string()) {
+            self.worker.send(Task::Parity { model: model.to_string() });
+        }
+    }
+
+    pub fn parity_pending(&self, model: &str) -> bool {
+        self.parity_pending.contains(model)
+    }
+
+    /// Open structure files (read on the worker).
+    pub fn open_paths(&mut self, paths: Vec<PathBuf>) {
+        for p in paths {
+            if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("geode")) {
+                self.open_project(&p);
+            } else {
+                self.worker.send(Task::Load { path: p });
+            }
+        }
+    }
+
+    /// Show an open-file dialog (off the UI thread).
+    pub fn open_dialog(&mut self) {
+        match &self.opts.dialogs {
+            Dialogs::Native => {
+                let tx = self.dialog_tx.clone();
+                std::thread::spawn(move || {
+                    if let Some(paths) = rfd::FileDialog::new()
+                        .set_title("Open crystal structures")
+                        .add_filter("Structures", &["cif", "vasp", "poscar", "contcar", "xyz", "extxyz", "db", "json"])
+                        .add_filter("Geode project", &["geode"])
+                        .add_filter("All files", &["*"])
+                        .pick_files()
+                    {
+                        let _ = tx.send(DialogAnswer::Open(paths));
+                    }
+                });
+            }
+            Dialogs::Fixed(_) => self.toast("File dialogs are disabled in this session; drop files on the window instead", false),
+        }
+    }
+
+    /// Ask where to save, then write (`default_name` suggests the file name).
+    fn save_dialog(&mut self, default_name: String, filter: (&'static str, &'static [&'static str]), then: impl FnOnce(PathBuf) -> DialogAnswer + Send + 'static) {
+        match &self.opts.dialogs {
+            Dialogs::Native => {
+                let tx = self.dialog_tx.clone();
+                std::thread::spawn(move || {
+                    if let Some(path) = rfd::FileDialog::new().set_file_name(&default_name).add_filter(filter.0, filter.1).save_file() {
+                        let _ = tx.send(then(path));
+                    }
+                });
+            }
+            Dialogs::Fixed(dir) => {
+                let _ = self.dialog_tx.send(then(dir.join(default_name)));
+            }
+        }
+    }
+
+    /// Export the selection or the filtered list.
+    pub fn export(&mut self, what: ExportWhat) {
+        let (stem, fmt) = match what {
+            ExportWhat::Selected(f) => (self.selection.as_ref().and_then(|i| self.structure_of(i)).map(|(s, _)| s.reduced_formula()).unwrap_or_else(|| "crystal".into()), f),
+            ExportWhat::List(f) => ("geode-export".to_string(), f),
+        };
+        if matches!(what, ExportWhat::Selected(_)) && self.selection.is_none() {
+            self.toast("Nothing selected to export", true);
+            return;
+        }
+        let (ext, filter): (&str, (&'static str, &'static [&'static str])) = match fmt {
+            Some(Format::Cif) => ("cif", ("CIF", &["cif"])),
+            Some(Format::Poscar) => ("vasp", ("POSCAR", &["vasp", "poscar"])),
+            Some(Format::Extxyz) => ("extxyz", ("Extended XYZ", &["extxyz", "xyz"])),
+            Some(_) => ("json", ("pymatgen JSON", &["json"])),
+            None => ("csv", ("CSV", &["csv"])),
+        };
+        self.save_dialog(format!("{stem}.{ext}"), filter, move |path| DialogAnswer::Export { path, what });
+    }
+
+    /// The structures an export covers, with names and property rows.
+    fn export_rows(&self, what: ExportWhat) -> Vec<ExportRow> {
+        let items: Vec<Item> = match what {
+            ExportWhat::Selected(_) => self.selection.iter().cloned().collect(),
+            ExportWhat::List(_) => match self.state.explorer_tab {
+                ExplorerTab::Dataset => self.filtered.iter().map(|&i| Item::Dataset(self.dataset.entries[i].id)).collect(),
+                ExplorerTab::Candidates => self.candidates.iter().map(|c| Item::Candidate(c.id)).collect(),
+                ExplorerTab::Files => self.files.iter().enumerate().flat_map(|(f, of)| (0..of.structures.len()).map(move |index| Item::File { file: f, index })).collect(),
+            },
+        };
+        items
+            .iter()
+            .filter_map(|it| {
+                let (s, title) = self.structure_of(it)?;
+                let mut props = vec![("name".to_string(), it.key()), ("formula".to_string(), s.reduced_formula()), ("n_sites".to_string(), s.n_sites().to_string())];
+                if let Item::Dataset(id) = it
+                    && let Some(e) = self.dataset.get(*id)
+                {
+                    props.push(("formation_energy_per_atom".into(), e.formation_energy_per_atom.to_string()));
+                    props.push(("band_gap".into(), e.band_gap.map(|g| g.to_string()).unwrap_or_default()));
+                    props.push(("e_above_hull".into(), e.e_above_hull.to_string()));
+                    props.push(("space_group".into(), e.space_group.to_string()));
+                }
+                if let Item::Candidate(id) = it
+                    && let Some(c) = self.candidates.iter().find(|c| c.id == *id)
+                    && let Some(o) = c.properties.as_object()
+                {
+                    for (k, v) in o {
+                        if let Some(x) = v.get("value").and_then(|x| x.as_f64()) {
+                            props.push((k.clone(), x.to_string()));
+                        }
+                    }
+                }
+                props.push(("density".into(), format!("{:.6}", s.density())));
+                Some((title, s, props))
+            })
+            .collect()
+    }
+
+    fn write_export(&mut self, path: PathBuf, what: ExportWhat) {
+        let rows = self.export_rows(what);
+        if rows.is_empty() {
+            self.toast("Nothing to export", true);
+            return;
+        }
+        let fmt = match what {
+            ExportWhat::Selected(f) | ExportWhat::List(f) => f,
+        };
+        let bytes = match fmt {
+            Some(f) => {
+                let structures: Vec<Structure> = rows
+                    .into_iter()
+                    .map(|(title, mut s, _)| {
+                        s.properties.insert("id".into(), serde_json::json!(title));
+                        s
+                    })
+                    .collect();
+                match crate::io::to_string(&structures, f) {
+                    Ok(t) => t.into_bytes(),
+                    Err(e) => {
+                        self.toast(format!("Cannot export: {e}"), true);
+                        return;
+                    }
+                }
+            }
+            None => {
+                let mut keys: Vec<String> = Vec::new();
+                for (_, _, p) in &rows {
+                    for (k, _) in p {
+                        if !keys.contains(k) {
+                            keys.push(k.clone());
+                        }
+                    }
+                }
+                let mut text = keys.join(",") + "\n";
+                for (_, _, p) in &rows {
+                    let vals: Vec<String> = keys.iter().map(|k| p.iter().find(|(kk, _)| kk == k).map(|(_, v)| csv_field(v)).unwrap_or_default()).collect();
+                    text.push_str(&vals.join(","));
+                    text.push('\n');
+                }
+                text.into_bytes()
+            }
+        };
+        self.worker.send(Task::Write { path, bytes });
+    }
+
+    /// Render the viewer at a size and save it as PNG (rendering uses eframe's device).
+    fn export_png(&mut self, frame: &eframe::Frame, width: u32, height: u32) {
+        let Some(rs) = frame.wgpu_render_state() else {
+            self.toast("PNG export needs the wgpu renderer", true);
+            return;
+        };
+        let mut renderer = rs.renderer.write();
+        let Some(r) = renderer.callback_resources.get_mut::<super::viewer::render::ViewerRenderer>() else { return };
+        match r.render_to_rgba(&rs.device, &rs.queue, self.viewer.draw_data(), &self.viewer.camera, [width, height], self.viewer.background()) {
+            Ok(rgba) => match super::viewer::encode_png(&rgba, width, height) {
+                Ok(png) => {
+                    drop(renderer);
+                    let stem = self.viewer.structure().map(|s| s.reduced_formula()).unwrap_or_else(|| "crystal".into());
+                    self.save_dialog(format!("{stem}.png"), ("PNG image", &["png"]), move |path| DialogAnswer::Png { path, bytes: png });
+                }
+                Err(e) => self.toast(format!("Cannot encode PNG: {e}"), true),
+            },
+            Err(e) => self.toast(format!("Cannot render PNG: {e}"), true),
+        }
+    }
+
+    /// Copy the selected crystal as CIF text.
+    pub fn copy_cif(&mut self, ctx: &egui::Context) {
+        match self.selection.as_ref().and_then(|i| self.structure_of(i)) {
+            Some((s, title)) => {
+                ctx.copy_text(crate::io::cif::write(&s, &title.replace([' ', '·'], "_")));
+                self.toast("CIF copied to the clipboard", false);
+            }
+            None => self.toast("Nothing selected to copy", true),
+        }
+    }
+
+    /// Start a run on the engine.
+    pub fn start_run(&mut self, kind: &str, params: serde_json::Value, seed: u64) {
+        let Some(engine) = &self.engine else {
+            self.toast("No project open", true);
+            return;
+        };
+        match engine.submit(kind, &params, seed, 0) {
+            Ok(id) => {
+                self.selected_run = Some(id);
+                self.state.dock_tab = DockTab::Runs;
+                self.runs_refreshed = None;
+                self.toast(format!("Run {id} ({kind}) queued"), false);
+            }
+            Err(e) => self.toast(format!("Cannot start {kind}: {e}"), true),
+        }
+    }
+
+    /// Drain engine events, worker results and dialog answers; refresh cached store views.
+    pub fn logic(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
+        let mut runs_changed = false;
+        if let Some(engine) = &self.engine {
+            for ev in engine.events().try_iter() {
+                match ev.kind {
+                    EventKind::Progress(p) => {
+                        self.progress.insert(ev.run_id, p);
+                    }
+                    EventKind::Candidates(_) => self.candidates_dirty = true,
+                    EventKind::Finished { .. } | EventKind::Started => runs_changed = true,
+                    EventKind::Metric { .. } | EventKind::Log { .. } => {}
+                }
+            }
+        }
+        for r in self.worker.drain() {
+            match r {
+                TaskResult::Predicted { key, model, result } => {
+                    self.pending.remove(&(key.clone(), model.clone()));
+                    self.predictions.entry(key).or_default().insert(model, result);
+                }
+                TaskResult::Parity { model, result } => {
+                    self.parity_pending.remove(&model);
+                    self.parity.insert(model, result);
+                }
+                TaskResult::Loaded { path, result } => match result {
+                    Ok(structures) if !structures.is_empty() => {
+                        let n = structures.len();
+                        self.files.push(OpenedFile { path: path.clone(), structures });
+                        let file = self.files.len() - 1;
+                        self.state.explorer_tab = ExplorerTab::Files;
+                        self.select(Item::File { file, index: 0 });
+                        self.toast(format!("Opened {} ({n} structure{})", path.display(), if n == 1 { "" } else { "s" }), false);
+                    }
+                    Ok(_) => self.toast(format!("{} holds no structure", path.display()), true),
+                    Err(e) => self.toast(e, true),
+                },
+                TaskResult::Written { path, result } => match result {
+                    Ok(()) => self.toast(format!("Wrote {}", path.display()), false),
+                    Err(e) => self.toast(e, true),
+                },
+            }
+        }
+        while let Ok(a) = self.dialog_rx.try_recv() {
+            match a {
+                DialogAnswer::Open(paths) => self.open_paths(paths),
+                DialogAnswer::Export { path, what } => self.write_export(path, what),
+                DialogAnswer::Png { path, bytes } => self.worker.send(Task::Write { path, bytes }),
+                DialogAnswer::Project(p) => self.open_project(&p),
+            }
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        if !dropped.is_empty() {
+            self.open_paths(dropped);
+        }
+        if runs_changed || self.runs_refreshed.is_none_or(|t| t.elapsed() > Duration::from_millis(500)) {
+            if let Some(store) = &self.store {
+                self.runs = store.runs().unwrap_or_default();
+            }
+            self.runs_refreshed = Some(Instant::now());
+        }
+        if self.candidates_dirty {
+            self.refresh_candidates();
+        }
+        self.refresh_filter();
+        self.toasts.retain(|t| t.at.elapsed() < Duration::from_secs(if t.error { 8 } else { 4 }));
+        let _ = frame;
+    }
+
+    /// Re-query the candidates tab.
+    pub fn refresh_candidates(&mut self) {
+        self.candidates_dirty = false;
+        let Some(store) = &self.store else { return };
+        let filter = self.state.candidate_filter.trim();
+        let parsed = if filter.is_empty() { Ok(None) } else { crate::engine::query::Filter::parse(filter).map(Some) };
+        match parsed {
+            Ok(f) => match store.query_candidates(f.as_ref(), None, None, Some(20_000)) {
+                Ok(rows) => {
+                    self.candidates = rows;
+                    self.candidate_error = None;
+                }
+                Err(e) => self.candidate_error = Some(e.to_string()),
+            },
+            Err(e) => self.candidate_error = Some(e.to_string()),
+        }
+    }
+
+    /// Recompute the dataset explorer rows when the search, filters or sort changed.
+    pub fn refresh_filter(&mut self) {
+        let key = format!("{}|{:?}|{:?}|{:?}", self.state.search, self.state.ranges, self.state.sort, self.plot_box);
+        if key == self.filter_key {
+            return;
+        }
+        self.filter_key = key;
+        let search = super::panels::explorer::Search::parse(&self.state.search);
+        let ds = self.dataset;
+        let mut rows: Vec<usize> = (0..ds.entries.len())
+            .filter(|&i| {
+                let e = &ds.entries[i];
+                search.matches(e)
+                    && self.state.ranges.iter().all(|r| {
+                        let v = column_value(e, r.column);
+                        v.is_some_and(|v| r.min.is_none_or(|m| v >= m) && r.max.is_none_or(|m| v <= m))
+                    })
+                    && self.plot_box.is_none_or(|b| {
+                        let (x, y) = (column_value(e, self.state.plot_x), column_value(e, self.state.plot_y));
+                        x.zip(y).is_some_and(|(x, y)| x >= b[0] && x <= b[1] && y >= b[2] && y <= b[3])
+                    })
+            })
+            .collect();
+        let (col, desc) = self.state.sort;
+        match col {
+            Column::Formula => rows.sort_by(|&a, &b| ds.entries[a].formula.cmp(&ds.entries[b].formula)),
+            Column::Id => rows.sort_by_key(|&i| ds.entries[i].id),
+            c => rows.sort_by(|&a, &b| column_value(&ds.entries[a], c).unwrap_or(f64::NEG_INFINITY).total_cmp(&column_value(&ds.entries[b], c).unwrap_or(f64::NEG_INFINITY))),
+        }
+        if desc {
+            rows.reverse();
+        }
+        self.filtered = rows;
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let sc = |m, k| KeyboardShortcut::new(m, k);
+        if ctx.input_mut(|i| i.consume_shortcut(&sc(Modifiers::COMMAND, Key::O))) {
+            self.open_dialog();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&sc(Modifiers::COMMAND, Key::E))) {
+            self.export(ExportWhat::Selected(Some(Format::Cif)));
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&sc(Modifiers::COMMAND | Modifiers::SHIFT, Key::C))) {
+            self.copy_cif(ctx);
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&sc(Modifiers::COMMAND, Key::T))) {
+            self.state.dark = !self.state.dark;
+            self.apply_theme(ctx);
+        }
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        for (k, axis) in [(Key::Num1, 0), (Key::Num2, 1), (Key::Num3, 2)] {
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, k)) {
+                self.viewer.view_along(axis);
+            }
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::R)) {
+            self.viewer.reset_camera();
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
+            self.viewer.selected.clear();
+            self.viewer.rebuild();
+        }
+        // Up/down walk the explorer's dataset list.
+        let step = if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::ArrowDown)) {
+            1
+        } else if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::ArrowUp)) {
+            -1
+        } else {
+            0
+        };
+        if step != 0 && self.state.explorer_tab == ExplorerTab::Dataset && !self.filtered.is_empty() {
+            let cur = match &self.selection {
+                Some(Item::Dataset(id)) => self.filtered.iter().position(|&i| self.dataset.entries[i].id == *id),
+                _ => None,
+            };
+            let next = match cur {
+                Some(p) => (p as i64 + step).clamp(0, self.filtered.len() as i64 - 1) as usize,
+                None => 0,
+            };
+            self.select(Item::Dataset(self.dataset.entries[self.filtered[next]].id));
+        }
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui, frame: &eframe::Frame) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open structures…  Ctrl+O").clicked() {
+                    self.open_dialog();
+                }
+                if ui.button("Open project…").clicked() {
+                    let tx = self.dialog_tx.clone();
+                    if self.opts.dialogs == Dialogs::Native {
+                        std::thread::spawn(move || {
+                            if let Some(p) = rfd::FileDialog::new().add_filter("Geode project", &["geode"]).pick_file() {
+                                let _ = tx.send(DialogAnswer::Project(p));
+                            }
+                        });
+                    }
+                }
+                if ui.button("New project…").clicked() && self.opts.dialogs == Dialogs::Native {
+                    let tx = self.dialog_tx.clone();
+                    std::thread::spawn(move || {
+                        if let Some(p) = rfd::FileDialog::new().set_file_name("project.geode").add_filter("Geode project", &["geode"]).save_file() {
+                            let _ = tx.send(DialogAnswer::Project(p));
+                        }
+                    });
+                }
+                ui.separator();
+                ui.menu_button("Export selected crystal", |ui| {
+                    for (label, f) in [("CIF…  Ctrl+E", Some(Format::Cif)), ("POSCAR…", Some(Format::Poscar)), ("Extended XYZ…", Some(Format::Extxyz)), ("pymatgen JSON…", Some(Format::PymatgenJson)), ("Properties as CSV…", None)] {
+                        if ui.button(label).clicked() {
+                            self.export(ExportWhat::Selected(f));
+                        }
+                    }
+                });
+                ui.menu_button("Export explorer list", |ui| {
+                    for (label, f) in [("CIF (one block per crystal)…", Some(Format::Cif)), ("Extended XYZ…", Some(Format::Extxyz)), ("pymatgen JSON…", Some(Format::PymatgenJson)), ("Properties as CSV…", None)] {
+                        if ui.button(label).clicked() {
+                            self.export(ExportWhat::List(f));
+                        }
+                    }
+                });
+                if ui.button("Copy CIF  Ctrl+Shift+C").clicked() {
+                    self.copy_cif(ui.ctx());
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                if ui.checkbox(&mut self.state.dark, "Dark theme  Ctrl+T").changed() {
+                    self.apply_theme(ui.ctx());
+                }
+                ui.checkbox(&mut self.state.show_explorer, "Explorer");
+                ui.checkbox(&mut self.state.show_inspector, "Inspector");
+                ui.checkbox(&mut self.state.show_dock, "Plots, runs and models");
+                ui.separator();
+                ui.label("Viewer: 1/2/3 view along a/b/c, R reset, Esc clear selection");
+                ui.label("Drag to orbit, right-drag or Shift+drag to pan, scroll to zoom");
+            });
+            ui.menu_button("Runs", |ui| {
+                if ui.button("Analyse 500 dataset crystals (symmetry, validity, duplicates)").clicked() {
+                    self.start_run("analyze", serde_json::json!({"sample": 500}), 0);
+                }
+                if ui.button("Analyse the whole dataset").clicked() {
+                    self.start_run("analyze", serde_json::json!({}), 0);
+                }
+                ui.separator();
+                if ui.button("Show runs").clicked() {
+                    self.state.show_dock = true;
+                    self.state.dock_tab = DockTab::Runs;
+                }
+            });
+            ui.separator();
+            let name = self.project.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            ui.label(format!("Project: {name}")).on_hover_text(self.project.display().to_string());
+            ui.label(format!("Dataset: OQMD/ICSD, {} crystals", self.dataset.len()));
+            let running: Vec<&RunRow> = self.runs.iter().filter(|r| r.status == "running" || r.status == "queued" || r.status == "paused").collect();
+            if !running.is_empty() {
+                ui.separator();
+                for r in running.iter().take(3) {
+                    let p = self.progress.get(&r.id).map(|p| p.fraction).unwrap_or(r.progress);
+                    let label = format!("{} {} {}", r.kind, r.id, r.status);
+                    if ui.add(egui::ProgressBar::new(p as f32).desired_width(120.0).text(label)).clicked() {
+                        self.state.show_dock = true;
+                        self.state.dock_tab = DockTab::Runs;
+                        self.selected_run = Some(r.id);
+                    }
+                }
+            }
+            let _ = frame;
+        });
+    }
+
+    fn toasts_ui(&self, ctx: &egui::Context) {
+        if self.toasts.is_empty() {
+            return;
+        }
+        egui::Area::new(egui::Id::unique("toasts")).anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0)).show(ctx, |ui| {
+            for t in self.toasts.iter().rev().take(4) {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    let text = egui::RichText::new(&t.text);
+                    ui.label(if t.error { text.color(ui.visuals().error_fg_color) } else { text });
+                });
+            }
+        });
+    }
+}
+
+/// A dataset entry's value in a numeric column.
+pub fn column_value(e: &crate::data::Entry, c: Column) -> Option<f64> {
+    Some(match c {
+        Column::Id => e.id as f64,
+        Column::Formula => return None,
+        Column::SpaceGroup => e.space_group as f64,
+        Column::Atoms => e.structure.n_sites() as f64,
+        Column::FormationEnergy => e.formation_energy_per_atom,
+        Column::BandGap => return e.band_gap,
+        Column::EAboveHull => e.e_above_hull,
+        Column::Density => e.structure.density(),
+        Column::VolumePerAtom => e.structure.volume() / e.structure.n_sites() as f64,
+    })
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() }
+}
+
+impl eframe::App for StudioApp {
+    fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
+        StudioApp::logic(self, ctx, frame);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let t0 = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.shortcuts(&ctx);
+        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar_ui(ui, frame));
+        if self.state.show_explorer {
+            egui::Panel::left("explorer").resizable(true).default_size(360.0).min_size(240.0).max_size(700.0).show(ui, |ui| self.explorer_ui(ui));
+        }
+        if self.state.show_inspector {
+            egui::Panel::right("inspector").resizable(true).default_size(330.0).min_size(240.0).max_size(560.0).show(ui, |ui| self.inspector_ui(ui));
+        }
+        if self.state.show_dock {
+            egui::Panel::bottom("dock").resizable(true).default_size(240.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
+        }
+        let mut action = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            action = self.viewer.toolbar_ui(ui);
+            ui.separator();
+            self.viewer.view_ui(ui);
+        });
+        if let Some(ViewerAction::ExportPng { width, height }) = action {
+            self.export_png(frame, width, height);
+        }
+        self.state.viewer = self.viewer.settings.clone();
+        self.toasts_ui(&ctx);
+        if self.runs.iter().any(|r| r.status == "running") {
+            ctx.request_repaint_after(Duration::from_millis(200));
+        }
+        self.last_frame_ms = t0.elapsed().as_secs_f32() * 1000.0;
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.opts.persist {
+            eframe::set_value(storage, STORAGE_KEY, &self.state);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! One file per studio panel; each adds `*_ui` methods to [`super::app::StudioApp`], reading the
+//! app's caches and asking for changes through its methods (select, start_run, export…).
+
+pub mod explorer;
+pub mod inspector;
+pub mod models;
+pub mod plots;
+pub mod runs;

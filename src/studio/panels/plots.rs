@@ -1,0 +1,157 @@
+//! The property explorer: a scatter of any two dataset properties coloured by a third (viridis), hover
+//! for the formula, click to open the nearest crystal, Shift+drag to box-select (which filters the
+//! explorer). At most [`MAX_POINTS`] points are drawn (a fixed, even subsample), so the plot stays
+//! fast on software renderers; selection and filters always act on every crystal.
+
+use eframe::egui;
+use egui_plot::{Plot, PlotPoints, Points, Polygon};
+
+use crate::studio::app::{Item, StudioApp, column_value};
+use crate::studio::state::{Column, DockTab};
+
+/// Points drawn at most.
+pub const MAX_POINTS: usize = 6000;
+/// Colour bins (one plot series each).
+const BINS: usize = 12;
+
+/// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
+pub fn viridis(t: f64) -> egui::Color32 {
+    const STOPS: [[f64; 3]; 5] = [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
+    let t = t.clamp(0.0, 1.0) * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let c: Vec<u8> = (0..3).map(|k| (STOPS[i][k] + (STOPS[i + 1][k] - STOPS[i][k]) * f).round() as u8).collect();
+    egui::Color32::from_rgb(c[0], c[1], c[2])
+}
+
+impl StudioApp {
+    pub fn dock_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Plots, "Property plot");
+            let n_active = self.runs.iter().filter(|r| r.status == "running" || r.status == "queued").count();
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Runs, if n_active > 0 { format!("Runs ({n_active} active)") } else { "Runs".to_string() });
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Models, "Models");
+        });
+        ui.separator();
+        match self.state.dock_tab {
+            DockTab::Plots => self.plot_ui(ui),
+            DockTab::Runs => self.runs_ui(ui),
+            DockTab::Models => self.models_ui(ui),
+        }
+    }
+
+    fn plot_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for (label, col) in [("x", &mut self.state.plot_x), ("y", &mut self.state.plot_y), ("colour", &mut self.state.plot_color)] {
+                crate::studio::labelled_combo(ui, label, ("plot_axis", label), col.label(), |ui| {
+                    for c in Column::NUMERIC {
+                        ui.selectable_value(col, c, c.label());
+                    }
+                });
+            }
+            ui.weak("Shift+drag to select a region; click a point to open it");
+        });
+        let ds = self.dataset;
+        let (xc, yc, cc) = (self.state.plot_x, self.state.plot_y, self.state.plot_color);
+        // Points shown: the explorer's rows without the plot's own box (so the box can be redrawn).
+        let rows: Vec<usize> = if self.plot_box.is_some() { (0..ds.entries.len()).collect() } else { self.filtered.clone() };
+        let stride = rows.len().div_ceil(MAX_POINTS).max(1);
+        let pts: Vec<(usize, f64, f64, f64)> = rows.iter().step_by(stride).filter_map(|&i| {
+            let e = &ds.entries[i];
+            Some((i, column_value(e, xc)?, column_value(e, yc)?, column_value(e, cc).unwrap_or(0.0)))
+        }).collect();
+        // Colour range from the 2nd to the 98th percentile, so a few outliers do not wash out the scale.
+        let mut cs: Vec<f64> = pts.iter().map(|p| p.3).collect();
+        cs.sort_by(f64::total_cmp);
+        let pct = |q: f64| cs.get(((cs.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+        let (cmin, cmax) = (pct(0.02), pct(0.98));
+        let span = (cmax - cmin).max(1e-12);
+        let mut bins: Vec<Vec<[f64; 2]>> = vec![Vec::new(); BINS];
+        for p in &pts {
+            let b = (((p.3 - cmin) / span).clamp(0.0, 1.0) * (BINS as f64 - 1.0)).round() as usize;
+            bins[b.min(BINS - 1)].push([p.1, p.2]);
+        }
+        let selected = match &self.selection {
+            Some(Item::Dataset(id)) => ds.get(*id).and_then(|e| Some([column_value(e, xc)?, column_value(e, yc)?])),
+            _ => None,
+        };
+        let shift = ui.input(|i| i.modifiers.shift);
+        let plot_box = self.plot_box;
+        let resp = Plot::new("property_plot")
+            .x_axis_label(xc.label())
+            .y_axis_label(yc.label())
+            .allow_drag(!shift)
+            .allow_boxed_zoom(false)
+            .label_formatter(|_| None)
+            .show(ui, |plot_ui| {
+                for (b, series) in bins.into_iter().enumerate() {
+                    if series.is_empty() {
+                        continue;
+                    }
+                    plot_ui.points(Points::new(format!("bin{b}"), PlotPoints::from(series)).radius(1.8).color(viridis(b as f64 / (BINS - 1) as f64)));
+                }
+                if let Some(s) = selected {
+                    plot_ui.points(Points::new("selected", PlotPoints::from(vec![s])).radius(6.0).color(egui::Color32::from_rgb(255, 200, 30)).shape(egui_plot::MarkerShape::Circle).filled(false));
+                }
+                if let Some(b) = plot_box {
+                    plot_ui.polygon(Polygon::new("selection", PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30))));
+                }
+                let pointer = plot_ui.pointer_coordinate();
+                let pointer_px = plot_ui.response().hover_pos();
+                let nearest = pointer_px.and_then(|px| {
+                    pts.iter()
+                        .map(|p| (p, plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p.1, p.2)).distance(px)))
+                        .filter(|(_, d)| *d < 8.0)
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .map(|(p, _)| p.0)
+                });
+                (pointer, nearest)
+            });
+        let (pointer, nearest) = resp.inner;
+        let response = resp.response;
+        if let Some(i) = nearest {
+            let e = &ds.entries[i];
+            response.clone().on_hover_text_at_pointer(format!("{} ({})\n{} {:.3}\n{} {:.3}", e.formula, e.id, xc.label(), column_value(e, xc).unwrap_or(f64::NAN), yc.label(), column_value(e, yc).unwrap_or(f64::NAN)));
+        }
+        // Box selection with Shift+drag, in plot coordinates.
+        let drag_id = egui::Id::unique("plot_box_start");
+        if shift && response.drag_started() {
+            ui.data_mut(|d| d.insert_temp(drag_id, pointer));
+        }
+        if response.drag_stopped()
+            && let Some(Some(start)) = ui.data(|d| d.get_temp::<Option<egui_plot::PlotPoint>>(drag_id))
+            && let Some(end) = pointer
+        {
+            ui.data_mut(|d| d.remove::<Option<egui_plot::PlotPoint>>(drag_id));
+            let b = [start.x.min(end.x), start.x.max(end.x), start.y.min(end.y), start.y.max(end.y)];
+            if b[1] > b[0] && b[3] > b[2] {
+                self.plot_box = Some(b);
+            }
+        }
+        if response.clicked()
+            && let Some(i) = nearest
+        {
+            self.select(Item::Dataset(ds.entries[i].id));
+        }
+        ui.weak(format!(
+            "{} crystals{}; colour: {} from {:.3} to {:.3}",
+            pts.len(),
+            if stride > 1 { format!(" drawn (every {stride}th of {})", rows.len()) } else { String::new() },
+            cc.label(),
+            cmin,
+            cmax
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viridis_endpoints() {
+        assert_eq!(viridis(0.0), egui::Color32::from_rgb(68, 1, 84));
+        assert_eq!(viridis(1.0), egui::Color32::from_rgb(253, 231, 37));
+        assert_eq!(viridis(2.0), viridis(1.0));
+    }
+}

@@ -1,0 +1,118 @@
+//! What the studio remembers between sessions (through eframe's storage), kept apart from results,
+//! which live in the project store: theme, panel layout, the last project, viewer settings, explorer
+//! filters and model choices.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::viewer::ViewerSettings;
+use crate::ml::Target;
+
+/// Tabs of the bottom dock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DockTab {
+    Plots,
+    Runs,
+    Models,
+}
+
+/// Tabs of the explorer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExplorerTab {
+    Dataset,
+    Candidates,
+    Files,
+}
+
+/// A numeric column of the dataset explorer and the property plots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Column {
+    Id,
+    Formula,
+    SpaceGroup,
+    Atoms,
+    FormationEnergy,
+    BandGap,
+    EAboveHull,
+    Density,
+    VolumePerAtom,
+}
+
+impl Column {
+    /// Numeric columns, for plot axes, colour and range filters.
+    pub const NUMERIC: [Column; 7] = [Column::FormationEnergy, Column::BandGap, Column::EAboveHull, Column::Density, Column::VolumePerAtom, Column::Atoms, Column::SpaceGroup];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Column::Id => "ID",
+            Column::Formula => "Formula",
+            Column::SpaceGroup => "Space group",
+            Column::Atoms => "Atoms",
+            Column::FormationEnergy => "ΔHf (eV/atom)",
+            Column::BandGap => "Band gap (eV)",
+            Column::EAboveHull => "E above hull (eV/atom)",
+            Column::Density => "Density (g/cm³)",
+            Column::VolumePerAtom => "Volume/atom (Å³)",
+        }
+    }
+}
+
+/// A range filter on a numeric column (inclusive); `None` bounds are open.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RangeFilter {
+    pub column: Column,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiState {
+    pub dark: bool,
+    pub show_explorer: bool,
+    pub show_inspector: bool,
+    pub show_dock: bool,
+    pub dock_tab: DockTab,
+    pub explorer_tab: ExplorerTab,
+    pub last_project: Option<PathBuf>,
+    pub viewer: ViewerSettings,
+    /// Explorer search text: formula, elements (`Fe O`), `sg:225` or a space-group symbol.
+    pub search: String,
+    pub ranges: Vec<RangeFilter>,
+    pub sort: (Column, bool),
+    /// The `--where` filter of the candidates tab.
+    pub candidate_filter: String,
+    /// Model used for each property in the inspector and the models panel.
+    pub models: BTreeMap<Target, String>,
+    pub plot_x: Column,
+    pub plot_y: Column,
+    pub plot_color: Column,
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        UiState {
+            dark: true,
+            show_explorer: true,
+            show_inspector: true,
+            show_dock: true,
+            dock_tab: DockTab::Plots,
+            explorer_tab: ExplorerTab::Dataset,
+            last_project: None,
+            viewer: ViewerSettings::default(),
+            search: String::new(),
+            ranges: Vec::new(),
+            sort: (Column::Id, false),
+            candidate_filter: String::new(),
+            models: Target::ALL.iter().map(|t| (*t, "graph".to_string())).collect(),
+            plot_x: Column::FormationEnergy,
+            plot_y: Column::BandGap,
+            plot_color: Column::EAboveHull,
+        }
+    }
+}
+
+/// Key of the state in eframe's storage.
+pub const STORAGE_KEY: &str = "geode-studio-state";

@@ -1,0 +1,130 @@
+//! Background work for the studio: one thread owning the property models (libtorch tensors are not
+//! `Sync`), answering prediction and parity requests, plus reading and writing files. Results come
+//! back over a channel the app drains each frame; the UI thread never waits for any of this.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use crate::crystal::Structure;
+use crate::data::{Dataset, Split};
+use crate::ml::{Prediction, PropertyModel, Target};
+
+/// Something to do off the UI thread.
+/// One model's predictions for one item, or why they are unavailable.
+pub type PredictionResult = Result<Vec<(Target, Prediction)>, String>;
+
+pub enum Task {
+    /// Predict one structure with a model (shipped name or path); `key` comes back with the answer.
+    Predict { key: String, model: String, structure: Box<Structure> },
+    /// Predictions of a model on the embedded test split, for parity plots.
+    Parity { model: String },
+    /// Read a structure file.
+    Load { path: PathBuf },
+    /// Write bytes to a file.
+    Write { path: PathBuf, bytes: Vec<u8> },
+}
+
+/// What came back.
+pub enum TaskResult {
+    Predicted { key: String, model: String, result: PredictionResult },
+    Parity { model: String, result: Result<Vec<ParityRow>, String> },
+    Loaded { path: PathBuf, result: Result<Vec<Structure>, String> },
+    Written { path: PathBuf, result: Result<(), String> },
+}
+
+/// One test-split crystal in a parity plot.
+#[derive(Debug, Clone)]
+pub struct ParityRow {
+    pub formula: String,
+    pub target: Target,
+    pub dft: f64,
+    pub predicted: Prediction,
+}
+
+pub struct Worker {
+    tx: Sender<Task>,
+    rx: Receiver<TaskResult>,
+}
+
+impl Worker {
+    /// Start the worker; `wake` is called after every result (e.g. to request a repaint).
+    pub fn start(wake: impl Fn() + Send + 'static) -> Worker {
+        let (tx, task_rx) = channel::<Task>();
+        let (res_tx, rx) = channel::<TaskResult>();
+        std::thread::Builder::new()
+            .name("geode-studio-worker".into())
+            .spawn(move || {
+                crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get().saturating_sub(1).max(1)).unwrap_or(1));
+                let mut models: HashMap<String, Box<dyn PropertyModel>> = HashMap::new();
+                while let Ok(task) = task_rx.recv() {
+                    let out = run_task(task, &mut models);
+                    if res_tx.send(out).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+            })
+            .expect("spawn the studio worker thread");
+        Worker { tx, rx }
+    }
+
+    pub fn send(&self, task: Task) {
+        let _ = self.tx.send(task);
+    }
+
+    /// Results that arrived since the last call.
+    pub fn drain(&self) -> Vec<TaskResult> {
+        self.rx.try_iter().collect()
+    }
+}
+
+fn model<'a>(models: &'a mut HashMap<String, Box<dyn PropertyModel>>, name: &str) -> Result<&'a dyn PropertyModel, String> {
+    if !models.contains_key(name) {
+        let m = crate::ml::shipped::open(name).map_err(|e| e.to_string())?;
+        models.insert(name.to_string(), m);
+    }
+    Ok(models[name].as_ref())
+}
+
+fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) -> TaskResult {
+    match task {
+        Task::Predict { key, model: name, structure } => {
+            let result = model(models, &name).and_then(|m| {
+                let p = m.predict(std::slice::from_ref(&*structure)).map_err(|e| e.to_string())?;
+                Ok(m.targets().into_iter().zip(p.into_iter().next().unwrap_or_default()).collect())
+            });
+            TaskResult::Predicted { key, model: name, result }
+        }
+        Task::Parity { model: name } => {
+            let result = model(models, &name).and_then(|m| {
+                let entries: Vec<_> = Dataset::embedded().split(Split::Test).collect();
+                let structures: Vec<Structure> = entries.iter().map(|e| e.structure.clone()).collect();
+                let preds = m.predict(&structures).map_err(|e| e.to_string())?;
+                let targets = m.targets();
+                let mut rows = Vec::new();
+                for (e, p) in entries.iter().zip(preds) {
+                    for (k, t) in targets.iter().enumerate() {
+                        let dft = match t {
+                            Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
+                            Target::BandGap => e.band_gap,
+                        };
+                        if let Some(d) = dft {
+                            rows.push(ParityRow { formula: e.formula.clone(), target: *t, dft: d, predicted: p[k] });
+                        }
+                    }
+                }
+                Ok(rows)
+            });
+            TaskResult::Parity { model: name, result }
+        }
+        Task::Load { path } => {
+            let result = crate::io::read_structures(&path).map_err(|e| e.to_string());
+            TaskResult::Loaded { path, result }
+        }
+        Task::Write { path, bytes } => {
+            let result = std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()));
+            TaskResult::Written { path, result }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The studio driven as a user drives it (egui_kittest, rendering through wgpu): search the dataset,
+//! select a crystal and read its formula and space group in the inspector, filter, export a CIF and
+//! read it back, drop a file on the window, and start a run.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use geode::studio::{Dialogs, StudioApp, StudioOptions};
+
+/// A file dropped on the window.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(h: &mut Harness<'static, StudioApp>, path: PathBuf) {
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path)));
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("geode-studio-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn harness(dir: &std::path::Path) -> Harness<'static, StudioApp> {
+    let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.to_path_buf()), persist: false, threads: 1, files: Vec::new() };
+    Harness::builder().with_size(egui::vec2(1440.0, 900.0)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts))
+}
+
+/// Step frames until `done` holds (the worker and the engine answer asynchronously).
+fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, mut done: impl FnMut(&mut Harness<'static, StudioApp>) -> bool) {
+    let t0 = Instant::now();
+    while !done(h) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn search_select_inspect_export_and_open() {
+    geode::ml::init_threads(1);
+    let dir = tmp("flow");
+    let mut h = harness(&dir);
+    h.run_steps(3);
+    let total = h.state().filtered.len();
+    assert_eq!(total, 20988);
+
+    // Search the dataset by formula.
+    h.get_by_label("Search").focus();
+    h.run_steps(1);
+    h.get_by_label("Search").type_text("NaCl");
+    h.run_steps(3);
+    assert_eq!(h.state().state.search, "NaCl");
+    let rows = h.state().filtered.clone();
+    assert!(!rows.is_empty() && rows.len() < 20);
+    assert!(rows.iter().all(|&i| h.state().dataset.entries[i].formula == "NaCl"));
+    h.get_by_label(&format!("{} of 20988 crystals", rows.len()));
+
+    // Click the first NaCl row: the inspector shows its formula and space group.
+    h.get_all_by_label("NaCl").next().expect("a NaCl row").click();
+    h.run_steps(3);
+    assert!(h.state().selection.is_some());
+    h.get_by_label("Fm-3m (225)");
+    assert_eq!(h.state().viewer.structure().unwrap().reduced_formula(), "NaCl");
+
+    // A range filter narrows the list; an element search combines with it.
+    h.state_mut().state.search = "O".into();
+    h.run_steps(2);
+    h.get_by_label("Filters (0)").click();
+    h.run_steps(2);
+    h.get_by_label("Add range filter").click();
+    h.run_steps(3);
+    let filtered = h.state().filtered.clone();
+    assert!(!filtered.is_empty());
+    for &i in &filtered {
+        let e = &h.state().dataset.entries[i];
+        assert!(e.structure.composition().elements().iter().any(|x| x.symbol() == "O") && e.band_gap.unwrap() >= 0.5, "{} {:?}", e.formula, e.band_gap);
+    }
+
+    // Export the selected crystal as CIF (the session's dialogs write into `dir`) and read it back.
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Export selected crystal").hover();
+    h.run_steps(2);
+    h.get_by_label("CIF…  Ctrl+E").click();
+    let cif = dir.join("NaCl.cif");
+    step_until(&mut h, "the exported CIF", |_| cif.exists() && std::fs::metadata(&cif).map(|m| m.len() > 100).unwrap_or(false));
+    let back = geode::io::read_structures(&cif).unwrap();
+    assert_eq!(back[0].reduced_formula(), "NaCl");
+    assert_eq!(back[0].symmetry(0.1).unwrap().number, 225);
+
+    // Drop a file on the window: it opens, is selected, and the inspector describes it.
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/examples/LiFePO4.cif");
+    drop_file(&mut h, example);
+    step_until(&mut h, "the dropped file", |h| h.state().files.len() == 1);
+    h.run_steps(3);
+    h.get_by_label("Pnma (62)");
+    assert_eq!(h.state().viewer.structure().unwrap().reduced_formula(), "LiFePO4");
+
+    // Bad input is reported, not fatal.
+    let junk = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/assets/malformed/junk.cif");
+    drop_file(&mut h, junk);
+    step_until(&mut h, "the error toast", |h| h.state().toasts.iter().any(|t| t.error && t.text.contains("junk.cif")));
+    assert_eq!(h.state().files.len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn runs_start_and_finish_from_the_studio() {
+    geode::ml::init_threads(1);
+    let dir = tmp("runs");
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    h.state_mut().start_run("analyze", serde_json::json!({"sample": 20, "chunk_size": 5}), 3);
+    step_until(&mut h, "the run to finish", |h| h.state().runs.iter().any(|r| r.status == "finished"));
+    h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
+    h.state_mut().candidates_dirty = true;
+    h.run_steps(3);
+    assert_eq!(h.state().candidates.len(), 20);
+    h.get_by_label("Candidates (20)");
+    std::fs::remove_dir_all(&dir).ok();
+}
