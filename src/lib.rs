@@ -13,5 +13,6 @@ pub mod crystal;
 pub mod data;
 pub mod engine;
 pub mod ml;
+#[cfg(feature = "studio")]
 pub mod studio;
 pub mod io;

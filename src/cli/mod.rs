@@ -113,18 +113,22 @@ pub enum Command {
     },
 }
 
+#[cfg(feature = "studio")]
+fn open_studio(project: Option<PathBuf>, files: Vec<PathBuf>) -> anyhow::Result<i32> {
+    crate::studio::run(crate::studio::StudioOptions { project, files, ..Default::default() })?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "studio"))]
+fn open_studio(_project: Option<PathBuf>, _files: Vec<PathBuf>) -> anyhow::Result<i32> {
+    anyhow::bail!("this geode was built without the studio (cargo feature `studio`); see `geode --help` for the command line")
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        None => {
-            crate::studio::run(crate::studio::StudioOptions::default())?;
-            Ok(0)
-        }
-        Some(Command::Studio { project, files }) => {
-            let opts = crate::studio::StudioOptions { project, files, ..Default::default() };
-            crate::studio::run(opts)?;
-            Ok(0)
-        }
+        None => open_studio(None, Vec::new()),
+        Some(Command::Studio { project, files }) => open_studio(project, files),
         Some(Command::Info { files, json, symprec }) => info::run(&files, json, symprec),
         Some(Command::Convert { input, output, from, to, order_partial }) => {
             info::convert(&input, &output, from.as_deref(), to.as_deref(), order_partial)?;

@@ -188,6 +188,17 @@ impl StudioApp {
             cards: crate::ml::shipped::cards(),
             last_frame_ms: 0.0,
         };
+        // A remembered shipped model that is not installed falls back to the best one that is.
+        for t in crate::ml::Target::ALL {
+            let chosen = app.state.models.get(&t).cloned().unwrap_or_default();
+            let installed = app.cards.iter().any(|(n, c)| *n == chosen && c.targets.contains(&t));
+            if !installed
+                && (chosen.is_empty() || crate::ml::shipped::NAMES.contains(&chosen.as_str()))
+                && let Some(best) = crate::ml::shipped::default_for(t)
+            {
+                app.state.models.insert(t, best.to_string());
+            }
+        }
         app.open_project(&project);
         app.apply_theme(&cc.egui_ctx);
         let files = app.opts.files.clone();
@@ -799,7 +810,7 @@ impl eframe::App for StudioApp {
             egui::Panel::right("inspector").resizable(true).default_size(330.0).min_size(240.0).max_size(560.0).show(ui, |ui| self.inspector_ui(ui));
         }
         if self.state.show_dock {
-            egui::Panel::bottom("dock").resizable(true).default_size(240.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
+            egui::Panel::bottom("dock").resizable(true).default_size(300.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
         }
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {

@@ -12,7 +12,7 @@ pub mod state;
 pub mod viewer;
 pub mod worker;
 
-pub use app::{Dialogs, StudioApp, StudioOptions};
+pub use app::{Dialogs, Item, StudioApp, StudioOptions};
 
 /// A label followed by a combo box named by it (for screen readers and UI tests).
 pub fn labelled_combo<R>(ui: &mut eframe::egui::Ui, label: &str, id_salt: impl std::hash::Hash + std::fmt::Debug, selected: impl Into<eframe::egui::WidgetText>, add_contents: impl FnOnce(&mut eframe::egui::Ui) -> R) -> eframe::egui::Response {

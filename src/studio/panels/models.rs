@@ -14,7 +14,7 @@ const MAX_PARITY: usize = 1500;
 impl StudioApp {
     pub fn models_ui(&mut self, ui: &mut egui::Ui) {
         let cards = self.cards.clone();
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             for t in Target::ALL {
                 let cur = self.state.models.get(&t).cloned().unwrap_or_else(|| "graph".into());
                 let mut next = cur.clone();
@@ -43,9 +43,12 @@ impl StudioApp {
         }
         ui.columns(2, |cols| {
             let ui = &mut cols[0];
-            egui::Grid::new("model_metrics").striped(true).num_columns(7).show(ui, |ui| {
-                for h in ["Model", "Property", "MAE", "RMSE", "R²", "90 % coverage", "Mean predictor MAE"] {
-                    ui.strong(h);
+            egui::ScrollArea::horizontal().id_salt("model_metrics_scroll").show(ui, |ui| egui::Grid::new("model_metrics").striped(true).num_columns(7).show(ui, |ui| {
+                for (h, tip) in [("Model", ""), ("Property", ""), ("MAE", "test-split mean absolute error"), ("RMSE", ""), ("R²", ""), ("Cov. 90 %", "fraction of test crystals inside the 90 % conformal interval"), ("Baseline", "MAE of the mean predictor (train-split mean)")] {
+                    let r = ui.strong(h);
+                    if !tip.is_empty() {
+                        r.on_hover_text(tip);
+                    }
                 }
                 ui.end_row();
                 for (name, c) in &cards {
@@ -61,7 +64,7 @@ impl StudioApp {
                         ui.end_row();
                     }
                 }
-            });
+            }));
             ui.add_space(6.0);
             for (name, c) in &cards {
                 ui.collapsing(format!("Model card: {name}"), |ui| {
@@ -89,7 +92,7 @@ impl StudioApp {
             let ui = &mut cols[1];
             let mut which = ui.data(|d| d.get_temp::<usize>(egui::Id::unique("parity_target"))).unwrap_or(0);
             ui.horizontal(|ui| {
-                ui.label("Parity on the test split:");
+                ui.label("Parity (test split):");
                 for (k, t) in Target::ALL.iter().enumerate() {
                     if ui.selectable_label(which == k, t.name().replace('_', " ")).clicked() {
                         which = k;
