@@ -55,6 +55,16 @@ pub enum StepOutcome {
     Done(Value),
 }
 
+/// A job's resumable state as stored in a checkpoint (the usual `Job::checkpoint`).
+pub fn checkpoint_of<T: Serialize>(state: &T) -> Value {
+    serde_json::to_value(state).unwrap_or(Value::Null)
+}
+
+/// A job's state back from its checkpoint (the usual `Job::restore`); a mismatch is a failed run.
+pub fn state_from_checkpoint<T: serde::de::DeserializeOwned>(checkpoint: &Value) -> Result<T, JobError> {
+    serde_json::from_value(checkpoint.clone()).map_err(|e| JobError::Failed(format!("corrupt checkpoint: {e}")))
+}
+
 /// A resumable computation. The engine calls `restore` once with the last committed checkpoint (if
 /// any), then `step` until it returns `Done`, committing after every step what the step emitted
 /// together with `checkpoint()`. Steps should take well under a second, or poll

@@ -148,12 +148,12 @@ impl Job for TrainJob {
     }
 
     fn restore(&mut self, checkpoint: &Value) -> Result<(), JobError> {
-        self.state = serde_json::from_value(checkpoint.clone()).map_err(|e| JobError::Failed(format!("corrupt checkpoint: {e}")))?;
+        self.state = crate::engine::job::state_from_checkpoint(checkpoint)?;
         Ok(())
     }
 
     fn checkpoint(&self) -> Value {
-        serde_json::to_value(&self.state).unwrap_or(Value::Null)
+        crate::engine::job::checkpoint_of(&self.state)
     }
 
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
