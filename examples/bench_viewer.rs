@@ -2,7 +2,7 @@
 //! rock salt), offscreen at 1280×800 with 4× MSAA, on whatever wgpu adapter the machine offers
 //! (Mesa's lavapipe on a machine without a GPU). Also times scene building (boundary atoms, bonds).
 //!
-//! `cargo run --release --example bench_viewer [-- --frames 20]`
+//! `cargo run --release --example bench_viewer [-- --frames 20 --cells 5,11,23]`
 
 use std::time::Instant;
 
@@ -37,7 +37,8 @@ fn main() {
     let mut r = ViewerRenderer::new(&device, None);
     let s = rocksalt();
     let mut rows = Vec::new();
-    for n in [5u32, 11, 23] {
+    let cells: Vec<u32> = args.iter().position(|a| a == "--cells").and_then(|i| args.get(i + 1)).map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|| vec![5, 11, 23]);
+    for n in cells {
         let opts = SceneOptions { supercell: [n, n, n], ..Default::default() };
         let t = Instant::now();
         let scene = build_scene(&s, &opts);
@@ -54,6 +55,7 @@ fn main() {
         }
         let frame_ms = t.elapsed().as_secs_f64() * 1e3 / frames as f64;
         rows.push(serde_json::json!({"supercell": n, "atoms": scene.atoms.len(), "bond_halves": data.bonds.len(), "scene_build_ms": build_ms, "frame_ms": frame_ms, "fps": 1000.0 / frame_ms}));
+        eprintln!("{}", rows.last().unwrap());
     }
     println!("{}", serde_json::json!({"adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type), "size": [1280, 800], "msaa": 4, "frames": frames, "rows": rows}));
 }

@@ -3,7 +3,8 @@
 //! Layers, lower never importing higher (see `ARCHITECTURE.md`):
 //! 1. [`crystal`]: lattice, structure, composition, neighbours, symmetry, fingerprints, matching, validity.
 //! 2. [`chem`] (oxidation states, substitution tables), [`io`] (file formats), [`data`] (datasets, splits).
-//! 3. [`ml`]: property models on libtorch (composition and graph ensembles, TorchScript).
+//! 3. [`ml`]: property models on libtorch (composition and graph ensembles, TorchScript); [`energy`]:
+//!    convex-hull phase diagrams.
 //! 4. [`engine`]: jobs, the shared thread pool, the SQLite project store.
 //! 5. [`cli`] and [`studio`]: the headless face and the desktop face.
 
@@ -11,6 +12,7 @@ pub mod chem;
 pub mod cli;
 pub mod crystal;
 pub mod data;
+pub mod energy;
 pub mod engine;
 pub mod ml;
 #[cfg(feature = "studio")]

@@ -2,7 +2,8 @@
 //! table shipped by pymatgen (`assets/lambda.json`, see `assets/README.md`).
 //!
 //! P(s|t) = exp λ(s,t) / Σ_s′ exp λ(s′,t) over every species s′ in the table; pairs the table lacks
-//! have λ = −5 (pymatgen's `alpha`). Species are strings such as `"Fe3+"` or `"O2-"`.
+//! have λ = −5 (pymatgen's `alpha`). Species are strings such as `"Fe3+"`, `"O2-"` or `"Li+"` (pymatgen's
+//! current spelling; `"Li1+"` and `"Li+1"` are read as the same species).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
@@ -25,6 +26,18 @@ pub struct SubstitutionTable {
     partition: HashMap<String, f64>,
 }
 
+/// pymatgen's spelling of a species: `Li+`, `O2-`, `Fe3+`; other spellings (`Li1+`, `Fe+3`) are
+/// normalised, strings that are not species are returned as they are.
+pub fn species_name(s: &str) -> String {
+    match crate::crystal::Element::from_label(s) {
+        Ok((el, Some(q))) => {
+            let sign = if q < 0 { '-' } else { '+' };
+            if q.abs() == 1 { format!("{el}{sign}") } else { format!("{el}{}{sign}", q.abs()) }
+        }
+        _ => s.to_string(),
+    }
+}
+
 impl SubstitutionTable {
     /// The table embedded from `assets/lambda.json`.
     pub fn embedded() -> &'static SubstitutionTable {
@@ -39,6 +52,7 @@ impl SubstitutionTable {
         let mut lambda = HashMap::new();
         let mut species = BTreeSet::new();
         for (a, b, l) in pairs {
+            let (a, b) = (species_name(&a), species_name(&b));
             species.insert(a.clone());
             species.insert(b.clone());
             lambda.insert((a.clone(), b.clone()), l);
@@ -53,7 +67,7 @@ impl SubstitutionTable {
 
     /// λ(s, t), symmetric; −5 for pairs the table lacks.
     pub fn lambda(&self, s: &str, t: &str) -> f64 {
-        self.lambda.get(&(s.to_string(), t.to_string())).copied().unwrap_or(self.default_lambda)
+        self.lambda.get(&(species_name(s), species_name(t))).copied().unwrap_or(self.default_lambda)
     }
 
     /// Species the table knows, sorted.
@@ -64,8 +78,91 @@ impl SubstitutionTable {
     /// P(s | t): probability that species `s` substitutes for the fixed species `t` (pymatgen's
     /// `SubstitutionProbability.cond_prob`), the quantity Hautier's predictor multiplies.
     pub fn cond_prob(&self, s: &str, t: &str) -> f64 {
-        let z = self.partition.get(t).copied().unwrap_or_else(|| self.species.iter().map(|x| self.lambda(x, t).exp()).sum());
+        let z = self.partition.get(&species_name(t)).copied().unwrap_or_else(|| self.species.iter().map(|x| self.lambda(x, t).exp()).sum());
         self.lambda(s, t).exp() / z
+    }
+}
+
+/// Which way a prediction goes (pymatgen's `to_this_composition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Compositions that would turn *into* the given one by substitution (scores P(s | t)).
+    ToThis,
+    /// Compositions the given one would turn into (scores P(t | s)).
+    FromThis,
+}
+
+/// One substitution of a whole composition: `(from, to)` species per position, in the input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubstitutionPrediction {
+    /// Product of the conditional probabilities of the position-wise substitutions.
+    pub probability: f64,
+    pub substitutions: Vec<(String, String)>,
+}
+
+impl SubstitutionTable {
+    /// pymatgen's `SubstitutionPredictor(threshold).composition_prediction`: every assignment of distinct
+    /// species to the positions of `composition` (species such as `"Fe3+"` with amounts) whose product of
+    /// conditional probabilities exceeds `threshold`, found by depth-first branch and bound, keeping only
+    /// those whose substituted composition is charge-balanced. The identity substitution is included.
+    /// Sorted by probability, highest first. `Err` names a species the table lacks.
+    pub fn predict(&self, composition: &[(String, f64)], threshold: f64, direction: Direction) -> Result<Vec<SubstitutionPrediction>, String> {
+        let composition: Vec<(String, f64)> = composition.iter().map(|(s, n)| (species_name(s), *n)).collect();
+        for (s, _) in &composition {
+            if !self.partition.contains_key(s) {
+                return Err(format!("species {s:?} is not in the substitution table"));
+            }
+        }
+        let score = |s: &str, t: &str| match direction {
+            Direction::ToThis => self.cond_prob(s, t),
+            Direction::FromThis => self.cond_prob(t, s),
+        };
+        let fixed: Vec<&str> = composition.iter().map(|(s, _)| s.as_str()).collect();
+        // Scores of every table species at every position, and the best one (the bound).
+        let scores: Vec<Vec<f64>> = fixed.iter().map(|t| self.species.iter().map(|s| score(s, t)).collect()).collect();
+        let best: Vec<f64> = scores.iter().map(|row| row.iter().copied().fold(0.0, f64::max)).collect();
+        let charge: Vec<f64> = self.species.iter().map(|s| crate::crystal::Element::from_label(s).ok().and_then(|(_, q)| q).unwrap_or(0) as f64).collect();
+        let mut out = Vec::new();
+        let mut chosen: Vec<usize> = Vec::with_capacity(fixed.len());
+        let mut probs: Vec<f64> = Vec::with_capacity(fixed.len());
+        self.branch(&scores, &best, threshold, &mut chosen, &mut probs, &mut |chosen: &[usize], p: f64| {
+            let q: f64 = chosen.iter().zip(&composition).map(|(&s, (_, n))| charge[s] * n).sum();
+            if q.abs() < 1e-8 {
+                let substitutions = chosen
+                    .iter()
+                    .zip(&fixed)
+                    .map(|(&s, t)| match direction {
+                        Direction::ToThis => (self.species[s].clone(), t.to_string()),
+                        Direction::FromThis => (t.to_string(), self.species[s].clone()),
+                    })
+                    .collect();
+                out.push(SubstitutionPrediction { probability: p, substitutions });
+            }
+        });
+        out.sort_by(|a, b| b.probability.total_cmp(&a.probability).then_with(|| a.substitutions.cmp(&b.substitutions)));
+        Ok(out)
+    }
+
+    fn branch(&self, scores: &[Vec<f64>], best: &[f64], threshold: f64, chosen: &mut Vec<usize>, probs: &mut Vec<f64>, found: &mut dyn FnMut(&[usize], f64)) {
+        let i = chosen.len();
+        for s in 0..self.species.len() {
+            let p = scores[i][s];
+            // Upper bound: the choices so far, this one, and the best possible for the rest (multiplied
+            // left to right, as pymatgen does, so results at the threshold agree).
+            let bound = probs.iter().copied().chain([p]).chain(best[i + 1..].iter().copied()).fold(1.0, |a, b| a * b);
+            if bound <= threshold || chosen.contains(&s) {
+                continue;
+            }
+            chosen.push(s);
+            probs.push(p);
+            if chosen.len() == scores.len() {
+                found(chosen, bound);
+            } else {
+                self.branch(scores, best, threshold, chosen, probs, found);
+            }
+            chosen.pop();
+            probs.pop();
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The headless face of Geode: `geode info`, `geode convert`, `geode dataset`, `geode run`,
-//! `geode runs`, `geode candidates`.
+//! `geode runs`, `geode candidates`, `geode predict`, `geode model`, `geode hull`, `geode chem`.
 //!
 //! Floor: the top layer; may use everything below. Errors are `anyhow` here and only here (and in the
 //! studio). Every command that prints for machines has `--json` with one object per line.
 
+mod chem_cmd;
 mod dataset_cmd;
+mod hull_cmd;
 mod info;
 mod model_cmd;
 pub mod run_cmd;
@@ -106,6 +108,24 @@ pub enum Command {
         /// Structure files to open
         files: Vec<PathBuf>,
     },
+    /// Energy above the convex hull and decomposition of query compositions (CSV with `formula` and
+    /// `formation_energy_per_atom`, or `energy_per_atom` when the references give total energies)
+    Hull {
+        /// Reference energies (CSV, same columns); default: the embedded dataset's DFT formation energies
+        #[arg(long)]
+        refs: Option<PathBuf>,
+        /// Query compositions and energies (CSV)
+        #[arg(long)]
+        query: PathBuf,
+        /// One JSON object per query on its own line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chemical rules: SMACT validity, charge-neutral stoichiometries, Hautier substitutions
+    Chem {
+        #[command(subcommand)]
+        action: chem_cmd::ChemAction,
+    },
     /// The embedded OQMD/ICSD dataset
     Dataset {
         #[command(subcommand)]
@@ -135,6 +155,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
+        Some(Command::Chem { action }) => chem_cmd::run(action),
+        Some(Command::Hull { refs, query, json }) => hull_cmd::run(refs.as_deref(), &query, json),
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),
         Some(Command::Run { kind, config, project, seed, threads, json }) => run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json),

@@ -1,0 +1,301 @@
+//! SMACT's chemical rules (Davies et al., J. Open Source Softw. 4, 1361 (2019); smact 4.0.2): charge
+//! neutrality with one oxidation state per element, the Pauling electronegativity test, and the
+//! enumeration of charge-neutral stoichiometries for an element set. `tests/smact_rules.rs` holds these to
+//! smact's own answers on 20,428 compositions and 30 element sets.
+//!
+//! Two oxidation-state tables, as in SMACT:
+//! * [`OxidationSet::Icsd24Consensus`]: states reported for an element in ≥ 3 ICSD-24 compounds, 0
+//!   excluded (`assets/smact_icsd24_consensus3.json`); what `smact_validity` uses by default.
+//! * [`OxidationSet::Icsd24`]: SMACT's static ICSD-24 list (> 5 reports; `elements.json`,
+//!   `icsd_oxidation_states`); what `smact_filter` uses by default.
+//!
+//! Electronegativities are SMACT's Pauling values (`assets/smact_rules.json`), which differ from
+//! pymatgen's `Element.X` for 16 elements; an element without one fails every Pauling test.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::crystal::{Composition, Element};
+
+/// Which oxidation-state table to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OxidationSet {
+    /// ICSD-24 states with ≥ 3 reports (smact_validity's default).
+    #[default]
+    Icsd24Consensus,
+    /// SMACT's static ICSD-24 list (smact_filter's default).
+    Icsd24,
+}
+
+#[derive(Deserialize)]
+struct ConsensusFile {
+    oxidation_states: HashMap<String, Vec<i8>>,
+}
+
+#[derive(Deserialize)]
+struct RulesFile {
+    metals: Vec<String>,
+    pauling_eneg: HashMap<String, Option<f64>>,
+}
+
+struct Tables {
+    consensus: HashMap<Element, Vec<i8>>,
+    metals: Vec<Element>,
+    eneg: HashMap<Element, f64>,
+}
+
+fn tables() -> &'static Tables {
+    static T: OnceLock<Tables> = OnceLock::new();
+    T.get_or_init(|| {
+        let c: ConsensusFile = serde_json::from_str(include_str!("../../assets/smact_icsd24_consensus3.json")).expect("embedded smact_icsd24_consensus3.json is valid");
+        let r: RulesFile = serde_json::from_str(include_str!("../../assets/smact_rules.json")).expect("embedded smact_rules.json is valid");
+        let el = |s: &str| Element::from_symbol(s).expect("SMACT tables name known elements");
+        Tables {
+            consensus: c.oxidation_states.iter().map(|(s, v)| (el(s), v.clone())).collect(),
+            metals: r.metals.iter().map(|s| el(s)).collect(),
+            eneg: r.pauling_eneg.iter().filter_map(|(s, v)| v.map(|x| (el(s), x))).collect(),
+        }
+    })
+}
+
+/// Oxidation states of `el` in `set`, ascending (consensus) or in SMACT's file order; empty when unknown.
+pub fn oxidation_states(el: Element, set: OxidationSet) -> &'static [i8] {
+    match set {
+        OxidationSet::Icsd24Consensus => tables().consensus.get(&el).map_or(&[], |v| v.as_slice()),
+        OxidationSet::Icsd24 => el.data().icsd_oxidation_states.as_slice(),
+    }
+}
+
+/// SMACT's Pauling electronegativity of `el`, if it has one.
+pub fn pauling_electronegativity(el: Element) -> Option<f64> {
+    tables().eneg.get(&el).copied()
+}
+
+/// Whether SMACT counts `el` as a metal (`smact.metals`; B, Si, As, Te are not, Al, Ge, Sb, Po are).
+pub fn is_metal(el: Element) -> bool {
+    tables().metals.contains(&el)
+}
+
+/// SMACT's Pauling test: every cation must be less electronegative than every anion (strictly); a pair
+/// with an unknown electronegativity fails.
+pub fn pauling_test(states: &[i8], electronegativities: &[Option<f64>]) -> bool {
+    for i in 0..states.len() {
+        for j in i + 1..states.len() {
+            let (Some(a), Some(b)) = (electronegativities[i], electronegativities[j]) else { return false };
+            let (qa, qb) = (states[i], states[j]);
+            if (qa > 0 && qb < 0 && a >= b) || (qa < 0 && qb > 0 && a <= b) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Options of [`validity`], SMACT's defaults by default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidityOptions {
+    pub use_pauling_test: bool,
+    /// Compositions of metals only are valid (alloys).
+    pub include_alloys: bool,
+    pub oxidation_set: OxidationSet,
+}
+
+impl Default for ValidityOptions {
+    fn default() -> Self {
+        ValidityOptions { use_pauling_test: true, include_alloys: true, oxidation_set: OxidationSet::Icsd24Consensus }
+    }
+}
+
+/// Why a composition is valid or not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// A single element.
+    Element,
+    /// Metals only (with `include_alloys`).
+    Alloy,
+    /// Charge-neutral with these oxidation states (one per element, in the composition's element order),
+    /// passing the Pauling test if asked.
+    ChargeBalanced(Vec<(Element, i8)>),
+    /// An element has no oxidation state in the table.
+    NoOxidationStates(Element),
+    /// Some assignment is charge-neutral, but none passes the Pauling test.
+    FailsPauling(Vec<(Element, i8)>),
+    /// No assignment of one state per element is charge-neutral.
+    NotChargeBalanced,
+}
+
+impl Verdict {
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verdict::Element | Verdict::Alloy | Verdict::ChargeBalanced(_))
+    }
+
+    /// A short sentence for people.
+    pub fn explain(&self) -> String {
+        let states = |v: &[(Element, i8)]| v.iter().map(|(e, q)| format!("{e}{}{}", q.abs(), if *q < 0 { '-' } else { '+' })).collect::<Vec<_>>().join(" ");
+        match self {
+            Verdict::Element => "a single element".into(),
+            Verdict::Alloy => "metals only (alloy)".into(),
+            Verdict::ChargeBalanced(v) => format!("charge-balanced as {}", states(v)),
+            Verdict::NoOxidationStates(e) => format!("{e} has no ICSD oxidation state"),
+            Verdict::FailsPauling(v) => format!("charge-balanced only as {} (and the like), which fails the Pauling electronegativity test", states(v)),
+            Verdict::NotChargeBalanced => "no charge-neutral assignment of one oxidation state per element".into(),
+        }
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// SMACT's `smact_validity`: amounts are truncated to integers and divided by their gcd, then every
+/// combination of one oxidation state per element is tried for Σ qᵢ nᵢ = 0 (and the Pauling test).
+pub fn validity(comp: &Composition, opts: ValidityOptions) -> Verdict {
+    let els: Vec<(Element, f64)> = comp.iter().collect();
+    if els.len() <= 1 {
+        return Verdict::Element;
+    }
+    if opts.include_alloys && els.iter().all(|(e, _)| is_metal(*e)) {
+        return Verdict::Alloy;
+    }
+    let counts: Vec<u64> = els.iter().map(|(_, a)| a.trunc().max(0.0) as u64).collect();
+    let g = counts.iter().fold(0, |g, c| gcd(g, *c)).max(1);
+    let n: Vec<i64> = counts.iter().map(|c| (c / g) as i64).collect();
+    let mut states = Vec::with_capacity(els.len());
+    for (e, _) in &els {
+        let s = oxidation_states(*e, opts.oxidation_set);
+        if s.is_empty() {
+            return Verdict::NoOxidationStates(*e);
+        }
+        states.push(s);
+    }
+    let eneg: Vec<Option<f64>> = els.iter().map(|(e, _)| pauling_electronegativity(*e)).collect();
+    let mut idx = vec![0usize; els.len()];
+    let mut balanced = None;
+    loop {
+        let q: i64 = idx.iter().enumerate().map(|(i, &k)| states[i][k] as i64 * n[i]).sum();
+        if q == 0 {
+            let chosen: Vec<i8> = idx.iter().enumerate().map(|(i, &k)| states[i][k]).collect();
+            let assignment = || els.iter().zip(&chosen).map(|((e, _), q)| (*e, *q)).collect::<Vec<_>>();
+            if !opts.use_pauling_test || pauling_test(&chosen, &eneg) {
+                return Verdict::ChargeBalanced(assignment());
+            }
+            balanced.get_or_insert_with(assignment);
+        }
+        // Next combination (odometer, last element fastest like itertools.product).
+        let mut i = els.len();
+        loop {
+            if i == 0 {
+                return balanced.map_or(Verdict::NotChargeBalanced, Verdict::FailsPauling);
+            }
+            i -= 1;
+            idx[i] += 1;
+            if idx[i] < states[i].len() {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+}
+
+/// One charge-neutral stoichiometry of an element set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeutralStoichiometry {
+    /// One oxidation state per element, in the input order.
+    pub oxidation_states: Vec<i8>,
+    /// Coprime amounts 1..=threshold, in the input order.
+    pub amounts: Vec<u32>,
+}
+
+/// SMACT's `smact_filter`: for every combination of oxidation states (table `set`) passing the Pauling
+/// test, every coprime amount vector in 1..=threshold with Σ qᵢ nᵢ = 0, in SMACT's order. `Err` names an
+/// element without oxidation states.
+pub fn neutral_stoichiometries(elements: &[Element], threshold: u32, set: OxidationSet) -> Result<Vec<NeutralStoichiometry>, Element> {
+    let mut states = Vec::with_capacity(elements.len());
+    for e in elements {
+        let s = oxidation_states(*e, set);
+        if s.is_empty() {
+            return Err(*e);
+        }
+        states.push(s);
+    }
+    let eneg: Vec<Option<f64>> = elements.iter().map(|e| pauling_electronegativity(*e)).collect();
+    let k = elements.len();
+    let mut out = Vec::new();
+    if k == 0 || threshold == 0 {
+        return Ok(out);
+    }
+    let mut idx = vec![0usize; k];
+    'states: loop {
+        let q: Vec<i8> = idx.iter().enumerate().map(|(i, &j)| states[i][j]).collect();
+        if pauling_test(&q, &eneg) {
+            let mut x = vec![1u32; k];
+            'amounts: loop {
+                let charge: i64 = x.iter().zip(&q).map(|(n, q)| *n as i64 * *q as i64).sum();
+                if charge == 0 && x.iter().fold(0u64, |g, n| gcd(g, *n as u64)) == 1 {
+                    out.push(NeutralStoichiometry { oxidation_states: q.clone(), amounts: x.clone() });
+                }
+                let mut i = k;
+                loop {
+                    if i == 0 {
+                        break 'amounts;
+                    }
+                    i -= 1;
+                    x[i] += 1;
+                    if x[i] <= threshold {
+                        break;
+                    }
+                    x[i] = 1;
+                }
+            }
+        }
+        let mut i = k;
+        loop {
+            if i == 0 {
+                break 'states;
+            }
+            i -= 1;
+            idx[i] += 1;
+            if idx[i] < states[i].len() {
+                break;
+            }
+            idx[i] = 0;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(f: &str) -> Verdict {
+        validity(&Composition::from_formula(f).unwrap(), ValidityOptions::default())
+    }
+
+    #[test]
+    fn familiar_compounds() {
+        let fe = Element::from_symbol("Fe").unwrap();
+        let o = Element::from_symbol("O").unwrap();
+        assert_eq!(v("Fe2O3"), Verdict::ChargeBalanced(vec![(o, -2), (fe, 3)]));
+        assert!(v("NaCl").is_valid() && v("LiFePO4").is_valid() && v("Si").is_valid());
+        assert_eq!(v("CuZn"), Verdict::Alloy);
+        assert!(!v("NaCl2").is_valid());
+        // Fe3O4 needs mixed valence, which SMACT's default does not allow.
+        assert_eq!(v("Fe3O4"), Verdict::NotChargeBalanced);
+        assert!(matches!(v("He2O"), Verdict::NoOxidationStates(_)));
+        assert!(pauling_test(&[1, -1], &[Some(0.9), Some(3.2)]));
+        assert!(!pauling_test(&[1, -1], &[Some(3.2), Some(3.2)]));
+        assert!(!pauling_test(&[1, 1], &[None, Some(1.0)]));
+    }
+
+    #[test]
+    fn neutral_stoichiometries_of_a_binary() {
+        let els: Vec<Element> = ["Fe", "O"].iter().map(|s| Element::from_symbol(s).unwrap()).collect();
+        let r = neutral_stoichiometries(&els, 8, OxidationSet::Icsd24).unwrap();
+        let amounts: Vec<Vec<u32>> = r.iter().map(|s| s.amounts.clone()).collect();
+        assert!(amounts.contains(&vec![2, 3]) && amounts.contains(&vec![1, 1]));
+        assert!(r.iter().all(|s| s.amounts[0] as i64 * s.oxidation_states[0] as i64 + s.amounts[1] as i64 * s.oxidation_states[1] as i64 == 0));
+    }
+}

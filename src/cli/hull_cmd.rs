@@ -1,0 +1,94 @@
+//! `geode hull`: energy above the convex hull and decomposition products of query compositions, against
+//! reference energies from a CSV table or, by default, the embedded dataset's DFT formation energies.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::data::Dataset;
+use crate::energy::{HullPoint, PhaseDiagram, PhaseEntry};
+use crate::io::energy_csv::{self, EnergyKind, EnergyTable};
+
+fn entries_of(table: &EnergyTable) -> Vec<PhaseEntry> {
+    table.rows.iter().map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect()
+}
+
+/// `geode hull [--refs REFS.csv] --query QUERIES.csv [--json]`.
+pub fn run(refs: Option<&Path>, query: &Path, json_out: bool) -> anyhow::Result<i32> {
+    let queries = energy_csv::read(query)?;
+    let (pd, source) = match refs {
+        Some(p) => {
+            let table = energy_csv::read(p)?;
+            if table.kind != queries.kind {
+                bail!(
+                    "{} gives `{}` but {} gives `{}`: references and queries must use the same energy",
+                    p.display(),
+                    table.kind.column(),
+                    query.display(),
+                    queries.kind.column()
+                );
+            }
+            let pd = match table.kind {
+                EnergyKind::Formation => PhaseDiagram::from_formation_energies(entries_of(&table)),
+                EnergyKind::Total => PhaseDiagram::new(entries_of(&table)),
+            }
+            .with_context(|| format!("building the phase diagram from {}", p.display()))?;
+            (pd, p.display().to_string())
+        }
+        None => {
+            if queries.kind != EnergyKind::Formation {
+                bail!(
+                    "{} gives `energy_per_atom`; against the embedded dataset queries need `formation_energy_per_atom` (or pass --refs with total energies and elemental references)",
+                    query.display()
+                );
+            }
+            (PhaseDiagram::from_dataset(Dataset::embedded()), "embedded OQMD/ICSD dataset (DFT formation energies)".to_string())
+        }
+    };
+    let batch: Vec<_> = queries.rows.iter().map(|r| (r.composition.clone(), r.energy_per_atom)).collect();
+    let results = pd.e_above_hull_batch(&batch);
+    let describe = |p: &HullPoint| {
+        p.decomposition
+            .products
+            .iter()
+            .map(|(i, x)| {
+                let e = &pd.entries()[*i];
+                (e.name.clone(), e.composition.reduced_formula(), *x)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut failed = 0;
+    if !json_out {
+        println!("# references: {source}; e_above_hull in eV/atom, products as atom fractions");
+        println!("{:<6} {:<20} {:>12} {:>12}  decomposition", "line", "formula", "energy", "e_above_hull");
+    }
+    for (row, res) in queries.rows.iter().zip(results) {
+        match res {
+            Ok(p) => {
+                let products = describe(&p);
+                if json_out {
+                    let d: Vec<_> = products.iter().map(|(n, f, x)| json!({"name": n, "formula": f, "fraction": x})).collect();
+                    println!(
+                        "{}",
+                        json!({"line": row.line, "name": row.name, "formula": row.formula, "energy_per_atom": row.energy_per_atom,
+                               "formation_energy_per_atom": p.formation_energy_per_atom, "e_above_hull": p.e_above_hull,
+                               "hull_formation_energy_per_atom": p.decomposition.formation_energy_per_atom, "decomposition": d})
+                    );
+                } else {
+                    let d = products.iter().map(|(n, f, x)| if n == f { format!("{x:.4} {f}") } else { format!("{x:.4} {f} [{n}]") }).collect::<Vec<_>>().join(" + ");
+                    println!("{:<6} {:<20} {:>12.6} {:>12.6}  {d}", row.line, row.formula, row.energy_per_atom, p.e_above_hull);
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if json_out {
+                    println!("{}", json!({"line": row.line, "name": row.name, "formula": row.formula, "error": e.to_string()}));
+                } else {
+                    eprintln!("{} line {}: {}: {e}", query.display(), row.line, row.formula);
+                }
+            }
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}

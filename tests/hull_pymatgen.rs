@@ -1,0 +1,110 @@
+//! Convex hulls against pymatgen's `PhaseDiagram`: 60 chemical systems of 2–5 elements built from the
+//! embedded dataset's formation energies, 1,440 queries (energy above the hull, decomposition products and
+//! fractions) and the phase-separation energy of every stable compound.
+//! Fixture: `scripts/make_hull_fixtures.py` (pymatgen 2026.10.24).
+
+use std::collections::{BTreeMap, HashMap};
+
+use geode::crystal::{Composition, Element};
+use geode::data::Dataset;
+use geode::energy::{PhaseDiagram, PhaseEntry};
+use serde_json::Value;
+
+fn fixture() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_pymatgen.json")).unwrap()).unwrap()
+}
+
+fn system_diagram(sys: &Value, ds: &Dataset) -> PhaseDiagram {
+    let mut entries: Vec<PhaseEntry> = sys["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| {
+            let e = ds.get(id.as_u64().unwrap() as u32).unwrap();
+            PhaseEntry::new(id.to_string(), e.structure.composition(), e.formation_energy_per_atom)
+        })
+        .collect();
+    for el in sys["elements"].as_array().unwrap() {
+        let el = el.as_str().unwrap();
+        entries.push(PhaseEntry::new(format!("el:{el}"), Composition::from_formula(el).unwrap(), 0.0));
+    }
+    PhaseDiagram::new(entries).unwrap()
+}
+
+fn decomposition_of(v: &Value) -> BTreeMap<String, f64> {
+    v.as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_f64().unwrap())).collect()
+}
+
+fn named(pd: &PhaseDiagram, products: &[(usize, f64)]) -> BTreeMap<String, f64> {
+    products.iter().map(|(i, x)| (pd.entries()[*i].name.clone(), *x)).collect()
+}
+
+fn assert_same_decomposition(ours: &BTreeMap<String, f64>, theirs: &BTreeMap<String, f64>, what: &str) {
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "{what}: products differ");
+    for (k, x) in theirs {
+        assert!((ours[k] - x).abs() < 1e-6, "{what}: fraction of {k} {} vs pymatgen {x}", ours[k]);
+    }
+}
+
+#[test]
+fn hull_queries_agree_with_pymatgen() {
+    let fx = fixture();
+    let ds = Dataset::embedded();
+    let (mut n_queries, mut n_sep, mut worst) = (0, 0, 0.0f64);
+    for sys in fx["systems"].as_array().unwrap() {
+        let pd = system_diagram(sys, ds);
+        let els: Vec<Element> = sys["elements"].as_array().unwrap().iter().map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap()).collect();
+        let system = els.iter().map(|e| e.symbol()).collect::<Vec<_>>().join("-");
+        let mut stable: Vec<String> = pd.stable_entries(&els).unwrap().iter().map(|i| pd.entries()[*i].name.clone()).collect();
+        stable.sort();
+        let mut expected: Vec<String> = sys["stable"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+        expected.sort();
+        assert_eq!(stable, expected, "stable entries of {system}");
+        for q in sys["queries"].as_array().unwrap() {
+            let formula = q["formula"].as_str().unwrap();
+            let p = pd.e_above_hull(&Composition::from_formula(formula).unwrap(), q["energy_per_atom"].as_f64().unwrap()).unwrap();
+            let d = (p.e_above_hull - q["e_above_hull"].as_f64().unwrap()).abs();
+            worst = worst.max(d);
+            assert!(d <= 1e-6, "{system} {formula}: e_above_hull {} vs pymatgen {}", p.e_above_hull, q["e_above_hull"]);
+            assert_same_decomposition(&named(&pd, &p.decomposition.products), &decomposition_of(&q["decomposition"]), &format!("{system} {formula}"));
+            n_queries += 1;
+        }
+        let index: HashMap<String, usize> = pd.entries().iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        for s in sys["phase_separation"].as_array().unwrap() {
+            let key = s["key"].as_str().unwrap();
+            let p = pd.phase_separation_energy(index[key]).unwrap().expect("compounds have competing phases");
+            // pymatgen solves this one with SLSQP (±1e-5); the script also stores the exact hull answer.
+            let exact = s["phase_separation_energy_hull"].as_f64().unwrap();
+            assert!((p.e_above_hull - exact).abs() <= 1e-6, "{system} {key}: phase separation {} vs {exact}", p.e_above_hull);
+            assert!((p.e_above_hull - s["phase_separation_energy"].as_f64().unwrap()).abs() <= 2e-5);
+            assert!(p.e_above_hull < 0.0, "{system} {key} is stable, so below the others' hull");
+            assert_same_decomposition(&named(&pd, &p.decomposition.products), &decomposition_of(&s["phase_separation_hull_decomposition"]), &format!("{system} {key} separation"));
+            n_sep += 1;
+        }
+    }
+    assert!(n_queries >= 1000 && n_sep >= 500, "{n_queries} queries, {n_sep} stable compounds");
+    eprintln!("{n_queries} queries and {n_sep} phase separations agree; worst |Δ e_above_hull| {worst:.2e} eV/atom");
+}
+
+/// The whole dataset as one diagram (the CLI's default references) answers every query the same way as the
+/// per-system diagrams: systems are cut out of it on demand and cached.
+#[test]
+fn dataset_diagram_answers_like_the_system_diagrams() {
+    let fx = fixture();
+    let pd = PhaseDiagram::from_dataset(Dataset::embedded());
+    let mut queries = Vec::new();
+    let mut expected = Vec::new();
+    for sys in fx["systems"].as_array().unwrap() {
+        for q in sys["queries"].as_array().unwrap() {
+            queries.push((Composition::from_formula(q["formula"].as_str().unwrap()).unwrap(), q["energy_per_atom"].as_f64().unwrap()));
+            // Synthetic elemental entries are named by symbol here ("el:Fe" in the fixture).
+            let d: BTreeMap<String, f64> = decomposition_of(&q["decomposition"]).into_iter().map(|(k, x)| (k.strip_prefix("el:").unwrap_or(&k).to_string(), x)).collect();
+            expected.push((q["e_above_hull"].as_f64().unwrap(), d));
+        }
+    }
+    for ((res, (e, d)), (c, _)) in pd.e_above_hull_batch(&queries).into_iter().zip(&expected).zip(&queries) {
+        let p = res.unwrap();
+        assert!((p.e_above_hull - e).abs() <= 1e-6, "{c}: {} vs {e}", p.e_above_hull);
+        assert_same_decomposition(&named(&pd, &p.decomposition.products), d, &c.to_string());
+    }
+}
