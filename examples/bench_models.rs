@@ -2,7 +2,7 @@
 //! crystals) for each shipped ensemble (input preparation — features or periodic graphs — and the forward
 //! passes of all members, timed separately), and training wall time per epoch for the shipped configs.
 //!
-//! `cargo run --release --example bench_models [-- --threads 1 --epochs 1 --skip-training]`
+//! `cargo run --release --example bench_models [-- --threads 1 --epochs 1 --skip-training --skip-predict]`
 //! Prints one JSON object. `--threads` sets both libtorch's and the preparation pool's threads.
 
 use std::sync::Arc;
@@ -28,7 +28,7 @@ fn main() {
     let ds = Dataset::embedded();
     let structures: Vec<Structure> = ds.entries.iter().map(|e| e.structure.clone()).collect();
     let mut models = Vec::new();
-    for name in shipped::NAMES {
+    for name in shipped::NAMES.iter().filter(|_| !args.iter().any(|a| a == "--skip-predict")) {
         let Ok(ens) = shipped::load(name) else { continue };
         // Warm up libtorch's kernels on a few crystals.
         ens.predict(&structures[..64]).unwrap();
@@ -50,7 +50,11 @@ fn main() {
     let mut training = Vec::new();
     if !args.iter().any(|a| a == "--skip-training") {
         for name in ["composition", "graph"] {
-            let mut cfg: TrainConfig = toml::from_str(shipped::config(name).unwrap()).unwrap();
+            // The shipped configs also carry the run's `seed`, which is not a training parameter.
+            let mut table: toml::Table = toml::from_str(shipped::config(name).unwrap()).unwrap();
+            table.remove("seed");
+            table.remove("priority");
+            let mut cfg: TrainConfig = table.try_into().unwrap();
             cfg.torch_threads = threads;
             let arch = cfg.architecture();
             let t = Instant::now();

@@ -1,6 +1,7 @@
 //! Studio frame-time benchmark: whole frames of the real app (egui layout + the wgpu viewer + egui's
 //! renderer, read back) through egui_kittest's wgpu harness at 1600×1000, on whatever adapter the
-//! machine has (lavapipe without a GPU). Three scenes: the default view (full 20,988-row explorer,
+//! machine has (lavapipe without a GPU). Scenes (camera orbiting every frame, or still, when the viewer
+//! re-uses its last image): the default view (full 20,988-row explorer,
 //! LiFePO4-sized crystal in the viewer, property plot of the whole dataset); the same while an
 //! `analyze` run keeps the engine's pool busy; and an N×N×N NaCl supercell in the viewer.
 //!
@@ -54,10 +55,19 @@ fn main() {
     h.run_steps(10);
     // Orbit the camera a little every frame so the viewer redraws.
     let orbit = |h: &mut Harness<'static, StudioApp>, _i: usize| h.state_mut().viewer.camera.orbit(2.0, 0.0);
+    let still = |_h: &mut Harness<'static, StudioApp>, _i: usize| {};
     let idle = frames(&mut h, n, orbit);
+    let idle_still = frames(&mut h, n, still);
+    // The same without the bottom dock (the 20,988-point property plot), to show where the time goes.
+    h.state_mut().state.show_dock = false;
+    h.run_steps(2);
+    let no_dock = frames(&mut h, n, still);
+    h.state_mut().state.show_dock = true;
+    h.run_steps(2);
     h.state_mut().start_run("analyze", serde_json::json!({}), 1);
     h.run_steps(5);
     let busy = frames(&mut h, n, orbit);
+    let busy_still = frames(&mut h, n, still);
     let running = h.state().runs.iter().any(|r| r.status == "running");
     // A supercell of the dataset's NaCl cell (`--supercell N`, default 10; the toolbar allows up to 20).
     let nacl = h.state().dataset.entries.iter().position(|e| e.formula == "NaCl");
@@ -76,8 +86,10 @@ fn main() {
         "{}",
         serde_json::json!({
             "adapter": std::env::var("WGPU_ADAPTER_NAME").unwrap_or_else(|_| "default (lavapipe on machines without a GPU)".into()), "window": [1600, 1000], "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "default_view": stats(idle),
-            "default_view_with_analyze_run": {"run_still_running_at_end": running, "frames": stats(busy)},
+            "default_view_orbiting": stats(idle),
+            "default_view_still": stats(idle_still),
+            "default_view_still_without_plot_dock": stats(no_dock),
+            "default_view_with_analyze_run": {"run_still_running_at_end": running, "orbiting": stats(busy), "still": stats(busy_still)},
             "nacl_supercell": big.map(|(atoms, ms)| serde_json::json!({"atoms": atoms, "frames": stats(ms)})),
         })
     );

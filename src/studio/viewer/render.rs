@@ -191,6 +191,10 @@ struct View {
     scene_version: u64,
     uniform: wgpu::Buffer,
     bind: wgpu::BindGroup,
+    /// What the target holds now (globals bytes, background, scene version): an unchanged view is not
+    /// re-rendered, so idle frames cost only the blit (the software renderer draws a 10k-atom scene in
+    /// seconds).
+    rendered: Option<(Vec<u8>, [u64; 4], u64)>,
 }
 
 /// Pipelines and per-view resources. Installed once in egui-wgpu's callback resources.
@@ -352,7 +356,7 @@ impl ViewerRenderer {
         views.entry(id).or_insert_with(|| {
             let uniform = device.create_buffer(&wgpu::BufferDescriptor { label: Some("viewer globals"), size: std::mem::size_of::<Globals>() as u64, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
             let bind = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("viewer globals"), layout, entries: &[wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }] });
-            View { target: None, scene: None, scene_version: u64::MAX, uniform, bind }
+            View { target: None, scene: None, scene_version: u64::MAX, uniform, bind, rendered: None }
         })
     }
 
@@ -388,12 +392,18 @@ impl ViewerRenderer {
         let Some(v) = v else { return };
         if v.target.as_ref().is_none_or(|t| t.size != size) {
             v.target = Some(make_target(device, size, blit.then_some((blit_layout, sampler))));
+            v.rendered = None;
         }
         let view = camera.view();
         let proj = camera.projection(size[0] as f32 / size[1] as f32);
         let light = glam::Vec3::new(0.35, 0.55, 0.75).normalize();
         let g = Globals { view: view.to_cols_array_2d(), proj: proj.to_cols_array_2d(), light_dir: [light.x, light.y, light.z, 0.0], params: [camera.orthographic as u32 as f32, size[0] as f32, size[1] as f32, 0.0] };
+        let key = (bytemuck::bytes_of(&g).to_vec(), background.map(f64::to_bits), v.scene_version);
+        if v.rendered.as_ref() == Some(&key) {
+            return;
+        }
         queue.write_buffer(&v.uniform, 0, bytemuck::bytes_of(&g));
+        v.rendered = Some(key);
         let Some(t) = &v.target else { return };
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("viewer"),
