@@ -5,8 +5,9 @@
 //! 2. [`chem`] (oxidation states, substitution tables), [`io`] (file formats), [`data`] (datasets, splits).
 //! 3. [`ml`]: property models on libtorch (composition and graph ensembles, TorchScript); [`energy`]:
 //!    convex-hull phase diagrams.
-//! 4. [`engine`]: jobs, the shared thread pool, the SQLite project store.
-//! 5. [`cli`] and [`studio`]: the headless face and the desktop face.
+//! 4. [`search`]: candidate enumeration (substitution into templates); searches to come.
+//! 5. [`engine`]: jobs, the shared thread pool, the SQLite project store.
+//! 6. [`cli`] and [`studio`]: the headless face and the desktop face.
 
 pub mod chem;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod data;
 pub mod energy;
 pub mod engine;
 pub mod ml;
+pub mod search;
 #[cfg(feature = "studio")]
 pub mod studio;
 pub mod io;

@@ -119,3 +119,28 @@ fn chem_validate_matches_smact() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(identity)") && out.contains("Fe3+→"), "{out}");
 }
+
+#[test]
+fn enumerate_writes_charge_balanced_cifs() {
+    let dir = tmp("enum");
+    let (code, out, err) = geode(&["enumerate", "NaCl", "--threshold", "0.01", "--json", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let rows = json_lines(&out);
+    assert!(rows.iter().any(|r| r["formula"] == "KCl"), "{out}");
+    for r in &rows {
+        assert!(r["probability"].as_f64().unwrap() > 0.01);
+        let f = r["file"].as_str().unwrap();
+        let (code, info, err) = geode(&["info", "--json", f]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(json_lines(&info)[0]["formula"], r["formula"]);
+        let (_, v, _) = geode(&["chem", "validate", "--json", r["formula"].as_str().unwrap()]);
+        assert_eq!(json_lines(&v)[0]["valid"], true, "{v}");
+    }
+    let (code, out, _) = geode(&["enumerate", "NaCl", "--elements", "Li,K,F,Br", "--json"]);
+    assert_eq!(code, 0);
+    let formulas: Vec<String> = json_lines(&out).iter().map(|r| r["formula"].as_str().unwrap().to_string()).collect();
+    assert!(formulas.contains(&"LiF".to_string()) && formulas.contains(&"KBr".to_string()) && !formulas.contains(&"FBr".to_string()), "{formulas:?}");
+    let (code, _, err) = geode(&["enumerate", "Xx2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Xx2"), "{err}");
+}

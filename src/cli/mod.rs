@@ -6,6 +6,7 @@
 
 mod chem_cmd;
 mod dataset_cmd;
+mod enumerate_cmd;
 mod hull_cmd;
 mod info;
 mod model_cmd;
@@ -126,6 +127,24 @@ pub enum Command {
         #[command(subcommand)]
         action: chem_cmd::ChemAction,
     },
+    /// Candidates by substitution into templates (dataset ids, formulas or files), deduplicated
+    Enumerate {
+        /// Templates: dataset ids or labels, reduced formulas (every dataset entry with it), or structure files
+        #[arg(required = true)]
+        templates: Vec<String>,
+        /// Hautier substitutions above this probability
+        #[arg(long, default_value_t = 1e-3)]
+        threshold: f64,
+        /// Instead: every SMACT-valid assignment of these elements (comma-separated), keeping the template's
+        /// electronegativity order
+        #[arg(long)]
+        elements: Option<String>,
+        /// Write one CIF per candidate into this directory
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The embedded OQMD/ICSD dataset
     Dataset {
         #[command(subcommand)]
@@ -156,6 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
         Some(Command::Chem { action }) => chem_cmd::run(action),
+        Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
         Some(Command::Hull { refs, query, json }) => hull_cmd::run(refs.as_deref(), &query, json),
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),
