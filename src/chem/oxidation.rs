@@ -183,20 +183,23 @@ pub fn validity(comp: &Composition, opts: ValidityOptions) -> Verdict {
             }
             balanced.get_or_insert_with(assignment);
         }
-        // Next combination (odometer, last element fastest like itertools.product).
-        let mut i = els.len();
-        loop {
-            if i == 0 {
-                return balanced.map_or(Verdict::NotChargeBalanced, Verdict::FailsPauling);
-            }
-            i -= 1;
-            idx[i] += 1;
-            if idx[i] < states[i].len() {
-                break;
-            }
-            idx[i] = 0;
+        if !next_combination(&mut idx, |i| states[i].len()) {
+            return balanced.map_or(Verdict::NotChargeBalanced, Verdict::FailsPauling);
         }
     }
+}
+
+/// Advance `idx` to the next combination with `idx[i] < len(i)`, last position fastest (the order of
+/// `itertools.product`); false after the last one.
+fn next_combination(idx: &mut [usize], len: impl Fn(usize) -> usize) -> bool {
+    for i in (0..idx.len()).rev() {
+        idx[i] += 1;
+        if idx[i] < len(i) {
+            return true;
+        }
+        idx[i] = 0;
+    }
+    false
 }
 
 /// One charge-neutral stoichiometry of an element set.
@@ -227,40 +230,23 @@ pub fn neutral_stoichiometries(elements: &[Element], threshold: u32, set: Oxidat
         return Ok(out);
     }
     let mut idx = vec![0usize; k];
-    'states: loop {
+    loop {
         let q: Vec<i8> = idx.iter().enumerate().map(|(i, &j)| states[i][j]).collect();
         if pauling_test(&q, &eneg) {
-            let mut x = vec![1u32; k];
-            'amounts: loop {
-                let charge: i64 = x.iter().zip(&q).map(|(n, q)| *n as i64 * *q as i64).sum();
-                if charge == 0 && x.iter().fold(0u64, |g, n| gcd(g, *n as u64)) == 1 {
-                    out.push(NeutralStoichiometry { oxidation_states: q.clone(), amounts: x.clone() });
+            // Amounts 1..=threshold, held as offsets 0..threshold.
+            let mut x = vec![0usize; k];
+            loop {
+                let charge: i64 = x.iter().zip(&q).map(|(n, q)| (*n as i64 + 1) * *q as i64).sum();
+                if charge == 0 && x.iter().fold(0u64, |g, n| gcd(g, *n as u64 + 1)) == 1 {
+                    out.push(NeutralStoichiometry { oxidation_states: q.clone(), amounts: x.iter().map(|n| *n as u32 + 1).collect() });
                 }
-                let mut i = k;
-                loop {
-                    if i == 0 {
-                        break 'amounts;
-                    }
-                    i -= 1;
-                    x[i] += 1;
-                    if x[i] <= threshold {
-                        break;
-                    }
-                    x[i] = 1;
+                if !next_combination(&mut x, |_| threshold as usize) {
+                    break;
                 }
             }
         }
-        let mut i = k;
-        loop {
-            if i == 0 {
-                break 'states;
-            }
-            i -= 1;
-            idx[i] += 1;
-            if idx[i] < states[i].len() {
-                break;
-            }
-            idx[i] = 0;
+        if !next_combination(&mut idx, |i| states[i].len()) {
+            break;
         }
     }
     Ok(out)
