@@ -24,7 +24,7 @@ fn templates(keys: &[String]) -> anyhow::Result<Vec<Template>> {
         } else if let Some(e) = ds.find(k) {
             out.push(Template { name: e.id.to_string(), prototype: e.prototype.clone(), structure: e.structure.clone() });
         } else {
-            let hits: Vec<_> = ds.entries.iter().filter(|e| e.formula == *k).collect();
+            let hits = ds.with_formula(k);
             if hits.is_empty() {
                 bail!("{k:?} is neither a file, a dataset id or label, nor a formula in the dataset");
             }

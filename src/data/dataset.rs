@@ -291,6 +291,13 @@ impl Dataset {
         self.entries.iter().find(|e| e.name == k)
     }
 
+    /// Entries whose reduced formula equals that of `formula` (any spelling: `ZnGa2O4` finds `Zn(GaO2)2`).
+    pub fn with_formula(&self, formula: &str) -> Vec<&Entry> {
+        let Ok(c) = crate::crystal::Composition::from_formula(formula) else { return Vec::new() };
+        let f = c.reduced_formula();
+        self.entries.iter().filter(|e| e.formula == f).collect()
+    }
+
     pub fn split(&self, split: Split) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(move |e| e.split == split)
     }

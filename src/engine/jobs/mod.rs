@@ -2,6 +2,7 @@
 //! rejected) with defaults and a `validate` that names the offending key.
 
 pub mod analyze;
+pub mod screen;
 pub mod train;
 
 use serde::de::DeserializeOwned;
@@ -11,7 +12,7 @@ use super::error::JobError;
 use super::job::Job;
 
 /// Names of the registered job kinds.
-pub const KINDS: [&str; 2] = [analyze::KIND, train::KIND];
+pub const KINDS: [&str; 3] = [analyze::KIND, screen::KIND, train::KIND];
 
 /// Deserialize parameters, reporting the path of the key that failed and the expected form.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> {
@@ -31,6 +32,11 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
             p.validate()?;
             serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
         }
+        screen::KIND => {
+            let p: screen::ScreenParams = parse_params(params)?;
+            p.validate()?;
+            serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
+        }
         train::KIND => {
             let p: train::TrainParams = parse_params(params)?;
             p.validate().map_err(JobError::Config)?;
@@ -44,6 +50,7 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
 pub fn make(kind: &str, params: &Value, seed: u64) -> Result<Box<dyn Job>, JobError> {
     match kind {
         analyze::KIND => Ok(Box::new(analyze::AnalyzeJob::new(parse_params(params)?, seed)?)),
+        screen::KIND => Ok(Box::new(screen::ScreenJob::new(parse_params(params)?, seed)?)),
         train::KIND => Ok(Box::new(train::TrainJob::new(parse_params(params)?, seed)?)),
         _ => Err(JobError::UnknownKind(kind.to_string(), KINDS.join(", "))),
     }

@@ -1,0 +1,355 @@
+//! `screen`: the high-throughput screening funnel. Candidates are enumerated by substitution into
+//! template structures (`search::enumerate`), then pass stages in order, each recorded on the candidate
+//! (`stage` = the last stage passed, `extra.stopped` = why it stopped):
+//! 1. `chemistry`: SMACT validity, allowed / excluded elements, maximum atoms;
+//! 2. `composition_model`: predicted formation energy (composition ensemble) below `max_formation_energy`
+//!    at the lower confidence bound (mean − 2σ);
+//! 3. `structure_model`: formation energy and band gap with σ from the crystal-graph ensemble;
+//! 4. `hull`: energy above the hull of the embedded dataset's DFT energies, with the predicted energy;
+//! 5. `constraints`: probability that every constraint holds ≥ `min_probability`.
+//!
+//! Candidates that reach the end are ranked: Pareto front (non-dominated sorting of the objectives) and
+//! crowding distance, or the probability of meeting the constraints when there are no objectives.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::chem::oxidation::{self, ValidityOptions};
+use crate::crystal::Element;
+use crate::data::Dataset;
+use crate::energy::PhaseDiagram;
+use crate::engine::error::JobError;
+use crate::engine::job::{Job, JobContext, StepOutcome};
+use crate::engine::store::{NewCandidate, PropValue};
+use crate::ml::{PropertyModel, Target, shipped};
+use crate::search::enumerate::{self, Candidate, Template};
+use crate::search::objectives::{Constraint, Estimate, Objective, crowding_distances, non_dominated_fronts, probability_all};
+
+pub const KIND: &str = "screen";
+
+/// The funnel's stages, in order.
+pub const STAGES: [&str; 6] = ["enumerated", "chemistry", "composition_model", "structure_model", "hull", "constraints"];
+
+/// Parameters of a `screen` run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreenParams {
+    /// Templates: dataset ids or reduced formulas (every dataset entry with that formula).
+    pub templates: Vec<String>,
+    /// Hautier substitution probability threshold.
+    pub threshold: f64,
+    /// When not empty: exhaustive enumeration over these elements instead of the λ table.
+    pub substitute_elements: Vec<String>,
+    /// Candidates may only contain these elements (empty: any).
+    pub allowed_elements: Vec<String>,
+    /// Candidates must not contain these elements.
+    pub excluded_elements: Vec<String>,
+    pub max_atoms: usize,
+    /// Composition-model cut (eV/atom): stop when mean − 2σ of the formation energy is above this.
+    pub max_formation_energy: f64,
+    /// e.g. `band_gap in [1.1, 1.8]`, `e_above_hull < 0.05`.
+    pub constraints: Vec<String>,
+    /// e.g. `min e_above_hull`, `max band_gap`.
+    pub objectives: Vec<String>,
+    /// Keep candidates whose probability of meeting every constraint is at least this.
+    pub min_probability: f64,
+    pub composition_model: String,
+    pub structure_model: String,
+    /// Candidates per step (each step commits atomically).
+    pub chunk_size: usize,
+}
+
+impl Default for ScreenParams {
+    fn default() -> Self {
+        ScreenParams {
+            templates: Vec::new(),
+            threshold: 1e-3,
+            substitute_elements: Vec::new(),
+            allowed_elements: Vec::new(),
+            excluded_elements: Vec::new(),
+            max_atoms: 40,
+            max_formation_energy: 0.2,
+            constraints: Vec::new(),
+            objectives: Vec::new(),
+            min_probability: 0.1,
+            composition_model: "composition".into(),
+            structure_model: "graph".into(),
+            chunk_size: 256,
+        }
+    }
+}
+
+fn elements(key: &str, v: &[String]) -> Result<Vec<Element>, JobError> {
+    v.iter().map(|s| Element::from_symbol(s).map_err(|_| JobError::Config(format!("key `{key}`: unknown element {s:?}")))).collect()
+}
+
+impl ScreenParams {
+    pub fn validate(&self) -> Result<(), JobError> {
+        let bad = |key: &str, msg: String| Err(JobError::Config(format!("key `{key}`: {msg}")));
+        if self.templates.is_empty() {
+            return bad("templates", "give at least one dataset id or formula".into());
+        }
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return bad("threshold", format!("expected a probability in (0, 1), got {}", self.threshold));
+        }
+        if !(0.0..=1.0).contains(&self.min_probability) {
+            return bad("min_probability", format!("expected 0..=1, got {}", self.min_probability));
+        }
+        if self.chunk_size == 0 || self.chunk_size > 100_000 {
+            return bad("chunk_size", format!("expected 1..=100000, got {}", self.chunk_size));
+        }
+        if self.max_atoms == 0 {
+            return bad("max_atoms", "expected at least 1".into());
+        }
+        elements("substitute_elements", &self.substitute_elements)?;
+        elements("allowed_elements", &self.allowed_elements)?;
+        elements("excluded_elements", &self.excluded_elements)?;
+        for c in &self.constraints {
+            Constraint::parse(c).map_err(|e| JobError::Config(format!("key `constraints`: {e}")))?;
+        }
+        for o in &self.objectives {
+            Objective::parse(o).map_err(|e| JobError::Config(format!("key `objectives`: {e}")))?;
+        }
+        let ds = Dataset::embedded();
+        for t in &self.templates {
+            if ds.find(t).is_none() && ds.with_formula(t).is_empty() {
+                return bad("templates", format!("{t:?} is neither a dataset id nor a formula in the dataset"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct State {
+    next: usize,
+    /// Candidates that reached each stage (index = position in `STAGES`).
+    reached: Vec<u64>,
+    /// (seq, objective costs, probability) of candidates that passed every stage.
+    passed: Vec<(i64, Vec<f64>, f64)>,
+    /// Wall time spent in each stage (s): chemistry, composition model, structure model, hull + constraints.
+    seconds: [f64; 4],
+}
+
+/// The job.
+pub struct ScreenJob {
+    params: ScreenParams,
+    candidates: Vec<Candidate>,
+    constraints: Vec<Constraint>,
+    objectives: Vec<Objective>,
+    allowed: Vec<Element>,
+    excluded: Vec<Element>,
+    models: Option<(Box<dyn PropertyModel>, Box<dyn PropertyModel>)>,
+    hull: Option<PhaseDiagram>,
+    state: State,
+}
+
+impl ScreenJob {
+    pub fn new(params: ScreenParams, _seed: u64) -> Result<ScreenJob, JobError> {
+        params.validate()?;
+        let ds = Dataset::embedded();
+        let mut templates = Vec::new();
+        for t in &params.templates {
+            let hits: Vec<_> = match ds.find(t) {
+                Some(e) => vec![e],
+                None => ds.with_formula(t),
+            };
+            templates.extend(hits.into_iter().map(|e| Template { name: format!("oqmd-icsd-{}", e.id), prototype: e.prototype.clone(), structure: e.structure.clone() }));
+        }
+        let subst = elements("substitute_elements", &params.substitute_elements)?;
+        let mut cands = Vec::new();
+        for t in &templates {
+            if subst.is_empty() {
+                cands.extend(enumerate::by_probability(t, params.threshold));
+            } else {
+                cands.extend(enumerate::exhaustive(t, &subst, true));
+            }
+        }
+        cands.sort_by(|a, b| b.probability.unwrap_or(0.0).total_cmp(&a.probability.unwrap_or(0.0)));
+        let candidates = enumerate::dedupe(cands, 0.01);
+        Ok(ScreenJob {
+            constraints: params.constraints.iter().map(|c| Constraint::parse(c).expect("validated")).collect(),
+            objectives: params.objectives.iter().map(|o| Objective::parse(o).expect("validated")).collect(),
+            allowed: elements("allowed_elements", &params.allowed_elements)?,
+            excluded: elements("excluded_elements", &params.excluded_elements)?,
+            params,
+            candidates,
+            models: None,
+            hull: None,
+            state: State { reached: vec![0; STAGES.len()], ..Default::default() },
+        })
+    }
+
+    fn chemistry(&self, c: &Candidate) -> Result<(), String> {
+        let s = &c.structure;
+        if s.n_sites() > self.params.max_atoms {
+            return Err(format!("{} atoms > max_atoms {}", s.n_sites(), self.params.max_atoms));
+        }
+        let comp = s.composition();
+        if let Some(e) = comp.elements().into_iter().find(|e| self.excluded.contains(e) || (!self.allowed.is_empty() && !self.allowed.contains(e))) {
+            return Err(format!("element {e} not allowed"));
+        }
+        let v = oxidation::validity(&comp, ValidityOptions::default());
+        if !v.is_valid() { Err(format!("SMACT: {}", v.explain())) } else { Ok(()) }
+    }
+}
+
+fn est(p: &crate::ml::Prediction) -> Estimate {
+    Estimate { mean: p.mean, std: p.std }
+}
+
+fn model_err(e: crate::ml::ModelError) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
+impl Job for ScreenJob {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn restore(&mut self, checkpoint: &Value) -> Result<(), JobError> {
+        self.state = crate::engine::job::state_from_checkpoint(checkpoint)?;
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Value {
+        crate::engine::job::checkpoint_of(&self.state)
+    }
+
+    fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
+        let n = self.candidates.len();
+        if self.models.is_none() {
+            crate::ml::init_threads(1);
+            let comp = shipped::open(&self.params.composition_model).map_err(model_err)?;
+            let graph = shipped::open(&self.params.structure_model).map_err(model_err)?;
+            self.models = Some((comp, graph));
+            self.hull = Some(PhaseDiagram::from_dataset(Dataset::embedded()));
+            ctx.log("info", format!("{n} candidates enumerated from {} template queries", self.params.templates.len()));
+        }
+        if self.state.next < n {
+            let end = (self.state.next + self.params.chunk_size).min(n);
+            let (comp_model, graph_model) = self.models.as_ref().expect("loaded above");
+            let hull = self.hull.as_ref().expect("loaded above");
+            let chunk = &self.candidates[self.state.next..end];
+            // Stage 1: chemistry.
+            let clock = std::time::Instant::now();
+            let chem: Vec<Result<(), String>> = chunk.iter().map(|c| self.chemistry(c)).collect();
+            self.state.seconds[0] += clock.elapsed().as_secs_f64();
+            let clock = std::time::Instant::now();
+            // Stage 2: composition model on the survivors.
+            let idx2: Vec<usize> = (0..chunk.len()).filter(|&i| chem[i].is_ok()).collect();
+            let comps: Vec<_> = idx2.iter().map(|&i| chunk[i].structure.composition()).collect();
+            let p2 = if comps.is_empty() { Vec::new() } else { comp_model.predict_compositions(&comps).map_err(model_err)? };
+            let t2 = comp_model.targets();
+            let fe_k = t2.iter().position(|t| *t == Target::FormationEnergyPerAtom);
+            let mut comp_pred: BTreeMap<usize, Vec<crate::ml::Prediction>> = BTreeMap::new();
+            for (&i, p) in idx2.iter().zip(p2) {
+                comp_pred.insert(i, p);
+            }
+            let pass2 = |i: usize| comp_pred.get(&i).is_some_and(|p| fe_k.is_none_or(|k| p[k].mean - 2.0 * p[k].std <= self.params.max_formation_energy));
+            self.state.seconds[1] += clock.elapsed().as_secs_f64();
+            // Stage 3: structure model.
+            let clock = std::time::Instant::now();
+            let idx3: Vec<usize> = idx2.iter().copied().filter(|&i| pass2(i)).collect();
+            let structs: Vec<_> = idx3.iter().map(|&i| chunk[i].structure.clone()).collect();
+            let p3 = if structs.is_empty() { Vec::new() } else { graph_model.predict(&structs).map_err(model_err)? };
+            let t3 = graph_model.targets();
+            let mut graph_pred: BTreeMap<usize, Vec<crate::ml::Prediction>> = BTreeMap::new();
+            for (&i, p) in idx3.iter().zip(p3) {
+                graph_pred.insert(i, p);
+            }
+            self.state.seconds[2] += clock.elapsed().as_secs_f64();
+            let clock = std::time::Instant::now();
+            for (i, c) in chunk.iter().enumerate() {
+                let mut props: Vec<(String, PropValue)> = Vec::new();
+                let mut extra = serde_json::Map::new();
+                extra.insert("template".into(), json!(c.template));
+                extra.insert("prototype".into(), json!(c.prototype));
+                extra.insert("substitutions".into(), json!(c.substitutions.iter().map(|(a, b)| [a.symbol(), b.symbol()]).collect::<Vec<_>>()));
+                if let Some(p) = c.probability {
+                    props.push(("substitution_probability".into(), p.into()));
+                }
+                props.push(("n_atoms".into(), (c.structure.n_sites() as f64).into()));
+                let mut stage = 0;
+                let mut stopped: Option<String> = None;
+                let mut estimates: BTreeMap<String, Estimate> = BTreeMap::new();
+                if let Err(why) = &chem[i] {
+                    stopped = Some(why.clone());
+                } else {
+                    stage = 1;
+                    if let Some(p) = comp_pred.get(&i) {
+                        for (t, x) in t2.iter().zip(p) {
+                            props.push((format!("{}_composition", t.name()), PropValue { value: x.mean, std: Some(x.std) }));
+                        }
+                    }
+                    if !pass2(i) {
+                        stopped = Some(format!("composition model: formation energy lower bound above {} eV/atom", self.params.max_formation_energy));
+                    } else {
+                        let p = &graph_pred[&i];
+                        for (t, x) in t3.iter().zip(p) {
+                            props.push((t.name().to_string(), PropValue { value: x.mean, std: Some(x.std) }));
+                            estimates.insert(t.name().to_string(), est(x));
+                        }
+                        stage = 3;
+                        match estimates.get("formation_energy_per_atom").map(|fe| (fe, hull.e_above_hull(&c.structure.composition(), fe.mean))) {
+                            Some((fe, Ok(h))) => {
+                                let e = Estimate { mean: h.e_above_hull, std: fe.std };
+                                props.push(("e_above_hull".into(), PropValue { value: e.mean, std: Some(e.std) }));
+                                estimates.insert("e_above_hull".into(), e);
+                                let ents = hull.entries();
+                                extra.insert("decomposition".into(), json!(h.decomposition.products.iter().map(|(k, x)| json!({"formula": ents[*k].composition.reduced_formula(), "fraction": x})).collect::<Vec<_>>()));
+                                stage = 4;
+                                let prob = probability_all(&self.constraints, &estimates);
+                                props.push(("p_constraints".into(), prob.into()));
+                                if prob < self.params.min_probability {
+                                    stopped = Some(format!("P(constraints) = {prob:.3} < {}", self.params.min_probability));
+                                } else {
+                                    stage = 5;
+                                    let costs = self.objectives.iter().map(|o| estimates.get(&o.property).map_or(f64::INFINITY, |e| o.cost(*e, 0.0))).collect();
+                                    self.state.passed.push((self.state.next as i64 + i as i64, costs, prob));
+                                }
+                            }
+                            Some((_, Err(e))) => stopped = Some(format!("hull: {e}")),
+                            None => stopped = Some("the structure model predicts no formation energy".into()),
+                        }
+                    }
+                }
+                for s in 0..=stage {
+                    self.state.reached[s] += 1;
+                }
+                if let Some(w) = &stopped {
+                    extra.insert("stopped".into(), json!(w));
+                }
+                ctx.emit(NewCandidate { seq: 0, structure: c.structure.clone(), stage: STAGES[stage].into(), source: format!("substitution:{}", c.template), props, extra, parents: Vec::new() });
+            }
+            self.state.seconds[3] += clock.elapsed().as_secs_f64();
+            self.state.next = end;
+            for (s, name) in STAGES.iter().enumerate() {
+                ctx.set_counter(name, self.state.reached[s] as f64);
+            }
+            ctx.set_progress("screen", end as u64, n as u64, end as f64 / n.max(1) as f64 * 0.99);
+            return Ok(StepOutcome::Continue);
+        }
+        // Rank the candidates that passed: Pareto fronts of the objectives, or the constraint probability.
+        let passed = &self.state.passed;
+        let costs: Vec<Vec<f64>> = passed.iter().map(|(_, c, p)| if c.is_empty() { vec![-p] } else { c.clone() }).collect();
+        let fronts = non_dominated_fronts(&costs);
+        let crowd = crowding_distances(&costs, &fronts);
+        for (k, (seq, _, _)) in passed.iter().enumerate() {
+            ctx.update_prop(*seq, "pareto_rank", (fronts[k] as f64).into());
+            ctx.update_prop(*seq, "crowding_distance", (if crowd[k].is_finite() { crowd[k] } else { 1e9 }).into());
+        }
+        ctx.set_progress("done", n as u64, n as u64, 1.0);
+        let funnel: serde_json::Map<String, Value> = STAGES.iter().zip(&self.state.reached).map(|(s, n)| (s.to_string(), json!(n))).collect();
+        // Throughput of each stage: candidates that entered it per second of its wall time (the hull stage
+        // includes emitting the candidates).
+        let r = &self.state.reached;
+        let t = &self.state.seconds;
+        let rate = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+        let throughput = json!({"chemistry": rate(r[0], t[0]), "composition_model": rate(r[1], t[1]), "structure_model": rate(r[2], t[2]), "hull_and_constraints": rate(r[3], t[3])});
+        Ok(StepOutcome::Done(json!({"candidates": n, "funnel": funnel, "passed": passed.len(), "pareto_front": fronts.iter().filter(|f| **f == 0).count(),
+                                    "stage_seconds": t, "candidates_per_second": throughput})))
+    }
+}
