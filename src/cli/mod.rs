@@ -54,7 +54,7 @@ pub enum Command {
     },
     /// Start a run on the engine and follow it (Ctrl-C cancels cleanly; resume with `geode runs resume`)
     Run {
-        /// Job kind (analyze, train)
+        /// Job kind (analyze, screen, train)
         kind: String,
         /// Run config (TOML, or JSON by extension): `seed`, `priority` and the job's parameters
         #[arg(long)]
