@@ -134,3 +134,32 @@ fn runs_start_and_finish_from_the_studio() {
     h.get_by_label("Candidates (20)");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn screening_tab_launches_a_funnel_and_plots_its_pareto_front() {
+    geode::ml::init_threads(1);
+    let dir = tmp("screening");
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    h.get_by_label("Screening");
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Screening;
+    h.run_steps(2);
+    h.state_mut().state.screen.templates = "NaCl, MgO".into();
+    h.state_mut().state.screen.constraints = "band_gap > 1.0".into();
+    h.state_mut().state.screen.objectives = "min e_above_hull\nmax band_gap".into();
+    h.state_mut().state.screen.min_probability = 0.1;
+    h.run_steps(1);
+    h.get_by_label("Launch screening").click();
+    step_until(&mut h, "the screen run to finish", |h| h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished"));
+    h.run_steps(3);
+    let run = h.state().runs.iter().find(|r| r.kind == "screen").unwrap().clone();
+    let passed = run.result.as_ref().unwrap()["passed"].as_u64().unwrap() as usize;
+    assert!(passed > 0, "{:?}", run.result);
+    // The panel shows the funnel and the survivors; the Pareto front is the result's.
+    let front = run.result.as_ref().unwrap()["pareto_front"].as_u64().unwrap();
+    h.get_by_label(&format!("Pareto front: {front} of {passed} passed (bright: non-dominated)"));
+    h.get_by_label("structure model");
+    assert_eq!(h.state().screening.points.len(), passed);
+    assert_eq!(h.state().state.dock_tab, geode::studio::state::DockTab::Screening);
+    std::fs::remove_dir_all(&dir).ok();
+}

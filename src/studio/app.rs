@@ -118,6 +118,8 @@ pub struct StudioApp {
     runs_refreshed: Option<Instant>,
     pub progress: HashMap<i64, Progress>,
     pub selected_run: Option<i64>,
+    /// The Screening tab's view of a screen run's survivors.
+    pub screening: super::panels::screening::ScreeningView,
     /// Predictions per item key and model.
     pub predictions: HashMap<String, HashMap<String, super::worker::PredictionResult>>,
     pending: HashSet<(String, String)>,
@@ -174,6 +176,7 @@ impl StudioApp {
             runs_refreshed: None,
             progress: HashMap::new(),
             selected_run: None,
+            screening: Default::default(),
             predictions: HashMap::new(),
             pending: HashSet::new(),
             parity: HashMap::new(),

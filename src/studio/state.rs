@@ -16,6 +16,37 @@ pub enum DockTab {
     Plots,
     Runs,
     Models,
+    Screening,
+}
+
+/// The Screening tab's form (what a `screen` run is launched with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScreenForm {
+    /// Dataset formulas or ids, separated by commas or spaces.
+    pub templates: String,
+    pub threshold: f64,
+    pub excluded: String,
+    pub max_atoms: usize,
+    /// One constraint per line, e.g. `band_gap in [1.1, 1.8]`.
+    pub constraints: String,
+    /// One objective per line, e.g. `min e_above_hull`.
+    pub objectives: String,
+    pub min_probability: f64,
+}
+
+impl Default for ScreenForm {
+    fn default() -> Self {
+        ScreenForm {
+            templates: "SrTiO3, CaTiO3, MgAl2O4, CuAlO2, ZnGeN2".into(),
+            threshold: 1e-3,
+            excluded: "Tl, Hg, Cd, Pb, As".into(),
+            max_atoms: 40,
+            constraints: "band_gap in [1.1, 1.8]\ne_above_hull < 0.05".into(),
+            objectives: "min e_above_hull\nmax band_gap".into(),
+            min_probability: 0.2,
+        }
+    }
 }
 
 /// Tabs of the explorer.
@@ -89,6 +120,7 @@ pub struct UiState {
     pub plot_x: Column,
     pub plot_y: Column,
     pub plot_color: Column,
+    pub screen: ScreenForm,
 }
 
 impl Default for UiState {
@@ -110,6 +142,7 @@ impl Default for UiState {
             plot_x: Column::FormationEnergy,
             plot_y: Column::BandGap,
             plot_color: Column::EAboveHull,
+            screen: ScreenForm::default(),
         }
     }
 }

@@ -134,9 +134,16 @@ impl StudioApp {
                             let text = match (v.get("value").and_then(|x| x.as_f64()), v.get("std").and_then(|x| x.as_f64())) {
                                 (Some(x), Some(s)) => format!("{x:.4} ± {s:.4}"),
                                 (Some(x), None) => format!("{x:.4}"),
-                                _ => v.to_string(),
+                                _ => describe_json(v),
                             };
-                            grid_row(ui, k, text);
+                            // Long values (decompositions, lists) are cut so the panel keeps its width.
+                            if text.chars().count() > 48 {
+                                ui.label(egui::RichText::new(k).weak());
+                                ui.label(format!("{}…", text.chars().take(47).collect::<String>())).on_hover_text(&text);
+                                ui.end_row();
+                            } else {
+                                grid_row(ui, k, text);
+                            }
                         }
                     }
                 });
@@ -222,3 +229,25 @@ impl StudioApp {
         }
     }
 }
+
+/// A JSON value for people: strings without quotes, decompositions as `0.9 Ta2SnO6 + 0.1 Ta2O5`,
+/// substitution lists as `Ca -> Ta, Ti -> Sn` (egui's default font has no arrow glyph), anything else compact JSON.
+fn describe_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.iter().all(|x| x.get("formula").is_some() && x.get("fraction").is_some()) => a
+            .iter()
+            .map(|x| format!("{:.3} {}", x["fraction"].as_f64().unwrap_or(f64::NAN), x["formula"].as_str().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        Value::Array(a) if a.iter().all(|x| x.as_array().is_some_and(|p| p.len() == 2 && p.iter().all(Value::is_string))) => a
+            .iter()
+            .filter(|p| p[0] != p[1])
+            .map(|p| format!("{} -> {}", p[0].as_str().unwrap_or("?"), p[1].as_str().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => v.to_string(),
+    }
+}
+

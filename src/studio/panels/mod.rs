@@ -6,3 +6,4 @@ pub mod inspector;
 pub mod models;
 pub mod plots;
 pub mod runs;
+pub mod screening;

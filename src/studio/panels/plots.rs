@@ -31,12 +31,14 @@ impl StudioApp {
             let n_active = self.runs.iter().filter(|r| r.status == "running" || r.status == "queued").count();
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Runs, if n_active > 0 { format!("Runs ({n_active} active)") } else { "Runs".to_string() });
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Models, "Models");
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Screening, "Screening");
         });
         ui.separator();
         match self.state.dock_tab {
             DockTab::Plots => self.plot_ui(ui),
             DockTab::Runs => self.runs_ui(ui),
             DockTab::Models => self.models_ui(ui),
+            DockTab::Screening => self.screening_ui(ui),
         }
     }
 

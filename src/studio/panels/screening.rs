@@ -1,0 +1,159 @@
+//! The Screening tab: compose the funnel (templates, substitution threshold, element exclusions,
+//! constraints, objectives), launch it as a `screen` run, watch the funnel counts per stage live, and
+//! look at the survivors on a Pareto plot of the first two objectives (dominated points faded; click a
+//! point to open the candidate in the viewer).
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_plot::{Plot, PlotPoints, Points};
+use serde_json::{Value, json};
+
+use crate::engine::jobs::screen::STAGES;
+use crate::studio::app::{Item, StudioApp};
+use crate::studio::state::DockTab;
+
+/// Survivors of a screen run, read from the store (not every frame).
+#[derive(Debug, Default)]
+pub struct ScreeningView {
+    pub run: Option<i64>,
+    pub status: String,
+    pub loaded: Option<Instant>,
+    /// (candidate id, formula, x, y, Pareto rank) of candidates that passed every stage.
+    pub points: Vec<(i64, String, f64, f64, f64)>,
+    pub axes: (String, String),
+}
+
+fn value(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(|x| x.get("value").and_then(Value::as_f64).or_else(|| x.as_f64()))
+}
+
+/// The form's contents as `screen` parameters.
+pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
+    let list = |s: &str, sep: &[char]| s.split(sep).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>();
+    json!({
+        "templates": list(&f.templates, &[',', ' ']),
+        "threshold": f.threshold,
+        "excluded_elements": list(&f.excluded, &[',', ' ']),
+        "max_atoms": f.max_atoms,
+        "constraints": list(&f.constraints, &['\n', ';']),
+        "objectives": list(&f.objectives, &['\n', ';']),
+        "min_probability": f.min_probability,
+    })
+}
+
+impl StudioApp {
+    /// The screen run shown: the selected run if it is one, else the newest.
+    fn shown_screen_run(&self) -> Option<&crate::engine::store::RunRow> {
+        self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == "screen")).or_else(|| self.runs.iter().rev().find(|r| r.kind == "screen"))
+    }
+
+    fn refresh_screening(&mut self) {
+        let Some(run) = self.shown_screen_run().cloned() else { return };
+        let v = &self.screening;
+        let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
+        if !stale {
+            return;
+        }
+        let objectives: Vec<String> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| o.as_str()?.split_whitespace().nth(1).map(String::from)).collect()).unwrap_or_default();
+        let x = objectives.first().cloned().unwrap_or_else(|| "e_above_hull".into());
+        let y = objectives.get(1).cloned().unwrap_or_else(|| if x == "band_gap" { "e_above_hull".into() } else { "band_gap".into() });
+        let mut points = Vec::new();
+        if let Some(store) = &self.store
+            && let Ok(rows) = store.query_candidates(None, Some(run.id), None, Some(20_000))
+        {
+            for r in rows.into_iter().filter(|r| r.stage == "constraints") {
+                if let (Some(px), Some(py)) = (value(&r.properties, &x), value(&r.properties, &y)) {
+                    points.push((r.id, r.formula, px, py, value(&r.properties, "pareto_rank").unwrap_or(f64::NAN)));
+                }
+            }
+        }
+        self.screening = ScreeningView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), points, axes: (x, y) };
+    }
+
+    pub fn screening_ui(&mut self, ui: &mut egui::Ui) {
+        self.refresh_screening();
+        let mut launch = false;
+        let mut open: Option<i64> = None;
+        ui.columns(2, |cols| {
+            let ui = &mut cols[0];
+            ui.horizontal(|ui| {
+                launch = ui.button("Launch screening").on_hover_text("Stages: chemistry (SMACT), composition model, structure model, hull, constraints").clicked();
+            });
+            let f = &mut self.state.screen;
+            egui::Grid::new("screen_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
+                ui.label("Templates");
+                ui.add(egui::TextEdit::singleline(&mut f.templates).hint_text("dataset formulas or ids").desired_width(f32::INFINITY));
+                ui.end_row();
+                ui.label("Substitution probability >");
+                ui.add(egui::DragValue::new(&mut f.threshold).speed(1e-4).range(1e-5..=0.5).max_decimals(5));
+                ui.end_row();
+                ui.label("Exclude elements");
+                ui.add(egui::TextEdit::singleline(&mut f.excluded).desired_width(f32::INFINITY));
+                ui.end_row();
+                ui.label("Max atoms");
+                ui.add(egui::DragValue::new(&mut f.max_atoms).range(1..=500));
+                ui.end_row();
+                ui.label("Constraints");
+                ui.add(egui::TextEdit::multiline(&mut f.constraints).desired_rows(2).desired_width(f32::INFINITY).hint_text("band_gap in [1.1, 1.8]"));
+                ui.end_row();
+                ui.label("Objectives");
+                ui.add(egui::TextEdit::multiline(&mut f.objectives).desired_rows(2).desired_width(f32::INFINITY).hint_text("min e_above_hull"));
+                ui.end_row();
+                ui.label("Keep if P(constraints) >=");
+                ui.add(egui::DragValue::new(&mut f.min_probability).speed(0.01).range(0.0..=1.0));
+                ui.end_row();
+            });
+            ui.separator();
+            match self.runs.iter().rev().find(|r| Some(r.id) == self.screening.run) {
+                None => {
+                    ui.weak("No screening run yet.");
+                }
+                Some(run) => {
+                    let live = self.progress.get(&run.id);
+                    let frac = if run.status == "running" { live.map_or(run.progress, |p| p.fraction) } else { run.progress };
+                    ui.label(format!("Run {} · {} · {:.0}%", run.id, run.status, frac * 100.0));
+                    let total = run.counters.get("enumerated").and_then(Value::as_f64).unwrap_or(0.0).max(1.0);
+                    for s in STAGES {
+                        let n = live.and_then(|p| p.counters.get(s).copied()).or_else(|| run.counters.get(s).and_then(Value::as_f64)).unwrap_or(0.0);
+                        ui.horizontal(|ui| {
+                            ui.add(egui::ProgressBar::new((n / total) as f32).desired_width(160.0).text(format!("{n:.0}")));
+                            ui.label(s.replace('_', " "));
+                        });
+                    }
+                    if let Some(e) = &run.error {
+                        ui.colored_label(egui::Color32::from_rgb(230, 90, 80), e);
+                    }
+                }
+            }
+            let ui = &mut cols[1];
+            let v = &self.screening;
+            let (xl, yl) = v.axes.clone();
+            let front: Vec<[f64; 2]> = v.points.iter().filter(|p| p.4 == 0.0).map(|p| [p.2, p.3]).collect();
+            let rest: Vec<[f64; 2]> = v.points.iter().filter(|p| p.4 != 0.0).map(|p| [p.2, p.3]).collect();
+            ui.label(format!("Pareto front: {} of {} passed (bright: non-dominated)", front.len(), v.points.len()));
+            let pts = &v.points;
+            let resp = Plot::new("pareto_plot").x_axis_label(xl.clone()).y_axis_label(yl.clone()).label_formatter(|_| None).show(ui, |plot_ui| {
+                plot_ui.points(Points::new("dominated", PlotPoints::from(rest)).radius(2.5).color(egui::Color32::from_gray(110)));
+                plot_ui.points(Points::new("Pareto front", PlotPoints::from(front)).radius(4.5).color(egui::Color32::from_rgb(255, 170, 40)));
+                plot_ui.response().hover_pos().and_then(|px| {
+                    pts.iter().map(|p| (p, plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p.2, p.3)).distance(px))).filter(|(_, d)| *d < 8.0).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(p, _)| p.clone())
+                })
+            });
+            if let Some(p) = &resp.inner {
+                resp.response.clone().on_hover_text_at_pointer(format!("{} (candidate {})\n{xl} {:.3}\n{yl} {:.3}\nPareto rank {}", p.1, p.0, p.2, p.3, p.4));
+                if resp.response.clicked() {
+                    open = Some(p.0);
+                }
+            }
+        });
+        if let Some(id) = open {
+            self.select(Item::Candidate(id));
+        }
+        if launch {
+            let params = form_params(&self.state.screen);
+            self.start_run("screen", params, 1);
+            self.state.dock_tab = DockTab::Screening;
+        }
+    }
+}
