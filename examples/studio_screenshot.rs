@@ -2,7 +2,8 @@
 //! screening funnel from the Screening tab, and saves the window as a PNG: the picture in
 //! `docs/studio-screening.png`.
 //!
-//! `cargo run --release --example studio_screenshot -- docs/studio-screening.png`
+//! `cargo run --release --example studio_screenshot -- docs/studio-screening.png [SYSTEM]` (with a system such
+//! as `Ca-Ti-O`, the Hull tab of that system: `docs/studio-hull.png`)
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,17 @@ fn main() {
         h.state_mut().select(Item::Candidate(p.0));
     }
     h.run_steps(10);
+    // `-- OUT.png Li-Fe-O`: show the Hull tab of that system instead, with the candidates overlaid.
+    if let Some(system) = std::env::args().nth(2) {
+        h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
+        h.state_mut().candidates_dirty = true;
+        h.run_steps(3);
+        h.state_mut().state.dock_tab = DockTab::Hull;
+        h.state_mut().hull_system = system;
+        h.run_steps(2);
+        h.get_by_label("Show hull").click();
+        h.run_steps(5);
+    }
     let img = h.render().expect("render");
     img.save(&out).expect("write PNG");
     eprintln!("wrote {out}");

@@ -163,3 +163,23 @@ fn screening_tab_launches_a_funnel_and_plots_its_pareto_front() {
     assert_eq!(h.state().state.dock_tab, geode::studio::state::DockTab::Screening);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn hull_tab_draws_the_dataset_hull_of_a_system() {
+    let dir = tmp("hull");
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    h.get_by_label("Hull");
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Hull;
+    h.state_mut().hull_system = "Li-O".into();
+    h.run_steps(2);
+    h.get_by_label("Show hull").click();
+    h.run_steps(3);
+    let v = &h.state().hull;
+    assert!(v.error.is_none(), "{:?}", v.error);
+    let n_stable = v.points.iter().filter(|p| p.stable).count();
+    assert!(n_stable >= 3 && v.lines.len() == n_stable - 1);
+    let label = format!("Li-O: {} phases, {n_stable} stable, 0 candidates (energies in eV/atom)", v.points.len());
+    h.get_by_label(&label);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -120,6 +120,10 @@ pub struct StudioApp {
     pub selected_run: Option<i64>,
     /// The Screening tab's view of a screen run's survivors.
     pub screening: super::panels::screening::ScreeningView,
+    /// The Hull tab: the system typed, its picture, and the dataset's phase diagram (built on first use).
+    pub hull_system: String,
+    pub hull: super::panels::hull::HullView,
+    pub phase_diagram: Option<crate::energy::PhaseDiagram>,
     /// Predictions per item key and model.
     pub predictions: HashMap<String, HashMap<String, super::worker::PredictionResult>>,
     pending: HashSet<(String, String)>,
@@ -177,6 +181,9 @@ impl StudioApp {
             progress: HashMap::new(),
             selected_run: None,
             screening: Default::default(),
+            hull_system: "Li-Fe-O".into(),
+            hull: Default::default(),
+            phase_diagram: None,
             predictions: HashMap::new(),
             pending: HashSet::new(),
             parity: HashMap::new(),

@@ -17,6 +17,7 @@ pub enum DockTab {
     Runs,
     Models,
     Screening,
+    Hull,
 }
 
 /// The Screening tab's form (what a `screen` run is launched with).

@@ -2,6 +2,7 @@
 //! app's caches and asking for changes through its methods (select, start_run, export…).
 
 pub mod explorer;
+pub mod hull;
 pub mod inspector;
 pub mod models;
 pub mod plots;

@@ -32,6 +32,7 @@ impl StudioApp {
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Runs, if n_active > 0 { format!("Runs ({n_active} active)") } else { "Runs".to_string() });
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Models, "Models");
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Screening, "Screening");
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Hull, "Hull");
         });
         ui.separator();
         match self.state.dock_tab {
@@ -39,6 +40,7 @@ impl StudioApp {
             DockTab::Runs => self.runs_ui(ui),
             DockTab::Models => self.models_ui(ui),
             DockTab::Screening => self.screening_ui(ui),
+            DockTab::Hull => self.hull_ui(ui),
         }
     }
 
