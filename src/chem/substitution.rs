@@ -16,14 +16,17 @@ struct LambdaFile {
     pairs: Vec<(String, String, f64)>,
 }
 
-/// The λ table: symmetric pair weights and the species they mention.
+/// The λ table: symmetric pair weights over the species it mentions, held densely by species index.
 #[derive(Debug)]
 pub struct SubstitutionTable {
     default_lambda: f64,
-    lambda: HashMap<(String, String), f64>,
+    /// Species the table mentions, sorted (pymatgen's spelling).
     species: Vec<String>,
+    index: HashMap<String, usize>,
+    /// λ(s, t) at `s * n + t`; `default_lambda` for pairs the table lacks.
+    lambda: Vec<f64>,
     /// Σ_s′ exp λ(s′, t) for each target species t.
-    partition: HashMap<String, f64>,
+    partition: Vec<f64>,
 }
 
 /// pymatgen's spelling of a species: `Li+`, `O2-`, `Fe3+`; other spellings (`Li1+`, `Fe+3`) are
@@ -49,25 +52,36 @@ impl SubstitutionTable {
     }
 
     fn new(default_lambda: f64, pairs: Vec<(String, String, f64)>) -> SubstitutionTable {
-        let mut lambda = HashMap::new();
-        let mut species = BTreeSet::new();
-        for (a, b, l) in pairs {
-            let (a, b) = (species_name(&a), species_name(&b));
-            species.insert(a.clone());
-            species.insert(b.clone());
-            lambda.insert((a.clone(), b.clone()), l);
-            lambda.insert((b, a), l);
+        let pairs: Vec<(String, String, f64)> = pairs.into_iter().map(|(a, b, l)| (species_name(&a), species_name(&b), l)).collect();
+        let species: Vec<String> = pairs.iter().flat_map(|(a, b, _)| [a.clone(), b.clone()]).collect::<BTreeSet<_>>().into_iter().collect();
+        let index: HashMap<String, usize> = species.iter().enumerate().map(|(i, s)| (s.clone(), i)).collect();
+        let n = species.len();
+        let mut lambda = vec![default_lambda; n * n];
+        for (a, b, l) in &pairs {
+            let (i, j) = (index[a], index[b]);
+            lambda[i * n + j] = *l;
+            lambda[j * n + i] = *l;
         }
-        let species: Vec<String> = species.into_iter().collect();
-        let mut t = SubstitutionTable { default_lambda, lambda, species, partition: HashMap::new() };
-        let partition = t.species.iter().map(|target| (target.clone(), t.species.iter().map(|s| t.lambda(s, target).exp()).sum())).collect();
-        t.partition = partition;
-        t
+        let partition = (0..n).map(|t| (0..n).map(|s| lambda[s * n + t].exp()).sum()).collect();
+        SubstitutionTable { default_lambda, species, index, lambda, partition }
+    }
+
+    /// λ between species indices.
+    fn lambda_at(&self, s: usize, t: usize) -> f64 {
+        self.lambda[s * self.species.len() + t]
+    }
+
+    /// P(s | t) between species indices.
+    fn cond_prob_at(&self, s: usize, t: usize) -> f64 {
+        self.lambda_at(s, t).exp() / self.partition[t]
     }
 
     /// λ(s, t), symmetric; −5 for pairs the table lacks.
     pub fn lambda(&self, s: &str, t: &str) -> f64 {
-        self.lambda.get(&(species_name(s), species_name(t))).copied().unwrap_or(self.default_lambda)
+        match (self.index.get(&species_name(s)), self.index.get(&species_name(t))) {
+            (Some(&i), Some(&j)) => self.lambda_at(i, j),
+            _ => self.default_lambda,
+        }
     }
 
     /// Species the table knows, sorted.
@@ -78,7 +92,10 @@ impl SubstitutionTable {
     /// P(s | t): probability that species `s` substitutes for the fixed species `t` (pymatgen's
     /// `SubstitutionProbability.cond_prob`), the quantity Hautier's predictor multiplies.
     pub fn cond_prob(&self, s: &str, t: &str) -> f64 {
-        let z = self.partition.get(&species_name(t)).copied().unwrap_or_else(|| self.species.iter().map(|x| self.lambda(x, t).exp()).sum());
+        let z = match self.index.get(&species_name(t)) {
+            Some(&j) => self.partition[j],
+            None => self.species.iter().map(|x| self.lambda(x, t).exp()).sum(),
+        };
         self.lambda(s, t).exp() / z
     }
 }
@@ -108,18 +125,14 @@ impl SubstitutionTable {
     /// Sorted by probability, highest first. `Err` names a species the table lacks.
     pub fn predict(&self, composition: &[(String, f64)], threshold: f64, direction: Direction) -> Result<Vec<SubstitutionPrediction>, String> {
         let composition: Vec<(String, f64)> = composition.iter().map(|(s, n)| (species_name(s), *n)).collect();
-        for (s, _) in &composition {
-            if !self.partition.contains_key(s) {
-                return Err(format!("species {s:?} is not in the substitution table"));
-            }
-        }
-        let score = |s: &str, t: &str| match direction {
-            Direction::ToThis => self.cond_prob(s, t),
-            Direction::FromThis => self.cond_prob(t, s),
+        let fixed_idx: Vec<usize> = composition.iter().map(|(s, _)| self.index.get(s).copied().ok_or_else(|| format!("species {s:?} is not in the substitution table"))).collect::<Result<_, _>>()?;
+        let score = |s: usize, t: usize| match direction {
+            Direction::ToThis => self.cond_prob_at(s, t),
+            Direction::FromThis => self.cond_prob_at(t, s),
         };
         let fixed: Vec<&str> = composition.iter().map(|(s, _)| s.as_str()).collect();
         // Scores of every table species at every position, and the best one (the bound).
-        let scores: Vec<Vec<f64>> = fixed.iter().map(|t| self.species.iter().map(|s| score(s, t)).collect()).collect();
+        let scores: Vec<Vec<f64>> = fixed_idx.iter().map(|&t| (0..self.species.len()).map(|s| score(s, t)).collect()).collect();
         let best: Vec<f64> = scores.iter().map(|row| row.iter().copied().fold(0.0, f64::max)).collect();
         let charge: Vec<f64> = self.species.iter().map(|s| crate::crystal::Element::from_label(s).ok().and_then(|(_, q)| q).unwrap_or(0) as f64).collect();
         let mut out = Vec::new();

@@ -21,10 +21,8 @@ fn templates(keys: &[String]) -> anyhow::Result<Vec<Template>> {
             for (i, s) in io::read_structures(Path::new(k))?.into_iter().enumerate() {
                 out.push(Template { name: format!("{k}#{i}"), prototype: String::new(), structure: s });
             }
-        } else if let Some(e) = ds.find(k) {
-            out.push(Template { name: e.id.to_string(), prototype: e.prototype.clone(), structure: e.structure.clone() });
         } else {
-            let hits = ds.with_formula(k);
+            let hits = ds.lookup(k);
             if hits.is_empty() {
                 bail!("{k:?} is neither a file, a dataset id or label, nor a formula in the dataset");
             }

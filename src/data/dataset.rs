@@ -298,6 +298,15 @@ impl Dataset {
         self.entries.iter().filter(|e| e.formula == f).collect()
     }
 
+    /// Entries for a user's key: one by id, `oqmd-icsd-<id>` or label ([`Dataset::find`]), else every entry
+    /// with that reduced formula ([`Dataset::with_formula`]); empty when nothing matches.
+    pub fn lookup(&self, key: &str) -> Vec<&Entry> {
+        match self.find(key) {
+            Some(e) => vec![e],
+            None => self.with_formula(key),
+        }
+    }
+
     pub fn split(&self, split: Split) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(move |e| e.split == split)
     }

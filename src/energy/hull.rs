@@ -229,13 +229,6 @@ impl PhaseDiagram {
         Ok(self.system(mask_of(elements.iter().copied()))?.stable.clone())
     }
 
-    /// Every stable entry of the whole diagram, sorted by index.
-    pub fn all_stable_entries(&self) -> Vec<usize> {
-        let mut out: Vec<usize> = self.groups.keys().flat_map(|m| self.stable_of_set(*m).iter().copied().collect::<Vec<_>>()).collect();
-        out.sort_unstable();
-        out
-    }
-
     /// The hull at `composition`: decomposition products and the hull's formation energy.
     pub fn decomposition(&self, composition: &Composition) -> Result<Decomposition, HullError> {
         let els = composition.elements();

@@ -114,7 +114,7 @@ impl ScreenParams {
         }
         let ds = Dataset::embedded();
         for t in &self.templates {
-            if ds.find(t).is_none() && ds.with_formula(t).is_empty() {
+            if ds.lookup(t).is_empty() {
                 return bad("templates", format!("{t:?} is neither a dataset id nor a formula in the dataset"));
             }
         }
@@ -152,11 +152,7 @@ impl ScreenJob {
         let ds = Dataset::embedded();
         let mut templates = Vec::new();
         for t in &params.templates {
-            let hits: Vec<_> = match ds.find(t) {
-                Some(e) => vec![e],
-                None => ds.with_formula(t),
-            };
-            templates.extend(hits.into_iter().map(|e| Template { name: format!("oqmd-icsd-{}", e.id), prototype: e.prototype.clone(), structure: e.structure.clone() }));
+            templates.extend(ds.lookup(t).into_iter().map(|e| Template { name: format!("oqmd-icsd-{}", e.id), prototype: e.prototype.clone(), structure: e.structure.clone() }));
         }
         let subst = elements("substitute_elements", &params.substitute_elements)?;
         let mut cands = Vec::new();

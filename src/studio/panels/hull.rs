@@ -61,8 +61,7 @@ pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, O
         }
     };
     els.dedup();
-    let mask: Vec<Element> = els.clone();
-    let stable = match pd.stable_entries(&mask) {
+    let stable = match pd.stable_entries(&els) {
         Ok(s) => s,
         Err(e) => {
             v.error = Some(e.to_string());
@@ -136,7 +135,8 @@ impl StudioApp {
                 }
             }
         });
-        if recompute || (self.hull.system != self.hull_system && self.hull.system.is_empty() && !self.hull_system.is_empty()) {
+        // Also on first display, for the system the tab starts with.
+        if recompute || (self.hull.system.is_empty() && !self.hull_system.is_empty()) {
             let pd = self.phase_diagram.get_or_insert_with(|| PhaseDiagram::from_dataset(Dataset::embedded()));
             let cands: Vec<(i64, String, f64, Option<f64>)> = self
                 .candidates
