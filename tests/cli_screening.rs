@@ -144,3 +144,20 @@ fn enumerate_writes_charge_balanced_cifs() {
     assert_ne!(code, 0);
     assert!(err.contains("Xx2"), "{err}");
 }
+
+#[test]
+fn enumerate_on_aflow_prototypes() {
+    let (code, out, err) = geode(&["dataset", "prototypes", "B1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["aflow"], "AB_cF8_225_a_b");
+    assert_eq!(v[0]["space_group"], 225);
+    let (code, out, err) = geode(&["enumerate", "aflow:B1", "aflow:B3", "--elements", "Zn,Mg,O,S", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = json_lines(&out);
+    assert!(rows.iter().any(|r| r["formula"] == "ZnS" && r["prototype"] == "AB_cF8_216_c_a"), "{out}");
+    assert!(rows.iter().any(|r| r["formula"] == "MgO" && r["prototype"] == "AB_cF8_225_a_b"), "{out}");
+    let (code, _, err) = geode(&["dataset", "prototypes", "nothing like this"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nothing like this"), "{err}");
+}

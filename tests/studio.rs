@@ -144,11 +144,18 @@ fn screening_tab_launches_a_funnel_and_plots_its_pareto_front() {
     h.get_by_label("Screening");
     h.state_mut().state.dock_tab = geode::studio::state::DockTab::Screening;
     h.run_steps(2);
-    h.state_mut().state.screen.templates = "NaCl, MgO".into();
+    h.state_mut().state.screen.templates = "MgO".into();
     h.state_mut().state.screen.constraints = "band_gap > 1.0".into();
     h.state_mut().state.screen.objectives = "min e_above_hull\nmax band_gap".into();
     h.state_mut().state.screen.min_probability = 0.1;
     h.run_steps(1);
+    // Rock salt from the AFLOW prototypes, picked from the list.
+    h.state_mut().state.screen.prototype_filter = "B1".into();
+    h.run_steps(2);
+    h.get_by_label("+ B1 Halite  NaCl  (cF8, 225)").click();
+    h.run_steps(2);
+    h.get_by_label("[added] B1 Halite  NaCl  (cF8, 225)");
+    assert_eq!(h.state().state.screen.templates, "MgO, aflow:AB_cF8_225_a_b");
     h.get_by_label("Launch screening").click();
     step_until(&mut h, "the screen run to finish", |h| h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished"));
     h.run_steps(3);

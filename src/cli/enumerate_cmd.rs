@@ -11,8 +11,8 @@ use crate::data::Dataset;
 use crate::io;
 use crate::search::enumerate::{self, Template};
 
-/// Templates from dataset keys (id, `oqmd-icsd-<id>`, label, or a reduced formula: every entry with it) or
-/// structure files.
+/// Templates from structure files, AFLOW prototypes (`aflow:KEY`) or dataset keys (id, `oqmd-icsd-<id>`,
+/// label, or a reduced formula: every entry with it).
 fn templates(keys: &[String]) -> anyhow::Result<Vec<Template>> {
     let ds = Dataset::embedded();
     let mut out = Vec::new();
@@ -22,11 +22,11 @@ fn templates(keys: &[String]) -> anyhow::Result<Vec<Template>> {
                 out.push(Template { name: format!("{k}#{i}"), prototype: String::new(), structure: s });
             }
         } else {
-            let hits = ds.lookup(k);
+            let hits = enumerate::templates_for(k, ds);
             if hits.is_empty() {
-                bail!("{k:?} is neither a file, a dataset id or label, nor a formula in the dataset");
+                bail!("{k:?} is neither a file, a dataset id or label, a formula in the dataset, nor an AFLOW prototype (aflow:B1, aflow:perovskite, aflow:AB2, aflow:*)");
             }
-            out.extend(hits.into_iter().map(|e| Template { name: e.id.to_string(), prototype: e.prototype.clone(), structure: e.structure.clone() }));
+            out.extend(hits);
         }
     }
     Ok(out)
@@ -63,7 +63,8 @@ pub fn run(keys: &[String], threshold: f64, elements: Option<&str>, out: Option<
             );
         } else {
             let p = c.probability.map_or("-".to_string(), |p| format!("{p:.4}"));
-            println!("{:<5} {:<16} {:>8}  {:<24} from {} {}", i, c.reduced_formula(), p, subs.join(", "), c.template, c.prototype);
+            let proto = if c.template.contains(&c.prototype) { "" } else { c.prototype.as_str() };
+            println!("{:<5} {:<16} {:>8}  {:<24} from {} {}", i, c.reduced_formula(), p, subs.join(", "), c.template, proto);
         }
     }
     if !json_out {

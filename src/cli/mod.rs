@@ -127,9 +127,11 @@ pub enum Command {
         #[command(subcommand)]
         action: chem_cmd::ChemAction,
     },
-    /// Candidates by substitution into templates (dataset ids, formulas or files), deduplicated
+    /// Candidates by substitution into templates (dataset ids, formulas, AFLOW prototypes or files), deduplicated
     Enumerate {
-        /// Templates: dataset ids or labels, reduced formulas (every dataset entry with it), or structure files
+        /// Templates: dataset ids or labels, reduced formulas (every dataset entry with it), AFLOW prototypes
+        /// (`aflow:B1`, `aflow:perovskite`, `aflow:AB2`, `aflow:*`; list them with `geode dataset prototypes`), or
+        /// structure files
         #[arg(required = true)]
         templates: Vec<String>,
         /// Hautier substitutions above this probability

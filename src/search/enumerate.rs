@@ -3,7 +3,9 @@
 //! either the λ-table predictor proposes whole-composition substitutions above a probability threshold
 //! (branch and bound, [`by_probability`]), or every assignment of distinct elements from a user's element
 //! set is tried and kept when SMACT-valid ([`exhaustive`]). The cell volume is rescaled by the cube of the
-//! covalent radii; [`dedupe`] removes repeats by reduced formula + prototype + Oganov–Valle fingerprint.
+//! covalent radii; [`dedupe`] removes repeats by reduced formula + Oganov–Valle fingerprint (the same
+//! structure under two prototype labels, e.g. a dataset rock salt and AFLOW's `B1`, counts once).
+//! Templates come from the dataset or the 288 AFLOW prototypes ([`templates_for`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,6 +13,7 @@ use crate::chem::oxidation::{self, ValidityOptions, Verdict};
 use crate::chem::substitution::{Direction, SubstitutionTable, species_name};
 use crate::crystal::fingerprint::{OvFingerprint, OvParams, cosine_distance, oganov_valle};
 use crate::crystal::{Element, Structure};
+use crate::data::{Dataset, prototypes};
 
 /// A structure to substitute into, with a name (e.g. the dataset id) and its prototype label.
 #[derive(Debug, Clone)]
@@ -18,6 +21,20 @@ pub struct Template {
     pub name: String,
     pub prototype: String,
     pub structure: Structure,
+}
+
+/// Templates a user's key names: `aflow:KEY` gives the AFLOW prototypes `KEY` names (label,
+/// Strukturbericht, Pearson symbol, stoichiometry, part of a mineral name or `*`; see
+/// [`prototypes::Prototype::matches`]); any other key is a dataset lookup (id, `oqmd-icsd-<id>`, label, or
+/// every entry with a reduced formula). Empty when nothing matches.
+pub fn templates_for(key: &str, ds: &Dataset) -> Vec<Template> {
+    match key.trim().strip_prefix("aflow:") {
+        Some(k) => prototypes::find(k)
+            .into_iter()
+            .map(|p| Template { name: format!("aflow:{}", p.aflow), prototype: p.aflow.clone(), structure: p.structure.clone() })
+            .collect(),
+        None => ds.lookup(key).into_iter().map(|e| Template { name: format!("oqmd-icsd-{}", e.id), prototype: e.prototype.clone(), structure: e.structure.clone() }).collect(),
+    }
 }
 
 /// An enumerated candidate.
@@ -117,16 +134,21 @@ pub fn exhaustive(t: &Template, elements: &[Element], keep_order: bool) -> Vec<C
     out
 }
 
-/// Remove repeats: candidates with the same reduced formula and prototype whose Oganov–Valle fingerprints
-/// are closer than `max_distance` (cosine distance; 0.01 is a tight default). The first of each is kept
+/// Remove repeats: candidates with the same reduced formula whose Oganov–Valle fingerprints (at a common
+/// volume per Σ r_cov³) are closer than `max_distance` (cosine distance; 0.01 is a tight default). The
+/// first of each is kept
 /// (sort by probability first to keep the likeliest).
 pub fn dedupe(candidates: Vec<Candidate>, max_distance: f64) -> Vec<Candidate> {
     let params = OvParams { rcut_ang: 8.0, ..OvParams::default() };
     let mut kept: Vec<Candidate> = Vec::new();
-    let mut seen: HashMap<(String, String), Vec<(usize, OvFingerprint)>> = HashMap::new();
+    let mut seen: HashMap<String, Vec<(usize, OvFingerprint)>> = HashMap::new();
     for c in candidates {
-        let key = (c.reduced_formula(), c.prototype.clone());
-        let fp = oganov_valle(&c.structure, &params);
+        let key = c.reduced_formula();
+        // Same volume per Σ r_cov³ for every candidate, so one structure substituted from two templates of
+        // different cell sizes (an experimental and a DFT rock salt) gives the same fingerprint.
+        let reference = 7.0 * c.structure.species().iter().map(|e| r3(*e)).sum::<f64>();
+        let scaled = c.structure.scaled_to_volume(reference).unwrap_or_else(|_| c.structure.clone());
+        let fp = oganov_valle(&scaled, &params);
         let group = seen.entry(key).or_default();
         if group.iter().any(|(_, f)| cosine_distance(f, &fp) < max_distance) {
             continue;

@@ -24,8 +24,10 @@ pub enum DockTab {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScreenForm {
-    /// Dataset formulas or ids, separated by commas or spaces.
+    /// Dataset formulas or ids, or `aflow:KEY` prototypes, separated by commas or spaces.
     pub templates: String,
+    /// Filter of the AFLOW prototype picker (label, Strukturbericht, Pearson, stoichiometry, mineral).
+    pub prototype_filter: String,
     pub threshold: f64,
     pub excluded: String,
     pub max_atoms: usize,
@@ -40,6 +42,7 @@ impl Default for ScreenForm {
     fn default() -> Self {
         ScreenForm {
             templates: "SrTiO3, CaTiO3, MgAl2O4, CuAlO2, ZnGeN2".into(),
+            prototype_filter: String::new(),
             threshold: 1e-3,
             excluded: "Tl, Hg, Cd, Pb, As".into(),
             max_atoms: 40,

@@ -24,7 +24,7 @@ use crate::engine::error::JobError;
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::{NewCandidate, PropValue};
 use crate::ml::{PropertyModel, Target, shipped};
-use crate::search::enumerate::{self, Candidate, Template};
+use crate::search::enumerate::{self, Candidate};
 use crate::search::objectives::{Constraint, Estimate, Objective, crowding_distances, non_dominated_fronts, probability_all};
 
 pub const KIND: &str = "screen";
@@ -36,7 +36,8 @@ pub const STAGES: [&str; 6] = ["enumerated", "chemistry", "composition_model", "
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScreenParams {
-    /// Templates: dataset ids or reduced formulas (every dataset entry with that formula).
+    /// Templates: dataset ids or reduced formulas (every dataset entry with that formula), or AFLOW
+    /// prototypes as `aflow:KEY` (`aflow:B1`, `aflow:perovskite`, `aflow:AB2`, `aflow:*`).
     pub templates: Vec<String>,
     /// Hautier substitution probability threshold.
     pub threshold: f64,
@@ -89,7 +90,7 @@ impl ScreenParams {
     pub fn validate(&self) -> Result<(), JobError> {
         let bad = |key: &str, msg: String| Err(JobError::Config(format!("key `{key}`: {msg}")));
         if self.templates.is_empty() {
-            return bad("templates", "give at least one dataset id or formula".into());
+            return bad("templates", "give at least one dataset id, formula or aflow:PROTOTYPE".into());
         }
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
             return bad("threshold", format!("expected a probability in (0, 1), got {}", self.threshold));
@@ -114,8 +115,8 @@ impl ScreenParams {
         }
         let ds = Dataset::embedded();
         for t in &self.templates {
-            if ds.lookup(t).is_empty() {
-                return bad("templates", format!("{t:?} is neither a dataset id nor a formula in the dataset"));
+            if enumerate::templates_for(t, ds).is_empty() {
+                return bad("templates", format!("{t:?} is neither a dataset id, a formula in the dataset, nor an AFLOW prototype (aflow:KEY)"));
             }
         }
         Ok(())
@@ -152,7 +153,7 @@ impl ScreenJob {
         let ds = Dataset::embedded();
         let mut templates = Vec::new();
         for t in &params.templates {
-            templates.extend(ds.lookup(t).into_iter().map(|e| Template { name: format!("oqmd-icsd-{}", e.id), prototype: e.prototype.clone(), structure: e.structure.clone() }));
+            templates.extend(enumerate::templates_for(t, ds));
         }
         let subst = elements("substitute_elements", &params.substitute_elements)?;
         let mut cands = Vec::new();

@@ -1,5 +1,5 @@
-//! The Screening tab: compose the funnel (templates, substitution threshold, element exclusions,
-//! constraints, objectives), launch it as a `screen` run, watch the funnel counts per stage live, and
+//! The Screening tab: compose the funnel (templates from the dataset or the AFLOW prototypes,
+//! substitution threshold, element exclusions, constraints, objectives), launch it as a `screen` run, watch the funnel counts per stage live, and
 //! look at the survivors on a Pareto plot of the first two objectives (dominated points faded; click a
 //! point to open the candidate in the viewer).
 
@@ -83,7 +83,33 @@ impl StudioApp {
             let f = &mut self.state.screen;
             egui::Grid::new("screen_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
                 ui.label("Templates");
-                ui.add(egui::TextEdit::singleline(&mut f.templates).hint_text("dataset formulas or ids").desired_width(f32::INFINITY));
+                ui.add(egui::TextEdit::singleline(&mut f.templates).hint_text("dataset formulas or ids, aflow:B1, aflow:perovskite").desired_width(f32::INFINITY));
+                ui.end_row();
+                ui.label("AFLOW prototypes");
+                ui.vertical(|ui| {
+                    ui.add(egui::TextEdit::singleline(&mut f.prototype_filter).hint_text("find: B1, perovskite, AB2, cF8, * (288 in all)").desired_width(f32::INFINITY));
+                    let filter = f.prototype_filter.trim();
+                    if !filter.is_empty() {
+                        let hits = crate::data::prototypes::find(filter);
+                        if hits.is_empty() {
+                            ui.weak("No prototype matches (label, Strukturbericht, Pearson symbol, stoichiometry or mineral).");
+                        }
+                        for p in hits.iter().take(8) {
+                            let key = format!("aflow:{}", p.aflow);
+                            let added = f.templates.split([',', ' ']).any(|t| t == key);
+                            let text = format!("{} {}  {}  ({}, {})", if added { "[added]" } else { "+" }, p.display_name(), p.structure.reduced_formula(), p.pearson, p.space_group());
+                            if ui.add_enabled(!added, egui::Button::new(text).small()).on_hover_text(&p.aflow).clicked() {
+                                if !f.templates.trim().is_empty() {
+                                    f.templates.push_str(", ");
+                                }
+                                f.templates.push_str(&key);
+                            }
+                        }
+                        if hits.len() > 8 {
+                            ui.weak(format!("... and {} more: narrow the search", hits.len() - 8));
+                        }
+                    }
+                });
                 ui.end_row();
                 ui.label("Substitution probability >");
                 ui.add(egui::DragValue::new(&mut f.threshold).speed(1e-4).range(1e-5..=0.5).max_decimals(5));
