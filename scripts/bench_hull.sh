@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${1:-/tmp/ref/bin/python}"
-geode=$(cargo run --release --quiet --example bench_hull -- --repeat 5 | tail -1)
-pmg=$("$py" scripts/bench_hull_pymatgen.py --repeat 5 | tail -1)
+geode=$(cargo run --release --quiet --example bench_hull -- --repeat 20 | tail -1)
+pmg=$("$py" scripts/bench_hull_pymatgen.py --repeat 20 | tail -1)
 echo "$geode"
 echo "$pmg"
 "$py" - "$geode" "$pmg" <<'PY'

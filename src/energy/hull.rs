@@ -12,12 +12,16 @@
 //! hull energy. The programme has one row per element and a known feasible start (the elemental
 //! references), so a small dense simplex solves it exactly in microseconds; a generic LP crate would spend
 //! more on setting the problem up than on solving it. Stable entries (the hull's vertices) are found once
-//! per chemical system and cached, so queries only see the stable set.
+//! per chemical system and cached, so queries only see the stable set. Each optimal basis a query finds
+//! is a facet of the hull and is remembered with its inverse: a later query inside that facet (all
+//! λ = B⁻¹x ≥ 0) is answered without a simplex, so many queries on one system get cheaper as the facets
+//! fill in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use thiserror::Error;
 
 use crate::crystal::{Composition, Element};
@@ -82,16 +86,20 @@ pub struct PhaseDiagram {
     formation: Vec<f64>,
     /// Element set of each entry as a bit mask over atomic numbers.
     masks: Vec<u128>,
-    /// Atom fractions of each entry, sorted by atomic number.
-    fractions: Vec<Vec<(Element, f64)>>,
+    /// Atom fractions of every entry, sorted by atomic number, one entry after another
+    /// (entry `i` is `frac_flat[frac_start[i]..frac_start[i + 1]]`).
+    frac_flat: Vec<(Element, f64)>,
+    frac_start: Vec<usize>,
     /// Per element: (index of the reference entry, its energy per atom).
     refs: BTreeMap<Element, (usize, f64)>,
+    /// The same, indexed by atomic number (the query path's lookup).
+    refs_by_z: Vec<Option<(usize, f64)>>,
     /// Candidate entries per exact element set: the lowest-energy entry of each distinct composition.
-    groups: HashMap<u128, Vec<usize>>,
+    groups: FxHashMap<u128, Vec<usize>>,
     /// Stable entries per exact element set (computed on demand).
-    stable_exact: RwLock<HashMap<u128, Arc<Vec<usize>>>>,
+    stable_exact: RwLock<FxHashMap<u128, Arc<Vec<usize>>>>,
     /// Hulls per chemical system (computed on demand).
-    systems: RwLock<HashMap<u128, Arc<SystemHull>>>,
+    systems: RwLock<FxHashMap<u128, Arc<SystemHull>>>,
 }
 
 /// Flat columns (atom fractions), costs (formation energies) and start basis of a simplex.
@@ -106,6 +114,55 @@ struct SystemHull {
     energies: Vec<f64>,
     /// Position in `stable` of each element's reference (the start basis).
     corners: Vec<usize>,
+    /// Facets found by earlier queries (see [`Facet`]).
+    facets: RwLock<Vec<Facet>>,
+}
+
+/// At most this many facets are remembered per chemical system.
+const MAX_FACETS: usize = 20_000;
+
+/// An optimal simplex basis found by an earlier query: `n` stable phases (positions in
+/// [`SystemHull::stable`]) spanning a facet of the hull, with the inverse of their column matrix.
+/// Optimality of a basis does not depend on the right-hand side, so wherever λ = B⁻¹x is non-negative the
+/// facet is the hull at x and no simplex is needed.
+struct Facet {
+    basis: Vec<usize>,
+    /// `basis` sorted (to recognise a facet found twice).
+    key: Vec<usize>,
+    /// B⁻¹, row-major n × n.
+    binv: Vec<f64>,
+}
+
+impl SystemHull {
+    /// The hull at atom fractions `x` from a remembered facet containing it: (value, (position, λ)).
+    fn from_facets(&self, x: &[f64]) -> Option<(f64, Vec<(usize, f64)>)> {
+        let n = x.len();
+        let facets = self.facets.read().expect("hull cache lock");
+        let mut lambda = [0.0f64; 16];
+        'facet: for f in facets.iter() {
+            for k in 0..n {
+                let l: f64 = f.binv[k * n..(k + 1) * n].iter().zip(x).map(|(a, b)| a * b).sum();
+                if l < -1e-12 {
+                    continue 'facet;
+                }
+                lambda[k] = l.max(0.0);
+            }
+            let value = f.basis.iter().zip(&lambda[..n]).map(|(&j, l)| self.energies[j] * l).sum();
+            return Some((value, f.basis.iter().copied().zip(lambda[..n].iter().copied()).collect()));
+        }
+        None
+    }
+
+    /// Remember an optimal basis and its inverse (row k of `binv` belongs to `basis[k]`) as a facet.
+    fn remember(&self, basis: &[usize], binv: &[f64]) {
+        let binv = binv.to_vec();
+        let mut key = basis.to_vec();
+        key.sort_unstable();
+        let mut facets = self.facets.write().expect("hull cache lock");
+        if facets.len() < MAX_FACETS && !facets.iter().any(|f| f.key == key) {
+            facets.push(Facet { basis: basis.to_vec(), key, binv });
+        }
+    }
 }
 
 fn mask_of(els: impl IntoIterator<Item = Element>) -> u128 {
@@ -123,7 +180,9 @@ fn subset(a: u128, b: u128) -> bool {
 impl PhaseDiagram {
     /// A diagram from entries with energies on one scale; every element present needs an elemental entry.
     pub fn new(entries: Vec<PhaseEntry>) -> Result<PhaseDiagram, HullError> {
-        let mut fractions = Vec::with_capacity(entries.len());
+        let mut frac_flat = Vec::with_capacity(3 * entries.len());
+        let mut frac_start = Vec::with_capacity(entries.len() + 1);
+        frac_start.push(0);
         for e in &entries {
             let bad = |reason: String| HullError::BadEntry { name: e.name.clone(), reason };
             if !e.energy_per_atom.is_finite() {
@@ -136,15 +195,17 @@ impl PhaseDiagram {
                 return Err(bad(format!("amount {a} of {el} is not a positive number")));
             }
             let n = e.composition.num_atoms();
-            fractions.push(e.composition.iter().map(|(el, a)| (el, a / n)).collect::<Vec<_>>());
+            frac_flat.extend(e.composition.iter().map(|(el, a)| (el, a / n)));
+            frac_start.push(frac_flat.len());
         }
-        let masks: Vec<u128> = entries.iter().map(|e| mask_of(e.composition.elements())).collect();
+        let fractions = |i: usize| &frac_flat[frac_start[i]..frac_start[i + 1]];
+        let masks: Vec<u128> = entries.iter().map(|e| mask_of(e.composition.iter().map(|(el, _)| el))).collect();
         // Ties (same composition, same energy) go to the smaller name in string order, as in pymatgen.
         let wins = |i: usize, j: usize, ei: f64, ej: f64| ei < ej || (ei == ej && entries[i].name < entries[j].name);
         let mut refs: BTreeMap<Element, (usize, f64)> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             if e.composition.n_elements() == 1 {
-                let el = e.composition.elements()[0];
+                let el = frac_flat[frac_start[i]].0;
                 let better = refs.get(&el).is_none_or(|&(j, best)| wins(i, j, e.energy_per_atom, best));
                 if better {
                     refs.insert(el, (i, e.energy_per_atom));
@@ -154,31 +215,37 @@ impl PhaseDiagram {
         let mut formation = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             let mut ref_energy = 0.0;
-            for (el, x) in &fractions[i] {
+            for (el, x) in fractions(i) {
                 let (_, mu) = refs.get(el).ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?;
                 ref_energy += x * mu;
             }
             formation.push(e.energy_per_atom - ref_energy);
         }
         // The lowest-energy entry of each distinct composition, grouped by element set.
-        let mut best: HashMap<(u128, Vec<u64>), usize> = HashMap::new();
-        for i in 0..entries.len() {
-            let key = (masks[i], fractions[i].iter().map(|(_, x)| (x * 1e9).round() as u64).collect::<Vec<_>>());
-            match best.get(&key) {
-                Some(&j) if !wins(i, j, entries[i].energy_per_atom, entries[j].energy_per_atom) => {}
-                _ => {
-                    best.insert(key, i);
-                }
+        // Sorting by (element set, atom fractions to 1e-9) puts equal compositions next to each other.
+        let key = |i: usize| (masks[i], fractions(i).iter().map(|(_, x)| (x * 1e9).round() as u64));
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_unstable_by(|&i, &j| key(i).0.cmp(&key(j).0).then_with(|| key(i).1.cmp(key(j).1)));
+        let mut groups: FxHashMap<u128, Vec<usize>> = FxHashMap::default();
+        let mut run_start = 0;
+        while run_start < order.len() {
+            let first = order[run_start];
+            let mut run_end = run_start + 1;
+            while run_end < order.len() && masks[order[run_end]] == masks[first] && key(order[run_end]).1.eq(key(first).1) {
+                run_end += 1;
             }
-        }
-        let mut groups: HashMap<u128, Vec<usize>> = HashMap::new();
-        for ((mask, _), i) in best {
-            groups.entry(mask).or_default().push(i);
+            let winner = order[run_start..run_end].iter().copied().reduce(|j, i| if wins(i, j, entries[i].energy_per_atom, entries[j].energy_per_atom) { i } else { j }).expect("non-empty run");
+            groups.entry(masks[first]).or_default().push(winner);
+            run_start = run_end;
         }
         for g in groups.values_mut() {
             g.sort_unstable();
         }
-        Ok(PhaseDiagram { entries, formation, masks, fractions, refs, groups, stable_exact: RwLock::default(), systems: RwLock::default() })
+        let mut refs_by_z = vec![None; 119];
+        for (el, r) in &refs {
+            refs_by_z[el.z() as usize] = Some(*r);
+        }
+        Ok(PhaseDiagram { entries, formation, masks, frac_flat, frac_start, refs, refs_by_z, groups, stable_exact: RwLock::default(), systems: RwLock::default() })
     }
 
     /// A diagram from formation energies (eV/atom): each element present without an elemental entry at or
@@ -231,16 +298,35 @@ impl PhaseDiagram {
 
     /// The hull at `composition`: decomposition products and the hull's formation energy.
     pub fn decomposition(&self, composition: &Composition) -> Result<Decomposition, HullError> {
-        let els = composition.elements();
-        if els.is_empty() || composition.num_atoms() <= 0.0 {
+        let n = composition.num_atoms();
+        if composition.n_elements() == 0 || n <= 0.0 {
             return Err(HullError::EmptyComposition);
         }
-        let hull = self.system(mask_of(els.iter().copied()))?;
-        let n = composition.num_atoms();
-        let b: Vec<f64> = hull.elements.iter().map(|e| composition.amount(*e) / n).collect();
-        let (value, basis) = simplex(&hull.columns, &hull.energies, &b, &hull.corners, None);
-        let mut products: Vec<(usize, f64)> = basis.into_iter().filter(|(_, l)| *l > MIN_FRACTION).map(|(j, l)| (hull.stable[j], l)).collect();
-        products.sort_by_key(|p| p.0);
+        let hull = self.system(mask_of(composition.iter().map(|(e, _)| e)))?;
+        // Atom fractions over the system's elements (sorted, as the composition's), on the stack for ≤ 16.
+        let k = hull.elements.len();
+        let mut stack = [0.0f64; 16];
+        let mut heap = Vec::new();
+        let b: &mut [f64] = if k <= 16 { &mut stack[..k] } else { heap.resize(k, 0.0); &mut heap };
+        for (slot, (_, a)) in b.iter_mut().zip(composition.iter()) {
+            *slot = a / n;
+        }
+        let (value, mut products) = match hull.from_facets(b) {
+            Some(hit) => hit,
+            None => WORKSPACE.with(|w| {
+                let w = &mut w.borrow_mut();
+                let value = simplex_in(w, &hull.columns, &hull.energies, b, &hull.corners, None);
+                if w.optimal && k <= 16 {
+                    hull.remember(&w.basis, &w.binv);
+                }
+                (value, w.basis.iter().copied().zip(w.xb.iter().copied()).collect())
+            }),
+        };
+        products.retain(|(_, l)| *l > MIN_FRACTION);
+        for p in &mut products {
+            p.0 = hull.stable[p.0];
+        }
+        products.sort_unstable_by_key(|p| p.0);
         Ok(Decomposition { products, formation_energy_per_atom: value })
     }
 
@@ -249,7 +335,7 @@ impl PhaseDiagram {
         let n = composition.num_atoms();
         let mut e = energy_per_atom;
         for (el, a) in composition.iter() {
-            let (_, mu) = self.refs.get(&el).ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?;
+            let (_, mu) = self.refs_by_z[el.z() as usize].ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?;
             e -= a / n * mu;
         }
         Ok(e)
@@ -288,8 +374,8 @@ impl PhaseDiagram {
         }
         let mask = self.masks[i];
         let els = elements_of(mask);
-        let key = &self.fractions[i];
-        let same = |j: usize| self.masks[j] == mask && self.fractions[j].iter().zip(key).all(|((_, a), (_, b))| (a - b).abs() < 1e-9);
+        let key = self.fractions(i);
+        let same = |j: usize| self.masks[j] == mask && self.fractions(j).iter().zip(key).all(|((_, a), (_, b))| (a - b).abs() < 1e-9);
         let mut pool: Vec<usize> = self.groups.iter().filter(|(m, _)| subset(**m, mask)).flat_map(|(_, g)| g.iter().copied()).filter(|j| !same(*j)).collect();
         pool.sort_unstable();
         let (value, basis) = self.solve_over(&pool, &els, key, None)?;
@@ -311,7 +397,10 @@ impl PhaseDiagram {
 
     /// Flat columns, costs and the start basis of the simplex over `pool` in the system `els`.
     fn lp_columns(&self, pool: &[usize], els: &[Element]) -> Result<LpColumns, HullError> {
-        let columns: Vec<f64> = pool.iter().flat_map(|&j| self.column(j, els)).collect();
+        let mut columns = Vec::with_capacity(pool.len() * els.len());
+        for &j in pool {
+            self.column_into(j, els, &mut columns);
+        }
         let energies: Vec<f64> = pool.iter().map(|&j| self.formation[j]).collect();
         let mut corners = Vec::with_capacity(els.len());
         for el in els {
@@ -321,8 +410,14 @@ impl PhaseDiagram {
         Ok((columns, energies, corners))
     }
 
-    fn column(&self, j: usize, els: &[Element]) -> Vec<f64> {
-        els.iter().map(|e| self.fractions[j].iter().find(|(el, _)| el == e).map_or(0.0, |(_, a)| *a)).collect()
+    /// Atom fractions of entry `i`, sorted by atomic number.
+    fn fractions(&self, i: usize) -> &[(Element, f64)] {
+        &self.frac_flat[self.frac_start[i]..self.frac_start[i + 1]]
+    }
+
+    fn column_into(&self, j: usize, els: &[Element], out: &mut Vec<f64>) {
+        let f = self.fractions(j);
+        out.extend(els.iter().map(|e| f.iter().find(|(el, _)| el == e).map_or(0.0, |(_, a)| *a)));
     }
 
     /// Stable entries whose element set is exactly `mask`.
@@ -337,17 +432,24 @@ impl PhaseDiagram {
         } else {
             // Entries of lower systems that are unstable there stay unstable here, so the competition is the
             // stable entries of every proper subsystem plus this set's own candidates.
-            let mut below: Vec<usize> = self.groups.keys().filter(|m| **m != mask && subset(**m, mask)).flat_map(|m| self.stable_of_set(*m).iter().copied().collect::<Vec<_>>()).collect();
-            below.sort_unstable();
-            let mut pool = below;
+            let mut pool: Vec<usize> = Vec::new();
+            for m in self.groups.keys().filter(|m| **m != mask && subset(**m, mask)) {
+                pool.extend_from_slice(&self.stable_of_set(*m));
+            }
+            pool.sort_unstable();
             pool.extend(group.iter().copied());
             match self.lp_columns(&pool, &els) {
                 Err(_) => Vec::new(),
                 Ok((columns, energies, corners)) => (pool.len() - group.len()..pool.len())
                     .filter(|&k| {
                         let i = pool[k];
-                        let b = self.column(i, &els);
-                        let (hull, _) = simplex(&columns, &energies, &b, &corners, Some(k));
+                        // The hull is at or below 0 everywhere (the elemental references): entries at or
+                        // above it cannot be vertices.
+                        if self.formation[i] >= -STABILITY_TOL {
+                            return false;
+                        }
+                        let n = els.len();
+                        let hull = simplex_value(&columns, &energies, &columns[k * n..(k + 1) * n], &corners, Some(k));
                         self.formation[i] < hull - STABILITY_TOL
                     })
                     .map(|k| pool[k])
@@ -369,12 +471,18 @@ impl PhaseDiagram {
                 return Err(HullError::MissingElement(el.symbol().to_string()));
             }
         }
-        let mut stable: Vec<usize> = self.groups.keys().filter(|m| subset(**m, mask)).flat_map(|m| self.stable_of_set(*m).iter().copied().collect::<Vec<_>>()).collect();
+        let mut stable: Vec<usize> = Vec::new();
+        for m in self.groups.keys().filter(|m| subset(**m, mask)) {
+            stable.extend_from_slice(&self.stable_of_set(*m));
+        }
         stable.sort_unstable();
-        let columns: Vec<f64> = stable.iter().flat_map(|&j| self.column(j, &elements)).collect();
+        let mut columns = Vec::with_capacity(stable.len() * elements.len());
+        for &j in &stable {
+            self.column_into(j, &elements, &mut columns);
+        }
         let energies = stable.iter().map(|&j| self.formation[j]).collect();
         let corners = elements.iter().map(|el| stable.iter().position(|j| *j == self.refs[el].0).expect("elemental references are stable")).collect();
-        let hull = Arc::new(SystemHull { elements, stable, columns, energies, corners });
+        let hull = Arc::new(SystemHull { elements, stable, columns, energies, corners, facets: RwLock::default() });
         self.systems.write().expect("hull cache lock").insert(mask, hull.clone());
         Ok(hull)
     }
@@ -395,6 +503,7 @@ struct Workspace {
     y: Vec<f64>,
     u: Vec<f64>,
     a: Vec<f64>,
+    optimal: bool,
 }
 
 thread_local! {
@@ -406,10 +515,23 @@ thread_local! {
 /// out. Dantzig's rule, switching to Bland's after many iterations so degenerate problems cannot cycle.
 /// Returns the optimum and the basis as (column, λ).
 fn simplex(cols: &[f64], costs: &[f64], b: &[f64], start: &[usize], skip: Option<usize>) -> (f64, Vec<(usize, f64)>) {
+    WORKSPACE.with(|w| {
+        let w = &mut w.borrow_mut();
+        let value = simplex_in(w, cols, costs, b, start, skip);
+        (value, w.basis.iter().copied().zip(w.xb.iter().copied()).collect())
+    })
+}
+
+
+
+/// [`simplex`]'s optimum only (no allocation).
+fn simplex_value(cols: &[f64], costs: &[f64], b: &[f64], start: &[usize], skip: Option<usize>) -> f64 {
     WORKSPACE.with(|w| simplex_in(&mut w.borrow_mut(), cols, costs, b, start, skip))
 }
 
-fn simplex_in(w: &mut Workspace, cols: &[f64], costs: &[f64], b: &[f64], start: &[usize], skip: Option<usize>) -> (f64, Vec<(usize, f64)>) {
+/// The simplex on `w`'s arrays; returns the optimum and leaves the basis in `w.basis`, λ in `w.xb`,
+/// and in `w.optimal` whether no improving column was left.
+fn simplex_in(w: &mut Workspace, cols: &[f64], costs: &[f64], b: &[f64], start: &[usize], skip: Option<usize>) -> f64 {
     let n = b.len();
     let m = costs.len();
     let col = |j: usize| &cols[j * n..(j + 1) * n];
@@ -432,7 +554,8 @@ fn simplex_in(w: &mut Workspace, cols: &[f64], costs: &[f64], b: &[f64], start: 
     w.xb.extend_from_slice(b);
     w.y.resize(n, 0.0);
     w.u.resize(n, 0.0);
-    let Workspace { basis, in_basis, binv, xb, y, u, a } = w;
+    w.optimal = false;
+    let Workspace { basis, in_basis, binv, xb, y, u, a, optimal } = w;
     let bland_after = 4 * (n + m);
     for iter in 0..50 * (n + m) {
         let bland = iter >= bland_after;
@@ -454,7 +577,10 @@ fn simplex_in(w: &mut Workspace, cols: &[f64], costs: &[f64], b: &[f64], start: 
                 }
             }
         }
-        let Some(j) = enter else { break };
+        let Some(j) = enter else {
+            *optimal = true;
+            break;
+        };
         let aj = col(j);
         for k in 0..n {
             u[k] = (0..n).map(|r| binv[k * n + r] * aj[r]).sum();
@@ -505,8 +631,7 @@ fn simplex_in(w: &mut Workspace, cols: &[f64], costs: &[f64], b: &[f64], start: 
             xb[r] = a[r * (n + 1) + n];
         }
     }
-    let value = basis.iter().zip(xb.iter()).map(|(j, l)| costs[*j] * l).sum();
-    (value, basis.iter().copied().zip(xb.iter().copied()).collect())
+    basis.iter().zip(xb.iter()).map(|(j, l)| costs[*j] * l).sum()
 }
 
 /// Solves the n × (n+1) augmented system `a` (row-major) in place by Gauss–Jordan elimination with partial
