@@ -223,15 +223,16 @@ impl PhaseDiagram {
         }
         // The lowest-energy entry of each distinct composition, grouped by element set.
         // Sorting by (element set, atom fractions to 1e-9) puts equal compositions next to each other.
-        let key = |i: usize| (masks[i], fractions(i).iter().map(|(_, x)| (x * 1e9).round() as u64));
+        let quantised: Vec<u64> = frac_flat.iter().map(|(_, x)| (x * 1e9).round() as u64).collect();
+        let q = |i: usize| &quantised[frac_start[i]..frac_start[i + 1]];
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_unstable_by(|&i, &j| key(i).0.cmp(&key(j).0).then_with(|| key(i).1.cmp(key(j).1)));
+        order.sort_unstable_by(|&i, &j| masks[i].cmp(&masks[j]).then_with(|| q(i).cmp(q(j))));
         let mut groups: FxHashMap<u128, Vec<usize>> = FxHashMap::default();
         let mut run_start = 0;
         while run_start < order.len() {
             let first = order[run_start];
             let mut run_end = run_start + 1;
-            while run_end < order.len() && masks[order[run_end]] == masks[first] && key(order[run_end]).1.eq(key(first).1) {
+            while run_end < order.len() && masks[order[run_end]] == masks[first] && q(order[run_end]) == q(first) {
                 run_end += 1;
             }
             let winner = order[run_start..run_end].iter().copied().reduce(|j, i| if wins(i, j, entries[i].energy_per_atom, entries[j].energy_per_atom) { i } else { j }).expect("non-empty run");
