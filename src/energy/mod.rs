@@ -1,8 +1,13 @@
-//! Energies of crystals: convex-hull phase diagrams (stability from any set of reference energies).
-//! Calculators (the interatomic potential) and relaxation are the next layer of this module.
+//! Energies of crystals: the calculator seam (energy, forces and stress from any model behind one trait),
+//! the Lennard-Jones pair potential, FIRE relaxation with a unit-cell filter, and convex-hull phase
+//! diagrams (stability from any set of reference energies).
 //!
 //! Layer 3: depends on `crystal` and `data` only.
 
+pub mod calculator;
 pub mod hull;
+pub mod relax;
 
+pub use calculator::{CalcError, Calculator, Evaluation, LennardJones};
 pub use hull::{Decomposition, HullError, HullPoint, PhaseDiagram, PhaseEntry};
+pub use relax::{RelaxOptions, RelaxStep, Relaxation, relax};

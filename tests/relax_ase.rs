@@ -1,0 +1,131 @@
+//! The Lennard-Jones calculator and FIRE relaxation against ASE 3.29.0 (`LennardJones(smooth=False)`,
+//! `FIRE(UnitCellFilter(atoms))`); fixture: `scripts/make_lj_fixtures.py`.
+
+use std::ops::ControlFlow;
+
+use geode::crystal::{Element, Lattice, Structure};
+use geode::energy::{Calculator, LennardJones, RelaxOptions, relax};
+use nalgebra::Vector3;
+use serde_json::Value;
+
+fn fixture() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lj_ase.json")).unwrap()).unwrap()
+}
+
+fn structure(v: &Value) -> Structure {
+    let rows: Vec<[f64; 3]> = serde_json::from_value(v["lattice"].clone()).unwrap();
+    let lattice = Lattice::from_row_vectors([rows[0], rows[1], rows[2]]).unwrap();
+    let species = v["species"].as_array().unwrap().iter().map(|s| Element::from_symbol(s.as_str().unwrap()).unwrap()).collect();
+    let frac: Vec<[f64; 3]> = serde_json::from_value(v["frac"].clone()).unwrap();
+    Structure::from_frac(lattice, species, frac.iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect()).unwrap()
+}
+
+fn calculator(fx: &Value) -> LennardJones {
+    LennardJones::new(fx["sigma"].as_f64().unwrap(), fx["epsilon"].as_f64().unwrap()).with_cutoff(fx["rc"].as_f64().unwrap())
+}
+
+#[test]
+fn lennard_jones_matches_ase() {
+    let fx = fixture();
+    let lj = calculator(&fx);
+    for s in fx["structures"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let ev = lj.calculate(&structure(s)).unwrap();
+        let e = s["energy"].as_f64().unwrap();
+        assert!((ev.energy - e).abs() < 1e-10, "{name}: energy {} vs {e}", ev.energy);
+        let forces: Vec<[f64; 3]> = serde_json::from_value(s["forces"].clone()).unwrap();
+        for (ours, theirs) in ev.forces.iter().zip(&forces) {
+            for k in 0..3 {
+                assert!((ours[k] - theirs[k]).abs() < 1e-10, "{name}: force {ours:?} vs {theirs:?}");
+            }
+        }
+        let stress: Vec<[f64; 3]> = serde_json::from_value(s["stress"].clone()).unwrap();
+        for a in 0..3 {
+            for b in 0..3 {
+                assert!((ev.stress[(a, b)] - stress[a][b]).abs() < 1e-12, "{name}: stress {:?} vs {stress:?}", ev.stress);
+            }
+        }
+    }
+}
+
+#[test]
+fn forces_and_stress_are_derivatives_of_the_energy() {
+    // Two species with their own pair parameters, checked by central differences.
+    let fx = fixture();
+    let mut s = structure(&fx["structures"][3]);
+    let (ar, kr) = (Element::from_symbol("Ar").unwrap(), Element::from_symbol("Kr").unwrap());
+    s = s.substituted(&[(ar, ar)].into_iter().collect());
+    let mut species = s.species().to_vec();
+    species[1] = kr;
+    species[4] = kr;
+    let s = Structure::from_frac(s.lattice.clone(), species, s.frac_coords().to_vec()).unwrap();
+    let lj = calculator(&fx).with_pair(kr, kr, 3.6, 0.014).with_pair(ar, kr, 3.5, 0.012);
+    let ev = lj.calculate(&s).unwrap();
+    let h = 1e-5;
+    let cart = s.cart_coords();
+    for i in [0, 1, 4] {
+        for k in 0..3 {
+            let moved = |d: f64| {
+                let mut c = cart.clone();
+                c[i][k] += d;
+                lj.calculate(&Structure::from_cart(s.lattice.clone(), s.species().to_vec(), &c).unwrap()).unwrap().energy
+            };
+            let fd = -(moved(h) - moved(-h)) / (2.0 * h);
+            assert!((fd - ev.forces[i][k]).abs() < 1e-7, "force {i},{k}: {fd} vs {}", ev.forces[i][k]);
+        }
+    }
+    let m0 = *s.lattice.cart_from_frac();
+    for (a, b) in [(0, 0), (1, 2), (2, 1), (2, 2)] {
+        let strained = |d: f64| {
+            let mut eps = nalgebra::Matrix3::<f64>::identity();
+            eps[(a, b)] += d;
+            lj.calculate(&Structure::from_frac(Lattice::from_cart_from_frac(eps * m0).unwrap(), s.species().to_vec(), s.frac_coords().to_vec()).unwrap()).unwrap().energy
+        };
+        let fd = (strained(h) - strained(-h)) / (2.0 * h) / s.volume();
+        let sym = 0.5 * (ev.stress[(a, b)] + ev.stress[(b, a)]);
+        assert!((fd - sym).abs() < 1e-9, "stress {a}{b}: {fd} vs {sym}");
+    }
+}
+
+#[test]
+fn fire_with_unit_cell_filter_follows_ase() {
+    let fx = fixture();
+    let lj = calculator(&fx);
+    for r in fx["relaxations"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap();
+        let opts = RelaxOptions { fmax: r["fmax"].as_f64().unwrap(), max_steps: r["max_steps"].as_u64().unwrap() as usize, ..RelaxOptions::default() };
+        let mut seen = Vec::new();
+        let out = relax(&lj, &structure(&r["start"]), &opts, &mut |p, _| {
+            seen.push(p.clone());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let trace = r["trace"].as_array().unwrap();
+        assert!(out.converged && !out.cancelled, "{name}");
+        assert_eq!(out.steps as u64, r["steps"].as_u64().unwrap(), "{name}: steps");
+        assert_eq!(seen.len(), trace.len(), "{name}");
+        for (ours, theirs) in seen.iter().zip(trace) {
+            let (e, f) = (theirs["energy"].as_f64().unwrap(), theirs["fmax"].as_f64().unwrap());
+            assert!((ours.energy - e).abs() < 1e-8, "{name} step {}: energy {} vs {e}", ours.step, ours.energy);
+            assert!((ours.fmax - f).abs() < 1e-7, "{name} step {}: fmax {} vs {f}", ours.step, ours.fmax);
+        }
+        let final_ref = structure(&r["final"]);
+        let (a, b) = (out.structure.lattice.params(), final_ref.lattice.params());
+        assert!((a.a - b.a).abs() < 1e-6 && (a.b - b.b).abs() < 1e-6 && (a.c - b.c).abs() < 1e-6, "{name}: {a:?} vs {b:?}");
+        assert!((out.structure.volume() - final_ref.volume()).abs() < 1e-5, "{name}");
+    }
+}
+
+#[test]
+fn relaxation_can_be_stopped_and_rejects_bad_options() {
+    let fx = fixture();
+    let lj = calculator(&fx);
+    let s = structure(&fx["relaxations"][0]["start"]);
+    let tight = RelaxOptions { fmax: 1e-3, ..RelaxOptions::default() };
+    let out = relax(&lj, &s, &tight, &mut |p, _| if p.step >= 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).unwrap();
+    assert!(out.cancelled && out.steps == 3 && out.trajectory.len() == 4);
+    assert!(relax(&lj, &s, &RelaxOptions { fmax: 0.0, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).is_err());
+    // Positions only: the cell stays.
+    let fixed = relax(&lj, &s, &RelaxOptions { relax_cell: false, fmax: 1e-3, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).unwrap();
+    assert!((fixed.structure.volume() - s.volume()).abs() < 1e-9 && fixed.converged && fixed.evaluation.fmax() < 1e-3);
+}
