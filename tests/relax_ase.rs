@@ -129,3 +129,42 @@ fn relaxation_can_be_stopped_and_rejects_bad_options() {
     let fixed = relax(&lj, &s, &RelaxOptions { relax_cell: false, fmax: 1e-3, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).unwrap();
     assert!((fixed.structure.volume() - s.volume()).abs() < 1e-9 && fixed.converged && fixed.evaluation.fmax() < 1e-3);
 }
+
+fn geode(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn energy_and_relax_commands_agree_with_ase() {
+    let fx = fixture();
+    let dir = std::env::temp_dir().join(format!("geode-relax-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = &fx["relaxations"][0];
+    let start = dir.join("start.cif");
+    geode::io::write_structures(&start, &[structure(&r["start"])], None).unwrap();
+    let pot = format!("lj:sigma={},epsilon={},cutoff={}", fx["sigma"], fx["epsilon"], fx["rc"]);
+    let (code, out, err) = geode(&["energy", start.to_str().unwrap(), "--potential", &pot, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let e0 = r["trace"][0]["energy"].as_f64().unwrap();
+    // CIF stores coordinates to a finite precision: agreement to 1e-6 eV.
+    assert!((v["energy"].as_f64().unwrap() - e0).abs() < 1e-6, "{v} vs {e0}");
+    assert_eq!(v["forces"].as_array().unwrap().len(), 4);
+    let relaxed = dir.join("relaxed.cif");
+    let (code, out, err) = geode(&["relax", start.to_str().unwrap(), relaxed.to_str().unwrap(), "--potential", &pot, "--fmax", "0.001", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["converged"], true);
+    assert!((v["energy"].as_f64().unwrap() - r["final_energy"].as_f64().unwrap()).abs() < 1e-6, "{v}");
+    let back = geode::io::read_structures(&relaxed).unwrap();
+    assert!((back[0].volume() - structure(&r["final"]).volume()).abs() < 1e-3);
+    // Not converged within the step budget: exit code 3, the structure still written.
+    let (code, out, _) = geode(&["relax", start.to_str().unwrap(), relaxed.to_str().unwrap(), "--potential", &pot, "--fmax", "0.001", "--steps", "2", "--json"]);
+    assert_eq!(code, 3);
+    assert!(out.contains("\"converged\":false") && out.contains("\"steps\":2"), "{out}");
+    let (code, _, err) = geode(&["energy", start.to_str().unwrap(), "--potential", "lj:sigma=3"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("epsilon"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

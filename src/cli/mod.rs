@@ -7,6 +7,7 @@
 mod chem_cmd;
 mod dataset_cmd;
 mod enumerate_cmd;
+mod energy_cmd;
 mod hull_cmd;
 mod info;
 mod model_cmd;
@@ -147,6 +148,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Energy (eV), energy per atom, forces (eV/Å) and stress (GPa) of every structure in the files
+    Energy {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The potential: `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
+        #[arg(long)]
+        potential: String,
+        /// One JSON object per structure on its own line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Relax positions and cell with FIRE (ASE's algorithm and defaults) and write the result; exit code 3
+    /// when not converged within --steps
+    Relax {
+        input: PathBuf,
+        output: PathBuf,
+        /// The potential: `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
+        #[arg(long)]
+        potential: String,
+        /// Converged when every force (eV/Å) and cell force is below this
+        #[arg(long, default_value_t = 0.05)]
+        fmax: f64,
+        /// At most this many steps
+        #[arg(long, default_value_t = 500)]
+        steps: usize,
+        /// Keep the cell fixed (positions only)
+        #[arg(long)]
+        fixed_cell: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The embedded OQMD/ICSD dataset
     Dataset {
         #[command(subcommand)]
@@ -179,6 +211,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Chem { action }) => chem_cmd::run(action),
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
         Some(Command::Hull { refs, query, json }) => hull_cmd::run(refs.as_deref(), &query, json),
+        Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
+        Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, json }) => {
+            energy_cmd::relax_file(&input, &output, &potential, crate::energy::RelaxOptions { fmax, max_steps: steps, relax_cell: !fixed_cell, ..Default::default() }, json)
+        }
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),
         Some(Command::Run { kind, config, project, seed, threads, json }) => run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json),

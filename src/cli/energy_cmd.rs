@@ -1,0 +1,112 @@
+//! `geode energy` and `geode relax`: energies, forces and stresses of structure files, and FIRE relaxation,
+//! with a potential chosen by `--potential`.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::energy::{Calculator, Evaluation, LennardJones, RelaxOptions, relax};
+use crate::io;
+
+/// Parse `--potential`: `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å; cutoff 3σ by default).
+pub fn potential(spec: &str) -> anyhow::Result<Box<dyn Calculator>> {
+    let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
+    match kind.trim() {
+        "lj" | "lennard-jones" => {
+            let (mut sigma, mut epsilon, mut cutoff) = (None, None, None);
+            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
+                let (k, v) = kv.split_once('=').with_context(|| format!("--potential {spec:?}: expected key=value, got {kv:?}"))?;
+                let v: f64 = v.trim().parse().with_context(|| format!("--potential {spec:?}: {k} is not a number"))?;
+                match k.trim() {
+                    "sigma" => sigma = Some(v),
+                    "epsilon" => epsilon = Some(v),
+                    "cutoff" | "rc" => cutoff = Some(v),
+                    other => bail!("--potential {spec:?}: unknown Lennard-Jones parameter {other:?} (sigma, epsilon, cutoff)"),
+                }
+            }
+            let (Some(sigma), Some(epsilon)) = (sigma, epsilon) else { bail!("--potential {spec:?}: give sigma (Å) and epsilon (eV), e.g. lj:sigma=3.405,epsilon=0.0104") };
+            let mut lj = LennardJones::new(sigma, epsilon);
+            if let Some(c) = cutoff {
+                lj = lj.with_cutoff(c);
+            }
+            Ok(Box::new(lj))
+        }
+        "chgnet" => bail!("the CHGNet potential is not in this build yet; use the Lennard-Jones pair potential (--potential lj:sigma=…,epsilon=…)"),
+        other => bail!("unknown potential {other:?}; available: lj:sigma=…,epsilon=…[,cutoff=…]"),
+    }
+}
+
+fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
+    let s = ev.stress_gpa();
+    json!({
+        "energy": ev.energy, "energy_per_atom": ev.energy_per_atom(),
+        "forces": ev.forces.iter().map(|f| [f.x, f.y, f.z]).collect::<Vec<_>>(),
+        "stress_gpa": (0..3).map(|a| (0..3).map(|b| s[(a, b)]).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "pressure_gpa": ev.pressure_gpa(), "fmax": ev.fmax(),
+    })
+}
+
+pub fn energy(files: &[PathBuf], spec: &str, json_out: bool) -> anyhow::Result<i32> {
+    let calc = potential(spec)?;
+    for f in files {
+        let structures = io::read_structures(f)?;
+        let results = calc.calculate_batch(&structures);
+        for (i, (s, r)) in structures.iter().zip(results).enumerate() {
+            let ev = r.with_context(|| format!("{}: structure {i}", f.display()))?;
+            if json_out {
+                let mut v = evaluation_json(&ev);
+                v["file"] = json!(f.display().to_string());
+                v["index"] = json!(i);
+                v["formula"] = json!(s.reduced_formula());
+                v["potential"] = json!(calc.name());
+                println!("{v}");
+            } else {
+                println!("{}#{i} {}: E = {:.6} eV ({:.6} eV/atom), fmax = {:.4} eV/Å, pressure = {:.4} GPa", f.display(), s.reduced_formula(), ev.energy, ev.energy_per_atom(), ev.fmax(), ev.pressure_gpa());
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn relax_file(input: &Path, output: &Path, spec: &str, opts: RelaxOptions, json_out: bool) -> anyhow::Result<i32> {
+    let calc = potential(spec)?;
+    let structures = io::read_structures(input)?;
+    let [start] = structures.as_slice() else { bail!("{}: holds {} structures; relax takes one", input.display(), structures.len()) };
+    let out = relax(calc.as_ref(), start, &opts, &mut |p, _| {
+        if !json_out {
+            eprintln!("step {:>4}  E = {:.6} eV  fmax = {:.5} eV/Å  V = {:.3} Å³", p.step, p.energy, p.fmax, p.volume);
+        }
+        ControlFlow::Continue(())
+    })
+    .with_context(|| format!("relaxing {}", input.display()))?;
+    io::write_structures(output, std::slice::from_ref(&out.structure), None)?;
+    let n = out.structure.n_sites() as f64;
+    let first = &out.trajectory[0];
+    if json_out {
+        let mut v = evaluation_json(&out.evaluation);
+        v["converged"] = json!(out.converged);
+        v["steps"] = json!(out.steps);
+        v["initial_energy"] = json!(first.energy);
+        v["initial_volume"] = json!(first.volume);
+        v["volume"] = json!(out.structure.volume());
+        v["output"] = json!(output.display().to_string());
+        v["potential"] = json!(calc.name());
+        println!("{v}");
+    } else {
+        println!(
+            "{}: {} after {} steps; E = {:.6} eV ({:.6} eV/atom, was {:.6}), V = {:.3} Å³ (was {:.3}); written to {}",
+            out.structure.reduced_formula(),
+            if out.converged { "converged" } else { "NOT converged" },
+            out.steps,
+            out.evaluation.energy,
+            out.evaluation.energy / n,
+            first.energy / n,
+            out.structure.volume(),
+            first.volume,
+            output.display()
+        );
+    }
+    Ok(if out.converged { 0 } else { 3 })
+}
