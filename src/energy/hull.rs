@@ -135,17 +135,17 @@ struct Facet {
 
 impl SystemHull {
     /// The hull at atom fractions `x` from a remembered facet containing it: (value, (position, λ)).
-    fn from_facets(&self, x: &[f64]) -> Option<(f64, Vec<(usize, f64)>)> {
+    fn facet_at(&self, x: &[f64]) -> Option<(f64, Vec<(usize, f64)>)> {
         let n = x.len();
         let facets = self.facets.read().expect("hull cache lock");
         let mut lambda = [0.0f64; 16];
         'facet: for f in facets.iter() {
-            for k in 0..n {
-                let l: f64 = f.binv[k * n..(k + 1) * n].iter().zip(x).map(|(a, b)| a * b).sum();
+            for (slot, row) in lambda[..n].iter_mut().zip(f.binv.chunks_exact(n)) {
+                let l: f64 = row.iter().zip(x).map(|(a, b)| a * b).sum();
                 if l < -1e-12 {
                     continue 'facet;
                 }
-                lambda[k] = l.max(0.0);
+                *slot = l.max(0.0);
             }
             let value = f.basis.iter().zip(&lambda[..n]).map(|(&j, l)| self.energies[j] * l).sum();
             return Some((value, f.basis.iter().copied().zip(lambda[..n].iter().copied()).collect()));
@@ -312,7 +312,7 @@ impl PhaseDiagram {
         for (slot, (_, a)) in b.iter_mut().zip(composition.iter()) {
             *slot = a / n;
         }
-        let (value, mut products) = match hull.from_facets(b) {
+        let (value, mut products) = match hull.facet_at(b) {
             Some(hit) => hit,
             None => WORKSPACE.with(|w| {
                 let w = &mut w.borrow_mut();
