@@ -168,3 +168,51 @@ fn energy_and_relax_commands_agree_with_ase() {
     assert!(err.contains("epsilon"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn relax_job_streams_the_trajectory_and_resumes() {
+    use geode::engine::store::SortBy;
+    use geode::engine::{Engine, Store};
+    let fx = fixture();
+    let dir = std::env::temp_dir().join(format!("geode-relax-job-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Three inputs: the ASE relaxations' starting cells, written as one extxyz file.
+    let starts: Vec<Structure> = fx["relaxations"].as_array().unwrap().iter().map(|r| structure(&r["start"])).collect();
+    let file = dir.join("starts.extxyz");
+    geode::io::write_structures(&file, &starts, None).unwrap();
+    let params = serde_json::json!({
+        "structures": [file.to_str().unwrap()],
+        "potential": format!("lj:sigma={},epsilon={},cutoff={}", fx["sigma"], fx["epsilon"], fx["rc"]),
+        "fmax": 1e-3, "max_steps": 400, "frame_every": 10,
+    });
+    let p = dir.join("p.geode");
+    let _ = std::fs::remove_file(&p);
+    let engine = Engine::new(&p, 1, 1).unwrap();
+    let id = engine.submit("relax", &params, 0, 0).unwrap();
+    // Pause after the first structure, then resume.
+    let t0 = std::time::Instant::now();
+    while Store::open(&p).unwrap().run(id).unwrap().progress < 0.3 && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    engine.cancel(id).unwrap();
+    engine.wait_idle();
+    engine.resume(id).unwrap();
+    engine.wait_idle();
+    let store = Store::open(&p).unwrap();
+    let run = store.run(id).unwrap();
+    assert_eq!(run.status, "finished", "{:?}", run.error);
+    assert_eq!(run.result.as_ref().unwrap()["converged"], 3);
+    let rows = store.query_candidates(None, Some(id), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap();
+    let relaxed: Vec<_> = rows.iter().filter(|r| r.stage == "relaxed").collect();
+    assert_eq!(relaxed.len(), 3);
+    for (k, r) in fx["relaxations"].as_array().unwrap().iter().enumerate() {
+        // extxyz keeps enough digits for the same trajectory as ASE.
+        let e = relaxed[k].properties["energy"]["value"].as_f64().unwrap_or_else(|| relaxed[k].properties["energy"].as_f64().unwrap());
+        assert!((e - r["final_energy"].as_f64().unwrap()).abs() < 1e-6, "{k}: {e}");
+        let energies = store.metrics(id, &format!("energy:{k}")).unwrap();
+        assert_eq!(energies.len(), r["trace"].as_array().unwrap().len(), "{k}: one metric per FIRE step");
+        let frames = rows.iter().filter(|row| row.stage == "frame" && row.source == relaxed[k].source).count();
+        assert_eq!(frames, r["steps"].as_u64().unwrap() as usize / 10 + 1, "{k}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

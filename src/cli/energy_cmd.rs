@@ -7,35 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::energy::{Calculator, Evaluation, LennardJones, RelaxOptions, relax};
+use crate::energy::{Calculator, Evaluation, RelaxOptions, relax};
 use crate::io;
 
-/// Parse `--potential`: `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å; cutoff 3σ by default).
+/// Parse `--potential` ([`crate::energy::calculator::from_spec`]).
 pub fn potential(spec: &str) -> anyhow::Result<Box<dyn Calculator>> {
-    let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
-    match kind.trim() {
-        "lj" | "lennard-jones" => {
-            let (mut sigma, mut epsilon, mut cutoff) = (None, None, None);
-            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
-                let (k, v) = kv.split_once('=').with_context(|| format!("--potential {spec:?}: expected key=value, got {kv:?}"))?;
-                let v: f64 = v.trim().parse().with_context(|| format!("--potential {spec:?}: {k} is not a number"))?;
-                match k.trim() {
-                    "sigma" => sigma = Some(v),
-                    "epsilon" => epsilon = Some(v),
-                    "cutoff" | "rc" => cutoff = Some(v),
-                    other => bail!("--potential {spec:?}: unknown Lennard-Jones parameter {other:?} (sigma, epsilon, cutoff)"),
-                }
-            }
-            let (Some(sigma), Some(epsilon)) = (sigma, epsilon) else { bail!("--potential {spec:?}: give sigma (Å) and epsilon (eV), e.g. lj:sigma=3.405,epsilon=0.0104") };
-            let mut lj = LennardJones::new(sigma, epsilon);
-            if let Some(c) = cutoff {
-                lj = lj.with_cutoff(c);
-            }
-            Ok(Box::new(lj))
-        }
-        "chgnet" => bail!("the CHGNet potential is not in this build yet; use the Lennard-Jones pair potential (--potential lj:sigma=…,epsilon=…)"),
-        other => bail!("unknown potential {other:?}; available: lj:sigma=…,epsilon=…[,cutoff=…]"),
-    }
+    Ok(crate::energy::calculator::from_spec(spec).map_err(|e| anyhow::anyhow!("--potential {spec:?}: {e}"))?)
 }
 
 fn evaluation_json(ev: &Evaluation) -> serde_json::Value {

@@ -55,7 +55,7 @@ pub enum Command {
     },
     /// Start a run on the engine and follow it (Ctrl-C cancels cleanly; resume with `geode runs resume`)
     Run {
-        /// Job kind (analyze, screen, train)
+        /// Job kind (analyze, relax, screen, train)
         kind: String,
         /// Run config (TOML, or JSON by extension): `seed`, `priority` and the job's parameters
         #[arg(long)]

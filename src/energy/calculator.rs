@@ -161,6 +161,37 @@ impl Calculator for LennardJones {
     }
 }
 
+/// A calculator from a short spec, as the CLI and job configs give it:
+/// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å; cutoff 3σ by default).
+pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
+    let bad = |m: String| CalcError::Invalid(m);
+    let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
+    match kind.trim() {
+        "lj" | "lennard-jones" => {
+            let (mut sigma, mut epsilon, mut cutoff) = (None, None, None);
+            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
+                let v: f64 = v.trim().parse().map_err(|_| bad(format!("{} is not a number: {v:?}", k.trim())))?;
+                match k.trim() {
+                    "sigma" => sigma = Some(v),
+                    "epsilon" => epsilon = Some(v),
+                    "cutoff" | "rc" => cutoff = Some(v),
+                    other => return Err(bad(format!("unknown Lennard-Jones parameter {other:?} (sigma, epsilon, cutoff)"))),
+                }
+            }
+            let (Some(sigma), Some(epsilon)) = (sigma, epsilon) else { return Err(bad("give sigma (Å) and epsilon (eV), e.g. lj:sigma=3.405,epsilon=0.0104".into())) };
+            let mut lj = LennardJones::new(sigma, epsilon);
+            if let Some(c) = cutoff {
+                lj = lj.with_cutoff(c);
+            }
+            lj.validate()?;
+            Ok(Box::new(lj))
+        }
+        "chgnet" => Err(bad("the CHGNet potential is not in this build yet; use the Lennard-Jones pair potential (lj:sigma=…,epsilon=…)".into())),
+        other => Err(bad(format!("unknown potential {other:?}; available: lj:sigma=…,epsilon=…[,cutoff=…]"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

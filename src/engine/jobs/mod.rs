@@ -2,6 +2,7 @@
 //! rejected) with defaults and a `validate` that names the offending key.
 
 pub mod analyze;
+pub mod relax;
 pub mod screen;
 pub mod train;
 
@@ -12,7 +13,7 @@ use super::error::JobError;
 use super::job::Job;
 
 /// Names of the registered job kinds.
-pub const KINDS: [&str; 3] = [analyze::KIND, screen::KIND, train::KIND];
+pub const KINDS: [&str; 4] = [analyze::KIND, relax::KIND, screen::KIND, train::KIND];
 
 /// Deserialize parameters, reporting the path of the key that failed and the expected form.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> {
@@ -29,6 +30,11 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
     match kind {
         analyze::KIND => {
             let p: analyze::AnalyzeParams = parse_params(params)?;
+            p.validate()?;
+            serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
+        }
+        relax::KIND => {
+            let p: relax::RelaxParams = parse_params(params)?;
             p.validate()?;
             serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
         }
@@ -50,6 +56,7 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
 pub fn make(kind: &str, params: &Value, seed: u64) -> Result<Box<dyn Job>, JobError> {
     match kind {
         analyze::KIND => Ok(Box::new(analyze::AnalyzeJob::new(parse_params(params)?, seed)?)),
+        relax::KIND => Ok(Box::new(relax::RelaxJob::new(parse_params(params)?, seed)?)),
         screen::KIND => Ok(Box::new(screen::ScreenJob::new(parse_params(params)?, seed)?)),
         train::KIND => Ok(Box::new(train::TrainJob::new(parse_params(params)?, seed)?)),
         _ => Err(JobError::UnknownKind(kind.to_string(), KINDS.join(", "))),
