@@ -12,7 +12,7 @@ use crate::io;
 
 /// Parse `--potential` ([`crate::energy::calculator::from_spec`]).
 pub fn potential(spec: &str) -> anyhow::Result<Box<dyn Calculator>> {
-    Ok(crate::energy::calculator::from_spec(spec).map_err(|e| anyhow::anyhow!("--potential {spec:?}: {e}"))?)
+    crate::energy::calculator::from_spec(spec).map_err(|e| anyhow::anyhow!("--potential {spec:?}: {e}"))
 }
 
 fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
