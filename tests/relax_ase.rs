@@ -177,7 +177,10 @@ fn relax_job_streams_the_trajectory_and_resumes() {
     let dir = std::env::temp_dir().join(format!("geode-relax-job-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Three inputs: the ASE relaxations' starting cells, written as one extxyz file.
-    let starts: Vec<Structure> = fx["relaxations"].as_array().unwrap().iter().map(|r| structure(&r["start"])).collect();
+    let mut starts: Vec<Structure> = fx["relaxations"].as_array().unwrap().iter().map(|r| structure(&r["start"])).collect();
+    // A fourth, larger input (a 3×3×3 supercell of the strained cell, 108 atoms) takes long enough that
+    // the cancel below lands in the middle of its relaxation.
+    starts.push(starts[0].repeat([3, 3, 3]).unwrap());
     let file = dir.join("starts.extxyz");
     geode::io::write_structures(&file, &starts, None).unwrap();
     let params = serde_json::json!({
@@ -189,22 +192,30 @@ fn relax_job_streams_the_trajectory_and_resumes() {
     let _ = std::fs::remove_file(&p);
     let engine = Engine::new(&p, 1, 1).unwrap();
     let id = engine.submit("relax", &params, 0, 0).unwrap();
-    // Pause after the first structure, then resume.
+    // Cancel once the three small inputs are done (progress 3/4), i.e. during the large one, then resume.
     let t0 = std::time::Instant::now();
-    while Store::open(&p).unwrap().run(id).unwrap().progress < 0.3 && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    while Store::open(&p).unwrap().run(id).unwrap().progress < 0.7 && t0.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
     engine.cancel(id).unwrap();
     engine.wait_idle();
+    let mid = Store::open(&p).unwrap().run(id).unwrap();
+    assert_ne!(mid.status, "finished", "the cancel came too late to test resuming");
     engine.resume(id).unwrap();
     engine.wait_idle();
     let store = Store::open(&p).unwrap();
     let run = store.run(id).unwrap();
     assert_eq!(run.status, "finished", "{:?}", run.error);
-    assert_eq!(run.result.as_ref().unwrap()["converged"], 3);
+    assert_eq!(run.result.as_ref().unwrap()["converged"], 4);
     let rows = store.query_candidates(None, Some(id), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap();
     let relaxed: Vec<_> = rows.iter().filter(|r| r.stage == "relaxed").collect();
-    assert_eq!(relaxed.len(), 3);
+    assert_eq!(relaxed.len(), 4);
+    // The interrupted structure was relaxed again from its start: one set of frames, one relaxed row.
+    let big = relaxed[3];
+    let big_frames: Vec<_> = rows.iter().filter(|row| row.stage == "frame" && row.source == big.source).collect();
+    let big_steps = big.properties["steps"]["value"].as_f64().unwrap_or_else(|| big.properties["steps"].as_f64().unwrap()) as usize;
+    assert_eq!(big_frames.len(), big_steps / 10 + 1);
+    assert_eq!(store.metrics(id, "energy:3").unwrap().len(), big_steps + 1);
     for (k, r) in fx["relaxations"].as_array().unwrap().iter().enumerate() {
         // extxyz keeps enough digits for the same trajectory as ASE.
         let e = relaxed[k].properties["energy"]["value"].as_f64().unwrap_or_else(|| relaxed[k].properties["energy"].as_f64().unwrap());
