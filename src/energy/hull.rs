@@ -155,12 +155,16 @@ impl SystemHull {
 
     /// Remember an optimal basis and its inverse (row k of `binv` belongs to `basis[k]`) as a facet.
     fn remember(&self, basis: &[usize], binv: &[f64]) {
-        let binv = binv.to_vec();
         let mut key = basis.to_vec();
         key.sort_unstable();
+        let known = |facets: &[Facet]| facets.len() >= MAX_FACETS || facets.iter().any(|f| f.key == key);
+        // Most misses on a well-explored system find a known facet again: check under the read lock.
+        if known(&self.facets.read().expect("hull cache lock")) {
+            return;
+        }
         let mut facets = self.facets.write().expect("hull cache lock");
-        if facets.len() < MAX_FACETS && !facets.iter().any(|f| f.key == key) {
-            facets.push(Facet { basis: basis.to_vec(), key, binv });
+        if !known(&facets) {
+            facets.push(Facet { basis: basis.to_vec(), key, binv: binv.to_vec() });
         }
     }
 }
@@ -522,8 +526,6 @@ fn simplex(cols: &[f64], costs: &[f64], b: &[f64], start: &[usize], skip: Option
         (value, w.basis.iter().copied().zip(w.xb.iter().copied()).collect())
     })
 }
-
-
 
 /// [`simplex`]'s optimum only (no allocation).
 fn simplex_value(cols: &[f64], costs: &[f64], b: &[f64], start: &[usize], skip: Option<usize>) -> f64 {
