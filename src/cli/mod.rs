@@ -152,8 +152,9 @@ pub enum Command {
     Energy {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The potential: `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
-        #[arg(long)]
+        /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
+        /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
+        #[arg(long, default_value = "chgnet")]
         potential: String,
         /// One JSON object per structure on its own line
         #[arg(long)]
@@ -164,8 +165,9 @@ pub enum Command {
     Relax {
         input: PathBuf,
         output: PathBuf,
-        /// The potential: `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
-        #[arg(long)]
+        /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
+        /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
+        #[arg(long, default_value = "chgnet")]
         potential: String,
         /// Converged when every force (eV/Å) and cell force is below this
         #[arg(long, default_value_t = 0.05)]
@@ -176,6 +178,9 @@ pub enum Command {
         /// Keep the cell fixed (positions only)
         #[arg(long)]
         fixed_cell: bool,
+        /// Keep the starting space group, found at this tolerance (Å), as ASE's FixSymmetry
+        #[arg(long, value_name = "ANGSTROM")]
+        symprec: Option<f64>,
         #[arg(long)]
         json: bool,
     },
@@ -212,8 +217,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
         Some(Command::Hull { refs, query, json }) => hull_cmd::run(refs.as_deref(), &query, json),
         Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
-        Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, json }) => {
-            energy_cmd::relax_file(&input, &output, &potential, crate::energy::RelaxOptions { fmax, max_steps: steps, relax_cell: !fixed_cell, ..Default::default() }, json)
+        Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, symprec, json }) => {
+            energy_cmd::relax_file(&input, &output, &potential, crate::energy::RelaxOptions { fmax, max_steps: steps, relax_cell: !fixed_cell, symprec, ..Default::default() }, json)
         }
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),

@@ -37,6 +37,8 @@ pub struct Evaluation {
     pub stress: Matrix3<f64>,
     /// Energy of each site (eV) when the model decomposes it.
     pub site_energies: Option<Vec<f64>>,
+    /// Magnetic moment of each site (μ_B) when the model predicts them (CHGNet).
+    pub magmoms: Option<Vec<f64>>,
 }
 
 impl Evaluation {
@@ -64,6 +66,12 @@ impl Evaluation {
 pub trait Calculator: Send + Sync {
     /// Name for logs and provenance (e.g. `lennard-jones(σ=3.4 Å, ε=0.0104 eV, rc=10.2 Å)`).
     fn name(&self) -> String;
+
+    /// Whether the model can evaluate structures containing `element` (all elements by default).
+    fn supports(&self, element: Element) -> bool {
+        let _ = element;
+        true
+    }
 
     /// Energy, forces and stress of `structure`.
     fn calculate(&self, structure: &Structure) -> Result<Evaluation, CalcError>;
@@ -157,11 +165,12 @@ impl Calculator for LennardJones {
             virial += 0.5 * f * d.transpose();
         }
         let energy = site_energies.iter().sum();
-        Ok(Evaluation { energy, forces, stress: virial / s.volume(), site_energies: Some(site_energies) })
+        Ok(Evaluation { energy, forces, stress: virial / s.volume(), site_energies: Some(site_energies), magmoms: None })
     }
 }
 
 /// A calculator from a short spec, as the CLI and job configs give it:
+/// `chgnet` (the shipped CHGNet 0.3.0; `chgnet:weights=FILE.safetensors,batch=N` for other weights) or
 /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å; cutoff 3σ by default).
 pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
     let bad = |m: String| CalcError::Invalid(m);
@@ -187,8 +196,19 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
             lj.validate()?;
             Ok(Box::new(lj))
         }
-        "chgnet" => Err(bad("the CHGNet potential is not in this build yet; use the Lennard-Jones pair potential (lj:sigma=…,epsilon=…)".into())),
-        other => Err(bad(format!("unknown potential {other:?}; available: lj:sigma=…,epsilon=…[,cutoff=…]"))),
+        "chgnet" => {
+            let mut c = super::chgnet::Chgnet::pretrained();
+            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
+                match k.trim() {
+                    "weights" | "path" => c = super::chgnet::Chgnet::from_file(std::path::Path::new(v.trim()))?,
+                    "batch" => c.batch_size = v.trim().parse().ok().filter(|&b: &usize| b > 0).ok_or_else(|| bad(format!("batch must be a positive integer, got {v:?}")))?,
+                    other => return Err(bad(format!("unknown CHGNet parameter {other:?} (weights=FILE.safetensors, batch=N)"))),
+                }
+            }
+            Ok(Box::new(c))
+        }
+        other => Err(bad(format!("unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…]"))),
     }
 }
 

@@ -1,13 +1,16 @@
 //! Energies of crystals: the calculator seam (energy, forces and stress from any model behind one trait),
-//! the Lennard-Jones pair potential, FIRE relaxation with a unit-cell filter, and convex-hull phase
+//! the CHGNet universal potential on tch, the Lennard-Jones pair potential, FIRE relaxation with a unit-cell filter, and convex-hull phase
 //! diagrams (stability from any set of reference energies).
 //!
 //! Layer 3: depends on `crystal` and `data` only.
 
 pub mod calculator;
+pub mod chgnet;
 pub mod hull;
+pub mod references;
 pub mod relax;
 
 pub use calculator::{CalcError, Calculator, Evaluation, LennardJones};
+pub use chgnet::Chgnet;
 pub use hull::{Decomposition, HullError, HullPoint, PhaseDiagram, PhaseEntry};
 pub use relax::{RelaxOptions, RelaxStep, Relaxation, relax};

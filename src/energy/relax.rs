@@ -35,11 +35,15 @@ pub struct RelaxOptions {
     pub fdec: f64,
     pub astart: f64,
     pub fa: f64,
+    /// Keep the starting structure's space group (ASE's `FixSymmetry`): the symmetry operations found at
+    /// this tolerance (Å) symmetrise every force and stress, so the structure can only move within its
+    /// group. `None` (the default) relaxes freely.
+    pub symprec: Option<f64>,
 }
 
 impl Default for RelaxOptions {
     fn default() -> Self {
-        RelaxOptions { fmax: 0.05, max_steps: 500, relax_cell: true, cell_factor: None, maxstep: 0.2, dt: 0.1, dtmax: 1.0, n_min: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99 }
+        RelaxOptions { fmax: 0.05, max_steps: 500, relax_cell: true, cell_factor: None, maxstep: 0.2, dt: 0.1, dtmax: 1.0, n_min: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99, symprec: None }
     }
 }
 
@@ -85,6 +89,59 @@ fn filter_forces(ev: &Evaluation, f_grad: &Matrix3<f64>, volume: f64, cell_facto
     rows
 }
 
+/// The starting structure's symmetry operations: each as its rotation in fractional coordinates and the
+/// site each site goes to.
+struct Symmetrizer {
+    ops: Vec<(Matrix3<f64>, Vec<usize>)>,
+}
+
+impl Symmetrizer {
+    fn new(s: &Structure, symprec: f64) -> Result<Symmetrizer, CalcError> {
+        let ops = s.symmetry_operations(symprec).map_err(|e| CalcError::Invalid(format!("cannot keep the symmetry: {e}")))?;
+        let frac = s.frac_coords();
+        let species = s.species();
+        let mut out = Vec::with_capacity(ops.len());
+        for (rot, t) in ops {
+            let r = rot.map(|x| x as f64);
+            let mut perm = Vec::with_capacity(frac.len());
+            for (i, f) in frac.iter().enumerate() {
+                let image = r * f + t;
+                let best = (0..frac.len())
+                    .filter(|&j| species[j] == species[i])
+                    .map(|j| {
+                        let d = (image - frac[j]).map(|x| x - x.round());
+                        (j, s.lattice.to_cart(&d).norm())
+                    })
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                match best {
+                    Some((j, d)) if d <= 2.0 * symprec + 1e-6 => perm.push(j),
+                    _ => return Err(CalcError::Invalid(format!("symmetry operation maps site {i} onto no site within {symprec} Å"))),
+                }
+            }
+            out.push((r, perm));
+        }
+        Ok(Symmetrizer { ops: out })
+    }
+
+    /// Average forces and stress over the group: `F'_g(i) = R F_i`, `σ' = R σ Rᵀ` (Cartesian R = A R_f A⁻¹).
+    fn apply(&self, ev: &mut Evaluation, lattice: &Lattice) {
+        let a = lattice.cart_from_frac();
+        let a_inv = lattice.frac_from_cart();
+        let n = self.ops.len() as f64;
+        let mut forces = vec![Vector3::zeros(); ev.forces.len()];
+        let mut stress = Matrix3::zeros();
+        for (rf, perm) in &self.ops {
+            let rc = a * rf * a_inv;
+            for (i, f) in ev.forces.iter().enumerate() {
+                forces[perm[i]] += rc * f / n;
+            }
+            stress += rc * ev.stress * rc.transpose() / n;
+        }
+        ev.forces = forces;
+        ev.stress = stress;
+    }
+}
+
 fn max_row(rows: &[Vector3<f64>]) -> f64 {
     rows.iter().map(|r| r.norm()).fold(0.0, f64::max)
 }
@@ -107,7 +164,15 @@ pub fn relax(calc: &dyn Calculator, start: &Structure, opts: &RelaxOptions, on_s
     if opts.relax_cell {
         x.extend((0..3).map(|r| f_grad.row(r).transpose() * cell_factor));
     }
-    let mut ev = calc.calculate(&structure)?;
+    let symmetrizer = opts.symprec.map(|p| Symmetrizer::new(start, p)).transpose()?;
+    let evaluate = |s: &Structure| -> Result<Evaluation, CalcError> {
+        let mut ev = calc.calculate(s)?;
+        if let Some(sym) = &symmetrizer {
+            sym.apply(&mut ev, &s.lattice);
+        }
+        Ok(ev)
+    };
+    let mut ev = evaluate(&structure)?;
     let mut g = filter_forces(&ev, &f_grad, structure.volume(), cell_factor, opts.relax_cell);
     let mut trajectory = vec![RelaxStep { step: 0, energy: ev.energy, fmax: max_row(&g), volume: structure.volume() }];
     let mut cancelled = on_step(&trajectory[0], &structure).is_break();
@@ -166,7 +231,7 @@ pub fn relax(calc: &dyn Calculator, start: &Structure, opts: &RelaxOptions, on_s
         let next = Structure::from_cart(lattice, species.clone(), &cart).map_err(|e| CalcError::Failed { calculator: "relaxation".into(), reason: format!("step {}: {e}", steps + 1) })?;
         structure = next;
         steps += 1;
-        ev = calc.calculate(&structure)?;
+        ev = evaluate(&structure)?;
         g = filter_forces(&ev, &f_grad, structure.volume(), cell_factor, opts.relax_cell);
         let point = RelaxStep { step: steps, energy: ev.energy, fmax: max_row(&g), volume: structure.volume() };
         cancelled = on_step(&point, &structure).is_break();

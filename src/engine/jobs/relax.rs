@@ -28,6 +28,7 @@ pub const KIND: &str = "relax";
 pub struct RelaxParams {
     /// Dataset ids, labels or reduced formulas, or structure files (every structure in them).
     pub structures: Vec<String>,
+    /// `chgnet` (the default: CHGNet 0.3.0), `chgnet:weights=FILE.safetensors` or
     /// `lj:sigma=…,epsilon=…[,cutoff=…]` (Å, eV, Å).
     pub potential: String,
     /// eV/Å.
@@ -36,11 +37,13 @@ pub struct RelaxParams {
     pub relax_cell: bool,
     /// Store a trajectory frame every this many steps (and the first); 0: none.
     pub frame_every: usize,
+    /// Keep each structure's space group, found at this tolerance (Å); absent: relax freely.
+    pub symprec: Option<f64>,
 }
 
 impl Default for RelaxParams {
     fn default() -> Self {
-        RelaxParams { structures: Vec::new(), potential: String::new(), fmax: 0.05, max_steps: 500, relax_cell: true, frame_every: 10 }
+        RelaxParams { structures: Vec::new(), potential: "chgnet".into(), fmax: 0.05, max_steps: 500, relax_cell: true, frame_every: 10, symprec: None }
     }
 }
 
@@ -121,7 +124,7 @@ impl Job for RelaxJob {
         }
         let i = self.state.next;
         let (name, start) = &self.inputs[i];
-        let opts = RelaxOptions { fmax: self.params.fmax, max_steps: self.params.max_steps, relax_cell: self.params.relax_cell, ..RelaxOptions::default() };
+        let opts = RelaxOptions { fmax: self.params.fmax, max_steps: self.params.max_steps, relax_cell: self.params.relax_cell, symprec: self.params.symprec, ..RelaxOptions::default() };
         let cancel = ctx.cancel_flag();
         let every = self.params.frame_every;
         let mut points = Vec::new();
