@@ -1,7 +1,8 @@
 //! CHGNet throughput on CPU, the Rust side of `scripts/bench_chgnet.sh`: energy + forces + stress of the
 //! structures in `tests/fixtures/chgnet_reference.json` (dataset crystals of 1–20 atoms and rattled and
 //! strained copies), one structure per forward pass and in batches of 64, with graph construction timed
-//! separately from the network (forward + autograd backward).
+//! separately from the network (forward + autograd backward), and energies alone (forward only, no
+//! autograd graph) to show what the derivatives cost.
 //!
 //! `cargo run --release --example bench_chgnet [-- --threads 1 --repeat 3]`; prints one JSON line.
 
@@ -45,8 +46,8 @@ fn main() {
     let structures: Vec<Structure> = fx["structures"].as_array().unwrap().iter().map(structure).collect();
     let n = structures.len();
     let atoms: usize = structures.iter().map(|s| s.n_sites()).sum();
-    let single = Chgnet { batch_size: 1, ..Chgnet::pretrained() };
-    let batched = Chgnet { batch_size: 64, ..Chgnet::pretrained() };
+    let single = Chgnet::pretrained().with_batch_size(1);
+    let batched = Chgnet::pretrained().with_batch_size(64);
     // Warm-up (libtorch allocations and kernels).
     let _ = batched.calculate_batch(&structures[..64.min(n)]);
     let graphs_s = best_of(repeat, || {
@@ -60,15 +61,18 @@ fn main() {
     let batch_s = best_of(repeat, || {
         std::hint::black_box(batched.calculate_batch(&structures));
     });
+    let energy_only_s = best_of(repeat, || {
+        std::hint::black_box(batched.energies(&structures));
+    });
     let edges: usize = structures.iter().map(|s| CrystalGraph::chgnet(s).edges.len()).sum();
     let angles: usize = structures.iter().map(|s| CrystalGraph::chgnet(s).angles.len()).sum();
     println!(
         "{}",
         json!({
             "implementation": "geode", "threads": threads, "structures": n, "atoms": atoms, "directed_edges": edges, "angles": angles,
-            "graphs_s": graphs_s, "single_s": single_s, "batch64_s": batch_s,
+            "graphs_s": graphs_s, "single_s": single_s, "batch64_s": batch_s, "batch64_energy_only_s": energy_only_s,
             "single_per_structure_ms": 1e3 * single_s / n as f64, "batch64_per_structure_ms": 1e3 * batch_s / n as f64,
-            "graph_share_single": graphs_s / single_s,
+            "graph_share_single": graphs_s / single_s, "backward_share_batch64": 1.0 - energy_only_s / batch_s,
         })
     );
 }

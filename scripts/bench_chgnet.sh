@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${1:-/tmp/ref/bin/python}"
-geode=$(OMP_NUM_THREADS=1 cargo run --release --quiet --example bench_chgnet -- --threads 1 --repeat 3 | tail -1)
+geode=$(OMP_NUM_THREADS=1 cargo run --release --quiet --no-default-features --example bench_chgnet -- --threads 1 --repeat 3 | tail -1)
 ref=$(OMP_NUM_THREADS=1 "$py" scripts/bench_chgnet.py --threads 1 --repeat 3 2>/dev/null | tail -1)
 echo "$geode"
 echo "$ref"
@@ -16,5 +16,6 @@ print(json.dumps({
     "single_ratio (python / geode)": p["single_s"] / g["single_s"],
     "batch64_ratio (python / geode)": p["batch64_s"] / g["batch64_s"],
     "graph_ratio (python / geode)": p["graphs_s"] / g["graphs_s"],
+    "energy_only_batch64_ratio (python / geode)": p["batch64_energy_only_s"] / g["batch64_energy_only_s"],
 }))
 PY

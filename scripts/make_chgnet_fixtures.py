@@ -8,6 +8,7 @@ Run with an interpreter that has torch, chgnet==0.4.2, pymatgen and ase:
     OMP_NUM_THREADS=1 /tmp/ref/bin/python scripts/make_chgnet_fixtures.py [--n 120] [--relax 12]
 """
 import argparse
+import importlib.metadata
 import gzip
 import json
 from pathlib import Path
@@ -15,7 +16,6 @@ from pathlib import Path
 import ase
 import chgnet
 import numpy as np
-import pymatgen
 import torch
 from ase.filters import UnitCellFilter
 from ase.optimize import FIRE
@@ -65,7 +65,7 @@ def main():
     picks = sorted(rng.choice(len(entries), size=args.n, replace=False).tolist())
     model = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
     doc = {
-        "chgnet": chgnet.__version__, "torch": torch.__version__, "pymatgen": pymatgen.__version__ if hasattr(pymatgen, "__version__") else "?",
+        "chgnet": chgnet.__version__, "torch": torch.__version__, "pymatgen": importlib.metadata.version("pymatgen"),
         "ase": ase.__version__, "model": "0.3.0", "structures": [], "relaxations": [],
     }
     for idx in picks:

@@ -167,3 +167,34 @@ fn energy_and_relax_commands_use_chgnet_by_default() {
     assert!(err.contains("/nonexistent.safetensors"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
+    let dir = std::env::temp_dir().join(format!("geode-chgnet-hull-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let refs = dir.join("refs.csv");
+    let (code, _, err) = geode_cli(&["dataset", "energies", "--elements", "Na,Cl", "--steps", "150", "--out", refs.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let table = std::fs::read_to_string(&refs).unwrap();
+    assert!(table.starts_with("name,formula,energy_per_atom"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("element:Na:A_cI2_229_a,Na,")), "{table}");
+    // Rock salt and zinc blende NaCl at a = 5.6 Å (B1 and B3), relaxed with CHGNet and placed on that hull.
+    let (na, cl) = (Element::from_symbol("Na").unwrap(), Element::from_symbol("Cl").unwrap());
+    let fcc = [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]];
+    let polymorph = |shift: f64| {
+        let frac: Vec<Vector3<f64>> = fcc.iter().map(|f| Vector3::from(*f)).chain(fcc.iter().map(|f| Vector3::from(*f) + Vector3::repeat(shift))).collect();
+        Structure::from_frac(Lattice::cubic(5.6).unwrap(), [vec![na; 4], vec![cl; 4]].concat(), frac).unwrap()
+    };
+    let files = [("b1.cif", polymorph(0.5)), ("b3.cif", polymorph(0.25))].map(|(name, s)| {
+        let p = dir.join(name);
+        geode::io::write_structures(&p, &[s], None).unwrap();
+        p
+    });
+    let (code, out, err) = geode_cli(&["hull", "--refs", refs.to_str().unwrap(), "--structures", files[0].to_str().unwrap(), files[1].to_str().unwrap(), "--relax", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (b1, b3) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
+    assert!(b1.abs() < 0.01, "rock salt {b1} eV/atom from the hull");
+    assert!(b3 > 0.05, "zinc blende NaCl only {b3} eV/atom above the hull");
+    std::fs::remove_dir_all(&dir).ok();
+}

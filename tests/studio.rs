@@ -190,3 +190,31 @@ fn hull_tab_draws_the_dataset_hull_of_a_system() {
     h.get_by_label(&label);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn relax_runs_show_their_trajectory_and_play_it_in_the_viewer() {
+    geode::ml::init_threads(1);
+    let dir = tmp("relax");
+    // A rattled rock salt, relaxed with CHGNet; a frame every 2 steps.
+    let s = geode::data::Dataset::embedded().lookup("NaCl").into_iter().map(|e| e.structure.clone()).min_by_key(|s| s.n_sites()).expect("NaCl in the dataset");
+    let mut s = s.repeat([2, 1, 1]).unwrap();
+    s.frac_coords_mut()[0] += nalgebra::Vector3::new(0.03, -0.02, 0.01);
+    let input = dir.join("nacl.cif");
+    geode::io::write_structures(&input, &[s], None).unwrap();
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    h.state_mut().start_run("relax", serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 2, "fmax": 0.02}), 1);
+    step_until(&mut h, "the relaxation to finish", |h| h.state().runs.iter().any(|r| r.status == "finished"));
+    h.run_steps(3);
+    h.get_by_label("Play").click();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) && !h.state().viewer.title.contains("relaxed") {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let title = h.state().viewer.title.clone();
+    assert!(title.starts_with("NaCl") && title.contains("relaxed ("), "the player should end on the relaxed structure: {title:?}");
+    // At the last frame the player stops by itself.
+    step_until(&mut h, "the player to stop", |h| h.query_by_label("Play").is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,6 +17,43 @@ fn entries_of(table: &EnergyTable) -> Vec<PhaseEntry> {
 /// `geode hull [--refs REFS.csv] --query QUERIES.csv [--json]`.
 pub fn run(refs: Option<&Path>, query: &Path, json_out: bool) -> anyhow::Result<i32> {
     let queries = energy_csv::read(query)?;
+    report(refs, queries, &query.display().to_string(), json_out)
+}
+
+/// `geode hull --refs REFS.csv --structures FILE… [--potential P] [--relax] [--json]`: the structures' energies
+/// per atom from the potential (after relaxation when asked) as total-energy queries.
+pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &str, relax_first: bool, json_out: bool) -> anyhow::Result<i32> {
+    if refs.is_none() {
+        bail!("--structures needs --refs with total energies from the same potential (make them with `geode dataset energies --potential {spec}`)");
+    }
+    let calc = super::energy_cmd::potential(spec)?;
+    let mut structures = Vec::new();
+    for f in files {
+        for (i, s) in crate::io::read_structures(f)?.into_iter().enumerate() {
+            structures.push((format!("{}#{i}", f.display()), s));
+        }
+    }
+    let opts = crate::energy::RelaxOptions::default();
+    let mut rows = Vec::with_capacity(structures.len());
+    for (k, (name, s)) in structures.iter().enumerate() {
+        let (energy, n) = if relax_first {
+            let r = crate::energy::relax(calc.as_ref(), s, &opts, &mut |_, _| std::ops::ControlFlow::Continue(())).with_context(|| format!("relaxing {name}"))?;
+            if !r.converged {
+                eprintln!("{name}: relaxation not converged in {} steps; using its last energy", r.steps);
+            }
+            (r.evaluation.energy, r.structure.n_sites())
+        } else {
+            (calc.calculate(s).with_context(|| format!("energy of {name}"))?.energy, s.n_sites())
+        };
+        let composition = s.composition();
+        rows.push(energy_csv::EnergyRow { line: k + 1, name: name.clone(), formula: composition.reduced_formula(), composition, energy_per_atom: energy / n as f64 });
+    }
+    let what = format!("{} structures ({}{})", rows.len(), calc.name(), if relax_first { ", relaxed" } else { "" });
+    report(refs, EnergyTable { kind: EnergyKind::Total, rows }, &what, json_out)
+}
+
+fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out: bool) -> anyhow::Result<i32> {
+    let query = Path::new(query_name);
     let (pd, source) = match refs {
         Some(p) => {
             let table = energy_csv::read(p)?;

@@ -117,8 +117,19 @@ pub enum Command {
         #[arg(long)]
         refs: Option<PathBuf>,
         /// Query compositions and energies (CSV)
+        #[arg(long, required_unless_present = "structures", conflicts_with = "structures")]
+        query: Option<PathBuf>,
+        /// Query structures instead (any structure files): their energies come from --potential, relaxed
+        /// first with --relax; --refs must then hold total energies with the same potential
+        /// (`geode dataset energies`)
+        #[arg(long, num_args = 1..)]
+        structures: Vec<PathBuf>,
+        /// The potential for --structures
+        #[arg(long, default_value = "chgnet")]
+        potential: String,
+        /// Relax --structures (positions and cell, fmax 0.05 eV/Å) before taking their energies
         #[arg(long)]
-        query: PathBuf,
+        relax: bool,
         /// One JSON object per query on its own line
         #[arg(long)]
         json: bool,
@@ -215,7 +226,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
         Some(Command::Chem { action }) => chem_cmd::run(action),
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
-        Some(Command::Hull { refs, query, json }) => hull_cmd::run(refs.as_deref(), &query, json),
+        Some(Command::Hull { refs, query, structures, potential, relax, json }) => match query {
+            Some(q) => hull_cmd::run(refs.as_deref(), &q, json),
+            None => hull_cmd::run_structures(refs.as_deref(), &structures, &potential, relax, json),
+        },
         Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
         Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, symprec, json }) => {
             energy_cmd::relax_file(&input, &output, &potential, crate::energy::RelaxOptions { fmax, max_steps: steps, relax_cell: !fixed_cell, symprec, ..Default::default() }, json)

@@ -118,6 +118,8 @@ pub struct StudioApp {
     runs_refreshed: Option<Instant>,
     pub progress: HashMap<i64, Progress>,
     pub selected_run: Option<i64>,
+    /// The selected relax run's trajectory view (plots and frame player).
+    pub trajectory: crate::studio::panels::trajectory::TrajectoryView,
     /// The Screening tab's view of a screen run's survivors.
     pub screening: super::panels::screening::ScreeningView,
     /// The Hull tab: the system typed, its picture, and the dataset's phase diagram (built on first use).
@@ -180,6 +182,7 @@ impl StudioApp {
             runs_refreshed: None,
             progress: HashMap::new(),
             selected_run: None,
+            trajectory: Default::default(),
             screening: Default::default(),
             hull_system: "Li-Fe-O".into(),
             hull: Default::default(),

@@ -52,6 +52,12 @@ impl Chgnet {
         Ok(Chgnet { net: Arc::new(net), batch_size: DEFAULT_BATCH, name: format!("chgnet({})", path.display()) })
     }
 
+    /// The same potential evaluating `n` crystals per forward pass.
+    pub fn with_batch_size(mut self, n: usize) -> Chgnet {
+        self.batch_size = n.max(1);
+        self
+    }
+
     pub fn network(&self) -> &Network {
         &self.net
     }
@@ -75,7 +81,7 @@ impl Chgnet {
         for chunk in ok.chunks(self.batch_size.max(1)) {
             let graphs: Vec<CrystalGraph> = chunk.iter().map(|&i| CrystalGraph::new(&structures[i], atom_cut, bond_cut)).collect();
             let refs: Vec<&CrystalGraph> = graphs.iter().collect();
-            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs)));
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs, true)));
             match res {
                 Ok(b) => {
                     let mut a0 = 0;
@@ -103,6 +109,25 @@ impl Chgnet {
             }
         }
         out.into_iter().map(|r| r.expect("every structure has a result")).collect()
+    }
+}
+
+impl Chgnet {
+    /// Total energies (eV) alone, without forces or stresses: no autograd graph, so cheaper than
+    /// [`Calculator::calculate_batch`] for screening many fixed structures.
+    pub fn energies(&self, structures: &[Structure]) -> Vec<Result<f64, CalcError>> {
+        let (atom_cut, bond_cut) = self.net.cutoffs;
+        let mut out: Vec<Result<f64, CalcError>> = structures.iter().map(|s| self.check(s).map(|_| f64::NAN)).collect();
+        let ok: Vec<usize> = (0..structures.len()).filter(|&i| out[i].is_ok()).collect();
+        for chunk in ok.chunks(self.batch_size.max(1)) {
+            let graphs: Vec<CrystalGraph> = chunk.iter().map(|&i| CrystalGraph::new(&structures[i], atom_cut, bond_cut)).collect();
+            let refs: Vec<&CrystalGraph> = graphs.iter().collect();
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs, false))) {
+                Ok(b) => chunk.iter().zip(b.energy).for_each(|(&i, e)| out[i] = Ok(e)),
+                Err(_) => chunk.iter().for_each(|&i| out[i] = Err(CalcError::Failed { calculator: self.name.clone(), reason: "libtorch error".into() })),
+            }
+        }
+        out
     }
 }
 
@@ -194,6 +219,15 @@ mod tests {
         // Rock salt NaCl sits near a = 5.6–5.7 Å in PBE: compression raises the energy, and so does stretching.
         let e: Vec<f64> = batch.iter().map(|r| r.as_ref().unwrap().energy_per_atom()).collect();
         assert!(e[0] > e[1] && e[3] > e[2], "{e:?}");
+    }
+
+    #[test]
+    fn energies_alone_equal_the_full_evaluation() {
+        let c = Chgnet::pretrained();
+        let s = rocksalt(5.5);
+        let full = c.calculate(&s).unwrap();
+        let e = c.energies(std::slice::from_ref(&s)).pop().unwrap().unwrap();
+        assert!((e - full.energy).abs() < 1e-5, "{e} vs {}", full.energy);
     }
 
     #[test]

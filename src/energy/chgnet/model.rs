@@ -256,8 +256,11 @@ impl Network {
         Tensor::cat(&[first, t.sin(), t.cos()], 1) / std::f64::consts::PI.sqrt()
     }
 
-    /// Energies, forces, stresses and magnetic moments of a batch of crystal graphs.
-    pub fn forward(&self, graphs: &[&CrystalGraph]) -> BatchOutput {
+    /// Energies, forces, stresses and magnetic moments of a batch of crystal graphs; with `derivatives`
+    /// false only energies, site energies and magnetic moments (no autograd graph is built; forces and
+    /// stresses come back empty).
+    pub fn forward(&self, graphs: &[&CrystalGraph], derivatives: bool) -> BatchOutput {
+        let _no_grad = (!derivatives).then(tch::no_grad_guard);
         let n_graph = graphs.len();
         let mut z = Vec::new();
         let mut owner = Vec::new();
@@ -301,8 +304,8 @@ impl Network {
         let n_atoms = atom_off;
         let idx = |v: &[i64]| Tensor::from_slice(v);
         let (owner_t, ctr_t, nbr_t, edge_owner_t, d2u_t, u2d_t) = (idx(&owner), idx(&ctr), idx(&nbr), idx(&edge_owner), idx(&d2u), idx(&u2d));
-        let positions = Tensor::from_slice(&pos).reshape([n_atoms, 3]).set_requires_grad(true);
-        let strain = Tensor::zeros([n_graph as i64, 3, 3], F32).set_requires_grad(true);
+        let positions = Tensor::from_slice(&pos).reshape([n_atoms, 3]).set_requires_grad(derivatives);
+        let strain = Tensor::zeros([n_graph as i64, 3, 3], F32).set_requires_grad(derivatives);
         let lattice = Tensor::from_slice(&lattices).reshape([n_graph as i64, 3, 3]);
         let deform = Tensor::eye(3, F32).unsqueeze(0) + &strain;
         let lattice_s = lattice.bmm(&deform);
@@ -356,15 +359,18 @@ impl Network {
         atom = atom_conv(&self.atom_convs[n_inner], &atom, &bond);
         let site = self.readout.forward(&self.readout_norm.forward(&atom)).squeeze_dim(1) + self.atom_ref.index_select(0, &idx(&z));
         let energy = Tensor::zeros([n_graph as i64], F32).index_add(0, &owner_t, &site);
-        let grads = Tensor::run_backward(&[energy.sum(Kind::Float)], &[&positions, &strain], false, false);
         let to_vec = |t: &Tensor| -> Vec<f64> { Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).reshape([-1])).expect("a CPU float tensor") };
-        let f = to_vec(&grads[0]);
-        let s = to_vec(&grads[1]);
+        let (f, s) = if derivatives {
+            let grads = Tensor::run_backward(&[energy.sum(Kind::Float)], &[&positions, &strain], false, false);
+            (to_vec(&grads[0]), to_vec(&grads[1]))
+        } else {
+            (Vec::new(), Vec::new())
+        };
         BatchOutput {
             energy: to_vec(&energy),
             site_energies: to_vec(&site),
             forces: f.chunks_exact(3).map(|c| [-c[0], -c[1], -c[2]]).collect(),
-            stress: (0..n_graph).map(|b| std::array::from_fn(|r| std::array::from_fn(|c| s[b * 9 + r * 3 + c] / volumes[b]))).collect(),
+            stress: (0..n_graph).filter(|_| derivatives).map(|b| std::array::from_fn(|r| std::array::from_fn(|c| s[b * 9 + r * 3 + c] / volumes[b]))).collect(),
             magmoms: magmom.map(|m| to_vec(&m)).unwrap_or_default(),
         }
     }

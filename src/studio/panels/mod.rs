@@ -8,3 +8,4 @@ pub mod models;
 pub mod plots;
 pub mod runs;
 pub mod screening;
+pub mod trajectory;

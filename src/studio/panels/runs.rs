@@ -1,5 +1,6 @@
 //! The runs panel: every run of the project with status, progress, throughput and ETA; cancel, pause
-//! and resume; the selected run's parameters, result, log and metric curves (e.g. training losses).
+//! and resume; the selected run's parameters, result, log and metric curves (e.g. training losses), and
+//! for relaxations the trajectory (energy and fmax per step, frames played in the viewer).
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
@@ -63,6 +64,9 @@ impl StudioApp {
             ui.label(format!("{} candidates · created {} · finished {}", run.n_candidates, run.created_at, run.finished_at.as_deref().unwrap_or("–")));
             if let Some(e) = &run.error {
                 ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+            if run.kind == "relax" && self.store.is_some() {
+                self.trajectory_ui(ui, &run);
             }
             if let Some(store) = &self.store {
                 let names: Vec<&str> = if run.kind == "train" { vec!["train_loss", "val_mae_formation_energy_per_atom", "val_mae_band_gap"] } else { vec![] };
