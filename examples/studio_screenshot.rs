@@ -3,7 +3,9 @@
 //! `docs/studio-screening.png`.
 //!
 //! `cargo run --release --example studio_screenshot -- docs/studio-screening.png [SYSTEM]` (with a system such
-//! as `Ca-Ti-O`, the Hull tab of that system: `docs/studio-hull.png`)
+//! as `Ca-Ti-O`, the Hull tab of that system: `docs/studio-hull.png`; with `relax`, a CHGNet relaxation of a
+//! rattled perovskite instead, its trajectory in the Runs tab and a middle frame in the viewer:
+//! `docs/studio-relax.png`)
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,13 @@ fn main() {
     let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.clone()), persist: false, threads: 0, files: Vec::new() };
     let mut h = Harness::builder().with_size(egui::vec2(1600.0, 1000.0)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts));
     h.run_steps(3);
+    if std::env::args().nth(2).as_deref() == Some("relax") {
+        relax_view(&mut h, &dir);
+        let img = h.render().expect("render");
+        img.save(&out).expect("write PNG");
+        eprintln!("wrote {out}");
+        return;
+    }
     h.state_mut().state.dock_tab = DockTab::Screening;
     h.run_steps(2);
     h.get_by_label("Launch screening").click();
@@ -50,4 +59,38 @@ fn main() {
     let img = h.render().expect("render");
     img.save(&out).expect("write PNG");
     eprintln!("wrote {out}");
+}
+
+/// A relax run on a rattled, expanded 2×2×2 SrTiO3 with a frame every 4 steps; the trajectory view shows its
+/// energy and fmax and the viewer a frame from the middle of the relaxation.
+fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
+    let s = geode::data::prototypes::find("E2_1").first().expect("the perovskite prototype").structure.clone();
+    let el = |x: &str| geode::crystal::Element::from_symbol(x).unwrap();
+    let map = s.species().iter().copied().collect::<std::collections::BTreeSet<_>>();
+    let sub: std::collections::BTreeMap<_, _> = map.iter().map(|&e| (e, match e.symbol() { "Ca" => el("Sr"), other => el(other) })).collect();
+    let mut s = s.substituted(&sub).repeat([2, 2, 2]).unwrap().scaled_to_volume(8.0 * 3.95f64.powi(3) * 1.06).unwrap();
+    for (i, f) in s.frac_coords_mut().iter_mut().enumerate() {
+        let t = i as f64;
+        *f += nalgebra::Vector3::new((t * 1.7).sin(), (t * 2.3).cos(), (t * 0.9).sin()) * 0.012;
+    }
+    let input = dir.join("SrTiO3-rattled.cif");
+    geode::io::write_structures(&input, &[s], None).unwrap();
+    h.state_mut().start_run("relax", serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 4, "fmax": 0.02}), 1);
+    let t0 = Instant::now();
+    while !h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished") {
+        assert!(t0.elapsed() < Duration::from_secs(600), "the relax run did not finish");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.run_steps(5);
+    h.get_by_label("Play").click();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1700) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some(pause) = h.query_by_label("Pause") {
+        pause.click();
+    }
+    h.run_steps(5);
 }

@@ -275,9 +275,7 @@ impl Network {
             for (k, f) in g.frac.iter().enumerate() {
                 z.push(g.z[k] as i64 - 1);
                 owner.push(gi as i64);
-                for c in 0..3 {
-                    pos.push((f[0] * l[0][c] + f[1] * l[1][c] + f[2] * l[2][c]) as f32);
-                }
+                pos.extend((0..3).map(|c| (f[0] * l[0][c] + f[1] * l[1][c] + f[2] * l[2][c]) as f32));
             }
             lattices.extend(l.iter().flatten().map(|&x| x as f32));
             let m = nalgebra::Matrix3::from_fn(|r, c| l[r][c]);

@@ -30,6 +30,8 @@ pub struct TrajectoryView {
     playing: bool,
     last_advance: Option<Instant>,
     refreshed: Option<Instant>,
+    /// The run's status and candidate count at the last refresh.
+    seen: (String, i64),
 }
 
 fn step_of(props: &Value) -> Option<i64> {
@@ -68,6 +70,7 @@ impl StudioApp {
         v.frames = frames;
         v.current = v.current.min(v.frames.len().saturating_sub(1));
         v.refreshed = Some(Instant::now());
+        v.seen = (run.status.clone(), run.n_candidates);
     }
 
     fn show_frame(&mut self, k: usize) {
@@ -82,7 +85,9 @@ impl StudioApp {
 
     /// The trajectory of the selected `relax` run.
     pub fn trajectory_ui(&mut self, ui: &mut egui::Ui, run: &RunRow) {
-        let stale = self.trajectory.run != Some(run.id) || (run.status == "running" && self.trajectory.refreshed.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
+        let v = &self.trajectory;
+        let changed = v.seen.0 != run.status || v.seen.1 != run.n_candidates;
+        let stale = v.run != Some(run.id) || (changed && v.refreshed.is_none_or(|t| t.elapsed() > Duration::from_secs(1))) || (changed && run.status != "running");
         if stale {
             self.refresh_trajectory(run);
         }
