@@ -196,5 +196,15 @@ fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
     let (b1, b3) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
     assert!(b1.abs() < 0.01, "rock salt {b1} eV/atom from the hull");
     assert!(b3 > 0.05, "zinc blende NaCl only {b3} eV/atom above the hull");
+    // Without --refs: the shipped CHGNet energies of the whole dataset and the relaxed elements.
+    let (code, out, err) = geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), files[1].to_str().unwrap(), "--relax", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (b1_shipped, b3_shipped) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
+    assert!(b1_shipped.abs() < 0.01 && (b3_shipped - b3).abs() < 0.02, "shipped table: B1 {b1_shipped}, B3 {b3_shipped} (own table: {b1}, {b3})");
+    // Another potential needs its own references.
+    let (code, _, err) = geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), "--potential", "lj:sigma=3,epsilon=0.01"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--refs"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

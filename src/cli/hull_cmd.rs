@@ -23,10 +23,11 @@ pub fn run(refs: Option<&Path>, query: &Path, json_out: bool) -> anyhow::Result<
 /// `geode hull --refs REFS.csv --structures FILE… [--potential P] [--relax] [--json]`: the structures' energies
 /// per atom from the potential (after relaxation when asked) as total-energy queries.
 pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &str, relax_first: bool, json_out: bool) -> anyhow::Result<i32> {
-    if refs.is_none() {
-        bail!("--structures needs --refs with total energies from the same potential (make them with `geode dataset energies --potential {spec}`)");
-    }
     let calc = super::energy_cmd::potential(spec)?;
+    let shipped = refs.is_none() && calc.name() == crate::energy::Calculator::name(&crate::energy::Chgnet::pretrained());
+    if refs.is_none() && !shipped {
+        bail!("--structures with {} needs --refs with total energies from the same potential (make them with `geode dataset energies --potential {spec}`)", calc.name());
+    }
     let mut structures = Vec::new();
     for f in files {
         for (i, s) in crate::io::read_structures(f)?.into_iter().enumerate() {
@@ -49,7 +50,13 @@ pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &
         rows.push(energy_csv::EnergyRow { line: k + 1, name: name.clone(), formula: composition.reduced_formula(), composition, energy_per_atom: energy / n as f64 });
     }
     let what = format!("{} structures ({}{})", rows.len(), calc.name(), if relax_first { ", relaxed" } else { "" });
-    report(refs, EnergyTable { kind: EnergyKind::Total, rows }, &what, json_out)
+    let queries = EnergyTable { kind: EnergyKind::Total, rows };
+    if shipped {
+        let table = crate::energy::references::chgnet_references();
+        let pd = PhaseDiagram::new(entries_of(table)).context("building the CHGNet phase diagram")?;
+        return print_results(&pd, &queries, "CHGNet 0.3.0 energies of the embedded dataset and relaxed elements (shipped)", &what, json_out);
+    }
+    report(refs, queries, &what, json_out)
 }
 
 fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out: bool) -> anyhow::Result<i32> {
@@ -83,6 +90,11 @@ fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out:
             (PhaseDiagram::from_dataset(Dataset::embedded()), "embedded OQMD/ICSD dataset (DFT formation energies)".to_string())
         }
     };
+    print_results(&pd, &queries, &source, query_name, json_out)
+}
+
+fn print_results(pd: &PhaseDiagram, queries: &EnergyTable, source: &str, query_name: &str, json_out: bool) -> anyhow::Result<i32> {
+    let query = Path::new(query_name);
     let batch: Vec<_> = queries.rows.iter().map(|r| (r.composition.clone(), r.energy_per_atom)).collect();
     let results = pd.e_above_hull_batch(&batch);
     let describe = |p: &HullPoint| {

@@ -15,9 +15,25 @@ use super::calculator::{CalcError, Calculator};
 use super::relax::{RelaxOptions, relax};
 use crate::crystal::{Element, Structure};
 use crate::data::{Dataset, prototypes};
+use crate::io::energy_csv::{self, EnergyTable};
 
 /// AFLOW labels of the elemental prototypes tried for every element: fcc (A1), bcc (A2), hcp (A3), diamond (A4).
 pub const ELEMENTAL_PROTOTYPES: [&str; 4] = ["A_cF4_225_a", "A_cI2_229_a", "A_hP2_194_c", "A_cF8_227_a"];
+
+/// CHGNet 0.3.0 reference energies shipped with Geode: every dataset crystal as stored (single points) and
+/// each element relaxed in the fcc, bcc, hcp and diamond prototypes, made by
+/// `geode dataset energies --out chgnet-0.3.0-references.csv` (21,319 rows; gzip).
+const CHGNET_REFERENCES: &[u8] = include_bytes!("../../assets/potentials/chgnet-0.3.0-references.csv.gz");
+
+/// The shipped CHGNet 0.3.0 reference table (`name`, `formula`, `energy_per_atom` in eV/atom, …), parsed once.
+pub fn chgnet_references() -> &'static EnergyTable {
+    static TABLE: std::sync::OnceLock<EnergyTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(CHGNET_REFERENCES), &mut text).expect("the embedded reference table is gzip");
+        energy_csv::parse(&text, "chgnet-0.3.0-references.csv").expect("the embedded reference table parses")
+    })
+}
 
 /// One reference phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +120,18 @@ mod tests {
             let s = elemental_in(&p.structure, fe).unwrap();
             assert!((s.min_distance() - 2.0 * fe.data().covalent_radius.unwrap()).abs() < 1e-9, "{label}");
         }
+    }
+
+    #[test]
+    fn the_shipped_chgnet_table_has_every_dataset_crystal_and_element() {
+        let t = chgnet_references();
+        assert_eq!(t.kind, energy_csv::EnergyKind::Total);
+        let ds = Dataset::embedded();
+        let ids: std::collections::HashSet<&str> = t.rows.iter().map(|r| r.name.as_str()).collect();
+        assert!(ds.entries.iter().all(|e| ids.contains(format!("oqmd-icsd-{}", e.id).as_str())));
+        let elemental: BTreeSet<String> = t.rows.iter().filter(|r| r.composition.elements().len() == 1).map(|r| r.composition.elements()[0].symbol().to_string()).collect();
+        let present: BTreeSet<String> = ds.entries.iter().flat_map(|e| e.structure.species().iter().map(|x| x.symbol().to_string())).collect();
+        assert!(present.is_subset(&elemental), "no elemental reference for {:?}", present.difference(&elemental).collect::<Vec<_>>());
     }
 
     #[test]

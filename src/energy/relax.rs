@@ -39,11 +39,14 @@ pub struct RelaxOptions {
     /// this tolerance (Å) symmetrise every force and stress, so the structure can only move within its
     /// group. `None` (the default) relaxes freely.
     pub symprec: Option<f64>,
+    /// Stop with an error when the cell volume leaves [start / f, start × f]: a potential with no minimum
+    /// near the structure (a collapsing or exploding cell) is reported instead of followed. Default 4.
+    pub max_volume_factor: f64,
 }
 
 impl Default for RelaxOptions {
     fn default() -> Self {
-        RelaxOptions { fmax: 0.05, max_steps: 500, relax_cell: true, cell_factor: None, maxstep: 0.2, dt: 0.1, dtmax: 1.0, n_min: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99, symprec: None }
+        RelaxOptions { fmax: 0.05, max_steps: 500, relax_cell: true, cell_factor: None, maxstep: 0.2, dt: 0.1, dtmax: 1.0, n_min: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99, symprec: None, max_volume_factor: 4.0 }
     }
 }
 
@@ -229,6 +232,18 @@ pub fn relax(calc: &dyn Calculator, start: &Structure, opts: &RelaxOptions, on_s
             (structure.lattice.clone(), x[..n].to_vec())
         };
         let next = Structure::from_cart(lattice, species.clone(), &cart).map_err(|e| CalcError::Failed { calculator: "relaxation".into(), reason: format!("step {}: {e}", steps + 1) })?;
+        let ratio = next.volume() / start.volume();
+        if opts.max_volume_factor.is_finite() && !(1.0 / opts.max_volume_factor..=opts.max_volume_factor).contains(&ratio) {
+            return Err(CalcError::Failed {
+                calculator: calc.name(),
+                reason: format!(
+                    "the cell volume went from {:.2} to {:.2} Å³ (×{ratio:.2}) by step {}: the potential has no minimum near this structure",
+                    start.volume(),
+                    next.volume(),
+                    steps + 1
+                ),
+            });
+        }
         structure = next;
         steps += 1;
         ev = evaluate(&structure)?;

@@ -25,6 +25,10 @@ const SHIPPED: &[u8] = include_bytes!("../../../assets/potentials/chgnet-0.3.0.s
 /// Heaviest element CHGNet has an embedding for (Pu).
 pub const MAX_Z: u8 = 94;
 
+/// Most directed edges (neighbours within 6 Å) per atom CHGNet is asked to handle; dense metals have about 80.
+/// Beyond it (a cell collapsed far below any real density) the graph would take gigabytes.
+pub const MAX_EDGES_PER_ATOM: usize = 1000;
+
 /// Default number of crystals per forward pass in [`Calculator::calculate_batch`].
 pub const DEFAULT_BATCH: usize = 32;
 
@@ -68,6 +72,15 @@ impl Chgnet {
         }
         if let Some(e) = s.species().iter().find(|e| e.z() > MAX_Z) {
             return Err(CalcError::UnsupportedElement { calculator: self.name.clone(), element: e.symbol().to_string() });
+        }
+        // Atoms within the 6 Å sphere at this density, before any graph is built.
+        let per_atom = 4.0 / 3.0 * std::f64::consts::PI * self.net.cutoffs.0.powi(3) * s.n_sites() as f64 / s.volume();
+        if per_atom > MAX_EDGES_PER_ATOM as f64 {
+            return Err(CalcError::Invalid(format!(
+                "{:.2} Å³ per atom is far denser than any crystal: about {per_atom:.0} neighbours per atom within CHGNet's {} Å cutoff (at most {MAX_EDGES_PER_ATOM})",
+                s.volume() / s.n_sites() as f64,
+                self.net.cutoffs.0
+            )));
         }
         Ok(())
     }
@@ -228,6 +241,12 @@ mod tests {
         let full = c.calculate(&s).unwrap();
         let e = c.energies(std::slice::from_ref(&s)).pop().unwrap().unwrap();
         assert!((e - full.energy).abs() < 1e-5, "{e} vs {}", full.energy);
+    }
+
+    #[test]
+    fn collapsed_cells_are_refused_before_building_a_huge_graph() {
+        let err = Chgnet::pretrained().calculate(&rocksalt(1.5)).unwrap_err();
+        assert!(err.to_string().contains("denser than any crystal"), "{err}");
     }
 
     #[test]

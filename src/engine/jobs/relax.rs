@@ -1,6 +1,7 @@
 //! The `relax` job: FIRE relaxation (`energy::relax`) of structures from the dataset or files with a
 //! potential, one structure per step. Streams the energy and fmax of every FIRE step as metrics
-//! (`energy:<i>` in eV, `fmax:<i>` in eV/Å, i = position in the input list), trajectory frames every
+//! (`energy:<i>` in eV, `fmax:<i>` in eV/Å, i = position in the input list; the step in flight also as the
+//! live progress counters `input`, `step`, `energy`, `fmax`), trajectory frames every
 //! `frame_every` steps as candidates at stage `frame`, and the relaxed structure at stage `relaxed` with
 //! its energy, energy per atom, fmax, pressure, steps and whether it converged. Resumes at the first
 //! structure not yet finished (a structure interrupted mid-relaxation starts again).
@@ -129,7 +130,13 @@ impl Job for RelaxJob {
         let every = self.params.frame_every;
         let mut points = Vec::new();
         let mut frames = Vec::new();
+        let live = &*ctx;
         let out = relax(self.calc.as_ref(), start, &opts, &mut |p, s| {
+            // The step in flight, for live views (the metrics are committed when the structure is done).
+            live.set_counter("input", i as f64);
+            live.set_counter("step", p.step as f64);
+            live.set_counter("energy", p.energy);
+            live.set_counter("fmax", p.fmax);
             points.push(p.clone());
             if every > 0 && p.step % every == 0 {
                 frames.push((p.clone(), s.clone()));

@@ -1,7 +1,8 @@
 //! A relaxation run's trajectory, under the runs panel: energy (eV) and log₁₀ fmax (eV/Å) per FIRE step for
 //! one of the run's input structures, and its stored frames played in the viewer (slider, play/pause).
-//! Everything comes from the project store: the `energy:<i>` / `fmax:<i>` metrics and the candidates at
-//! stage `frame` and `relaxed` that the `relax` job writes.
+//! Everything comes from the project store (the `energy:<i>` / `fmax:<i>` metrics and the candidates at stage
+//! `frame` and `relaxed` that the `relax` job writes) and, for the relaxation in flight, from the run's live
+//! progress counters (`input`, `step`, `energy`, `fmax`), drawn as a second curve until the structure is done.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,8 @@ pub struct TrajectoryView {
     refreshed: Option<Instant>,
     /// The run's status and candidate count at the last refresh.
     seen: (String, i64),
+    /// Steps of the relaxation in flight, from the run's live progress counters: (step, energy, fmax).
+    live: Vec<(f64, f64, f64)>,
 }
 
 fn step_of(props: &Value) -> Option<i64> {
@@ -91,6 +94,20 @@ impl StudioApp {
         if stale {
             self.refresh_trajectory(run);
         }
+        // The relaxation in flight streams its step, energy and fmax through the progress counters.
+        if let Some(c) = self.progress.get(&run.id).map(|p| &p.counters).filter(|_| run.status == "running") {
+            if let (Some(&input), Some(&step), Some(&e), Some(&f)) = (c.get("input"), c.get("step"), c.get("energy"), c.get("fmax")) {
+                let v = &mut self.trajectory;
+                if input as usize == v.input && v.live.last().is_none_or(|l| l.0 != step) {
+                    if v.live.last().is_some_and(|l| step < l.0) {
+                        v.live.clear();
+                    }
+                    v.live.push((step, e, f));
+                }
+            }
+        } else {
+            self.trajectory.live.clear();
+        }
         ui.horizontal(|ui| {
             ui.label("Structure");
             let mut input = self.trajectory.input;
@@ -141,14 +158,22 @@ impl StudioApp {
         let marker = self.trajectory.frames.get(self.trajectory.current).map(|&(s, _)| s as f64).filter(|s| *s < i64::MAX as f64);
         let v = &self.trajectory;
         ui.columns(2, |cols| {
+            let live_e: Vec<[f64; 2]> = v.live.iter().map(|l| [l.0, l.1]).collect();
+            let live_f: Vec<[f64; 2]> = v.live.iter().filter(|l| l.2 > 0.0).map(|l| [l.0, l.2.log10()]).collect();
             Plot::new(("traj_energy", run.id)).height(110.0).x_axis_label("FIRE step").y_axis_label("energy (eV)").show(&mut cols[0], |p| {
                 p.line(Line::new("energy (eV)", PlotPoints::from(v.energy.clone())));
+                if !live_e.is_empty() {
+                    p.line(Line::new("in flight", PlotPoints::from(live_e)));
+                }
                 if let Some(x) = marker {
                     p.vline(VLine::new("frame", x));
                 }
             });
             Plot::new(("traj_fmax", run.id)).height(110.0).x_axis_label("FIRE step").y_axis_label("log10 fmax (eV/A)").show(&mut cols[1], |p| {
                 p.line(Line::new("log10 fmax (eV/A)", PlotPoints::from(v.log_fmax.clone())));
+                if !live_f.is_empty() {
+                    p.line(Line::new("in flight", PlotPoints::from(live_f)));
+                }
                 if let Some(x) = marker {
                     p.vline(VLine::new("frame", x));
                 }
