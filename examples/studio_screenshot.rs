@@ -74,6 +74,7 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
         *f += nalgebra::Vector3::new((t * 1.7).sin(), (t * 2.3).cos(), (t * 0.9).sin()) * 0.012;
     }
     let input = dir.join("SrTiO3-rattled.cif");
+    h.state_mut().state.show_explorer = false;
     geode::io::write_structures(&input, &[s], None).unwrap();
     h.state_mut().start_run("relax", serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 4, "fmax": 0.02}), 1);
     let t0 = Instant::now();

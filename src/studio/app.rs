@@ -759,7 +759,7 @@ impl StudioApp {
             if !running.is_empty() {
                 ui.separator();
                 for r in running.iter().take(3) {
-                    let p = self.progress.get(&r.id).map(|p| p.fraction).unwrap_or(r.progress);
+                    let p = self.progress.get(&r.id).filter(|_| r.status == "running").map(|p| p.fraction).unwrap_or(r.progress);
                     let label = format!("{} {} {}", r.kind, r.id, r.status);
                     if ui.add(egui::ProgressBar::new(p as f32).desired_width(120.0).text(label)).clicked() {
                         self.state.show_dock = true;

@@ -17,7 +17,8 @@ impl StudioApp {
         ui.columns(2, |cols| {
             egui::ScrollArea::vertical().id_salt("runs_list").show(&mut cols[0], |ui| {
                 for r in self.runs.iter().rev() {
-                    let p = self.progress.get(&r.id);
+                    // Live progress while running; the stored value once the run has stopped (the last live event may predate the end).
+                    let p = self.progress.get(&r.id).filter(|_| r.status == "running");
                     let frac = p.map(|p| p.fraction).unwrap_or(r.progress) as f32;
                     ui.horizontal(|ui| {
                         let sel = self.selected_run == Some(r.id);

@@ -133,10 +133,13 @@ impl StudioApp {
                     self.trajectory.last_advance = None;
                 }
                 let mut k = self.trajectory.current;
-                if ui.add(egui::Slider::new(&mut k, 0..=n - 1).text(format!("frame of {n}"))).changed() {
+                if ui.add(egui::Slider::new(&mut k, 0..=n - 1).show_value(false)).changed() {
                     self.trajectory.playing = false;
                     self.show_frame(k);
                 }
+                let (step, _) = self.trajectory.frames[self.trajectory.current.min(n - 1)];
+                let at = if self.trajectory.current + 1 == n { "relaxed".to_string() } else { format!("step {step}") };
+                ui.label(format!("frame {} of {n} ({at})", self.trajectory.current + 1));
             } else {
                 ui.weak("no frames stored yet");
             }
@@ -160,7 +163,7 @@ impl StudioApp {
         ui.columns(2, |cols| {
             let live_e: Vec<[f64; 2]> = v.live.iter().map(|l| [l.0, l.1]).collect();
             let live_f: Vec<[f64; 2]> = v.live.iter().filter(|l| l.2 > 0.0).map(|l| [l.0, l.2.log10()]).collect();
-            Plot::new(("traj_energy", run.id)).height(110.0).x_axis_label("FIRE step").y_axis_label("energy (eV)").show(&mut cols[0], |p| {
+            Plot::new(("traj_energy", run.id)).height(150.0).x_axis_label("FIRE step").y_axis_label("energy (eV)").show(&mut cols[0], |p| {
                 p.line(Line::new("energy (eV)", PlotPoints::from(v.energy.clone())));
                 if !live_e.is_empty() {
                     p.line(Line::new("in flight", PlotPoints::from(live_e)));
@@ -169,7 +172,7 @@ impl StudioApp {
                     p.vline(VLine::new("frame", x));
                 }
             });
-            Plot::new(("traj_fmax", run.id)).height(110.0).x_axis_label("FIRE step").y_axis_label("log10 fmax (eV/A)").show(&mut cols[1], |p| {
+            Plot::new(("traj_fmax", run.id)).height(150.0).x_axis_label("FIRE step").y_axis_label("log10 fmax (eV/A)").show(&mut cols[1], |p| {
                 p.line(Line::new("log10 fmax (eV/A)", PlotPoints::from(v.log_fmax.clone())));
                 if !live_f.is_empty() {
                     p.line(Line::new("in flight", PlotPoints::from(live_f)));
