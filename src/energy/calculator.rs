@@ -171,7 +171,8 @@ impl Calculator for LennardJones {
 
 /// A calculator from a short spec, as the CLI and job configs give it:
 /// `chgnet` (the shipped CHGNet 0.3.0; `chgnet:weights=FILE.safetensors,batch=N` for other weights) or
-/// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å; cutoff 3σ by default).
+/// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å; cutoff 3σ by default) or
+/// `torchscript:path=FILE.pt[,dtype=f64]` (a user's TorchScript potential, see [`super::torchscript`]).
 pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
     let bad = |m: String| CalcError::Invalid(m);
     let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
@@ -208,7 +209,22 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
             }
             Ok(Box::new(c))
         }
-        other => Err(bad(format!("unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…]"))),
+        "torchscript" | "ts" => {
+            let (mut path, mut double) = (None, false);
+            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
+                match (k.trim(), v.trim()) {
+                    ("path" | "file", v) => path = Some(std::path::PathBuf::from(v)),
+                    ("dtype", "f64" | "float64" | "double") => double = true,
+                    ("dtype", "f32" | "float32" | "float") => double = false,
+                    ("dtype", other) => return Err(bad(format!("dtype must be f32 or f64, got {other:?}"))),
+                    (other, _) => return Err(bad(format!("unknown TorchScript parameter {other:?} (path=FILE.pt, dtype=f32|f64)"))),
+                }
+            }
+            let path = path.ok_or_else(|| bad("give the module: torchscript:path=FILE.pt[,dtype=f64]".into()))?;
+            Ok(Box::new(super::torchscript::TorchScriptPotential::load(&path, double)?))
+        }
+        other => Err(bad(format!("unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…], torchscript:path=FILE.pt[,dtype=f64]"))),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod chgnet;
 pub mod hull;
 pub mod references;
 pub mod relax;
+pub mod torchscript;
 
 pub use calculator::{CalcError, Calculator, Evaluation, LennardJones};
 pub use chgnet::Chgnet;
