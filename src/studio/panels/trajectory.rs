@@ -160,27 +160,24 @@ impl StudioApp {
         }
         let marker = self.trajectory.frames.get(self.trajectory.current).map(|&(s, _)| s as f64).filter(|s| *s < i64::MAX as f64);
         let v = &self.trajectory;
+        let live_e: Vec<[f64; 2]> = v.live.iter().map(|l| [l.0, l.1]).collect();
+        let live_f: Vec<[f64; 2]> = v.live.iter().filter(|l| l.2 > 0.0).map(|l| [l.0, l.2.log10()]).collect();
         ui.columns(2, |cols| {
-            let live_e: Vec<[f64; 2]> = v.live.iter().map(|l| [l.0, l.1]).collect();
-            let live_f: Vec<[f64; 2]> = v.live.iter().filter(|l| l.2 > 0.0).map(|l| [l.0, l.2.log10()]).collect();
-            Plot::new(("traj_energy", run.id)).height(150.0).x_axis_label("FIRE step").y_axis_label("energy (eV)").show(&mut cols[0], |p| {
-                p.line(Line::new("energy (eV)", PlotPoints::from(v.energy.clone())));
-                if !live_e.is_empty() {
-                    p.line(Line::new("in flight", PlotPoints::from(live_e)));
-                }
-                if let Some(x) = marker {
-                    p.vline(VLine::new("frame", x));
-                }
-            });
-            Plot::new(("traj_fmax", run.id)).height(150.0).x_axis_label("FIRE step").y_axis_label("log10 fmax (eV/A)").show(&mut cols[1], |p| {
-                p.line(Line::new("log10 fmax (eV/A)", PlotPoints::from(v.log_fmax.clone())));
-                if !live_f.is_empty() {
-                    p.line(Line::new("in flight", PlotPoints::from(live_f)));
-                }
-                if let Some(x) = marker {
-                    p.vline(VLine::new("frame", x));
-                }
-            });
+            step_plot(&mut cols[0], ("traj_energy", run.id), "energy (eV)", &v.energy, live_e, marker);
+            step_plot(&mut cols[1], ("traj_fmax", run.id), "log10 fmax (eV/A)", &v.log_fmax, live_f, marker);
         });
     }
+}
+
+/// One quantity against the FIRE step: the committed series, the steps in flight and the shown frame.
+fn step_plot(ui: &mut egui::Ui, id: (&str, i64), label: &str, series: &[[f64; 2]], live: Vec<[f64; 2]>, marker: Option<f64>) {
+    Plot::new(id).height(150.0).x_axis_label("FIRE step").y_axis_label(label).show(ui, |p| {
+        p.line(Line::new(label, PlotPoints::from(series.to_vec())));
+        if !live.is_empty() {
+            p.line(Line::new("in flight", PlotPoints::from(live)));
+        }
+        if let Some(x) = marker {
+            p.vline(VLine::new("frame", x));
+        }
+    });
 }
