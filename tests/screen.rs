@@ -112,3 +112,34 @@ fn cancelled_screen_resumes_to_the_same_result() {
         assert_eq!(val(&a.3, "pareto_rank"), val(&b.3, "pareto_rank"));
     }
 }
+
+#[test]
+fn best_candidates_are_relaxed_with_chgnet_and_placed_on_its_hull() {
+    let p = tmp_project("relax");
+    let engine = Engine::new(&p, 1, 1).unwrap();
+    let mut params = params();
+    params["relax_top"] = json!(3);
+    let id = engine.submit("screen", &params, 1, 0).unwrap();
+    engine.wait_idle();
+    let store = Store::open(&p).unwrap();
+    let run = store.run(id).unwrap();
+    assert_eq!(run.status, "finished", "{:?}", run.error);
+    assert_eq!(run.result.unwrap()["relaxed"], 3);
+    let cands = rows(&p, id);
+    let relaxed: Vec<_> = cands.iter().filter(|c| c.2 == "relaxed").collect();
+    assert_eq!(relaxed.len(), 3);
+    let screened: Vec<_> = cands.iter().filter(|c| c.2 == "constraints" && val(&c.3, "relaxed_energy_per_atom").is_some()).collect();
+    assert_eq!(screened.len(), 3);
+    let table = geode::energy::references::chgnet_references();
+    let pd = PhaseDiagram::new(table.rows.iter().map(|r| geode::energy::PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect()).unwrap();
+    for c in &screened {
+        // Relaxed the front first; the distance is the CHGNet hull's at the relaxed energy (negative where the
+        // dataset holds no compound of that system), and the relaxed child carries the same numbers.
+        assert_eq!(val(&c.3, "pareto_rank"), Some(0.0), "{}", c.1);
+        let e = val(&c.3, "relaxed_energy_per_atom").unwrap();
+        let h = val(&c.3, "relaxed_e_above_hull").unwrap();
+        let want = pd.e_above_hull(&Composition::from_formula(&c.1).unwrap(), e).unwrap().e_above_hull;
+        assert!((h - want).abs() < 1e-9 && e < 0.0, "{}: {e} eV/atom, {h} above the CHGNet hull (expected {want})", c.1);
+        assert!(relaxed.iter().any(|r| r.1 == c.1 && val(&r.3, "relaxed_e_above_hull") == Some(h)));
+    }
+}

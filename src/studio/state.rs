@@ -36,6 +36,8 @@ pub struct ScreenForm {
     /// One objective per line, e.g. `min e_above_hull`.
     pub objectives: String,
     pub min_probability: f64,
+    /// Relax this many of the best candidates with CHGNet after the funnel.
+    pub relax_top: usize,
 }
 
 impl Default for ScreenForm {
@@ -49,6 +51,7 @@ impl Default for ScreenForm {
             constraints: "band_gap in [1.1, 1.8]\ne_above_hull < 0.05".into(),
             objectives: "min e_above_hull\nmax band_gap".into(),
             min_probability: 0.2,
+            relax_top: 0,
         }
     }
 }

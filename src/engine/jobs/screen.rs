@@ -10,6 +10,12 @@
 //!
 //! Candidates that reach the end are ranked: Pareto front (non-dominated sorting of the objectives) and
 //! crowding distance, or the probability of meeting the constraints when there are no objectives.
+//!
+//! With `relax_top = N`, the N best of them (by that ranking) are then relaxed with the interatomic potential
+//! (`potential`, CHGNet by default), one per step: each gets `relaxed_energy_per_atom`, `relax_steps`,
+//! `relax_converged` and, with the shipped CHGNet, `relaxed_e_above_hull` against the shipped CHGNet energies
+//! of the dataset and the relaxed elements; the relaxed structure is stored as a candidate at stage `relaxed`
+//! whose parent is the screened one.
 
 use std::collections::BTreeMap;
 
@@ -60,6 +66,10 @@ pub struct ScreenParams {
     pub structure_model: String,
     /// Candidates per step (each step commits atomically).
     pub chunk_size: usize,
+    /// Relax this many of the best-ranked candidates with `potential` after the funnel (0: none).
+    pub relax_top: usize,
+    /// The potential for `relax_top` (`chgnet`, `chgnet:weights=…`, `lj:…`, `torchscript:path=…`).
+    pub potential: String,
 }
 
 impl Default for ScreenParams {
@@ -78,6 +88,8 @@ impl Default for ScreenParams {
             composition_model: "composition".into(),
             structure_model: "graph".into(),
             chunk_size: 256,
+            relax_top: 0,
+            potential: "chgnet".into(),
         }
     }
 }
@@ -103,6 +115,9 @@ impl ScreenParams {
         }
         if self.max_atoms == 0 {
             return bad("max_atoms", "expected at least 1".into());
+        }
+        if self.relax_top > 0 {
+            crate::energy::calculator::from_spec(&self.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
         }
         elements("substitute_elements", &self.substitute_elements)?;
         elements("allowed_elements", &self.allowed_elements)?;
@@ -132,6 +147,14 @@ struct State {
     passed: Vec<(i64, Vec<f64>, f64)>,
     /// Wall time spent in each stage (s): chemistry, composition model, structure model, hull + constraints.
     seconds: [f64; 4],
+    /// After the funnel: the seqs chosen for relaxation, in rank order, and how many are done.
+    #[serde(default)]
+    to_relax: Option<Vec<i64>>,
+    #[serde(default)]
+    relaxed: usize,
+    /// Wall time of the relaxations (s).
+    #[serde(default)]
+    relax_seconds: f64,
 }
 
 /// The job.
@@ -144,6 +167,8 @@ pub struct ScreenJob {
     excluded: Vec<Element>,
     models: Option<(Box<dyn PropertyModel>, Box<dyn PropertyModel>)>,
     hull: Option<PhaseDiagram>,
+    /// The potential for `relax_top` and, for the shipped CHGNet, its hull; loaded when first needed.
+    potential: Option<(Box<dyn crate::energy::Calculator>, Option<PhaseDiagram>)>,
     state: State,
 }
 
@@ -175,8 +200,63 @@ impl ScreenJob {
             candidates,
             models: None,
             hull: None,
+            potential: None,
             state: State { reached: vec![0; STAGES.len()], ..Default::default() },
         })
+    }
+
+    /// Relax the candidate emitted as `seq` with the potential; record its relaxed energy (and, with the
+    /// shipped CHGNet, its distance to the CHGNet hull) and store the relaxed structure as its child.
+    fn relax_one(&mut self, ctx: &mut JobContext, seq: i64) -> Result<(), JobError> {
+        use crate::energy::calculator::from_spec;
+        use crate::energy::{Calculator, Chgnet, RelaxOptions, relax};
+        if self.potential.is_none() {
+            crate::ml::init_threads(1);
+            let calc = from_spec(&self.params.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
+            let shipped = calc.name() == Calculator::name(&Chgnet::pretrained());
+            let hull = shipped.then(|| {
+                let t = crate::energy::references::chgnet_references();
+                PhaseDiagram::new(t.rows.iter().map(|r| crate::energy::PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect())
+            });
+            let hull = hull.transpose().map_err(|e| JobError::Failed(format!("the CHGNet hull: {e}")))?;
+            self.potential = Some((calc, hull));
+        }
+        let (calc, hull) = self.potential.as_ref().expect("set above");
+        let c = &self.candidates[seq as usize];
+        let name = c.structure.reduced_formula();
+        let out = match relax(calc.as_ref(), &c.structure, &RelaxOptions::default(), &mut |_, _| std::ops::ControlFlow::Continue(())) {
+            Ok(o) => o,
+            Err(e) => {
+                ctx.log("warn", format!("candidate {seq} ({name}): relaxation failed: {e}"));
+                ctx.update_prop(seq, "relax_converged", 0.0.into());
+                return Ok(());
+            }
+        };
+        let per_atom = out.evaluation.energy / out.structure.n_sites() as f64;
+        let mut props: Vec<(String, PropValue)> = vec![
+            ("relaxed_energy_per_atom".into(), per_atom.into()),
+            ("relax_steps".into(), (out.steps as f64).into()),
+            ("relax_converged".into(), f64::from(u8::from(out.converged)).into()),
+        ];
+        let mut extra = serde_json::Map::new();
+        extra.insert("relaxed_from_seq".into(), json!(seq));
+        extra.insert("potential".into(), json!(calc.name()));
+        if let Some(pd) = hull {
+            match pd.e_above_hull(&out.structure.composition(), per_atom) {
+                Ok(h) => {
+                    props.push(("relaxed_e_above_hull".into(), h.e_above_hull.into()));
+                    let ents = pd.entries();
+                    extra.insert("decomposition".into(), json!(h.decomposition.products.iter().map(|(k, x)| json!({"formula": ents[*k].composition.reduced_formula(), "name": ents[*k].name, "fraction": x})).collect::<Vec<_>>()));
+                }
+                Err(e) => ctx.log("warn", format!("candidate {seq} ({name}): CHGNet hull: {e}")),
+            }
+        }
+        for (k, v) in &props {
+            ctx.update_prop(seq, k, v.clone());
+        }
+        ctx.log("info", format!("candidate {seq} ({name}) relaxed in {} steps: {per_atom:.4} eV/atom{}", out.steps, props.iter().find(|(k, _)| k == "relaxed_e_above_hull").map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value)).unwrap_or_default()));
+        ctx.emit(NewCandidate { seq: 0, structure: out.structure, stage: "relaxed".into(), source: format!("relax:{}", c.template), props, extra, parents: Vec::new() });
+        Ok(())
     }
 
     fn chemistry(&self, c: &Candidate) -> Result<(), String> {
@@ -334,9 +414,28 @@ impl Job for ScreenJob {
         let costs: Vec<Vec<f64>> = passed.iter().map(|(_, c, p)| if c.is_empty() { vec![-p] } else { c.clone() }).collect();
         let fronts = non_dominated_fronts(&costs);
         let crowd = crowding_distances(&costs, &fronts);
-        for (k, (seq, _, _)) in passed.iter().enumerate() {
-            ctx.update_prop(*seq, "pareto_rank", (fronts[k] as f64).into());
-            ctx.update_prop(*seq, "crowding_distance", (if crowd[k].is_finite() { crowd[k] } else { 1e9 }).into());
+        if self.state.to_relax.is_none() {
+            for (k, (seq, _, _)) in passed.iter().enumerate() {
+                ctx.update_prop(*seq, "pareto_rank", (fronts[k] as f64).into());
+                ctx.update_prop(*seq, "crowding_distance", (if crowd[k].is_finite() { crowd[k] } else { 1e9 }).into());
+            }
+            // Best first: lower front, then larger crowding distance, then higher constraint probability.
+            let mut order: Vec<usize> = (0..passed.len()).collect();
+            order.sort_by(|&a, &b| fronts[a].cmp(&fronts[b]).then(crowd[b].total_cmp(&crowd[a])).then(passed[b].2.total_cmp(&passed[a].2)));
+            self.state.to_relax = Some(order.into_iter().take(self.params.relax_top).map(|k| passed[k].0).collect());
+            if self.params.relax_top > 0 {
+                return Ok(StepOutcome::Continue);
+            }
+        }
+        let to_relax = self.state.to_relax.clone().unwrap_or_default();
+        if self.state.relaxed < to_relax.len() {
+            let clock = std::time::Instant::now();
+            self.relax_one(ctx, to_relax[self.state.relaxed])?;
+            self.state.relax_seconds += clock.elapsed().as_secs_f64();
+            self.state.relaxed += 1;
+            ctx.set_counter("relaxed", self.state.relaxed as f64);
+            ctx.set_progress("relax", self.state.relaxed as u64, to_relax.len() as u64, 0.99 + 0.01 * self.state.relaxed as f64 / to_relax.len() as f64);
+            return Ok(StepOutcome::Continue);
         }
         ctx.set_progress("done", n as u64, n as u64, 1.0);
         let funnel: serde_json::Map<String, Value> = STAGES.iter().zip(&self.state.reached).map(|(s, n)| (s.to_string(), json!(n))).collect();
@@ -347,6 +446,6 @@ impl Job for ScreenJob {
         let rate = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
         let throughput = json!({"chemistry": rate(r[0], t[0]), "composition_model": rate(r[1], t[1]), "structure_model": rate(r[2], t[2]), "hull_and_constraints": rate(r[3], t[3])});
         Ok(StepOutcome::Done(json!({"candidates": n, "funnel": funnel, "passed": passed.len(), "pareto_front": fronts.iter().filter(|f| **f == 0).count(),
-                                    "stage_seconds": t, "candidates_per_second": throughput})))
+                                    "stage_seconds": t, "candidates_per_second": throughput, "relaxed": self.state.relaxed, "relax_seconds": self.state.relax_seconds})))
     }
 }

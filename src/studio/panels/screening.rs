@@ -39,6 +39,7 @@ pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
         "constraints": list(&f.constraints, &['\n', ';']),
         "objectives": list(&f.objectives, &['\n', ';']),
         "min_probability": f.min_probability,
+        "relax_top": f.relax_top,
     })
 }
 
@@ -128,6 +129,9 @@ impl StudioApp {
                 ui.end_row();
                 ui.label("Keep if P(constraints) >=");
                 ui.add(egui::DragValue::new(&mut f.min_probability).speed(0.01).range(0.0..=1.0));
+                ui.end_row();
+                ui.label("Relax best with CHGNet");
+                ui.add(egui::DragValue::new(&mut f.relax_top).range(0..=1000)).on_hover_text("After the funnel, relax this many of the best-ranked candidates with CHGNet and place them on the CHGNet hull (relaxed_e_above_hull)");
                 ui.end_row();
             });
             ui.separator();
