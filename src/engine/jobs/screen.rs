@@ -252,7 +252,7 @@ impl ScreenJob {
             }
         }
         for (k, v) in &props {
-            ctx.update_prop(seq, k, v.clone());
+            ctx.update_prop(seq, k, *v);
         }
         ctx.log("info", format!("candidate {seq} ({name}) relaxed in {} steps: {per_atom:.4} eV/atom{}", out.steps, props.iter().find(|(k, _)| k == "relaxed_e_above_hull").map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value)).unwrap_or_default()));
         ctx.emit(NewCandidate { seq: 0, structure: out.structure, stage: "relaxed".into(), source: format!("relax:{}", c.template), props, extra, parents: Vec::new() });
