@@ -245,14 +245,28 @@ fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], re
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)").expect("valid template"));
     let tick = |_: usize| bar.inc(1);
     let mut rows = references::energies(calc.as_ref(), &elemental, Some(&opts), &tick);
-    rows.extend(references::energies(calc.as_ref(), &crystals, relax_all.then_some(&opts), &tick));
+    let mut crystal_rows = references::energies(calc.as_ref(), &crystals, relax_all.then_some(&opts), &tick);
     bar.finish_and_clear();
+    // A dataset crystal whose relaxation fails (a runaway cell) keeps its single-point energy, marked unrelaxed.
+    let mut fell_back = vec![false; crystals.len()];
+    for (k, (r, res)) in crystals.iter().zip(crystal_rows.iter_mut()).enumerate() {
+        if relax_all && let Err(err) = res {
+            eprintln!("{}: {err}; keeping its single-point energy", r.name);
+            if let Some(Ok(single)) = references::energies(calc.as_ref(), std::slice::from_ref(r), None, &|_| ()).pop() {
+                *res = Ok(single);
+                fell_back[k] = true;
+            }
+        }
+    }
+    let fell: usize = fell_back.iter().filter(|&&f| f).count();
+    rows.extend(crystal_rows);
+    let fallback_of = |k: usize| k >= elemental.len() && fell_back[k - elemental.len()];
     let mut w = String::from("name,formula,energy_per_atom,relaxed,steps,converged\n");
     let (mut failed, mut unconverged) = (0, 0);
-    for (r, res) in elemental.iter().chain(&crystals).zip(&rows) {
+    for (k, (r, res)) in elemental.iter().chain(&crystals).zip(&rows).enumerate() {
         match res {
             Ok(e) => {
-                let relaxed = r.name.starts_with("element:") || relax_all;
+                let relaxed = (r.name.starts_with("element:") || relax_all) && !fallback_of(k);
                 unconverged += usize::from(relaxed && !e.converged);
                 w.push_str(&format!("{},{},{},{},{},{}\n", e.name, e.formula, e.energy_per_atom, relaxed, e.steps, e.converged));
             }
@@ -264,7 +278,7 @@ fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], re
     }
     std::fs::write(out, w).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!(
-        "{} reference energies with {} written to {} ({} elemental prototype phases tried); {failed} failed (left out), {unconverged} relaxations not converged",
+        "{} reference energies with {} written to {} ({} elemental prototype phases tried); {failed} failed (left out), {unconverged} relaxations not converged, {fell} dataset crystals kept at their single point",
         rows.len() - failed,
         calc.name(),
         out.display(),
