@@ -244,6 +244,19 @@ mod tests {
     }
 
     #[test]
+    fn an_isolated_atom_has_an_energy_and_no_force() {
+        // No neighbour within 6 Å: no edges, no angles, only the embedding through the readout.
+        let na = Element::from_symbol("Na").unwrap();
+        let s = Structure::from_frac(Lattice::cubic(12.5).unwrap(), vec![na], vec![Vector3::new(0.3, 0.3, 0.3)]).unwrap();
+        assert!(CrystalGraph::chgnet(&s).isolated_atoms() == vec![0]);
+        let e = Chgnet::pretrained().calculate(&s).unwrap();
+        assert!(e.energy.is_finite() && e.fmax() == 0.0 && e.stress.norm() == 0.0, "{e:?}");
+        // In a batch with ordinary crystals too.
+        let batch = Chgnet::pretrained().calculate_batch(&[rocksalt(5.6), s.clone(), rocksalt(5.7)]);
+        assert!((batch[1].as_ref().unwrap().energy - e.energy).abs() < 1e-5);
+    }
+
+    #[test]
     fn collapsed_cells_are_refused_before_building_a_huge_graph() {
         let err = Chgnet::pretrained().calculate(&rocksalt(1.5)).unwrap_err();
         assert!(err.to_string().contains("denser than any crystal"), "{err}");
