@@ -218,3 +218,31 @@ fn relax_runs_show_their_trajectory_and_play_it_in_the_viewer() {
     step_until(&mut h, "the player to stop", |h| h.query_by_label("Play").is_some());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_selected_crystal_is_relaxed_from_the_runs_menu() {
+    geode::ml::init_threads(1);
+    let dir = tmp("relax-menu");
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    // A small dataset crystal: select it, then Runs > Relax the selected crystal with CHGNet.
+    let id = geode::data::Dataset::embedded().entries.iter().find(|e| e.formula == "NaCl" && e.structure.n_sites() == 2).map(|e| e.id).expect("a 2-atom NaCl");
+    h.state_mut().select(geode::studio::Item::Dataset(id));
+    h.run_steps(2);
+    // The Runs menu (the Runs dock tab has the same label): open whichever shows the menu item.
+    let n = h.get_all_by_label("Runs").count();
+    for k in 0..n {
+        h.get_all_by_label("Runs").nth(k).unwrap().click();
+        h.run_steps(2);
+        if h.query_by_label("Relax the selected crystal with CHGNet").is_some() {
+            break;
+        }
+    }
+    h.get_by_label("Relax the selected crystal with CHGNet").click();
+    h.run_steps(1);
+    step_until(&mut h, "the relaxation to finish", |h| h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished"));
+    let run = h.state().runs.iter().find(|r| r.kind == "relax").unwrap().clone();
+    assert_eq!(run.params["structures"][0], format!("oqmd-icsd-{id}"));
+    assert!(run.result.as_ref().is_some_and(|r| r["converged"] == 1), "{:?}", run.result);
+    std::fs::remove_dir_all(&dir).ok();
+}

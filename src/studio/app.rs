@@ -489,6 +489,26 @@ impl StudioApp {
         }
     }
 
+    /// Relax the selected crystal with CHGNet as a `relax` run: dataset entries by id, anything else through
+    /// a JSON copy next to the project (`<project>-inputs/`), which the run reads.
+    pub fn relax_selected(&mut self) {
+        let Some(item) = self.selection.clone() else { return };
+        let input = match &item {
+            Item::Dataset(id) => format!("oqmd-icsd-{id}"),
+            other => {
+                let Some((s, _)) = self.structure_of(other) else { return };
+                let dir = self.project.with_file_name(format!("{}-inputs", self.project.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "project".into())));
+                let path = dir.join(format!("relax-{}.json", other.key().replace(':', "-")));
+                if let Err(e) = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| crate::io::write_structures(&path, &[s], None).map_err(|e| e.to_string())) {
+                    self.toast(format!("Cannot write the input for the relaxation: {e}"), true);
+                    return;
+                }
+                path.display().to_string()
+            }
+        };
+        self.start_run("relax", serde_json::json!({"structures": [input], "frame_every": 5}), 0);
+    }
+
     /// Start a run on the engine.
     pub fn start_run(&mut self, kind: &str, params: serde_json::Value, seed: u64) {
         let Some(engine) = &self.engine else {
@@ -744,6 +764,10 @@ impl StudioApp {
                 }
                 if ui.button("Analyse the whole dataset").clicked() {
                     self.start_run("analyze", serde_json::json!({}), 0);
+                }
+                let relax = ui.add_enabled(self.selection.is_some(), egui::Button::new("Relax the selected crystal with CHGNet"));
+                if relax.on_hover_text("FIRE on positions and cell, fmax 0.05 eV/A; the trajectory appears in the Runs tab").clicked() {
+                    self.relax_selected();
                 }
                 ui.separator();
                 if ui.button("Show runs").clicked() {
