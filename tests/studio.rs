@@ -208,7 +208,7 @@ fn relax_runs_show_their_trajectory_and_play_it_in_the_viewer() {
     h.run_steps(3);
     h.get_by_label("Play").click();
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) && !h.state().viewer.title.contains("relaxed") {
+    while t0.elapsed() < Duration::from_secs(90) && !h.state().viewer.title.contains("relaxed") {
         h.step();
         std::thread::sleep(Duration::from_millis(50));
     }
