@@ -229,8 +229,8 @@ fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
 }
 
 fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], relax_all: bool, fmax: f64, steps: usize, sample: Option<usize>) -> anyhow::Result<i32> {
-    use crate::energy::references;
     use crate::energy::RelaxOptions;
+    use crate::energy::references::{self, Mode};
     let calc = super::energy_cmd::potential(spec)?;
     let els = elements.iter().map(|e| crate::crystal::Element::from_symbol(e.trim()).map_err(|err| anyhow::anyhow!("--elements: {err}"))).collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
     // Crystals with elements the potential cannot evaluate are left out.
@@ -244,31 +244,21 @@ fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], re
     let bar = indicatif::ProgressBar::new((elemental.len() + crystals.len()) as u64);
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)").expect("valid template"));
     let tick = |_: usize| bar.inc(1);
-    let mut rows = references::energies(calc.as_ref(), &elemental, Some(&opts), &tick);
-    let mut crystal_rows = references::energies(calc.as_ref(), &crystals, relax_all.then_some(&opts), &tick);
-    bar.finish_and_clear();
+    let mut rows = references::energies(calc.as_ref(), &elemental, Mode::Relax(&opts), &tick);
     // A dataset crystal whose relaxation fails (a runaway cell) keeps its single-point energy, marked unrelaxed.
-    let mut fell_back = vec![false; crystals.len()];
-    for (k, (r, res)) in crystals.iter().zip(crystal_rows.iter_mut()).enumerate() {
-        if relax_all && let Err(err) = res {
-            eprintln!("{}: {err}; keeping its single-point energy", r.name);
-            if let Some(Ok(single)) = references::energies(calc.as_ref(), std::slice::from_ref(r), None, &|_| ()).pop() {
-                *res = Ok(single);
-                fell_back[k] = true;
-            }
-        }
-    }
-    let fell: usize = fell_back.iter().filter(|&&f| f).count();
-    rows.extend(crystal_rows);
-    let fallback_of = |k: usize| k >= elemental.len() && fell_back[k - elemental.len()];
+    rows.extend(references::energies(calc.as_ref(), &crystals, if relax_all { Mode::RelaxOrSinglePoint(&opts) } else { Mode::SinglePoint }, &tick));
+    bar.finish_and_clear();
     let mut w = String::from("name,formula,energy_per_atom,relaxed,steps,converged\n");
-    let (mut failed, mut unconverged) = (0, 0);
-    for (k, (r, res)) in elemental.iter().chain(&crystals).zip(&rows).enumerate() {
+    let (mut failed, mut unconverged, mut fell) = (0, 0, 0);
+    for (r, res) in elemental.iter().chain(&crystals).zip(&rows) {
         match res {
             Ok(e) => {
-                let relaxed = (r.name.starts_with("element:") || relax_all) && !fallback_of(k);
-                unconverged += usize::from(relaxed && !e.converged);
-                w.push_str(&format!("{},{},{},{},{},{}\n", e.name, e.formula, e.energy_per_atom, relaxed, e.steps, e.converged));
+                if let Some(err) = &e.relax_error {
+                    eprintln!("{}: {err}; keeping its single-point energy", r.name);
+                    fell += 1;
+                }
+                unconverged += usize::from(e.relaxed && !e.converged);
+                w.push_str(&format!("{},{},{},{},{},{}\n", e.name, e.formula, e.energy_per_atom, e.relaxed, e.steps, e.converged));
             }
             Err(err) => {
                 failed += 1;

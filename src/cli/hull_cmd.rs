@@ -35,25 +35,27 @@ pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &
         }
     }
     let opts = crate::energy::RelaxOptions::default();
+    // Single points go to the potential as one batch.
+    let mut single = if relax_first { Vec::new() } else { calc.calculate_batch(&structures.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>()) }.into_iter();
     let mut rows = Vec::with_capacity(structures.len());
     for (k, (name, s)) in structures.iter().enumerate() {
-        let (energy, n) = if relax_first {
+        let energy = if relax_first {
             let r = crate::energy::relax(calc.as_ref(), s, &opts, &mut |_, _| std::ops::ControlFlow::Continue(())).with_context(|| format!("relaxing {name}"))?;
             if !r.converged {
                 eprintln!("{name}: relaxation not converged in {} steps; using its last energy", r.steps);
             }
-            (r.evaluation.energy, r.structure.n_sites())
+            r.evaluation.energy
         } else {
-            (calc.calculate(s).with_context(|| format!("energy of {name}"))?.energy, s.n_sites())
+            single.next().expect("one result per structure").with_context(|| format!("energy of {name}"))?.energy
         };
+        let n = s.n_sites();
         let composition = s.composition();
         rows.push(energy_csv::EnergyRow { line: k + 1, name: name.clone(), formula: composition.reduced_formula(), composition, energy_per_atom: energy / n as f64 });
     }
     let what = format!("{} structures ({}{})", rows.len(), calc.name(), if relax_first { ", relaxed" } else { "" });
     let queries = EnergyTable { kind: EnergyKind::Total, rows };
     if shipped {
-        let table = crate::energy::references::chgnet_references();
-        let pd = PhaseDiagram::new(entries_of(table)).context("building the CHGNet phase diagram")?;
+        let pd = crate::energy::references::chgnet_hull().context("building the CHGNet phase diagram")?;
         return print_results(&pd, &queries, "CHGNet 0.3.0 energies of the embedded dataset and relaxed elements (shipped)", &what, json_out);
     }
     report(refs, queries, &what, json_out)

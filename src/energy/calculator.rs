@@ -176,13 +176,16 @@ impl Calculator for LennardJones {
 pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
     let bad = |m: String| CalcError::Invalid(m);
     let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
+    // `key=value` pairs separated by commas, trimmed.
+    let pairs = || -> Result<Vec<(&str, &str)>, CalcError> {
+        args.split(',').filter(|s| !s.trim().is_empty()).map(|kv| kv.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))).collect()
+    };
     match kind.trim() {
         "lj" | "lennard-jones" => {
             let (mut sigma, mut epsilon, mut cutoff) = (None, None, None);
-            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
-                let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
-                let v: f64 = v.trim().parse().map_err(|_| bad(format!("{} is not a number: {v:?}", k.trim())))?;
-                match k.trim() {
+            for (k, v) in pairs()? {
+                let v: f64 = v.parse().map_err(|_| bad(format!("{k} is not a number: {v:?}")))?;
+                match k {
                     "sigma" => sigma = Some(v),
                     "epsilon" => epsilon = Some(v),
                     "cutoff" | "rc" => cutoff = Some(v),
@@ -198,22 +201,24 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
             Ok(Box::new(lj))
         }
         "chgnet" => {
-            let mut c = super::chgnet::Chgnet::pretrained();
-            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
-                let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
-                match k.trim() {
-                    "weights" | "path" => c = super::chgnet::Chgnet::from_file(std::path::Path::new(v.trim()))?,
-                    "batch" => c.batch_size = v.trim().parse().ok().filter(|&b: &usize| b > 0).ok_or_else(|| bad(format!("batch must be a positive integer, got {v:?}")))?,
+            let (mut weights, mut batch) = (None, super::chgnet::DEFAULT_BATCH);
+            for (k, v) in pairs()? {
+                match k {
+                    "weights" | "path" => weights = Some(std::path::PathBuf::from(v)),
+                    "batch" => batch = v.parse().ok().filter(|&b: &usize| b > 0).ok_or_else(|| bad(format!("batch must be a positive integer, got {v:?}")))?,
                     other => return Err(bad(format!("unknown CHGNet parameter {other:?} (weights=FILE.safetensors, batch=N)"))),
                 }
             }
-            Ok(Box::new(c))
+            let c = match weights {
+                Some(p) => super::chgnet::Chgnet::from_file(&p)?,
+                None => super::chgnet::Chgnet::pretrained(),
+            };
+            Ok(Box::new(c.with_batch_size(batch)))
         }
         "torchscript" | "ts" => {
             let (mut path, mut double) = (None, false);
-            for kv in args.split(',').filter(|s| !s.trim().is_empty()) {
-                let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
-                match (k.trim(), v.trim()) {
+            for (k, v) in pairs()? {
+                match (k, v) {
                     ("path" | "file", v) => path = Some(std::path::PathBuf::from(v)),
                     ("dtype", "f64" | "float64" | "double") => double = true,
                     ("dtype", "f32" | "float32" | "float") => double = false,

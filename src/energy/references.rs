@@ -12,6 +12,7 @@ use std::ops::ControlFlow;
 use rayon::prelude::*;
 
 use super::calculator::{CalcError, Calculator};
+use super::hull::{HullError, PhaseDiagram, PhaseEntry};
 use super::relax::{RelaxOptions, relax};
 use crate::crystal::{Element, Structure};
 use crate::data::{Dataset, prototypes};
@@ -35,6 +36,11 @@ pub fn chgnet_references() -> &'static EnergyTable {
     })
 }
 
+/// The convex hull of the shipped CHGNet table ([`chgnet_references`]).
+pub fn chgnet_hull() -> Result<PhaseDiagram, HullError> {
+    PhaseDiagram::new(chgnet_references().rows.iter().map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect())
+}
+
 /// One reference phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
@@ -53,6 +59,10 @@ pub struct ReferenceEnergy {
     /// Relaxation steps taken (0 for single points).
     pub steps: usize,
     pub converged: bool,
+    /// The energy is that of a relaxed structure.
+    pub relaxed: bool,
+    /// Why the relaxation failed when the single-point energy was kept instead.
+    pub relax_error: Option<String>,
     /// The structure the energy belongs to (relaxed when asked).
     pub structure: Structure,
 }
@@ -85,23 +95,43 @@ pub fn references(ds: &Dataset, elements: &BTreeSet<Element>, supported: impl Fn
     out
 }
 
-/// Energies of `refs` with `calc`, relaxed (positions and cell) when `relax_opts` is given; runs on the
-/// shared thread pool and reports each finished reference to `progress`.
-pub fn energies(calc: &dyn Calculator, refs: &[Reference], relax_opts: Option<&RelaxOptions>, progress: &(dyn Fn(usize) + Sync)) -> Vec<Result<ReferenceEnergy, CalcError>> {
+/// How [`energies`] treats each reference.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// The energy of the structure as given.
+    SinglePoint,
+    /// Relax first (positions and cell); a failed relaxation is an error.
+    Relax(&'a RelaxOptions),
+    /// Relax first; when the relaxation fails, keep the single-point energy (marked unrelaxed, with the reason).
+    RelaxOrSinglePoint(&'a RelaxOptions),
+}
+
+/// Energies of `refs` with `calc`; runs on the shared thread pool and reports each finished reference to
+/// `progress`.
+pub fn energies(calc: &dyn Calculator, refs: &[Reference], mode: Mode, progress: &(dyn Fn(usize) + Sync)) -> Vec<Result<ReferenceEnergy, CalcError>> {
     refs.par_iter()
         .enumerate()
         .map(|(i, r)| {
-            let res = match relax_opts {
-                Some(o) => relax(calc, &r.structure, o, &mut |_, _| ControlFlow::Continue(())).map(|x| (x.evaluation.energy, x.steps, x.converged, x.structure)),
-                None => calc.calculate(&r.structure).map(|e| (e.energy, 0, true, r.structure.clone())),
+            let single = || calc.calculate(&r.structure).map(|e| (e.energy, 0, true, false, r.structure.clone()));
+            let relaxed = |o: &RelaxOptions| relax(calc, &r.structure, o, &mut |_, _| ControlFlow::Continue(())).map(|x| (x.evaluation.energy, x.steps, x.converged, true, x.structure));
+            let mut relax_error = None;
+            let res = match mode {
+                Mode::SinglePoint => single(),
+                Mode::Relax(o) => relaxed(o),
+                Mode::RelaxOrSinglePoint(o) => relaxed(o).or_else(|e| {
+                    relax_error = Some(e.to_string());
+                    single()
+                }),
             };
             progress(i);
-            res.map(|(energy, steps, converged, structure)| ReferenceEnergy {
+            res.map(|(energy, steps, converged, relaxed, structure)| ReferenceEnergy {
                 name: r.name.clone(),
                 formula: structure.reduced_formula(),
                 energy_per_atom: energy / structure.n_sites() as f64,
                 steps,
                 converged,
+                relaxed,
+                relax_error,
                 structure,
             })
         })

@@ -22,6 +22,7 @@ use tch::{CModule, Device, IValue, Kind, Tensor};
 use super::calculator::{CalcError, Calculator, Evaluation};
 use crate::crystal::Structure;
 use crate::crystal::structure::wrap_frac;
+use crate::ml::error::first_line;
 
 pub struct TorchScriptPotential {
     pub path: PathBuf,
@@ -40,10 +41,6 @@ impl TorchScriptPotential {
     fn failed(&self, why: String) -> CalcError {
         CalcError::Failed { calculator: self.name(), reason: why }
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string()
 }
 
 fn to_vec(t: &Tensor) -> Vec<f64> {

@@ -85,36 +85,26 @@ impl Chgnet {
         Ok(())
     }
 
-    /// Energies, forces, stresses, site energies and magnetic moments of many crystals, `batch_size` per
-    /// forward pass.
-    pub fn predict(&self, structures: &[Structure]) -> Vec<Result<Evaluation, CalcError>> {
-        let mut out: Vec<Option<Result<Evaluation, CalcError>>> = structures.iter().map(|s| self.check(s).err().map(Err)).collect();
+    /// Run the network over `structures`, `batch_size` per forward pass; `each(output, k, atoms)` turns the k-th
+    /// crystal of a batch (its sites at `atoms` in the batch's per-site arrays) into a result.
+    fn batched<T>(&self, structures: &[Structure], derivatives: bool, each: impl Fn(&model::BatchOutput, usize, std::ops::Range<usize>) -> T) -> Vec<Result<T, CalcError>> {
+        let mut out: Vec<Option<Result<T, CalcError>>> = structures.iter().map(|s| self.check(s).err().map(Err)).collect();
         let ok: Vec<usize> = (0..structures.len()).filter(|&i| out[i].is_none()).collect();
         let (atom_cut, bond_cut) = self.net.cutoffs;
         for chunk in ok.chunks(self.batch_size.max(1)) {
             let graphs: Vec<CrystalGraph> = chunk.iter().map(|&i| CrystalGraph::new(&structures[i], atom_cut, bond_cut)).collect();
             let refs: Vec<&CrystalGraph> = graphs.iter().collect();
-            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs, true)));
-            match res {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs, derivatives))) {
                 Ok(b) => {
                     let mut a0 = 0;
                     for (k, &i) in chunk.iter().enumerate() {
                         let n = graphs[k].n_atoms();
-                        let st = b.stress[k];
-                        let evaluation = Evaluation {
-                            energy: b.energy[k],
-                            forces: b.forces[a0..a0 + n].iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect(),
-                            stress: Matrix3::from_fn(|r, c| st[r][c]),
-                            site_energies: Some(b.site_energies[a0..a0 + n].to_vec()),
-                            magmoms: b.magmoms.get(a0..a0 + n).map(|m| m.to_vec()),
-                        };
-                        out[i] = Some(Ok(evaluation));
+                        out[i] = Some(Ok(each(&b, k, a0..a0 + n)));
                         a0 += n;
                     }
                 }
                 Err(p) => {
-                    let reason = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "libtorch error".into());
-                    let reason = reason.lines().next().unwrap_or("").to_string();
+                    let reason = p.downcast_ref::<String>().map(|s| crate::ml::error::first_line(s)).or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "libtorch error".into());
                     for &i in chunk {
                         out[i] = Some(Err(CalcError::Failed { calculator: self.name.clone(), reason: reason.clone() }));
                     }
@@ -123,24 +113,26 @@ impl Chgnet {
         }
         out.into_iter().map(|r| r.expect("every structure has a result")).collect()
     }
-}
 
-impl Chgnet {
+    /// Energies, forces, stresses, site energies and magnetic moments of many crystals, `batch_size` per
+    /// forward pass.
+    pub fn predict(&self, structures: &[Structure]) -> Vec<Result<Evaluation, CalcError>> {
+        self.batched(structures, true, |b, k, atoms| {
+            let st = b.stress[k];
+            Evaluation {
+                energy: b.energy[k],
+                forces: b.forces[atoms.clone()].iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect(),
+                stress: Matrix3::from_fn(|r, c| st[r][c]),
+                site_energies: Some(b.site_energies[atoms.clone()].to_vec()),
+                magmoms: b.magmoms.get(atoms).map(|m| m.to_vec()),
+            }
+        })
+    }
+
     /// Total energies (eV) alone, without forces or stresses: no autograd graph, so cheaper than
     /// [`Calculator::calculate_batch`] for screening many fixed structures.
     pub fn energies(&self, structures: &[Structure]) -> Vec<Result<f64, CalcError>> {
-        let (atom_cut, bond_cut) = self.net.cutoffs;
-        let mut out: Vec<Result<f64, CalcError>> = structures.iter().map(|s| self.check(s).map(|_| f64::NAN)).collect();
-        let ok: Vec<usize> = (0..structures.len()).filter(|&i| out[i].is_ok()).collect();
-        for chunk in ok.chunks(self.batch_size.max(1)) {
-            let graphs: Vec<CrystalGraph> = chunk.iter().map(|&i| CrystalGraph::new(&structures[i], atom_cut, bond_cut)).collect();
-            let refs: Vec<&CrystalGraph> = graphs.iter().collect();
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs, false))) {
-                Ok(b) => chunk.iter().zip(b.energy).for_each(|(&i, e)| out[i] = Ok(e)),
-                Err(_) => chunk.iter().for_each(|&i| out[i] = Err(CalcError::Failed { calculator: self.name.clone(), reason: "libtorch error".into() })),
-            }
-        }
-        out
+        self.batched(structures, false, |b, k, _| b.energy[k])
     }
 }
 

@@ -317,7 +317,8 @@ impl Network {
         let bases_ag = self.radial_basis(&und_lengths, &self.rbf_freq_ag, self.cutoffs.0);
         let bases_bg = self.radial_basis(&und_lengths, &self.rbf_freq_bg, self.cutoffs.1);
 
-        let mut atom = self.embedding.index_select(0, &idx(&z));
+        let z_t = idx(&z);
+        let mut atom = self.embedding.index_select(0, &z_t);
         let mut bond = self.bond_embedding.forward(&bases_ag);
         let w_ag = self.bond_weights_ag.forward(&bases_ag);
         let w_bg = self.bond_weights_bg.forward(&bases_bg);
@@ -355,7 +356,7 @@ impl Network {
             }
         }
         atom = atom_conv(&self.atom_convs[n_inner], &atom, &bond);
-        let site = self.readout.forward(&self.readout_norm.forward(&atom)).squeeze_dim(1) + self.atom_ref.index_select(0, &idx(&z));
+        let site = self.readout.forward(&self.readout_norm.forward(&atom)).squeeze_dim(1) + self.atom_ref.index_select(0, &z_t);
         let energy = Tensor::zeros([n_graph as i64], F32).index_add(0, &owner_t, &site);
         let to_vec = |t: &Tensor| -> Vec<f64> { Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).reshape([-1])).expect("a CPU float tensor") };
         let (f, s) = if derivatives {

@@ -214,11 +214,7 @@ impl ScreenJob {
             crate::ml::init_threads(1);
             let calc = from_spec(&self.params.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
             let shipped = calc.name() == Calculator::name(&Chgnet::pretrained());
-            let hull = shipped.then(|| {
-                let t = crate::energy::references::chgnet_references();
-                PhaseDiagram::new(t.rows.iter().map(|r| crate::energy::PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect())
-            });
-            let hull = hull.transpose().map_err(|e| JobError::Failed(format!("the CHGNet hull: {e}")))?;
+            let hull = shipped.then(crate::energy::references::chgnet_hull).transpose().map_err(|e| JobError::Failed(format!("the CHGNet hull: {e}")))?;
             self.potential = Some((calc, hull));
         }
         let (calc, hull) = self.potential.as_ref().expect("set above");
