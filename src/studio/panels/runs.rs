@@ -13,6 +13,11 @@ impl StudioApp {
             ui.weak("No runs in this project yet. Start one from the Runs menu or the Models tab, or with `geode run` on the command line.");
             return;
         }
+        // A relaxation's trajectory across the whole dock: its plots need the width.
+        if let Some(run) = self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id)).filter(|r| r.kind == "relax" && self.store.is_some()).cloned() {
+            self.trajectory_ui(ui, &run);
+            ui.separator();
+        }
         let mut action: Option<(&'static str, i64)> = None;
         ui.columns(2, |cols| {
             egui::ScrollArea::vertical().id_salt("runs_list").show(&mut cols[0], |ui| {
@@ -65,9 +70,6 @@ impl StudioApp {
             ui.label(format!("{} candidates · created {} · finished {}", run.n_candidates, run.created_at, run.finished_at.as_deref().unwrap_or("–")));
             if let Some(e) = &run.error {
                 ui.colored_label(ui.visuals().error_fg_color, e);
-            }
-            if run.kind == "relax" && self.store.is_some() {
-                self.trajectory_ui(ui, &run);
             }
             if let Some(store) = &self.store {
                 let names: Vec<&str> = if run.kind == "train" { vec!["train_loss", "val_mae_formation_energy_per_atom", "val_mae_band_gap"] } else { vec![] };
