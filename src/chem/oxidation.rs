@@ -171,20 +171,47 @@ pub fn validity(comp: &Composition, opts: ValidityOptions) -> Verdict {
         states.push(s);
     }
     let eneg: Vec<Option<f64>> = els.iter().map(|(e, _)| pauling_electronegativity(*e)).collect();
+    // Depth-first over one state per element in itertools.product order, pruning branches whose
+    // remaining elements cannot bring the charge back to zero: same first hit as SMACT's exhaustive
+    // loop, without its exponential cost on many-element compositions.
+    let charge = |i: usize, k: usize| states[i][k] as i64 * n[i];
+    let mut lo_rest = vec![0i64; els.len() + 1];
+    let mut hi_rest = vec![0i64; els.len() + 1];
+    for i in (0..els.len()).rev() {
+        let qs: Vec<i64> = (0..states[i].len()).map(|k| charge(i, k)).collect();
+        lo_rest[i] = lo_rest[i + 1] + qs.iter().copied().min().unwrap_or(0);
+        hi_rest[i] = hi_rest[i + 1] + qs.iter().copied().max().unwrap_or(0);
+    }
     let mut idx = vec![0usize; els.len()];
     let mut balanced = None;
+    let mut depth = 0usize;
+    let mut sum = vec![0i64; els.len() + 1];
     loop {
-        let q: i64 = idx.iter().enumerate().map(|(i, &k)| states[i][k] as i64 * n[i]).sum();
-        if q == 0 {
-            let chosen: Vec<i8> = idx.iter().enumerate().map(|(i, &k)| states[i][k]).collect();
-            let assignment = || els.iter().zip(&chosen).map(|((e, _), q)| (*e, *q)).collect::<Vec<_>>();
-            if !opts.use_pauling_test || pauling_test(&chosen, &eneg) {
-                return Verdict::ChargeBalanced(assignment());
+        // Try idx[depth] (sum[depth] is the charge of elements before `depth`).
+        if idx[depth] < states[depth].len() {
+            let q = sum[depth] + charge(depth, idx[depth]);
+            let feasible = q + lo_rest[depth + 1] <= 0 && q + hi_rest[depth + 1] >= 0;
+            if feasible && depth + 1 < els.len() {
+                sum[depth + 1] = q;
+                depth += 1;
+                idx[depth] = 0;
+                continue;
             }
-            balanced.get_or_insert_with(assignment);
-        }
-        if !next_combination(&mut idx, |i| states[i].len()) {
-            return balanced.map_or(Verdict::NotChargeBalanced, Verdict::FailsPauling);
+            if feasible && q == 0 {
+                let chosen: Vec<i8> = idx.iter().enumerate().map(|(i, &k)| states[i][k]).collect();
+                let assignment = || els.iter().zip(&chosen).map(|((e, _), q)| (*e, *q)).collect::<Vec<_>>();
+                if !opts.use_pauling_test || pauling_test(&chosen, &eneg) {
+                    return Verdict::ChargeBalanced(assignment());
+                }
+                balanced.get_or_insert_with(assignment);
+            }
+            idx[depth] += 1;
+        } else {
+            if depth == 0 {
+                return balanced.map_or(Verdict::NotChargeBalanced, Verdict::FailsPauling);
+            }
+            depth -= 1;
+            idx[depth] += 1;
         }
     }
 }

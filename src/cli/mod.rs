@@ -7,6 +7,8 @@
 mod chem_cmd;
 mod dataset_cmd;
 mod enumerate_cmd;
+mod generate_bench;
+mod generate_cmd;
 mod energy_cmd;
 mod hull_cmd;
 mod info;
@@ -101,6 +103,15 @@ pub enum Command {
     Model {
         #[command(subcommand)]
         action: model_cmd::ModelAction,
+    },
+    /// Generate crystals with the crystal VAE (prior samples, property targets, around seeds,
+    /// interpolation), or score a folder of generated crystals with `geode generate eval DIR`
+    #[command(args_conflicts_with_subcommands = true)]
+    Generate {
+        #[command(subcommand)]
+        action: Option<generate_cmd::GenerateAction>,
+        #[command(flatten)]
+        args: generate_cmd::GenerateArgs,
     },
     /// Open the studio (the default when no command is given)
     Studio {
@@ -225,6 +236,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
         Some(Command::Chem { action }) => chem_cmd::run(action),
+        Some(Command::Generate { action, args }) => generate_cmd::run(action, args),
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
         Some(Command::Hull { refs, query, structures, potential, relax, json }) => match query {
             Some(q) => hull_cmd::run(refs.as_deref(), &q, json),

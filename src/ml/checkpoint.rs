@@ -17,27 +17,71 @@ use super::ensemble::{Ensemble, Member, ModelCard};
 pub const CARD_KEY: &str = "geode_model_card";
 
 /// A stored tensor: name, shape, little-endian f32 bytes.
-type StoredTensor = (String, Vec<usize>, Vec<u8>);
+pub(crate) type StoredTensor = (String, Vec<usize>, Vec<u8>);
 
 /// Every member variable, sorted by stored name.
 fn tensors_of(members: &[Member]) -> Result<Vec<StoredTensor>, ModelError> {
     let mut out = Vec::new();
     for (i, m) in members.iter().enumerate() {
-        let mut vars: Vec<(String, Tensor)> = m.vs.variables().into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, t) in vars {
-            let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-            let flat = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).map_err(|e| ModelError::Failed(e.to_string()))?;
-            let bytes: Vec<u8> = flat.iter().flat_map(|x| x.to_le_bytes()).collect();
-            out.push((format!("member{i}.{name}"), shape, bytes));
-        }
+        out.extend(vars_of(&m.vs, &format!("member{i}."))?);
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
+/// The variables of one VarStore as stored tensors named `{prefix}{variable}`, sorted by name.
+pub(crate) fn vars_of(vs: &tch::nn::VarStore, prefix: &str) -> Result<Vec<StoredTensor>, ModelError> {
+    let mut out = Vec::new();
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in vars {
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        let flat = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let bytes: Vec<u8> = flat.iter().flat_map(|x| x.to_le_bytes()).collect();
+        out.push((format!("{prefix}{name}"), shape, bytes));
+    }
+    Ok(out)
+}
+
+/// Serialise stored tensors with one JSON metadata entry.
+pub(crate) fn serialise(tensors: &[StoredTensor], key: &str, json: String) -> Result<Vec<u8>, ModelError> {
+    let views = tensors
+        .iter()
+        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ModelError::Failed(format!("{e:?}")))?;
+    let meta = Some(HashMap::from([(key.to_string(), json)]));
+    safetensors::serialize(views, &meta).map_err(|e| ModelError::Failed(format!("cannot serialise: {e:?}")))
+}
+
+/// Copy every variable of `vs` from `st` (names `{prefix}{variable}`, F32, shapes checked).
+pub(crate) fn load_vars(vs: &tch::nn::VarStore, st: &SafeTensors, prefix: &str, what: &str) -> Result<(), ModelError> {
+    for (name, var) in vs.variables() {
+        let key = format!("{prefix}{name}");
+        let view = st.tensor(&key).map_err(|_| ModelError::Setup(format!("{what}: tensor {key} missing")))?;
+        let want: Vec<usize> = var.size().iter().map(|&d| d as usize).collect();
+        if view.shape() != want.as_slice() || view.dtype() != Dtype::F32 {
+            return Err(ModelError::Setup(format!("{what}: tensor {key} is {:?} {:?}, expected F32 {want:?}", view.dtype(), view.shape())));
+        }
+        let vals: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let src = Tensor::from_slice(&vals).reshape(var.size());
+        tch::no_grad(|| var.shallow_clone().copy_(&src));
+    }
+    Ok(())
+}
+
+/// The JSON metadata entry `key` of a safetensors header.
+pub(crate) fn metadata_entry(bytes: &[u8], key: &str, what: &str) -> Result<String, ModelError> {
+    let not_st = |why: &str| ModelError::Setup(format!("{what} is not a safetensors file: {why}"));
+    let len: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| not_st("shorter than 8 bytes"))?;
+    let n = u64::from_le_bytes(len) as usize;
+    let header = bytes.get(8..8usize.saturating_add(n)).ok_or_else(|| not_st("truncated header"))?;
+    let header: serde_json::Value = serde_json::from_slice(header).map_err(|e| not_st(&format!("header is not JSON: {e}")))?;
+    header["__metadata__"][key].as_str().map(str::to_string).ok_or_else(|| ModelError::Setup(format!("{what} has no Geode metadata {key}")))
+}
+
 /// SHA-256 over names, shapes and bytes of the tensors, in name order.
-fn weights_hash(tensors: &[StoredTensor]) -> String {
+pub(crate) fn weights_hash(tensors: &[StoredTensor]) -> String {
     let mut h = Sha256::new();
     for (name, shape, bytes) in tensors {
         h.update(name.as_bytes());
@@ -55,13 +99,7 @@ pub fn to_bytes(ens: &mut Ensemble) -> Result<Vec<u8>, ModelError> {
     ens.card.weights_sha256 = weights_hash(&tensors);
     ens.card.n_members = ens.members.len();
     let card = serde_json::to_string(&ens.card).map_err(|e| ModelError::Failed(e.to_string()))?;
-    let views = tensors
-        .iter()
-        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ModelError::Failed(format!("{e:?}")))?;
-    let meta = Some(HashMap::from([(CARD_KEY.to_string(), card)]));
-    safetensors::serialize(views, &meta).map_err(|e| ModelError::Failed(format!("cannot serialise: {e:?}")))
+    serialise(&tensors, CARD_KEY, card)
 }
 
 /// Write an ensemble to `path` (atomically: a temporary file renamed into place).
@@ -75,13 +113,8 @@ pub fn save(ens: &mut Ensemble, path: &Path) -> Result<(), ModelError> {
 /// Read only the model card from the start of a safetensors file (8-byte header length, then the
 /// JSON header); the tensor data after it need not be present.
 pub fn card_from_bytes(bytes: &[u8], what: &str) -> Result<ModelCard, ModelError> {
-    let not_st = |why: &str| ModelError::Setup(format!("{what} is not a safetensors file: {why}"));
-    let len: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| not_st("shorter than 8 bytes"))?;
-    let n = u64::from_le_bytes(len) as usize;
-    let header = bytes.get(8..8usize.saturating_add(n)).ok_or_else(|| not_st("truncated header"))?;
-    let header: serde_json::Value = serde_json::from_slice(header).map_err(|e| not_st(&format!("header is not JSON: {e}")))?;
-    let text = header["__metadata__"][CARD_KEY].as_str().ok_or_else(|| ModelError::Setup(format!("{what} has no Geode model card (metadata key {CARD_KEY})")))?;
-    serde_json::from_str(text).map_err(|e| ModelError::Setup(format!("{what}: malformed model card: {e}")))
+    let text = metadata_entry(bytes, CARD_KEY, what)?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Setup(format!("{what}: malformed model card: {e}")))
 }
 
 /// Read only the model card of a safetensors file (its header), not the weights.
@@ -109,17 +142,7 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Ensemble, ModelError> {
     let mut members = Vec::with_capacity(card.n_members);
     for i in 0..card.n_members {
         let m = Member::new(&card.architecture, card.targets.len(), Device::Cpu);
-        for (name, var) in m.vs.variables() {
-            let key = format!("member{i}.{name}");
-            let view = st.tensor(&key).map_err(|_| ModelError::Setup(format!("{what}: tensor {key} missing")))?;
-            let want: Vec<usize> = var.size().iter().map(|&d| d as usize).collect();
-            if view.shape() != want.as_slice() || view.dtype() != Dtype::F32 {
-                return Err(ModelError::Setup(format!("{what}: tensor {key} is {:?} {:?}, expected F32 {want:?}", view.dtype(), view.shape())));
-            }
-            let vals: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            let src = Tensor::from_slice(&vals).reshape(var.size());
-            tch::no_grad(|| var.shallow_clone().copy_(&src));
-        }
+        load_vars(&m.vs, &st, &format!("member{i}."), what)?;
         members.push(m);
     }
     let n_expected: usize = members.iter().map(|m| m.vs.variables().len()).sum();

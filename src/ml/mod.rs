@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod composition_net;
 pub mod ensemble;
 pub mod error;
+pub mod generative;
 pub mod graph;
 pub mod graph_net;
 pub mod shipped;

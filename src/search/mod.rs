@@ -5,4 +5,5 @@
 //! Layer 4: depends on `crystal`, `chem`, `data`, `ml` and `energy`.
 
 pub mod enumerate;
+pub mod generate;
 pub mod objectives;

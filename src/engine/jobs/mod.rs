@@ -2,9 +2,11 @@
 //! rejected) with defaults and a `validate` that names the offending key.
 
 pub mod analyze;
+pub mod generate;
 pub mod relax;
 pub mod screen;
 pub mod train;
+pub mod train_generator;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -13,7 +15,7 @@ use super::error::JobError;
 use super::job::Job;
 
 /// Names of the registered job kinds.
-pub const KINDS: [&str; 4] = [analyze::KIND, relax::KIND, screen::KIND, train::KIND];
+pub const KINDS: [&str; 6] = [analyze::KIND, generate::KIND, relax::KIND, screen::KIND, train::KIND, train_generator::KIND];
 
 /// Deserialize parameters, reporting the path of the key that failed and the expected form.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> {
@@ -48,6 +50,16 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
             p.validate().map_err(JobError::Config)?;
             serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
         }
+        generate::KIND => {
+            let p: generate::GenerateParams = parse_params(params)?;
+            p.validate()?;
+            serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
+        }
+        train_generator::KIND => {
+            let p: train_generator::TrainGeneratorParams = parse_params(params)?;
+            p.validate()?;
+            serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
+        }
         _ => Err(JobError::UnknownKind(kind.to_string(), KINDS.join(", "))),
     }
 }
@@ -59,6 +71,8 @@ pub fn make(kind: &str, params: &Value, seed: u64) -> Result<Box<dyn Job>, JobEr
         relax::KIND => Ok(Box::new(relax::RelaxJob::new(parse_params(params)?, seed)?)),
         screen::KIND => Ok(Box::new(screen::ScreenJob::new(parse_params(params)?, seed)?)),
         train::KIND => Ok(Box::new(train::TrainJob::new(parse_params(params)?, seed)?)),
+        generate::KIND => Ok(Box::new(generate::GenerateJob::new(parse_params(params)?, seed)?)),
+        train_generator::KIND => Ok(Box::new(train_generator::TrainGeneratorJob::new(parse_params(params)?, seed)?)),
         _ => Err(JobError::UnknownKind(kind.to_string(), KINDS.join(", "))),
     }
 }

@@ -48,7 +48,8 @@ impl Default for RelaxParams {
     }
 }
 
-fn inputs(keys: &[String]) -> Result<Vec<(String, Structure)>, JobError> {
+/// Structures named by file paths or dataset ids, labels or formulas (error messages name the key `structures`).
+pub(crate) fn inputs(keys: &[String]) -> Result<Vec<(String, Structure)>, JobError> {
     let ds = Dataset::embedded();
     let mut out = Vec::new();
     for k in keys {

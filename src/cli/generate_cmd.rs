@@ -1,0 +1,298 @@
+//! `geode generate`: crystals from the crystal VAE into a folder of CIFs plus `generated.csv`;
+//! `geode generate eval DIR`: the CDVAE figures of merit for any folder of crystals.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::crystal::Structure;
+use crate::data::{Dataset, Split};
+use crate::ml::generative::metrics::{GenerationMetrics, Reference, evaluate};
+use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
+use crate::search::generate::{Campaign, CampaignSettings, Generated, Mode};
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateAction {
+    /// Measure a generator on the embedded test split: reconstruction, latent optimisation of formation
+    /// energy (SR5/SR10/SR15), band-gap target hit rates
+    Benchmark {
+        /// The generator (.safetensors or crystal-vae)
+        #[arg(long, default_value = "crystal-vae")]
+        model: String,
+        /// Test crystals to reconstruct
+        #[arg(long, default_value_t = 500)]
+        n_reconstruct: usize,
+        /// Optimisation paths (CDVAE: 100)
+        #[arg(long, default_value_t = 100)]
+        n_paths: usize,
+        /// Crystals generated per band-gap window
+        #[arg(long, default_value_t = 200)]
+        n_target: usize,
+        #[arg(long, default_value_t = 5)]
+        steps_per_level: usize,
+        #[arg(long, default_value_t = 1.0)]
+        composition_temperature: f64,
+        #[arg(long, default_value = "graph")]
+        property_model: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refit a generator's latent prior (a Gaussian of the training split's codes) and rewrite the file
+    FitPrior { model: PathBuf },
+    /// Score a folder of crystals (CIF, POSCAR, extxyz…): validity, uniqueness, novelty against the
+    /// training split, Wasserstein distances to the test split
+    Eval {
+        dir: PathBuf,
+        /// Forward model for the formation-energy distribution
+        #[arg(long, default_value = "graph")]
+        property_model: String,
+        /// Also compute the training set's own distances to the test split (the floor)
+        #[arg(long)]
+        floor: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of crystals
+    #[arg(long, default_value_t = 100)]
+    pub n: usize,
+    /// Property target, repeatable: 'band_gap in [1.5,2.0]', 'formation_energy_per_atom < -1', 'min formation_energy_per_atom'
+    #[arg(long)]
+    pub target: Vec<String>,
+    /// Allowed elements, comma-separated (e.g. Li,Fe,P,O)
+    #[arg(long, value_delimiter = ',')]
+    pub elements: Vec<String>,
+    #[arg(long)]
+    pub min_atoms: Option<usize>,
+    #[arg(long)]
+    pub max_atoms: Option<usize>,
+    /// sample (from the prior), around (the --seeds crystals), interpolate (between two --seeds)
+    #[arg(long, default_value = "sample")]
+    pub mode: String,
+    /// Seed crystals for `around` and `interpolate` (files)
+    #[arg(long, num_args = 1..)]
+    pub seeds: Vec<PathBuf>,
+    /// `around`: latent perturbation (standard deviations of the prior)
+    #[arg(long, default_value_t = 0.5)]
+    pub radius: f64,
+    /// The generator: a .safetensors file written by `geode run train_generator`, or `crystal-vae` (shipped)
+    #[arg(long, default_value = "crystal-vae")]
+    pub model: String,
+    /// Forward model for the reported properties
+    #[arg(long, default_value = "graph")]
+    pub property_model: String,
+    /// Langevin steps per noise level
+    #[arg(long, default_value_t = 5)]
+    pub steps_per_level: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Composition temperature (fractions ∝ p^(1/T); below 1 sharpens)
+    #[arg(long, default_value_t = 1.0)]
+    pub composition_temperature: f64,
+    /// Crystals decoded together
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Write only valid crystals (structure and SMACT composition)
+    #[arg(long)]
+    pub valid_only: bool,
+    /// Output folder (created)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print a JSON summary
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result<i32> {
+    crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    match action {
+        Some(GenerateAction::Eval { dir, property_model, floor, json }) => eval(&dir, &property_model, floor, json),
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, property_model, json }) => {
+            let opts = SampleOptions { steps_per_level, composition_temperature, ..Default::default() };
+            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &property_model, json)
+        }
+        Some(GenerateAction::FitPrior { model }) => {
+            let mut vae = CrystalVae::load(&model)?;
+            let max_atoms = vae.config().max_atoms;
+            let train: Vec<Structure> = Dataset::embedded().split(Split::Train).filter(|e| e.structure.n_sites() <= max_atoms).map(|e| e.structure.clone()).collect();
+            vae.fit_latent_prior(&train).map_err(anyhow::Error::msg)?;
+            vae.save(&model)?;
+            println!("{}: latent prior fitted to {} training crystals", model.display(), train.len());
+            Ok(0)
+        }
+        None => generate(args),
+    }
+}
+
+fn read_folder(dir: &Path) -> anyhow::Result<(Vec<Structure>, Vec<String>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    files.sort();
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
+    for f in files {
+        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let structure_like = matches!(ext.as_str(), "cif" | "vasp" | "poscar" | "extxyz" | "xyz" | "json" | "db") || name.starts_with("POSCAR") || name.starts_with("CONTCAR");
+        if !structure_like {
+            continue;
+        }
+        match crate::io::read_structures(&f) {
+            Ok(s) => out.extend(s),
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    Ok((out, skipped))
+}
+
+fn print_metrics(m: &GenerationMetrics) {
+    println!("crystals                 {}", m.n);
+    println!("structural validity      {:.2} %", 100.0 * m.structural_validity);
+    println!("compositional validity   {:.2} %", 100.0 * m.compositional_validity);
+    println!("both                     {:.2} %", 100.0 * m.validity);
+    println!("uniqueness (of valid)    {:.2} %", 100.0 * m.uniqueness);
+    println!("novelty (of valid)       {:.2} %", 100.0 * m.novelty);
+    println!("valid, unique and novel  {:.2} %", 100.0 * m.unique_novel);
+    let w = &m.wasserstein;
+    println!("Wasserstein to the test split: density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom ({})", w.density, w.n_elements, w.formation_energy, m.property_model);
+    if let Some(f) = &m.wasserstein_floor {
+        println!("  training set itself:         density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom", f.density, f.n_elements, f.formation_energy);
+    }
+}
+
+fn eval(dir: &Path, property_model: &str, floor: bool, json_out: bool) -> anyhow::Result<i32> {
+    let (structures, skipped) = read_folder(dir)?;
+    for s in &skipped {
+        eprintln!("skipped: {s}");
+    }
+    if structures.is_empty() {
+        bail!("{} holds no readable crystal files", dir.display());
+    }
+    let model = crate::ml::shipped::open(property_model)?;
+    let ds = Dataset::embedded();
+    let train: Vec<Structure> = ds.split(Split::Train).map(|e| e.structure.clone()).collect();
+    let test: Vec<Structure> = ds.split(Split::Test).map(|e| e.structure.clone()).collect();
+    let (m, _) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), floor)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({"folder": dir.display().to_string(), "skipped_files": skipped, "metrics": m}))?);
+    } else {
+        print_metrics(&m);
+    }
+    Ok(0)
+}
+
+fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
+    let out = a.out.clone().context("--out DIR is required (the folder for the CIFs and generated.csv)")?;
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let mode = match a.mode.as_str() {
+        "sample" => Mode::Sample,
+        "around" => Mode::Around,
+        "interpolate" => Mode::Interpolate,
+        m => bail!("unknown --mode {m:?}: use sample, around or interpolate"),
+    };
+    let mut seeds = Vec::new();
+    for f in &a.seeds {
+        seeds.extend(crate::io::read_structures(f)?);
+    }
+    let vae = CrystalVae::open(&a.model)?;
+    let settings = CampaignSettings {
+        mode,
+        radius: a.radius,
+        targets: a.target.clone(),
+        constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, ..Default::default() },
+        ..Default::default()
+    };
+    let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;
+    let model = crate::ml::shipped::open(&a.property_model)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let csv_path = out.join("generated.csv");
+    let mut csv = std::fs::File::create(&csv_path).with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let prop_names: Vec<&str> = model.targets().iter().map(|t| t.name()).collect();
+    let mut header = vec!["file", "formula", "n_sites", "structurally_valid", "compositionally_valid", "novel", "distance_to_target", "head_formation_energy_per_atom", "head_band_gap"];
+    let std_names: Vec<String> = prop_names.iter().map(|n| format!("{n}_std")).collect();
+    for (n, s) in prop_names.iter().zip(&std_names) {
+        header.push(n);
+        header.push(s);
+    }
+    writeln!(csv, "{}", header.join(","))?;
+    let t0 = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(a.n as u64);
+    if a.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let (mut built, mut written, mut valid, mut hits, mut failures) = (0usize, 0usize, 0usize, 0usize, Vec::new());
+    let mut start = 0;
+    while start < a.n {
+        let count = a.batch.max(1).min(a.n - start);
+        let codes = campaign.codes(start, count, a.n, a.seed);
+        let results = campaign.evaluate_codes(&codes, model.as_ref(), a.seed.wrapping_add(start as u64), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
+        for r in results {
+            match r {
+                Err(e) => failures.push(e),
+                Ok(g) => {
+                    built += 1;
+                    valid += usize::from(g.valid());
+                    hits += usize::from(g.valid() && g.distance_to_target == Some(0.0));
+                    if a.valid_only && !g.valid() {
+                        continue;
+                    }
+                    written += 1;
+                    write_one(&out, &mut csv, written, &g)?;
+                }
+            }
+        }
+        start += count;
+        bar.set_position(start as u64);
+    }
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    let summary = json!({
+        "requested": a.n, "built": built, "written": written, "valid": valid,
+        "target_hits": if campaign.targets.is_empty() { serde_json::Value::Null } else { json!(hits) },
+        "targets": campaign.targets.iter().map(|t| t.describe()).collect::<Vec<_>>(),
+        "seconds": secs, "structures_per_second": a.n as f64 / secs.max(1e-9),
+        "out": out.display().to_string(), "failures": failures.len(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{written} crystals written to {} ({built} of {} decoded, {valid} valid; {:.1} s, {:.2} crystals/s)", out.display(), a.n, secs, a.n as f64 / secs.max(1e-9));
+        if !campaign.targets.is_empty() {
+            println!("inside the target window (forward model {}): {hits} of {valid} valid", model.name());
+        }
+        if let Some(f) = failures.first() {
+            println!("{} codes gave no crystal, e.g.: {f}", failures.len());
+        }
+    }
+    Ok(0)
+}
+
+fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated) -> anyhow::Result<()> {
+    let name = format!("gen_{k:05}.cif");
+    let s = &g.structure;
+    std::fs::write(out.join(&name), crate::io::cif::write(s, &format!("gen_{k:05}_{}", s.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&name).display()))?;
+    let mut row = vec![
+        name,
+        s.reduced_formula(),
+        s.n_sites().to_string(),
+        g.structurally_valid.to_string(),
+        g.compositionally_valid.to_string(),
+        g.novel.to_string(),
+        g.distance_to_target.map(|d| format!("{d:.4}")).unwrap_or_default(),
+        format!("{:.4}", g.head_properties[0]),
+        format!("{:.4}", g.head_properties[1]),
+    ];
+    for (_, p) in &g.predicted {
+        row.push(format!("{:.4}", p.mean));
+        row.push(format!("{:.4}", p.std));
+    }
+    writeln!(csv, "{}", row.join(","))?;
+    Ok(())
+}

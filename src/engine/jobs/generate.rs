@@ -1,0 +1,184 @@
+//! `generate`: crystals from the crystal VAE streamed into the project (see
+//! [`crate::search::generate`]). One step decodes one batch; every crystal the decoder builds becomes
+//! a candidate (stage `generated` when structurally and compositionally valid, else `invalid`) with
+//! forward-model predictions (mean and σ), the generator's head predictions, validity, novelty and the
+//! distance to the targets; its latent code is kept in `extra.latent`. Resumes at the next batch.
+//!
+//! Live counters: `valid`, `hits` (valid and inside every target window), `per_second`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::engine::error::JobError;
+use crate::engine::job::{Job, JobContext, StepOutcome};
+use crate::engine::store::{NewCandidate, PropValue};
+use crate::ml::PropertyModel;
+use crate::ml::generative::CrystalVae;
+use crate::search::generate::{Campaign, CampaignSettings};
+
+pub const KIND: &str = "generate";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateParams {
+    /// Crystals to decode.
+    pub n: usize,
+    /// The generator: `crystal-vae` (shipped) or a `.safetensors` file.
+    pub model: String,
+    /// Forward model for the reported properties.
+    pub property_model: String,
+    /// Crystals decoded together (one step of the run).
+    pub batch: usize,
+    /// Seed crystals (`around`, `interpolate`): dataset ids, labels, formulas or files.
+    pub seeds: Vec<String>,
+    /// What to decode and towards which targets.
+    pub settings: CampaignSettings,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams { n: 100, model: "crystal-vae".into(), property_model: "graph".into(), batch: 64, seeds: Vec::new(), settings: CampaignSettings::default() }
+    }
+}
+
+impl GenerateParams {
+    pub fn validate(&self) -> Result<(), JobError> {
+        if self.n == 0 || self.batch == 0 {
+            return Err(JobError::Config("keys `n` and `batch` must be at least 1".into()));
+        }
+        for t in &self.settings.targets {
+            crate::search::generate::PropertyTarget::parse(t).map_err(|e| JobError::Config(format!("key `settings.targets`: {e}")))?;
+        }
+        self.settings.constraints.allowed_types().map_err(|e| JobError::Config(format!("key `settings.constraints`: {e}")))?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct State {
+    next: usize,
+    built: usize,
+    valid: usize,
+    hits: usize,
+    novel_valid: usize,
+    seconds: f64,
+}
+
+pub struct GenerateJob {
+    p: GenerateParams,
+    seed: u64,
+    state: State,
+    ready: Option<(Campaign, Box<dyn PropertyModel>)>,
+}
+
+impl GenerateJob {
+    pub fn new(p: GenerateParams, seed: u64) -> Result<GenerateJob, JobError> {
+        p.validate()?;
+        Ok(GenerateJob { p, seed, state: State::default(), ready: None })
+    }
+
+    fn summary(&self) -> Value {
+        let s = &self.state;
+        json!({"requested": self.p.n, "built": s.built, "valid": s.valid, "target_hits": s.hits, "valid_novel": s.novel_valid, "seconds": s.seconds,
+               "crystals_per_second": s.next as f64 / s.seconds.max(1e-9)})
+    }
+}
+
+impl Job for GenerateJob {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn restore(&mut self, checkpoint: &Value) -> Result<(), JobError> {
+        self.state = crate::engine::job::state_from_checkpoint(checkpoint)?;
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Value {
+        crate::engine::job::checkpoint_of(&self.state)
+    }
+
+    fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
+        crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        if self.ready.is_none() {
+            ctx.set_progress("load", 0, self.p.n as u64, 0.0);
+            let seeds: Vec<_> = super::relax::inputs(&self.p.seeds)?.into_iter().map(|(_, s)| s).collect();
+            let vae = CrystalVae::open(&self.p.model).map_err(|e| JobError::Config(format!("key `model`: {e}")))?;
+            let campaign = Campaign::new(vae, self.p.settings.clone(), &seeds).map_err(JobError::Config)?;
+            let model = crate::ml::shipped::open(&self.p.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
+            if !campaign.targets.is_empty() {
+                ctx.log("info", format!("targets: {}", campaign.targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join("; ")));
+            }
+            self.ready = Some((campaign, model));
+        }
+        let Some((campaign, model)) = &self.ready else { return Err(JobError::Failed("campaign missing".into())) };
+        if self.state.next >= self.p.n {
+            return Ok(StepOutcome::Done(self.summary()));
+        }
+        let t0 = std::time::Instant::now();
+        let start = self.state.next;
+        let count = self.p.batch.min(self.p.n - start);
+        let n_total = self.p.n;
+        ctx.set_progress("latent codes", start as u64, n_total as u64, start as f64 / n_total as f64);
+        let codes = campaign.codes(start, count, n_total, self.seed);
+        let cancel = ctx.cancel_flag();
+        let results = {
+            let mut progress = |done: usize, total: usize| {
+                let f = (start as f64 + count as f64 * done as f64 / total.max(1) as f64) / n_total as f64;
+                ctx.set_progress("decoding", start as u64, n_total as u64, f);
+            };
+            campaign
+                .evaluate_codes(&codes, model.as_ref(), self.seed.wrapping_add(start as u64), &mut progress, &|| cancel.load(std::sync::atomic::Ordering::Relaxed))
+                .map_err(JobError::Failed)?
+        };
+        if ctx.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        let targets: Vec<String> = campaign.targets.iter().map(|t| t.describe()).collect();
+        for (k, r) in results.into_iter().enumerate() {
+            let g = match r {
+                Ok(g) => g,
+                Err(e) => {
+                    ctx.log("debug", format!("crystal {}: {e}", start + k + 1));
+                    continue;
+                }
+            };
+            self.state.built += 1;
+            let valid = g.valid();
+            let hit = valid && g.distance_to_target == Some(0.0);
+            self.state.valid += usize::from(valid);
+            self.state.hits += usize::from(hit);
+            self.state.novel_valid += usize::from(valid && g.novel);
+            let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
+            let mut props: Vec<(String, PropValue)> = g.predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })).collect();
+            props.push(("head_formation_energy_per_atom".into(), g.head_properties[0].into()));
+            props.push(("head_band_gap".into(), g.head_properties[1].into()));
+            props.push(("structurally_valid".into(), flag(g.structurally_valid)));
+            props.push(("compositionally_valid".into(), flag(g.compositionally_valid)));
+            props.push(("novel".into(), flag(g.novel)));
+            if let Some(d) = g.distance_to_target {
+                props.push(("distance_to_target".into(), d.into()));
+            }
+            let mut extra = serde_json::Map::new();
+            extra.insert("latent".into(), json!(g.latent));
+            extra.insert("mode".into(), json!(self.p.settings.mode));
+            extra.insert("index".into(), json!(start + k));
+            if !targets.is_empty() {
+                extra.insert("targets".into(), json!(targets));
+            }
+            let stage = if valid { "generated" } else { "invalid" };
+            ctx.emit(NewCandidate { seq: 0, structure: g.structure, stage: stage.into(), source: format!("crystal-vae ({})", self.p.model), props, extra, parents: Vec::new() });
+        }
+        self.state.next = start + count;
+        self.state.seconds += t0.elapsed().as_secs_f64();
+        ctx.set_counter("valid", self.state.valid as f64);
+        ctx.set_counter("hits", self.state.hits as f64);
+        ctx.set_counter("per_second", self.state.next as f64 / self.state.seconds.max(1e-9));
+        ctx.set_progress("decoding", self.state.next as u64, n_total as u64, self.state.next as f64 / n_total as f64);
+        if self.state.next >= self.p.n {
+            ctx.log("info", format!("{} crystals decoded, {} built, {} valid, {} valid and novel", self.p.n, self.state.built, self.state.valid, self.state.novel_valid));
+            return Ok(StepOutcome::Done(self.summary()));
+        }
+        Ok(StepOutcome::Continue)
+    }
+}

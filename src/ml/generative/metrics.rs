@@ -1,0 +1,178 @@
+//! Figures of merit for generated crystals, as defined in the CDVAE protocol (see MISSION.md): structural
+//! and compositional (SMACT) validity, uniqueness and novelty by structure matching (pymatgen's
+//! defaults: ltol 0.2, stol 0.3, 5°), and 1-D Wasserstein distances to a reference set for density
+//! (g/cm³), number of elements and the formation energy predicted by a forward model (eV/atom).
+//! They apply to any folder of crystals, so other generators' output can be scored the same way.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::chem::oxidation::{ValidityOptions, validity};
+use crate::crystal::Structure;
+use crate::crystal::matcher::StructureMatcher;
+use crate::ml::{ModelError, PropertyModel, Target};
+
+/// 1-D Wasserstein distance W₁ between two empirical distributions (scipy's `wasserstein_distance`).
+pub fn wasserstein_1d(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return f64::NAN;
+    }
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let mut all: Vec<f64> = a.iter().chain(&b).copied().collect();
+    all.sort_by(f64::total_cmp);
+    let cdf = |v: &[f64], x: f64| v.partition_point(|y| *y <= x) as f64 / v.len() as f64;
+    all.windows(2).map(|w| (cdf(&a, w[0]) - cdf(&b, w[0])).abs() * (w[1] - w[0])).sum()
+}
+
+/// Distributions compared by Wasserstein distance.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Distances {
+    pub density: f64,
+    pub n_elements: f64,
+    pub formation_energy: f64,
+}
+
+/// The figures for one set of crystals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GenerationMetrics {
+    pub n: usize,
+    /// Shares of all crystals.
+    pub structural_validity: f64,
+    pub compositional_validity: f64,
+    pub validity: f64,
+    /// Among valid crystals: unique share (distinct structures / valid) and novel share (no match in
+    /// the training set).
+    pub uniqueness: f64,
+    pub novelty: f64,
+    /// Valid, unique and novel share of all crystals.
+    pub unique_novel: f64,
+    /// Wasserstein distances of the valid crystals to the reference set.
+    pub wasserstein: Distances,
+    /// The same distances for the training set itself (the floor a perfect generator reaches).
+    pub wasserstein_floor: Option<Distances>,
+    /// The forward model used for formation energies.
+    pub property_model: String,
+}
+
+/// Per-crystal facts the figures are built from.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrystalFacts {
+    pub structurally_valid: bool,
+    pub compositionally_valid: bool,
+    pub unique: bool,
+    pub novel: bool,
+    pub density: f64,
+    pub n_elements: usize,
+    pub formation_energy: Option<f64>,
+}
+
+/// Reference crystals: the training set (for novelty, by reduced formula) and the comparison set (for
+/// distributions, usually the test split).
+pub struct Reference<'a> {
+    pub train: &'a [Structure],
+    pub compare: &'a [Structure],
+}
+
+fn distribution(structures: &[&Structure], fe: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    (structures.iter().map(|s| s.density()).collect(), structures.iter().map(|s| s.composition().n_elements() as f64).collect(), fe.to_vec())
+}
+
+fn predict_fe(model: &dyn PropertyModel, structures: &[&Structure]) -> Result<Vec<f64>, ModelError> {
+    let k = model.targets().iter().position(|t| *t == Target::FormationEnergyPerAtom).ok_or_else(|| ModelError::Setup(format!("{} does not predict formation energy", model.name())))?;
+    let owned: Vec<Structure> = structures.iter().map(|s| (*s).clone()).collect();
+    let mut out = Vec::with_capacity(owned.len());
+    for chunk in owned.chunks(512) {
+        out.extend(model.predict(chunk)?.into_iter().map(|p| p[k].mean));
+    }
+    Ok(out)
+}
+
+/// Score `generated` against `reference`; `floor` also computes the training set's own distances
+/// (a random sample as large as the generated set).
+pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn PropertyModel, floor: bool) -> Result<(GenerationMetrics, Vec<CrystalFacts>), ModelError> {
+    let n = generated.len();
+    let matcher = StructureMatcher::default();
+    let opts = ValidityOptions::default();
+    let mut facts: Vec<CrystalFacts> = generated
+        .iter()
+        .map(|s| CrystalFacts {
+            structurally_valid: s.is_structurally_valid(),
+            compositionally_valid: validity(&s.composition(), opts).is_valid(),
+            unique: false,
+            novel: false,
+            density: s.density(),
+            n_elements: s.composition().n_elements(),
+            formation_energy: None,
+        })
+        .collect();
+    let valid: Vec<usize> = (0..n).filter(|&i| facts[i].structurally_valid && facts[i].compositionally_valid).collect();
+    let valid_s: Vec<Structure> = valid.iter().map(|&i| generated[i].clone()).collect();
+    for g in matcher.group(&valid_s) {
+        facts[valid[g[0]]].unique = true;
+    }
+    let mut by_formula: HashMap<String, Vec<&Structure>> = HashMap::new();
+    for s in reference.train {
+        by_formula.entry(s.reduced_formula()).or_default().push(s);
+    }
+    let novel: Vec<bool> = {
+        use rayon::prelude::*;
+        valid.par_iter().map(|&i| by_formula.get(&generated[i].reduced_formula()).is_none_or(|list| !list.iter().any(|t| matcher.fit(&generated[i], t)))).collect()
+    };
+    for (k, &i) in valid.iter().enumerate() {
+        facts[i].novel = novel[k];
+    }
+    // Distributions: valid generated crystals against the comparison set, E_f from the forward model.
+    let gen_refs: Vec<&Structure> = valid.iter().map(|&i| &generated[i]).collect();
+    let fe = predict_fe(model, &gen_refs)?;
+    for (k, &i) in valid.iter().enumerate() {
+        facts[i].formation_energy = Some(fe[k]);
+    }
+    let cmp_refs: Vec<&Structure> = reference.compare.iter().collect();
+    let cmp_fe = predict_fe(model, &cmp_refs)?;
+    let (cd, cn, cf) = distribution(&cmp_refs, &cmp_fe);
+    let dist_to_compare = |refs: &[&Structure], fe: &[f64]| {
+        let (d, e, f) = distribution(refs, fe);
+        Distances { density: wasserstein_1d(&d, &cd), n_elements: wasserstein_1d(&e, &cn), formation_energy: wasserstein_1d(&f, &cf) }
+    };
+    let wasserstein = dist_to_compare(&gen_refs, &fe);
+    let wasserstein_floor = if floor && !reference.train.is_empty() {
+        let step = (reference.train.len() / n.max(1)).max(1);
+        let sample: Vec<&Structure> = reference.train.iter().step_by(step).take(n.max(1)).collect();
+        let sfe = predict_fe(model, &sample)?;
+        Some(dist_to_compare(&sample, &sfe))
+    } else {
+        None
+    };
+    let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let n_valid = valid.len();
+    let of_valid = |k: usize| if n_valid == 0 { 0.0 } else { k as f64 / n_valid as f64 };
+    let m = GenerationMetrics {
+        n,
+        structural_validity: share(facts.iter().filter(|f| f.structurally_valid).count()),
+        compositional_validity: share(facts.iter().filter(|f| f.compositionally_valid).count()),
+        validity: share(n_valid),
+        uniqueness: of_valid(facts.iter().filter(|f| f.unique).count()),
+        novelty: of_valid(facts.iter().filter(|f| f.novel).count()),
+        unique_novel: share(facts.iter().filter(|f| f.unique && f.novel).count()),
+        wasserstein,
+        wasserstein_floor,
+        property_model: model.name(),
+    };
+    Ok((m, facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasserstein_matches_scipy() {
+        // scipy.stats.wasserstein_distance([0, 1, 3], [5, 6, 8]) = 5.0; ([0, 1], [0, 0, 2]) = 0.5
+        assert!((wasserstein_1d(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]) - 5.0).abs() < 1e-12);
+        assert!((wasserstein_1d(&[0.0, 1.0], &[0.0, 0.0, 2.0]) - 0.5).abs() < 1e-12);
+    }
+}

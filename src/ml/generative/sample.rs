@@ -1,0 +1,352 @@
+//! Decoding latent codes into crystals, and moving codes towards property targets.
+//!
+//! Decoding (CDVAE's): the heads give the number of atoms (most likely count allowed by the
+//! constraints), the element fractions (restricted to allowed elements) rounded to whole atoms by
+//! largest remainders, and the lattice; atoms start at uniformly random fractional positions and the
+//! denoiser moves them by annealed Langevin dynamics, for each noise level σ (largest first)
+//! `steps_per_level` steps x ← x + (η/σ)·(−ε̂) + √(2η)·ξ with η = step_lr·(σ/σ_min)² (Å², Cartesian).
+
+use nalgebra::Vector3;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::data::{N_TYPES, edges_many, lattice_from6};
+use super::model::CrystalVae;
+use super::train::{ScoreTensors, gauss};
+use crate::crystal::structure::wrap_frac;
+use crate::crystal::{Element, Lattice, Structure};
+
+/// How the denoiser samples positions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SampleOptions {
+    /// Langevin steps at each noise level.
+    pub steps_per_level: usize,
+    /// η at the smallest noise level (Å²); CDVAE uses 1e-4 with σ_min = 0.01 Å.
+    pub step_lr: f64,
+    /// Random seed of the initial positions and the Langevin noise.
+    pub seed: u64,
+    /// Temperature of the composition head when picking elements: an element stays when it holds at
+    /// least half an atom under p^(1/T) (T < 1 drops the minor elements that averaging codes blurs in).
+    pub composition_temperature: f64,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0 }
+    }
+}
+
+/// What decoded crystals may be.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Constraints {
+    /// Only these elements (symbols); empty = any.
+    pub elements: Vec<String>,
+    /// Fewest and most atoms in the cell.
+    pub min_atoms: Option<usize>,
+    pub max_atoms: Option<usize>,
+}
+
+impl Constraints {
+    /// Allowed type indices (Z − 1); errors name an unknown symbol.
+    pub fn allowed_types(&self) -> Result<Option<Vec<usize>>, String> {
+        if self.elements.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for s in &self.elements {
+            let e = Element::from_symbol(s.trim()).map_err(|e| format!("allowed elements: {e}"))?;
+            if e.z() as usize > N_TYPES {
+                return Err(format!("allowed elements: {e} is beyond Z = {N_TYPES}, which the generator does not place"));
+            }
+            out.push(e.z() as usize - 1);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// One decoded crystal.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The crystal, or why none could be built (e.g. the lattice head gave an impossible cell).
+    pub structure: Result<Structure, String>,
+    /// Formation energy (eV/atom) and band gap (eV) the generator's heads predict for the code.
+    pub head_properties: [f64; 2],
+}
+
+/// Whole-atom counts from fractions `p` for `n` atoms: elements expected to hold less than half an
+/// atom under the sharpened fractions p^(1/T) are dropped (the most likely one always stays), then
+/// the others' fractions `p` are rounded by largest remainders (ties to the lower type), so the counts
+/// sum to `n`. The temperature picks the elements; it does not change their ratios.
+pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
+    let inv_t = 1.0 / temperature.clamp(0.05, 10.0);
+    let sharp: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
+    let total: f64 = sharp.iter().sum::<f64>().max(1e-300);
+    let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0);
+    let kept: Vec<f64> = p.iter().enumerate().map(|(i, &x)| if i == best || sharp[i] / total * n as f64 >= 0.5 { x } else { 0.0 }).collect();
+    let total: f64 = kept.iter().sum::<f64>().max(1e-12);
+    let exact: Vec<f64> = kept.iter().map(|x| x / total * n as f64).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let mut left = n - counts.iter().sum::<usize>().min(n);
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    for &i in &order {
+        if left == 0 {
+            break;
+        }
+        counts[i] += 1;
+        left -= 1;
+    }
+    counts
+}
+
+fn rows(t: &Tensor) -> Vec<Vec<f64>> {
+    let t = t.to_kind(Kind::Double).contiguous();
+    let (b, k) = (t.size()[0] as usize, t.size()[1] as usize);
+    let flat = Vec::<f64>::try_from(t.flatten(0, -1)).unwrap_or_default();
+    (0..b).map(|i| flat[i * k..(i + 1) * k].to_vec()).collect()
+}
+
+impl CrystalVae {
+    /// Decode latent codes `z` [B, latent] into crystals. `progress(done, total)` is called after each
+    /// Langevin step; `cancelled` stops early (the result is then empty).
+    pub fn decode(&self, z: &Tensor, c: &Constraints, o: &SampleOptions, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+        let cfg = self.config().clone();
+        let allowed = c.allowed_types()?;
+        let (lo, hi) = (c.min_atoms.unwrap_or(1).max(1), c.max_atoms.unwrap_or(cfg.max_atoms).min(cfg.max_atoms));
+        if lo > hi {
+            return Err(format!("no cell size allowed: min_atoms {lo} > max_atoms {hi} (the model makes at most {})", cfg.max_atoms));
+        }
+        let (n_logits, comp, lat, props) = tch::no_grad(|| {
+            let h = self.heads(z);
+            (rows(&h.n_logits), rows(&h.comp_logits.softmax(1, Kind::Float)), rows(&h.lattice), rows(&self.head_properties(z)))
+        });
+        let norm = &self.card.norm;
+        // Per crystal: atomic numbers and lattice (or why not).
+        let mut plans: Vec<Result<(Vec<u8>, Lattice), String>> = Vec::with_capacity(n_logits.len());
+        for i in 0..n_logits.len() {
+            let n = (lo..=hi).max_by(|&a, &b| n_logits[i][a - 1].total_cmp(&n_logits[i][b - 1]).then(b.cmp(&a))).unwrap_or(lo);
+            let mut p = comp[i].clone();
+            if let Some(ok) = &allowed {
+                for (t, v) in p.iter_mut().enumerate() {
+                    if !ok.contains(&t) {
+                        *v = 0.0;
+                    }
+                }
+            }
+            let counts = round_counts(&p, n, o.composition_temperature);
+            let z_atoms: Vec<u8> = counts.iter().enumerate().flat_map(|(t, &k)| std::iter::repeat_n((t + 1) as u8, k)).collect();
+            let l6: [f64; 6] = std::array::from_fn(|k| lat[i][k] * norm.lat_std[k] + norm.lat_mean[k]);
+            plans.push(lattice_from6(&l6, n).map(|l| (z_atoms, l)).map_err(|e| format!("the lattice head gave no cell: {e}")));
+        }
+        // Random starting positions.
+        let mut rngs: Vec<ChaCha8Rng> = (0..plans.len()).map(|i| ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64))).collect();
+        let live: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].is_ok()).collect();
+        let mut frac: Vec<Vec<Vector3<f64>>> = plans
+            .iter()
+            .zip(rngs.iter_mut())
+            .map(|(p, rng)| match p {
+                Ok((za, _)) => za.iter().map(|_| Vector3::new(rng.random(), rng.random(), rng.random())).collect(),
+                Err(_) => Vec::new(),
+            })
+            .collect();
+        let z_live = z.index_select(0, &Tensor::from_slice(&live.iter().map(|&i| i as i64).collect::<Vec<_>>()));
+        let sigmas = cfg.sigmas();
+        let total = sigmas.len() * o.steps_per_level;
+        let sigma_min = *sigmas.last().unwrap_or(&cfg.sigma_min);
+        let mut done = 0;
+        for &sigma in &sigmas {
+            let eta = o.step_lr * (sigma / sigma_min).powi(2);
+            for _ in 0..o.steps_per_level {
+                if cancelled() {
+                    return Ok(Vec::new());
+                }
+                let items: Vec<_> = live
+                    .iter()
+                    .map(|&i| {
+                        let (za, l) = plans[i].as_ref().expect("live plans are Ok");
+                        (l, za.as_slice(), frac[i].as_slice())
+                    })
+                    .collect();
+                let edges = edges_many(&items, cfg.score_cutoff_ang, cfg.score_neighbors);
+                let input = ScoreTensors::new(items.iter().map(|x| x.1), &edges, vec![sigma.ln() as f32; live.len()]);
+                let eps = tch::no_grad(|| self.score(&input.view(), &z_live)).to_kind(Kind::Double);
+                let eps = Vec::<f64>::try_from(eps.flatten(0, -1)).map_err(|e| e.to_string())?;
+                let mut k = 0;
+                for &i in &live {
+                    let (_, l) = plans[i].as_ref().expect("live plans are Ok");
+                    let inv = *l.frac_from_cart();
+                    let rng = &mut rngs[i];
+                    for f in frac[i].iter_mut() {
+                        let e = Vector3::new(eps[3 * k], eps[3 * k + 1], eps[3 * k + 2]);
+                        let noise = Vector3::new(gauss(rng), gauss(rng), gauss(rng)) * (2.0 * eta).sqrt();
+                        let step = -e * (eta / sigma) + noise;
+                        *f = wrap_frac(&(*f + inv * step));
+                        k += 1;
+                    }
+                }
+                done += 1;
+                progress(done, total);
+            }
+        }
+        Ok(plans
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| Decoded {
+                structure: p.and_then(|(za, l)| {
+                    let species = za.iter().map(|&x| Element::from_z(x as u32).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+                    Structure::from_frac(l, species, frac[i].clone()).map_err(|e| e.to_string())
+                }),
+                head_properties: [props[i][0], props[i][1]],
+            })
+            .collect())
+    }
+
+    /// Codes drawn from the prior, [n, latent]: the fitted Gaussian of the training codes when the card
+    /// has one (see [`CrystalVae::fit_latent_prior`]), else N(0, I).
+    pub fn prior_codes(&self, n: usize, seed: u64) -> Tensor {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_47);
+        let v: Vec<f32> = (0..n * self.latent_dim() as usize).map(|_| gauss(&mut rng) as f32).collect();
+        let xi = Tensor::from_slice(&v).reshape([n as i64, self.latent_dim()]);
+        match self.prior_tensors() {
+            Some((mean, chol, _)) => xi.matmul(&chol.tr()) + mean.unsqueeze(0),
+            None => xi,
+        }
+    }
+
+    /// (mean [L], L [L, L], L⁻¹ [L, L]) of the fitted prior.
+    pub fn prior_tensors(&self) -> Option<(Tensor, Tensor, Tensor)> {
+        let p = self.card.latent_prior.as_ref()?;
+        let l = self.latent_dim() as usize;
+        if p.mean.len() != l || p.chol.len() != l * l {
+            return None;
+        }
+        let c = nalgebra::DMatrix::from_row_slice(l, l, &p.chol);
+        let inv = c.clone().try_inverse()?;
+        let f = |m: &nalgebra::DMatrix<f64>| Tensor::from_slice(&m.transpose().iter().map(|&x| x as f32).collect::<Vec<_>>()).reshape([l as i64, l as i64]);
+        Some((Tensor::from_slice(&p.mean.iter().map(|&x| x as f32).collect::<Vec<_>>()), f(&c), f(&inv)))
+    }
+
+    /// Fit the prior Gaussian to the codes (posterior means) of `structures` and store it in the card.
+    pub fn fit_latent_prior(&mut self, structures: &[Structure]) -> Result<(), String> {
+        let z = self.encode_structures(structures)?.to_kind(Kind::Double);
+        let (n, l) = (z.size()[0] as usize, z.size()[1] as usize);
+        if n <= l {
+            return Err(format!("{n} crystals are too few to fit a {l}-dimensional Gaussian"));
+        }
+        let flat = Vec::<f64>::try_from(z.flatten(0, -1)).map_err(|e| e.to_string())?;
+        let m = nalgebra::DMatrix::from_row_slice(n, l, &flat);
+        let mean = m.row_mean();
+        let centred = nalgebra::DMatrix::from_fn(n, l, |i, j| m[(i, j)] - mean[j]);
+        let mut cov = centred.transpose() * &centred / (n as f64 - 1.0);
+        for k in 0..l {
+            cov[(k, k)] += 1e-6;
+        }
+        let chol = nalgebra::Cholesky::new(cov).ok_or("the codes' covariance is not positive definite")?.l();
+        let chol_rows: Vec<f64> = (0..l).flat_map(|i| (0..l).map(move |j| (i, j))).map(|(i, j)| chol[(i, j)]).collect();
+        self.card.latent_prior = Some(super::model::LatentPrior { mean: mean.iter().copied().collect(), chol: chol_rows, n });
+        Ok(())
+    }
+
+    /// Means of q(z | crystal) for structures, [n, latent]; structures the model cannot take give an error.
+    pub fn encode_structures(&self, structures: &[Structure]) -> Result<Tensor, String> {
+        let cfg = self.config();
+        let samples = structures
+            .iter()
+            .enumerate()
+            .map(|(i, s)| super::data::GenSample::new(&format!("structure {}", i + 1), s, [None, None], &cfg.graph, usize::MAX))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for chunk in samples.chunks(256) {
+            let graphs: Vec<_> = chunk.iter().map(|s| &s.graph).collect();
+            let g = crate::ml::graph::GraphBatch::new(&graphs, tch::Device::Cpu);
+            out.push(tch::no_grad(|| self.encode(&g).0));
+        }
+        if out.is_empty() {
+            return Ok(Tensor::zeros([0, self.latent_dim()], (Kind::Float, tch::Device::Cpu)));
+        }
+        Ok(Tensor::cat(&out, 0))
+    }
+}
+
+/// A goal for latent optimisation on one property head (0 = formation energy, 1 = band gap).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Goal {
+    /// Inside [lo, hi] (physical units).
+    Window { head: usize, lo: f64, hi: f64 },
+    /// As low as possible.
+    Minimise { head: usize },
+    /// As high as possible.
+    Maximise { head: usize },
+}
+
+impl CrystalVae {
+    /// Move codes `z0` [B, latent] by Adam on Σ goal losses (standardised units) + `prior_weight`·(−ln p(z))
+    /// for `steps` steps (learning rate `lr`). Returns the path: the codes after every `record_every`
+    /// steps (the last one always included).
+    pub fn optimise_latent(&self, z0: &Tensor, goals: &[Goal], steps: usize, lr: f64, prior_weight: f64, record_every: usize) -> Vec<Tensor> {
+        let norm = self.card.norm.clone();
+        let mut z = z0.detach().copy().set_requires_grad(true);
+        let mut m = z.zeros_like();
+        let mut v = z.zeros_like();
+        let (b1, b2) = (0.9f64, 0.999f64);
+        let mut path = Vec::new();
+        let prior = self.prior_tensors();
+        for t in 1..=steps {
+            let p = self.head_properties(&z);
+            // −ln p(z) up to a constant: ½|L⁻¹(z − m)|² under the fitted prior, else ½|z|².
+            let w = match &prior {
+                Some((mean, _, inv)) => (&z - mean.unsqueeze(0)).matmul(&inv.tr()),
+                None => z.shallow_clone(),
+            };
+            let mut loss = (w.square().sum_dim_intlist(1, false, Kind::Float) * (0.5 * prior_weight)).sum(Kind::Float);
+            for g in goals {
+                let term = match *g {
+                    Goal::Window { head, lo, hi } => {
+                        let x = p.select(1, head as i64);
+                        let below = (Tensor::from(lo as f32) - &x).relu() / norm.prop_std[head];
+                        let above = (&x - Tensor::from(hi as f32)).relu() / norm.prop_std[head];
+                        (below.square() + above.square()).sum(Kind::Float)
+                    }
+                    Goal::Minimise { head } => (p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
+                    Goal::Maximise { head } => (-p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
+                };
+                loss = loss + term;
+            }
+            let grad = Tensor::run_backward(&[loss], &[&z], false, false).remove(0);
+            tch::no_grad(|| {
+                m = &m * b1 + &grad * (1.0 - b1);
+                v = &v * b2 + grad.square() * (1.0 - b2);
+                let mh = &m / (1.0 - b1.powi(t as i32));
+                let vh = &v / (1.0 - b2.powi(t as i32));
+                let step = mh / (vh.sqrt() + 1e-8) * lr;
+                z = (&z - step).detach().set_requires_grad(true);
+            });
+            if t % record_every.max(1) == 0 || t == steps {
+                path.push(z.detach().copy());
+            }
+        }
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_remainders_keep_the_total() {
+        assert_eq!(round_counts(&[0.2, 0.2, 0.6], 5, 1.0), vec![1, 1, 3]);
+        assert_eq!(round_counts(&[0.45, 0.45, 0.1], 4, 1.0), vec![2, 2, 0]);
+        assert_eq!(round_counts(&[0.3, 0.3, 0.4], 7, 1.0).iter().sum::<usize>(), 7);
+        // 0.05 × 6 atoms is under half an atom: dropped, the rest rescaled.
+        assert_eq!(round_counts(&[0.05, 0.475, 0.475], 6, 1.0), vec![0, 3, 3]);
+        assert_eq!(round_counts(&[0.3, 0.3, 0.4], 1, 1.0), vec![0, 0, 1]);
+        // Sharpening drops minor elements (0.2²/0.44 × 5 atoms < ½) but keeps the ratio of the rest (0.35 : 0.5 of 6 → 2 : 4).
+        assert_eq!(round_counts(&[0.2, 0.2, 0.6], 5, 0.5), vec![0, 0, 5]);
+        assert_eq!(round_counts(&[0.15, 0.35, 0.5], 6, 0.5), vec![0, 2, 4]);
+    }
+}

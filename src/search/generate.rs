@@ -1,0 +1,293 @@
+//! Generation campaigns with the crystal VAE: which latent codes to decode (prior samples, codes
+//! moved towards property targets, neighbourhoods of seed crystals, interpolation paths, given points),
+//! then decoding, validity, forward-model predictions, distance to the target and novelty against the
+//! training set. The `generate` job and `geode generate` both call [`Campaign::batch`].
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::chem::oxidation::{ValidityOptions, validity};
+use crate::crystal::Structure;
+use crate::crystal::matcher::StructureMatcher;
+use crate::data::{Dataset, Split};
+use crate::ml::generative::sample::Goal;
+use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
+use crate::ml::{Prediction, PropertyModel, Target};
+
+/// A property target: `band_gap in [1.5, 2.0]`, `band_gap > 3`, `formation_energy_per_atom < -2`,
+/// `min formation_energy_per_atom`, `max band_gap`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PropertyTarget {
+    pub target: Target,
+    /// Window in the property's unit; ±∞ for one-sided targets.
+    pub lo: f64,
+    pub hi: f64,
+    /// `min`/`max` targets: push as far as possible (lo/hi are then ±∞).
+    pub extreme: Option<Extreme>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extreme {
+    Min,
+    Max,
+}
+
+impl PropertyTarget {
+    /// Parse a target text (see the type's documentation).
+    pub fn parse(text: &str) -> Result<PropertyTarget, String> {
+        let t = text.trim();
+        let names = || Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+        let prop = |s: &str| Target::from_name(s.trim()).ok_or_else(|| format!("target {text:?}: unknown property {:?} (use {})", s.trim(), names()));
+        for (word, ext) in [("min ", Extreme::Min), ("max ", Extreme::Max)] {
+            if let Some(rest) = t.strip_prefix(word) {
+                return Ok(PropertyTarget { target: prop(rest)?, lo: f64::NEG_INFINITY, hi: f64::INFINITY, extreme: Some(ext) });
+            }
+        }
+        let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("target {text:?}: {:?} is not a number", s.trim()));
+        if let Some((name, range)) = t.split_once(" in ") {
+            let r = range.trim();
+            let inner = r.strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
+            let (a, b) = inner.split_once(',').ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
+            let (lo, hi) = (num(a)?, num(b)?);
+            if lo > hi {
+                return Err(format!("target {text:?}: lower bound {lo} is above upper bound {hi}"));
+            }
+            return Ok(PropertyTarget { target: prop(name)?, lo, hi, extreme: None });
+        }
+        for op in ["<=", ">=", "<", ">"] {
+            if let Some((name, v)) = t.split_once(op) {
+                let v = num(v)?;
+                let (lo, hi) = if op.starts_with('<') { (f64::NEG_INFINITY, v) } else { (v, f64::INFINITY) };
+                return Ok(PropertyTarget { target: prop(name)?, lo, hi, extreme: None });
+            }
+        }
+        Err(format!("target {text:?}: expected `PROPERTY in [lo, hi]`, `PROPERTY < x`, `PROPERTY > x`, `min PROPERTY` or `max PROPERTY`"))
+    }
+
+    fn head(&self) -> usize {
+        match self.target {
+            Target::FormationEnergyPerAtom => 0,
+            Target::BandGap => 1,
+        }
+    }
+
+    fn goal(&self) -> Goal {
+        match self.extreme {
+            Some(Extreme::Min) => Goal::Minimise { head: self.head() },
+            Some(Extreme::Max) => Goal::Maximise { head: self.head() },
+            None => Goal::Window { head: self.head(), lo: self.lo, hi: self.hi },
+        }
+    }
+
+    /// Distance of a value to the window (0 inside; `None` for min/max targets).
+    pub fn distance(&self, v: f64) -> Option<f64> {
+        self.extreme.is_none().then(|| (self.lo - v).max(v - self.hi).max(0.0))
+    }
+
+    pub fn describe(&self) -> String {
+        match self.extreme {
+            Some(Extreme::Min) => format!("min {}", self.target.name()),
+            Some(Extreme::Max) => format!("max {}", self.target.name()),
+            None if self.lo.is_infinite() => format!("{} < {}", self.target.name(), self.hi),
+            None if self.hi.is_infinite() => format!("{} > {}", self.target.name(), self.lo),
+            None => format!("{} in [{}, {}]", self.target.name(), self.lo, self.hi),
+        }
+    }
+}
+
+/// Where the latent codes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Codes from the prior N(0, I); with targets, each is then moved towards them.
+    #[default]
+    Sample,
+    /// Codes around the seeds' codes: z = μ(seed) + `radius`·ξ (then moved towards targets, if any).
+    Around,
+    /// `n` evenly spaced codes on the straight line from the first seed's code to the second's.
+    Interpolate,
+    /// The given latent `points`.
+    Decode,
+}
+
+/// One generated crystal with what is known about it.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub structure: Structure,
+    pub latent: Vec<f32>,
+    /// Formation energy (eV/atom) and band gap (eV) from the generator's heads.
+    pub head_properties: [f64; 2],
+    /// Forward-model predictions, in the model's target order.
+    pub predicted: Vec<(Target, Prediction)>,
+    pub structurally_valid: bool,
+    pub compositionally_valid: bool,
+    /// Largest distance of a forward-model prediction to its target window (0 = every target met).
+    pub distance_to_target: Option<f64>,
+    /// No crystal of the training split matches it (pymatgen's StructureMatcher defaults).
+    pub novel: bool,
+}
+
+impl Generated {
+    pub fn valid(&self) -> bool {
+        self.structurally_valid && self.compositionally_valid
+    }
+}
+
+/// A campaign's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignSettings {
+    pub mode: Mode,
+    /// `around`: standard deviation of the latent perturbation.
+    pub radius: f64,
+    /// `decode`: latent points.
+    pub points: Vec<Vec<f64>>,
+    pub targets: Vec<String>,
+    pub constraints: Constraints,
+    pub sampling: SampleOptions,
+    /// Latent optimisation towards targets: Adam steps, learning rate and the prior penalty weight.
+    pub opt_steps: usize,
+    pub opt_lr: f64,
+    pub prior_weight: f64,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        CampaignSettings { mode: Mode::Sample, radius: 0.5, points: Vec::new(), targets: Vec::new(), constraints: Constraints::default(), sampling: SampleOptions::default(), opt_steps: 100, opt_lr: 0.05, prior_weight: 0.05 }
+    }
+}
+
+/// A ready campaign: the model, the parsed targets, the seeds' codes and the training index.
+pub struct Campaign {
+    pub vae: CrystalVae,
+    pub settings: CampaignSettings,
+    pub targets: Vec<PropertyTarget>,
+    seed_codes: Option<Tensor>,
+    train_by_formula: HashMap<String, Vec<&'static Structure>>,
+}
+
+impl Campaign {
+    pub fn new(vae: CrystalVae, settings: CampaignSettings, seeds: &[Structure]) -> Result<Campaign, String> {
+        let targets = settings.targets.iter().map(|t| PropertyTarget::parse(t)).collect::<Result<Vec<_>, _>>()?;
+        settings.constraints.allowed_types()?;
+        let need = match settings.mode {
+            Mode::Around => {
+                if !(settings.radius.is_finite() && settings.radius >= 0.0) {
+                    return Err(format!("radius must be ≥ 0 (got {})", settings.radius));
+                }
+                1
+            }
+            Mode::Interpolate => 2,
+            Mode::Decode => {
+                if settings.points.is_empty() {
+                    return Err("decode needs at least one latent point".into());
+                }
+                if let Some(p) = settings.points.iter().find(|p| p.len() != vae.latent_dim() as usize) {
+                    return Err(format!("a latent point has {} coordinates; the model's latent space has {}", p.len(), vae.latent_dim()));
+                }
+                0
+            }
+            Mode::Sample => 0,
+        };
+        if seeds.len() < need {
+            return Err(format!("this mode needs {need} seed crystal(s), {} given", seeds.len()));
+        }
+        let seed_codes = if need > 0 { Some(vae.encode_structures(seeds)?) } else { None };
+        let mut train_by_formula: HashMap<String, Vec<&'static Structure>> = HashMap::new();
+        for e in Dataset::embedded().split(Split::Train) {
+            train_by_formula.entry(e.formula.clone()).or_default().push(&e.structure);
+        }
+        Ok(Campaign { vae, settings, targets, seed_codes, train_by_formula })
+    }
+
+    /// The codes of crystals `start..start + count` of a campaign of `total` crystals.
+    pub fn codes(&self, start: usize, count: usize, total: usize, run_seed: u64) -> Tensor {
+        let l = self.vae.latent_dim();
+        let base = match (self.settings.mode, &self.seed_codes) {
+            (Mode::Around, Some(sc)) => {
+                let k = sc.size()[0];
+                let idx: Vec<i64> = (start..start + count).map(|i| i as i64 % k).collect();
+                let noise = self.vae.prior_codes(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
+            }
+            (Mode::Interpolate, Some(sc)) => {
+                let total = total.max(2) as f64;
+                let ts: Vec<f32> = (start..start + count).map(|i| (i as f64 / (total - 1.0).max(1.0)).min(1.0) as f32).collect();
+                let t = Tensor::from_slice(&ts).unsqueeze(1);
+                let a = sc.get(0).unsqueeze(0);
+                let b = sc.get(1).unsqueeze(0);
+                &a + (b - &a) * t
+            }
+            (Mode::Decode, _) => {
+                let points = &self.settings.points;
+                let v: Vec<f32> = (start..start + count).flat_map(|i| points[i % points.len().max(1)].iter().map(|&x| x as f32).collect::<Vec<_>>()).collect();
+                Tensor::from_slice(&v).reshape([count as i64, l])
+            }
+            _ => self.vae.prior_codes(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)),
+        };
+        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
+            return base;
+        }
+        let goals: Vec<Goal> = self.targets.iter().map(|t| t.goal()).collect();
+        let s = &self.settings;
+        self.vae.optimise_latent(&base, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or(base)
+    }
+
+    /// Decode `codes`, then check, predict and compare each crystal. Crystals that could not be
+    /// built come back as errors.
+    pub fn evaluate_codes(&self, codes: &Tensor, model: &dyn PropertyModel, sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
+        let opts = SampleOptions { seed: sample_seed, ..self.settings.sampling.clone() };
+        let decoded = self.vae.decode(codes, &self.settings.constraints, &opts, progress, cancelled)?;
+        let latents = codes.to_kind(Kind::Float).contiguous();
+        let l = self.vae.latent_dim() as usize;
+        let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;
+        let built: Vec<(usize, Structure)> = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).collect();
+        let structures: Vec<Structure> = built.iter().map(|(_, s)| s.clone()).collect();
+        let preds = if structures.is_empty() { Vec::new() } else { model.predict(&structures).map_err(|e| e.to_string())? };
+        let targets = model.targets();
+        let matcher = StructureMatcher::default();
+        let mut out: Vec<Result<Generated, String>> = decoded.iter().map(|d| Err(d.structure.as_ref().err().cloned().unwrap_or_default())).collect();
+        for (k, (i, s)) in built.into_iter().enumerate() {
+            let predicted: Vec<(Target, Prediction)> = targets.iter().copied().zip(preds[k].iter().copied()).collect();
+            let distance_to_target = if self.targets.iter().all(|t| t.extreme.is_some()) || self.targets.is_empty() {
+                None
+            } else {
+                let ds: Vec<f64> = self.targets.iter().filter_map(|t| predicted.iter().find(|(p, _)| *p == t.target).and_then(|(_, p)| t.distance(p.mean))).collect();
+                ds.into_iter().reduce(f64::max)
+            };
+            let novel = self.train_by_formula.get(&s.reduced_formula()).is_none_or(|list| !list.iter().any(|t| matcher.fit(&s, t)));
+            out[i] = Ok(Generated {
+                structurally_valid: s.is_structurally_valid(),
+                compositionally_valid: validity(&s.composition(), ValidityOptions::default()).is_valid(),
+                latent: flat[i * l..(i + 1) * l].to_vec(),
+                head_properties: decoded[i].head_properties,
+                predicted,
+                distance_to_target,
+                novel,
+                structure: s,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_measure_distance() {
+        let t = PropertyTarget::parse("band_gap in [1.5, 2.0]").unwrap();
+        assert_eq!((t.target, t.lo, t.hi), (Target::BandGap, 1.5, 2.0));
+        assert_eq!(t.distance(1.7), Some(0.0));
+        assert!((t.distance(2.5).unwrap() - 0.5).abs() < 1e-12);
+        let t = PropertyTarget::parse("formation_energy_per_atom < -1").unwrap();
+        assert_eq!(t.hi, -1.0);
+        assert_eq!(PropertyTarget::parse("min formation_energy_per_atom").unwrap().extreme, Some(Extreme::Min));
+        assert!(PropertyTarget::parse("gap in [1, 2]").unwrap_err().contains("unknown property"));
+        assert!(PropertyTarget::parse("band_gap in [2, 1]").unwrap_err().contains("above"));
+    }
+}
