@@ -5,7 +5,8 @@
 //! `cargo run --release --example studio_screenshot -- docs/studio-screening.png [SYSTEM]` (with a system such
 //! as `Ca-Ti-O`, the Hull tab of that system: `docs/studio-hull.png`; with `relax`, a CHGNet relaxation of a
 //! rattled perovskite instead, its trajectory in the Runs tab and a middle frame in the viewer:
-//! `docs/studio-relax.png`)
+//! `docs/studio-relax.png`; with `latent`, the Latent map after a generate run towards a band-gap window:
+//! `docs/studio-latent.png`)
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,13 @@ fn main() {
     let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.clone()), persist: false, threads: 0, files: Vec::new() };
     let mut h = Harness::builder().with_size(egui::vec2(1600.0, 1000.0)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts));
     h.run_steps(3);
+    if std::env::args().nth(2).as_deref() == Some("latent") {
+        latent_view(&mut h);
+        let img = h.render().expect("render");
+        img.save(&out).expect("write PNG");
+        eprintln!("wrote {out}");
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("relax") {
         relax_view(&mut h, &dir);
         let img = h.render().expect("render");
@@ -59,6 +67,35 @@ fn main() {
     let img = h.render().expect("render");
     img.save(&out).expect("write PNG");
     eprintln!("wrote {out}");
+}
+
+/// The Latent map tab after a `generate` run towards band gaps of 1.5–2.0 eV launched from its form; one
+/// generated crystal is open in the viewer.
+fn latent_view(h: &mut Harness<'static, StudioApp>) {
+    h.state_mut().state.dock_tab = DockTab::Latent;
+    let t0 = Instant::now();
+    while h.state().latent.map.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(600), "the latent map was not computed: {:?}", h.state().latent.error);
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    h.state_mut().latent.n = 24;
+    h.run_steps(2);
+    h.get_by_label("Generate").click_accesskit();
+    let t0 = Instant::now();
+    while !h.state().runs.iter().any(|r| r.kind == "generate" && r.status == "finished") {
+        assert!(t0.elapsed() < Duration::from_secs(600), "the generate run did not finish");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
+    h.state_mut().candidates_dirty = true;
+    h.run_steps(5);
+    if let Some(id) = h.state().candidates.iter().find(|c| c.stage == "generated").map(|c| c.id) {
+        h.state_mut().select(Item::Candidate(id));
+    }
+    h.state_mut().state.dock_tab = DockTab::Latent;
+    h.run_steps(10);
 }
 
 /// A relax run on a rattled, expanded 2×2×2 SrTiO3 with a frame every 4 steps; the trajectory view shows its

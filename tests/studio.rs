@@ -246,3 +246,32 @@ fn the_selected_crystal_is_relaxed_from_the_runs_menu() {
     assert!(run.result.as_ref().is_some_and(|r| r["converged"] == 1), "{:?}", run.result);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
+    let dir = tmp("latent");
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Latent;
+    step_until(&mut h, "the latent map", |h| h.state().latent.map.is_some() || h.state().latent.error.is_some());
+    assert_eq!(h.state().latent.error, None);
+    let n = h.state().dataset.entries.len();
+    assert_eq!(h.state().latent.map.as_ref().unwrap().points.len(), n);
+    h.state_mut().latent.n = 6;
+    h.run_steps(2);
+    h.get_by_label("Generate").click_accesskit();
+    h.run_steps(2);
+    let t0 = Instant::now();
+    while !h.state().runs.iter().any(|r| r.kind == "generate" && (r.status == "finished" || r.status == "failed")) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no generate run finished: runs {:?}, toasts {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone())).collect::<Vec<_>>(), h.state().progress);
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = h.state().runs.iter().find(|r| r.kind == "generate").unwrap().clone();
+    assert_eq!(run.status, "finished", "{run:?}");
+    h.state_mut().candidates_dirty = true;
+    h.run_steps(3);
+    let with_codes = h.state().candidates.iter().filter(|c| c.properties.get("latent").is_some()).count();
+    assert!(with_codes >= 5, "{with_codes} generated candidates carry latent codes");
+    assert!(h.state().candidates.iter().all(|c| c.properties.get("band_gap").is_some()));
+}

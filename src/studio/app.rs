@@ -112,6 +112,8 @@ pub struct StudioApp {
     pub filtered: Vec<usize>,
     filter_key: String,
     pub candidates: Vec<CandidateRow>,
+    /// The Latent map tab (the map is computed on first show).
+    pub latent: super::panels::latent::LatentPanel,
     pub candidates_dirty: bool,
     pub candidate_error: Option<String>,
     pub runs: Vec<RunRow>,
@@ -176,6 +178,7 @@ impl StudioApp {
             filtered: Vec::new(),
             filter_key: String::from("\u{0}"),
             candidates: Vec::new(),
+            latent: Default::default(),
             candidates_dirty: true,
             candidate_error: None,
             runs: Vec::new(),

@@ -14,6 +14,7 @@ use crate::ml::Target;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DockTab {
     Plots,
+    Latent,
     Runs,
     Models,
     Screening,

@@ -128,8 +128,11 @@ pub fn edges(lattice: &Lattice, z: &[u8], frac: &[Vector3<f64>], cutoff: f64, ma
     e
 }
 
+/// A structure as the denoiser sees it: lattice, atomic numbers, fractional coordinates.
+pub type Atoms<'a> = (&'a Lattice, &'a [u8], &'a [Vector3<f64>]);
+
 /// Edges of many structures at once (in parallel).
-pub fn edges_many(items: &[(&Lattice, &[u8], &[Vector3<f64>])], cutoff: f64, max_neighbors: usize) -> Vec<Edges> {
+pub fn edges_many(items: &[Atoms], cutoff: f64, max_neighbors: usize) -> Vec<Edges> {
     items.par_iter().map(|(l, z, f)| edges(l, z, f, cutoff, max_neighbors)).collect()
 }
 

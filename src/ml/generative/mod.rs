@@ -14,6 +14,7 @@
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod projection;
 pub mod sample;
 pub mod train;
 

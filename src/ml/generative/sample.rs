@@ -208,7 +208,7 @@ impl CrystalVae {
     /// Codes drawn from the prior, [n, latent]: the fitted Gaussian of the training codes when the card
     /// has one (see [`CrystalVae::fit_latent_prior`]), else N(0, I).
     pub fn prior_codes(&self, n: usize, seed: u64) -> Tensor {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_47);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x001a_7e47);
         let v: Vec<f32> = (0..n * self.latent_dim() as usize).map(|_| gauss(&mut rng) as f32).collect();
         let xi = Tensor::from_slice(&v).reshape([n as i64, self.latent_dim()]);
         match self.prior_tensors() {
@@ -314,7 +314,7 @@ impl CrystalVae {
                     Goal::Minimise { head } => (p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
                     Goal::Maximise { head } => (-p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
                 };
-                loss = loss + term;
+                loss += term;
             }
             let grad = Tensor::run_backward(&[loss], &[&z], false, false).remove(0);
             tch::no_grad(|| {

@@ -4,6 +4,7 @@
 pub mod explorer;
 pub mod hull;
 pub mod inspector;
+pub mod latent;
 pub mod models;
 pub mod plots;
 pub mod runs;

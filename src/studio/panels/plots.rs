@@ -28,6 +28,7 @@ impl StudioApp {
     pub fn dock_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Plots, "Property plot");
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Latent, "Latent map");
             let n_active = self.runs.iter().filter(|r| r.status == "running" || r.status == "queued").count();
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Runs, if n_active > 0 { format!("Runs ({n_active} active)") } else { "Runs".to_string() });
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Models, "Models");
@@ -37,6 +38,7 @@ impl StudioApp {
         ui.separator();
         match self.state.dock_tab {
             DockTab::Plots => self.plot_ui(ui),
+            DockTab::Latent => self.latent_ui(ui),
             DockTab::Runs => self.runs_ui(ui),
             DockTab::Models => self.models_ui(ui),
             DockTab::Screening => self.screening_ui(ui),
