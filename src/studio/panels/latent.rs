@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use eframe::egui;
 use egui_plot::{MarkerShape, Plot, PlotPoints, Points};
 
-use super::plots::viridis;
+use super::plots::{BINS, colour_bins, viridis};
 use crate::ml::generative::CrystalVae;
 use crate::ml::generative::projection::Pca2;
 use crate::studio::app::{Item, StudioApp, column_value};
@@ -64,7 +64,6 @@ pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
 }
 
 const MAX_POINTS: usize = 8000;
-const BINS: usize = 12;
 
 impl StudioApp {
     fn latent_poll(&mut self, ctx: &egui::Context) {
@@ -135,16 +134,7 @@ impl StudioApp {
         let n_rows = rows.len();
         let stride = rows.len().div_ceil(MAX_POINTS).max(1);
         let pts: Vec<(usize, [f64; 2], f64)> = rows.iter().step_by(stride).map(|&i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect();
-        let mut cs: Vec<f64> = pts.iter().map(|p| p.2).collect();
-        cs.sort_by(f64::total_cmp);
-        let pct = |q: f64| cs.get(((cs.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
-        let (cmin, cmax) = (pct(0.02), pct(0.98));
-        let span = (cmax - cmin).max(1e-12);
-        let mut bins: Vec<Vec<[f64; 2]>> = vec![Vec::new(); BINS];
-        for p in &pts {
-            let b = (((p.2 - cmin) / span).clamp(0.0, 1.0) * (BINS as f64 - 1.0)).round() as usize;
-            bins[b.min(BINS - 1)].push(p.1);
-        }
+        let (bins, cmin, cmax) = colour_bins(pts.iter().map(|p| (p.1, p.2)));
         // Generated candidates at their codes.
         let generated: Vec<(i64, [f64; 2], String)> = self
             .candidates

@@ -12,7 +12,7 @@ use crate::studio::state::{Column, DockTab};
 /// Points drawn at most.
 pub const MAX_POINTS: usize = 6000;
 /// Colour bins (one plot series each).
-const BINS: usize = 12;
+pub const BINS: usize = 12;
 
 /// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
 pub fn viridis(t: f64) -> egui::Color32 {
@@ -22,6 +22,23 @@ pub fn viridis(t: f64) -> egui::Color32 {
     let f = t - i as f64;
     let c: Vec<u8> = (0..3).map(|k| (STOPS[i][k] + (STOPS[i + 1][k] - STOPS[i][k]) * f).round() as u8).collect();
     egui::Color32::from_rgb(c[0], c[1], c[2])
+}
+
+/// Points split into [`BINS`] series by colour value, over the 2nd to 98th percentile of the values (so a
+/// few outliers do not wash out the scale); returns the series and that range.
+pub fn colour_bins(points: impl Iterator<Item = ([f64; 2], f64)>) -> (Vec<Vec<[f64; 2]>>, f64, f64) {
+    let pts: Vec<([f64; 2], f64)> = points.collect();
+    let mut cs: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    cs.sort_by(f64::total_cmp);
+    let pct = |q: f64| cs.get(((cs.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+    let (cmin, cmax) = (pct(0.02), pct(0.98));
+    let span = (cmax - cmin).max(1e-12);
+    let mut bins: Vec<Vec<[f64; 2]>> = vec![Vec::new(); BINS];
+    for (xy, c) in pts {
+        let b = (((c - cmin) / span).clamp(0.0, 1.0) * (BINS as f64 - 1.0)).round() as usize;
+        bins[b.min(BINS - 1)].push(xy);
+    }
+    (bins, cmin, cmax)
 }
 
 impl StudioApp {
@@ -66,17 +83,7 @@ impl StudioApp {
             let e = &ds.entries[i];
             Some((i, column_value(e, xc)?, column_value(e, yc)?, column_value(e, cc).unwrap_or(0.0)))
         }).collect();
-        // Colour range from the 2nd to the 98th percentile, so a few outliers do not wash out the scale.
-        let mut cs: Vec<f64> = pts.iter().map(|p| p.3).collect();
-        cs.sort_by(f64::total_cmp);
-        let pct = |q: f64| cs.get(((cs.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
-        let (cmin, cmax) = (pct(0.02), pct(0.98));
-        let span = (cmax - cmin).max(1e-12);
-        let mut bins: Vec<Vec<[f64; 2]>> = vec![Vec::new(); BINS];
-        for p in &pts {
-            let b = (((p.3 - cmin) / span).clamp(0.0, 1.0) * (BINS as f64 - 1.0)).round() as usize;
-            bins[b.min(BINS - 1)].push([p.1, p.2]);
-        }
+        let (bins, cmin, cmax) = colour_bins(pts.iter().map(|p| ([p.1, p.2], p.3)));
         let selected = match &self.selection {
             Some(Item::Dataset(id)) => ds.get(*id).and_then(|e| Some([column_value(e, xc)?, column_value(e, yc)?])),
             _ => None,
