@@ -119,11 +119,9 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
         }
         Some(GenerateAction::FitPrior { model }) => {
             let mut vae = CrystalVae::load(&model)?;
-            let max_atoms = vae.config().max_atoms;
-            let train: Vec<Structure> = Dataset::embedded().split(Split::Train).filter(|e| e.structure.n_sites() <= max_atoms).map(|e| e.structure.clone()).collect();
-            vae.fit_latent_prior(&train).map_err(anyhow::Error::msg)?;
+            let n = vae.fit_latent_prior_on_train_split(None).map_err(anyhow::Error::msg)?;
             vae.save(&model)?;
-            println!("{}: latent prior fitted to {} training crystals", model.display(), train.len());
+            println!("{}: latent prior fitted to {n} training crystals", model.display());
             Ok(0)
         }
         None => generate(args),

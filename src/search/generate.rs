@@ -3,15 +3,13 @@
 //! then decoding, validity, forward-model predictions, distance to the target and novelty against the
 //! training set. The `generate` job and `geode generate` both call [`Campaign::batch`].
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::chem::oxidation::{ValidityOptions, validity};
 use crate::crystal::Structure;
-use crate::crystal::matcher::StructureMatcher;
 use crate::data::{Dataset, Split};
+use crate::ml::generative::metrics::NoveltyIndex;
 use crate::ml::generative::sample::Goal;
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::ml::{Prediction, PropertyModel, Target};
@@ -166,7 +164,7 @@ pub struct Campaign {
     pub settings: CampaignSettings,
     pub targets: Vec<PropertyTarget>,
     seed_codes: Option<Tensor>,
-    train_by_formula: HashMap<String, Vec<&'static Structure>>,
+    novelty: NoveltyIndex<'static>,
 }
 
 impl Campaign {
@@ -196,11 +194,8 @@ impl Campaign {
             return Err(format!("this mode needs {need} seed crystal(s), {} given", seeds.len()));
         }
         let seed_codes = if need > 0 { Some(vae.encode_structures(seeds)?) } else { None };
-        let mut train_by_formula: HashMap<String, Vec<&'static Structure>> = HashMap::new();
-        for e in Dataset::embedded().split(Split::Train) {
-            train_by_formula.entry(e.formula.clone()).or_default().push(&e.structure);
-        }
-        Ok(Campaign { vae, settings, targets, seed_codes, train_by_formula })
+        let novelty = NoveltyIndex::new(Dataset::embedded().split(Split::Train).map(|e| &e.structure));
+        Ok(Campaign { vae, settings, targets, seed_codes, novelty })
     }
 
     /// The codes of crystals `start..start + count` of a campaign of `total` crystals.
@@ -244,13 +239,11 @@ impl Campaign {
         let latents = codes.to_kind(Kind::Float).contiguous();
         let l = self.vae.latent_dim() as usize;
         let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;
-        let built: Vec<(usize, Structure)> = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).collect();
-        let structures: Vec<Structure> = built.iter().map(|(_, s)| s.clone()).collect();
+        let (built, structures): (Vec<usize>, Vec<Structure>) = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
         let preds = if structures.is_empty() { Vec::new() } else { model.predict(&structures).map_err(|e| e.to_string())? };
         let targets = model.targets();
-        let matcher = StructureMatcher::default();
         let mut out: Vec<Result<Generated, String>> = decoded.iter().map(|d| Err(d.structure.as_ref().err().cloned().unwrap_or_default())).collect();
-        for (k, (i, s)) in built.into_iter().enumerate() {
+        for (k, (i, s)) in built.into_iter().zip(structures).enumerate() {
             let predicted: Vec<(Target, Prediction)> = targets.iter().copied().zip(preds[k].iter().copied()).collect();
             let distance_to_target = if self.targets.iter().all(|t| t.extreme.is_some()) || self.targets.is_empty() {
                 None
@@ -258,7 +251,7 @@ impl Campaign {
                 let ds: Vec<f64> = self.targets.iter().filter_map(|t| predicted.iter().find(|(p, _)| *p == t.target).and_then(|(_, p)| t.distance(p.mean))).collect();
                 ds.into_iter().reduce(f64::max)
             };
-            let novel = self.train_by_formula.get(&s.reduced_formula()).is_none_or(|list| !list.iter().any(|t| matcher.fit(&s, t)));
+            let novel = self.novelty.is_novel(&s);
             out[i] = Ok(Generated {
                 structurally_valid: s.is_structurally_valid(),
                 compositionally_valid: validity(&s.composition(), ValidityOptions::default()).is_valid(),

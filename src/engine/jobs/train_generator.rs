@@ -129,13 +129,8 @@ impl Job for TrainGeneratorJob {
             trainer.vae.card.created = now_iso();
             let val = trainer.validation_loss().map_err(model_err)?;
             ctx.set_progress("fit latent prior", 0, 1, 0.995);
-            let max_atoms = trainer.vae.config().max_atoms;
-            let structures: Vec<crate::crystal::Structure> = crate::data::Dataset::embedded().split(Split::Train).filter(|e| e.structure.n_sites() <= max_atoms).map(|e| e.structure.clone()).collect();
-            let structures = match self.p.limit {
-                Some(n) => structures.into_iter().take(n.max(4 * trainer.vae.latent_dim() as usize)).collect(),
-                None => structures,
-            };
-            trainer.vae.fit_latent_prior(&structures).map_err(JobError::Failed)?;
+            let limit = self.p.limit.map(|n| n.max(4 * trainer.vae.latent_dim() as usize));
+            trainer.vae.fit_latent_prior_on_train_split(limit).map_err(JobError::Failed)?;
             let card = &mut trainer.vae.card;
             for (k, v) in [("val_coord", val.coord), ("val_lattice", val.lattice), ("val_composition", val.composition), ("val_n_atoms", val.n_atoms), ("val_property", val.property), ("val_kl", val.kl), ("val_loss", val.total)] {
                 card.metrics.insert(k.into(), v);

@@ -28,6 +28,27 @@ pub fn wasserstein_1d(a: &[f64], b: &[f64]) -> f64 {
     all.windows(2).map(|w| (cdf(&a, w[0]) - cdf(&b, w[0])).abs() * (w[1] - w[0])).sum()
 }
 
+/// Training crystals by reduced formula, for novelty: a crystal is novel when no training crystal of its
+/// reduced formula matches it (pymatgen's StructureMatcher defaults; different formulas never match).
+pub struct NoveltyIndex<'a> {
+    by_formula: HashMap<String, Vec<&'a Structure>>,
+    matcher: StructureMatcher,
+}
+
+impl<'a> NoveltyIndex<'a> {
+    pub fn new(train: impl IntoIterator<Item = &'a Structure>) -> NoveltyIndex<'a> {
+        let mut by_formula: HashMap<String, Vec<&'a Structure>> = HashMap::new();
+        for s in train {
+            by_formula.entry(s.reduced_formula()).or_default().push(s);
+        }
+        NoveltyIndex { by_formula, matcher: StructureMatcher::default() }
+    }
+
+    pub fn is_novel(&self, s: &Structure) -> bool {
+        self.by_formula.get(&s.reduced_formula()).is_none_or(|list| !list.iter().any(|t| self.matcher.fit(s, t)))
+    }
+}
+
 /// Distributions compared by Wasserstein distance.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Distances {
@@ -114,13 +135,10 @@ pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn Prop
     for g in matcher.group(&valid_s) {
         facts[valid[g[0]]].unique = true;
     }
-    let mut by_formula: HashMap<String, Vec<&Structure>> = HashMap::new();
-    for s in reference.train {
-        by_formula.entry(s.reduced_formula()).or_default().push(s);
-    }
+    let index = NoveltyIndex::new(reference.train);
     let novel: Vec<bool> = {
         use rayon::prelude::*;
-        valid.par_iter().map(|&i| by_formula.get(&generated[i].reduced_formula()).is_none_or(|list| !list.iter().any(|t| matcher.fit(&generated[i], t)))).collect()
+        valid.par_iter().map(|&i| index.is_novel(&generated[i])).collect()
     };
     for (k, &i) in valid.iter().enumerate() {
         facts[i].novel = novel[k];

@@ -230,8 +230,17 @@ impl CrystalVae {
         Some((Tensor::from_slice(&p.mean.iter().map(|&x| x as f32).collect::<Vec<_>>()), f(&c), f(&inv)))
     }
 
+    /// Fit the prior to the embedded dataset's train split (the cells the model takes), at most `limit`
+    /// crystals; returns how many were used.
+    pub fn fit_latent_prior_on_train_split(&mut self, limit: Option<usize>) -> Result<usize, String> {
+        let max_atoms = self.config().max_atoms;
+        let train: Vec<&Structure> = crate::data::Dataset::embedded().split(crate::data::Split::Train).map(|e| &e.structure).filter(|s| s.n_sites() <= max_atoms).take(limit.unwrap_or(usize::MAX)).collect();
+        self.fit_latent_prior(train.iter().copied())?;
+        Ok(train.len())
+    }
+
     /// Fit the prior Gaussian to the codes (posterior means) of `structures` and store it in the card.
-    pub fn fit_latent_prior(&mut self, structures: &[Structure]) -> Result<(), String> {
+    pub fn fit_latent_prior<'a>(&mut self, structures: impl IntoIterator<Item = &'a Structure>) -> Result<(), String> {
         let z = self.encode_structures(structures)?.to_kind(Kind::Double);
         let (n, l) = (z.size()[0] as usize, z.size()[1] as usize);
         if n <= l {
@@ -252,10 +261,10 @@ impl CrystalVae {
     }
 
     /// Means of q(z | crystal) for structures, [n, latent]; structures the model cannot take give an error.
-    pub fn encode_structures(&self, structures: &[Structure]) -> Result<Tensor, String> {
+    pub fn encode_structures<'a>(&self, structures: impl IntoIterator<Item = &'a Structure>) -> Result<Tensor, String> {
         let cfg = self.config();
         let samples = structures
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, s)| super::data::GenSample::new(&format!("structure {}", i + 1), s, [None, None], &cfg.graph, usize::MAX))
             .collect::<Result<Vec<_>, _>>()?;

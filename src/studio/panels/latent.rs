@@ -53,8 +53,7 @@ impl Default for LatentPanel {
 pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
     let t0 = std::time::Instant::now();
     let vae = CrystalVae::shipped().map_err(|e| e.to_string())?;
-    let structures: Vec<crate::crystal::Structure> = ds.entries.iter().map(|e| e.structure.clone()).collect();
-    let z = vae.encode_structures(&structures)?.to_kind(tch::Kind::Double);
+    let z = vae.encode_structures(ds.entries.iter().map(|e| &e.structure))?.to_kind(tch::Kind::Double);
     let l = z.size()[1] as usize;
     let flat = Vec::<f64>::try_from(z.flatten(0, -1)).map_err(|e| e.to_string())?;
     let codes: Vec<Vec<f64>> = flat.chunks(l).map(<[f64]>::to_vec).collect();
