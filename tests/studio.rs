@@ -275,3 +275,43 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     assert!(with_codes >= 5, "{with_codes} generated candidates carry latent codes");
     assert!(h.state().candidates.iter().all(|c| c.properties.get("band_gap").is_some()));
 }
+
+#[test]
+fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
+    let dir = tmp("evolve");
+    let mut h = harness(&dir);
+    h.run_steps(2);
+    {
+        let app = h.state_mut();
+        app.state.dock_tab = geode::studio::state::DockTab::Evolution;
+        let f = &mut app.state.evolve;
+        f.composition = "Ar".into();
+        f.max_units = 3;
+        f.population = 4;
+        f.budget = 12;
+        f.potential = "lj:sigma=3.405,epsilon=0.0104,cutoff=8.5".into();
+    }
+    h.run_steps(2);
+    h.get_by_label("Start search").click_accesskit();
+    h.run_steps(2);
+    let t0 = Instant::now();
+    while !h.state().runs.iter().any(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")) {
+        assert!(t0.elapsed() < Duration::from_secs(180), "no evolve run finished: {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>());
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = h.state().runs.iter().find(|r| r.kind == "evolve").unwrap().clone();
+    assert_eq!(run.status, "finished", "{run:?}");
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Evolution;
+    h.run_steps(3);
+    let v = &h.state().evolution;
+    assert_eq!(v.run, Some(run.id));
+    assert_eq!(v.points.len(), 12, "every individual is plotted");
+    assert_eq!(v.best.len(), 3, "one best-fitness point per generation");
+    assert!(!v.family.is_empty() && v.family[0].1.contains("Ar"), "{:?}", v.family);
+    // Opening the best from the family tree selects it.
+    let (best, label) = v.family[0].clone();
+    h.get_by_label(&label).click_accesskit();
+    h.run_steps(2);
+    assert_eq!(h.state().selection, Some(geode::studio::app::Item::Candidate(best)));
+}

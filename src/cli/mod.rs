@@ -10,6 +10,7 @@ mod enumerate_cmd;
 mod generate_bench;
 mod generate_cmd;
 mod energy_cmd;
+mod evolve_cmd;
 mod hull_cmd;
 mod info;
 mod model_cmd;
@@ -112,6 +113,12 @@ pub enum Command {
         action: Option<generate_cmd::GenerateAction>,
         #[command(flatten)]
         args: generate_cmd::GenerateArgs,
+    },
+    /// Global structure search tools: random symmetric structures, the ground-state recovery
+    /// benchmark (searches themselves run with `geode run evolve --config run.toml`)
+    Evolve {
+        #[command(subcommand)]
+        action: evolve_cmd::EvolveAction,
     },
     /// Open the studio (the default when no command is given)
     Studio {
@@ -237,6 +244,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
         Some(Command::Chem { action }) => chem_cmd::run(action),
         Some(Command::Generate { action, args }) => generate_cmd::run(action, args),
+        Some(Command::Evolve { action }) => evolve_cmd::run(action),
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
         Some(Command::Hull { refs, query, structures, potential, relax, json }) => match query {
             Some(q) => hull_cmd::run(refs.as_deref(), &q, json),

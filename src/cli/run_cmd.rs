@@ -131,6 +131,24 @@ pub enum RunsAction {
     },
     /// Ask a run (possibly running in another process) to stop; its state is kept for resume
     Cancel { id: i64 },
+    /// Add structures (files of any supported format) to an evolve run's next generation
+    Inject { id: i64, files: Vec<PathBuf> },
+}
+
+/// The best individual of an evolve run so far, from its candidates: store id, formula, energy per
+/// atom, fitness, CIF text; plus the number of structures evaluated.
+pub fn evolve_best(store: &Store, run_id: i64) -> anyhow::Result<Value> {
+    let filter = crate::engine::query::Filter::parse("stage = 'individual'")?;
+    let rows = store.query_candidates(Some(&filter), Some(run_id), Some(&crate::engine::store::SortBy { key: "fitness".into(), descending: false }), Some(1))?;
+    let evaluated = store.run(run_id)?.n_candidates;
+    let Some(r) = rows.first() else { return Ok(json!({"best": null, "evaluated": evaluated})) };
+    let s = store.candidate_structure(r.id)?;
+    Ok(json!({
+        "best": {"candidate": r.id, "seq": r.seq, "formula": r.formula, "n_sites": r.n_sites,
+                 "energy_per_atom": r.properties.get("energy_per_atom"), "fitness": r.properties.get("fitness"),
+                 "space_group": r.properties.get("space_group"), "cif": crate::io::cif::write(&s, &r.formula)},
+        "evaluated": evaluated,
+    }))
 }
 
 pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
@@ -156,6 +174,11 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
             let logs = store.logs(id)?;
             if json {
                 let mut v = serde_json::to_value(&r)?;
+                if r.kind == crate::engine::jobs::evolve::KIND {
+                    let b = evolve_best(&store, id)?;
+                    v["best"] = b["best"].clone();
+                    v["evaluated"] = b["evaluated"].clone();
+                }
                 v["log"] = json!(logs.iter().map(|(at, l, m)| json!({"at": at, "level": l, "message": m})).collect::<Vec<_>>());
                 println!("{v}");
             } else {
@@ -164,6 +187,13 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
                 println!("  created {}  started {}  finished {}", r.created_at, r.started_at.as_deref().unwrap_or("-"), r.finished_at.as_deref().unwrap_or("-"));
                 println!("  parameters {}", r.params);
                 println!("  candidates {}", r.n_candidates);
+                if r.kind == crate::engine::jobs::evolve::KIND
+                    && let Ok(b) = evolve_best(&store, id)
+                    && !b["best"].is_null()
+                {
+                    let best = &b["best"];
+                    println!("  best: candidate {} {} ({} sites, {}) {} eV/atom", best["candidate"], best["formula"].as_str().unwrap_or(""), best["n_sites"], best["space_group"].as_str().unwrap_or("?"), best["energy_per_atom"]);
+                }
                 if let Some(res) = &r.result {
                     println!("  result {res}");
                 }
@@ -177,6 +207,23 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
             Ok(0)
         }
         RunsAction::Resume { id, threads, json } => resume(id, project, threads, json),
+        RunsAction::Inject { id, files } => {
+            let store = Store::open(project)?;
+            let r = store.run(id)?;
+            if r.kind != crate::engine::jobs::evolve::KIND {
+                bail!("run {id} is a {} run; only evolve runs take injected structures", r.kind);
+            }
+            if RunStatus::parse(&r.status).is_some_and(|s| s.is_terminal()) && r.status != "cancelled" {
+                bail!("run {id} is {}; inject into a running, paused or cancelled run", r.status);
+            }
+            for f in &files {
+                for s in crate::io::read_structures(f)? {
+                    let path = crate::engine::jobs::evolve::inject(project, id, &s)?;
+                    eprintln!("{} ({} sites) queued for run {id}: {}", s.reduced_formula(), s.n_sites(), path.display());
+                }
+            }
+            Ok(0)
+        }
         RunsAction::Cancel { id } => {
             let store = Store::open(project)?;
             let r = store.run(id)?;

@@ -17,6 +17,7 @@ pub mod neighbors;
 pub mod structure;
 pub mod symmetry;
 pub mod validity;
+pub mod wyckoff;
 
 pub use composition::Composition;
 pub use element::{Element, ElementData};

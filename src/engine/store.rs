@@ -181,7 +181,8 @@ pub struct NewCandidate {
     pub props: Vec<(String, PropValue)>,
     /// Other facts (JSON), e.g. the space-group symbol or a decomposition.
     pub extra: serde_json::Map<String, Value>,
-    /// Store ids of parent candidates (evolutionary lineage).
+    /// Parent candidates (evolutionary lineage): sequence numbers of earlier candidates of the same run
+    /// (resolved to store ids when committed); store ids for candidates outside runs.
     pub parents: Vec<i64>,
 }
 
@@ -696,7 +697,13 @@ fn insert_candidates(tx: &rusqlite::Transaction, run_id: Option<i64>, candidates
             }
         }
         for p in &c.parents {
-            par.execute(params![id, p])?;
+            let parent: Option<i64> = match run_id {
+                Some(r) => tx.query_row("SELECT id FROM candidates WHERE run_id=?1 AND seq=?2", params![r, p], |row| row.get(0)).ok(),
+                None => Some(*p),
+            };
+            if let Some(parent) = parent {
+                par.execute(params![id, parent])?;
+            }
         }
         ids.push(id);
     }

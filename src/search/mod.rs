@@ -1,9 +1,12 @@
 //! Searches over candidate crystals: enumeration by substitution into templates, uncertainty-aware
 //! constraints and objectives with Pareto ranking (the screening funnel is the engine's `screen` job).
-//! Evolution, swarm, annealing and Bayesian optimisation come next.
+//! latent-space generation campaigns, random symmetric structures through Wyckoff positions, and global
+//! structure search (evolutionary, swarm, annealing, random search) in `evolve`.
 //!
 //! Layer 4: depends on `crystal`, `chem`, `data`, `ml` and `energy`.
 
 pub mod enumerate;
+pub mod evolve;
 pub mod generate;
 pub mod objectives;
+pub mod random_structure;

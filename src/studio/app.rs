@@ -124,6 +124,8 @@ pub struct StudioApp {
     pub trajectory: crate::studio::panels::trajectory::TrajectoryView,
     /// The Screening tab's view of a screen run's survivors.
     pub screening: super::panels::screening::ScreeningView,
+    /// The Evolution tab's view of an evolve run.
+    pub evolution: super::panels::evolution::EvolutionView,
     /// The Hull tab: the system typed, its picture, and the dataset's phase diagram (built on first use).
     pub hull_system: String,
     pub hull: super::panels::hull::HullView,
@@ -187,6 +189,7 @@ impl StudioApp {
             selected_run: None,
             trajectory: Default::default(),
             screening: Default::default(),
+            evolution: Default::default(),
             hull_system: "Li-Fe-O".into(),
             hull: Default::default(),
             phase_diagram: None,

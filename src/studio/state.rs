@@ -19,6 +19,32 @@ pub enum DockTab {
     Models,
     Screening,
     Hull,
+    Evolution,
+}
+
+/// The Evolution tab's form (what an `evolve` run is launched with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvolveForm {
+    pub composition: String,
+    pub min_units: usize,
+    pub max_units: usize,
+    /// `ga`, `random`, `anneal` or `swarm`.
+    pub algorithm: String,
+    pub population: usize,
+    pub budget: usize,
+    /// Shares of random, heredity, strain, permutation, rattle.
+    pub shares: [f64; 5],
+    /// One objective per line (`energy`, `e_above_hull`, `band_gap in [1, 2]`).
+    pub objectives: String,
+    /// `chgnet` or `lj:…`.
+    pub potential: String,
+}
+
+impl Default for EvolveForm {
+    fn default() -> Self {
+        EvolveForm { composition: "MgO".into(), min_units: 1, max_units: 4, algorithm: "ga".into(), population: 10, budget: 80, shares: [0.2, 0.4, 0.15, 0.1, 0.15], objectives: "energy".into(), potential: "chgnet".into() }
+    }
 }
 
 /// The Screening tab's form (what a `screen` run is launched with).
@@ -129,6 +155,7 @@ pub struct UiState {
     pub plot_y: Column,
     pub plot_color: Column,
     pub screen: ScreenForm,
+    pub evolve: EvolveForm,
 }
 
 impl Default for UiState {
@@ -151,6 +178,7 @@ impl Default for UiState {
             plot_y: Column::BandGap,
             plot_color: Column::EAboveHull,
             screen: ScreenForm::default(),
+            evolve: EvolveForm::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! rejected) with defaults and a `validate` that names the offending key.
 
 pub mod analyze;
+pub mod evolve;
 pub mod generate;
 pub mod relax;
 pub mod screen;
@@ -15,7 +16,7 @@ use super::error::JobError;
 use super::job::Job;
 
 /// Names of the registered job kinds.
-pub const KINDS: [&str; 6] = [analyze::KIND, generate::KIND, relax::KIND, screen::KIND, train::KIND, train_generator::KIND];
+pub const KINDS: [&str; 7] = [analyze::KIND, evolve::KIND, generate::KIND, relax::KIND, screen::KIND, train::KIND, train_generator::KIND];
 
 /// Deserialize parameters, reporting the path of the key that failed and the expected form.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> {
@@ -34,6 +35,11 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
             let p: analyze::AnalyzeParams = parse_params(params)?;
             p.validate()?;
             serde_json::to_value(p).map_err(|e| JobError::Config(e.to_string()))
+        }
+        evolve::KIND => {
+            let p = evolve::EvolveParams::from_value(params)?;
+            p.validate()?;
+            Ok(p.to_value())
         }
         relax::KIND => {
             let p: relax::RelaxParams = parse_params(params)?;
@@ -68,6 +74,7 @@ pub fn validate(kind: &str, params: &Value) -> Result<Value, JobError> {
 pub fn make(kind: &str, params: &Value, seed: u64) -> Result<Box<dyn Job>, JobError> {
     match kind {
         analyze::KIND => Ok(Box::new(analyze::AnalyzeJob::new(parse_params(params)?, seed)?)),
+        evolve::KIND => Ok(Box::new(evolve::EvolveJob::new(evolve::EvolveParams::from_value(params)?, seed)?)),
         relax::KIND => Ok(Box::new(relax::RelaxJob::new(parse_params(params)?, seed)?)),
         screen::KIND => Ok(Box::new(screen::ScreenJob::new(parse_params(params)?, seed)?)),
         train::KIND => Ok(Box::new(train::TrainJob::new(parse_params(params)?, seed)?)),

@@ -51,6 +51,7 @@ impl StudioApp {
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Models, "Models");
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Screening, "Screening");
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Hull, "Hull");
+            ui.selectable_value(&mut self.state.dock_tab, DockTab::Evolution, "Evolution");
         });
         ui.separator();
         match self.state.dock_tab {
@@ -60,6 +61,7 @@ impl StudioApp {
             DockTab::Models => self.models_ui(ui),
             DockTab::Screening => self.screening_ui(ui),
             DockTab::Hull => self.hull_ui(ui),
+            DockTab::Evolution => self.evolution_ui(ui),
         }
     }
 

@@ -1,0 +1,339 @@
+//! `evolve`: global structure search ([`crate::search::evolve`]) as a run. One step relaxes a chunk
+//! of the current generation in parallel (one structure per pool thread); when the generation is
+//! complete it is selected, its individuals are committed as candidates (stage `individual`, or
+//! `duplicate`, or `failed`; parents linked, so the family tree is in the store) with `energy_per_atom`,
+//! `generation`, `e_above_hull` and forward-model values when computed, and the per-generation metrics
+//! `best`, `mean`, `diversity`, `front_size`, `evaluated` are recorded. The checkpoint is the whole
+//! search state plus the finished part of the generation in flight, so a paused run continues with the
+//! next unrelaxed structure.
+//!
+//! The result: the best individual (CIF text, energy per atom, space group, lineage), structures
+//! evaluated, and where the time went (generation, relaxation, evaluation).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::crystal::Structure;
+use crate::energy::RelaxOptions;
+use crate::energy::calculator::from_spec;
+use crate::engine::error::JobError;
+use crate::engine::job::{Job, JobContext, StepOutcome};
+use crate::engine::store::NewCandidate;
+use crate::search::evolve::evaluate::{Relaxed, RelaxSettings};
+use crate::search::evolve::{EvolveSettings, EvolveState, Evaluator, Evolution, ObjectiveSpec};
+
+pub const KIND: &str = "evolve";
+
+/// Parameters of an `evolve` run (`geode run evolve --config run.toml`): the search settings as
+/// top-level keys (see [`EvolveSettings`]) plus `relax`, `property_model` and `seeds`.
+#[derive(Debug, Clone)]
+pub struct EvolveParams {
+    pub search: EvolveSettings,
+    pub relax: RelaxSettings,
+    /// Forward model for property objectives (`graph`, `composition`, a file).
+    pub property_model: String,
+    /// Starting structures: dataset ids, labels, formulas or files (added to the first generation).
+    pub seeds: Vec<String>,
+}
+
+impl Default for EvolveParams {
+    fn default() -> Self {
+        EvolveParams { search: EvolveSettings::default(), relax: RelaxSettings::default(), property_model: "graph".into(), seeds: Vec::new() }
+    }
+}
+
+/// The keys that are not search settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RunKeys {
+    relax: RelaxSettings,
+    property_model: String,
+    seeds: Vec<String>,
+}
+
+impl Default for RunKeys {
+    fn default() -> Self {
+        let p = EvolveParams::default();
+        RunKeys { relax: p.relax, property_model: p.property_model, seeds: p.seeds }
+    }
+}
+
+impl EvolveParams {
+    /// Read parameters from a config table (unknown keys are errors naming the key).
+    pub fn from_value(params: &Value) -> Result<EvolveParams, JobError> {
+        let mut search = match params {
+            Value::Null => serde_json::Map::new(),
+            Value::Object(m) => m.clone(),
+            _ => return Err(JobError::Config("the config must be a table of keys".into())),
+        };
+        let mut run = serde_json::Map::new();
+        for k in ["relax", "property_model", "seeds"] {
+            if let Some(v) = search.remove(k) {
+                run.insert(k.into(), v);
+            }
+        }
+        let keys: RunKeys = super::parse_params(&Value::Object(run))?;
+        let search: EvolveSettings = super::parse_params(&Value::Object(search))?;
+        Ok(EvolveParams { search, relax: keys.relax, property_model: keys.property_model, seeds: keys.seeds })
+    }
+
+    /// All parameters, defaults filled in, as one table.
+    pub fn to_value(&self) -> Value {
+        let mut v = serde_json::to_value(&self.search).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("relax".into(), serde_json::to_value(&self.relax).unwrap_or(Value::Null));
+            m.insert("property_model".into(), json!(self.property_model));
+            m.insert("seeds".into(), json!(self.seeds));
+        }
+        v
+    }
+
+    pub fn validate(&self) -> Result<(), JobError> {
+        self.search.validate().map_err(JobError::Config)?;
+        from_spec(&self.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+        if !(self.relax.fmax > 0.0) || self.relax.max_steps == 0 {
+            return Err(JobError::Config("key `relax`: expected fmax > 0 (eV/Å) and max_steps ≥ 1".into()));
+        }
+        super::relax::inputs(&self.seeds).map(|_| ())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    search: EvolveState,
+    /// Relaxed members of the generation in flight, in order.
+    done: Vec<(Structure, f64, usize)>,
+    /// Store sequence number of each individual (by id).
+    seqs: Vec<i64>,
+    seconds_generation: f64,
+    seconds_relax: f64,
+    seconds_evaluation: f64,
+    relax_steps: usize,
+    started: bool,
+}
+
+pub struct EvolveJob {
+    p: EvolveParams,
+    evo: Evolution,
+    eval: Option<Evaluator>,
+    state: State,
+}
+
+impl EvolveJob {
+    pub fn new(p: EvolveParams, seed: u64) -> Result<EvolveJob, JobError> {
+        p.validate()?;
+        let evo = Evolution::new(p.search.clone(), seed).map_err(JobError::Config)?;
+        Ok(EvolveJob { p, evo, eval: None, state: State::default() })
+    }
+
+    fn evaluator(&self) -> Result<Evaluator, JobError> {
+        let objectives: Vec<ObjectiveSpec> = self.p.search.objectives.iter().map(|o| ObjectiveSpec::parse(o)).collect::<Result<_, _>>().map_err(JobError::Config)?;
+        let calc = from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+        let hull = if objectives.contains(&ObjectiveSpec::EAboveHull) {
+            Some(crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?)
+        } else {
+            None
+        };
+        let model = if objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) {
+            Some(std::sync::Mutex::new(crate::ml::shipped::open(&self.p.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?))
+        } else {
+            None
+        };
+        let relax = RelaxOptions { fmax: self.p.relax.fmax, max_steps: self.p.relax.max_steps, ..RelaxOptions::default() };
+        Ok(Evaluator { calc, relax, objectives, hull, model })
+    }
+
+    fn summary(&self) -> Value {
+        let s = &self.state;
+        let best = self.evo.best().map(|b| {
+            let sg = b.structure.symmetry(0.1).map(|i| json!({"number": i.number, "symbol": i.symbol()})).unwrap_or(Value::Null);
+            json!({
+                "seq": s.seqs.get(b.id), "id": b.id, "formula": b.structure.reduced_formula(), "n_sites": b.structure.n_sites(),
+                "energy_per_atom": b.energy_per_atom, "values": b.values, "costs": b.costs, "space_group": sg,
+                "generation": b.generation, "operator": b.operator.name(), "lineage": self.evo.lineage(b.id),
+                "cif": crate::io::cif::write(&b.structure, &b.structure.reduced_formula()),
+            })
+        });
+        let n = self.evo.evaluated();
+        json!({
+            "algorithm": self.p.search.algorithm.name(), "composition": self.p.search.composition,
+            "evaluated": n, "generations": self.evo.state.generation,
+            "duplicates": self.evo.state.individuals.iter().filter(|i| i.duplicate_of.is_some()).count(),
+            "failed": self.evo.state.individuals.iter().filter(|i| !i.ok()).count(),
+            "best": best,
+            "pareto_front": self.evo.pareto_front().iter().map(|i| s.seqs.get(*i)).collect::<Vec<_>>(),
+            "seconds": {"generation": s.seconds_generation, "relaxation": s.seconds_relax, "evaluation": s.seconds_evaluation},
+            "relax_steps": s.relax_steps,
+            "individuals_per_second": n as f64 / (s.seconds_generation + s.seconds_relax + s.seconds_evaluation).max(1e-9),
+        })
+    }
+
+    /// Commit a finished generation: candidates, metrics, progress.
+    fn publish(&mut self, ids: &[usize], ctx: &mut JobContext) {
+        for &id in ids {
+            let ind = &self.evo.state.individuals[id];
+            let stage = if !ind.ok() { "failed" } else if ind.duplicate_of.is_some() { "duplicate" } else { "individual" };
+            let mut props: Vec<(String, crate::engine::store::PropValue)> = ind.values.iter().filter(|(k, v)| !k.ends_with("_std") && v.is_finite()).map(|(k, v)| (k.clone(), (*v).into())).collect();
+            props.push(("generation".into(), (ind.generation as f64).into()));
+            props.push(("relax_steps".into(), (ind.relax_steps as f64).into()));
+            if let Some(c) = ind.costs.first().filter(|c| c.is_finite()) {
+                props.push(("fitness".into(), (*c).into()));
+            }
+            let mut extra = serde_json::Map::new();
+            extra.insert("operator".into(), json!(ind.operator.name()));
+            extra.insert("individual".into(), json!(ind.id));
+            if let Some(d) = ind.duplicate_of {
+                extra.insert("duplicate_of".into(), json!(self.state.seqs.get(d)));
+            }
+            if let Ok(sym) = ind.structure.symmetry(0.1) {
+                extra.insert("space_group".into(), json!(sym.symbol()));
+            }
+            let parents = ind.parents.iter().filter_map(|p| self.state.seqs.get(*p).copied()).collect();
+            let seq = ctx.emit(NewCandidate { seq: 0, structure: ind.structure.clone(), stage: stage.into(), source: format!("evolve:{}", self.p.search.algorithm.name()), props, extra, parents });
+            if self.state.seqs.len() <= id {
+                self.state.seqs.resize(id + 1, -1);
+            }
+            self.state.seqs[id] = seq;
+        }
+        if let Some(h) = self.evo.state.history.last() {
+            let g = h.generation as i64;
+            ctx.metric("best", g, h.best_cost);
+            ctx.metric("mean", g, h.mean_cost);
+            ctx.metric("diversity", g, h.diversity);
+            ctx.metric("front_size", g, h.front_size as f64);
+            ctx.metric("evaluated", g, h.evaluated as f64);
+            ctx.log("info", format!("generation {}: best {:.4}, mean {:.4}, diversity {:.3}, {} evaluated, {} duplicates", h.generation, h.best_cost, h.mean_cost, h.diversity, h.evaluated, h.duplicates));
+        }
+    }
+}
+
+/// Folder beside the project where structure files dropped for run `run_id` wait to join its next
+/// generation (`geode runs inject`, the studio's Inject button).
+pub fn inject_dir(project: &Path, run_id: i64) -> PathBuf {
+    let name = project.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    project.with_file_name(format!("{name}.inject")).join(format!("run-{run_id}"))
+}
+
+/// Queue a structure for run `run_id`'s next generation.
+pub fn inject(project: &Path, run_id: i64, s: &Structure) -> std::io::Result<PathBuf> {
+    let dir = inject_dir(project, run_id);
+    std::fs::create_dir_all(&dir)?;
+    let n = std::fs::read_dir(&dir)?.count();
+    let path = dir.join(format!("{:04}-{}.cif", n, s.reduced_formula()));
+    std::fs::write(&path, crate::io::cif::write(s, &s.reduced_formula()))?;
+    Ok(path)
+}
+
+impl EvolveJob {
+    /// Move structures dropped in the inject folder into the next generation (files that do not parse
+    /// are logged and left in place, renamed `.rejected`).
+    fn take_injections(&mut self, ctx: &mut JobContext) {
+        let dir = inject_dir(&ctx.project, ctx.run_id);
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x != "rejected")).collect();
+        files.sort();
+        for f in files {
+            match crate::io::read_structures(&f) {
+                Ok(ss) => {
+                    let want = crate::crystal::Composition::from_formula(&self.p.search.composition).map(|c| c.reduced_formula()).unwrap_or_default();
+                    for s in ss {
+                        if s.reduced_formula() != want {
+                            ctx.log("warn", format!("not injected: {} from {} is not {want}", s.reduced_formula(), f.display()));
+                            continue;
+                        }
+                        ctx.log("info", format!("injected {} ({}) from {}", s.reduced_formula(), s.n_sites(), f.display()));
+                        self.evo.inject(s);
+                    }
+                    let _ = std::fs::remove_file(&f);
+                }
+                Err(e) => {
+                    ctx.log("warn", format!("cannot inject {}: {e}", f.display()));
+                    let _ = std::fs::rename(&f, f.with_extension("rejected"));
+                }
+            }
+        }
+    }
+}
+
+impl Job for EvolveJob {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn restore(&mut self, checkpoint: &Value) -> Result<(), JobError> {
+        self.state = crate::engine::job::state_from_checkpoint(checkpoint)?;
+        self.evo.restore(self.state.search.clone());
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Value {
+        let mut s = self.state.clone();
+        s.search = self.evo.state.clone();
+        crate::engine::job::checkpoint_of(&s)
+    }
+
+    fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
+        crate::ml::init_threads(1);
+        if self.eval.is_none() {
+            self.eval = Some(self.evaluator()?);
+        }
+        if !self.state.started {
+            for (_, s) in super::relax::inputs(&self.p.seeds)? {
+                self.evo.inject(s);
+            }
+            self.state.started = true;
+        }
+        let budget = self.p.search.budget as u64;
+        if self.evo.state.pending.is_empty() {
+            self.take_injections(ctx);
+            if self.evo.done() {
+                return Ok(StepOutcome::Done(self.summary()));
+            }
+            let t = Instant::now();
+            let n = self.evo.propose().len();
+            self.state.seconds_generation += t.elapsed().as_secs_f64();
+            self.state.done.clear();
+            if n == 0 {
+                return Ok(StepOutcome::Done(self.summary()));
+            }
+        }
+        let Some(eval) = &self.eval else { return Err(JobError::Failed("evaluator missing".into())) };
+        let pending = &self.evo.state.pending;
+        let start = self.state.done.len();
+        let chunk = ctx.pool().current_num_threads().max(1);
+        let end = (start + chunk).min(pending.len());
+        let cancel = ctx.cancel_flag();
+        let t = Instant::now();
+        let relaxed: Vec<Option<Relaxed>> = ctx.pool().install(|| pending[start..end].par_iter().map(|p| eval.relax_one(&p.structure, &cancel)).collect());
+        self.state.seconds_relax += t.elapsed().as_secs_f64();
+        if relaxed.iter().any(Option::is_none) {
+            return Ok(StepOutcome::Continue); // paused: the chunk is relaxed again on resume
+        }
+        for r in relaxed.into_iter().flatten() {
+            self.state.relax_steps += r.steps;
+            self.state.done.push((r.structure, r.energy_per_atom, r.steps));
+        }
+        let evaluated = self.evo.evaluated() + self.state.done.len();
+        ctx.set_progress("relax", evaluated as u64, budget, evaluated as f64 / budget as f64);
+        ctx.set_counter("generation", self.evo.state.generation as f64);
+        if let Some(b) = self.evo.best() {
+            ctx.set_counter("best", b.costs[0]);
+        }
+        if self.state.done.len() < self.evo.state.pending.len() {
+            return Ok(StepOutcome::Continue);
+        }
+        // The generation is relaxed: score, select, publish.
+        let t = Instant::now();
+        let relaxed: Vec<Relaxed> = self.state.done.drain(..).map(|(structure, energy_per_atom, steps)| Relaxed { structure, energy_per_atom, steps }).collect();
+        let scored = eval.score(relaxed);
+        let ids = self.evo.accept(scored);
+        self.state.seconds_evaluation += t.elapsed().as_secs_f64();
+        self.publish(&ids, ctx);
+        ctx.set_counter("duplicates", self.evo.state.history.last().map_or(0.0, |h| h.duplicates as f64));
+        Ok(StepOutcome::Continue)
+    }
+}

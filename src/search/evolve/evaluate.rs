@@ -1,0 +1,167 @@
+//! Scoring individuals: local relaxation with a potential (any [`Calculator`]), then the objectives —
+//! energy per atom, distance above the potential's hull, forward-model property targets.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crystal::Structure;
+use crate::energy::calculator::Calculator;
+use crate::energy::hull::PhaseDiagram;
+use crate::energy::{RelaxOptions, relax};
+use crate::ml::PropertyModel;
+use crate::search::generate::{Extreme, PropertyTarget};
+
+/// One minimised objective.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObjectiveSpec {
+    /// Energy per atom of the relaxed structure (eV/atom).
+    Energy,
+    /// Distance above the potential's convex hull (eV/atom; negative below it).
+    EAboveHull,
+    /// A forward-model property: distance to a window, or the value itself (min) or its negative (max).
+    Property(PropertyTarget),
+}
+
+impl ObjectiveSpec {
+    pub fn parse(text: &str) -> Result<ObjectiveSpec, String> {
+        match text.trim() {
+            "energy" | "energy_per_atom" => Ok(ObjectiveSpec::Energy),
+            "e_above_hull" | "stability" => Ok(ObjectiveSpec::EAboveHull),
+            t => PropertyTarget::parse(t).map(ObjectiveSpec::Property).map_err(|e| format!("{t:?}: {e} (or use `energy`, `e_above_hull`)")),
+        }
+    }
+
+    /// Column name of the objective's cost.
+    pub fn name(&self) -> String {
+        match self {
+            ObjectiveSpec::Energy => "energy_per_atom".into(),
+            ObjectiveSpec::EAboveHull => "e_above_hull".into(),
+            ObjectiveSpec::Property(t) => t.describe(),
+        }
+    }
+}
+
+/// What evaluation found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evaluated {
+    pub structure: Structure,
+    pub energy_per_atom: f64,
+    pub values: BTreeMap<String, f64>,
+    pub costs: Vec<f64>,
+    pub relax_steps: usize,
+}
+
+/// Relaxation settings of a search.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaxSettings {
+    /// `chgnet`, `chgnet:weights=…` or `lj:…` (see `geode relax --potential`).
+    pub potential: String,
+    /// eV/Å.
+    pub fmax: f64,
+    pub max_steps: usize,
+}
+
+impl Default for RelaxSettings {
+    fn default() -> Self {
+        RelaxSettings { potential: "chgnet".into(), fmax: 0.1, max_steps: 250 }
+    }
+}
+
+/// Relaxes and scores structures.
+pub struct Evaluator {
+    pub calc: Box<dyn Calculator>,
+    pub relax: RelaxOptions,
+    pub objectives: Vec<ObjectiveSpec>,
+    /// Needed for `e_above_hull`.
+    pub hull: Option<PhaseDiagram>,
+    /// Needed for property objectives (behind a lock: models are not shareable between threads).
+    pub model: Option<std::sync::Mutex<Box<dyn PropertyModel>>>,
+}
+
+/// A relaxed structure (before scoring).
+#[derive(Debug, Clone)]
+pub struct Relaxed {
+    pub structure: Structure,
+    pub energy_per_atom: f64,
+    pub steps: usize,
+}
+
+impl Evaluator {
+    /// Relax one structure. `Ok(None)` when cancelled; failures (a collapsing cell, a potential error)
+    /// give a +∞ energy rather than an error, so one bad individual never stops a search.
+    pub fn relax_one(&self, s: &Structure, cancel: &AtomicBool) -> Option<Relaxed> {
+        let mut stop = |_: &crate::energy::RelaxStep, _: &Structure| if cancel.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+        match relax(self.calc.as_ref(), s, &self.relax, &mut stop) {
+            Ok(r) if r.cancelled => None,
+            Ok(r) => {
+                let e = r.evaluation.energy / r.structure.n_sites() as f64;
+                // A relaxation that pushed atoms on top of each other is not a structure.
+                let sane = r.structure.is_structurally_valid() && r.structure.min_distance() > 0.7 && e.is_finite();
+                Some(Relaxed { energy_per_atom: if sane { e } else { f64::INFINITY }, steps: r.steps, structure: r.structure })
+            }
+            Err(_) => Some(Relaxed { structure: s.clone(), energy_per_atom: f64::INFINITY, steps: 0 }),
+        }
+    }
+
+    /// Objectives of relaxed structures (one forward-model batch).
+    pub fn score(&self, relaxed: Vec<Relaxed>) -> Vec<Evaluated> {
+        let ok: Vec<usize> = (0..relaxed.len()).filter(|&i| relaxed[i].energy_per_atom.is_finite()).collect();
+        let predictions = match &self.model {
+            Some(m) if self.objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) => {
+                let ss: Vec<Structure> = ok.iter().map(|&i| relaxed[i].structure.clone()).collect();
+                let m = m.lock().unwrap_or_else(|e| e.into_inner());
+                m.predict(&ss).ok().map(|p| (m.targets(), p))
+            }
+            _ => None,
+        };
+        relaxed
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut values = BTreeMap::new();
+                values.insert("energy_per_atom".to_string(), r.energy_per_atom);
+                if r.energy_per_atom.is_finite() {
+                    if let Some(h) = &self.hull
+                        && let Ok(p) = h.e_above_hull(&r.structure.composition(), r.energy_per_atom)
+                    {
+                        values.insert("e_above_hull".into(), p.e_above_hull);
+                    }
+                    if let Some((targets, preds)) = &predictions
+                        && let Some(k) = ok.iter().position(|&j| j == i)
+                    {
+                        for (t, p) in targets.iter().zip(&preds[k]) {
+                            values.insert(t.name().to_string(), p.mean);
+                            values.insert(format!("{}_std", t.name()), p.std);
+                        }
+                    }
+                }
+                let costs = self.objectives.iter().map(|o| cost(o, &values)).collect();
+                Evaluated { structure: r.structure, energy_per_atom: r.energy_per_atom, values, costs, relax_steps: r.steps }
+            })
+            .collect()
+    }
+}
+
+/// Cost of one objective (+∞ when its value is missing).
+pub fn cost(o: &ObjectiveSpec, values: &BTreeMap<String, f64>) -> f64 {
+    let get = |k: &str| values.get(k).copied().filter(|v| v.is_finite()).unwrap_or(f64::INFINITY);
+    match o {
+        ObjectiveSpec::Energy => get("energy_per_atom"),
+        ObjectiveSpec::EAboveHull => get("e_above_hull"),
+        ObjectiveSpec::Property(t) => {
+            let v = get(t.target.name());
+            if !v.is_finite() {
+                return f64::INFINITY;
+            }
+            match t.extreme {
+                Some(Extreme::Min) => v,
+                Some(Extreme::Max) => -v,
+                None => t.distance(v).unwrap_or(f64::INFINITY),
+            }
+        }
+    }
+}

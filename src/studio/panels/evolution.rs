@@ -1,0 +1,252 @@
+//! The Evolution tab: configure a global structure search (composition, formula units, algorithm,
+//! population, budget, operator shares, objectives, potential), launch it as an `evolve` run, and watch
+//! it: best and mean fitness and diversity per generation, every individual on a fitness-vs-generation
+//! plot (or the Pareto plane of the first two objectives), the family tree of the best individual, and
+//! a button that injects the crystal open in the viewer into the running population. Click a point or a
+//! family member to open it.
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use serde_json::{Value, json};
+
+use crate::studio::app::{Item, StudioApp};
+use crate::studio::state::{DockTab, EvolveForm};
+
+/// An evolve run as the tab shows it, read from the store (not every frame).
+#[derive(Debug, Default)]
+pub struct EvolutionView {
+    pub run: Option<i64>,
+    pub status: String,
+    pub loaded: Option<Instant>,
+    /// (generation, value) of the run's `best`, `mean` and `diversity` metrics.
+    pub best: Vec<[f64; 2]>,
+    pub mean: Vec<[f64; 2]>,
+    pub diversity: Vec<[f64; 2]>,
+    /// (candidate id, formula, x, y, stage) of every individual.
+    pub points: Vec<(i64, String, f64, f64, String)>,
+    pub axes: (String, String),
+    /// The best individual and its ancestors: (candidate id, label).
+    pub family: Vec<(i64, String)>,
+}
+
+fn value(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(|x| x.get("value").and_then(Value::as_f64).or_else(|| x.as_f64()))
+}
+
+/// The form's contents as `evolve` parameters.
+pub fn form_params(f: &EvolveForm) -> Value {
+    let [random, heredity, strain, permutation, rattle] = f.shares;
+    json!({
+        "composition": f.composition.trim(),
+        "formula_units": [f.min_units, f.max_units.max(f.min_units)],
+        "algorithm": f.algorithm,
+        "population": f.population,
+        "budget": f.budget,
+        "operators": {"random": random, "heredity": heredity, "strain": strain, "permutation": permutation, "rattle": rattle},
+        "objectives": f.objectives.split(['\n', ';']).map(str::trim).filter(|x| !x.is_empty()).collect::<Vec<_>>(),
+        "relax": {"potential": f.potential.trim()},
+    })
+}
+
+/// Column name of an objective's value in the store.
+fn objective_column(o: &str) -> String {
+    match o.trim() {
+        "energy" | "energy_per_atom" => "energy_per_atom".into(),
+        "e_above_hull" | "stability" => "e_above_hull".into(),
+        t => t.split_whitespace().find(|w| !matches!(*w, "min" | "max")).unwrap_or(t).to_string(),
+    }
+}
+
+impl StudioApp {
+    /// The evolve run shown: the selected run if it is one, else the newest.
+    fn shown_evolve_run(&self) -> Option<&crate::engine::store::RunRow> {
+        self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == "evolve")).or_else(|| self.runs.iter().rev().find(|r| r.kind == "evolve"))
+    }
+
+    fn refresh_evolution(&mut self) {
+        let Some(run) = self.shown_evolve_run().cloned() else { return };
+        let v = &self.evolution;
+        let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
+        if !stale {
+            return;
+        }
+        let Some(store) = &self.store else { return };
+        let metric = |name: &str| store.metrics(run.id, name).unwrap_or_default().into_iter().map(|(g, x)| [g as f64, x]).collect::<Vec<_>>();
+        let objectives: Vec<String> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| o.as_str().map(objective_column)).collect()).unwrap_or_default();
+        let axes = if objectives.len() >= 2 { (objectives[0].clone(), objectives[1].clone()) } else { ("generation".to_string(), objectives.first().cloned().unwrap_or_else(|| "energy_per_atom".into())) };
+        let mut points = Vec::new();
+        let mut best: Option<(i64, f64)> = None;
+        if let Ok(rows) = store.query_candidates(None, Some(run.id), None, Some(20_000)) {
+            for r in rows {
+                if let (Some(x), Some(y)) = (value(&r.properties, &axes.0), value(&r.properties, &axes.1)) {
+                    points.push((r.id, r.formula.clone(), x, y, r.stage.clone()));
+                }
+                if r.stage == "individual"
+                    && let Some(f) = value(&r.properties, "fitness")
+                    && best.is_none_or(|b| f < b.1)
+                {
+                    best = Some((r.id, f));
+                }
+            }
+        }
+        // Family tree of the best: breadth first through the stored parents.
+        let mut family = Vec::new();
+        if let Some((id, _)) = best {
+            let mut queue = vec![id];
+            let mut k = 0;
+            while k < queue.len() && queue.len() < 60 {
+                for p in store.candidate_parents(queue[k]).unwrap_or_default() {
+                    if !queue.contains(&p) {
+                        queue.push(p);
+                    }
+                }
+                k += 1;
+            }
+            let rows = store.query_candidates(None, Some(run.id), None, Some(20_000)).unwrap_or_default();
+            for id in queue {
+                if let Some(r) = rows.iter().find(|r| r.id == id) {
+                    let parents = store.candidate_parents(id).unwrap_or_default();
+                    let op = r.properties.get("operator").and_then(Value::as_str).unwrap_or("?");
+                    let label = format!(
+                        "#{} {} · gen {} · {op}{} · {:.4} eV/atom · {}",
+                        r.id,
+                        r.formula,
+                        value(&r.properties, "generation").unwrap_or(0.0),
+                        if parents.is_empty() { String::new() } else { format!(" of {}", parents.iter().map(|p| format!("#{p}")).collect::<Vec<_>>().join(" + ")) },
+                        value(&r.properties, "energy_per_atom").unwrap_or(f64::NAN),
+                        r.properties.get("space_group").and_then(Value::as_str).unwrap_or("")
+                    );
+                    family.push((id, label));
+                }
+            }
+        }
+        self.evolution = EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), best: metric("best"), mean: metric("mean"), diversity: metric("diversity"), points, axes, family };
+    }
+
+    pub fn evolution_ui(&mut self, ui: &mut egui::Ui) {
+        self.refresh_evolution();
+        let mut launch = false;
+        let mut inject = false;
+        let mut open: Option<i64> = None;
+        let run = self.runs.iter().rev().find(|r| Some(r.id) == self.evolution.run).cloned();
+        ui.columns(3, |cols| {
+            // Left: the form and the run's status.
+            let ui = &mut cols[0];
+            let f = &mut self.state.evolve;
+            egui::Grid::new("evolve_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
+                ui.label("Composition");
+                ui.add(egui::TextEdit::singleline(&mut f.composition).hint_text("formula unit, e.g. SrTiO3").desired_width(f32::INFINITY));
+                ui.end_row();
+                ui.label("Formula units");
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(&mut f.min_units).range(1..=20));
+                    ui.label("to");
+                    ui.add(egui::DragValue::new(&mut f.max_units).range(1..=20));
+                });
+                ui.end_row();
+                ui.label("Algorithm");
+                egui::ComboBox::from_id_salt("evolve_alg").selected_text(f.algorithm.clone()).show_ui(ui, |ui| {
+                    for (a, what) in [("ga", "genetic (NSGA-II for several objectives)"), ("random", "random symmetric search"), ("anneal", "basin hopping with annealing"), ("swarm", "particle swarm (CALYPSO)")] {
+                        ui.selectable_value(&mut f.algorithm, a.to_string(), format!("{a}: {what}"));
+                    }
+                });
+                ui.end_row();
+                ui.label("Population");
+                ui.add(egui::DragValue::new(&mut f.population).range(2..=200));
+                ui.end_row();
+                ui.label("Budget (structures)");
+                ui.add(egui::DragValue::new(&mut f.budget).range(2..=100_000));
+                ui.end_row();
+                for (k, name) in ["random", "heredity", "strain", "permutation", "rattle"].iter().enumerate() {
+                    ui.label(format!("Share: {name}"));
+                    ui.add(egui::Slider::new(&mut f.shares[k], 0.0..=1.0));
+                    ui.end_row();
+                }
+                ui.label("Objectives");
+                ui.add(egui::TextEdit::multiline(&mut f.objectives).desired_rows(2).desired_width(f32::INFINITY).hint_text("energy\ne_above_hull\nband_gap in [1, 2]"));
+                ui.end_row();
+                ui.label("Potential");
+                ui.add(egui::TextEdit::singleline(&mut f.potential).desired_width(f32::INFINITY));
+                ui.end_row();
+            });
+            ui.horizontal(|ui| {
+                launch = ui.button("Start search").on_hover_text("Runs in the background as an evolve run; every individual is relaxed with the potential").clicked();
+                let active = run.as_ref().is_some_and(|r| matches!(r.status.as_str(), "running" | "queued" | "paused" | "cancelled"));
+                inject = ui.add_enabled(active && self.selection.is_some(), egui::Button::new("Inject viewed crystal")).on_hover_text("Add the crystal open in the viewer to the run's next generation").clicked();
+            });
+            match &run {
+                None => {
+                    ui.weak("No evolve run yet.");
+                }
+                Some(r) => {
+                    let live = self.progress.get(&r.id);
+                    let frac = if r.status == "running" { live.map_or(r.progress, |p| p.fraction) } else { r.progress };
+                    ui.label(format!("Run {} · {} · {} · {:.0}% · {} structures", r.id, r.params["composition"].as_str().unwrap_or(""), r.status, frac * 100.0, r.n_candidates));
+                    if let Some(e) = &r.error {
+                        ui.colored_label(egui::Color32::from_rgb(230, 90, 80), e);
+                    }
+                }
+            }
+            // Middle: fitness and diversity per generation.
+            let ui = &mut cols[1];
+            let v = &self.evolution;
+            ui.label("Fitness per generation (best so far, population mean)");
+            let h = ui.available_height();
+            Plot::new("evolve_fitness").height(h * 0.62).legend(Legend::default()).x_axis_label("generation").y_axis_label(v.axes.1.clone()).show(ui, |p| {
+                p.line(Line::new("best", PlotPoints::from(v.best.clone())).color(egui::Color32::from_rgb(255, 170, 40)).width(2.0));
+                p.line(Line::new("mean", PlotPoints::from(v.mean.clone())).color(egui::Color32::from_rgb(110, 160, 230)));
+            });
+            Plot::new("evolve_diversity").height(ui.available_height()).x_axis_label("generation").y_axis_label("diversity").show(ui, |p| {
+                p.line(Line::new("diversity", PlotPoints::from(v.diversity.clone())).color(egui::Color32::from_rgb(120, 200, 120)));
+            });
+            // Right: individuals and the best one's family tree.
+            let ui = &mut cols[2];
+            let (xl, yl) = v.axes.clone();
+            ui.label(format!("{} individuals ({} vs {}); orange: unique, grey: duplicates", v.points.len(), yl, xl));
+            let unique: Vec<[f64; 2]> = v.points.iter().filter(|p| p.4 == "individual").map(|p| [p.2, p.3]).collect();
+            let dups: Vec<[f64; 2]> = v.points.iter().filter(|p| p.4 != "individual").map(|p| [p.2, p.3]).collect();
+            let pts = &v.points;
+            let resp = Plot::new("evolve_points").height(ui.available_height() * 0.55).x_axis_label(xl.clone()).y_axis_label(yl.clone()).label_formatter(|_| None).show(ui, |p| {
+                p.points(Points::new("duplicates", PlotPoints::from(dups)).radius(2.5).color(egui::Color32::from_gray(110)));
+                p.points(Points::new("individuals", PlotPoints::from(unique)).radius(3.5).color(egui::Color32::from_rgb(255, 170, 40)));
+                p.response().hover_pos().and_then(|px| pts.iter().map(|q| (q, p.screen_from_plot(egui_plot::PlotPoint::new(q.2, q.3)).distance(px))).filter(|(_, d)| *d < 8.0).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(q, _)| q.clone()))
+            });
+            if let Some(q) = &resp.inner {
+                resp.response.clone().on_hover_text_at_pointer(format!("{} (candidate {}, {})\n{xl} {:.4}\n{yl} {:.4}", q.1, q.0, q.4, q.2, q.3));
+                if resp.response.clicked() {
+                    open = Some(q.0);
+                }
+            }
+            ui.label("Family tree of the best (click to open)");
+            egui::ScrollArea::vertical().id_salt("evolve_family").show(ui, |ui| {
+                if v.family.is_empty() {
+                    ui.weak("No individual yet.");
+                }
+                for (id, label) in &v.family {
+                    if ui.link(label).clicked() {
+                        open = Some(*id);
+                    }
+                }
+            });
+        });
+        if let Some(id) = open {
+            self.select(Item::Candidate(id));
+        }
+        if inject
+            && let (Some(r), Some(item)) = (run, self.selection.clone())
+            && let Some((s, _)) = self.structure_of(&item)
+        {
+            match crate::engine::jobs::evolve::inject(&self.project, r.id, &s) {
+                Ok(_) => self.toast(format!("{} queued for run {}'s next generation", s.reduced_formula(), r.id), false),
+                Err(e) => self.toast(format!("Cannot inject: {e}"), true),
+            }
+        }
+        if launch {
+            let params = form_params(&self.state.evolve);
+            self.start_run("evolve", params, 1);
+            self.state.dock_tab = DockTab::Evolution;
+        }
+    }
+}
