@@ -40,7 +40,7 @@ fn every_algorithm_reaches_close_packing_of_lennard_jones_argon() {
     geode::ml::init_threads(1);
     let e_fcc = fcc_energy();
     let eval = evaluator();
-    for alg in [Algorithm::Ga, Algorithm::Random, Algorithm::Anneal, Algorithm::Swarm] {
+    for alg in [Algorithm::Ga, Algorithm::Random, Algorithm::Anneal, Algorithm::Swarm, Algorithm::Bo] {
         let mut evo = Evolution::new(argon(alg, 30), 3).unwrap();
         evolve::run(&mut evo, &eval, |_, _| false);
         assert_eq!(evo.evaluated(), 30, "{alg:?}");
@@ -178,4 +178,36 @@ fn cancelled_evolve_run_resumes_to_the_uninterrupted_result() {
     engine.wait_idle();
     assert_eq!(store.run(id).unwrap().status, "finished");
     assert_eq!(outcome(&p, id), outcome(&reference, rr));
+}
+
+#[test]
+fn variable_composition_draws_neutral_stoichiometries_of_the_system() {
+    let settings = EvolveSettings { elements: vec!["Sr".into(), "Ti".into(), "O".into()], objectives: vec!["e_above_hull".into()], formula_units: [1, 2], max_atoms: 14, ..EvolveSettings::default() };
+    let units = settings.formula_units_searched().unwrap();
+    let formulas: Vec<String> = units.iter().map(|u| geode::crystal::Composition::from_pairs(u.iter().map(|(e, n)| (*e, *n as f64))).reduced_formula()).collect();
+    for f in ["SrTiO3", "Sr2TiO4", "Sr3TiO4"] {
+        assert!(formulas.contains(&f.to_string()), "{f} missing from {formulas:?}");
+    }
+    let mut evo = Evolution::new(settings.clone(), 2).unwrap();
+    let drawn: std::collections::BTreeSet<String> = evo.propose().iter().map(|p| p.structure.reduced_formula()).collect();
+    assert!(drawn.len() >= 3, "one generation draws several compositions: {drawn:?}");
+    // Energies per atom of different compositions do not compare.
+    let bad = EvolveSettings { objectives: vec!["energy".into()], ..settings };
+    assert!(Evolution::new(bad, 0).err().unwrap().contains("e_above_hull"));
+}
+
+#[test]
+fn random_symmetric_structures_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("geode-evolve-random-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(["evolve", "random", "--composition", "Ti2O4", "--n", "6", "--seed", "3", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(files.len() >= 5, "{files:?}");
+    for f in files {
+        let s = geode::io::read_structures(&f).unwrap().remove(0);
+        assert_eq!(s.reduced_formula(), "TiO2");
+        assert!(s.is_structurally_valid());
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(["evolve", "random", "--composition", "NaCl", "--space-group", "300", "--out"]).arg(&dir).output().unwrap();
+    assert!(!bad.status.success());
 }

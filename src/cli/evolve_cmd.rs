@@ -50,7 +50,7 @@ pub enum EvolveAction {
         budget: usize,
         #[arg(long, default_value_t = 10)]
         population: usize,
-        /// ga, anneal or swarm (compared with random)
+        /// ga, anneal, swarm or bo (compared with random)
         #[arg(long, default_value = "ga")]
         algorithm: String,
         /// eV/Å
@@ -68,7 +68,7 @@ pub fn run(action: EvolveAction) -> anyhow::Result<i32> {
     match action {
         EvolveAction::Random { composition, n, space_group, seed, out } => random(&composition, n, space_group, seed, &out),
         EvolveAction::Benchmark { systems, seeds, budget, population, algorithm, fmax, steps, json } => {
-            let alg: Algorithm = serde_json::from_value(json!(algorithm)).with_context(|| format!("--algorithm {algorithm:?}: use ga, anneal or swarm"))?;
+            let alg: Algorithm = serde_json::from_value(json!(algorithm)).with_context(|| format!("--algorithm {algorithm:?}: use ga, anneal, swarm or bo"))?;
             benchmark(&systems, seeds, budget, population, alg, fmax, steps, json)
         }
     }

@@ -135,6 +135,11 @@ pub enum RunsAction {
     Inject { id: i64, files: Vec<PathBuf> },
 }
 
+/// A numeric property of a candidate row (stored as `{value, std}` or a bare number).
+fn prop(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(|x| x.get("value").and_then(Value::as_f64).or_else(|| x.as_f64()))
+}
+
 /// The best individual of an evolve run so far, from its candidates: store id, formula, energy per
 /// atom, fitness, CIF text; plus the number of structures evaluated.
 pub fn evolve_best(store: &Store, run_id: i64) -> anyhow::Result<Value> {
@@ -145,7 +150,7 @@ pub fn evolve_best(store: &Store, run_id: i64) -> anyhow::Result<Value> {
     let s = store.candidate_structure(r.id)?;
     Ok(json!({
         "best": {"candidate": r.id, "seq": r.seq, "formula": r.formula, "n_sites": r.n_sites,
-                 "energy_per_atom": r.properties.get("energy_per_atom"), "fitness": r.properties.get("fitness"),
+                 "energy_per_atom": prop(&r.properties, "energy_per_atom"), "fitness": prop(&r.properties, "fitness"),
                  "space_group": r.properties.get("space_group"), "cif": crate::io::cif::write(&s, &r.formula)},
         "evaluated": evaluated,
     }))

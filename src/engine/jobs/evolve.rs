@@ -95,8 +95,8 @@ impl EvolveParams {
     pub fn validate(&self) -> Result<(), JobError> {
         self.search.validate().map_err(JobError::Config)?;
         from_spec(&self.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
-        if !(self.relax.fmax > 0.0) || self.relax.max_steps == 0 {
-            return Err(JobError::Config("key `relax`: expected fmax > 0 (eV/Å) and max_steps ≥ 1".into()));
+        if !(self.relax.fmax > 0.0) {
+            return Err(JobError::Config(format!("key `relax.fmax`: expected a positive number of eV/Å, got {}", self.relax.fmax)));
         }
         super::relax::inputs(&self.seeds).map(|_| ())
     }
@@ -160,7 +160,7 @@ impl EvolveJob {
         });
         let n = self.evo.evaluated();
         json!({
-            "algorithm": self.p.search.algorithm.name(), "composition": self.p.search.composition,
+            "algorithm": self.p.search.algorithm.name(), "composition": self.p.search.composition, "elements": self.p.search.elements,
             "evaluated": n, "generations": self.evo.state.generation,
             "duplicates": self.evo.state.individuals.iter().filter(|i| i.duplicate_of.is_some()).count(),
             "failed": self.evo.state.individuals.iter().filter(|i| !i.ok()).count(),
@@ -240,9 +240,12 @@ impl EvolveJob {
             match crate::io::read_structures(&f) {
                 Ok(ss) => {
                     let want = crate::crystal::Composition::from_formula(&self.p.search.composition).map(|c| c.reduced_formula()).unwrap_or_default();
+                    let elements = &self.p.search.elements;
                     for s in ss {
-                        if s.reduced_formula() != want {
-                            ctx.log("warn", format!("not injected: {} from {} is not {want}", s.reduced_formula(), f.display()));
+                        let fits = if self.p.search.variable() { s.species().iter().all(|e| elements.iter().any(|x| x.trim() == e.symbol())) } else { s.reduced_formula() == want };
+                        if !fits {
+                            let what = if self.p.search.variable() { format!("made of {}", elements.join(", ")) } else { want.clone() };
+                            ctx.log("warn", format!("not injected: {} from {} is not {what}", s.reduced_formula(), f.display()));
                             continue;
                         }
                         ctx.log("info", format!("injected {} ({}) from {}", s.reduced_formula(), s.n_sites(), f.display()));

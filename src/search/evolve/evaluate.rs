@@ -62,6 +62,7 @@ pub struct RelaxSettings {
     pub potential: String,
     /// eV/Å.
     pub fmax: f64,
+    /// FIRE steps at most; 0: single-point energies of the structures as made (no relaxation).
     pub max_steps: usize,
 }
 

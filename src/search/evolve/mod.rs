@@ -6,7 +6,9 @@
 //! `anneal` (basin hopping with a simulated-annealing schedule: walkers accept relaxed mutants by the
 //! Metropolis rule at a falling temperature) and `swarm` (CALYPSO-style particle swarm: each particle
 //! moves towards its personal best and the global best, the worst share is replaced by random
-//! structures). Duplicates are found with the Oganov–Valle fingerprint; every individual keeps its
+//! structures) and `bo` (Bayesian optimisation: a Gaussian-process surrogate of the relaxed objective,
+//! learnt from every structure as proposed, picks by expected improvement which of many cheap proposals
+//! to relax; see [`surrogate`]). Duplicates are found with the Oganov–Valle fingerprint; every individual keeps its
 //! operator and parents.
 //!
 //! The search is a pure state machine: [`Evolution::propose`] gives the structures of the next
@@ -17,6 +19,7 @@
 
 pub mod evaluate;
 pub mod operators;
+pub mod surrogate;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +47,9 @@ pub enum Algorithm {
     Random,
     Anneal,
     Swarm,
+    /// Bayesian optimisation: many GA offspring and random structures proposed, a Gaussian-process
+    /// surrogate of the (first) objective after relaxation, and the expected-improvement best evaluated.
+    Bo,
 }
 
 impl Algorithm {
@@ -53,6 +59,7 @@ impl Algorithm {
             Algorithm::Random => "random",
             Algorithm::Anneal => "anneal",
             Algorithm::Swarm => "swarm",
+            Algorithm::Bo => "bo",
         }
     }
 }
@@ -66,11 +73,13 @@ pub struct OperatorShares {
     pub strain: f64,
     pub permutation: f64,
     pub rattle: f64,
+    /// Variable composition only: change one atom's element.
+    pub transmutation: f64,
 }
 
 impl Default for OperatorShares {
     fn default() -> Self {
-        OperatorShares { random: 0.2, heredity: 0.4, strain: 0.15, permutation: 0.1, rattle: 0.15 }
+        OperatorShares { random: 0.2, heredity: 0.4, strain: 0.15, permutation: 0.1, rattle: 0.15, transmutation: 0.1 }
     }
 }
 
@@ -78,8 +87,14 @@ impl Default for OperatorShares {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvolveSettings {
-    /// Formula of one formula unit, e.g. `"SrTiO3"`.
+    /// Formula of one formula unit, e.g. `"SrTiO3"` (fixed-composition search).
     pub composition: String,
+    /// Variable-composition search instead: every charge-neutral stoichiometry of these elements
+    /// (SMACT rules, ICSD-24 oxidation states, amounts up to `max_amount`), e.g. `["Sr", "Ti", "O"]`;
+    /// the objectives must then compare compositions (`e_above_hull`, property targets).
+    pub elements: Vec<String>,
+    /// Largest amount of an element in a variable-composition formula unit.
+    pub max_amount: u32,
     /// Formula units per primitive cell, inclusive range.
     pub formula_units: [usize; 2],
     /// Most atoms per cell.
@@ -111,6 +126,8 @@ impl Default for EvolveSettings {
     fn default() -> Self {
         EvolveSettings {
             composition: String::new(),
+            elements: Vec::new(),
+            max_amount: 4,
             formula_units: [1, 4],
             max_atoms: 20,
             algorithm: Algorithm::Ga,
@@ -129,26 +146,51 @@ impl Default for EvolveSettings {
 }
 
 impl EvolveSettings {
-    /// Atoms per formula unit.
-    pub fn formula_unit(&self) -> Result<Vec<(Element, usize)>, String> {
+    /// The formula units searched: the composition's, or every neutral stoichiometry of `elements`.
+    pub fn formula_units_searched(&self) -> Result<Vec<Vec<(Element, usize)>>, String> {
+        if !self.elements.is_empty() {
+            if !self.composition.trim().is_empty() {
+                return Err("keys `composition` and `elements`: give one (fixed or variable composition)".into());
+            }
+            let els: Vec<Element> = self.elements.iter().map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}"))).collect::<Result<_, _>>()?;
+            let stoich = crate::chem::oxidation::neutral_stoichiometries(&els, self.max_amount.max(1), crate::chem::oxidation::OxidationSet::Icsd24)
+                .map_err(|e| format!("key `elements`: {e} has no known oxidation states"))?;
+            let mut units: Vec<Vec<(Element, usize)>> = stoich.into_iter().map(|s| els.iter().copied().zip(s.amounts.iter().map(|a| *a as usize)).collect()).collect();
+            units.sort();
+            units.dedup();
+            if units.is_empty() {
+                return Err(format!("key `elements`: no charge-neutral stoichiometry of {} with amounts up to {}", self.elements.join("-"), self.max_amount));
+            }
+            return Ok(units);
+        }
         let c = Composition::from_formula(&self.composition).map_err(|e| format!("key `composition`: {e}"))?;
         if c.n_elements() == 0 {
-            return Err("key `composition`: give a formula such as \"SrTiO3\"".into());
+            return Err("key `composition`: give a formula such as \"SrTiO3\" (or `elements` for a variable composition)".into());
         }
-        c.iter()
+        let unit = c
+            .iter()
             .map(|(e, n)| if n.fract() == 0.0 && n >= 1.0 { Ok((e, n as usize)) } else { Err(format!("key `composition`: {} has a non-integer amount {n}", e)) })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(vec![unit])
+    }
+
+    /// True for a variable-composition search.
+    pub fn variable(&self) -> bool {
+        !self.elements.is_empty()
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        let fu = self.formula_unit()?;
-        let per: usize = fu.iter().map(|x| x.1).sum();
+        let units = self.formula_units_searched()?;
+        let per: usize = units.iter().map(|u| u.iter().map(|x| x.1).sum::<usize>()).min().unwrap_or(0);
         let [lo, hi] = self.formula_units;
         if lo == 0 || hi < lo {
             return Err(format!("key `formula_units`: expected [min, max] with 1 ≤ min ≤ max, got [{lo}, {hi}]"));
         }
         if per * lo > self.max_atoms {
             return Err(format!("key `max_atoms`: {} formula unit(s) of {} already hold {} atoms", lo, self.composition, per * lo));
+        }
+        if self.variable() && self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom")) {
+            return Err("key `objectives`: energies per atom of different compositions do not compare; use `e_above_hull` for a variable composition".into());
         }
         if self.population < 2 {
             return Err("key `population`: expected at least 2".into());
@@ -166,7 +208,7 @@ impl EvolveSettings {
             return Err(format!("key `space_groups`: {bad} is not a space-group number (1–230)"));
         }
         let s = &self.operators;
-        let shares = [s.random, s.heredity, s.strain, s.permutation, s.rattle];
+        let shares = [s.random, s.heredity, s.strain, s.permutation, s.rattle, s.transmutation];
         if shares.iter().any(|x| !x.is_finite() || *x < 0.0) || shares.iter().sum::<f64>() <= 0.0 {
             return Err("key `operators`: shares must be non-negative with a positive sum".into());
         }
@@ -200,6 +242,9 @@ pub struct Individual {
     pub duplicate_of: Option<usize>,
     /// Relaxation steps taken.
     pub relax_steps: usize,
+    /// The structure as proposed, before relaxation (what the `bo` surrogate learns from).
+    #[serde(default)]
+    pub start: Option<Structure>,
 }
 
 impl Individual {
@@ -259,9 +304,10 @@ pub struct Evolution {
     pub settings: EvolveSettings,
     pub state: EvolveState,
     seed: u64,
-    unit: Vec<(Element, usize)>,
-    /// Feasible space groups per number of formula units.
-    groups: BTreeMap<usize, Vec<u8>>,
+    /// Feasible space groups per (formula unit, number of formula units), for every cell size allowed.
+    groups: BTreeMap<(Vec<(Element, usize)>, usize), Vec<u8>>,
+    /// The elements of a variable-composition search.
+    elements: Vec<Element>,
     fingerprints: Vec<Option<OvFingerprint>>,
 }
 
@@ -278,25 +324,28 @@ fn ov_params() -> OvParams {
 impl Evolution {
     pub fn new(settings: EvolveSettings, seed: u64) -> Result<Evolution, String> {
         settings.validate()?;
-        let unit = settings.formula_unit()?;
-        let per: usize = unit.iter().map(|x| x.1).sum();
+        let units = settings.formula_units_searched()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
         let mut groups = BTreeMap::new();
-        for z in settings.formula_units[0]..=settings.formula_units[1] {
-            if z * per > settings.max_atoms {
-                break;
-            }
-            let counts: Vec<(Element, usize)> = unit.iter().map(|(e, n)| (*e, n * z)).collect();
-            let g = feasible_space_groups(&counts, &settings.space_groups, &mut rng);
-            if !g.is_empty() {
-                groups.insert(z, g);
+        for unit in &units {
+            let per: usize = unit.iter().map(|x| x.1).sum();
+            for z in settings.formula_units[0]..=settings.formula_units[1] {
+                if z * per > settings.max_atoms {
+                    break;
+                }
+                let counts: Vec<(Element, usize)> = unit.iter().map(|(e, n)| (*e, n * z)).collect();
+                let g = feasible_space_groups(&counts, &settings.space_groups, &mut rng);
+                if !g.is_empty() {
+                    groups.insert((unit.clone(), z), g);
+                }
             }
         }
+        let elements = units.first().map(|u| u.iter().map(|x| x.0).collect()).unwrap_or_default();
         if groups.is_empty() {
             return Err(format!("no space group among those allowed holds {} with {:?} formula units", settings.composition, settings.formula_units));
         }
         let state = EvolveState { temperature: settings.temperature, ..EvolveState::default() };
-        Ok(Evolution { settings, state, seed, unit, groups, fingerprints: Vec::new() })
+        Ok(Evolution { settings, state, seed, groups, elements, fingerprints: Vec::new() })
     }
 
     /// Continue from a saved state.
@@ -328,13 +377,13 @@ impl Evolution {
         RandomOptions { min_distance_factor: self.settings.min_distance_factor, space_groups: self.settings.space_groups.clone(), ..RandomOptions::default() }
     }
 
-    /// A random symmetric structure with a random number of formula units.
+    /// A random symmetric structure: a random formula unit (variable composition) and number of them.
     pub fn random_structure(&self, rng: &mut ChaCha8Rng) -> Option<Structure> {
-        let zs: Vec<&usize> = self.groups.keys().collect();
+        let keys: Vec<&(Vec<(Element, usize)>, usize)> = self.groups.keys().collect();
         for _ in 0..10 {
-            let z = **zs.choose(rng)?;
-            let counts: Vec<(Element, usize)> = self.unit.iter().map(|(e, n)| (*e, n * z)).collect();
-            if let Some(r) = random_in_groups(&counts, &self.groups[&z], &self.random_opts(), rng) {
+            let key = *keys.choose(rng)?;
+            let counts: Vec<(Element, usize)> = key.0.iter().map(|(e, n)| (*e, n * key.1)).collect();
+            if let Some(r) = random_in_groups(&counts, &self.groups[key], &self.random_opts(), rng) {
                 return Some(r.structure);
             }
         }
@@ -356,15 +405,19 @@ impl Evolution {
         let n = self.settings.population.min(self.settings.budget - self.evaluated());
         let mut out: Vec<Proposal> = self.state.injected.drain(..).map(|s| Proposal { structure: s, operator: Operator::Seed, parents: Vec::new(), slot: None }).collect();
         let first = self.state.individuals.is_empty() || self.state.population.is_empty();
+        if self.settings.algorithm == Algorithm::Bo && !first && out.len() < n {
+            let k = n - out.len();
+            out.extend(self.acquire(k, &mut rng));
+        }
         let mut slot = 0;
         while out.len() < n {
             let p = if first || self.settings.algorithm == Algorithm::Random {
                 self.random_structure(&mut rng).map(|s| Proposal { structure: s, operator: Operator::Random, parents: Vec::new(), slot: None })
             } else {
                 let p = match self.settings.algorithm {
-                    Algorithm::Ga => self.offspring(&mut rng),
                     Algorithm::Anneal => self.walk(slot, &mut rng),
                     Algorithm::Swarm => self.fly(slot, &mut rng),
+                    Algorithm::Ga | Algorithm::Bo => self.offspring(&mut rng),
                     Algorithm::Random => None,
                 };
                 p.or_else(|| self.random_structure(&mut rng).map(|s| Proposal { structure: s, operator: Operator::Random, parents: Vec::new(), slot: None }))
@@ -384,6 +437,47 @@ impl Evolution {
         out
     }
 
+    /// Bayesian optimisation step: propose 8 × `k` structures (GA offspring and random ones), predict
+    /// their relaxed first objective with a Gaussian process fitted to every evaluated individual (from
+    /// its structure as proposed), and keep the `k` with the largest expected improvement.
+    fn acquire(&self, k: usize, rng: &mut ChaCha8Rng) -> Vec<Proposal> {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in &self.state.individuals {
+            if let (Some(start), Some(c)) = (&i.start, i.costs.first().filter(|c| c.is_finite())) {
+                xs.push(surrogate::descriptor(start, &self.elements));
+                ys.push(*c);
+            }
+        }
+        let Some(gp) = surrogate::Gp::fit(&xs, &ys) else { return Vec::new() };
+        let best = ys.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut pool: Vec<(f64, Proposal, Vec<f64>)> = Vec::new();
+        for _ in 0..8 * k {
+            let p = if rng.random::<f64>() < self.settings.operators.random.max(0.1) {
+                self.random_structure(rng).map(|s| Proposal { structure: s, operator: Operator::Random, parents: Vec::new(), slot: None })
+            } else {
+                self.offspring(rng)
+            };
+            if let Some(p) = p {
+                let d = surrogate::descriptor(&p.structure, &self.elements);
+                let (m, s) = gp.predict(&d);
+                pool.push((surrogate::expected_improvement(m, s, best), p, d));
+            }
+        }
+        pool.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut out: Vec<(Proposal, Vec<f64>)> = Vec::new();
+        for (_, p, d) in pool {
+            if out.len() >= k {
+                break;
+            }
+            // Skip near-copies of a proposal already taken.
+            if out.iter().all(|(_, e)| e.iter().zip(&d).map(|(a, b)| (a - b).powi(2)).sum::<f64>() > 1e-6) {
+                out.push((p, d));
+            }
+        }
+        out.into_iter().map(|x| x.0).collect()
+    }
+
     /// Draw an operator by the configured shares (random included).
     fn draw_operator(&self, rng: &mut ChaCha8Rng, allowed: &[Operator]) -> Operator {
         let s = &self.settings.operators;
@@ -393,6 +487,7 @@ impl Evolution {
             Operator::Strain => s.strain,
             Operator::Permutation => s.permutation,
             Operator::Rattle => s.rattle,
+            Operator::Transmutation => s.transmutation,
             _ => 0.0,
         };
         let total: f64 = allowed.iter().map(|o| share(*o)).sum();
@@ -420,7 +515,10 @@ impl Evolution {
     fn offspring(&self, rng: &mut ChaCha8Rng) -> Option<Proposal> {
         let rank: BTreeMap<usize, usize> = self.state.population.iter().enumerate().map(|(r, id)| (*id, r)).collect();
         let f = self.settings.min_distance_factor * 0.85;
-        let ops = [Operator::Random, Operator::Heredity, Operator::Strain, Operator::Permutation, Operator::Rattle];
+        let mut ops = vec![Operator::Random, Operator::Heredity, Operator::Strain, Operator::Permutation, Operator::Rattle];
+        if self.settings.variable() {
+            ops.push(Operator::Transmutation);
+        }
         for _ in 0..20 {
             let op = self.draw_operator(rng, &ops);
             let a = self.tournament(&rank, rng);
@@ -437,6 +535,7 @@ impl Evolution {
                 }
                 Operator::Strain => (operators::strain(sa, 0.15, f, rng), vec![a]),
                 Operator::Permutation => (operators::permutation(sa, 1 + sa.n_sites() / 8, f, rng), vec![a]),
+                Operator::Transmutation => (operators::transmutation(sa, &self.elements, f, rng).filter(|c| c.n_sites() <= self.settings.max_atoms), vec![a]),
                 _ => (operators::rattle(sa, 0.25, f, rng), vec![a]),
             };
             if let Some(c) = child {
@@ -532,6 +631,7 @@ impl Evolution {
                 costs: r.costs,
                 duplicate_of: None,
                 relax_steps: r.relax_steps,
+                start: Some(p.structure),
             });
             if self.state.individuals[id].ok() {
                 self.state.individuals[id].duplicate_of = self.find_duplicate(id);

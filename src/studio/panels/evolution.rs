@@ -148,7 +148,7 @@ impl StudioApp {
                 ui.end_row();
                 ui.label("Algorithm");
                 egui::ComboBox::from_id_salt("evolve_alg").selected_text(f.algorithm.clone()).show_ui(ui, |ui| {
-                    for (a, what) in [("ga", "genetic (NSGA-II for several objectives)"), ("random", "random symmetric search"), ("anneal", "basin hopping with annealing"), ("swarm", "particle swarm (CALYPSO)")] {
+                    for (a, what) in [("ga", "genetic (NSGA-II for several objectives)"), ("random", "random symmetric search"), ("anneal", "basin hopping with annealing"), ("swarm", "particle swarm (CALYPSO)"), ("bo", "Bayesian optimisation (GP surrogate, EI)")] {
                         ui.selectable_value(&mut f.algorithm, a.to_string(), format!("{a}: {what}"));
                     }
                 });
