@@ -6,7 +6,8 @@
 //! as `Ca-Ti-O`, the Hull tab of that system: `docs/studio-hull.png`; with `relax`, a CHGNet relaxation of a
 //! rattled perovskite instead, its trajectory in the Runs tab and a middle frame in the viewer:
 //! `docs/studio-relax.png`; with `latent`, the Latent map after a generate run towards a band-gap window:
-//! `docs/studio-latent.png`)
+//! `docs/studio-latent.png`; with `evolve`, the Evolution tab after a genetic search for SrTiO3 with CHGNet,
+//! the best individual open in the viewer: `docs/studio-evolution.png`)
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,13 @@ fn main() {
     h.run_steps(3);
     if std::env::args().nth(2).as_deref() == Some("latent") {
         latent_view(&mut h);
+        let img = h.render().expect("render");
+        img.save(&out).expect("write PNG");
+        eprintln!("wrote {out}");
+        return;
+    }
+    if std::env::args().nth(2).as_deref() == Some("evolve") {
+        evolve_view(&mut h);
         let img = h.render().expect("render");
         img.save(&out).expect("write PNG");
         eprintln!("wrote {out}");
@@ -131,4 +139,34 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
         pause.click();
     }
     h.run_steps(5);
+}
+
+/// The Evolution tab after a genetic search for SrTiO3 (CHGNet, 1–2 formula units, 48 structures)
+/// launched from its form; the best individual is open in the viewer.
+fn evolve_view(h: &mut Harness<'static, StudioApp>) {
+    {
+        let app = h.state_mut();
+        app.state.dock_tab = DockTab::Evolution;
+        let f = &mut app.state.evolve;
+        f.composition = "SrTiO3".into();
+        f.min_units = 1;
+        f.max_units = 2;
+        f.population = 8;
+        f.budget = 48;
+    }
+    h.run_steps(2);
+    h.get_by_label("Start search").click_accesskit();
+    let t0 = Instant::now();
+    while !h.state().runs.iter().any(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")) {
+        assert!(t0.elapsed() < Duration::from_secs(900), "the evolve run did not finish");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.state_mut().state.dock_tab = DockTab::Evolution;
+    h.run_steps(5);
+    if let Some((best, _)) = h.state().evolution.family.first().cloned() {
+        h.state_mut().select(Item::Candidate(best));
+    }
+    h.state_mut().state.dock_tab = DockTab::Evolution;
+    h.run_steps(10);
 }

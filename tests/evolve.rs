@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const ARGON: &str = "lj:sigma=3.405,epsilon=0.0104,cutoff=8.5";
 
 fn evaluator() -> Evaluator {
-    Evaluator { calc: from_spec(ARGON).unwrap(), relax: RelaxOptions { fmax: 0.01, max_steps: 300, ..RelaxOptions::default() }, objectives: vec![ObjectiveSpec::Energy], hull: None, model: None }
+    Evaluator { calc: Some(from_spec(ARGON).unwrap()), relax: RelaxOptions { fmax: 0.01, max_steps: 300, ..RelaxOptions::default() }, objectives: vec![ObjectiveSpec::Energy], hull: None, model: None }
 }
 
 /// fcc argon relaxed with the same potential (eV/atom).
@@ -27,7 +27,7 @@ fn fcc_energy() -> f64 {
     let a = 5.26;
     let l = Lattice::from_row_vectors([[0.0, a / 2.0, a / 2.0], [a / 2.0, 0.0, a / 2.0], [a / 2.0, a / 2.0, 0.0]]).unwrap();
     let s = Structure::from_frac(l, vec![ar], vec![Vector3::zeros()]).unwrap();
-    let r = relax(evaluator().calc.as_ref(), &s, &RelaxOptions { fmax: 0.001, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).unwrap();
+    let r = relax(evaluator().calc.unwrap().as_ref(), &s, &RelaxOptions { fmax: 0.001, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).unwrap();
     r.evaluation.energy
 }
 
@@ -210,4 +210,38 @@ fn random_symmetric_structures_from_the_command_line() {
     }
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(["evolve", "random", "--composition", "NaCl", "--space-group", "300", "--out"]).arg(&dir).output().unwrap();
     assert!(!bad.status.success());
+}
+
+#[test]
+fn prototype_space_search_runs_without_relaxation() {
+    let p = tmp_project("prototype");
+    let engine = Engine::new(&p, 2, 1).unwrap();
+    let params = json!({
+        "space": "prototype", "templates": ["SrTiO3", "MgAl2O4"], "elements": ["Ca", "Sr", "Ba", "Mg", "Zn", "Al", "Ga", "Ti", "Zr", "Sn", "O", "S"],
+        "max_atoms": 30, "population": 8, "budget": 32, "objectives": ["e_above_hull", "band_gap in [2, 3]"],
+    });
+    let id = engine.submit("evolve", &params, 3, 0).unwrap();
+    engine.wait_idle();
+    let store = Store::open(&p).unwrap();
+    let run = store.run(id).unwrap();
+    assert_eq!(run.status, "finished", "{:?}", run.error);
+    let result = run.result.unwrap();
+    assert_eq!(result["evaluated"], 32);
+    assert_eq!(result["relax_steps"], 0);
+    assert!(!result["pareto_front"].as_array().unwrap().is_empty());
+    let rows = store.query_candidates(None, Some(id), None, None).unwrap();
+    let mut operators = std::collections::BTreeSet::new();
+    for r in &rows {
+        operators.insert(r.properties["operator"].as_str().unwrap().to_string());
+        if r.stage == "individual" {
+            assert!(r.properties.get("e_above_hull").is_some() && r.properties.get("band_gap").is_some(), "{:?}", r.properties);
+            // Charge-balanced by SMACT's rules, only pool elements.
+            let s = store.candidate_structure(r.id).unwrap();
+            assert!(geode::search::enumerate::oxidation_assignment(&s).is_some(), "{}", r.formula);
+        }
+    }
+    assert!(operators.contains("random") && (operators.contains("substitution") || operators.contains("crossover")), "{operators:?}");
+    // Energies per atom have no meaning here.
+    let bad = json!({"space": "prototype", "templates": ["SrTiO3"], "elements": ["Sr", "Ti", "O"], "objectives": ["energy"]});
+    assert!(geode::engine::jobs::validate("evolve", &bad).unwrap_err().to_string().contains("objectives"));
 }

@@ -121,7 +121,8 @@ fn ground_state(formula: &str, groups: &[u8], eval: &Evaluator) -> anyhow::Resul
     let opts = RelaxOptions { fmax: 0.02, max_steps: 1000, ..RelaxOptions::default() };
     let mut best: Option<(Structure, f64, String)> = None;
     for e in polymorphs {
-        let r = relax(eval.calc.as_ref(), &e.structure, &opts, &mut |_, _| std::ops::ControlFlow::Continue(()))?;
+        let calc = eval.calc.as_ref().context("a potential")?;
+        let r = relax(calc.as_ref(), &e.structure, &opts, &mut |_, _| std::ops::ControlFlow::Continue(()))?;
         let epa = r.evaluation.energy / r.structure.n_sites() as f64;
         let sg = r.structure.symmetry(0.1).map(|s| s.symbol()).unwrap_or_default();
         if best.as_ref().is_none_or(|b| epa < b.1) {
@@ -147,7 +148,7 @@ fn quartiles(mut v: Vec<f64>) -> Value {
 #[allow(clippy::too_many_arguments)]
 fn benchmark(systems: &str, seeds: u64, budget: usize, population: usize, alg: Algorithm, fmax: f64, steps: usize, json_out: bool) -> anyhow::Result<i32> {
     let eval = Evaluator {
-        calc: from_spec("chgnet")?,
+        calc: Some(from_spec("chgnet")?),
         relax: RelaxOptions { fmax, max_steps: steps, ..RelaxOptions::default() },
         objectives: vec![ObjectiveSpec::Energy],
         hull: None,

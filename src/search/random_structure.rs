@@ -229,7 +229,7 @@ pub fn random_symmetric(counts: &[(Element, usize)], number: u8, opts: &RandomOp
         return None;
     }
     for _ in 0..opts.attempts {
-        let Some(combo) = wyckoff_combination(g, counts, rng) else { return None };
+        let combo = wyckoff_combination(g, counts, rng)?;
         let v = volume * rng.random_range((1.0 - opts.volume_spread)..=(1.0 + opts.volume_spread));
         let Some(lattice) = random_lattice(g.crystal_system, v, rng) else { continue };
         let mi = MinImage::new(&lattice);

@@ -24,7 +24,7 @@ use crate::engine::error::JobError;
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::NewCandidate;
 use crate::search::evolve::evaluate::{Relaxed, RelaxSettings};
-use crate::search::evolve::{EvolveSettings, EvolveState, Evaluator, Evolution, ObjectiveSpec};
+use crate::search::evolve::{EvolveSettings, EvolveState, Evaluator, Evolution, ObjectiveSpec, Space};
 
 pub const KIND: &str = "evolve";
 
@@ -94,8 +94,11 @@ impl EvolveParams {
 
     pub fn validate(&self) -> Result<(), JobError> {
         self.search.validate().map_err(JobError::Config)?;
+        if self.search.space == Space::Prototype {
+            crate::ml::shipped::open(&self.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
+        }
         from_spec(&self.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
-        if !(self.relax.fmax > 0.0) {
+        if !(self.relax.fmax.is_finite() && self.relax.fmax > 0.0) {
             return Err(JobError::Config(format!("key `relax.fmax`: expected a positive number of eV/Å, got {}", self.relax.fmax)));
         }
         super::relax::inputs(&self.seeds).map(|_| ())
@@ -132,13 +135,15 @@ impl EvolveJob {
 
     fn evaluator(&self) -> Result<Evaluator, JobError> {
         let objectives: Vec<ObjectiveSpec> = self.p.search.objectives.iter().map(|o| ObjectiveSpec::parse(o)).collect::<Result<_, _>>().map_err(JobError::Config)?;
-        let calc = from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
-        let hull = if objectives.contains(&ObjectiveSpec::EAboveHull) {
-            Some(crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?)
-        } else {
-            None
+        let prototype = self.p.search.space == Space::Prototype;
+        let calc = if prototype { None } else { Some(from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?) };
+        let hull = match (objectives.contains(&ObjectiveSpec::EAboveHull), prototype) {
+            (false, _) => None,
+            // Predicted formation energies on the dataset's DFT hull.
+            (true, true) => Some(crate::energy::PhaseDiagram::from_dataset(crate::data::Dataset::embedded())),
+            (true, false) => Some(crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?),
         };
-        let model = if objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) {
+        let model = if prototype || objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) {
             Some(std::sync::Mutex::new(crate::ml::shipped::open(&self.p.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?))
         } else {
             None

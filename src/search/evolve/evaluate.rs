@@ -74,7 +74,9 @@ impl Default for RelaxSettings {
 
 /// Relaxes and scores structures.
 pub struct Evaluator {
-    pub calc: Box<dyn Calculator>,
+    /// The potential; `None` in prototype space (no energies: structures are scored as made, and
+    /// `e_above_hull` comes from the predicted formation energy on `hull`, the dataset's DFT hull).
+    pub calc: Option<Box<dyn Calculator>>,
     pub relax: RelaxOptions,
     pub objectives: Vec<ObjectiveSpec>,
     /// Needed for `e_above_hull`.
@@ -95,8 +97,9 @@ impl Evaluator {
     /// Relax one structure. `Ok(None)` when cancelled; failures (a collapsing cell, a potential error)
     /// give a +∞ energy rather than an error, so one bad individual never stops a search.
     pub fn relax_one(&self, s: &Structure, cancel: &AtomicBool) -> Option<Relaxed> {
+        let Some(calc) = &self.calc else { return Some(Relaxed { structure: s.clone(), energy_per_atom: f64::NAN, steps: 0 }) };
         let mut stop = |_: &crate::energy::RelaxStep, _: &Structure| if cancel.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
-        match relax(self.calc.as_ref(), s, &self.relax, &mut stop) {
+        match relax(calc.as_ref(), s, &self.relax, &mut stop) {
             Ok(r) if r.cancelled => None,
             Ok(r) => {
                 let e = r.evaluation.energy / r.structure.n_sites() as f64;
@@ -108,11 +111,13 @@ impl Evaluator {
         }
     }
 
-    /// Objectives of relaxed structures (one forward-model batch).
+    /// Objectives of relaxed structures (one forward-model batch). Failed relaxations (+∞ energy) get
+    /// +∞ costs; structures without an energy (prototype space) are scored on predictions alone.
     pub fn score(&self, relaxed: Vec<Relaxed>) -> Vec<Evaluated> {
-        let ok: Vec<usize> = (0..relaxed.len()).filter(|&i| relaxed[i].energy_per_atom.is_finite()).collect();
+        let ok: Vec<usize> = (0..relaxed.len()).filter(|&i| relaxed[i].energy_per_atom != f64::INFINITY).collect();
+        let predicted_hull = self.calc.is_none() && self.objectives.contains(&ObjectiveSpec::EAboveHull);
         let predictions = match &self.model {
-            Some(m) if self.objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) => {
+            Some(m) if predicted_hull || self.objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) => {
                 let ss: Vec<Structure> = ok.iter().map(|&i| relaxed[i].structure.clone()).collect();
                 let m = m.lock().unwrap_or_else(|e| e.into_inner());
                 m.predict(&ss).ok().map(|p| (m.targets(), p))
@@ -124,13 +129,10 @@ impl Evaluator {
             .enumerate()
             .map(|(i, r)| {
                 let mut values = BTreeMap::new();
-                values.insert("energy_per_atom".to_string(), r.energy_per_atom);
                 if r.energy_per_atom.is_finite() {
-                    if let Some(h) = &self.hull
-                        && let Ok(p) = h.e_above_hull(&r.structure.composition(), r.energy_per_atom)
-                    {
-                        values.insert("e_above_hull".into(), p.e_above_hull);
-                    }
+                    values.insert("energy_per_atom".to_string(), r.energy_per_atom);
+                }
+                if r.energy_per_atom != f64::INFINITY {
                     if let Some((targets, preds)) = &predictions
                         && let Some(k) = ok.iter().position(|&j| j == i)
                     {
@@ -139,8 +141,14 @@ impl Evaluator {
                             values.insert(format!("{}_std", t.name()), p.std);
                         }
                     }
+                    let energy = if r.energy_per_atom.is_finite() { Some(r.energy_per_atom) } else { values.get("formation_energy_per_atom").copied() };
+                    if let (Some(h), Some(e)) = (&self.hull, energy)
+                        && let Ok(p) = h.e_above_hull(&r.structure.composition(), e)
+                    {
+                        values.insert("e_above_hull".into(), p.e_above_hull);
+                    }
                 }
-                let costs = self.objectives.iter().map(|o| cost(o, &values)).collect();
+                let costs = if r.energy_per_atom == f64::INFINITY { vec![f64::INFINITY; self.objectives.len()] } else { self.objectives.iter().map(|o| cost(o, &values)).collect() };
                 Evaluated { structure: r.structure, energy_per_atom: r.energy_per_atom, values, costs, relax_steps: r.steps }
             })
             .collect()

@@ -19,6 +19,7 @@
 
 pub mod evaluate;
 pub mod operators;
+pub mod prototype;
 pub mod surrogate;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ use crate::crystal::{Composition, Element, Lattice, Structure};
 use crate::search::objectives::{crowding_distances, non_dominated_fronts};
 use crate::search::random_structure::{RandomOptions, feasible_space_groups, random_in_groups};
 pub use evaluate::{Evaluated, Evaluator, ObjectiveSpec};
+pub use prototype::PrototypeSpace;
 pub use operators::Operator;
 
 /// The search algorithm.
@@ -62,6 +64,18 @@ impl Algorithm {
             Algorithm::Bo => "bo",
         }
     }
+}
+
+/// What an individual is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    /// Crystal structures, relaxed with the potential.
+    #[default]
+    Structure,
+    /// Element assignments on template structures (`templates`), judged by the forward models and the
+    /// dataset's DFT hull without relaxation ([`prototype`]).
+    Prototype,
 }
 
 /// Relative shares of the operators making offspring (normalised when drawn).
@@ -95,6 +109,10 @@ pub struct EvolveSettings {
     pub elements: Vec<String>,
     /// Largest amount of an element in a variable-composition formula unit.
     pub max_amount: u32,
+    /// `structure` (default) or `prototype` (element assignments on `templates`, `elements` the pool).
+    pub space: Space,
+    /// Prototype space: dataset ids or formulas, or `aflow:KEY` prototypes.
+    pub templates: Vec<String>,
     /// Formula units per primitive cell, inclusive range.
     pub formula_units: [usize; 2],
     /// Most atoms per cell.
@@ -128,6 +146,8 @@ impl Default for EvolveSettings {
             composition: String::new(),
             elements: Vec::new(),
             max_amount: 4,
+            space: Space::Structure,
+            templates: Vec::new(),
             formula_units: [1, 4],
             max_atoms: 20,
             algorithm: Algorithm::Ga,
@@ -174,12 +194,46 @@ impl EvolveSettings {
         Ok(vec![unit])
     }
 
+    fn validate_prototype(&self) -> Result<(), String> {
+        if self.elements.is_empty() || !self.composition.trim().is_empty() {
+            return Err("key `elements`: a prototype-space search needs the element pool (and no `composition`)".into());
+        }
+        if self.templates.is_empty() {
+            return Err("key `templates`: give dataset formulas or ids, or aflow:KEY prototypes".into());
+        }
+        if !matches!(self.algorithm, Algorithm::Ga | Algorithm::Random | Algorithm::Anneal) {
+            return Err(format!("key `algorithm`: {} works on structures; use ga, random or anneal in prototype space", self.algorithm.name()));
+        }
+        if self.objectives.is_empty() || self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom")) {
+            return Err("key `objectives`: prototype space has no relaxed energies; use e_above_hull (predicted) and property targets".into());
+        }
+        for o in &self.objectives {
+            ObjectiveSpec::parse(o).map_err(|e| format!("key `objectives`: {e}"))?;
+        }
+        if self.population < 2 || self.budget < self.population {
+            return Err("keys `population`/`budget`: expected 2 ≤ population ≤ budget".into());
+        }
+        self.prototype_space().map(|_| ())
+    }
+
+    /// The prototype space of these settings.
+    pub fn prototype_space(&self) -> Result<prototype::PrototypeSpace, String> {
+        let pool: Vec<Element> = self.elements.iter().map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}"))).collect::<Result<_, _>>()?;
+        prototype::PrototypeSpace::new(&self.templates, &pool, self.max_atoms)
+    }
+
     /// True for a variable-composition search.
     pub fn variable(&self) -> bool {
         !self.elements.is_empty()
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        if self.space == Space::Prototype {
+            return self.validate_prototype();
+        }
+        if !self.templates.is_empty() {
+            return Err("key `templates`: only for space = \"prototype\"".into());
+        }
         let units = self.formula_units_searched()?;
         let per: usize = units.iter().map(|u| u.iter().map(|x| x.1).sum::<usize>()).min().unwrap_or(0);
         let [lo, hi] = self.formula_units;
@@ -299,15 +353,20 @@ pub struct EvolveState {
     pub injected: Vec<Structure>,
 }
 
+/// A formula unit (element, atoms) and a number of formula units per cell.
+type CellKey = (Vec<(Element, usize)>, usize);
+
 /// A search in progress.
 pub struct Evolution {
     pub settings: EvolveSettings,
     pub state: EvolveState,
     seed: u64,
     /// Feasible space groups per (formula unit, number of formula units), for every cell size allowed.
-    groups: BTreeMap<(Vec<(Element, usize)>, usize), Vec<u8>>,
+    groups: BTreeMap<CellKey, Vec<u8>>,
     /// The elements of a variable-composition search.
     elements: Vec<Element>,
+    /// Prototype space: the templates and the element pool.
+    prototypes: Option<prototype::PrototypeSpace>,
     fingerprints: Vec<Option<OvFingerprint>>,
 }
 
@@ -324,6 +383,12 @@ fn ov_params() -> OvParams {
 impl Evolution {
     pub fn new(settings: EvolveSettings, seed: u64) -> Result<Evolution, String> {
         settings.validate()?;
+        if settings.space == Space::Prototype {
+            let space = settings.prototype_space()?;
+            let state = EvolveState { temperature: settings.temperature, ..EvolveState::default() };
+            let elements = space.pool.clone();
+            return Ok(Evolution { settings, state, seed, groups: BTreeMap::new(), elements, prototypes: Some(space), fingerprints: Vec::new() });
+        }
         let units = settings.formula_units_searched()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
         let mut groups = BTreeMap::new();
@@ -345,7 +410,7 @@ impl Evolution {
             return Err(format!("no space group among those allowed holds {} with {:?} formula units", settings.composition, settings.formula_units));
         }
         let state = EvolveState { temperature: settings.temperature, ..EvolveState::default() };
-        Ok(Evolution { settings, state, seed, groups, elements, fingerprints: Vec::new() })
+        Ok(Evolution { settings, state, seed, groups, elements, prototypes: None, fingerprints: Vec::new() })
     }
 
     /// Continue from a saved state.
@@ -379,7 +444,10 @@ impl Evolution {
 
     /// A random symmetric structure: a random formula unit (variable composition) and number of them.
     pub fn random_structure(&self, rng: &mut ChaCha8Rng) -> Option<Structure> {
-        let keys: Vec<&(Vec<(Element, usize)>, usize)> = self.groups.keys().collect();
+        if let Some(space) = &self.prototypes {
+            return space.random(rng);
+        }
+        let keys: Vec<&CellKey> = self.groups.keys().collect();
         for _ in 0..10 {
             let key = *keys.choose(rng)?;
             let counts: Vec<(Element, usize)> = key.0.iter().map(|(e, n)| (*e, n * key.1)).collect();
@@ -511,8 +579,43 @@ impl Evolution {
         if rank.get(&a) <= rank.get(&b) { a } else { b }
     }
 
+    /// Prototype-space offspring: random (share `random`), crossover (`heredity`), guided element swap
+    /// (`transmutation` + `permutation` + `rattle`), template switch (`strain`).
+    fn prototype_offspring(&self, space: &prototype::PrototypeSpace, rng: &mut ChaCha8Rng) -> Option<Proposal> {
+        let rank: BTreeMap<usize, usize> = self.state.population.iter().enumerate().map(|(r, id)| (*id, r)).collect();
+        let s = &self.settings.operators;
+        let shares = [(Operator::Random, s.random), (Operator::Heredity, s.heredity), (Operator::Transmutation, s.transmutation + s.permutation + s.rattle), (Operator::Strain, s.strain)];
+        let total: f64 = shares.iter().map(|x| x.1).sum();
+        for _ in 0..20 {
+            let mut x = rng.random::<f64>() * total;
+            let op = shares.iter().find(|o| {
+                x -= o.1;
+                x <= 0.0
+            })
+            .map_or(Operator::Transmutation, |o| o.0);
+            let a = self.tournament(&rank, rng);
+            let sa = &self.state.individuals[a].structure;
+            let (child, parents, op) = match op {
+                Operator::Random => (space.random(rng), vec![], Operator::Random),
+                Operator::Heredity => {
+                    let b = self.tournament(&rank, rng);
+                    (space.crossover(sa, &self.state.individuals[b].structure, rng), vec![a, b], Operator::Crossover)
+                }
+                Operator::Strain => (space.switch_template(sa, rng), vec![a], Operator::TemplateSwitch),
+                _ => (space.swap(sa, rng), vec![a], Operator::Substitution),
+            };
+            if let Some(c) = child {
+                return Some(Proposal { structure: c, operator: op, parents, slot: None });
+            }
+        }
+        None
+    }
+
     /// GA offspring: tournament parents through a drawn operator.
     fn offspring(&self, rng: &mut ChaCha8Rng) -> Option<Proposal> {
+        if let Some(space) = &self.prototypes {
+            return self.prototype_offspring(space, rng);
+        }
         let rank: BTreeMap<usize, usize> = self.state.population.iter().enumerate().map(|(r, id)| (*id, r)).collect();
         let f = self.settings.min_distance_factor * 0.85;
         let mut ops = vec![Operator::Random, Operator::Heredity, Operator::Strain, Operator::Permutation, Operator::Rattle];
@@ -549,6 +652,9 @@ impl Evolution {
     fn walk(&self, w: usize, rng: &mut ChaCha8Rng) -> Option<Proposal> {
         let id = *self.state.walkers.get(w)?;
         let s = &self.state.individuals[id].structure;
+        if let Some(space) = &self.prototypes {
+            return space.swap(s, rng).map(|c| Proposal { structure: c, operator: Operator::Substitution, parents: vec![id], slot: Some(w) });
+        }
         let f = self.settings.min_distance_factor * 0.85;
         for _ in 0..20 {
             let op = self.draw_operator(rng, &[Operator::Strain, Operator::Permutation, Operator::Rattle]);
@@ -651,13 +757,22 @@ impl Evolution {
 
     /// Earlier unique individual within the duplicate thresholds, if any.
     fn find_duplicate(&mut self, id: usize) -> Option<usize> {
+        if self.prototypes.is_some() {
+            // The same elements on the same template.
+            let me = &self.state.individuals[id].structure;
+            let key = (prototype::PrototypeSpace::template_of(me), me.species().to_vec());
+            return (0..id).find(|&j| {
+                let o = &self.state.individuals[j];
+                o.ok() && o.duplicate_of.is_none() && (prototype::PrototypeSpace::template_of(&o.structure), o.structure.species().to_vec()) == key
+            });
+        }
         let e = self.state.individuals[id].energy_per_atom;
         let n = self.state.individuals[id].structure.n_sites();
         let formula = self.state.individuals[id].structure.reduced_formula();
         let others: Vec<usize> = (0..id)
             .filter(|&j| {
                 let o = &self.state.individuals[j];
-                o.ok() && o.duplicate_of.is_none() && (o.energy_per_atom - e).abs() < 0.01 && o.structure.reduced_formula() == formula && (o.structure.n_sites() == n || o.structure.n_sites() % n == 0 || n % o.structure.n_sites() == 0)
+                o.ok() && o.duplicate_of.is_none() && (o.energy_per_atom - e).abs() < 0.01 && o.structure.reduced_formula() == formula && (o.structure.n_sites() == n || o.structure.n_sites().is_multiple_of(n) || n.is_multiple_of(o.structure.n_sites()))
             })
             .collect();
         self.fingerprint(id);

@@ -34,6 +34,12 @@ pub enum Operator {
     Transmutation,
     /// A structure given by the user or taken from the dataset.
     Seed,
+    /// Prototype space: an element replaced by a likely substitute (Hautier probabilities).
+    Substitution,
+    /// Prototype space: element assignments of two parents on one template mixed.
+    Crossover,
+    /// Prototype space: the elements moved onto another template.
+    TemplateSwitch,
 }
 
 impl Operator {
@@ -46,6 +52,9 @@ impl Operator {
             Operator::Rattle => "rattle",
             Operator::Transmutation => "transmutation",
             Operator::Seed => "seed",
+            Operator::Substitution => "substitution",
+            Operator::Crossover => "crossover",
+            Operator::TemplateSwitch => "template_switch",
         }
     }
 }
