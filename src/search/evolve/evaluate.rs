@@ -141,11 +141,22 @@ impl Evaluator {
                             values.insert(format!("{}_std", t.name()), p.std);
                         }
                     }
-                    let energy = if r.energy_per_atom.is_finite() { Some(r.energy_per_atom) } else { values.get("formation_energy_per_atom").copied() };
-                    if let (Some(h), Some(e)) = (&self.hull, energy)
-                        && let Ok(p) = h.e_above_hull(&r.structure.composition(), e)
-                    {
-                        values.insert("e_above_hull".into(), p.e_above_hull);
+                    if let Some(h) = &self.hull {
+                        let comp = r.structure.composition();
+                        if r.energy_per_atom.is_finite() {
+                            if let Ok(p) = h.e_above_hull(&comp, r.energy_per_atom) {
+                                values.insert("e_above_hull".into(), p.e_above_hull);
+                            }
+                        } else if let Some(fe) = values.get("formation_energy_per_atom").copied() {
+                            // Predicted: also at mean + σ, which the objective uses, so a search cannot win by
+                            // exploiting the model where it is unsure (it otherwise finds compositions the
+                            // model places far below the DFT hull).
+                            let sd = values.get("formation_energy_per_atom_std").copied().unwrap_or(0.0);
+                            if let (Ok(p), Ok(q)) = (h.e_above_hull(&comp, fe), h.e_above_hull(&comp, fe + sd)) {
+                                values.insert("e_above_hull".into(), p.e_above_hull);
+                                values.insert("e_above_hull_upper".into(), q.e_above_hull);
+                            }
+                        }
                     }
                 }
                 let costs = if r.energy_per_atom == f64::INFINITY { vec![f64::INFINITY; self.objectives.len()] } else { self.objectives.iter().map(|o| cost(o, &values)).collect() };
@@ -160,7 +171,8 @@ pub fn cost(o: &ObjectiveSpec, values: &BTreeMap<String, f64>) -> f64 {
     let get = |k: &str| values.get(k).copied().filter(|v| v.is_finite()).unwrap_or(f64::INFINITY);
     match o {
         ObjectiveSpec::Energy => get("energy_per_atom"),
-        ObjectiveSpec::EAboveHull => get("e_above_hull"),
+        // Predicted stabilities are judged at mean + σ (see `Evaluator::score`).
+        ObjectiveSpec::EAboveHull => values.get("e_above_hull_upper").copied().filter(|v| v.is_finite()).unwrap_or_else(|| get("e_above_hull")),
         ObjectiveSpec::Property(t) => {
             let v = get(t.target.name());
             if !v.is_finite() {
