@@ -314,4 +314,34 @@ fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
     h.get_by_label(&label).click_accesskit();
     h.run_steps(2);
     assert_eq!(h.state().selection, Some(geode::studio::app::Item::Candidate(best)));
+
+    // A two-objective search in prototype space: the live Pareto front is drawn.
+    {
+        let app = h.state_mut();
+        app.state.dock_tab = geode::studio::state::DockTab::Evolution;
+        let f = &mut app.state.evolve;
+        f.space = "prototype".into();
+        f.elements = "Ca, Sr, Ba, Mg, Ti, Zr, Sn, O, S".into();
+        f.templates = "SrTiO3".into();
+        f.population = 6;
+        f.budget = 18;
+        f.objectives = "e_above_hull\nband_gap in [2, 3]".into();
+    }
+    h.run_steps(2);
+    h.get_by_label("Start search").click_accesskit();
+    h.run_steps(2);
+    let t0 = Instant::now();
+    while h.state().runs.iter().filter(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")).count() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(180), "the prototype run did not finish: {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>());
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = h.state().runs.iter().rev().find(|r| r.kind == "evolve").unwrap().clone();
+    assert_eq!(run.status, "finished", "{run:?}");
+    h.state_mut().selected_run = Some(run.id);
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Evolution;
+    h.run_steps(3);
+    let v = &h.state().evolution;
+    assert_eq!((v.run, v.axes.0.as_str(), v.axes.1.as_str()), (Some(run.id), "e_above_hull", "band_gap"));
+    assert!(!v.front.is_empty() && v.front.len() <= v.points.len(), "front {:?} of {}", v.front, v.points.len());
 }

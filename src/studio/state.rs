@@ -26,7 +26,14 @@ pub enum DockTab {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EvolveForm {
+    /// `fixed` (a composition), `variable` (every neutral stoichiometry of `elements`) or `prototype`
+    /// (element assignments from `elements` on `templates`, no relaxation).
+    pub space: String,
     pub composition: String,
+    /// Comma-separated elements (variable composition, prototype pool).
+    pub elements: String,
+    /// Comma-separated templates (prototype space): dataset formulas or ids, aflow:KEY.
+    pub templates: String,
     pub min_units: usize,
     pub max_units: usize,
     /// `ga`, `random`, `anneal` or `swarm`.
@@ -43,7 +50,7 @@ pub struct EvolveForm {
 
 impl Default for EvolveForm {
     fn default() -> Self {
-        EvolveForm { composition: "MgO".into(), min_units: 1, max_units: 4, algorithm: "ga".into(), population: 10, budget: 80, shares: [0.2, 0.4, 0.15, 0.1, 0.15], objectives: "energy".into(), potential: "chgnet".into() }
+        EvolveForm { space: "fixed".into(), elements: "Ba, Ti, O".into(), templates: "SrTiO3, MgAl2O4".into(), composition: "MgO".into(), min_units: 1, max_units: 4, algorithm: "ga".into(), population: 10, budget: 80, shares: [0.2, 0.4, 0.15, 0.1, 0.15], objectives: "energy".into(), potential: "chgnet".into() }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct EvolutionView {
     pub diversity: Vec<[f64; 2]>,
     /// (candidate id, formula, x, y, stage) of every individual.
     pub points: Vec<(i64, String, f64, f64, String)>,
+    /// Multi-objective runs: indices into `points` of the unique individuals no other one dominates.
+    pub front: Vec<usize>,
     pub axes: (String, String),
     /// The best individual and its ancestors: (candidate id, label).
     pub family: Vec<(i64, String)>,
@@ -38,8 +40,8 @@ fn value(v: &Value, k: &str) -> Option<f64> {
 /// The form's contents as `evolve` parameters.
 pub fn form_params(f: &EvolveForm) -> Value {
     let [random, heredity, strain, permutation, rattle] = f.shares;
-    json!({
-        "composition": f.composition.trim(),
+    let list = |s: &str| s.split([',', ' ']).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>();
+    let mut v = json!({
         "formula_units": [f.min_units, f.max_units.max(f.min_units)],
         "algorithm": f.algorithm,
         "population": f.population,
@@ -47,7 +49,17 @@ pub fn form_params(f: &EvolveForm) -> Value {
         "operators": {"random": random, "heredity": heredity, "strain": strain, "permutation": permutation, "rattle": rattle},
         "objectives": f.objectives.split(['\n', ';']).map(str::trim).filter(|x| !x.is_empty()).collect::<Vec<_>>(),
         "relax": {"potential": f.potential.trim()},
-    })
+    });
+    match f.space.as_str() {
+        "variable" => v["elements"] = json!(list(&f.elements)),
+        "prototype" => {
+            v["space"] = json!("prototype");
+            v["elements"] = json!(list(&f.elements));
+            v["templates"] = json!(list(&f.templates));
+        }
+        _ => v["composition"] = json!(f.composition.trim()),
+    }
+    v
 }
 
 /// Column name of an objective's value in the store.
@@ -60,13 +72,8 @@ fn objective_column(o: &str) -> String {
 }
 
 impl StudioApp {
-    /// The evolve run shown: the selected run if it is one, else the newest.
-    fn shown_evolve_run(&self) -> Option<&crate::engine::store::RunRow> {
-        self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == "evolve")).or_else(|| self.runs.iter().rev().find(|r| r.kind == "evolve"))
-    }
-
     fn refresh_evolution(&mut self) {
-        let Some(run) = self.shown_evolve_run().cloned() else { return };
+        let Some(run) = self.shown_run("evolve").cloned() else { return };
         let v = &self.evolution;
         let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
         if !stale {
@@ -91,6 +98,23 @@ impl StudioApp {
                 }
             }
         }
+        // The live Pareto front of a multi-objective run (both axes are minimised costs' values).
+        let multi = objectives.len() >= 2;
+        let front: Vec<usize> = if multi {
+            let unique: Vec<usize> = (0..points.len()).filter(|&i| points[i].4 == "individual").collect();
+            let costs: Vec<Vec<f64>> = unique.iter().map(|&i| run.params["objectives"].as_array().map_or(vec![points[i].2, points[i].3], |o| {
+                let cost = |k: usize, v: f64| o.get(k).and_then(Value::as_str).and_then(|t| crate::search::evolve::ObjectiveSpec::parse(t).ok()).map_or(v, |spec| {
+                    let mut m = std::collections::BTreeMap::new();
+                    m.insert(objective_column(o[k].as_str().unwrap_or("")), v);
+                    crate::search::evolve::evaluate::cost(&spec, &m)
+                });
+                vec![cost(0, points[i].2), cost(1, points[i].3)]
+            })).collect();
+            let fronts = crate::search::objectives::non_dominated_fronts(&costs);
+            unique.into_iter().zip(fronts).filter(|(_, f)| *f == 0).map(|(i, _)| i).collect()
+        } else {
+            Vec::new()
+        };
         // Family tree of the best: breadth first through the stored parents.
         let mut family = Vec::new();
         if let Some((id, _)) = best {
@@ -122,7 +146,7 @@ impl StudioApp {
                 }
             }
         }
-        self.evolution = EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), best: metric("best"), mean: metric("mean"), diversity: metric("diversity"), points, axes, family };
+        self.evolution = EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), best: metric("best"), mean: metric("mean"), diversity: metric("diversity"), points, front, axes, family };
     }
 
     pub fn evolution_ui(&mut self, ui: &mut egui::Ui) {
@@ -136,9 +160,26 @@ impl StudioApp {
             let ui = &mut cols[0];
             let f = &mut self.state.evolve;
             egui::Grid::new("evolve_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
-                ui.label("Composition");
-                ui.add(egui::TextEdit::singleline(&mut f.composition).hint_text("formula unit, e.g. SrTiO3").desired_width(f32::INFINITY));
+                ui.label("Search space");
+                egui::ComboBox::from_id_salt("evolve_space").selected_text(f.space.clone()).show_ui(ui, |ui| {
+                    for (k, what) in [("fixed", "structures of one composition"), ("variable", "structures, every neutral stoichiometry of the elements"), ("prototype", "element assignments on templates, no relaxation")] {
+                        ui.selectable_value(&mut f.space, k.to_string(), format!("{k}: {what}"));
+                    }
+                });
                 ui.end_row();
+                if f.space == "fixed" {
+                    ui.label("Composition");
+                    ui.add(egui::TextEdit::singleline(&mut f.composition).hint_text("formula unit, e.g. SrTiO3").desired_width(f32::INFINITY));
+                } else {
+                    ui.label("Elements");
+                    ui.add(egui::TextEdit::singleline(&mut f.elements).hint_text("Ba, Ti, O").desired_width(f32::INFINITY));
+                }
+                ui.end_row();
+                if f.space == "prototype" {
+                    ui.label("Templates");
+                    ui.add(egui::TextEdit::singleline(&mut f.templates).hint_text("SrTiO3, MgAl2O4, aflow:perovskite").desired_width(f32::INFINITY));
+                    ui.end_row();
+                }
                 ui.label("Formula units");
                 ui.horizontal(|ui| {
                     ui.add(egui::DragValue::new(&mut f.min_units).range(1..=20));
@@ -204,13 +245,19 @@ impl StudioApp {
             // Right: individuals and the best one's family tree.
             let ui = &mut cols[2];
             let (xl, yl) = v.axes.clone();
-            ui.label(format!("{} individuals ({} vs {}); orange: unique, grey: duplicates", v.points.len(), yl, xl));
+            if v.front.is_empty() {
+                ui.label(format!("{} individuals ({} vs {}); orange: unique, grey: duplicates", v.points.len(), yl, xl));
+            } else {
+                ui.label(format!("{} individuals ({} vs {}); large: Pareto front ({}), grey: duplicates", v.points.len(), yl, xl, v.front.len()));
+            }
+            let front: Vec<[f64; 2]> = v.front.iter().map(|&i| [v.points[i].2, v.points[i].3]).collect();
             let unique: Vec<[f64; 2]> = v.points.iter().filter(|p| p.4 == "individual").map(|p| [p.2, p.3]).collect();
             let dups: Vec<[f64; 2]> = v.points.iter().filter(|p| p.4 != "individual").map(|p| [p.2, p.3]).collect();
             let pts = &v.points;
             let resp = Plot::new("evolve_points").height(ui.available_height() * 0.55).x_axis_label(xl.clone()).y_axis_label(yl.clone()).label_formatter(|_| None).show(ui, |p| {
                 p.points(Points::new("duplicates", PlotPoints::from(dups)).radius(2.5).color(egui::Color32::from_gray(110)));
                 p.points(Points::new("individuals", PlotPoints::from(unique)).radius(3.5).color(egui::Color32::from_rgb(255, 170, 40)));
+                p.points(Points::new("Pareto front", PlotPoints::from(front)).radius(6.0).color(egui::Color32::from_rgb(255, 230, 120)));
                 p.response().hover_pos().and_then(|px| pts.iter().map(|q| (q, p.screen_from_plot(egui_plot::PlotPoint::new(q.2, q.3)).distance(px))).filter(|(_, d)| *d < 8.0).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(q, _)| q.clone()))
             });
             if let Some(q) = &resp.inner {

@@ -44,13 +44,13 @@ pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
 }
 
 impl StudioApp {
-    /// The screen run shown: the selected run if it is one, else the newest.
-    fn shown_screen_run(&self) -> Option<&crate::engine::store::RunRow> {
-        self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == "screen")).or_else(|| self.runs.iter().rev().find(|r| r.kind == "screen"))
+    /// The run of `kind` a tab shows: the selected run if it is one, else the newest of that kind.
+    pub(crate) fn shown_run(&self, kind: &str) -> Option<&crate::engine::store::RunRow> {
+        self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == kind)).or_else(|| self.runs.iter().rev().find(|r| r.kind == kind))
     }
 
     fn refresh_screening(&mut self) {
-        let Some(run) = self.shown_screen_run().cloned() else { return };
+        let Some(run) = self.shown_run("screen").cloned() else { return };
         let v = &self.screening;
         let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
         if !stale {
