@@ -219,6 +219,7 @@ fn prototype_space_search_runs_without_relaxation() {
     let params = json!({
         "space": "prototype", "templates": ["SrTiO3", "MgAl2O4"], "elements": ["Ca", "Sr", "Ba", "Mg", "Zn", "Al", "Ga", "Ti", "Zr", "Sn", "O", "S"],
         "max_atoms": 30, "population": 8, "budget": 32, "objectives": ["e_above_hull", "band_gap in [2, 3]"],
+        "relax_top": 2, "relax": {"potential": "lj:sigma=2.0,epsilon=0.01,cutoff=6"},
     });
     let id = engine.submit("evolve", &params, 3, 0).unwrap();
     engine.wait_idle();
@@ -228,13 +229,20 @@ fn prototype_space_search_runs_without_relaxation() {
     let result = run.result.unwrap();
     assert_eq!(result["evaluated"], 32);
     assert_eq!(result["relax_steps"], 0);
+    // The two best were relaxed afterwards, each linked to the individual it came from.
+    assert_eq!(result["relaxed_top"].as_array().unwrap().len(), 2);
+    let relaxed = store.query_candidates(Some(&geode::engine::query::Filter::parse("stage = 'relaxed'").unwrap()), Some(id), None, None).unwrap();
+    assert_eq!(relaxed.len(), 2, "{:?}", store.logs(id).unwrap().iter().rev().take(3).collect::<Vec<_>>());
+    for r in &relaxed {
+        assert_eq!(store.candidate_parents(r.id).unwrap().len(), 1);
+    }
     assert!(!result["pareto_front"].as_array().unwrap().is_empty());
     let rows = store.query_candidates(None, Some(id), None, None).unwrap();
     let mut operators = std::collections::BTreeSet::new();
-    for r in &rows {
+    for r in rows.iter().filter(|r| r.stage != "relaxed") {
         operators.insert(r.properties["operator"].as_str().unwrap().to_string());
         if r.stage == "individual" {
-            assert!(r.properties.get("e_above_hull").is_some() && r.properties.get("band_gap").is_some(), "{:?}", r.properties);
+            assert!(r.properties.get("e_above_hull").is_some() && r.properties.get("e_above_hull_upper").is_some() && r.properties.get("band_gap").is_some(), "{:?}", r.properties);
             // Charge-balanced by SMACT's rules, only pool elements.
             let s = store.candidate_structure(r.id).unwrap();
             assert!(geode::search::enumerate::oxidation_assignment(&s).is_some(), "{}", r.formula);

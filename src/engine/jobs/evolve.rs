@@ -38,11 +38,15 @@ pub struct EvolveParams {
     pub property_model: String,
     /// Starting structures: dataset ids, labels, formulas or files (added to the first generation).
     pub seeds: Vec<String>,
+    /// After the search, relax this many of the best (Pareto front first) with `relax.potential` and,
+    /// with CHGNet, place them on the CHGNet hull (`relaxed_e_above_hull`); the check prototype-space
+    /// searches need, whose stabilities are predictions.
+    pub relax_top: usize,
 }
 
 impl Default for EvolveParams {
     fn default() -> Self {
-        EvolveParams { search: EvolveSettings::default(), relax: RelaxSettings::default(), property_model: "graph".into(), seeds: Vec::new() }
+        EvolveParams { search: EvolveSettings::default(), relax: RelaxSettings::default(), property_model: "graph".into(), seeds: Vec::new(), relax_top: 0 }
     }
 }
 
@@ -53,12 +57,13 @@ struct RunKeys {
     relax: RelaxSettings,
     property_model: String,
     seeds: Vec<String>,
+    relax_top: usize,
 }
 
 impl Default for RunKeys {
     fn default() -> Self {
         let p = EvolveParams::default();
-        RunKeys { relax: p.relax, property_model: p.property_model, seeds: p.seeds }
+        RunKeys { relax: p.relax, property_model: p.property_model, seeds: p.seeds, relax_top: p.relax_top }
     }
 }
 
@@ -71,14 +76,14 @@ impl EvolveParams {
             _ => return Err(JobError::Config("the config must be a table of keys".into())),
         };
         let mut run = serde_json::Map::new();
-        for k in ["relax", "property_model", "seeds"] {
+        for k in ["relax", "property_model", "seeds", "relax_top"] {
             if let Some(v) = search.remove(k) {
                 run.insert(k.into(), v);
             }
         }
         let keys: RunKeys = super::parse_params(&Value::Object(run))?;
         let search: EvolveSettings = super::parse_params(&Value::Object(search))?;
-        Ok(EvolveParams { search, relax: keys.relax, property_model: keys.property_model, seeds: keys.seeds })
+        Ok(EvolveParams { search, relax: keys.relax, property_model: keys.property_model, seeds: keys.seeds, relax_top: keys.relax_top })
     }
 
     /// All parameters, defaults filled in, as one table.
@@ -88,6 +93,7 @@ impl EvolveParams {
             m.insert("relax".into(), serde_json::to_value(&self.relax).unwrap_or(Value::Null));
             m.insert("property_model".into(), json!(self.property_model));
             m.insert("seeds".into(), json!(self.seeds));
+            m.insert("relax_top".into(), json!(self.relax_top));
         }
         v
     }
@@ -117,6 +123,9 @@ struct State {
     seconds_evaluation: f64,
     relax_steps: usize,
     started: bool,
+    /// After the search: individuals (ids) to relax, and how many are done.
+    finals: Option<Vec<usize>>,
+    finals_done: usize,
 }
 
 pub struct EvolveJob {
@@ -267,6 +276,56 @@ impl EvolveJob {
     }
 }
 
+impl EvolveJob {
+    /// After the search: relax the `relax_top` best (Pareto front first), one per step; then done.
+    fn relax_finals(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
+        if self.p.relax_top == 0 {
+            return Ok(StepOutcome::Done(self.summary()));
+        }
+        if self.state.finals.is_none() {
+            let ids: Vec<usize> = self.evo.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).map(|i| i.id).collect();
+            self.state.finals = Some(self.evo.rank(&ids).into_iter().take(self.p.relax_top).collect());
+        }
+        let finals = self.state.finals.clone().unwrap_or_default();
+        let Some(&id) = finals.get(self.state.finals_done) else {
+            let relaxed: Vec<Value> = finals.iter().filter_map(|i| self.state.seqs.get(*i)).map(|s| json!(s)).collect();
+            let mut summary = self.summary();
+            summary["relaxed_top"] = json!(relaxed);
+            return Ok(StepOutcome::Done(summary));
+        };
+        ctx.set_progress("relax top", self.state.finals_done as u64, finals.len() as u64, self.state.finals_done as f64 / finals.len().max(1) as f64);
+        let calc = from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+        let opts = RelaxOptions { fmax: self.p.relax.fmax.min(0.05), max_steps: self.p.relax.max_steps.max(500), ..RelaxOptions::default() };
+        let ind = &self.evo.state.individuals[id];
+        let seq = self.state.seqs.get(id).copied().unwrap_or(-1);
+        let cancel = ctx.cancel_flag();
+        let out = crate::energy::relax(calc.as_ref(), &ind.structure, &opts, &mut |_, _| if cancel.load(std::sync::atomic::Ordering::Relaxed) { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) });
+        match out {
+            Ok(r) if r.cancelled => return Ok(StepOutcome::Continue),
+            Ok(r) => {
+                let per_atom = r.evaluation.energy / r.structure.n_sites() as f64;
+                let mut props: Vec<(String, crate::engine::store::PropValue)> = vec![("relaxed_energy_per_atom".into(), per_atom.into()), ("relax_steps".into(), (r.steps as f64).into())];
+                if self.p.relax.potential.trim() == "chgnet"
+                    && let Ok(h) = crate::energy::references::chgnet_hull()
+                    && let Ok(p) = h.e_above_hull(&r.structure.composition(), per_atom)
+                {
+                    props.push(("relaxed_e_above_hull".into(), p.e_above_hull.into()));
+                }
+                for (k, v) in &props {
+                    ctx.update_prop(seq, k, *v);
+                }
+                ctx.log("info", format!("individual {id} ({}) relaxed: {per_atom:.4} eV/atom{}", ind.structure.reduced_formula(), props.iter().find(|(k, _)| k == "relaxed_e_above_hull").map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value)).unwrap_or_default()));
+                let mut extra = serde_json::Map::new();
+                extra.insert("relaxed_from_seq".into(), json!(seq));
+                ctx.emit(NewCandidate { seq: 0, structure: r.structure, stage: "relaxed".into(), source: format!("evolve:{}:relax_top", self.p.search.algorithm.name()), props, extra, parents: vec![seq] });
+            }
+            Err(e) => ctx.log("warn", format!("individual {id}: relaxation failed: {e}")),
+        }
+        self.state.finals_done += 1;
+        Ok(StepOutcome::Continue)
+    }
+}
+
 impl Job for EvolveJob {
     fn kind(&self) -> &'static str {
         KIND
@@ -299,14 +358,14 @@ impl Job for EvolveJob {
         if self.evo.state.pending.is_empty() {
             self.take_injections(ctx);
             if self.evo.done() {
-                return Ok(StepOutcome::Done(self.summary()));
+                return self.relax_finals(ctx);
             }
             let t = Instant::now();
             let n = self.evo.propose().len();
             self.state.seconds_generation += t.elapsed().as_secs_f64();
             self.state.done.clear();
             if n == 0 {
-                return Ok(StepOutcome::Done(self.summary()));
+                return self.relax_finals(ctx);
             }
         }
         let Some(eval) = &self.eval else { return Err(JobError::Failed("evaluator missing".into())) };
