@@ -46,11 +46,13 @@ pub struct EvolveForm {
     pub objectives: String,
     /// `chgnet` or `lj:…`.
     pub potential: String,
+    /// Relax this many of the best afterwards onto the CHGNet hull.
+    pub relax_top: usize,
 }
 
 impl Default for EvolveForm {
     fn default() -> Self {
-        EvolveForm { space: "fixed".into(), elements: "Ba, Ti, O".into(), templates: "SrTiO3, MgAl2O4".into(), composition: "MgO".into(), min_units: 1, max_units: 4, algorithm: "ga".into(), population: 10, budget: 80, shares: [0.2, 0.4, 0.15, 0.1, 0.15], objectives: "energy".into(), potential: "chgnet".into() }
+        EvolveForm { space: "fixed".into(), elements: "Ba, Ti, O".into(), templates: "SrTiO3, MgAl2O4".into(), composition: "MgO".into(), min_units: 1, max_units: 4, algorithm: "ga".into(), population: 10, budget: 80, shares: [0.2, 0.4, 0.15, 0.1, 0.15], objectives: "energy".into(), potential: "chgnet".into(), relax_top: 0 }
     }
 }
 

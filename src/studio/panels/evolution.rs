@@ -49,6 +49,7 @@ pub fn form_params(f: &EvolveForm) -> Value {
         "operators": {"random": random, "heredity": heredity, "strain": strain, "permutation": permutation, "rattle": rattle},
         "objectives": f.objectives.split(['\n', ';']).map(str::trim).filter(|x| !x.is_empty()).collect::<Vec<_>>(),
         "relax": {"potential": f.potential.trim()},
+        "relax_top": f.relax_top,
     });
     match f.space.as_str() {
         "variable" => v["elements"] = json!(list(&f.elements)),
@@ -210,6 +211,9 @@ impl StudioApp {
                 ui.end_row();
                 ui.label("Potential");
                 ui.add(egui::TextEdit::singleline(&mut f.potential).desired_width(f32::INFINITY));
+                ui.end_row();
+                ui.label("Relax best afterwards");
+                ui.add(egui::DragValue::new(&mut f.relax_top).range(0..=1000)).on_hover_text("After the search, relax this many of the best (Pareto front first) with the potential and place them on the CHGNet hull");
                 ui.end_row();
             });
             ui.horizontal(|ui| {
