@@ -25,22 +25,14 @@ fn main() {
     let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.clone()), persist: false, threads: 0, files: Vec::new() };
     let mut h = Harness::builder().with_size(egui::vec2(1600.0, 1000.0)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts));
     h.run_steps(3);
-    if std::env::args().nth(2).as_deref() == Some("latent") {
-        latent_view(&mut h);
-        let img = h.render().expect("render");
-        img.save(&out).expect("write PNG");
-        eprintln!("wrote {out}");
-        return;
-    }
-    if std::env::args().nth(2).as_deref() == Some("evolve") {
-        evolve_view(&mut h);
-        let img = h.render().expect("render");
-        img.save(&out).expect("write PNG");
-        eprintln!("wrote {out}");
-        return;
-    }
-    if std::env::args().nth(2).as_deref() == Some("relax") {
-        relax_view(&mut h, &dir);
+    let special = match std::env::args().nth(2).as_deref() {
+        Some("latent") => Some(latent_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        Some("evolve") => Some(evolve_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        Some("relax") => Some(relax_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        _ => None,
+    };
+    if let Some(view) = special {
+        view(&mut h, &dir);
         let img = h.render().expect("render");
         img.save(&out).expect("write PNG");
         eprintln!("wrote {out}");
@@ -79,7 +71,7 @@ fn main() {
 
 /// The Latent map tab after a `generate` run towards band gaps of 1.5–2.0 eV launched from its form; one
 /// generated crystal is open in the viewer.
-fn latent_view(h: &mut Harness<'static, StudioApp>) {
+fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
     h.state_mut().state.dock_tab = DockTab::Latent;
     let t0 = Instant::now();
     while h.state().latent.map.is_none() {
@@ -143,7 +135,7 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
 
 /// The Evolution tab after a genetic search for SrTiO3 (CHGNet, 1–2 formula units, 48 structures)
 /// launched from its form; the best individual is open in the viewer.
-fn evolve_view(h: &mut Harness<'static, StudioApp>) {
+fn evolve_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
     {
         let app = h.state_mut();
         app.state.dock_tab = DockTab::Evolution;

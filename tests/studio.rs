@@ -276,6 +276,19 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     assert!(h.state().candidates.iter().all(|c| c.properties.get("band_gap").is_some()));
 }
 
+/// Press the Evolution tab's Start search and step until `n` evolve runs have ended.
+fn start_search_and_wait(h: &mut Harness<'static, StudioApp>, n: usize) {
+    h.run_steps(2);
+    h.get_by_label("Start search").click_accesskit();
+    h.run_steps(2);
+    let t0 = Instant::now();
+    while h.state().runs.iter().filter(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")).count() < n {
+        assert!(t0.elapsed() < Duration::from_secs(180), "evolve run {n} did not finish: {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>());
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
     let dir = tmp("evolve");
@@ -291,15 +304,7 @@ fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
         f.budget = 12;
         f.potential = "lj:sigma=3.405,epsilon=0.0104,cutoff=8.5".into();
     }
-    h.run_steps(2);
-    h.get_by_label("Start search").click_accesskit();
-    h.run_steps(2);
-    let t0 = Instant::now();
-    while !h.state().runs.iter().any(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")) {
-        assert!(t0.elapsed() < Duration::from_secs(180), "no evolve run finished: {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>());
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    start_search_and_wait(&mut h, 1);
     let run = h.state().runs.iter().find(|r| r.kind == "evolve").unwrap().clone();
     assert_eq!(run.status, "finished", "{run:?}");
     h.state_mut().state.dock_tab = geode::studio::state::DockTab::Evolution;
@@ -327,15 +332,7 @@ fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
         f.budget = 18;
         f.objectives = "e_above_hull\nband_gap in [2, 3]".into();
     }
-    h.run_steps(2);
-    h.get_by_label("Start search").click_accesskit();
-    h.run_steps(2);
-    let t0 = Instant::now();
-    while h.state().runs.iter().filter(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")).count() < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(180), "the prototype run did not finish: {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>());
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    start_search_and_wait(&mut h, 2);
     let run = h.state().runs.iter().rev().find(|r| r.kind == "evolve").unwrap().clone();
     assert_eq!(run.status, "finished", "{run:?}");
     h.state_mut().selected_run = Some(run.id);

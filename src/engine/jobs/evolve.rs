@@ -132,6 +132,8 @@ pub struct EvolveJob {
     p: EvolveParams,
     evo: Evolution,
     eval: Option<Evaluator>,
+    /// `relax_top`: the potential and, with CHGNet, its hull (made once).
+    finisher: Option<(Box<dyn crate::energy::Calculator>, Option<crate::energy::PhaseDiagram>)>,
     state: State,
 }
 
@@ -139,7 +141,7 @@ impl EvolveJob {
     pub fn new(p: EvolveParams, seed: u64) -> Result<EvolveJob, JobError> {
         p.validate()?;
         let evo = Evolution::new(p.search.clone(), seed).map_err(JobError::Config)?;
-        Ok(EvolveJob { p, evo, eval: None, state: State::default() })
+        Ok(EvolveJob { p, evo, eval: None, finisher: None, state: State::default() })
     }
 
     fn evaluator(&self) -> Result<Evaluator, JobError> {
@@ -294,7 +296,12 @@ impl EvolveJob {
             return Ok(StepOutcome::Done(summary));
         };
         ctx.set_progress("relax top", self.state.finals_done as u64, finals.len() as u64, self.state.finals_done as f64 / finals.len().max(1) as f64);
-        let calc = from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+        if self.finisher.is_none() {
+            let calc = from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+            let hull = if self.p.relax.potential.trim() == "chgnet" { crate::energy::references::chgnet_hull().ok() } else { None };
+            self.finisher = Some((calc, hull));
+        }
+        let Some((calc, hull)) = &self.finisher else { return Err(JobError::Failed("potential missing".into())) };
         let opts = RelaxOptions { fmax: self.p.relax.fmax.min(0.05), max_steps: self.p.relax.max_steps.max(500), ..RelaxOptions::default() };
         let ind = &self.evo.state.individuals[id];
         let seq = self.state.seqs.get(id).copied().unwrap_or(-1);
@@ -305,8 +312,7 @@ impl EvolveJob {
             Ok(r) => {
                 let per_atom = r.evaluation.energy / r.structure.n_sites() as f64;
                 let mut props: Vec<(String, crate::engine::store::PropValue)> = vec![("relaxed_energy_per_atom".into(), per_atom.into()), ("relax_steps".into(), (r.steps as f64).into())];
-                if self.p.relax.potential.trim() == "chgnet"
-                    && let Ok(h) = crate::energy::references::chgnet_hull()
+                if let Some(h) = hull
                     && let Ok(p) = h.e_above_hull(&r.structure.composition(), per_atom)
                 {
                     props.push(("relaxed_e_above_hull".into(), p.e_above_hull.into()));

@@ -34,6 +34,16 @@ impl ObjectiveSpec {
         }
     }
 
+    /// The stored value the objective's cost is computed from (`energy_per_atom`, `e_above_hull`,
+    /// `band_gap`, …).
+    pub fn column(&self) -> &'static str {
+        match self {
+            ObjectiveSpec::Energy => "energy_per_atom",
+            ObjectiveSpec::EAboveHull => "e_above_hull",
+            ObjectiveSpec::Property(t) => t.target.name(),
+        }
+    }
+
     /// Column name of the objective's cost.
     pub fn name(&self) -> String {
         match self {
@@ -104,7 +114,8 @@ impl Evaluator {
             Ok(r) => {
                 let e = r.evaluation.energy / r.structure.n_sites() as f64;
                 // A relaxation that pushed atoms on top of each other is not a structure.
-                let sane = r.structure.is_structurally_valid() && r.structure.min_distance() > 0.7 && e.is_finite();
+                let v = r.structure.structural_validity();
+                let sane = v.valid && v.min_distance_ang > 0.7 && e.is_finite();
                 Some(Relaxed { energy_per_atom: if sane { e } else { f64::INFINITY }, steps: r.steps, structure: r.structure })
             }
             Err(_) => Some(Relaxed { structure: s.clone(), energy_per_atom: f64::INFINITY, steps: 0 }),

@@ -317,6 +317,13 @@ pub struct Proposal {
     pub slot: Option<usize>,
 }
 
+impl Proposal {
+    /// A structure drawn at random (no parents).
+    fn random(structure: Structure) -> Proposal {
+        Proposal { structure, operator: Operator::Random, parents: Vec::new(), slot: None }
+    }
+}
+
 /// Per-generation figures (what the studio plots).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GenerationStats {
@@ -480,7 +487,7 @@ impl Evolution {
         let mut slot = 0;
         while out.len() < n {
             let p = if first || self.settings.algorithm == Algorithm::Random {
-                self.random_structure(&mut rng).map(|s| Proposal { structure: s, operator: Operator::Random, parents: Vec::new(), slot: None })
+                self.random_structure(&mut rng).map(Proposal::random)
             } else {
                 let p = match self.settings.algorithm {
                     Algorithm::Anneal => self.walk(slot, &mut rng),
@@ -488,7 +495,7 @@ impl Evolution {
                     Algorithm::Ga | Algorithm::Bo => self.offspring(&mut rng),
                     Algorithm::Random => None,
                 };
-                p.or_else(|| self.random_structure(&mut rng).map(|s| Proposal { structure: s, operator: Operator::Random, parents: Vec::new(), slot: None }))
+                p.or_else(|| self.random_structure(&mut rng).map(Proposal::random))
             };
             match p {
                 Some(mut p) => {
@@ -522,7 +529,7 @@ impl Evolution {
         let mut pool: Vec<(f64, Proposal, Vec<f64>)> = Vec::new();
         for _ in 0..8 * k {
             let p = if rng.random::<f64>() < self.settings.operators.random.max(0.1) {
-                self.random_structure(rng).map(|s| Proposal { structure: s, operator: Operator::Random, parents: Vec::new(), slot: None })
+                self.random_structure(rng).map(Proposal::random)
             } else {
                 self.offspring(rng)
             };

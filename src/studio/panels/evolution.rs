@@ -11,6 +11,7 @@ use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use serde_json::{Value, json};
 
+use crate::search::evolve::ObjectiveSpec;
 use crate::studio::app::{Item, StudioApp};
 use crate::studio::state::{DockTab, EvolveForm};
 
@@ -63,15 +64,6 @@ pub fn form_params(f: &EvolveForm) -> Value {
     v
 }
 
-/// Column name of an objective's value in the store.
-fn objective_column(o: &str) -> String {
-    match o.trim() {
-        "energy" | "energy_per_atom" => "energy_per_atom".into(),
-        "e_above_hull" | "stability" => "e_above_hull".into(),
-        t => t.split_whitespace().find(|w| !matches!(*w, "min" | "max")).unwrap_or(t).to_string(),
-    }
-}
-
 impl StudioApp {
     fn refresh_evolution(&mut self) {
         let Some(run) = self.shown_run("evolve").cloned() else { return };
@@ -82,57 +74,55 @@ impl StudioApp {
         }
         let Some(store) = &self.store else { return };
         let metric = |name: &str| store.metrics(run.id, name).unwrap_or_default().into_iter().map(|(g, x)| [g as f64, x]).collect::<Vec<_>>();
-        let objectives: Vec<String> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| o.as_str().map(objective_column)).collect()).unwrap_or_default();
-        let axes = if objectives.len() >= 2 { (objectives[0].clone(), objectives[1].clone()) } else { ("generation".to_string(), objectives.first().cloned().unwrap_or_else(|| "energy_per_atom".into())) };
+        let specs: Vec<ObjectiveSpec> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| ObjectiveSpec::parse(o.as_str()?).ok()).collect()).unwrap_or_default();
+        let axes = match specs.as_slice() {
+            [a, b, ..] => (a.column().to_string(), b.column().to_string()),
+            [a] => ("generation".to_string(), a.column().to_string()),
+            [] => ("generation".to_string(), "energy_per_atom".to_string()),
+        };
+        let rows = store.query_candidates(None, Some(run.id), None, Some(20_000)).unwrap_or_default();
         let mut points = Vec::new();
         let mut best: Option<(i64, f64)> = None;
-        if let Ok(rows) = store.query_candidates(None, Some(run.id), None, Some(20_000)) {
-            for r in rows {
-                if let (Some(x), Some(y)) = (value(&r.properties, &axes.0), value(&r.properties, &axes.1)) {
-                    points.push((r.id, r.formula.clone(), x, y, r.stage.clone()));
-                }
-                if r.stage == "individual"
-                    && let Some(f) = value(&r.properties, "fitness")
-                    && best.is_none_or(|b| f < b.1)
-                {
-                    best = Some((r.id, f));
-                }
+        for r in &rows {
+            if let (Some(x), Some(y)) = (value(&r.properties, &axes.0), value(&r.properties, &axes.1)) {
+                points.push((r.id, r.formula.clone(), x, y, r.stage.clone()));
+            }
+            if r.stage == "individual"
+                && let Some(f) = value(&r.properties, "fitness")
+                && best.is_none_or(|b| f < b.1)
+            {
+                best = Some((r.id, f));
             }
         }
-        // The live Pareto front of a multi-objective run (both axes are minimised costs' values).
-        let multi = objectives.len() >= 2;
-        let front: Vec<usize> = if multi {
+        // The live Pareto front of a multi-objective run: the two axes turned into the objectives' costs.
+        let front: Vec<usize> = if specs.len() >= 2 {
             let unique: Vec<usize> = (0..points.len()).filter(|&i| points[i].4 == "individual").collect();
-            let costs: Vec<Vec<f64>> = unique.iter().map(|&i| run.params["objectives"].as_array().map_or(vec![points[i].2, points[i].3], |o| {
-                let cost = |k: usize, v: f64| o.get(k).and_then(Value::as_str).and_then(|t| crate::search::evolve::ObjectiveSpec::parse(t).ok()).map_or(v, |spec| {
-                    let mut m = std::collections::BTreeMap::new();
-                    m.insert(objective_column(o[k].as_str().unwrap_or("")), v);
-                    crate::search::evolve::evaluate::cost(&spec, &m)
-                });
-                vec![cost(0, points[i].2), cost(1, points[i].3)]
-            })).collect();
+            let cost = |spec: &ObjectiveSpec, v: f64| crate::search::evolve::evaluate::cost(spec, &std::collections::BTreeMap::from([(spec.column().to_string(), v)]));
+            let costs: Vec<Vec<f64>> = unique.iter().map(|&i| vec![cost(&specs[0], points[i].2), cost(&specs[1], points[i].3)]).collect();
             let fronts = crate::search::objectives::non_dominated_fronts(&costs);
             unique.into_iter().zip(fronts).filter(|(_, f)| *f == 0).map(|(i, _)| i).collect()
         } else {
             Vec::new()
         };
-        // Family tree of the best: breadth first through the stored parents.
+        // Family tree of the best: breadth first through the stored parents (each looked up once).
         let mut family = Vec::new();
         if let Some((id, _)) = best {
             let mut queue = vec![id];
+            let mut parents_of: Vec<Vec<i64>> = Vec::new();
             let mut k = 0;
             while k < queue.len() && queue.len() < 60 {
-                for p in store.candidate_parents(queue[k]).unwrap_or_default() {
-                    if !queue.contains(&p) {
-                        queue.push(p);
+                let parents = store.candidate_parents(queue[k]).unwrap_or_default();
+                for p in &parents {
+                    if !queue.contains(p) {
+                        queue.push(*p);
                     }
                 }
+                parents_of.push(parents);
                 k += 1;
             }
-            let rows = store.query_candidates(None, Some(run.id), None, Some(20_000)).unwrap_or_default();
-            for id in queue {
+            for (k, id) in queue.into_iter().enumerate() {
                 if let Some(r) = rows.iter().find(|r| r.id == id) {
-                    let parents = store.candidate_parents(id).unwrap_or_default();
+                    let parents = parents_of.get(k).cloned().unwrap_or_default();
                     let op = r.properties.get("operator").and_then(Value::as_str).unwrap_or("?");
                     let label = format!(
                         "#{} {} · gen {} · {op}{} · {:.4} eV/atom · {}",
