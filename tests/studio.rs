@@ -274,6 +274,50 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     let with_codes = h.state().candidates.iter().filter(|c| c.properties.get("latent").is_some()).count();
     assert!(with_codes >= 5, "{with_codes} generated candidates carry latent codes");
     assert!(h.state().candidates.iter().all(|c| c.properties.get("band_gap").is_some()));
+
+    // The gallery shows the newest generated crystal; clicking it opens it.
+    let newest = h.state().candidates.iter().filter(|c| c.source.starts_with("crystal-vae")).max_by_key(|c| c.id).unwrap().clone();
+    h.get_all_by(|n| n.label().is_some_and(|l| l.starts_with(&format!("{}\n", newest.formula)))).next().expect("a gallery tile for the newest crystal").click_accesskit();
+    h.run_steps(2);
+    assert_eq!(h.state().selection, Some(geode::studio::app::Item::Candidate(newest.id)));
+
+    // Drag the target handle up by 40 points: the window moves up, and on release a new run starts.
+    let first_run = h.state().latent.target_run;
+    let (lo0, hi0) = (h.state().latent.gap_lo, h.state().latent.gap_hi);
+    h.run_steps(3);
+    let at = h.state().latent.handle_px.expect("the handle was drawn");
+    h.hover_at(at);
+    h.run_steps(2);
+    assert_eq!(h.state().latent.handle_px, Some(at), "the layout is settled");
+    h.drag_at(at);
+    h.run_steps(1);
+    for k in 1..=4 {
+        h.hover_at(at - egui::vec2(0.0, 10.0 * k as f32));
+        h.run_steps(1);
+    }
+    h.drop_at(at - egui::vec2(0.0, 40.0));
+    h.run_steps(2);
+    let (lo1, hi1) = (h.state().latent.gap_lo, h.state().latent.gap_hi);
+    assert!(lo1 > lo0 + 0.1 && (hi1 - lo1 - (hi0 - lo0)).abs() < 1e-9, "window {lo0}–{hi0} → {lo1}–{hi1}");
+    let retarget = h.state().latent.target_run;
+    assert!(retarget.is_some() && retarget != first_run, "a new run towards the moved target: {first_run:?} → {retarget:?}");
+    let runs = geode::engine::store::Store::open(&dir.join("p.geode")).unwrap().runs().unwrap();
+    let new = runs.iter().find(|r| Some(r.id) == retarget).expect("the retargeted run is stored");
+    assert_eq!(new.params["settings"]["targets"][0], format!("band_gap in [{lo1:.2}, {hi1:.2}]"));
+    assert_eq!(h.state().state.dock_tab, geode::studio::state::DockTab::Latent, "retargeting stays on the map");
+
+    // A Shift+drag region on the map filters the explorer to the crystals inside it.
+    let all = h.state().filtered.len();
+    let map = h.state().latent.map.clone().unwrap();
+    let (xs, ys): (Vec<f64>, Vec<f64>) = map.points.iter().map(|p| (p[0], p[1])).unzip();
+    let med = |mut v: Vec<f64>| { v.sort_by(f64::total_cmp); v[v.len() / 2] };
+    let (mx, my) = (med(xs), med(ys));
+    h.state_mut().latent.region = Some([f64::NEG_INFINITY, mx, f64::NEG_INFINITY, my]);
+    h.run_steps(2);
+    let inside = h.state().filtered.len();
+    let expected = map.points.iter().filter(|p| p[0] <= mx && p[1] <= my).count();
+    assert!(inside < all && inside == expected, "{inside} of {all} rows in the region, expected {expected}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Press the Evolution tab's Start search and step until `n` evolve runs have ended.

@@ -13,6 +13,7 @@ use crate::data::{Dataset, Split};
 use crate::ml::generative::metrics::{GenerationMetrics, Reference, evaluate};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::search::generate::{Campaign, CampaignSettings, Generated, Mode};
+use crate::search::polish::{PolishSettings, Polished, Polisher, SunReport, sun};
 
 #[derive(Debug, Subcommand)]
 pub enum GenerateAction {
@@ -35,6 +36,9 @@ pub enum GenerateAction {
         steps_per_level: usize,
         #[arg(long, default_value_t = 1.0)]
         composition_temperature: f64,
+        /// Keep the heads' rounded formulas even when they are not charge-balanced
+        #[arg(long)]
+        no_charge_balance: bool,
         #[arg(long, default_value = "graph")]
         property_model: String,
         #[arg(long)]
@@ -52,6 +56,16 @@ pub enum GenerateAction {
         /// Also compute the training set's own distances to the test split (the floor)
         #[arg(long)]
         floor: bool,
+        /// S.U.N.: symmetrise (moyo, 0.1 Å), relax each valid crystal with this potential (e.g. chgnet) and
+        /// count stable (≤ 0.1 eV/atom above its hull), unique and novel ones
+        #[arg(long, value_name = "POTENTIAL")]
+        relax: Option<String>,
+        /// S.U.N. on the first N crystals only (relaxation is the slow part)
+        #[arg(long, value_name = "N")]
+        relax_limit: Option<usize>,
+        /// FIRE steps per relaxation
+        #[arg(long, default_value_t = 300)]
+        relax_steps: usize,
         #[arg(long)]
         json: bool,
     },
@@ -72,13 +86,15 @@ pub struct GenerateArgs {
     pub min_atoms: Option<usize>,
     #[arg(long)]
     pub max_atoms: Option<usize>,
-    /// sample (from the prior), around (the --seeds crystals), interpolate (between two --seeds)
+    /// sample (from the prior; with --target, moved towards it by latent optimisation), conditional
+    /// (around training crystals whose DFT labels meet the --target, then optimised), around (the
+    /// --seeds crystals), interpolate (between two --seeds)
     #[arg(long, default_value = "sample")]
     pub mode: String,
     /// Seed crystals for `around` and `interpolate` (files)
     #[arg(long, num_args = 1..)]
     pub seeds: Vec<PathBuf>,
-    /// `around`: latent perturbation (standard deviations of the prior)
+    /// `around`, `conditional`: latent perturbation (standard deviations of the prior)
     #[arg(long, default_value_t = 0.5)]
     pub radius: f64,
     /// The generator: a .safetensors file written by `geode run train_generator`, or `crystal-vae` (shipped)
@@ -95,6 +111,18 @@ pub struct GenerateArgs {
     /// Composition temperature (fractions ∝ p^(1/T); below 1 sharpens)
     #[arg(long, default_value_t = 1.0)]
     pub composition_temperature: f64,
+    /// Keep the heads' rounded formulas even when they are not charge-balanced (by default a formula
+    /// that fails SMACT's test is replaced by the nearest charge-balanced one)
+    #[arg(long)]
+    pub no_charge_balance: bool,
+    /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
+    /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
+    /// above the potential's hull and the space group
+    #[arg(long, value_name = "POTENTIAL")]
+    pub relax: Option<String>,
+    /// FIRE steps per relaxation
+    #[arg(long, default_value_t = 300)]
+    pub relax_steps: usize,
     /// Crystals decoded together
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
@@ -112,9 +140,12 @@ pub struct GenerateArgs {
 pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result<i32> {
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     match action {
-        Some(GenerateAction::Eval { dir, property_model, floor, json }) => eval(&dir, &property_model, floor, json),
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, property_model, json }) => {
-            let opts = SampleOptions { steps_per_level, composition_temperature, ..Default::default() };
+        Some(GenerateAction::Eval { dir, property_model, floor, relax, relax_limit, relax_steps, json }) => {
+            let sun = relax.map(|potential| PolishSettings { potential: Some(potential), max_steps: relax_steps, ..PolishSettings::default() });
+            eval(&dir, &property_model, floor, sun.map(|s| (s, relax_limit)), json)
+        }
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, property_model, json }) => {
+            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, ..Default::default() };
             super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &property_model, json)
         }
         Some(GenerateAction::FitPrior { model }) => {
@@ -162,7 +193,17 @@ fn print_metrics(m: &GenerationMetrics) {
     }
 }
 
-fn eval(dir: &Path, property_model: &str, floor: bool, json_out: bool) -> anyhow::Result<i32> {
+fn print_sun(r: &SunReport) {
+    println!("S.U.N. after relaxation with {} (of the first {} crystals; {} valid ones relaxed, {} converged, {} on the hull)", r.potential, r.n, r.n_valid, r.n_converged, r.n_on_hull);
+    println!("  stable (≤ {} eV/atom above the hull)  {:.2} % ({})", r.stable_below, 100.0 * r.stable_rate, r.n_stable);
+    println!("  stable and unique                    {}", r.n_stable_unique);
+    println!("  S.U.N.                               {:.2} % ({})", 100.0 * r.sun_rate, r.n_sun);
+    if let Some(m) = r.median_e_above_hull {
+        println!("  median above the hull                {m:.3} eV/atom");
+    }
+}
+
+fn eval(dir: &Path, property_model: &str, floor: bool, sun_settings: Option<(PolishSettings, Option<usize>)>, json_out: bool) -> anyhow::Result<i32> {
     let (structures, skipped) = read_folder(dir)?;
     for s in &skipped {
         eprintln!("skipped: {s}");
@@ -174,11 +215,29 @@ fn eval(dir: &Path, property_model: &str, floor: bool, json_out: bool) -> anyhow
     let ds = Dataset::embedded();
     let train: Vec<Structure> = ds.split(Split::Train).map(|e| e.structure.clone()).collect();
     let test: Vec<Structure> = ds.split(Split::Test).map(|e| e.structure.clone()).collect();
-    let (m, _) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), floor)?;
+    let (m, facts) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), floor)?;
+    let sun_report = match sun_settings {
+        None => None,
+        Some((settings, limit)) => {
+            let k = limit.unwrap_or(structures.len()).min(structures.len());
+            let valid: Vec<bool> = facts.iter().take(k).map(|f| f.structurally_valid && f.compositionally_valid).collect();
+            let polisher = Polisher::new(settings).map_err(anyhow::Error::msg)?;
+            let bar = indicatif::ProgressBar::new(k as u64);
+            if json_out {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let (r, _) = sun(&structures[..k], &valid, &train, &polisher, &|_| bar.inc(1), &|| false);
+            bar.finish_and_clear();
+            Some(r)
+        }
+    };
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({"folder": dir.display().to_string(), "skipped_files": skipped, "metrics": m}))?);
+        println!("{}", serde_json::to_string_pretty(&json!({"folder": dir.display().to_string(), "skipped_files": skipped, "metrics": m, "sun": sun_report}))?);
     } else {
         print_metrics(&m);
+        if let Some(r) = &sun_report {
+            print_sun(r);
+        }
     }
     Ok(0)
 }
@@ -192,7 +251,8 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         "sample" => Mode::Sample,
         "around" => Mode::Around,
         "interpolate" => Mode::Interpolate,
-        m => bail!("unknown --mode {m:?}: use sample, around or interpolate"),
+        "conditional" => Mode::Conditional,
+        m => bail!("unknown --mode {m:?}: use sample, conditional, around or interpolate"),
     };
     let mut seeds = Vec::new();
     for f in &a.seeds {
@@ -204,7 +264,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, ..Default::default() },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, ..Default::default() },
         ..Default::default()
     };
     let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;
@@ -219,6 +279,14 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         header.push(n);
         header.push(s);
     }
+    let polisher = match &a.relax {
+        Some(p) => Some(Polisher::new(PolishSettings { potential: Some(p.clone()), max_steps: a.relax_steps, ..PolishSettings::default() }).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    if polisher.is_some() {
+        header.extend(["relaxed_file", "relaxed_formula", "relaxed_energy_per_atom", "relaxed_e_above_hull", "relaxed_space_group", "relaxed_novel", "relax_note"]);
+        std::fs::create_dir_all(out.join("relaxed")).with_context(|| format!("cannot create {}", out.join("relaxed").display()))?;
+    }
     writeln!(csv, "{}", header.join(","))?;
     let t0 = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(a.n as u64);
@@ -226,12 +294,20 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let (mut built, mut written, mut valid, mut hits, mut failures) = (0usize, 0usize, 0usize, 0usize, Vec::new());
+    let (mut relaxed, mut stable_novel) = (0usize, 0usize);
     let mut start = 0;
     while start < a.n {
         let count = a.batch.max(1).min(a.n - start);
         let codes = campaign.codes(start, count, a.n, a.seed);
         let results = campaign.evaluate_codes(&codes, model.as_ref(), a.seed.wrapping_add(start as u64), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
-        for r in results {
+        let polished: Vec<Option<Polished>> = {
+            use rayon::prelude::*;
+            results.par_iter().map(|r| match (r, &polisher) {
+                (Ok(g), Some(p)) if g.valid() => Some(p.polish(&g.structure, &|| false)),
+                _ => None,
+            }).collect()
+        };
+        for (r, p) in results.into_iter().zip(polished) {
             match r {
                 Err(e) => failures.push(e),
                 Ok(g) => {
@@ -242,7 +318,16 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
                         continue;
                     }
                     written += 1;
-                    write_one(&out, &mut csv, written, &g)?;
+                    let relaxed_row = match (&p, &polisher) {
+                        (Some(p), Some(pol)) => {
+                            let novel = campaign.is_novel(&p.structure);
+                            relaxed += usize::from(p.energy_per_atom.is_some());
+                            stable_novel += usize::from(pol.is_stable(p) && novel);
+                            Some((p, novel))
+                        }
+                        _ => None,
+                    };
+                    write_one(&out, &mut csv, written, &g, polisher.is_some(), relaxed_row)?;
                 }
             }
         }
@@ -257,6 +342,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         "targets": campaign.targets.iter().map(|t| t.describe()).collect::<Vec<_>>(),
         "seconds": secs, "structures_per_second": a.n as f64 / secs.max(1e-9),
         "out": out.display().to_string(), "failures": failures.len(),
+        "relaxed": polisher.as_ref().map(|_| relaxed), "stable_novel_after_relaxation": polisher.as_ref().map(|_| stable_novel),
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -265,6 +351,9 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         if !campaign.targets.is_empty() {
             println!("inside the target window (forward model {}): {hits} of {valid} valid", model.name());
         }
+        if let Some(p) = &a.relax {
+            println!("relaxed with {p}: {relaxed} of {valid} valid; {stable_novel} stable (≤ 0.1 eV/atom above the hull) and novel (CIFs in {})", out.join("relaxed").display());
+        }
         if let Some(f) = failures.first() {
             println!("{} codes gave no crystal, e.g.: {f}", failures.len());
         }
@@ -272,7 +361,12 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated) -> anyhow::Result<()> {
+/// A CSV field: quoted when it holds a comma, quote or newline.
+fn csv_text(t: &str) -> String {
+    if t.contains([',', '"', '\n']) { format!("\"{}\"", t.replace('"', "\"\"")) } else { t.to_string() }
+}
+
+fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated, relax_columns: bool, relaxed: Option<(&Polished, bool)>) -> anyhow::Result<()> {
     let name = format!("gen_{k:05}.cif");
     let s = &g.structure;
     std::fs::write(out.join(&name), crate::io::cif::write(s, &format!("gen_{k:05}_{}", s.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&name).display()))?;
@@ -290,6 +384,19 @@ fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated) -> an
     for (_, p) in &g.predicted {
         row.push(format!("{:.4}", p.mean));
         row.push(format!("{:.4}", p.std));
+    }
+    if relax_columns {
+        match relaxed {
+            Some((p, novel)) if p.energy_per_atom.is_some() => {
+                let rname = format!("relaxed/gen_{k:05}.cif");
+                let rs = &p.structure;
+                std::fs::write(out.join(&rname), crate::io::cif::write(rs, &format!("gen_{k:05}_{}_relaxed", rs.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&rname).display()))?;
+                let f4 = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
+                row.extend([rname, rs.reduced_formula(), f4(p.energy_per_atom), f4(p.e_above_hull), p.space_group.map(|g| g.to_string()).unwrap_or_default(), novel.to_string(), csv_text(p.note.as_deref().unwrap_or(""))]);
+            }
+            Some((p, _)) => row.extend([String::new(), String::new(), String::new(), String::new(), String::new(), String::new(), csv_text(p.note.as_deref().unwrap_or("not relaxed"))]),
+            None => row.extend(std::iter::repeat_n(String::new(), 7)),
+        }
     }
     writeln!(csv, "{}", row.join(","))?;
     Ok(())

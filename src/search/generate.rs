@@ -103,8 +103,13 @@ pub enum Mode {
     /// Codes from the prior N(0, I); with targets, each is then moved towards them.
     #[default]
     Sample,
-    /// Codes around the seeds' codes: z = μ(seed) + `radius`·ξ (then moved towards targets, if any).
+    /// Codes around the seeds' codes: z = μ(seed) + `radius`·ξ, ξ zero-mean with the prior's
+    /// covariance (then moved towards targets, if any).
     Around,
+    /// The conditional sampler: codes around training crystals whose DFT labels meet every target (a
+    /// kernel estimate of p(z | targets)), z = μ(x) + `radius`·ξ, then moved towards the targets by
+    /// latent optimisation. `min`/`max` targets take the lowest/highest 10 % of the training labels.
+    Conditional,
     /// `n` evenly spaced codes on the straight line from the first seed's code to the second's.
     Interpolate,
     /// The given latent `points`.
@@ -158,6 +163,57 @@ impl Default for CampaignSettings {
     }
 }
 
+/// Most training crystals the conditional sampler encodes (evenly spread over those that qualify).
+pub const MAX_CONDITIONAL_SEEDS: usize = 4000;
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Training crystals whose DFT labels meet every target and the constraints (elements, cell size).
+fn conditional_seeds(targets: &[PropertyTarget], c: &Constraints, max_atoms: usize) -> Result<Vec<&'static Structure>, String> {
+    if targets.is_empty() {
+        return Err("the conditional sampler needs at least one target".into());
+    }
+    let train: Vec<&'static crate::data::Entry> = Dataset::embedded().split(Split::Train).collect();
+    let label = |e: &crate::data::Entry, t: Target| match t {
+        Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
+        Target::BandGap => e.band_gap,
+    };
+    // Windows on the labels; min/max targets become the lowest/highest 10 % of the training labels.
+    let mut windows = Vec::new();
+    for t in targets {
+        let mut v: Vec<f64> = train.iter().filter_map(|e| label(e, t.target)).collect();
+        if v.is_empty() {
+            return Err(format!("the conditional sampler needs DFT labels for {}; the dataset has none", t.target.name()));
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |f: f64| v[((f * v.len() as f64) as usize).min(v.len() - 1)];
+        windows.push(match t.extreme {
+            Some(Extreme::Min) => (t.target, f64::NEG_INFINITY, q(0.10)),
+            Some(Extreme::Max) => (t.target, q(0.90), f64::INFINITY),
+            None => (t.target, t.lo, t.hi),
+        });
+    }
+    let allowed = c.allowed_types()?;
+    let (lo_n, hi_n) = (c.min_atoms.unwrap_or(1), c.max_atoms.unwrap_or(max_atoms).min(max_atoms));
+    let ok: Vec<&'static Structure> = train
+        .into_iter()
+        .filter(|e| windows.iter().all(|&(t, lo, hi)| label(e, t).is_some_and(|v| v >= lo && v <= hi)))
+        .filter(|e| (lo_n..=hi_n).contains(&e.structure.n_sites()))
+        .filter(|e| allowed.as_ref().is_none_or(|a| e.structure.species().iter().all(|s| a.contains(&(s.z() as usize - 1)))))
+        .map(|e| &e.structure)
+        .collect();
+    if ok.is_empty() {
+        return Err(format!("no training crystal meets {} within the constraints; use mode sample (latent optimisation) instead", targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join(" and ")));
+    }
+    let step = ok.len().div_ceil(MAX_CONDITIONAL_SEEDS).max(1);
+    Ok(ok.into_iter().step_by(step).collect())
+}
+
 /// A ready campaign: the model, the parsed targets, the seeds' codes and the training index.
 pub struct Campaign {
     pub vae: CrystalVae,
@@ -188,14 +244,26 @@ impl Campaign {
                 }
                 0
             }
-            Mode::Sample => 0,
+            Mode::Sample | Mode::Conditional => 0,
         };
         if seeds.len() < need {
             return Err(format!("this mode needs {need} seed crystal(s), {} given", seeds.len()));
         }
-        let seed_codes = if need > 0 { Some(vae.encode_structures(seeds)?) } else { None };
+        let seed_codes = if settings.mode == Mode::Conditional {
+            let labelled = conditional_seeds(&targets, &settings.constraints, vae.config().max_atoms)?;
+            Some(vae.encode_structures(labelled.iter().copied())?)
+        } else if need > 0 {
+            Some(vae.encode_structures(seeds)?)
+        } else {
+            None
+        };
         let novelty = NoveltyIndex::new(Dataset::embedded().split(Split::Train).map(|e| &e.structure));
         Ok(Campaign { vae, settings, targets, seed_codes, novelty })
+    }
+
+    /// No crystal of the training split matches `s` (pymatgen's StructureMatcher defaults).
+    pub fn is_novel(&self, s: &Structure) -> bool {
+        self.novelty.is_novel(s)
     }
 
     /// The codes of crystals `start..start + count` of a campaign of `total` crystals.
@@ -205,7 +273,14 @@ impl Campaign {
             (Mode::Around, Some(sc)) => {
                 let k = sc.size()[0];
                 let idx: Vec<i64> = (start..start + count).map(|i| i as i64 % k).collect();
-                let noise = self.vae.prior_codes(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                let noise = self.vae.prior_noise(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
+            }
+            (Mode::Conditional, Some(sc)) => {
+                // A random training crystal meeting the targets for each code (seeded, so runs repeat).
+                let k = sc.size()[0] as u64;
+                let idx: Vec<i64> = (start..start + count).map(|i| (splitmix(run_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) % k) as i64).collect();
+                let noise = self.vae.prior_noise(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
                 sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
             }
             (Mode::Interpolate, Some(sc)) => {

@@ -515,20 +515,32 @@ impl StudioApp {
         self.start_run("relax", serde_json::json!({"structures": [input], "frame_every": 5}), 0);
     }
 
-    /// Start a run on the engine.
+    /// Start a run on the engine and show it in the Runs tab.
     pub fn start_run(&mut self, kind: &str, params: serde_json::Value, seed: u64) {
+        self.submit_run(kind, params, seed, true);
+    }
+
+    /// Start a run on the engine; `show` switches the dock to the Runs tab. The run's id, or `None`
+    /// (with a toast saying why).
+    pub fn submit_run(&mut self, kind: &str, params: serde_json::Value, seed: u64, show: bool) -> Option<i64> {
         let Some(engine) = &self.engine else {
             self.toast("No project open", true);
-            return;
+            return None;
         };
         match engine.submit(kind, &params, seed, 0) {
             Ok(id) => {
                 self.selected_run = Some(id);
-                self.state.dock_tab = DockTab::Runs;
+                if show {
+                    self.state.dock_tab = DockTab::Runs;
+                }
                 self.runs_refreshed = None;
                 self.toast(format!("Run {id} ({kind}) queued"), false);
+                Some(id)
             }
-            Err(e) => self.toast(format!("Cannot start {kind}: {e}"), true),
+            Err(e) => {
+                self.toast(format!("Cannot start {kind}: {e}"), true);
+                None
+            }
         }
     }
 
@@ -621,13 +633,14 @@ impl StudioApp {
 
     /// Recompute the dataset explorer rows when the search, filters or sort changed.
     pub fn refresh_filter(&mut self) {
-        let key = format!("{}|{:?}|{:?}|{:?}", self.state.search, self.state.ranges, self.state.sort, self.plot_box);
+        let key = format!("{}|{:?}|{:?}|{:?}|{:?}", self.state.search, self.state.ranges, self.state.sort, self.plot_box, self.latent.region);
         if key == self.filter_key {
             return;
         }
         self.filter_key = key;
         let search = super::panels::explorer::Search::parse(&self.state.search);
         let ds = self.dataset;
+        let latent_region = self.latent.region.zip(self.latent.map.clone());
         let mut rows: Vec<usize> = (0..ds.entries.len())
             .filter(|&i| {
                 let e = &ds.entries[i];
@@ -640,6 +653,7 @@ impl StudioApp {
                         let (x, y) = (column_value(e, self.state.plot_x), column_value(e, self.state.plot_y));
                         x.zip(y).is_some_and(|(x, y)| x >= b[0] && x <= b[1] && y >= b[2] && y <= b[3])
                     })
+                    && latent_region.as_ref().is_none_or(|(b, map)| map.points.get(i).is_some_and(|p| p[0] >= b[0] && p[0] <= b[1] && p[1] >= b[2] && p[1] <= b[3]))
             })
             .collect();
         let (col, desc) = self.state.sort;
@@ -853,7 +867,7 @@ impl eframe::App for StudioApp {
             egui::Panel::right("inspector").resizable(true).default_size(330.0).min_size(240.0).max_size(560.0).show(ui, |ui| self.inspector_ui(ui));
         }
         if self.state.show_dock {
-            egui::Panel::bottom("dock").resizable(true).default_size(300.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
+            egui::Panel::bottom("dock").resizable(true).default_size((ui.available_height() * 0.4).max(300.0)).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
         }
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {

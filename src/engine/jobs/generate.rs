@@ -4,7 +4,12 @@
 //! forward-model predictions (mean and σ), the generator's head predictions, validity, novelty and the
 //! distance to the targets; its latent code is kept in `extra.latent`. Resumes at the next batch.
 //!
-//! Live counters: `valid`, `hits` (valid and inside every target window), `per_second`.
+//! With `relax` set, every valid crystal is also symmetrised and relaxed ([`crate::search::polish`]) and
+//! the result emitted as a child candidate (stage `relaxed`).
+//!
+//! Live counters: `valid`, `hits` (valid and inside every target window), `per_second`, and with
+//! `relax` also `relaxed` and `stable_novel` (≤ 0.1 eV/atom above the potential's hull, not in the
+//! training split).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,6 +20,7 @@ use crate::engine::store::{NewCandidate, PropValue};
 use crate::ml::PropertyModel;
 use crate::ml::generative::CrystalVae;
 use crate::search::generate::{Campaign, CampaignSettings};
+use crate::search::polish::{PolishSettings, Polished, Polisher};
 
 pub const KIND: &str = "generate";
 
@@ -33,11 +39,18 @@ pub struct GenerateParams {
     pub seeds: Vec<String>,
     /// What to decode and towards which targets.
     pub settings: CampaignSettings,
+    /// Post-processing of every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential
+    /// (`chgnet`, `lj:…`, `torchscript:…`); the relaxed crystal is emitted too (stage `relaxed`, its
+    /// parent the generated one) with its energy and, with CHGNet, its distance above the CHGNet hull.
+    /// Empty: no post-processing.
+    pub relax: String,
+    /// FIRE steps per relaxation.
+    pub relax_steps: usize,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { n: 100, model: "crystal-vae".into(), property_model: "graph".into(), batch: 64, seeds: Vec::new(), settings: CampaignSettings::default() }
+        GenerateParams { n: 100, model: "crystal-vae".into(), property_model: "graph".into(), batch: 64, seeds: Vec::new(), settings: CampaignSettings::default(), relax: String::new(), relax_steps: 300 }
     }
 }
 
@@ -55,12 +68,16 @@ impl GenerateParams {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 struct State {
     next: usize,
     built: usize,
     valid: usize,
     hits: usize,
     novel_valid: usize,
+    /// Post-processing: relaxed, and stable (≤ 0.1 eV/atom above the hull) ∧ novel after relaxation.
+    relaxed: usize,
+    stable_novel: usize,
     seconds: f64,
 }
 
@@ -69,19 +86,51 @@ pub struct GenerateJob {
     seed: u64,
     state: State,
     ready: Option<(Campaign, Box<dyn PropertyModel>)>,
+    polisher: Option<Polisher>,
 }
 
 impl GenerateJob {
     pub fn new(p: GenerateParams, seed: u64) -> Result<GenerateJob, JobError> {
         p.validate()?;
-        Ok(GenerateJob { p, seed, state: State::default(), ready: None })
+        Ok(GenerateJob { p, seed, state: State::default(), ready: None, polisher: None })
     }
 
     fn summary(&self) -> Value {
         let s = &self.state;
-        json!({"requested": self.p.n, "built": s.built, "valid": s.valid, "target_hits": s.hits, "valid_novel": s.novel_valid, "seconds": s.seconds,
+        json!({"requested": self.p.n, "built": s.built, "valid": s.valid, "target_hits": s.hits, "valid_novel": s.novel_valid, "relaxed": s.relaxed, "stable_novel_after_relaxation": s.stable_novel, "seconds": s.seconds,
                "crystals_per_second": s.next as f64 / s.seconds.max(1e-9)})
     }
+}
+
+/// What [`emit_relaxed`] needs besides the crystal.
+struct RelaxedContext<'a> {
+    campaign: &'a Campaign,
+    polisher: &'a Polisher,
+    source: String,
+}
+
+/// The post-processed crystal as its own candidate, child of the generated one (`seq`).
+fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, seq: i64, index: usize, r: Polished) {
+    let Some(e) = r.energy_per_atom else {
+        ctx.log("warn", format!("crystal {}: {}", index + 1, r.note.as_deref().unwrap_or("not relaxed")));
+        return;
+    };
+    state.relaxed += 1;
+    let novel = rc.campaign.is_novel(&r.structure);
+    let stable = rc.polisher.is_stable(&r);
+    state.stable_novel += usize::from(stable && novel);
+        let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
+        let mut props: Vec<(String, PropValue)> = vec![("relaxed_energy_per_atom".into(), e.into()), ("relax_steps".into(), (r.relax_steps as f64).into()), ("relax_converged".into(), flag(r.converged)), ("novel".into(), flag(novel))];
+        if let Some(h) = r.e_above_hull {
+            props.push(("relaxed_e_above_hull".into(), h.into()));
+        }
+        if let Some(g) = r.space_group {
+            props.push(("space_group".into(), f64::from(g).into()));
+        }
+        let mut extra = serde_json::Map::new();
+        extra.insert("index".into(), json!(index));
+        extra.insert("relaxed_from_seq".into(), json!(seq));
+    ctx.emit(NewCandidate { seq: 0, structure: r.structure, stage: "relaxed".into(), source: rc.source.clone(), props, extra, parents: vec![seq] });
 }
 
 impl Job for GenerateJob {
@@ -110,6 +159,10 @@ impl Job for GenerateJob {
                 ctx.log("info", format!("targets: {}", campaign.targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join("; ")));
             }
             self.ready = Some((campaign, model));
+            if !self.p.relax.trim().is_empty() {
+                let settings = PolishSettings { potential: Some(self.p.relax.trim().to_string()), max_steps: self.p.relax_steps, ..PolishSettings::default() };
+                self.polisher = Some(Polisher::new(settings).map_err(|e| JobError::Config(format!("key `relax`: {e}")))?);
+            }
         }
         let Some((campaign, model)) = &self.ready else { return Err(JobError::Failed("campaign missing".into())) };
         if self.state.next >= self.p.n {
@@ -167,12 +220,27 @@ impl Job for GenerateJob {
                 extra.insert("targets".into(), json!(targets));
             }
             let stage = if valid { "generated" } else { "invalid" };
-            ctx.emit(NewCandidate { seq: 0, structure: g.structure, stage: stage.into(), source: format!("crystal-vae ({})", self.p.model), props, extra, parents: Vec::new() });
+            let polished = match (&self.polisher, valid) {
+                (Some(p), true) => {
+                    ctx.set_progress("relaxing", start as u64, n_total as u64, (start + k) as f64 / n_total as f64);
+                    Some(p.polish(&g.structure, &|| cancel.load(std::sync::atomic::Ordering::Relaxed)))
+                }
+                _ => None,
+            };
+            let seq = ctx.emit(NewCandidate { seq: 0, structure: g.structure, stage: stage.into(), source: format!("crystal-vae ({})", self.p.model), props, extra, parents: Vec::new() });
+            if let (Some(r), Some(polisher)) = (polished, &self.polisher) {
+                let rc = RelaxedContext { campaign, polisher, source: format!("crystal-vae ({}) + {}", self.p.model, self.p.relax.trim()) };
+                emit_relaxed(ctx, &mut self.state, &rc, seq, start + k, r);
+            }
         }
         self.state.next = start + count;
         self.state.seconds += t0.elapsed().as_secs_f64();
         ctx.set_counter("valid", self.state.valid as f64);
         ctx.set_counter("hits", self.state.hits as f64);
+        if self.polisher.is_some() {
+            ctx.set_counter("relaxed", self.state.relaxed as f64);
+            ctx.set_counter("stable_novel", self.state.stable_novel as f64);
+        }
         ctx.set_counter("per_second", self.state.next as f64 / self.state.seconds.max(1e-9));
         ctx.set_progress("decoding", self.state.next as u64, n_total as u64, self.state.next as f64 / n_total as f64);
         if self.state.next >= self.p.n {

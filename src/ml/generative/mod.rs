@@ -7,10 +7,12 @@
 //! - [`data`]: crystals as the model sees them (Niggli cell, six lattice numbers), denoiser edges;
 //! - [`model`]: the networks and the model card;
 //! - [`train`]: the training loop (an engine job drives it);
+//! - [`composition`]: charge-balanced formulas from the composition and atom-count heads;
 //! - [`sample`]: decoding latent codes into crystals, latent optimisation towards property targets.
 //!
 //! Units: lengths Å, energies eV/atom, band gaps eV. Noise levels σ are Cartesian Å.
 
+pub mod composition;
 pub mod data;
 pub mod metrics;
 pub mod model;

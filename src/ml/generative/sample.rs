@@ -2,7 +2,8 @@
 //!
 //! Decoding (CDVAE's): the heads give the number of atoms (most likely count allowed by the
 //! constraints), the element fractions (restricted to allowed elements) rounded to whole atoms by
-//! largest remainders, and the lattice; atoms start at uniformly random fractional positions and the
+//! largest remainders (when that formula fails SMACT's charge balance, the nearest charge-balanced
+//! formula over the likely elements and cell sizes, [`super::composition`]), and the lattice; atoms start at uniformly random fractional positions and the
 //! denoiser moves them by annealed Langevin dynamics, for each noise level σ (largest first)
 //! `steps_per_level` steps x ← x + (η/σ)·(−ε̂) + √(2η)·ξ with η = step_lr·(σ/σ_min)² (Å², Cartesian).
 
@@ -12,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use super::composition::{counts_valid, nearest_valid_counts};
 use super::data::{N_TYPES, edges_many, lattice_from6};
 use super::model::CrystalVae;
 use super::train::{ScoreTensors, gauss};
@@ -31,11 +33,14 @@ pub struct SampleOptions {
     /// Temperature of the composition head when picking elements: an element stays when it holds at
     /// least half an atom under p^(1/T) (T < 1 drops the minor elements that averaging codes blurs in).
     pub composition_temperature: f64,
+    /// When the rounded formula fails SMACT's charge-balance test, decode the nearest charge-balanced
+    /// formula instead (see [`super::composition`]); off gives the heads' plain rounding.
+    pub charge_balance: bool,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0 }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true }
     }
 }
 
@@ -103,6 +108,11 @@ pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
     counts
 }
 
+fn log_sum_exp(x: &[f64]) -> f64 {
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
 fn rows(t: &Tensor) -> Vec<Vec<f64>> {
     let t = t.to_kind(Kind::Double).contiguous();
     let (b, k) = (t.size()[0] as usize, t.size()[1] as usize);
@@ -137,7 +147,17 @@ impl CrystalVae {
                     }
                 }
             }
-            let counts = round_counts(&p, n, o.composition_temperature);
+            let mut counts = round_counts(&p, n, o.composition_temperature);
+            if o.charge_balance && !counts_valid(&counts) {
+                let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
+                let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
+                let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);
+                let sizes: Vec<(usize, f64)> = (lo..=hi).map(|k| (k, n_logits[i][k - 1] - lse)).collect();
+                if let Some(c) = nearest_valid_counts(&q, &sizes) {
+                    counts = c;
+                }
+            }
+            let n = counts.iter().sum::<usize>();
             let z_atoms: Vec<u8> = counts.iter().enumerate().flat_map(|(t, &k)| std::iter::repeat_n((t + 1) as u8, k)).collect();
             let l6: [f64; 6] = std::array::from_fn(|k| lat[i][k] * norm.lat_std[k] + norm.lat_mean[k]);
             plans.push(lattice_from6(&l6, n).map(|l| (z_atoms, l)).map_err(|e| format!("the lattice head gave no cell: {e}")));
@@ -208,11 +228,20 @@ impl CrystalVae {
     /// Codes drawn from the prior, [n, latent]: the fitted Gaussian of the training codes when the card
     /// has one (see [`CrystalVae::fit_latent_prior`]), else N(0, I).
     pub fn prior_codes(&self, n: usize, seed: u64) -> Tensor {
+        match self.prior_tensors() {
+            Some((mean, _, _)) => self.prior_noise(n, seed) + mean.unsqueeze(0),
+            None => self.prior_noise(n, seed),
+        }
+    }
+
+    /// Zero-mean noise with the prior's covariance, [n, latent] (N(0, I) without a fitted prior): the
+    /// steps of a walk around a code that respect the latent space's own scales.
+    pub fn prior_noise(&self, n: usize, seed: u64) -> Tensor {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x001a_7e47);
         let v: Vec<f32> = (0..n * self.latent_dim() as usize).map(|_| gauss(&mut rng) as f32).collect();
         let xi = Tensor::from_slice(&v).reshape([n as i64, self.latent_dim()]);
         match self.prior_tensors() {
-            Some((mean, chol, _)) => xi.matmul(&chol.tr()) + mean.unsqueeze(0),
+            Some((_, chol, _)) => xi.matmul(&chol.tr()),
             None => xi,
         }
     }

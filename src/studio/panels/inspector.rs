@@ -231,7 +231,8 @@ impl StudioApp {
 }
 
 /// A JSON value for people: strings without quotes, decompositions as `0.9 Ta2SnO6 + 0.1 Ta2O5`,
-/// substitution lists as `Ca -> Ta, Ti -> Sn` (egui's default font has no arrow glyph), anything else compact JSON.
+/// substitution lists as `Ca -> Ta, Ti -> Sn` (egui's default font has no arrow glyph), long number vectors
+/// abbreviated, anything else compact JSON.
 fn describe_json(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
@@ -247,6 +248,10 @@ fn describe_json(v: &serde_json::Value) -> String {
             .map(|p| format!("{} -> {}", p[0].as_str().unwrap_or("?"), p[1].as_str().unwrap_or("?")))
             .collect::<Vec<_>>()
             .join(", "),
+        // Long numeric vectors (a latent code): the first values and the length, not a 1,000-character row.
+        Value::Array(a) if a.len() > 6 && a.iter().all(Value::is_number) => {
+            format!("[{}, … ({} numbers)]", a.iter().take(3).map(|x| format!("{:.3}", x.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", "), a.len())
+        }
         _ => v.to_string(),
     }
 }

@@ -1,8 +1,19 @@
 //! The latent map: the dataset's crystals encoded by the shipped crystal VAE and projected onto the
 //! codes' two principal axes, coloured by any property. Hover shows the formula; a click on a crystal
-//! opens it; a click on empty space decodes the code there (a one-crystal `generate` run); the target
-//! form launches a `generate` run towards a band-gap window (and optionally a formation-energy
-//! ceiling). Generated candidates appear on the map as orange crosses at their codes.
+//! opens it; a click on empty space decodes the code there (a one-crystal `generate` run); Shift+drag
+//! boxes a region, which filters the explorer. Generated candidates appear on the map as orange
+//! crosses at their codes.
+//!
+//! Beside it, the property plane (formation energy × band gap of the dataset) carries the target: a
+//! band-gap window (and optionally a formation-energy ceiling) drawn as a shaded band with a handle.
+//! Dragging the handle, or the range sliders, moves the window; on release a `generate` run starts
+//! towards it (a running one from this panel is cancelled first: retargeting). Generated crystals land
+//! on the plane at their predicted properties and in the gallery below, newest first, each a click away
+//! from the viewer.
+//!
+//! Interpolation: mark a dataset crystal as the path's start, select another and press "Path to"; the
+//! decoded crystals along the straight line between their codes are drawn as a path on the map and
+//! "Play" steps through them in the viewer.
 //!
 //! Encoding the 21k crystals takes a few seconds, so it runs on a background thread the first time
 //! the tab is shown; the map is kept for the session.
@@ -11,7 +22,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
-use egui_plot::{MarkerShape, Plot, PlotPoints, Points};
+use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points, Polygon};
 
 use super::plots::{BINS, colour_bins, viridis};
 use crate::ml::generative::CrystalVae;
@@ -41,13 +52,68 @@ pub struct LatentPanel {
     pub use_fe_max: bool,
     pub fe_max: f64,
     pub n: usize,
+    /// Start a run when the target handle or sliders are released.
+    pub live: bool,
+    /// The generate run the target controls started last (cancelled when retargeted).
+    pub target_run: Option<i64>,
+    /// Whether the handle is being dragged, and where it was drawn last (screen points).
+    pub dragging: bool,
+    pub handle_px: Option<egui::Pos2>,
+    /// A box on the map (PC1 min, max, PC2 min, max) that filters the explorer.
+    pub region: Option<[f64; 4]>,
+    /// Interpolation: the start crystal (dataset id), the run, and the animation (next step, time of the last).
+    pub path_start: Option<u32>,
+    pub path_run: Option<i64>,
+    pub playing: Option<(usize, f64)>,
 }
 
 impl Default for LatentPanel {
     fn default() -> Self {
-        LatentPanel { map: None, error: None, pending: None, color: Column::BandGap, gap_lo: 1.5, gap_hi: 2.0, use_fe_max: false, fe_max: -1.0, n: 32 }
+        LatentPanel {
+            map: None,
+            error: None,
+            pending: None,
+            color: Column::BandGap,
+            gap_lo: 1.5,
+            gap_hi: 2.0,
+            use_fe_max: false,
+            fe_max: -1.0,
+            n: 32,
+            live: true,
+            target_run: None,
+            dragging: false,
+            handle_px: None,
+            region: None,
+            path_start: None,
+            path_run: None,
+            playing: None,
+        }
     }
 }
+
+/// One generated crystal as the panel shows it.
+struct Shown {
+    id: i64,
+    run_id: Option<i64>,
+    formula: String,
+    /// Map coordinates of its code, if it has one.
+    map: Option<[f64; 2]>,
+    /// Predicted formation energy (eV/atom) and band gap (eV).
+    fe: Option<f64>,
+    gap: Option<f64>,
+    valid: bool,
+    /// Position along an interpolation path.
+    index: Option<u64>,
+}
+
+fn prop(v: &serde_json::Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(|x| x.get("value").and_then(serde_json::Value::as_f64).or_else(|| x.as_f64()))
+}
+
+/// Seconds between steps of the path animation.
+const PLAY_STEP_S: f64 = 0.7;
+/// Crystals in the gallery.
+const GALLERY: usize = 24;
 
 /// Encode every dataset crystal and fit the map (blocking; run off the UI thread).
 pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
@@ -63,6 +129,10 @@ pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
 }
 
 const MAX_POINTS: usize = 8000;
+/// Dataset points on the property plane (a backdrop; every 4th of the 21k is enough).
+const MAX_PLANE_POINTS: usize = 6000;
+/// Colour of generated crystals.
+const GENERATED: egui::Color32 = egui::Color32::from_rgb(255, 140, 0);
 
 impl StudioApp {
     fn latent_poll(&mut self, ctx: &egui::Context) {
@@ -86,36 +156,103 @@ impl StudioApp {
         }
     }
 
-    /// Start a generation run towards the form's targets.
-    pub fn latent_generate_for_target(&mut self) {
-        let mut targets = vec![format!("band_gap in [{}, {}]", self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi))];
+    /// The target as `generate` understands it.
+    pub fn latent_targets(&self) -> Vec<String> {
+        let mut targets = vec![format!("band_gap in [{:.2}, {:.2}]", self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi))];
         if self.latent.use_fe_max {
-            targets.push(format!("formation_energy_per_atom < {}", self.latent.fe_max));
+            targets.push(format!("formation_energy_per_atom < {:.2}", self.latent.fe_max));
         }
-        let params = serde_json::json!({"n": self.latent.n.max(1), "batch": 32, "settings": {"targets": targets, "sampling": {"steps_per_level": 2}}});
-        self.start_run("generate", params, 0);
+        targets
+    }
+
+    /// Start a generation run towards the form's targets; its crystals arrive in the gallery and on
+    /// both plots (the Runs tab has its progress and log).
+    pub fn latent_generate_for_target(&mut self) {
+        let params = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"targets": self.latent_targets(), "sampling": {"steps_per_level": 2}}});
+        self.latent.target_run = self.submit_run("generate", params, 0, false);
+    }
+
+    /// Retarget: cancel the panel's running target run, if any, and start one towards the new target,
+    /// staying on this tab so the crystals can be watched arriving.
+    pub fn latent_retarget(&mut self) {
+        if let (Some(id), Some(engine)) = (self.latent.target_run, &self.engine)
+            && self.runs.iter().any(|r| r.id == id && matches!(r.status.as_str(), "queued" | "running"))
+        {
+            let _ = engine.cancel(id);
+        }
+        let params = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"targets": self.latent_targets(), "sampling": {"steps_per_level": 2}}});
+        self.latent.target_run = self.submit_run("generate", params, 0, false);
+    }
+
+    /// Start an interpolation run from the marked start crystal to the selected dataset crystal.
+    pub fn latent_path_to_selected(&mut self) {
+        let (Some(a), Some(Item::Dataset(b))) = (self.latent.path_start, self.selection.clone()) else {
+            self.toast("Mark a start crystal, then select the end crystal (both from the dataset)", true);
+            return;
+        };
+        let params = serde_json::json!({"n": 12, "batch": 12, "seeds": [format!("oqmd-icsd-{a}"), format!("oqmd-icsd-{b}")], "settings": {"mode": "interpolate", "sampling": {"steps_per_level": 2}}});
+        self.latent.path_run = self.submit_run("generate", params, 0, false);
+        self.latent.playing = None;
+    }
+
+    /// The generated candidates the panel shows, newest first.
+    fn latent_shown(&self, map: &LatentMap) -> Vec<Shown> {
+        let mut out: Vec<Shown> = self
+            .candidates
+            .iter()
+            .filter(|c| c.source.starts_with("crystal-vae"))
+            .map(|c| {
+                let z: Option<Vec<f64>> = c.properties.get("latent").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|v| v.as_f64()).collect());
+                Shown {
+                    id: c.id,
+                    run_id: c.run_id,
+                    formula: c.formula.clone(),
+                    map: z.filter(|z| z.len() == map.pca.mean.len()).map(|z| map.pca.project(&z)),
+                    fe: prop(&c.properties, "formation_energy_per_atom"),
+                    gap: prop(&c.properties, "band_gap"),
+                    valid: c.stage != "invalid",
+                    index: c.properties.get("index").and_then(serde_json::Value::as_u64),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out
+    }
+
+    fn in_target(&self, fe: Option<f64>, gap: Option<f64>) -> bool {
+        let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
+        gap.is_some_and(|g| g >= lo && g <= hi) && (!self.latent.use_fe_max || fe.is_some_and(|f| f < self.latent.fe_max))
     }
 
     pub fn latent_ui(&mut self, ui: &mut egui::Ui) {
         self.latent_poll(ui.ctx());
+        let mut released = false;
+        // Sliders are compound widgets that do not wrap, so each group gets its own row.
+        let slider = |ui: &mut egui::Ui, v: &mut f64, range: std::ops::RangeInclusive<f64>, suffix: &str, enabled: bool| {
+            ui.spacing_mut().slider_width = 90.0;
+            let r = ui.add_enabled(enabled, egui::Slider::new(v, range).step_by(0.05).fixed_decimals(2).suffix(suffix));
+            r.drag_stopped() || (r.changed() && !r.dragged())
+        };
+        ui.horizontal(|ui| {
+            ui.label("Target band gap");
+            released |= slider(ui, &mut self.latent.gap_lo, 0.0..=8.0, "", true);
+            ui.label("to");
+            released |= slider(ui, &mut self.latent.gap_hi, 0.0..=8.0, " eV", true);
+            if ui.button("Generate").on_hover_text("Start a generate run: latent codes moved towards these targets, decoded, checked and predicted").clicked() {
+                self.latent_generate_for_target();
+            }
+        });
         ui.horizontal_wrapped(|ui| {
-            crate::studio::labelled_combo(ui, "colour", "latent_colour", self.latent.color.label(), |ui| {
+            released |= ui.checkbox(&mut self.latent.use_fe_max, "and E_f below").on_hover_text("Also ask for a formation energy below this (eV/atom)").changed();
+            released |= slider(ui, &mut self.latent.fe_max, -4.0..=1.0, " eV/atom", self.latent.use_fe_max);
+            ui.label("crystals");
+            ui.add(egui::DragValue::new(&mut self.latent.n).range(1..=2000));
+            ui.checkbox(&mut self.latent.live, "live").on_hover_text("Start a run whenever the target is moved (a running one from here is cancelled)");
+            crate::studio::labelled_combo(ui, "map colour", "latent_colour", self.latent.color.label(), |ui| {
                 for c in Column::NUMERIC {
                     ui.selectable_value(&mut self.latent.color, c, c.label());
                 }
             });
-            ui.separator();
-            ui.label("Target band gap (eV)");
-            ui.add(egui::DragValue::new(&mut self.latent.gap_lo).speed(0.05).range(0.0..=10.0));
-            ui.label("to");
-            ui.add(egui::DragValue::new(&mut self.latent.gap_hi).speed(0.05).range(0.0..=10.0));
-            ui.checkbox(&mut self.latent.use_fe_max, "formation energy below");
-            ui.add_enabled(self.latent.use_fe_max, egui::DragValue::new(&mut self.latent.fe_max).speed(0.05).range(-5.0..=2.0).suffix(" eV/atom"));
-            ui.label("crystals");
-            ui.add(egui::DragValue::new(&mut self.latent.n).range(1..=2000));
-            if ui.button("Generate").on_hover_text("Start a generate run: latent codes moved towards these targets, decoded, checked and predicted").clicked() {
-                self.latent_generate_for_target();
-            }
         });
         let Some(map) = self.latent.map.clone() else {
             match &self.latent.error {
@@ -127,30 +264,94 @@ impl StudioApp {
             };
             return;
         };
+        let shown = self.latent_shown(&map);
+        self.latent_path_ui(ui, &shown);
+        // Two plots side by side over the gallery; each plot leaves room for its caption.
+        let plot_h = (ui.available_height() - 46.0 - 40.0).max(100.0);
+        ui.columns(2, |cols| {
+            self.latent_map_ui(&mut cols[0], &map, &shown, plot_h);
+            released |= self.latent_plane_ui(&mut cols[1], &shown, plot_h);
+        });
+        self.latent_gallery_ui(ui, &shown);
+        if released && self.latent.live {
+            self.latent_retarget();
+        }
+    }
+
+    /// Interpolation controls and the path animation.
+    fn latent_path_ui(&mut self, ui: &mut egui::Ui, shown: &[Shown]) {
+        let path: Vec<&Shown> = self.latent_path(shown);
+        ui.horizontal(|ui| {
+            ui.label("Path:");
+            let sel = match &self.selection {
+                Some(Item::Dataset(id)) => Some(*id),
+                _ => None,
+            };
+            if ui.add_enabled(sel.is_some(), egui::Button::new("Start here")).on_hover_text("Mark the selected dataset crystal as the start of an interpolation path").clicked() {
+                self.latent.path_start = sel;
+            }
+            match self.latent.path_start.and_then(|id| self.dataset.get(id)) {
+                Some(e) => ui.label(format!("from {} ({})", e.formula, e.id)),
+                None => ui.weak("no start"),
+            };
+            let can = self.latent.path_start.is_some() && sel.is_some() && sel != self.latent.path_start;
+            if ui.add_enabled(can, egui::Button::new("Path to selected")).on_hover_text("Decode 12 crystals on the straight line between the two codes").clicked() {
+                self.latent_path_to_selected();
+            }
+            let label = if self.latent.playing.is_some() { "Pause" } else { "Play path" };
+            if ui.add_enabled(path.len() > 1, egui::Button::new(label)).on_hover_text("Step through the path in the viewer").clicked() {
+                self.latent.playing = if self.latent.playing.is_some() { None } else { Some((0, 0.0)) };
+            }
+            if !path.is_empty() {
+                ui.weak(format!("{} crystals on the path", path.len()));
+            }
+            if self.latent.region.is_some() && ui.button("Clear region").clicked() {
+                self.latent.region = None;
+            }
+        });
+        if let Some((k, last)) = self.latent.playing {
+            let now = ui.input(|i| i.time);
+            if now - last >= PLAY_STEP_S && !path.is_empty() {
+                let id = path[k % path.len()].id;
+                self.select(Item::Candidate(id));
+                self.latent.playing = Some(((k + 1) % path.len(), now));
+            }
+            ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(PLAY_STEP_S / 2.0));
+        }
+    }
+
+    /// The interpolation run's crystals in path order.
+    fn latent_path<'a>(&self, shown: &'a [Shown]) -> Vec<&'a Shown> {
+        let Some(run) = self.latent.path_run else { return Vec::new() };
+        let mut path: Vec<&Shown> = shown.iter().filter(|s| s.run_id == Some(run) && s.map.is_some()).collect();
+        path.sort_by_key(|s| s.index.unwrap_or(u64::MAX));
+        path
+    }
+
+    fn latent_map_ui(&mut self, ui: &mut egui::Ui, map: &LatentMap, shown: &[Shown], height: f32) {
         let ds = self.dataset;
         let cc = self.latent.color;
-        let rows = &self.filtered;
+        // Points drawn: the explorer's rows, without the map's own region (so the region can be redrawn).
+        let rows: Vec<usize> = if self.latent.region.is_some() { (0..ds.entries.len()).collect() } else { self.filtered.clone() };
         let n_rows = rows.len();
         let stride = rows.len().div_ceil(MAX_POINTS).max(1);
         let pts: Vec<(usize, [f64; 2], f64)> = rows.iter().step_by(stride).map(|&i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect();
         let (bins, cmin, cmax) = colour_bins(pts.iter().map(|p| (p.1, p.2)));
-        // Generated candidates at their codes.
-        let generated: Vec<(i64, [f64; 2], String)> = self
-            .candidates
-            .iter()
-            .filter_map(|c| {
-                let z: Vec<f64> = c.properties.get("latent")?.as_array()?.iter().filter_map(|v| v.as_f64()).collect();
-                (z.len() == map.pca.mean.len()).then(|| (c.id, map.pca.project(&z), c.formula.clone()))
-            })
-            .collect();
+        let generated: Vec<(i64, [f64; 2], &str)> = shown.iter().filter_map(|g| Some((g.id, g.map?, g.formula.as_str()))).collect();
+        let path: Vec<[f64; 2]> = self.latent_path(shown).iter().filter_map(|s| s.map).collect();
         let selected = match &self.selection {
             Some(Item::Dataset(id)) => ds.entries.iter().position(|e| e.id == *id).map(|i| map.points[i]),
             Some(Item::Candidate(id)) => generated.iter().find(|g| g.0 == *id).map(|g| g.1),
             _ => None,
         };
+        let start = self.latent.path_start.and_then(|id| ds.entries.iter().position(|e| e.id == id)).map(|i| map.points[i]);
+        let shift = ui.input(|i| i.modifiers.shift);
+        let region = self.latent.region;
         let resp = Plot::new("latent_map")
+            .height(height)
             .x_axis_label(format!("PC1 ({:.0} % of variance)", 100.0 * map.pca.explained[0]))
             .y_axis_label(format!("PC2 ({:.0} %)", 100.0 * map.pca.explained[1]))
+            .allow_drag(!shift)
             .allow_boxed_zoom(false)
             .label_formatter(|_| None)
             .show(ui, |plot_ui| {
@@ -159,9 +360,18 @@ impl StudioApp {
                         plot_ui.points(Points::new(format!("bin{b}"), PlotPoints::from(series)).radius(1.8).color(viridis(b as f64 / (BINS - 1) as f64)));
                     }
                 }
+                if let Some(b) = region {
+                    plot_ui.polygon(Polygon::new("region", PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30))));
+                }
                 if !generated.is_empty() {
                     let g: Vec<[f64; 2]> = generated.iter().map(|g| g.1).collect();
-                    plot_ui.points(Points::new("generated", PlotPoints::from(g)).radius(5.0).shape(MarkerShape::Cross).color(egui::Color32::from_rgb(255, 140, 0)));
+                    plot_ui.points(Points::new("generated", PlotPoints::from(g)).radius(5.0).shape(MarkerShape::Cross).color(GENERATED));
+                }
+                if path.len() > 1 {
+                    plot_ui.line(Line::new("path", PlotPoints::from(path.clone())).color(egui::Color32::from_rgb(90, 200, 255)).width(2.0));
+                }
+                if let Some(s) = start {
+                    plot_ui.points(Points::new("path start", PlotPoints::from(vec![s])).radius(6.0).shape(MarkerShape::Diamond).color(egui::Color32::from_rgb(90, 200, 255)));
                 }
                 if let Some(s) = selected {
                     plot_ui.points(Points::new("selected", PlotPoints::from(vec![s])).radius(7.0).color(egui::Color32::from_rgb(255, 200, 30)).shape(MarkerShape::Circle).filled(false));
@@ -185,7 +395,22 @@ impl StudioApp {
             };
             response.clone().on_hover_text_at_pointer(text);
         } else if let Some(p) = pointer {
-            response.clone().on_hover_text_at_pointer(format!("empty: click to decode a crystal at ({:.2}, {:.2})", p.x, p.y));
+            response.clone().on_hover_text_at_pointer(format!("empty: click to decode a crystal at ({:.2}, {:.2}); Shift+drag to box a region", p.x, p.y));
+        }
+        // Region selection with Shift+drag, in map coordinates.
+        let drag_id = egui::Id::unique("latent_region_start");
+        if shift && response.drag_started() {
+            ui.data_mut(|d| d.insert_temp(drag_id, pointer));
+        }
+        if response.drag_stopped()
+            && let Some(Some(a)) = ui.data(|d| d.get_temp::<Option<egui_plot::PlotPoint>>(drag_id))
+            && let Some(b) = pointer
+        {
+            ui.data_mut(|d| d.remove::<Option<egui_plot::PlotPoint>>(drag_id));
+            let r = [a.x.min(b.x), a.x.max(b.x), a.y.min(b.y), a.y.max(b.y)];
+            if r[1] > r[0] && r[3] > r[2] {
+                self.latent.region = Some(r);
+            }
         }
         if response.clicked() {
             match (near, pointer) {
@@ -198,14 +423,113 @@ impl StudioApp {
             }
         }
         ui.weak(format!(
-            "{} crystals{} encoded in {:.0} s; {} generated on the map; colour: {} from {:.3} to {:.3}",
+            "{} crystals{}, {} generated; {} {:.2} to {:.2}{}",
             pts.len(),
-            if stride > 1 { format!(" drawn (every {stride}th of {n_rows})") } else { String::new() },
-            map.seconds,
+            if stride > 1 { format!(" (every {stride}th of {n_rows})") } else { String::new() },
             generated.len(),
             cc.label(),
             cmin,
-            cmax
-        ));
+            cmax,
+            if region.is_some() { format!("; region: {} in the explorer", self.filtered.len()) } else { String::new() }
+        ))
+        .on_hover_text(format!("Encoded in {:.0} s. Click a point to open it, empty space to decode there; Shift+drag boxes a region that filters the explorer.", map.seconds));
+    }
+
+    /// The property plane with the draggable target; true when the handle was released (retarget).
+    fn latent_plane_ui(&mut self, ui: &mut egui::Ui, shown: &[Shown], height: f32) -> bool {
+        let ds = self.dataset;
+        let stride = ds.entries.len().div_ceil(MAX_PLANE_POINTS).max(1);
+        let pts: Vec<[f64; 2]> = ds.entries.iter().step_by(stride).filter_map(|e| Some([column_value(e, Column::FormationEnergy)?, column_value(e, Column::BandGap)?])).collect();
+        let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
+        let handle = [self.latent.fe_max, 0.5 * (lo + hi)];
+        let (hits, misses): (Vec<&Shown>, Vec<&Shown>) = shown.iter().filter(|s| s.valid && s.fe.is_some() && s.gap.is_some()).partition(|s| self.in_target(s.fe, s.gap));
+        let xy = |v: &[&Shown]| -> Vec<[f64; 2]> { v.iter().map(|s| [s.fe.unwrap_or(0.0), s.gap.unwrap_or(0.0)]).collect() };
+        let (hit_pts, miss_pts) = (xy(&hits), xy(&misses));
+        let use_fe = self.latent.use_fe_max;
+        // Panning is off while the pointer is over the handle (as of the last frame) or dragging it.
+        let hover_id = egui::Id::unique("latent_handle_hovered");
+        let dragging = self.latent.dragging || ui.data(|d| d.get_temp::<bool>(hover_id).unwrap_or(false));
+        let resp = Plot::new("latent_target_plane")
+            .height(height)
+            .x_axis_label("formation energy (eV/atom)")
+            .y_axis_label("band gap (eV)")
+            .allow_drag(!dragging)
+            .allow_boxed_zoom(false)
+            .default_x_bounds(-4.5, 1.0)
+            .default_y_bounds(-0.2, 8.0)
+            .label_formatter(|_| None)
+            .show(ui, |plot_ui| {
+                plot_ui.points(Points::new("dataset", PlotPoints::from(pts)).radius(1.2).color(egui::Color32::from_gray(110)));
+                let (x0, x1) = (-6.0, if use_fe { handle[0] } else { 3.0 });
+                plot_ui.polygon(Polygon::new("target", PlotPoints::from(vec![[x0, lo], [x1, lo], [x1, hi], [x0, hi]])).fill_color(egui::Color32::from_rgba_unmultiplied(90, 200, 255, 40)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(90, 200, 255))));
+                if !miss_pts.is_empty() {
+                    plot_ui.points(Points::new("generated", PlotPoints::from(miss_pts)).radius(4.0).shape(MarkerShape::Cross).color(GENERATED));
+                }
+                if !hit_pts.is_empty() {
+                    plot_ui.points(Points::new("on target", PlotPoints::from(hit_pts)).radius(4.5).shape(MarkerShape::Cross).color(egui::Color32::from_rgb(80, 220, 120)));
+                }
+                plot_ui.points(Points::new("target handle", PlotPoints::from(vec![handle])).radius(8.0).shape(MarkerShape::Diamond).color(egui::Color32::from_rgb(90, 200, 255)));
+                let handle_px = plot_ui.screen_from_plot(egui_plot::PlotPoint::new(handle[0], handle[1]));
+                let near_handle = plot_ui.response().hover_pos().is_some_and(|px| handle_px.distance(px) < 14.0);
+                (plot_ui.pointer_coordinate(), plot_ui.pointer_coordinate_drag_delta(), near_handle, handle_px)
+            });
+        let (pointer, delta, near_handle, handle_px) = resp.inner;
+        self.latent.handle_px = Some(handle_px);
+        let response = resp.response;
+        ui.data_mut(|d| d.insert_temp(hover_id, near_handle));
+        // A drag that began on the handle moves the target.
+        let pressed_on_handle = ui.input(|i| i.pointer.press_origin()).is_some_and(|p| p.distance(handle_px) < 14.0);
+        if response.drag_started() && (near_handle || pressed_on_handle) {
+            self.latent.dragging = true;
+        }
+        let mut released = false;
+        if self.latent.dragging {
+            if response.dragged() {
+                // The window keeps its width and stays inside 0–8 eV.
+                let dy = f64::from(delta.y).clamp(-lo, 8.0 - hi);
+                self.latent.gap_lo += dy;
+                self.latent.gap_hi += dy;
+                self.latent.fe_max = (self.latent.fe_max + f64::from(delta.x)).clamp(-4.0, 1.0);
+            }
+            if response.drag_stopped() || !response.dragged() {
+                self.latent.dragging = false;
+                released = true;
+            }
+        }
+        if near_handle || self.latent.dragging {
+            response.clone().on_hover_text_at_pointer(format!("target: band gap {lo:.2}–{hi:.2} eV{}; drag to move, release to generate", if use_fe { format!(", formation energy below {:.2} eV/atom", self.latent.fe_max) } else { String::new() }));
+        } else if let Some(p) = pointer {
+            response.clone().on_hover_text_at_pointer(format!("E_f {:.2} eV/atom, band gap {:.2} eV", p.x, p.y));
+        }
+        let n_valid = hits.len() + misses.len();
+        ui.weak(format!("target {lo:.2}–{hi:.2} eV: {} of {n_valid} valid generated inside (forward model); drag the diamond", hits.len()));
+        released
+    }
+
+    /// The newest generated crystals, each a click away from the viewer.
+    fn latent_gallery_ui(&mut self, ui: &mut egui::Ui, shown: &[Shown]) {
+        let mut open = None;
+        egui::ScrollArea::horizontal().id_salt("latent_gallery").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                if shown.is_empty() {
+                    ui.weak("Generated crystals appear here as they are decoded: drag the target handle or press Generate.");
+                }
+                for s in shown.iter().take(GALLERY) {
+                    let hit = s.valid && self.in_target(s.fe, s.gap);
+                    let props = if s.valid { format!("{} eV · {}", s.gap.map(|g| format!("{g:.2}")).unwrap_or("?".into()), s.fe.map(|f| format!("{f:.2}")).unwrap_or("?".into())) } else { "invalid".into() };
+                    let text = format!("{}\n{props}", s.formula);
+                    let colour = if hit { egui::Color32::from_rgb(80, 220, 120) } else { ui.visuals().text_color() };
+                    let selected = self.selection == Some(Item::Candidate(s.id));
+                    let b = egui::Button::selectable(selected, egui::RichText::new(text).size(10.5).color(colour)).min_size(egui::vec2(96.0, 36.0));
+                    let tip = format!("candidate {}: band gap (eV) · formation energy (eV/atom), predicted{}; click to open", s.id, if hit { "; inside the target (green)" } else { "" });
+                    if ui.add(b).on_hover_text(tip).clicked() {
+                        open = Some(s.id);
+                    }
+                }
+            });
+        });
+        if let Some(id) = open {
+            self.select(Item::Candidate(id));
+        }
     }
 }

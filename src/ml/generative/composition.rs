@@ -1,0 +1,136 @@
+//! Charge-balanced composition decoding: whole-atom counts from the composition and atom-count heads
+//! that pass SMACT's test (charge neutrality under ICSD oxidation states plus the Pauling test; alloys
+//! and single elements pass), chosen as close as possible to what the heads predict.
+//!
+//! The heads give element fractions q (softmax over Z = 1…100) and a distribution P(N) over the number
+//! of atoms. Plain rounding ([`super::sample::round_counts`]) keeps the nearest whole-atom formula,
+//! which is often not charge-neutral (Na₃Cl₂) when the fractions blur. When the rounded formula fails,
+//! this module searches count vectors c over the few most likely elements and the most likely cell
+//! sizes N′ and keeps the valid one with the smallest cost, in nats:
+//!
+//! cost(c) = KL(c/N′ ‖ q) + ln P(N) − ln P(N′),
+//!
+//! the divergence of the formula's fractions from the head's plus how much less likely its cell size
+//! is than the head's favourite. KL(f‖q) is zero at f = q and finite for any formula over elements the
+//! head gives weight to, so the search prefers the closest neutral formula, not the head's top element.
+
+use crate::chem::oxidation::{ValidityOptions, validity};
+use crate::crystal::{Composition, Element};
+
+/// Elements searched: the most likely ones under the composition head.
+pub const POOL: usize = 5;
+/// Cell sizes searched: the most likely ones, within this many nats of the favourite.
+pub const SIZE_WINDOW_NATS: f64 = 3.0;
+/// At most this many cell sizes.
+pub const MAX_SIZES: usize = 5;
+/// Elements below this fraction are not searched.
+const MIN_FRACTION: f64 = 1e-4;
+
+/// Whether whole-atom `counts` (indexed by Z − 1) pass SMACT's compositional validity.
+pub fn counts_valid(counts: &[usize]) -> bool {
+    let pairs: Vec<(Element, f64)> = counts.iter().enumerate().filter(|(_, k)| **k > 0).filter_map(|(t, &k)| Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64))).collect();
+    !pairs.is_empty() && validity(&Composition::from_pairs(pairs), ValidityOptions::default()).is_valid()
+}
+
+/// The charge-balanced counts closest to the heads (see the module docs), or `None` when no formula
+/// over the searched elements and sizes passes. `q` are element fractions indexed by Z − 1 (zero for
+/// elements that are not allowed); `size_log_p` lists the allowed cell sizes N with ln P(N).
+pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Vec<usize>> {
+    let total: f64 = q.iter().map(|x| x.max(0.0)).sum();
+    if total <= 0.0 || size_log_p.is_empty() {
+        return None;
+    }
+    let mut pool: Vec<usize> = (0..q.len()).filter(|&t| q[t] / total >= MIN_FRACTION).collect();
+    pool.sort_by(|&a, &b| q[b].total_cmp(&q[a]).then(a.cmp(&b)));
+    pool.truncate(POOL);
+    let ln_q: Vec<f64> = pool.iter().map(|&t| (q[t] / total).ln()).collect();
+    let best_lp = size_log_p.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
+    let mut sizes: Vec<(usize, f64)> = size_log_p.iter().copied().filter(|(n, lp)| *n > 0 && best_lp - lp <= SIZE_WINDOW_NATS).collect();
+    sizes.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    sizes.truncate(MAX_SIZES);
+    // Every count vector over the pool for every size, with its cost.
+    let mut cands: Vec<(f64, usize, Vec<u8>)> = Vec::new();
+    let mut x = vec![0u8; pool.len()];
+    for &(n, lp) in &sizes {
+        enumerate(&mut x, 0, n, &mut |c| {
+            let kl: f64 = c.iter().zip(&ln_q).filter(|(k, _)| **k > 0).map(|(&k, lq)| {
+                let f = k as f64 / n as f64;
+                f * (f.ln() - lq)
+            }).sum();
+            cands.push((kl + best_lp - lp, n, c.to_vec()));
+        });
+    }
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut counts = vec![0usize; q.len()];
+    for (_, _, c) in cands {
+        counts.iter_mut().for_each(|k| *k = 0);
+        for (i, &k) in c.iter().enumerate() {
+            counts[pool[i]] = k as usize;
+        }
+        if counts_valid(&counts) {
+            return Some(counts);
+        }
+    }
+    None
+}
+
+/// Calls `f` with every vector `x[i..]` of non-negative counts summing to `left` (earlier entries fixed).
+fn enumerate(x: &mut [u8], i: usize, left: usize, f: &mut dyn FnMut(&[u8])) {
+    if i + 1 == x.len() {
+        x[i] = left as u8;
+        f(x);
+        return;
+    }
+    for k in 0..=left {
+        x[i] = k as u8;
+        enumerate(x, i + 1, left - k, f);
+    }
+    x[i] = 0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q_of(pairs: &[(&str, f64)]) -> Vec<f64> {
+        let mut q = vec![0.0; 100];
+        for (s, v) in pairs {
+            q[Element::from_symbol(s).unwrap().z() as usize - 1] = *v;
+        }
+        q
+    }
+
+    fn formula(c: &[usize]) -> String {
+        let pairs: Vec<(Element, f64)> = c.iter().enumerate().filter(|(_, k)| **k > 0).map(|(t, &k)| (Element::from_z(t as u32 + 1).unwrap(), k as f64)).collect();
+        Composition::from_pairs(pairs).reduced_formula()
+    }
+
+    #[test]
+    fn blurred_rock_salt_becomes_neutral() {
+        // Fractions 0.6 Na / 0.4 Cl at N = 5 round to Na3Cl2, which is not neutral; the nearest neutral
+        // formulas are NaCl at N = 4 or 6.
+        let q = q_of(&[("Na", 0.6), ("Cl", 0.4)]);
+        let sizes = [(4, -1.2), (5, -0.7), (6, -1.0)];
+        let c = nearest_valid_counts(&q, &sizes).unwrap();
+        assert_eq!(formula(&c), "NaCl");
+        assert_eq!(c.iter().sum::<usize>(), 6, "N = 6 is more likely than N = 4");
+    }
+
+    #[test]
+    fn prefers_the_close_neutral_formula_over_the_top_element() {
+        // Sr/Ti/O at 0.2/0.2/0.6 for N = 5 is already SrTiO3; a blur towards Ti keeps the perovskite.
+        let q = q_of(&[("Sr", 0.18), ("Ti", 0.24), ("O", 0.58)]);
+        let c = nearest_valid_counts(&q, &[(5, -0.1), (10, -3.0)]).unwrap();
+        assert_eq!(formula(&c), "SrTiO3");
+        assert!(counts_valid(&c));
+    }
+
+    #[test]
+    fn none_when_nothing_is_neutral() {
+        // He and Ne have no ICSD oxidation states, so their mixtures fail; a single element passes.
+        let q = q_of(&[("He", 0.5), ("Ne", 0.5)]);
+        let c = nearest_valid_counts(&q, &[(2, 0.0)]).unwrap();
+        assert_eq!(c.iter().filter(|k| **k > 0).count(), 1);
+        assert!(nearest_valid_counts(&vec![0.0; 100], &[(2, 0.0)]).is_none());
+    }
+}

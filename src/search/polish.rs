@@ -1,0 +1,239 @@
+//! Post-processing of generated crystals and the S.U.N. figure: symmetrise with moyo (the primitive
+//! standardised cell at a loose tolerance, so near-symmetric decoder output snaps onto its group), relax
+//! with an interatomic potential (FIRE with the cell, ASE's defaults), and place the relaxed energy on the
+//! same potential's convex hull. S.U.N. (MISSION.md) = stable (≤ 0.1 eV/atom above the hull after
+//! relaxation) ∧ unique (structure matching within the set) ∧ novel (no match in the training set).
+//!
+//! Units: energies eV/atom, tolerances Å.
+
+use std::ops::ControlFlow;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::crystal::Structure;
+use crate::crystal::matcher::StructureMatcher;
+use crate::energy::calculator::{Calculator, from_spec};
+use crate::energy::hull::PhaseDiagram;
+use crate::energy::relax::{RelaxOptions, relax};
+use crate::ml::generative::metrics::NoveltyIndex;
+
+/// What to do to each generated crystal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolishSettings {
+    /// Symmetrise at this tolerance (Å) before relaxing; `None` keeps the decoder's cell.
+    pub symprec_ang: Option<f64>,
+    /// The potential (`chgnet`, `lj:…`, `torchscript:…`, see [`from_spec`]); `None` skips relaxation.
+    pub potential: Option<String>,
+    /// Relaxation: force threshold (eV/Å) and step limit.
+    pub fmax: f64,
+    pub max_steps: usize,
+    /// Stable when at most this far above the hull (eV/atom).
+    pub stable_below: f64,
+}
+
+impl Default for PolishSettings {
+    fn default() -> Self {
+        PolishSettings { symprec_ang: Some(0.1), potential: Some("chgnet".into()), fmax: 0.05, max_steps: 300, stable_below: 0.1 }
+    }
+}
+
+/// One crystal after post-processing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Polished {
+    /// The symmetrised and relaxed crystal (or as far as it got).
+    #[serde(skip)]
+    pub structure: Structure,
+    /// Space group of the result at 0.01 Å.
+    pub space_group: Option<u8>,
+    /// Space group found when symmetrising (the loose tolerance).
+    pub symmetrised_group: Option<u8>,
+    /// Potential energy after relaxation (eV/atom) and FIRE steps taken.
+    pub energy_per_atom: Option<f64>,
+    pub relax_steps: usize,
+    pub converged: bool,
+    /// Above the potential's hull (eV/atom); `None` when an element is missing from the hull.
+    pub e_above_hull: Option<f64>,
+    /// What went wrong, if anything.
+    pub note: Option<String>,
+}
+
+/// The potential and its hull, made once.
+pub struct Polisher {
+    settings: PolishSettings,
+    calc: Option<Box<dyn Calculator>>,
+    hull: Option<PhaseDiagram>,
+}
+
+impl Polisher {
+    /// Loads the potential; with `chgnet` the hull is the shipped CHGNet table (every dataset crystal
+    /// plus relaxed elements); other potentials give energies without a hull.
+    pub fn new(settings: PolishSettings) -> Result<Polisher, String> {
+        let (calc, hull) = match settings.potential.as_deref().map(str::trim) {
+            None | Some("") => (None, None),
+            Some(spec) => {
+                let calc = from_spec(spec).map_err(|e| format!("potential {spec:?}: {e}"))?;
+                let hull = if spec == "chgnet" { Some(crate::energy::references::chgnet_hull().map_err(|e| format!("CHGNet hull: {e}"))?) } else { None };
+                (Some(calc), hull)
+            }
+        };
+        Ok(Polisher { settings, calc, hull })
+    }
+
+    pub fn settings(&self) -> &PolishSettings {
+        &self.settings
+    }
+
+    /// Symmetrise, relax and place on the hull; `cancelled` stops a relaxation early.
+    pub fn polish(&self, s: &Structure, cancelled: &(dyn Fn() -> bool + Sync)) -> Polished {
+        let mut out = Polished { structure: s.clone(), space_group: None, symmetrised_group: None, energy_per_atom: None, relax_steps: 0, converged: false, e_above_hull: None, note: None };
+        if let Some(tol) = self.settings.symprec_ang {
+            match s.symmetry(tol).and_then(|info| s.primitive_standard(tol).map(|p| (info.number, p))) {
+                Ok((g, p)) => {
+                    out.symmetrised_group = Some(g);
+                    out.structure = p;
+                }
+                Err(e) => out.note = Some(format!("not symmetrised: {e}")),
+            }
+        }
+        if let Some(calc) = &self.calc {
+            if let Some(e) = out.structure.species().iter().find(|e| !calc.supports(**e)) {
+                out.note = Some(format!("{} has no parameters for {e}", calc.name()));
+            } else {
+                let opts = RelaxOptions { fmax: self.settings.fmax, max_steps: self.settings.max_steps, ..RelaxOptions::default() };
+                match relax(calc.as_ref(), &out.structure, &opts, &mut |_, _| if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }) {
+                    Ok(r) if r.cancelled => out.note = Some("relaxation cancelled".into()),
+                    Ok(r) => {
+                        let per_atom = r.evaluation.energy / r.structure.n_sites().max(1) as f64;
+                        out.energy_per_atom = Some(per_atom);
+                        out.relax_steps = r.steps;
+                        out.converged = r.converged;
+                        out.structure = r.structure;
+                        if let Some(h) = &self.hull {
+                            match h.e_above_hull(&out.structure.composition(), per_atom) {
+                                Ok(p) => out.e_above_hull = Some(p.e_above_hull),
+                                Err(e) => out.note = Some(format!("not on the hull: {e}")),
+                            }
+                        }
+                    }
+                    Err(e) => out.note = Some(format!("relaxation failed: {e}")),
+                }
+            }
+        }
+        out.space_group = out.structure.space_group_number(0.01).ok();
+        out
+    }
+
+    /// Whether a polished crystal counts as stable.
+    pub fn is_stable(&self, p: &Polished) -> bool {
+        p.e_above_hull.is_some_and(|e| e <= self.settings.stable_below)
+    }
+}
+
+/// The S.U.N. figures of a set of generated crystals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SunReport {
+    /// Crystals considered (all of them count in the rates, valid or not).
+    pub n: usize,
+    /// Valid ones (structure and SMACT composition), which were relaxed.
+    pub n_valid: usize,
+    /// Relaxations that converged, and those placed on the hull.
+    pub n_converged: usize,
+    pub n_on_hull: usize,
+    /// Stable (≤ `stable_below` eV/atom above the hull), stable ∧ unique, stable ∧ unique ∧ novel.
+    pub n_stable: usize,
+    pub n_stable_unique: usize,
+    pub n_sun: usize,
+    /// n_stable / n and n_sun / n.
+    pub stable_rate: f64,
+    pub sun_rate: f64,
+    /// Median distance above the hull of the crystals on it (eV/atom).
+    pub median_e_above_hull: Option<f64>,
+    pub stable_below: f64,
+    pub potential: String,
+}
+
+/// Polish the valid crystals (`valid[i]`) in parallel and count S.U.N. against `train` (novelty);
+/// `progress(done)` after each crystal. Returns the report and each crystal's result (`None` for the
+/// invalid ones).
+pub fn sun(generated: &[Structure], valid: &[bool], train: &[Structure], polisher: &Polisher, progress: &(dyn Fn(usize) + Sync), cancelled: &(dyn Fn() -> bool + Sync)) -> (SunReport, Vec<Option<Polished>>) {
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let polished: Vec<Option<Polished>> = generated
+        .par_iter()
+        .zip(valid.par_iter())
+        .map(|(s, ok)| {
+            let r = (*ok && !cancelled()).then(|| polisher.polish(s, cancelled));
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+            r
+        })
+        .collect();
+    let stable: Vec<usize> = (0..generated.len()).filter(|&i| polished[i].as_ref().is_some_and(|p| polisher.is_stable(p))).collect();
+    // Unique among the stable: the first of each group of matching relaxed structures.
+    let stable_s: Vec<Structure> = stable.iter().map(|&i| polished[i].as_ref().map(|p| p.structure.clone()).unwrap_or_else(|| generated[i].clone())).collect();
+    let groups = StructureMatcher::default().group(&stable_s);
+    let unique: Vec<usize> = groups.iter().map(|g| g[0]).collect();
+    let index = NoveltyIndex::new(train.iter());
+    let n_sun = unique.par_iter().filter(|&&k| index.is_novel(&stable_s[k])).count();
+    let mut e_hull: Vec<f64> = polished.iter().flatten().filter_map(|p| p.e_above_hull).collect();
+    e_hull.sort_by(f64::total_cmp);
+    let n = generated.len();
+    let rate = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let report = SunReport {
+        n,
+        n_valid: valid.iter().filter(|v| **v).count(),
+        n_converged: polished.iter().flatten().filter(|p| p.converged).count(),
+        n_on_hull: e_hull.len(),
+        n_stable: stable.len(),
+        n_stable_unique: unique.len(),
+        n_sun,
+        stable_rate: rate(stable.len()),
+        sun_rate: rate(n_sun),
+        median_e_above_hull: (!e_hull.is_empty()).then(|| e_hull[e_hull.len() / 2]),
+        stable_below: polisher.settings.stable_below,
+        potential: polisher.calc.as_ref().map(|c| c.name()).unwrap_or_else(|| "none".into()),
+    };
+    (report, polished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crystal::{Element, Lattice};
+    use nalgebra::Vector3;
+
+    fn rocksalt(a: f64, jitter: f64) -> Structure {
+        let l = Lattice::cubic(a).unwrap();
+        let na = Element::from_symbol("Na").unwrap();
+        let cl = Element::from_symbol("Cl").unwrap();
+        let mut species = Vec::new();
+        let mut frac = Vec::new();
+        for (i, t) in [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]].iter().enumerate() {
+            species.push(na);
+            frac.push(Vector3::new(t[0] + jitter * i as f64, t[1], t[2]));
+            species.push(cl);
+            frac.push(Vector3::new(t[0] + 0.5, t[1], t[2]));
+        }
+        Structure::from_frac(l, species, frac).unwrap()
+    }
+
+    #[test]
+    fn symmetrising_snaps_a_jittered_rock_salt() {
+        let p = Polisher::new(PolishSettings { potential: None, ..PolishSettings::default() }).unwrap();
+        let out = p.polish(&rocksalt(5.64, 0.004), &|| false);
+        assert_eq!(out.symmetrised_group, Some(225));
+        assert_eq!(out.space_group, Some(225), "the primitive standard cell is exact");
+        assert_eq!(out.structure.n_sites(), 2);
+        assert!(out.energy_per_atom.is_none() && out.e_above_hull.is_none());
+    }
+
+    #[test]
+    fn sun_counts_stable_unique_novel() {
+        // Lennard-Jones has no hull, so nothing is stable: S.U.N. is zero but relaxations run.
+        let p = Polisher::new(PolishSettings { potential: Some("lj:sigma=2.5,epsilon=0.01".into()), symprec_ang: None, max_steps: 20, ..PolishSettings::default() }).unwrap();
+        let crystals = vec![rocksalt(5.64, 0.0), rocksalt(5.64, 0.0)];
+        let (r, polished) = sun(&crystals, &[true, false], &[], &p, &|_| {}, &|| false);
+        assert_eq!((r.n, r.n_valid, r.n_stable, r.n_sun), (2, 1, 0, 0));
+        assert!(polished[0].as_ref().unwrap().energy_per_atom.is_some());
+        assert!(polished[1].is_none());
+    }
+}
