@@ -151,3 +151,92 @@ fn the_generate_job_streams_candidates_into_the_project() {
     assert!(text.contains("head_band_gap") && text.contains("crystal-vae"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn charge_balanced_decoding_makes_every_formula_pass_smact() {
+    geode::ml::init_threads(1);
+    let vae = CrystalVae::shipped().unwrap();
+    let z = vae.prior_codes(48, 11);
+    let decode = |charge_balance: bool| -> Vec<Structure> {
+        let o = SampleOptions { steps_per_level: 1, seed: 2, charge_balance, ..Default::default() };
+        vae.decode(&z, &Constraints::default(), &o, &mut |_, _| {}, &|| false).unwrap().into_iter().filter_map(|d| d.structure.ok()).collect()
+    };
+    let smact = |s: &Structure| geode::chem::oxidation::validity(&s.composition(), Default::default()).is_valid();
+    let (raw, balanced) = (decode(false), decode(true));
+    assert_eq!(raw.len(), balanced.len());
+    let raw_valid = raw.iter().filter(|s| smact(s)).count();
+    assert!(raw_valid < raw.len(), "the heads alone give some formulas SMACT rejects ({raw_valid} of {})", raw.len());
+    for s in &balanced {
+        assert!(smact(s), "{} is not charge-balanced", s.reduced_formula());
+    }
+    // Formulas that already passed are kept as they were.
+    for (a, b) in raw.iter().zip(&balanced) {
+        if smact(a) {
+            assert_eq!(a.reduced_formula(), b.reduced_formula());
+        }
+    }
+}
+
+#[test]
+fn the_conditional_sampler_starts_from_training_crystals_that_meet_the_target() {
+    use geode::search::generate::{Campaign, CampaignSettings, Mode};
+    geode::ml::init_threads(1);
+    let settings = CampaignSettings { mode: Mode::Conditional, radius: 0.0, targets: vec!["band_gap in [3.0, 3.5]".into()], opt_steps: 0, sampling: SampleOptions { steps_per_level: 1, ..Default::default() }, ..Default::default() };
+    let campaign = Campaign::new(CrystalVae::shipped().unwrap(), settings, &[]).unwrap();
+    // With radius 0 and no optimisation the codes are training crystals' own codes, whose heads predict
+    // gaps near the window far more often than prior samples do.
+    let codes = campaign.codes(0, 64, 64, 3);
+    let prior = campaign.vae.prior_codes(64, 3);
+    let gap_head = |z: &tch::Tensor| -> f64 {
+        let p = Vec::<f64>::try_from(tch::no_grad(|| campaign.vae.head_properties(z)).select(1, 1).to_kind(tch::Kind::Double)).unwrap();
+        p.iter().sum::<f64>() / p.len() as f64
+    };
+    let (cond, unc) = (gap_head(&codes), gap_head(&prior));
+    assert!(cond > unc + 1.0 && cond > 2.0, "mean head band gap {cond:.2} eV (conditional) vs {unc:.2} eV (prior)");
+    // No training crystal meets an impossible target: a clear error.
+    let bad = CampaignSettings { mode: Mode::Conditional, targets: vec!["band_gap in [3.0, 3.5]".into()], constraints: Constraints { elements: vec!["Cu".into(), "Zn".into()], ..Default::default() }, ..Default::default() };
+    let err = Campaign::new(CrystalVae::shipped().unwrap(), bad, &[]).err().unwrap();
+    assert!(err.contains("no training crystal meets"), "{err}");
+}
+
+#[test]
+fn generated_crystals_are_relaxed_and_scored_for_sun() {
+    let dir = std::env::temp_dir().join(format!("geode-gen-relax-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    // CLI: relaxed CIFs beside the generated ones, the relaxed columns in the table.
+    let out = geode(&["generate", "--n", "3", "--elements", "Na,Cl", "--steps-per-level", "1", "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--out", d, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let relaxed = summary["relaxed"].as_u64().unwrap();
+    assert!(relaxed >= 1 && relaxed == summary["valid"].as_u64().unwrap(), "{summary}");
+    let csv = std::fs::read_to_string(dir.join("generated.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "relaxed_file").unwrap();
+    let files: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(col).unwrap()).filter(|f| !f.is_empty()).collect();
+    assert_eq!(files.len() as u64, relaxed);
+    assert!(geode::io::read_structures(&dir.join(files[0])).is_ok());
+    // Eval: S.U.N. with a potential that has no hull counts nothing stable, but relaxes the valid ones.
+    let out = geode(&["generate", "eval", d, "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["sun"]["n_stable"], 0);
+    assert_eq!(m["sun"]["n_valid"].as_u64().unwrap(), relaxed, "the valid generated crystals (relaxed/ is not read)");
+    // The job: relaxed children linked to their generated parents.
+    let cfg = dir.join("gen.toml");
+    std::fs::write(&cfg, "n = 2\nbatch = 2\nrelax = \"lj:sigma=2.8,epsilon=0.02\"\nrelax_steps = 5\n[settings.constraints]\nelements = [\"Na\", \"Cl\"]\n[settings.sampling]\nsteps_per_level = 1\n").unwrap();
+    let project = dir.join("p.geode");
+    let out = geode(&["run", "generate", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = geode::engine::store::Store::open(&project).unwrap();
+    let rows = store.query_candidates(None, None, None, None).unwrap();
+    let relaxed: Vec<_> = rows.iter().filter(|c| c.stage == "relaxed").collect();
+    let generated = rows.iter().filter(|c| c.stage == "generated").count();
+    assert_eq!(relaxed.len(), generated, "one relaxed child per valid generated crystal");
+    for r in relaxed {
+        let parents = store.candidate_parents(r.id).unwrap();
+        assert_eq!(parents.len(), 1);
+        assert!(r.properties.get("relaxed_energy_per_atom").is_some());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
