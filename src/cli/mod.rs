@@ -112,7 +112,7 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<generate_cmd::GenerateAction>,
         #[command(flatten)]
-        args: generate_cmd::GenerateArgs,
+        args: Box<generate_cmd::GenerateArgs>,
     },
     /// Global structure search tools: random symmetric structures, the ground-state recovery
     /// benchmark (searches themselves run with `geode run evolve --config run.toml`)
@@ -243,7 +243,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
         Some(Command::Chem { action }) => chem_cmd::run(action),
-        Some(Command::Generate { action, args }) => generate_cmd::run(action, args),
+        Some(Command::Generate { action, args }) => generate_cmd::run(action, *args),
         Some(Command::Evolve { action }) => evolve_cmd::run(action),
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
         Some(Command::Hull { refs, query, structures, potential, relax, json }) => match query {

@@ -119,17 +119,17 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     let novel = rc.campaign.is_novel(&r.structure);
     let stable = rc.polisher.is_stable(&r);
     state.stable_novel += usize::from(stable && novel);
-        let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
-        let mut props: Vec<(String, PropValue)> = vec![("relaxed_energy_per_atom".into(), e.into()), ("relax_steps".into(), (r.relax_steps as f64).into()), ("relax_converged".into(), flag(r.converged)), ("novel".into(), flag(novel))];
-        if let Some(h) = r.e_above_hull {
-            props.push(("relaxed_e_above_hull".into(), h.into()));
-        }
-        if let Some(g) = r.space_group {
-            props.push(("space_group".into(), f64::from(g).into()));
-        }
-        let mut extra = serde_json::Map::new();
-        extra.insert("index".into(), json!(index));
-        extra.insert("relaxed_from_seq".into(), json!(seq));
+    let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
+    let mut props: Vec<(String, PropValue)> = vec![("relaxed_energy_per_atom".into(), e.into()), ("relax_steps".into(), (r.relax_steps as f64).into()), ("relax_converged".into(), flag(r.converged)), ("novel".into(), flag(novel))];
+    if let Some(h) = r.e_above_hull {
+        props.push(("relaxed_e_above_hull".into(), h.into()));
+    }
+    if let Some(g) = r.space_group {
+        props.push(("space_group".into(), f64::from(g).into()));
+    }
+    let mut extra = serde_json::Map::new();
+    extra.insert("index".into(), json!(index));
+    extra.insert("relaxed_from_seq".into(), json!(seq));
     ctx.emit(NewCandidate { seq: 0, structure: r.structure, stage: "relaxed".into(), source: rc.source.clone(), props, extra, parents: vec![seq] });
 }
 

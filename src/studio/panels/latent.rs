@@ -54,6 +54,11 @@ pub struct LatentPanel {
     pub n: usize,
     /// Start a run when the target handle or sliders are released.
     pub live: bool,
+    /// Target runs use the conditional sampler (codes around training crystals meeting the target)
+    /// instead of latent optimisation from prior samples.
+    pub conditional: bool,
+    /// Target runs also symmetrise and relax every valid crystal with CHGNet.
+    pub relax: bool,
     /// The generate run the target controls started last (cancelled when retargeted).
     pub target_run: Option<i64>,
     /// Whether the handle is being dragged, and where it was drawn last (screen points).
@@ -80,6 +85,8 @@ impl Default for LatentPanel {
             fe_max: -1.0,
             n: 32,
             live: true,
+            conditional: false,
+            relax: false,
             target_run: None,
             dragging: false,
             handle_px: None,
@@ -165,10 +172,20 @@ impl StudioApp {
         targets
     }
 
+    /// The `generate` run the target controls start.
+    fn latent_target_params(&self) -> serde_json::Value {
+        let mode = if self.latent.conditional { "conditional" } else { "sample" };
+        let mut p = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"mode": mode, "targets": self.latent_targets(), "sampling": {"steps_per_level": 2}}});
+        if self.latent.relax {
+            p["relax"] = serde_json::json!("chgnet");
+        }
+        p
+    }
+
     /// Start a generation run towards the form's targets; its crystals arrive in the gallery and on
     /// both plots (the Runs tab has its progress and log).
     pub fn latent_generate_for_target(&mut self) {
-        let params = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"targets": self.latent_targets(), "sampling": {"steps_per_level": 2}}});
+        let params = self.latent_target_params();
         self.latent.target_run = self.submit_run("generate", params, 0, false);
     }
 
@@ -180,7 +197,7 @@ impl StudioApp {
         {
             let _ = engine.cancel(id);
         }
-        let params = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"targets": self.latent_targets(), "sampling": {"steps_per_level": 2}}});
+        let params = self.latent_target_params();
         self.latent.target_run = self.submit_run("generate", params, 0, false);
     }
 
@@ -215,7 +232,7 @@ impl StudioApp {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.sort_by_key(|s| std::cmp::Reverse(s.id));
         out
     }
 
@@ -248,6 +265,8 @@ impl StudioApp {
             ui.label("crystals");
             ui.add(egui::DragValue::new(&mut self.latent.n).range(1..=2000));
             ui.checkbox(&mut self.latent.live, "live").on_hover_text("Start a run whenever the target is moved (a running one from here is cancelled)");
+            ui.checkbox(&mut self.latent.conditional, "conditional").on_hover_text("Start from training crystals whose DFT labels meet the target (the conditional sampler) instead of prior samples");
+            ui.checkbox(&mut self.latent.relax, "relax (CHGNet)").on_hover_text("Symmetrise and relax every valid crystal with CHGNet and place it on the CHGNet hull (about 1 s per crystal)");
             crate::studio::labelled_combo(ui, "map colour", "latent_colour", self.latent.color.label(), |ui| {
                 for c in Column::NUMERIC {
                     ui.selectable_value(&mut self.latent.color, c, c.label());
