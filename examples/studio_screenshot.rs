@@ -95,6 +95,21 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         h.state_mut().select(Item::Candidate(id));
     }
     h.state_mut().state.dock_tab = DockTab::Latent;
+    // An interpolation path between two dataset crystals, drawn on the map.
+    let ds = geode::data::Dataset::embedded();
+    let id_of = |f: &str| ds.entries.iter().find(|e| e.formula == f).map(|e| e.id);
+    if let (Some(a), Some(b)) = (id_of("NaCl"), id_of("SrTiO3")) {
+        h.state_mut().latent.path_start = Some(a);
+        h.state_mut().select(Item::Dataset(b));
+        h.state_mut().latent_path_to_selected();
+        let t0 = Instant::now();
+        while h.state().runs.iter().filter(|r| r.kind == "generate" && r.status == "finished").count() < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(600), "the path run did not finish");
+            h.step();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        h.state_mut().candidates_dirty = true;
+    }
     h.run_steps(10);
 }
 

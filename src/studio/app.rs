@@ -867,7 +867,7 @@ impl eframe::App for StudioApp {
             egui::Panel::right("inspector").resizable(true).default_size(330.0).min_size(240.0).max_size(560.0).show(ui, |ui| self.inspector_ui(ui));
         }
         if self.state.show_dock {
-            egui::Panel::bottom("dock").resizable(true).default_size((ui.available_height() * 0.4).max(300.0)).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
+            egui::Panel::bottom("dock").resizable(true).default_size(380.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
         }
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {

@@ -417,19 +417,8 @@ impl StudioApp {
             response.clone().on_hover_text_at_pointer(format!("empty: click to decode a crystal at ({:.2}, {:.2}); Shift+drag to box a region", p.x, p.y));
         }
         // Region selection with Shift+drag, in map coordinates.
-        let drag_id = egui::Id::unique("latent_region_start");
-        if shift && response.drag_started() {
-            ui.data_mut(|d| d.insert_temp(drag_id, pointer));
-        }
-        if response.drag_stopped()
-            && let Some(Some(a)) = ui.data(|d| d.get_temp::<Option<egui_plot::PlotPoint>>(drag_id))
-            && let Some(b) = pointer
-        {
-            ui.data_mut(|d| d.remove::<Option<egui_plot::PlotPoint>>(drag_id));
-            let r = [a.x.min(b.x), a.x.max(b.x), a.y.min(b.y), a.y.max(b.y)];
-            if r[1] > r[0] && r[3] > r[2] {
-                self.latent.region = Some(r);
-            }
+        if let Some(r) = super::plots::shift_drag_box(ui, &response, pointer, shift, "latent_region_start") {
+            self.latent.region = Some(r);
         }
         if response.clicked() {
             match (near, pointer) {

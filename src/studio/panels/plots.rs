@@ -41,6 +41,22 @@ pub fn colour_bins(points: impl Iterator<Item = ([f64; 2], f64)>) -> (Vec<Vec<[f
     (bins, cmin, cmax)
 }
 
+/// A box drawn on a plot with Shift+drag: (x min, x max, y min, y max) in plot coordinates once the drag
+/// ends, `None` before (or for an empty box). `key` names the drag's start in egui's temporary memory.
+pub fn shift_drag_box(ui: &egui::Ui, response: &egui::Response, pointer: Option<egui_plot::PlotPoint>, shift: bool, key: &str) -> Option<[f64; 4]> {
+    let drag_id = egui::Id::unique(key);
+    if shift && response.drag_started() {
+        ui.data_mut(|d| d.insert_temp(drag_id, pointer));
+    }
+    if !response.drag_stopped() {
+        return None;
+    }
+    let start = ui.data_mut(|d| d.remove_temp::<Option<egui_plot::PlotPoint>>(drag_id)).flatten()?;
+    let end = pointer?;
+    let b = [start.x.min(end.x), start.x.max(end.x), start.y.min(end.y), start.y.max(end.y)];
+    (b[1] > b[0] && b[3] > b[2]).then_some(b)
+}
+
 impl StudioApp {
     pub fn dock_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
@@ -129,19 +145,8 @@ impl StudioApp {
             response.clone().on_hover_text_at_pointer(format!("{} ({})\n{} {:.3}\n{} {:.3}", e.formula, e.id, xc.label(), column_value(e, xc).unwrap_or(f64::NAN), yc.label(), column_value(e, yc).unwrap_or(f64::NAN)));
         }
         // Box selection with Shift+drag, in plot coordinates.
-        let drag_id = egui::Id::unique("plot_box_start");
-        if shift && response.drag_started() {
-            ui.data_mut(|d| d.insert_temp(drag_id, pointer));
-        }
-        if response.drag_stopped()
-            && let Some(Some(start)) = ui.data(|d| d.get_temp::<Option<egui_plot::PlotPoint>>(drag_id))
-            && let Some(end) = pointer
-        {
-            ui.data_mut(|d| d.remove::<Option<egui_plot::PlotPoint>>(drag_id));
-            let b = [start.x.min(end.x), start.x.max(end.x), start.y.min(end.y), start.y.max(end.y)];
-            if b[1] > b[0] && b[3] > b[2] {
-                self.plot_box = Some(b);
-            }
+        if let Some(b) = shift_drag_box(ui, &response, pointer, shift, "plot_box_start") {
+            self.plot_box = Some(b);
         }
         if response.clicked()
             && let Some(i) = nearest
