@@ -11,7 +11,9 @@ use super::{Element, Structure};
 /// How bonds are detected.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum BondRule {
-    /// Bonded when d ≤ `scale` × (r_cov(a) + r_cov(b)).
+    /// Bonded when d ≤ `scale` × (r_cov(a) + r_cov(b)). In a structure that holds a non-metal, two metals
+    /// are never bonded (Sr–Sr at 3.9 Å in SrTiO3 is within 1.15 × 2 × 1.95 Å but is not a bond anyone
+    /// wants drawn); alloys keep their metal–metal bonds.
     Covalent { scale: f64 },
     /// Bonded when d ≤ VESTA's maximum length for the pair; pairs VESTA lists no cutoff for are never bonded.
     Vesta,
@@ -91,7 +93,10 @@ impl Structure {
         }
         let nl = self.neighbor_list(cutoff);
         let sp = self.species();
+        let skip_metal_pairs = matches!(rule, BondRule::Covalent { .. }) && els.iter().any(|e| !e.data().is_metal);
+        let pair_ok = |a: Element, b: Element| !(skip_metal_pairs && a.data().is_metal && b.data().is_metal);
         (0..nl.len())
+            .filter(|&k| pair_ok(sp[nl.center[k]], sp[nl.neighbor[k]]))
             .filter(|&k| rule.max_length(sp[nl.center[k]], sp[nl.neighbor[k]]).is_some_and(|m| nl.distance[k] <= m))
             .map(|k| Bond { a: nl.center[k], b: nl.neighbor[k], image: nl.image[k], length_ang: nl.distance[k] })
             .collect()
@@ -110,6 +115,20 @@ impl Structure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metal_pairs_are_not_bonds_in_compounds() {
+        // Cubic SrTiO3 (a = 3.905 Å): Ti–O 1.95 Å and Sr–O 2.76 Å are bonds; Sr–Sr and Ti–Ti at 3.905 Å and
+        // Sr–Ti at 3.38 Å are not, although covalent radii × 1.15 would reach them.
+        let el = |s: &str| Element::from_symbol(s).unwrap();
+        let frac = vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.5, 0.5, 0.0), Vector3::new(0.5, 0.0, 0.5), Vector3::new(0.0, 0.5, 0.5)];
+        let s = Structure::from_frac(Lattice::cubic(3.905).unwrap(), vec![el("Sr"), el("Ti"), el("O"), el("O"), el("O")], frac).unwrap();
+        let cn = s.coordination_numbers(BondRule::default());
+        assert_eq!(cn, vec![12, 6, 6, 6, 6], "Sr 12 O, Ti 6 O, O 2 Ti + 4 Sr");
+        // An alloy keeps its metal–metal bonds: fcc Cu has 12 neighbours.
+        let cu = Structure::from_frac(Lattice::cubic(3.61).unwrap(), vec![el("Cu"); 4], vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.0), Vector3::new(0.5, 0.0, 0.5), Vector3::new(0.0, 0.5, 0.5)]).unwrap();
+        assert!(cu.coordination_numbers(BondRule::default()).iter().all(|&c| c == 12));
+    }
     use crate::crystal::Lattice;
     use nalgebra::Vector3;
 
