@@ -141,7 +141,7 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     match action {
         Some(GenerateAction::Eval { dir, property_model, floor, relax, relax_limit, relax_steps, json }) => {
-            let sun = relax.map(|potential| PolishSettings { potential: Some(potential), max_steps: relax_steps, ..PolishSettings::default() });
+            let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
             eval(&dir, &property_model, floor, sun.map(|s| (s, relax_limit)), json)
         }
         Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, property_model, json }) => {
@@ -280,7 +280,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         header.push(s);
     }
     let polisher = match &a.relax {
-        Some(p) => Some(Polisher::new(PolishSettings { potential: Some(p.clone()), max_steps: a.relax_steps, ..PolishSettings::default() }).map_err(anyhow::Error::msg)?),
+        Some(p) => Some(Polisher::new(PolishSettings::relaxing(p, a.relax_steps)).map_err(anyhow::Error::msg)?),
         None => None,
     };
     if polisher.is_some() {

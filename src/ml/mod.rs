@@ -54,6 +54,14 @@ impl Target {
         }
     }
 
+    /// The dataset entry's DFT value of this property, if it has one.
+    pub fn label(self, e: &crate::data::Entry) -> Option<f64> {
+        match self {
+            Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
+            Target::BandGap => e.band_gap,
+        }
+    }
+
     pub fn from_name(s: &str) -> Option<Target> {
         Target::ALL.into_iter().find(|t| t.name() == s)
     }

@@ -167,13 +167,6 @@ impl LabelledSet {
     }
 }
 
-fn label(e: &crate::data::Entry, t: Target) -> Option<f64> {
-    match t {
-        Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
-        Target::BandGap => e.band_gap,
-    }
-}
-
 /// One split of the embedded dataset, prepared for `arch`.
 pub fn embedded_set(arch: &Architecture, targets: &[Target], split: Split) -> LabelledSet {
     embedded_subset(arch, targets, split, None, 0)
@@ -194,7 +187,7 @@ pub fn embedded_subset(arch: &Architecture, targets: &[Target], split: Split, li
     }
     LabelledSet {
         samples: entries.par_iter().map(|e| prepare(arch, &e.structure)).collect(),
-        labels: entries.iter().map(|e| targets.iter().map(|&t| label(e, t)).collect()).collect(),
+        labels: entries.iter().map(|e| targets.iter().map(|&t| t.label(e)).collect()).collect(),
         names: entries.iter().map(|e| format!("oqmd-icsd-{}", e.id)).collect(),
     }
 }
@@ -300,7 +293,7 @@ pub fn metrics_of(targets: &[Target], preds: &[Vec<super::Prediction>], labels: 
 
 /// Labels of the embedded dataset's `split`, `[entry][target]`.
 pub fn embedded_labels(targets: &[Target], split: Split) -> Vec<Vec<Option<f64>>> {
-    Dataset::embedded().split(split).map(|e| targets.iter().map(|&t| label(e, t)).collect()).collect()
+    Dataset::embedded().split(split).map(|e| targets.iter().map(|&t| t.label(e)).collect()).collect()
 }
 
 /// Mean label of each target over the embedded training split (the mean-predictor baseline).

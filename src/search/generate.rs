@@ -179,14 +179,10 @@ fn conditional_seeds(targets: &[PropertyTarget], c: &Constraints, max_atoms: usi
         return Err("the conditional sampler needs at least one target".into());
     }
     let train: Vec<&'static crate::data::Entry> = Dataset::embedded().split(Split::Train).collect();
-    let label = |e: &crate::data::Entry, t: Target| match t {
-        Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
-        Target::BandGap => e.band_gap,
-    };
     // Windows on the labels; min/max targets become the lowest/highest 10 % of the training labels.
     let mut windows = Vec::new();
     for t in targets {
-        let mut v: Vec<f64> = train.iter().filter_map(|e| label(e, t.target)).collect();
+        let mut v: Vec<f64> = train.iter().filter_map(|e| t.target.label(e)).collect();
         if v.is_empty() {
             return Err(format!("the conditional sampler needs DFT labels for {}; the dataset has none", t.target.name()));
         }
@@ -202,7 +198,7 @@ fn conditional_seeds(targets: &[PropertyTarget], c: &Constraints, max_atoms: usi
     let (lo_n, hi_n) = (c.min_atoms.unwrap_or(1), c.max_atoms.unwrap_or(max_atoms).min(max_atoms));
     let ok: Vec<&'static Structure> = train
         .into_iter()
-        .filter(|e| windows.iter().all(|&(t, lo, hi)| label(e, t).is_some_and(|v| v >= lo && v <= hi)))
+        .filter(|e| windows.iter().all(|&(t, lo, hi)| t.label(e).is_some_and(|v| v >= lo && v <= hi)))
         .filter(|e| (lo_n..=hi_n).contains(&e.structure.n_sites()))
         .filter(|e| allowed.as_ref().is_none_or(|a| e.structure.species().iter().all(|s| a.contains(&(s.z() as usize - 1)))))
         .map(|e| &e.structure)

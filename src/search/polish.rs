@@ -38,6 +38,14 @@ impl Default for PolishSettings {
     }
 }
 
+impl PolishSettings {
+    /// The defaults (symmetrise at 0.1 Å, stable below 0.1 eV/atom) relaxing with `potential` for at
+    /// most `max_steps` FIRE steps: what the CLI's and the runs' `relax` options ask for.
+    pub fn relaxing(potential: &str, max_steps: usize) -> PolishSettings {
+        PolishSettings { potential: Some(potential.trim().to_string()), max_steps, ..PolishSettings::default() }
+    }
+}
+
 /// One crystal after post-processing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Polished {

@@ -160,8 +160,7 @@ impl Job for GenerateJob {
             }
             self.ready = Some((campaign, model));
             if !self.p.relax.trim().is_empty() {
-                let settings = PolishSettings { potential: Some(self.p.relax.trim().to_string()), max_steps: self.p.relax_steps, ..PolishSettings::default() };
-                self.polisher = Some(Polisher::new(settings).map_err(|e| JobError::Config(format!("key `relax`: {e}")))?);
+                self.polisher = Some(Polisher::new(PolishSettings::relaxing(&self.p.relax, self.p.relax_steps)).map_err(|e| JobError::Config(format!("key `relax`: {e}")))?);
             }
         }
         let Some((campaign, model)) = &self.ready else { return Err(JobError::Failed("campaign missing".into())) };

@@ -49,7 +49,7 @@ pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Ve
     sizes.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     sizes.truncate(MAX_SIZES);
     // Every count vector over the pool for every size, with its cost.
-    let mut cands: Vec<(f64, usize, Vec<u8>)> = Vec::new();
+    let mut cands: Vec<(f64, usize, [u8; POOL])> = Vec::new();
     let mut x = vec![0u8; pool.len()];
     for &(n, lp) in &sizes {
         enumerate(&mut x, 0, n, &mut |c| {
@@ -57,15 +57,17 @@ pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Ve
                 let f = k as f64 / n as f64;
                 f * (f.ln() - lq)
             }).sum();
-            cands.push((kl + best_lp - lp, n, c.to_vec()));
+            let mut counts = [0u8; POOL];
+            counts[..c.len()].copy_from_slice(c);
+            cands.push((kl + best_lp - lp, n, counts));
         });
     }
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut counts = vec![0usize; q.len()];
     for (_, _, c) in cands {
         counts.iter_mut().for_each(|k| *k = 0);
-        for (i, &k) in c.iter().enumerate() {
-            counts[pool[i]] = k as usize;
+        for (i, &t) in pool.iter().enumerate() {
+            counts[t] = c[i] as usize;
         }
         if counts_valid(&counts) {
             return Some(counts);

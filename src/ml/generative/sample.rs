@@ -3,9 +3,9 @@
 //! Decoding (CDVAE's): the heads give the number of atoms (most likely count allowed by the
 //! constraints), the element fractions (restricted to allowed elements) rounded to whole atoms by
 //! largest remainders (when that formula fails SMACT's charge balance, the nearest charge-balanced
-//! formula over the likely elements and cell sizes, [`super::composition`]), and the lattice; atoms start at uniformly random fractional positions and the
-//! denoiser moves them by annealed Langevin dynamics, for each noise level σ (largest first)
-//! `steps_per_level` steps x ← x + (η/σ)·(−ε̂) + √(2η)·ξ with η = step_lr·(σ/σ_min)² (Å², Cartesian).
+//! formula over the likely elements and cell sizes, [`super::composition`]), and the lattice; atoms
+//! start at uniformly random fractional positions and the denoiser moves them by annealed Langevin
+//! dynamics, for each noise level σ (largest first) `steps_per_level` steps x ← x + (η/σ)·(−ε̂) + √(2η)·ξ with η = step_lr·(σ/σ_min)² (Å², Cartesian).
 
 use nalgebra::Vector3;
 use rand::{Rng, SeedableRng};

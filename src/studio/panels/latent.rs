@@ -380,7 +380,7 @@ impl StudioApp {
                     }
                 }
                 if let Some(b) = region {
-                    plot_ui.polygon(Polygon::new("region", PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30))));
+                    plot_ui.polygon(super::plots::selection_box("region", b));
                 }
                 if !generated.is_empty() {
                     let g: Vec<[f64; 2]> = generated.iter().map(|g| g.1).collect();

@@ -41,6 +41,11 @@ pub fn colour_bins(points: impl Iterator<Item = ([f64; 2], f64)>) -> (Vec<Vec<[f
     (bins, cmin, cmax)
 }
 
+/// How a Shift+drag selection box is drawn: translucent amber over the points.
+pub fn selection_box(name: &str, b: [f64; 4]) -> Polygon<'static> {
+    Polygon::new(name, PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30)))
+}
+
 /// A box drawn on a plot with Shift+drag: (x min, x max, y min, y max) in plot coordinates once the drag
 /// ends, `None` before (or for an empty box). `key` names the drag's start in egui's temporary memory.
 pub fn shift_drag_box(ui: &egui::Ui, response: &egui::Response, pointer: Option<egui_plot::PlotPoint>, shift: bool, key: &str) -> Option<[f64; 4]> {
@@ -125,7 +130,7 @@ impl StudioApp {
                     plot_ui.points(Points::new("selected", PlotPoints::from(vec![s])).radius(6.0).color(egui::Color32::from_rgb(255, 200, 30)).shape(egui_plot::MarkerShape::Circle).filled(false));
                 }
                 if let Some(b) = plot_box {
-                    plot_ui.polygon(Polygon::new("selection", PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30))));
+                    plot_ui.polygon(selection_box("selection", b));
                 }
                 let pointer = plot_ui.pointer_coordinate();
                 let pointer_px = plot_ui.response().hover_pos();
