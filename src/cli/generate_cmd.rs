@@ -215,13 +215,17 @@ fn eval(dir: &Path, property_model: &str, floor: bool, sun_settings: Option<(Pol
     let ds = Dataset::embedded();
     let train: Vec<Structure> = ds.split(Split::Train).map(|e| e.structure.clone()).collect();
     let test: Vec<Structure> = ds.split(Split::Test).map(|e| e.structure.clone()).collect();
-    let (m, facts) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), floor)?;
-    let sun_report = match sun_settings {
+    // The potential first, so a bad spec fails before the slow part.
+    let polisher = match sun_settings {
+        Some((settings, limit)) => Some((Polisher::new(settings).map_err(anyhow::Error::msg)?, limit)),
         None => None,
-        Some((settings, limit)) => {
+    };
+    let (m, facts) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), floor)?;
+    let sun_report = match polisher {
+        None => None,
+        Some((polisher, limit)) => {
             let k = limit.unwrap_or(structures.len()).min(structures.len());
             let valid: Vec<bool> = facts.iter().take(k).map(|f| f.structurally_valid && f.compositionally_valid).collect();
-            let polisher = Polisher::new(settings).map_err(anyhow::Error::msg)?;
             let bar = indicatif::ProgressBar::new(k as u64);
             if json_out {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
