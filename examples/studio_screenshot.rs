@@ -29,13 +29,12 @@ fn main() {
         Some("latent") => Some(latent_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("evolve") => Some(evolve_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("relax") => Some(relax_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        Some("overview") => Some(overview as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         _ => None,
     };
     if let Some(view) = special {
         view(&mut h, &dir);
-        let img = h.render().expect("render");
-        img.save(&out).expect("write PNG");
-        eprintln!("wrote {out}");
+        save(&mut h, &out);
         return;
     }
     h.state_mut().state.dock_tab = DockTab::Screening;
@@ -64,8 +63,21 @@ fn main() {
         h.get_by_label("Show hull").click();
         h.run_steps(5);
     }
-    let img = h.render().expect("render");
-    img.save(&out).expect("write PNG");
+    save(&mut h, &out);
+}
+
+/// Render and write the PNG. The studio's panels have no fill (the window is cleared to the panel
+/// colour, which kittest's renderer does not do), so the frame is laid over that colour here.
+fn save(h: &mut Harness<'static, StudioApp>, out: &str) {
+    let mut img = h.render().expect("render");
+    let bg = h.state().background;
+    for p in img.pixels_mut() {
+        let keep = 1.0 - p[3] as f32 / 255.0;
+        for (c, b) in p.0.iter_mut().zip([bg.r(), bg.g(), bg.b(), 255]) {
+            *c = (*c as f32 + b as f32 * keep).round().min(255.0) as u8;
+        }
+    }
+    img.save(out).expect("write PNG");
     eprintln!("wrote {out}");
 }
 
@@ -110,6 +122,14 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         }
         h.state_mut().candidates_dirty = true;
     }
+    h.run_steps(10);
+}
+
+/// The studio as it opens, with a 28-atom crystal (LiFePO4-sized) selected: explorer, viewer,
+/// inspector and the property plot of the whole dataset.
+fn overview(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
+    let pick = h.state().dataset.entries.iter().find(|e| e.formula == "LiFePO4").or_else(|| h.state().dataset.entries.iter().find(|e| e.structure.n_sites() == 28)).map(|e| e.id).unwrap_or(0);
+    h.state_mut().select(Item::Dataset(pick));
     h.run_steps(10);
 }
 

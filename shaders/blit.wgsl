@@ -18,7 +18,11 @@ fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
     return out;
 }
 
+// The image has the viewport's size, so each fragment reads its own texel: a plain load, without the
+// filtering a sampler does (which the software renderer pays for on every pixel).
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
-    return textureSample(src, samp, in.uv);
+    let dims = vec2<i32>(textureDimensions(src));
+    let texel = clamp(vec2<i32>(in.uv * vec2<f32>(dims)), vec2<i32>(0), dims - vec2<i32>(1));
+    return textureLoad(src, texel, 0);
 }

@@ -386,3 +386,78 @@ fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
     assert_eq!((v.run, v.axes.0.as_str(), v.axes.1.as_str()), (Some(run.id), "e_above_hull", "band_gap"));
     assert!(!v.front.is_empty() && v.front.len() <= v.points.len(), "front {:?} of {}", v.front, v.points.len());
 }
+
+#[test]
+fn property_plot_opens_the_crystal_under_a_click_and_shift_drag_boxes_filter_the_explorer() {
+    use egui_plot::PlotPoint;
+    use geode::studio::app::{Item, column_value};
+    let dir = tmp("plot");
+    let mut h = harness(&dir);
+    h.run_steps(3);
+    assert_eq!(h.state().state.dock_tab, geode::studio::state::DockTab::Plots);
+    let t = h.state().plot_transform.expect("the property plot was drawn");
+    let (xc, yc) = (h.state().state.plot_x, h.state().state.plot_y);
+    let ds = h.state().dataset;
+    let xy = |e: &geode::data::Entry| Some([column_value(e, xc)?, column_value(e, yc)?]);
+    let screen: Vec<(u32, egui::Pos2)> = ds.entries.iter().filter_map(|e| xy(e).map(|p| (e.id, t.position_from_point(&PlotPoint::new(p[0], p[1]))))).collect();
+    assert!(screen.len() > 20000, "every crystal with both properties is plotted: {}", screen.len());
+
+    // Click on the crystal with the widest band gap: the crystal nearest the click opens.
+    let (top_id, at) = *screen.iter().min_by(|a, b| a.1.y.total_cmp(&b.1.y)).unwrap();
+    assert!(t.frame().contains(at), "{at:?} inside the plot frame {:?}", t.frame());
+    h.hover_at(at);
+    h.run_steps(2);
+    h.drag_at(at);
+    h.run_steps(1);
+    h.drop_at(at);
+    h.run_steps(2);
+    let nearest = screen.iter().min_by(|a, b| a.1.distance(at).total_cmp(&b.1.distance(at))).unwrap().0;
+    assert_eq!(h.state().selection, Some(Item::Dataset(nearest)), "clicked at the crystal {top_id}");
+    let formula = ds.get(nearest).unwrap().formula.clone();
+    assert!(h.query_all_by_label(&formula).next().is_some(), "the inspector shows {formula}");
+
+    // Shift+drag a box over the middle of the plot: the explorer keeps exactly the crystals inside it.
+    let all = h.state().filtered.len();
+    let f = *t.frame();
+    let (a, b) = (f.lerp_inside(egui::vec2(0.3, 0.3)), f.lerp_inside(egui::vec2(0.7, 0.8)));
+    h.event(egui::Event::ModifiersChanged(egui::Modifiers::SHIFT));
+    h.hover_at(a);
+    h.run_steps(1);
+    h.event(egui::Event::PointerButton { pos: a, button: egui::PointerButton::Primary, pressed: true, modifiers: egui::Modifiers::SHIFT });
+    h.run_steps(1);
+    for k in 1..=5 {
+        h.hover_at(a + (b - a) * (k as f32 / 5.0));
+        h.run_steps(1);
+    }
+    h.event(egui::Event::PointerButton { pos: b, button: egui::PointerButton::Primary, pressed: false, modifiers: egui::Modifiers::SHIFT });
+    h.run_steps(1);
+    h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+    h.run_steps(2);
+    let bx = h.state().plot_box.expect("a Shift+drag leaves a box");
+    let (pa, pb) = (t.value_from_position(a), t.value_from_position(b));
+    let scale = (t.dvalue_dpos()[0].abs(), t.dvalue_dpos()[1].abs());
+    // The box spans the drag (its start is where egui recognised the drag, a few points in).
+    assert!((bx[1] - pa.x.max(pb.x)).abs() < 1e-6 && (bx[2] - pa.y.min(pb.y)).abs() < 1e-6, "box {bx:?} ends at the drop {pb:?}");
+    assert!((bx[0] - pa.x.min(pb.x)).abs() < 12.0 * scale.0 && (bx[3] - pa.y.max(pb.y)).abs() < 12.0 * scale.1, "box {bx:?} starts near the press {pa:?}");
+    let inside = ds.entries.iter().filter(|e| xy(e).is_some_and(|p| p[0] >= bx[0] && p[0] <= bx[1] && p[1] >= bx[2] && p[1] <= bx[3])).count();
+    let kept = h.state().filtered.len();
+    assert!(kept < all && kept == inside && inside > 0, "{kept} of {all} rows kept, {inside} crystals inside the box");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_dock_keeps_its_height_on_every_tab() {
+    use geode::studio::state::DockTab;
+    let dir = tmp("dock");
+    let mut h = harness(&dir);
+    h.run_steps(3);
+    for tab in [DockTab::Plots, DockTab::Latent, DockTab::Runs, DockTab::Models, DockTab::Screening, DockTab::Hull, DockTab::Evolution] {
+        h.state_mut().state.dock_tab = tab;
+        h.run_steps(4);
+        let before = h.state().dock_height;
+        h.run_steps(10);
+        let after = h.state().dock_height;
+        assert!(before > 100.0 && (after - before).abs() < 0.5, "{tab:?}: the dock went from {before} to {after} points in 10 frames");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -115,6 +115,10 @@ pub struct GenerateArgs {
     /// that fails SMACT's test is replaced by the nearest charge-balanced one)
     #[arg(long)]
     pub no_charge_balance: bool,
+    /// Leave collapsed sites (two atoms < 0.5 Å apart) as the denoiser left them (by default one atom
+    /// of each such pair is moved into the largest void and the crystal annealed again from σ = 0.5 Å)
+    #[arg(long)]
+    pub no_repair: bool,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
     /// above the potential's hull and the space group
@@ -268,7 +272,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, ..Default::default() },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, ..Default::default() },
         ..Default::default()
     };
     let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;

@@ -54,6 +54,28 @@ pub struct Engine {
     events_rx: Receiver<Event>,
     monitor: Option<JoinHandle<()>>,
     scheduler: Option<JoinHandle<()>>,
+    /// Nice value added to the pool's and the runs' threads (0: as the caller).
+    nice: i32,
+}
+
+/// How much lower than the UI the studio's compute threads run (Linux nice value): a background job
+/// then takes the cores the interface leaves idle instead of competing with it for every frame.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lower the calling thread's scheduling priority by `nice` (Linux, where nice values are per thread;
+/// threads it starts, such as libtorch's OpenMP workers, inherit it). Elsewhere, or for 0, nothing.
+pub fn lower_this_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice != 0 {
+        // SAFETY: plain system calls on the calling thread's own id.
+        unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, (now + nice).min(19));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// Threads for the shared pool: all cores but one, so the UI thread stays responsive.
@@ -64,17 +86,28 @@ pub fn default_threads() -> usize {
 impl Engine {
     /// Start an engine on `project` with `threads` pool threads running at most `max_concurrent` runs.
     pub fn new(project: &Path, threads: usize, max_concurrent: usize) -> Result<Engine, JobError> {
+        Engine::with_nice(project, threads, max_concurrent, 0)
+    }
+
+    /// [`Engine::new`] with its compute threads (pool workers and run drivers) at [`BACKGROUND_NICE`]
+    /// below the caller: what an interactive front end wants.
+    pub fn in_background(project: &Path, threads: usize, max_concurrent: usize) -> Result<Engine, JobError> {
+        Engine::with_nice(project, threads, max_concurrent, BACKGROUND_NICE)
+    }
+
+    fn with_nice(project: &Path, threads: usize, max_concurrent: usize, nice: i32) -> Result<Engine, JobError> {
         Store::open(project)?; // create and migrate once, up front
         let pool = Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads.max(1))
                 .thread_name(|i| format!("geode-worker-{i}"))
+                .start_handler(move |_| lower_this_thread_priority(nice))
                 .build()
                 .map_err(|e| JobError::Failed(format!("cannot start the thread pool: {e}")))?,
         );
         let (events_tx, events_rx) = unbounded();
         let shared = Arc::new((Mutex::new(Shared { queue: Vec::new(), active: HashMap::new(), threads: HashMap::new(), shutdown: false }), Condvar::new()));
-        let mut engine = Engine { project: project.to_path_buf(), pool, max_concurrent: max_concurrent.max(1), shared, events_tx, events_rx, monitor: None, scheduler: None };
+        let mut engine = Engine { project: project.to_path_buf(), pool, max_concurrent: max_concurrent.max(1), shared, events_tx, events_rx, monitor: None, scheduler: None, nice };
         engine.monitor = Some(engine.spawn_monitor());
         engine.scheduler = Some(engine.spawn_scheduler());
         Ok(engine)
@@ -208,6 +241,7 @@ impl Engine {
         let pool = self.pool.clone();
         let tx = self.events_tx.clone();
         let max = self.max_concurrent;
+        let nice = self.nice;
         std::thread::Builder::new()
             .name("geode-scheduler".into())
             .spawn(move || {
@@ -239,6 +273,7 @@ impl Engine {
                     s.active.insert(q.run_id, handle.clone());
                     let (shared2, project2, pool2, tx2) = (shared.clone(), project.clone(), pool.clone(), tx.clone());
                     let t = std::thread::Builder::new().name(format!("geode-run-{}", q.run_id)).spawn(move || {
+                        lower_this_thread_priority(nice);
                         drive(&project2, pool2, &handle, &tx2);
                         let (lock, cv) = &*shared2;
                         if let Ok(mut s) = lock.lock() {
@@ -426,4 +461,28 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
         let _ = store.log(run_id, if error.is_some() { "error" } else { "info" }, &error.clone().unwrap_or_else(|| status.as_str().to_string()));
     }
     send(EventKind::Finished { status, error });
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn nice_here() -> i32 {
+        // SAFETY: reads the calling thread's own priority.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[test]
+    fn background_engines_compute_at_a_lower_priority_than_their_caller() {
+        let dir = std::env::temp_dir().join(format!("geode-nice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let own = nice_here();
+        let background = Engine::in_background(&dir.join("a.geode"), 1, 1).unwrap();
+        assert_eq!(background.pool.install(nice_here), (own + BACKGROUND_NICE).min(19));
+        let plain = Engine::new(&dir.join("b.geode"), 1, 1).unwrap();
+        assert_eq!(plain.pool.install(nice_here), own);
+        assert_eq!(nice_here(), own, "the caller keeps its priority");
+        drop((background, plain));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -110,7 +110,7 @@ pub struct StudioApp {
     pub files: Vec<OpenedFile>,
     /// Dataset rows (indices into `dataset.entries`) passing the explorer's search and filters, sorted.
     pub filtered: Vec<usize>,
-    filter_key: String,
+    pub(crate) filter_key: String,
     pub candidates: Vec<CandidateRow>,
     /// The Latent map tab (the map is computed on first show).
     pub latent: super::panels::latent::LatentPanel,
@@ -143,6 +143,15 @@ pub struct StudioApp {
     pub annotation: Option<(i64, bool, String, String)>,
     /// Box selection in the property plot (x0, x1, y0, y1), filtering the explorer.
     pub plot_box: Option<[f64; 4]>,
+    /// The property plot's points, kept between frames.
+    pub plot_scatter: super::panels::raster::ScatterCache,
+    /// Where the property plot was drawn last (plot ↔ screen coordinates).
+    pub plot_transform: Option<egui_plot::PlotTransform>,
+    /// Height of the bottom dock as last drawn (points); a tab whose content overflows it makes the
+    /// panel grow frame after frame.
+    pub dock_height: f32,
+    /// The theme's panel colour, which the frame is cleared to (panels themselves have no fill).
+    pub background: egui::Color32,
     /// Structure facts per item key (space group etc.), computed once.
     pub info_cache: HashMap<String, super::panels::inspector::ItemInfo>,
     /// Cards of the shipped models, read once at start-up.
@@ -203,6 +212,10 @@ impl StudioApp {
             toasts: Vec::new(),
             annotation: None,
             plot_box: None,
+            plot_scatter: Default::default(),
+            plot_transform: None,
+            dock_height: 0.0,
+            background: egui::Color32::from_gray(27),
             info_cache: HashMap::new(),
             cards: crate::ml::shipped::cards(),
             last_frame_ms: 0.0,
@@ -231,7 +244,7 @@ impl StudioApp {
             let _ = std::fs::create_dir_all(dir);
         }
         self.engine = None;
-        match Engine::new(path, self.opts.threads, 2).and_then(|e| Store::open(path).map(|s| (e, s))) {
+        match Engine::in_background(path, self.opts.threads, 2).and_then(|e| Store::open(path).map(|s| (e, s))) {
             Ok((e, s)) => {
                 self.engine = Some(e);
                 self.store = Some(s);
@@ -252,8 +265,14 @@ impl StudioApp {
         self.toasts.push(Toast { text: text.into(), error, at: Instant::now() });
     }
 
+    /// Dark or light visuals. Panels are drawn without a fill: the frame is cleared to the panel colour
+    /// ([`Self::background`]) instead, which saves painting every pixel of the window a second time
+    /// (on a software renderer a full-window fill costs tens of milliseconds per frame).
     pub fn apply_theme(&mut self, ctx: &egui::Context) {
-        ctx.set_visuals(if self.state.dark { egui::Visuals::dark() } else { egui::Visuals::light() });
+        let mut visuals = if self.state.dark { egui::Visuals::dark() } else { egui::Visuals::light() };
+        self.background = visuals.panel_fill;
+        visuals.panel_fill = egui::Color32::TRANSPARENT;
+        ctx.set_visuals(visuals);
         self.viewer.set_theme(self.state.dark);
     }
 
@@ -867,7 +886,7 @@ impl eframe::App for StudioApp {
             egui::Panel::right("inspector").resizable(true).default_size(330.0).min_size(240.0).max_size(560.0).show(ui, |ui| self.inspector_ui(ui));
         }
         if self.state.show_dock {
-            egui::Panel::bottom("dock").resizable(true).default_size(380.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui));
+            self.dock_height = egui::Panel::bottom("dock").resizable(true).default_size(380.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui)).response.rect.height();
         }
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {
@@ -884,6 +903,10 @@ impl eframe::App for StudioApp {
             ctx.request_repaint_after(Duration::from_millis(200));
         }
         self.last_frame_ms = t0.elapsed().as_secs_f32() * 1000.0;
+    }
+
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        self.background.to_normalized_gamma_f32()
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -17,7 +17,9 @@ use super::composition::{counts_valid, nearest_valid_counts};
 use super::data::{N_TYPES, edges_many, lattice_from6};
 use super::model::CrystalVae;
 use super::train::{ScoreTensors, gauss};
+use crate::crystal::neighbors::MinImage;
 use crate::crystal::structure::wrap_frac;
+use crate::crystal::validity::MIN_DISTANCE_ANG;
 use crate::crystal::{Element, Lattice, Structure};
 
 /// How the denoiser samples positions.
@@ -36,11 +38,13 @@ pub struct SampleOptions {
     /// When the rounded formula fails SMACT's charge-balance test, decode the nearest charge-balanced
     /// formula instead (see [`super::composition`]); off gives the heads' plain rounding.
     pub charge_balance: bool,
+    /// Rounds of collapsed-site repair after annealing (see [`reseed_collapsed`]); 0 turns it off.
+    pub repair_rounds: usize,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2 }
     }
 }
 
@@ -108,6 +112,38 @@ pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
     counts
 }
 
+/// Noise level (Å) from which a crystal with collapsed sites is annealed again after the repair moves
+/// an atom: large enough for its neighbours to make room, small enough to keep the rest of the crystal.
+pub const REPAIR_SIGMA_ANG: f64 = 0.5;
+
+/// Candidate points tried when looking for a cell's largest void.
+const VOID_TRIALS: usize = 64;
+
+/// For every pair of sites closer than [`MIN_DISTANCE_ANG`] (periodic), move the later site to the
+/// most open of [`VOID_TRIALS`] random points (the one farthest from every other site). Returns how
+/// many sites moved.
+pub fn reseed_collapsed(lattice: &Lattice, frac: &mut [Vector3<f64>], rng: &mut ChaCha8Rng) -> usize {
+    let mi = MinImage::new(lattice);
+    let dist = |a: &Vector3<f64>, b: &Vector3<f64>| mi.distance(&lattice.to_cart(&wrap_frac(&(a - b))), false);
+    let mut moved = 0;
+    for j in 1..frac.len() {
+        if !(0..j).any(|i| dist(&frac[i], &frac[j]) < MIN_DISTANCE_ANG) {
+            continue;
+        }
+        let mut best = (f64::NEG_INFINITY, frac[j]);
+        for _ in 0..VOID_TRIALS {
+            let p = Vector3::new(rng.random(), rng.random(), rng.random());
+            let d = (0..frac.len()).filter(|&k| k != j).map(|k| dist(&frac[k], &p)).fold(f64::INFINITY, f64::min);
+            if d > best.0 {
+                best = (d, p);
+            }
+        }
+        frac[j] = best.1;
+        moved += 1;
+    }
+    moved
+}
+
 fn log_sum_exp(x: &[f64]) -> f64 {
     let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
@@ -173,43 +209,33 @@ impl CrystalVae {
                 Err(_) => Vec::new(),
             })
             .collect();
-        let z_live = z.index_select(0, &Tensor::from_slice(&live.iter().map(|&i| i as i64).collect::<Vec<_>>()));
         let sigmas = cfg.sigmas();
         let total = sigmas.len() * o.steps_per_level;
-        let sigma_min = *sigmas.last().unwrap_or(&cfg.sigma_min);
         let mut done = 0;
-        for &sigma in &sigmas {
-            let eta = o.step_lr * (sigma / sigma_min).powi(2);
-            for _ in 0..o.steps_per_level {
-                if cancelled() {
-                    return Ok(Vec::new());
+        let mut tick = || {
+            done += 1;
+            progress(done.min(total), total);
+        };
+        if !self.anneal(&plans, &mut frac, &mut rngs, &live, z, &sigmas, o, &mut tick, cancelled)? {
+            return Ok(Vec::new());
+        }
+        // Repair collapsed sites: where two atoms ended closer than any bond (< MIN_DISTANCE_ANG), move
+        // one of them into the cell's largest void and anneal the crystal again from σ = REPAIR_SIGMA_ANG
+        // down, so the denoiser finds it a site of its own.
+        let repair_sigmas: Vec<f64> = sigmas.iter().copied().filter(|&s| s <= REPAIR_SIGMA_ANG).collect();
+        for _ in 0..o.repair_rounds {
+            let mut broken = Vec::new();
+            for &i in &live {
+                let (_, l) = plans[i].as_ref().expect("live plans are Ok");
+                if reseed_collapsed(l, &mut frac[i], &mut rngs[i]) > 0 {
+                    broken.push(i);
                 }
-                let items: Vec<_> = live
-                    .iter()
-                    .map(|&i| {
-                        let (za, l) = plans[i].as_ref().expect("live plans are Ok");
-                        (l, za.as_slice(), frac[i].as_slice())
-                    })
-                    .collect();
-                let edges = edges_many(&items, cfg.score_cutoff_ang, cfg.score_neighbors);
-                let input = ScoreTensors::new(items.iter().map(|x| x.1), &edges, vec![sigma.ln() as f32; live.len()]);
-                let eps = tch::no_grad(|| self.score(&input.view(), &z_live)).to_kind(Kind::Double);
-                let eps = Vec::<f64>::try_from(eps.flatten(0, -1)).map_err(|e| e.to_string())?;
-                let mut k = 0;
-                for &i in &live {
-                    let (_, l) = plans[i].as_ref().expect("live plans are Ok");
-                    let inv = *l.frac_from_cart();
-                    let rng = &mut rngs[i];
-                    for f in frac[i].iter_mut() {
-                        let e = Vector3::new(eps[3 * k], eps[3 * k + 1], eps[3 * k + 2]);
-                        let noise = Vector3::new(gauss(rng), gauss(rng), gauss(rng)) * (2.0 * eta).sqrt();
-                        let step = -e * (eta / sigma) + noise;
-                        *f = wrap_frac(&(*f + inv * step));
-                        k += 1;
-                    }
-                }
-                done += 1;
-                progress(done, total);
+            }
+            if broken.is_empty() || repair_sigmas.is_empty() {
+                break;
+            }
+            if !self.anneal(&plans, &mut frac, &mut rngs, &broken, z, &repair_sigmas, o, &mut || {}, cancelled)? {
+                return Ok(Vec::new());
             }
         }
         Ok(plans
@@ -223,6 +249,50 @@ impl CrystalVae {
                 head_properties: [props[i][0], props[i][1]],
             })
             .collect())
+    }
+
+    /// Annealed Langevin dynamics on the crystals `which` (indices into `plans`, whose plans are Ok) over
+    /// the noise levels `sigmas`, moving `frac` in place; `tick` after every step. Returns false when
+    /// cancelled.
+    #[allow(clippy::too_many_arguments)]
+    fn anneal(&self, plans: &[Result<(Vec<u8>, Lattice), String>], frac: &mut [Vec<Vector3<f64>>], rngs: &mut [ChaCha8Rng], which: &[usize], z: &Tensor, sigmas: &[f64], o: &SampleOptions, tick: &mut dyn FnMut(), cancelled: &dyn Fn() -> bool) -> Result<bool, String> {
+        let cfg = self.config();
+        let z_sub = z.index_select(0, &Tensor::from_slice(&which.iter().map(|&i| i as i64).collect::<Vec<_>>()));
+        let sigma_min = cfg.sigmas().last().copied().unwrap_or(cfg.sigma_min);
+        for &sigma in sigmas {
+            let eta = o.step_lr * (sigma / sigma_min).powi(2);
+            for _ in 0..o.steps_per_level {
+                if cancelled() {
+                    return Ok(false);
+                }
+                let items: Vec<_> = which
+                    .iter()
+                    .map(|&i| {
+                        let (za, l) = plans[i].as_ref().expect("annealed plans are Ok");
+                        (l, za.as_slice(), frac[i].as_slice())
+                    })
+                    .collect();
+                let edges = edges_many(&items, cfg.score_cutoff_ang, cfg.score_neighbors);
+                let input = ScoreTensors::new(items.iter().map(|x| x.1), &edges, vec![sigma.ln() as f32; which.len()]);
+                let eps = tch::no_grad(|| self.score(&input.view(), &z_sub)).to_kind(Kind::Double);
+                let eps = Vec::<f64>::try_from(eps.flatten(0, -1)).map_err(|e| e.to_string())?;
+                let mut k = 0;
+                for &i in which {
+                    let (_, l) = plans[i].as_ref().expect("annealed plans are Ok");
+                    let inv = *l.frac_from_cart();
+                    let rng = &mut rngs[i];
+                    for f in frac[i].iter_mut() {
+                        let e = Vector3::new(eps[3 * k], eps[3 * k + 1], eps[3 * k + 2]);
+                        let noise = Vector3::new(gauss(rng), gauss(rng), gauss(rng)) * (2.0 * eta).sqrt();
+                        let step = -e * (eta / sigma) + noise;
+                        *f = wrap_frac(&(*f + inv * step));
+                        k += 1;
+                    }
+                }
+                tick();
+            }
+        }
+        Ok(true)
     }
 
     /// Codes drawn from the prior, [n, latent]: the fitted Gaussian of the training codes when the card
@@ -386,5 +456,23 @@ mod tests {
         // Sharpening drops minor elements (0.2²/0.44 × 5 atoms < ½) but keeps the ratio of the rest (0.35 : 0.5 of 6 → 2 : 4).
         assert_eq!(round_counts(&[0.2, 0.2, 0.6], 5, 0.5), vec![0, 0, 5]);
         assert_eq!(round_counts(&[0.15, 0.35, 0.5], 6, 0.5), vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn collapsed_sites_move_into_the_void() {
+        let l = Lattice::cubic(4.0).unwrap();
+        let mut frac = vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.51, 0.5, 0.5), Vector3::new(0.99, 0.0, 0.0)];
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        // Sites 2 (0.04 Å from site 1) and 3 (0.04 Å from site 0 across the boundary) move; 0 and 1 stay.
+        assert_eq!(reseed_collapsed(&l, &mut frac, &mut rng), 2);
+        assert_eq!(frac[0], Vector3::zeros());
+        assert_eq!(frac[1], Vector3::new(0.5, 0.5, 0.5));
+        let s = Structure::from_frac(l.clone(), vec![Element::from_symbol("Na").unwrap(); 4], frac.clone()).unwrap();
+        // Four sites in a 4 Å cube leave room for ≥ 1.5 Å between every pair; the void search finds it.
+        assert!(s.min_distance() > 1.5, "min distance {}", s.min_distance());
+        // Nothing collapsed: nothing moves.
+        let before = frac.clone();
+        assert_eq!(reseed_collapsed(&l, &mut frac, &mut rng), 0);
+        assert_eq!(frac, before);
     }
 }

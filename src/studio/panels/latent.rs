@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use eframe::egui;
 use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points, Polygon};
 
-use super::plots::{BINS, colour_bins, viridis};
+use super::raster::{ScatterCache, key_of};
 use crate::ml::generative::CrystalVae;
 use crate::ml::generative::projection::Pca2;
 use crate::studio::app::{Item, StudioApp, column_value};
@@ -70,6 +70,9 @@ pub struct LatentPanel {
     pub path_start: Option<u32>,
     pub path_run: Option<i64>,
     pub playing: Option<(usize, f64)>,
+    /// The map's and the property plane's dataset points, kept between frames.
+    pub map_scatter: ScatterCache,
+    pub plane_scatter: ScatterCache,
 }
 
 impl Default for LatentPanel {
@@ -94,6 +97,8 @@ impl Default for LatentPanel {
             path_start: None,
             path_run: None,
             playing: None,
+            map_scatter: ScatterCache::default(),
+            plane_scatter: ScatterCache::default(),
         }
     }
 }
@@ -135,9 +140,6 @@ pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
     Ok(LatentMap { pca, points, seconds: t0.elapsed().as_secs_f64() })
 }
 
-const MAX_POINTS: usize = 8000;
-/// Dataset points on the property plane (a backdrop; every 4th of the 21k is enough).
-const MAX_PLANE_POINTS: usize = 6000;
 /// Colour of generated crystals.
 const GENERATED: egui::Color32 = egui::Color32::from_rgb(255, 140, 0);
 
@@ -351,11 +353,16 @@ impl StudioApp {
         let ds = self.dataset;
         let cc = self.latent.color;
         // Points drawn: the explorer's rows, without the map's own region (so the region can be redrawn).
-        let rows: Vec<usize> = if self.latent.region.is_some() { (0..ds.entries.len()).collect() } else { self.filtered.clone() };
-        let n_rows = rows.len();
-        let stride = rows.len().div_ceil(MAX_POINTS).max(1);
-        let pts: Vec<(usize, [f64; 2], f64)> = rows.iter().step_by(stride).map(|&i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect();
-        let (bins, cmin, cmax) = colour_bins(pts.iter().map(|p| (p.1, p.2)));
+        let regioned = self.latent.region.is_some();
+        let key = key_of((if regioned { String::new() } else { self.filter_key.clone() }, cc, map.points.len()));
+        let filtered = &self.filtered;
+        self.latent.map_scatter.update_coloured(key, || {
+            let rows: Box<dyn Iterator<Item = usize>> = if regioned { Box::new(0..ds.entries.len()) } else { Box::new(filtered.iter().copied()) };
+            rows.map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect()
+        });
+        let scatter = &self.latent.map_scatter;
+        let n_rows = scatter.rows.len();
+        let (cmin, cmax) = scatter.range;
         let generated: Vec<(i64, [f64; 2], &str)> = shown.iter().filter_map(|g| Some((g.id, g.map?, g.formula.as_str()))).collect();
         let path: Vec<[f64; 2]> = self.latent_path(shown).iter().filter_map(|s| s.map).collect();
         let selected = match &self.selection {
@@ -374,11 +381,7 @@ impl StudioApp {
             .allow_boxed_zoom(false)
             .label_formatter(|_| None)
             .show(ui, |plot_ui| {
-                for (b, series) in bins.into_iter().enumerate() {
-                    if !series.is_empty() {
-                        plot_ui.points(Points::new(format!("bin{b}"), PlotPoints::from(series)).radius(1.8).color(viridis(b as f64 / (BINS - 1) as f64)));
-                    }
-                }
+                plot_ui.add(scatter.item("crystals", 1.8));
                 if let Some(b) = region {
                     plot_ui.polygon(super::plots::selection_box("region", b));
                 }
@@ -399,8 +402,7 @@ impl StudioApp {
                 let near = plot_ui.response().hover_pos().and_then(|px| {
                     let d = |p: [f64; 2]| plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p[0], p[1])).distance(px);
                     let g = generated.iter().map(|g| (Item::Candidate(g.0), d(g.1))).filter(|x| x.1 < 8.0).min_by(|a, b| a.1.total_cmp(&b.1));
-                    g.or_else(|| pts.iter().map(|p| (Item::Dataset(ds.entries[p.0].id), d(p.1))).filter(|x| x.1 < 8.0).min_by(|a, b| a.1.total_cmp(&b.1)))
-                        .map(|x| x.0)
+                    g.map(|x| x.0).or_else(|| scatter.nearest(plot_ui, px, 8.0).map(|i| Item::Dataset(ds.entries[i].id)))
                 });
                 (pointer, near)
             });
@@ -431,9 +433,8 @@ impl StudioApp {
             }
         }
         ui.weak(format!(
-            "{} crystals{}, {} generated; {} {:.2} to {:.2}{}",
-            pts.len(),
-            if stride > 1 { format!(" (every {stride}th of {n_rows})") } else { String::new() },
+            "{} crystals, {} generated; {} {:.2} to {:.2}{}",
+            n_rows,
             generated.len(),
             cc.label(),
             cmin,
@@ -446,8 +447,10 @@ impl StudioApp {
     /// The property plane with the draggable target; true when the handle was released (retarget).
     fn latent_plane_ui(&mut self, ui: &mut egui::Ui, shown: &[Shown], height: f32) -> bool {
         let ds = self.dataset;
-        let stride = ds.entries.len().div_ceil(MAX_PLANE_POINTS).max(1);
-        let pts: Vec<[f64; 2]> = ds.entries.iter().step_by(stride).filter_map(|e| Some([column_value(e, Column::FormationEnergy)?, column_value(e, Column::BandGap)?])).collect();
+        self.latent.plane_scatter.update_plain(ds.len() as u64, egui::Color32::from_gray(110), || {
+            ds.entries.iter().enumerate().filter_map(|(i, e)| Some((i, [column_value(e, Column::FormationEnergy)?, column_value(e, Column::BandGap)?]))).collect()
+        });
+        let backdrop = &self.latent.plane_scatter;
         let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
         let handle = [self.latent.fe_max, 0.5 * (lo + hi)];
         let (hits, misses): (Vec<&Shown>, Vec<&Shown>) = shown.iter().filter(|s| s.valid && s.fe.is_some() && s.gap.is_some()).partition(|s| self.in_target(s.fe, s.gap));
@@ -467,7 +470,7 @@ impl StudioApp {
             .default_y_bounds(-0.2, 8.0)
             .label_formatter(|_| None)
             .show(ui, |plot_ui| {
-                plot_ui.points(Points::new("dataset", PlotPoints::from(pts)).radius(1.2).color(egui::Color32::from_gray(110)));
+                plot_ui.add(backdrop.item("dataset", 1.2));
                 let (x0, x1) = (-6.0, if use_fe { handle[0] } else { 3.0 });
                 plot_ui.polygon(Polygon::new("target", PlotPoints::from(vec![[x0, lo], [x1, lo], [x1, hi], [x0, hi]])).fill_color(egui::Color32::from_rgba_unmultiplied(90, 200, 255, 40)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(90, 200, 255))));
                 if !miss_pts.is_empty() {

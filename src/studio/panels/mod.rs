@@ -8,6 +8,7 @@ pub mod inspector;
 pub mod latent;
 pub mod models;
 pub mod plots;
+pub mod raster;
 pub mod runs;
 pub mod screening;
 pub mod trajectory;

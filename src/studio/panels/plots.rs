@@ -1,18 +1,15 @@
 //! The property explorer: a scatter of any two dataset properties coloured by a third (viridis), hover
 //! for the formula, click to open the nearest crystal, Shift+drag to box-select (which filters the
-//! explorer). At most [`MAX_POINTS`] points are drawn (a fixed, even subsample), so the plot stays
-//! fast on software renderers; selection and filters always act on every crystal.
+//! explorer). Every crystal is drawn, as one texture ([`super::raster`]), so the plot stays fast on
+//! software renderers.
 
 use eframe::egui;
 use egui_plot::{Plot, PlotPoints, Points, Polygon};
 
+use super::raster::key_of;
+
 use crate::studio::app::{Item, StudioApp, column_value};
 use crate::studio::state::{Column, DockTab};
-
-/// Points drawn at most.
-pub const MAX_POINTS: usize = 6000;
-/// Colour bins (one plot series each).
-pub const BINS: usize = 12;
 
 /// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
 pub fn viridis(t: f64) -> egui::Color32 {
@@ -22,23 +19,6 @@ pub fn viridis(t: f64) -> egui::Color32 {
     let f = t - i as f64;
     let c: Vec<u8> = (0..3).map(|k| (STOPS[i][k] + (STOPS[i + 1][k] - STOPS[i][k]) * f).round() as u8).collect();
     egui::Color32::from_rgb(c[0], c[1], c[2])
-}
-
-/// Points split into [`BINS`] series by colour value, over the 2nd to 98th percentile of the values (so a
-/// few outliers do not wash out the scale); returns the series and that range.
-pub fn colour_bins(points: impl Iterator<Item = ([f64; 2], f64)>) -> (Vec<Vec<[f64; 2]>>, f64, f64) {
-    let pts: Vec<([f64; 2], f64)> = points.collect();
-    let mut cs: Vec<f64> = pts.iter().map(|p| p.1).collect();
-    cs.sort_by(f64::total_cmp);
-    let pct = |q: f64| cs.get(((cs.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
-    let (cmin, cmax) = (pct(0.02), pct(0.98));
-    let span = (cmax - cmin).max(1e-12);
-    let mut bins: Vec<Vec<[f64; 2]>> = vec![Vec::new(); BINS];
-    for (xy, c) in pts {
-        let b = (((c - cmin) / span).clamp(0.0, 1.0) * (BINS as f64 - 1.0)).round() as usize;
-        bins[b.min(BINS - 1)].push(xy);
-    }
-    (bins, cmin, cmax)
 }
 
 /// How a Shift+drag selection box is drawn: translucent amber over the points.
@@ -87,6 +67,25 @@ impl StudioApp {
     }
 
     fn plot_ui(&mut self, ui: &mut egui::Ui) {
+        let ds = self.dataset;
+        let (xc, yc, cc) = (self.state.plot_x, self.state.plot_y, self.state.plot_color);
+        // Points shown: the explorer's rows without the plot's own box (so the box can be redrawn); the
+        // points and colours are rebuilt only when those rows or the axes change.
+        let key = key_of((if self.plot_box.is_some() { String::new() } else { self.filter_key.clone() }, xc, yc, cc, ds.len()));
+        let filtered = &self.filtered;
+        let boxed = self.plot_box.is_some();
+        self.plot_scatter.update_coloured(key, || {
+            let rows: Box<dyn Iterator<Item = usize>> = if boxed { Box::new(0..ds.entries.len()) } else { Box::new(filtered.iter().copied()) };
+            rows.filter_map(|i| {
+                let e = &ds.entries[i];
+                Some((i, [column_value(e, xc)?, column_value(e, yc)?], column_value(e, cc).unwrap_or(0.0)))
+            })
+            .collect()
+        });
+        let (cmin, cmax) = self.plot_scatter.range;
+        let n_points = self.plot_scatter.rows.len();
+        // Controls and caption above the plot; the plot fills the rest of the dock exactly (content
+        // below a plot that fills the dock would make the dock grow every frame).
         ui.horizontal(|ui| {
             for (label, col) in [("x", &mut self.state.plot_x), ("y", &mut self.state.plot_y), ("colour", &mut self.state.plot_color)] {
                 crate::studio::labelled_combo(ui, label, ("plot_axis", label), col.label(), |ui| {
@@ -95,18 +94,10 @@ impl StudioApp {
                     }
                 });
             }
-            ui.weak("Shift+drag to select a region; click a point to open it");
+            ui.weak(format!("{n_points} crystals, colour {cmin:.2} to {cmax:.2}"))
+                .on_hover_text("The colour scale (viridis) spans the 2nd to 98th percentile of the colour property. On the plot: click a point to open it; Shift+drag selects a region, which filters the explorer.");
         });
-        let ds = self.dataset;
-        let (xc, yc, cc) = (self.state.plot_x, self.state.plot_y, self.state.plot_color);
-        // Points shown: the explorer's rows without the plot's own box (so the box can be redrawn).
-        let rows: Vec<usize> = if self.plot_box.is_some() { (0..ds.entries.len()).collect() } else { self.filtered.clone() };
-        let stride = rows.len().div_ceil(MAX_POINTS).max(1);
-        let pts: Vec<(usize, f64, f64, f64)> = rows.iter().step_by(stride).filter_map(|&i| {
-            let e = &ds.entries[i];
-            Some((i, column_value(e, xc)?, column_value(e, yc)?, column_value(e, cc).unwrap_or(0.0)))
-        }).collect();
-        let (bins, cmin, cmax) = colour_bins(pts.iter().map(|p| ([p.1, p.2], p.3)));
+        let scatter = &self.plot_scatter;
         let selected = match &self.selection {
             Some(Item::Dataset(id)) => ds.get(*id).and_then(|e| Some([column_value(e, xc)?, column_value(e, yc)?])),
             _ => None,
@@ -114,18 +105,14 @@ impl StudioApp {
         let shift = ui.input(|i| i.modifiers.shift);
         let plot_box = self.plot_box;
         let resp = Plot::new("property_plot")
+            .show_background(false)
             .x_axis_label(xc.label())
             .y_axis_label(yc.label())
             .allow_drag(!shift)
             .allow_boxed_zoom(false)
             .label_formatter(|_| None)
             .show(ui, |plot_ui| {
-                for (b, series) in bins.into_iter().enumerate() {
-                    if series.is_empty() {
-                        continue;
-                    }
-                    plot_ui.points(Points::new(format!("bin{b}"), PlotPoints::from(series)).radius(1.8).color(viridis(b as f64 / (BINS - 1) as f64)));
-                }
+                plot_ui.add(scatter.item("crystals", 1.8));
                 if let Some(s) = selected {
                     plot_ui.points(Points::new("selected", PlotPoints::from(vec![s])).radius(6.0).color(egui::Color32::from_rgb(255, 200, 30)).shape(egui_plot::MarkerShape::Circle).filled(false));
                 }
@@ -134,17 +121,15 @@ impl StudioApp {
                 }
                 let pointer = plot_ui.pointer_coordinate();
                 let pointer_px = plot_ui.response().hover_pos();
-                let nearest = pointer_px.and_then(|px| {
-                    pts.iter()
-                        .map(|p| (p, plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p.1, p.2)).distance(px)))
-                        .filter(|(_, d)| *d < 8.0)
-                        .min_by(|a, b| a.1.total_cmp(&b.1))
-                        .map(|(p, _)| p.0)
-                });
+                let nearest = pointer_px.and_then(|px| scatter.nearest(plot_ui, px, 8.0));
                 (pointer, nearest)
             });
+        self.plot_transform = Some(resp.transform);
         let (pointer, nearest) = resp.inner;
         let response = resp.response;
+        if nearest.is_none() && pointer.is_some() && !response.dragged() {
+            response.clone().on_hover_text_at_pointer("Click a point to open it; Shift+drag to select a region (filters the explorer)");
+        }
         if let Some(i) = nearest {
             let e = &ds.entries[i];
             response.clone().on_hover_text_at_pointer(format!("{} ({})\n{} {:.3}\n{} {:.3}", e.formula, e.id, xc.label(), column_value(e, xc).unwrap_or(f64::NAN), yc.label(), column_value(e, yc).unwrap_or(f64::NAN)));
@@ -158,14 +143,6 @@ impl StudioApp {
         {
             self.select(Item::Dataset(ds.entries[i].id));
         }
-        ui.weak(format!(
-            "{} crystals{}; colour: {} from {:.3} to {:.3}",
-            pts.len(),
-            if stride > 1 { format!(" drawn (every {stride}th of {})", rows.len()) } else { String::new() },
-            cc.label(),
-            cmin,
-            cmax
-        ));
     }
 }
 
