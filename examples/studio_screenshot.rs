@@ -55,8 +55,7 @@ fn main() {
     // `-- OUT.png Li-Fe-O`: show the Hull tab of that system instead, with the candidates overlaid.
     if let Some(system) = std::env::args().nth(2) {
         h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
-        h.state_mut().candidates_dirty = true;
-        h.run_steps(3);
+        reload_candidates(&mut h);
         h.state_mut().state.dock_tab = DockTab::Hull;
         h.state_mut().hull_system = system;
         h.run_steps(2);
@@ -64,6 +63,18 @@ fn main() {
         h.run_steps(5);
     }
     save(&mut h, &out);
+}
+
+/// Re-read the project's candidates and wait for the rows (the query runs off the UI thread).
+fn reload_candidates(h: &mut Harness<'static, StudioApp>) {
+    h.state_mut().candidates_dirty = true;
+    h.step();
+    let t0 = Instant::now();
+    while h.state().candidates_loading() && t0.elapsed() < Duration::from_secs(60) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
 }
 
 /// Render and write the PNG. The studio's panels have no fill (the window is cleared to the panel
@@ -101,8 +112,7 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
     h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
-    h.state_mut().candidates_dirty = true;
-    h.run_steps(5);
+    reload_candidates(h);
     if let Some(id) = h.state().candidates.iter().find(|c| c.stage == "generated").map(|c| c.id) {
         h.state_mut().select(Item::Candidate(id));
     }

@@ -50,6 +50,15 @@ fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, mut done: impl Fn
     }
 }
 
+/// Ask the candidates tab to re-read the project and step until the rows have arrived (the query runs
+/// off the UI thread).
+fn reload_candidates(h: &mut Harness<'static, StudioApp>) {
+    h.state_mut().candidates_dirty = true;
+    h.step();
+    step_until(h, "the candidate rows", |h| !h.state().candidates_loading());
+    h.run_steps(2);
+}
+
 #[test]
 fn search_select_inspect_export_and_open() {
     geode::ml::init_threads(1);
@@ -128,8 +137,7 @@ fn runs_start_and_finish_from_the_studio() {
     h.state_mut().start_run("analyze", serde_json::json!({"sample": 20, "chunk_size": 5}), 3);
     step_until(&mut h, "the run to finish", |h| h.state().runs.iter().any(|r| r.status == "finished"));
     h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
-    h.state_mut().candidates_dirty = true;
-    h.run_steps(3);
+    reload_candidates(&mut h);
     assert_eq!(h.state().candidates.len(), 20);
     h.get_by_label("Candidates (20)");
     std::fs::remove_dir_all(&dir).ok();
@@ -269,8 +277,7 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     }
     let run = h.state().runs.iter().find(|r| r.kind == "generate").unwrap().clone();
     assert_eq!(run.status, "finished", "{run:?}");
-    h.state_mut().candidates_dirty = true;
-    h.run_steps(3);
+    reload_candidates(&mut h);
     let with_codes = h.state().candidates.iter().filter(|c| c.properties.get("latent").is_some()).count();
     assert!(with_codes >= 5, "{with_codes} generated candidates carry latent codes");
     assert!(h.state().candidates.iter().all(|c| c.properties.get("band_gap").is_some()));

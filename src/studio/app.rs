@@ -115,6 +115,10 @@ pub struct StudioApp {
     /// The Latent map tab (the map is computed on first show).
     pub latent: super::panels::latent::LatentPanel,
     pub candidates_dirty: bool,
+    /// Runs added candidates since the last query (re-queried at most every [`CANDIDATE_REFRESH`]).
+    pub candidates_stale: bool,
+    candidates_refreshed: Option<Instant>,
+    candidates_query: Option<std::sync::mpsc::Receiver<Result<Vec<CandidateRow>, String>>>,
     pub candidate_error: Option<String>,
     pub runs: Vec<RunRow>,
     runs_refreshed: Option<Instant>,
@@ -191,6 +195,9 @@ impl StudioApp {
             candidates: Vec::new(),
             latent: Default::default(),
             candidates_dirty: true,
+            candidates_stale: false,
+            candidates_refreshed: None,
+            candidates_query: None,
             candidate_error: None,
             runs: Vec::new(),
             runs_refreshed: None,
@@ -572,7 +579,7 @@ impl StudioApp {
                     EventKind::Progress(p) => {
                         self.progress.insert(ev.run_id, p);
                     }
-                    EventKind::Candidates(_) => self.candidates_dirty = true,
+                    EventKind::Candidates(_) => self.candidates_stale = true,
                     EventKind::Finished { .. } | EventKind::Started => runs_changed = true,
                     EventKind::Metric { .. } | EventKind::Log { .. } => {}
                 }
@@ -624,30 +631,64 @@ impl StudioApp {
             }
             self.runs_refreshed = Some(Instant::now());
         }
-        if self.candidates_dirty {
-            self.refresh_candidates();
-        }
+        self.poll_candidates(ctx);
         self.refresh_filter();
         self.toasts.retain(|t| t.at.elapsed() < Duration::from_secs(if t.error { 8 } else { 4 }));
         let _ = frame;
     }
 
-    /// Re-query the candidates tab.
-    pub fn refresh_candidates(&mut self) {
-        self.candidates_dirty = false;
-        let Some(store) = &self.store else { return };
-        let filter = self.state.candidate_filter.trim();
-        let parsed = if filter.is_empty() { Ok(None) } else { crate::engine::query::Filter::parse(filter).map(Some) };
-        match parsed {
-            Ok(f) => match store.query_candidates(f.as_ref(), None, None, Some(20_000)) {
-                Ok(rows) => {
+    /// Keep the candidates tab current without blocking frames: a query runs on a thread of its own
+    /// (reading thousands of rows and their JSON properties takes tens of milliseconds), at once when
+    /// the user changed something (`candidates_dirty`), at most every [`CANDIDATE_REFRESH`] while runs
+    /// stream new candidates (`candidates_stale`). Results replace the rows when they arrive.
+    fn poll_candidates(&mut self, ctx: &egui::Context) {
+        let got = self.candidates_query.as_ref().and_then(|rx| match rx.try_recv() {
+            Ok(r) => Some(Some(r)),
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Some(None),
+        });
+        if let Some(r) = got {
+            self.candidates_query = None;
+            match r {
+                Some(Ok(rows)) => {
                     self.candidates = rows;
                     self.candidate_error = None;
                 }
-                Err(e) => self.candidate_error = Some(e.to_string()),
-            },
-            Err(e) => self.candidate_error = Some(e.to_string()),
+                Some(Err(e)) => self.candidate_error = Some(e),
+                None => self.candidate_error = Some("the candidate query stopped unexpectedly".into()),
+            }
         }
+        let due = self.candidates_dirty || (self.candidates_stale && self.candidates_refreshed.is_none_or(|t| t.elapsed() >= CANDIDATE_REFRESH));
+        if !due || self.candidates_query.is_some() {
+            return;
+        }
+        self.candidates_dirty = false;
+        self.candidates_stale = false;
+        self.candidates_refreshed = Some(Instant::now());
+        if self.store.is_none() {
+            return;
+        }
+        let filter = self.state.candidate_filter.trim().to_string();
+        let project = self.project.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("geode-candidates".into()).spawn(move || {
+            let rows = (|| {
+                let parsed = if filter.is_empty() { None } else { Some(crate::engine::query::Filter::parse(&filter).map_err(|e| e.to_string())?) };
+                Store::open(&project).and_then(|s| s.query_candidates(parsed.as_ref(), None, None, Some(20_000))).map_err(|e| e.to_string())
+            })();
+            let _ = tx.send(rows);
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => self.candidates_query = Some(rx),
+            Err(e) => self.candidate_error = Some(format!("cannot start the candidate query: {e}")),
+        }
+    }
+
+    /// Whether the candidates tab is waiting for rows (a change not yet queried, or a query running).
+    pub fn candidates_loading(&self) -> bool {
+        self.candidates_dirty || self.candidates_query.is_some()
     }
 
     /// Recompute the dataset explorer rows when the search, filters or sort changed.
@@ -868,6 +909,9 @@ pub fn column_value(e: &crate::data::Entry, c: Column) -> Option<f64> {
 fn csv_field(v: &str) -> String {
     if v.contains([',', '"', '\n']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() }
 }
+
+/// How often the candidates tab re-reads the project while runs add candidates.
+pub const CANDIDATE_REFRESH: Duration = Duration::from_millis(1000);
 
 impl eframe::App for StudioApp {
     fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
