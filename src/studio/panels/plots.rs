@@ -94,7 +94,9 @@ impl StudioApp {
                     }
                 });
             }
-            ui.weak(format!("{n_points} crystals, colour {cmin:.2} to {cmax:.2}"))
+            // Truncated to the dock's width: a wider row would lay the whole dock (and the plot) out wider
+            // than the part on screen.
+            ui.add(egui::Label::new(egui::RichText::new(format!("{n_points} crystals, colour {cmin:.2} to {cmax:.2}")).weak()).truncate())
                 .on_hover_text("The colour scale (viridis) spans the 2nd to 98th percentile of the colour property. On the plot: click a point to open it; Shift+drag selects a region, which filters the explorer.");
         });
         let scatter = &self.plot_scatter;
