@@ -424,6 +424,9 @@ fn property_plot_opens_the_crystal_under_a_click_and_shift_drag_boxes_filter_the
     assert!(h.query_all_by_label(&formula).next().is_some(), "the inspector shows {formula}");
 
     // Shift+drag a box over the middle of the plot: the explorer keeps exactly the crystals inside it.
+    // (Where the plot is now: opening a crystal may have changed the layout.)
+    h.run_steps(3);
+    let t = h.state().plot_transform.expect("the property plot was drawn");
     let all = h.state().filtered.len();
     let f = *t.frame();
     let (a, b) = (f.lerp_inside(egui::vec2(0.3, 0.3)), f.lerp_inside(egui::vec2(0.7, 0.8)));
@@ -441,6 +444,8 @@ fn property_plot_opens_the_crystal_under_a_click_and_shift_drag_boxes_filter_the
     h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
     h.run_steps(2);
     let bx = h.state().plot_box.expect("a Shift+drag leaves a box");
+    let t_end = h.state().plot_transform.expect("the property plot was drawn");
+    assert_eq!((t_end.bounds(), t_end.frame()), (t.bounds(), t.frame()), "the plot did not move during the drag");
     let (pa, pb) = (t.value_from_position(a), t.value_from_position(b));
     let scale = (t.dvalue_dpos()[0].abs(), t.dvalue_dpos()[1].abs());
     // The box spans the drag (its start is where egui recognised the drag, a few points in).
