@@ -122,6 +122,21 @@ fn the_conditional_sampler_starts_from_training_crystals_that_meet_the_target() 
     };
     let (cond, unc) = (gap_head(&codes), gap_head(&prior));
     assert!(cond > unc + 1.0 && cond > 2.0, "mean head band gap {cond:.2} eV (conditional) vs {unc:.2} eV (prior)");
+    // Each conditional code carries its training crystal's composition as an anchor; with full weight
+    // the decoded formulas are exactly those compositions (charge-balanced training formulas).
+    let anchors = campaign.anchors(0, 8, 3);
+    assert!(anchors.iter().all(|a| a.as_ref().is_some_and(|f| (f.iter().sum::<f64>() - 1.0).abs() < 1e-9)), "every conditional code has an anchor");
+    let full = SampleOptions { steps_per_level: 1, seed: 1, composition_anchor: 1.0, ..Default::default() };
+    let decoded = campaign.vae.decode_anchored(&codes.narrow(0, 0, 8), &anchors, &Constraints::default(), &full, &mut |_, _| {}, &|| false).unwrap();
+    for (d, a) in decoded.iter().zip(&anchors) {
+        let s = d.structure.as_ref().unwrap();
+        let f = a.as_ref().unwrap();
+        for e in s.species() {
+            assert!(f[e.z() as usize - 1] > 0.0, "{} holds {}, which its anchor does not", s.reduced_formula(), e.symbol());
+        }
+    }
+    let sample = Campaign::new(CrystalVae::shipped().unwrap(), CampaignSettings::default(), &[]).unwrap();
+    assert!(sample.anchors(0, 4, 3).iter().all(Option::is_none), "prior sampling has no anchors");
     // No training crystal meets an impossible target: a clear error.
     let bad = CampaignSettings { mode: Mode::Conditional, targets: vec!["band_gap in [3.0, 3.5]".into()], constraints: Constraints { elements: vec!["Cu".into(), "Zn".into()], ..Default::default() }, ..Default::default() };
     let err = Campaign::new(CrystalVae::shipped().unwrap(), bad, &[]).err().unwrap();

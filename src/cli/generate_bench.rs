@@ -112,7 +112,7 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
         while start < n_target {
             let count = 128.min(n_target - start);
             let codes = campaign.codes(start, count, n_target, 7);
-            gens.extend(campaign.evaluate_codes(&codes, pm.as_ref(), 7 + start as u64, &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?.into_iter().filter_map(Result::ok));
+            gens.extend(campaign.evaluate_codes(&codes, &campaign.anchors(start, count, 7), pm.as_ref(), 7 + start as u64, &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?.into_iter().filter_map(Result::ok));
             start += count;
         }
         let secs = t0.elapsed().as_secs_f64();

@@ -119,6 +119,10 @@ pub struct GenerateArgs {
     /// of each such pair is moved into the largest void and the crystal annealed again from σ = 0.5 Å)
     #[arg(long)]
     pub no_repair: bool,
+    /// Conditional mode: weight of the composition of the training crystal a code starts from in the
+    /// decoded formula's element fractions ((1 − w)·head + w·that crystal); 0 leaves the head alone
+    #[arg(long, default_value_t = 0.5)]
+    pub composition_anchor: f64,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
     /// above the potential's hull and the space group
@@ -272,7 +276,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, ..Default::default() },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, ..Default::default() },
         ..Default::default()
     };
     let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;
@@ -307,7 +311,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     while start < a.n {
         let count = a.batch.max(1).min(a.n - start);
         let codes = campaign.codes(start, count, a.n, a.seed);
-        let results = campaign.evaluate_codes(&codes, model.as_ref(), a.seed.wrapping_add(start as u64), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
+        let results = campaign.evaluate_codes(&codes, &campaign.anchors(start, count, a.seed), model.as_ref(), a.seed.wrapping_add(start as u64), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
         let polished: Vec<Option<Polished>> = {
             use rayon::prelude::*;
             results.par_iter().map(|r| match (r, &polisher) {

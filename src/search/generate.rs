@@ -216,7 +216,21 @@ pub struct Campaign {
     pub settings: CampaignSettings,
     pub targets: Vec<PropertyTarget>,
     seed_codes: Option<Tensor>,
+    /// The conditional sampler's training crystals as element fractions over the generator's types
+    /// (the composition anchors of the codes drawn around them).
+    seed_fractions: Vec<Vec<f64>>,
     novelty: NoveltyIndex<'static>,
+}
+
+/// Element fractions of `s` over the generator's `n_types` types (index Z − 1).
+fn type_fractions(s: &Structure, n_types: usize) -> Vec<f64> {
+    let mut f = vec![0.0; n_types];
+    for e in s.species() {
+        if let Some(v) = f.get_mut(e.z() as usize - 1) {
+            *v += 1.0 / s.n_sites() as f64;
+        }
+    }
+    f
 }
 
 impl Campaign {
@@ -245,8 +259,10 @@ impl Campaign {
         if seeds.len() < need {
             return Err(format!("this mode needs {need} seed crystal(s), {} given", seeds.len()));
         }
+        let mut seed_fractions = Vec::new();
         let seed_codes = if settings.mode == Mode::Conditional {
             let labelled = conditional_seeds(&targets, &settings.constraints, vae.config().max_atoms)?;
+            seed_fractions = labelled.iter().map(|s| type_fractions(s, crate::ml::generative::data::N_TYPES)).collect();
             Some(vae.encode_structures(labelled.iter().copied())?)
         } else if need > 0 {
             Some(vae.encode_structures(seeds)?)
@@ -254,12 +270,27 @@ impl Campaign {
             None
         };
         let novelty = NoveltyIndex::new(Dataset::embedded().split(Split::Train).map(|e| &e.structure));
-        Ok(Campaign { vae, settings, targets, seed_codes, novelty })
+        Ok(Campaign { vae, settings, targets, seed_codes, seed_fractions, novelty })
     }
 
     /// No crystal of the training split matches `s` (pymatgen's StructureMatcher defaults).
     pub fn is_novel(&self, s: &Structure) -> bool {
         self.novelty.is_novel(s)
+    }
+
+    /// Which of the conditional sampler's training crystals crystal `i` of a run starts from.
+    fn conditional_pick(&self, i: usize, run_seed: u64) -> usize {
+        let k = self.seed_fractions.len().max(1) as u64;
+        (splitmix(run_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) % k) as usize
+    }
+
+    /// The composition anchors of crystals `start..start + count` (see
+    /// [`SampleOptions::composition_anchor`]): the element fractions of the training crystal each
+    /// conditional code starts from; `None` in every other mode.
+    pub fn anchors(&self, start: usize, count: usize, run_seed: u64) -> Vec<Option<Vec<f64>>> {
+        (start..start + count)
+            .map(|i| (self.settings.mode == Mode::Conditional && !self.seed_fractions.is_empty()).then(|| self.seed_fractions[self.conditional_pick(i, run_seed)].clone()))
+            .collect()
     }
 
     /// The codes of crystals `start..start + count` of a campaign of `total` crystals.
@@ -274,8 +305,7 @@ impl Campaign {
             }
             (Mode::Conditional, Some(sc)) => {
                 // A random training crystal meeting the targets for each code (seeded, so runs repeat).
-                let k = sc.size()[0] as u64;
-                let idx: Vec<i64> = (start..start + count).map(|i| (splitmix(run_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) % k) as i64).collect();
+                let idx: Vec<i64> = (start..start + count).map(|i| self.conditional_pick(i, run_seed) as i64).collect();
                 let noise = self.vae.prior_noise(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
                 sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
             }
@@ -302,11 +332,12 @@ impl Campaign {
         self.vae.optimise_latent(&base, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or(base)
     }
 
-    /// Decode `codes`, then check, predict and compare each crystal. Crystals that could not be
-    /// built come back as errors.
-    pub fn evaluate_codes(&self, codes: &Tensor, model: &dyn PropertyModel, sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
+    /// Decode `codes` (with their composition `anchors`, see [`Campaign::anchors`]; empty for none),
+    /// then check, predict and compare each crystal. Crystals that could not be built come back as
+    /// errors.
+    pub fn evaluate_codes(&self, codes: &Tensor, anchors: &[Option<Vec<f64>>], model: &dyn PropertyModel, sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
         let opts = SampleOptions { seed: sample_seed, ..self.settings.sampling.clone() };
-        let decoded = self.vae.decode(codes, &self.settings.constraints, &opts, progress, cancelled)?;
+        let decoded = self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled)?;
         let latents = codes.to_kind(Kind::Float).contiguous();
         let l = self.vae.latent_dim() as usize;
         let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;

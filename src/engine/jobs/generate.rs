@@ -180,7 +180,7 @@ impl Job for GenerateJob {
                 ctx.set_progress("decoding", start as u64, n_total as u64, f);
             };
             campaign
-                .evaluate_codes(&codes, model.as_ref(), self.seed.wrapping_add(start as u64), &mut progress, &|| cancel.load(std::sync::atomic::Ordering::Relaxed))
+                .evaluate_codes(&codes, &campaign.anchors(start, count, self.seed), model.as_ref(), self.seed.wrapping_add(start as u64), &mut progress, &|| cancel.load(std::sync::atomic::Ordering::Relaxed))
                 .map_err(JobError::Failed)?
         };
         if ctx.is_cancelled() {

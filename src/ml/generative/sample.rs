@@ -40,11 +40,15 @@ pub struct SampleOptions {
     pub charge_balance: bool,
     /// Rounds of collapsed-site repair after annealing (see [`reseed_collapsed`]); 0 turns it off.
     pub repair_rounds: usize,
+    /// Weight w of a crystal's anchor composition (element fractions of the training crystal the
+    /// conditional sampler started from) in the fractions the formula is rounded from:
+    /// (1 − w)·head + w·anchor. Crystals decoded without an anchor ignore it.
+    pub composition_anchor: f64,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2 }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.5 }
     }
 }
 
@@ -160,6 +164,13 @@ impl CrystalVae {
     /// Decode latent codes `z` [B, latent] into crystals. `progress(done, total)` is called after each
     /// Langevin step; `cancelled` stops early (the result is then empty).
     pub fn decode(&self, z: &Tensor, c: &Constraints, o: &SampleOptions, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+        self.decode_anchored(z, &[], c, o, progress, cancelled)
+    }
+
+    /// [`CrystalVae::decode`] with an anchor composition per code (element fractions over the
+    /// generator's types, or `None`), mixed into the composition head's fractions with weight
+    /// `o.composition_anchor` before rounding.
+    pub fn decode_anchored(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
         let cfg = self.config().clone();
         let allowed = c.allowed_types()?;
         let (lo, hi) = (c.min_atoms.unwrap_or(1).max(1), c.max_atoms.unwrap_or(cfg.max_atoms).min(cfg.max_atoms));
@@ -176,6 +187,12 @@ impl CrystalVae {
         for i in 0..n_logits.len() {
             let n = (lo..=hi).max_by(|&a, &b| n_logits[i][a - 1].total_cmp(&n_logits[i][b - 1]).then(b.cmp(&a))).unwrap_or(lo);
             let mut p = comp[i].clone();
+            if let Some(Some(a)) = anchors.get(i) {
+                let w = o.composition_anchor.clamp(0.0, 1.0);
+                for (t, v) in p.iter_mut().enumerate() {
+                    *v = (1.0 - w) * *v + w * a.get(t).copied().unwrap_or(0.0);
+                }
+            }
             if let Some(ok) = &allowed {
                 for (t, v) in p.iter_mut().enumerate() {
                     if !ok.contains(&t) {
