@@ -42,13 +42,14 @@ pub struct SampleOptions {
     pub repair_rounds: usize,
     /// Weight w of a crystal's anchor composition (element fractions of the training crystal the
     /// conditional sampler started from) in the fractions the formula is rounded from:
-    /// (1 − w)·head + w·anchor. Crystals decoded without an anchor ignore it.
+    /// (1 − w)·head + w·anchor. Crystals decoded without an anchor ignore it. Off (0) by default: it
+    /// helps some targets and hurts others (docs/generative.md).
     pub composition_anchor: f64,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.5 }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0 }
     }
 }
 
