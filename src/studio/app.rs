@@ -145,6 +145,8 @@ pub struct StudioApp {
     pub toasts: Vec<Toast>,
     /// Candidate annotation being edited: (id, favourite, tags, notes).
     pub annotation: Option<(i64, bool, String, String)>,
+    /// The candidate the inspector shows, when it is not among the loaded rows (read once per reload).
+    pub inspected: Option<CandidateRow>,
     /// Box selection in the property plot (x0, x1, y0, y1), filtering the explorer.
     pub plot_box: Option<[f64; 4]>,
     /// The property plot's points, kept between frames.
@@ -218,6 +220,7 @@ impl StudioApp {
             dialog_rx,
             toasts: Vec::new(),
             annotation: None,
+            inspected: None,
             plot_box: None,
             plot_scatter: Default::default(),
             plot_transform: None,
@@ -653,6 +656,7 @@ impl StudioApp {
                 Some(Ok(rows)) => {
                     self.candidates = rows;
                     self.candidate_error = None;
+                    self.inspected = None;
                 }
                 Some(Err(e)) => self.candidate_error = Some(e),
                 None => self.candidate_error = Some("the candidate query stopped unexpectedly".into()),
