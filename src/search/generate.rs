@@ -9,6 +9,7 @@ use tch::{Kind, Tensor};
 use crate::chem::oxidation::{ValidityOptions, validity};
 use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
+use crate::ml::generative::data::N_TYPES;
 use crate::ml::generative::metrics::NoveltyIndex;
 use crate::ml::generative::sample::Goal;
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
@@ -222,9 +223,10 @@ pub struct Campaign {
     novelty: NoveltyIndex<'static>,
 }
 
-/// Element fractions of `s` over the generator's `n_types` types (index Z − 1).
-fn type_fractions(s: &Structure, n_types: usize) -> Vec<f64> {
-    let mut f = vec![0.0; n_types];
+/// Element fractions of `s` over the generator's types (index Z − 1), in f64 (the training data's
+/// `composition_of` keeps f32).
+fn type_fractions(s: &Structure) -> Vec<f64> {
+    let mut f = vec![0.0; N_TYPES];
     for e in s.species() {
         if let Some(v) = f.get_mut(e.z() as usize - 1) {
             *v += 1.0 / s.n_sites() as f64;
@@ -237,6 +239,10 @@ impl Campaign {
     pub fn new(vae: CrystalVae, settings: CampaignSettings, seeds: &[Structure]) -> Result<Campaign, String> {
         let targets = settings.targets.iter().map(|t| PropertyTarget::parse(t)).collect::<Result<Vec<_>, _>>()?;
         settings.constraints.allowed_types()?;
+        let w = settings.sampling.composition_anchor;
+        if !(0.0..=1.0).contains(&w) {
+            return Err(format!("composition_anchor must be between 0 and 1 (got {w})"));
+        }
         let need = match settings.mode {
             Mode::Around => {
                 if !(settings.radius.is_finite() && settings.radius >= 0.0) {
@@ -262,7 +268,7 @@ impl Campaign {
         let mut seed_fractions = Vec::new();
         let seed_codes = if settings.mode == Mode::Conditional {
             let labelled = conditional_seeds(&targets, &settings.constraints, vae.config().max_atoms)?;
-            seed_fractions = labelled.iter().map(|s| type_fractions(s, crate::ml::generative::data::N_TYPES)).collect();
+            seed_fractions = labelled.iter().copied().map(type_fractions).collect();
             Some(vae.encode_structures(labelled.iter().copied())?)
         } else if need > 0 {
             Some(vae.encode_structures(seeds)?)

@@ -241,9 +241,11 @@ impl CrystalVae {
         // one of them into the cell's largest void and anneal the crystal again from σ = REPAIR_SIGMA_ANG
         // down, so the denoiser finds it a site of its own.
         let repair_sigmas: Vec<f64> = sigmas.iter().copied().filter(|&s| s <= REPAIR_SIGMA_ANG).collect();
+        // Only crystals annealed again can collapse again: later rounds look at those alone.
+        let mut suspects = live.clone();
         for _ in 0..o.repair_rounds {
             let mut broken = Vec::new();
-            for &i in &live {
+            for &i in &suspects {
                 let (_, l) = plans[i].as_ref().expect("live plans are Ok");
                 if reseed_collapsed(l, &mut frac[i], &mut rngs[i]) > 0 {
                     broken.push(i);
@@ -255,6 +257,7 @@ impl CrystalVae {
             if !self.anneal(&plans, &mut frac, &mut rngs, &broken, z, &repair_sigmas, o, &mut || {}, cancelled)? {
                 return Ok(Vec::new());
             }
+            suspects = broken;
         }
         Ok(plans
             .into_iter()

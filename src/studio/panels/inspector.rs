@@ -119,14 +119,13 @@ impl StudioApp {
             }
             Item::Candidate(id) => {
                 // A candidate outside the loaded rows is read once and kept until the rows reload.
-                let kept = self.inspected.as_ref().filter(|c| c.id == *id).cloned();
-                let Some(c) = self.candidates.iter().find(|c| c.id == *id).cloned().or(kept).or_else(|| {
+                if !self.candidates.iter().any(|c| c.id == *id) && self.inspected.as_ref().is_none_or(|c| c.id != *id) {
                     let f = crate::engine::query::Filter::Num { name: "id".into(), op: crate::engine::query::Op::Eq, value: *id as f64 };
-                    self.store.as_ref()?.query_candidates(Some(&f), None, None, Some(1)).ok()?.into_iter().next()
-                }) else {
+                    self.inspected = self.store.as_ref().and_then(|s| s.query_candidates(Some(&f), None, None, Some(1)).ok()).and_then(|r| r.into_iter().next());
+                }
+                let Some(c) = self.candidates.iter().find(|c| c.id == *id).or(self.inspected.as_ref().filter(|c| c.id == *id)).cloned() else {
                     return;
                 };
-                self.inspected = Some(c.clone());
                 ui.strong("Candidate");
                 egui::Grid::new("inspector_candidate").num_columns(2).striped(true).show(ui, |ui| {
                     grid_row(ui, "Run", c.run_id.map(|r| format!("{r} (seq {})", c.seq)).unwrap_or_else(|| "–".into()));

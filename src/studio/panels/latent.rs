@@ -354,12 +354,9 @@ impl StudioApp {
         let cc = self.latent.color;
         // Points drawn: the explorer's rows, without the map's own region (so the region can be redrawn).
         let regioned = self.latent.region.is_some();
-        let key = key_of((if regioned { String::new() } else { self.filter_key.clone() }, cc, map.points.len()));
+        let key = key_of((if regioned { "" } else { self.filter_key.as_str() }, cc, map.points.len()));
         let filtered = &self.filtered;
-        self.latent.map_scatter.update_coloured(key, || {
-            let rows: Box<dyn Iterator<Item = usize>> = if regioned { Box::new(0..ds.entries.len()) } else { Box::new(filtered.iter().copied()) };
-            rows.map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect()
-        });
+        self.latent.map_scatter.update_coloured(key, || super::plots::plotted_rows(filtered, ds.entries.len(), regioned).map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect());
         let scatter = &self.latent.map_scatter;
         let n_rows = scatter.rows.len();
         let (cmin, cmax) = scatter.range;

@@ -21,6 +21,12 @@ pub fn viridis(t: f64) -> egui::Color32 {
     egui::Color32::from_rgb(c[0], c[1], c[2])
 }
 
+/// Dataset rows a scatter draws: the explorer's rows, or every row while the scatter's own selection
+/// filters the explorer (so the selection can be redrawn).
+pub fn plotted_rows<'a>(filtered: &'a [usize], n_entries: usize, own_selection: bool) -> Box<dyn Iterator<Item = usize> + 'a> {
+    if own_selection { Box::new(0..n_entries) } else { Box::new(filtered.iter().copied()) }
+}
+
 /// How a Shift+drag selection box is drawn: translucent amber over the points.
 pub fn selection_box(name: &str, b: [f64; 4]) -> Polygon<'static> {
     Polygon::new(name, PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30)))
@@ -71,12 +77,11 @@ impl StudioApp {
         let (xc, yc, cc) = (self.state.plot_x, self.state.plot_y, self.state.plot_color);
         // Points shown: the explorer's rows without the plot's own box (so the box can be redrawn); the
         // points and colours are rebuilt only when those rows or the axes change.
-        let key = key_of((if self.plot_box.is_some() { String::new() } else { self.filter_key.clone() }, xc, yc, cc, ds.len()));
-        let filtered = &self.filtered;
         let boxed = self.plot_box.is_some();
+        let key = key_of((if boxed { "" } else { self.filter_key.as_str() }, xc, yc, cc, ds.len()));
+        let filtered = &self.filtered;
         self.plot_scatter.update_coloured(key, || {
-            let rows: Box<dyn Iterator<Item = usize>> = if boxed { Box::new(0..ds.entries.len()) } else { Box::new(filtered.iter().copied()) };
-            rows.filter_map(|i| {
+            plotted_rows(filtered, ds.entries.len(), boxed).filter_map(|i| {
                 let e = &ds.entries[i];
                 Some((i, [column_value(e, xc)?, column_value(e, yc)?], column_value(e, cc).unwrap_or(0.0)))
             })

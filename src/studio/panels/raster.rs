@@ -4,10 +4,9 @@
 //! is ~400,000 vertices each frame, which dominates the frame time on a software renderer. A
 //! [`RasterScatter`] instead splats its points into an image of the plot's frame (one anti-aliased disc
 //! per point, in drawing order) and shows that image as textured quads, one per 32-pixel tile that
-//! holds any point. The image is redrawn
-//! only when the data, the plot's bounds, its frame or the display scale change, so a still plot costs
-//! one quad per frame, and panning or zooming costs one splat of every point (≈ 1 ms per 20,000 points)
-//! plus a texture upload. The item has no geometry for egui_plot's hover: panels find the point under
+//! holds any point. The image is redrawn only when the data, the plot's bounds, its frame or the
+//! display scale change, so a still plot costs one small mesh per frame, and panning or zooming costs
+//! one splat of every point (≈ 1 ms per 20,000 points) plus a texture upload. The item has no geometry for egui_plot's hover: panels find the point under
 //! the pointer themselves (they already do, to open it on click).
 
 use std::sync::{Arc, Mutex};
@@ -64,8 +63,8 @@ impl RasterCache {
     }
 }
 
-/// Points (plot coordinates) with their colours, drawn as discs of `radius` (points) in one texture.
-/// `data_key` must change whenever the points or their colours do.
+/// Points (plot coordinates) with their colours and `bounds`, drawn as discs of `radius` (points) in one
+/// texture. `data_key` must change whenever the points or their colours do.
 pub struct RasterScatter {
     base: PlotItemBase,
     points: Arc<Vec<([f64; 2], Color32)>>,
@@ -76,11 +75,7 @@ pub struct RasterScatter {
 }
 
 impl RasterScatter {
-    pub fn new(name: &str, points: Arc<Vec<([f64; 2], Color32)>>, radius: f32, data_key: u64, cache: &RasterCache) -> RasterScatter {
-        let mut bounds = PlotBounds::NOTHING;
-        for (p, _) in points.iter().filter(|(p, _)| p[0].is_finite() && p[1].is_finite()) {
-            bounds.extend_with(&PlotPoint::new(p[0], p[1]));
-        }
+    pub fn new(name: &str, points: Arc<Vec<([f64; 2], Color32)>>, bounds: PlotBounds, radius: f32, data_key: u64, cache: &RasterCache) -> RasterScatter {
         RasterScatter { base: PlotItemBase::new(name.to_string()), points, radius, data_key, cache: cache.clone(), bounds }
     }
 }
@@ -180,7 +175,6 @@ impl PlotItem for RasterScatter {
 
 /// A panel's scatter kept between frames: the points and their colours are rebuilt only when the
 /// panel's key (what is shown: rows, axes, colouring) changes.
-#[derive(Default)]
 pub struct ScatterCache {
     key: Option<u64>,
     /// Dataset row and plot position of every point, for hover and click.
@@ -189,7 +183,24 @@ pub struct ScatterCache {
     pub points: Arc<Vec<([f64; 2], Color32)>>,
     /// The colour scale's ends (2nd and 98th percentile of the values).
     pub range: (f64, f64),
+    /// The points' extent (for the plot's automatic bounds).
+    bounds: PlotBounds,
     pub raster: RasterCache,
+}
+
+impl Default for ScatterCache {
+    fn default() -> Self {
+        ScatterCache { key: None, rows: Arc::default(), points: Arc::default(), range: (0.0, 0.0), bounds: PlotBounds::NOTHING, raster: RasterCache::default() }
+    }
+}
+
+/// The extent of the finite positions among `rows`.
+fn bounds_of(rows: &[(usize, [f64; 2])]) -> PlotBounds {
+    let mut bounds = PlotBounds::NOTHING;
+    for (_, p) in rows.iter().filter(|(_, p)| p[0].is_finite() && p[1].is_finite()) {
+        bounds.extend_with(&PlotPoint::new(p[0], p[1]));
+    }
+    bounds
 }
 
 /// A stable hash of anything printable, for [`ScatterCache`] keys.
@@ -215,6 +226,7 @@ impl ScatterCache {
         let span = (cmax - cmin).max(1e-12);
         self.points = Arc::new(pts.iter().map(|p| (p.1, super::plots::viridis((p.2 - cmin) / span))).collect());
         self.rows = Arc::new(pts.into_iter().map(|p| (p.0, p.1)).collect());
+        self.bounds = bounds_of(&self.rows);
         self.range = (cmin, cmax);
         self.key = Some(key);
     }
@@ -226,13 +238,14 @@ impl ScatterCache {
         }
         let pts = build();
         self.points = Arc::new(pts.iter().map(|p| (p.1, colour)).collect());
+        self.bounds = bounds_of(&pts);
         self.rows = Arc::new(pts);
         self.key = Some(key);
     }
 
     /// The plot item drawing these points as discs of `radius` (points).
     pub fn item(&self, name: &str, radius: f32) -> RasterScatter {
-        RasterScatter::new(name, self.points.clone(), radius, self.key.unwrap_or(0), &self.raster)
+        RasterScatter::new(name, self.points.clone(), self.bounds, radius, self.key.unwrap_or(0), &self.raster)
     }
 
     /// The dataset row of the point nearest to the pointer `px` (screen), within `max_px`.
