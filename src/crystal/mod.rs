@@ -8,15 +8,19 @@
 pub mod assignment;
 pub mod bonds;
 pub mod composition;
+pub mod crystal_nn;
 pub mod element;
 pub mod error;
 pub mod fingerprint;
 pub mod lattice;
 pub mod matcher;
 pub mod neighbors;
+pub mod order_params;
+pub mod site_fingerprint;
 pub mod structure;
 pub mod symmetry;
 pub mod validity;
+pub mod voronoi;
 pub mod wyckoff;
 
 pub use composition::Composition;
