@@ -53,6 +53,14 @@ fn generate_writes_cifs_and_a_table_that_eval_scores() {
     assert_eq!(m["metrics"]["n"].as_u64().unwrap() as usize, written);
     let sv = m["metrics"]["structural_validity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&sv));
+    // Coverage of the whole test split by these few crystals: defined, small, and the looser CDVAE
+    // variant never below the definition's.
+    let cov = &m["metrics"]["coverage"];
+    assert!(cov["n_reference"].as_u64().unwrap() > 2000, "{cov}");
+    assert_eq!(cov["n_generated"].as_u64().unwrap() as usize, written);
+    let (r, p) = (cov["recall"].as_f64().unwrap(), cov["precision"].as_f64().unwrap());
+    assert!((0.0..0.1).contains(&r) && (0.0..=1.0).contains(&p), "{cov}");
+    assert!(cov["recall_cdvae"].as_f64().unwrap() >= r && cov["precision_cdvae"].as_f64().unwrap() >= p);
     // Bad input: a folder without crystals is a clear error, not a panic.
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -161,10 +169,11 @@ fn generated_crystals_are_relaxed_and_scored_for_sun() {
     assert_eq!(files.len() as u64, relaxed);
     assert!(geode::io::read_structures(&dir.join(files[0])).is_ok());
     // Eval: S.U.N. with a potential that has no hull counts nothing stable, but relaxes the valid ones.
-    let out = geode(&["generate", "eval", d, "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--json"]);
+    let out = geode(&["generate", "eval", d, "--no-coverage", "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["sun"]["n_stable"], 0);
+    assert!(m["metrics"]["coverage"].is_null(), "--no-coverage leaves coverage out");
     assert_eq!(m["sun"]["n_valid"].as_u64().unwrap(), relaxed, "the valid generated crystals (relaxed/ is not read)");
     // The job: relaxed children linked to their generated parents.
     let cfg = dir.join("gen.toml");

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
-use crate::ml::generative::metrics::{GenerationMetrics, Reference, evaluate};
+use crate::ml::generative::metrics::{EvalOptions, GenerationMetrics, Reference, evaluate};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::search::generate::{Campaign, CampaignSettings, Generated, Mode};
 use crate::search::polish::{PolishSettings, Polished, Polisher, SunReport, sun};
@@ -47,7 +47,7 @@ pub enum GenerateAction {
     /// Refit a generator's latent prior (a Gaussian of the training split's codes) and rewrite the file
     FitPrior { model: PathBuf },
     /// Score a folder of crystals (CIF, POSCAR, extxyz…): validity, uniqueness, novelty against the
-    /// training split, Wasserstein distances to the test split
+    /// training split, Wasserstein distances to and coverage (COV-R, COV-P) of the test split
     Eval {
         dir: PathBuf,
         /// Forward model for the formation-energy distribution
@@ -56,6 +56,9 @@ pub enum GenerateAction {
         /// Also compute the training set's own distances to the test split (the floor)
         #[arg(long)]
         floor: bool,
+        /// Skip coverage (CrystalNN fingerprints of every crystal and of the test split)
+        #[arg(long)]
+        no_coverage: bool,
         /// S.U.N.: symmetrise (moyo, 0.1 Å), relax each valid crystal with this potential (e.g. chgnet) and
         /// count stable (≤ 0.1 eV/atom above its hull), unique and novel ones
         #[arg(long, value_name = "POTENTIAL")]
@@ -150,9 +153,9 @@ pub struct GenerateArgs {
 pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result<i32> {
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     match action {
-        Some(GenerateAction::Eval { dir, property_model, floor, relax, relax_limit, relax_steps, json }) => {
+        Some(GenerateAction::Eval { dir, property_model, floor, no_coverage, relax, relax_limit, relax_steps, json }) => {
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
-            eval(&dir, &property_model, floor, sun.map(|s| (s, relax_limit)), json)
+            eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
         }
         Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, property_model, json }) => {
             let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, ..Default::default() };
@@ -201,6 +204,14 @@ fn print_metrics(m: &GenerationMetrics) {
     if let Some(f) = &m.wasserstein_floor {
         println!("  training set itself:         density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom", f.density, f.n_elements, f.formation_energy);
     }
+    let Some(c) = &m.coverage else { return };
+    println!(
+        "coverage of the test split ({} crystals; cutoffs {} structure, {} composition): COV-R {:.2} %, COV-P {:.2} % (CDVAE's code: {:.2} %, {:.2} %); {} of {} generated fingerprinted",
+        c.n_reference, c.structure_cutoff, c.composition_cutoff, 100.0 * c.recall, 100.0 * c.precision, 100.0 * c.recall_cdvae, 100.0 * c.precision_cdvae, c.n_fingerprinted, c.n_generated
+    );
+    if let Some(f) = &m.coverage_floor {
+        println!("  training set itself:         COV-R {:.2} %, COV-P {:.2} % (CDVAE's code: {:.2} %, {:.2} %)", 100.0 * f.recall, 100.0 * f.precision, 100.0 * f.recall_cdvae, 100.0 * f.precision_cdvae);
+    }
 }
 
 fn print_sun(r: &SunReport) {
@@ -213,7 +224,7 @@ fn print_sun(r: &SunReport) {
     }
 }
 
-fn eval(dir: &Path, property_model: &str, floor: bool, sun_settings: Option<(PolishSettings, Option<usize>)>, json_out: bool) -> anyhow::Result<i32> {
+fn eval(dir: &Path, property_model: &str, options: EvalOptions, sun_settings: Option<(PolishSettings, Option<usize>)>, json_out: bool) -> anyhow::Result<i32> {
     let (structures, skipped) = read_folder(dir)?;
     for s in &skipped {
         eprintln!("skipped: {s}");
@@ -230,7 +241,7 @@ fn eval(dir: &Path, property_model: &str, floor: bool, sun_settings: Option<(Pol
         Some((settings, limit)) => Some((Polisher::new(settings).map_err(anyhow::Error::msg)?, limit)),
         None => None,
     };
-    let (m, facts) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), floor)?;
+    let (m, facts) = evaluate(&structures, &Reference { train: &train, compare: &test }, model.as_ref(), options)?;
     let sun_report = match polisher {
         None => None,
         Some((polisher, limit)) => {

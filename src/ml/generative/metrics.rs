@@ -1,7 +1,8 @@
 //! Figures of merit for generated crystals, as defined in the CDVAE protocol (see MISSION.md): structural
 //! and compositional (SMACT) validity, uniqueness and novelty by structure matching (pymatgen's
 //! defaults: ltol 0.2, stol 0.3, 5°), and 1-D Wasserstein distances to a reference set for density
-//! (g/cm³), number of elements and the formation energy predicted by a forward model (eV/atom).
+//! (g/cm³), number of elements and the formation energy predicted by a forward model (eV/atom), and
+//! coverage (COV-R, COV-P; [`super::coverage`]).
 //! They apply to any folder of crystals, so other generators' output can be scored the same way.
 
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use crate::chem::oxidation::{ValidityOptions, validity};
 use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
 use crate::ml::{ModelError, PropertyModel, Target};
+
+use super::coverage::{COMPOSITION_CUTOFF, CompositionScaler, Coverage, STRUCTURE_CUTOFF, coverage, fingerprints};
 
 /// 1-D Wasserstein distance W₁ between two empirical distributions (scipy's `wasserstein_distance`).
 pub fn wasserstein_1d(a: &[f64], b: &[f64]) -> f64 {
@@ -77,6 +80,10 @@ pub struct GenerationMetrics {
     pub wasserstein_floor: Option<Distances>,
     /// The forward model used for formation energies.
     pub property_model: String,
+    /// Coverage of the comparison set (COV-R, COV-P; [`super::coverage`]), unless turned off.
+    pub coverage: Option<Coverage>,
+    /// The same for the training sample of the floor.
+    pub coverage_floor: Option<Coverage>,
 }
 
 /// Per-crystal facts the figures are built from.
@@ -112,9 +119,23 @@ fn predict_fe(model: &dyn PropertyModel, structures: &[&Structure]) -> Result<Ve
     Ok(out)
 }
 
-/// Score `generated` against `reference`; `floor` also computes the training set's own distances
-/// (a random sample as large as the generated set).
-pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn PropertyModel, floor: bool) -> Result<(GenerationMetrics, Vec<CrystalFacts>), ModelError> {
+/// What [`evaluate`] computes besides validity, uniqueness, novelty and the Wasserstein distances.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalOptions {
+    /// Also score a sample of the training set as large as the generated set (the floor).
+    pub floor: bool,
+    /// Coverage of the comparison set (CrystalNN fingerprints of every crystal: seconds per thousand).
+    pub coverage: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { floor: false, coverage: true }
+    }
+}
+
+/// Score `generated` against `reference`.
+pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn PropertyModel, options: EvalOptions) -> Result<(GenerationMetrics, Vec<CrystalFacts>), ModelError> {
     let n = generated.len();
     let matcher = StructureMatcher::default();
     let opts = ValidityOptions::default();
@@ -157,13 +178,23 @@ pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn Prop
         Distances { density: wasserstein_1d(&d, &cd), n_elements: wasserstein_1d(&e, &cn), formation_energy: wasserstein_1d(&f, &cf) }
     };
     let wasserstein = dist_to_compare(&gen_refs, &fe);
-    let wasserstein_floor = if floor && !reference.train.is_empty() {
+    // Coverage: every generated crystal against the comparison set, compositions standardised on the
+    // training set.
+    let cov_setup = options.coverage.then(|| {
+        let scaler = CompositionScaler::fit(if reference.train.is_empty() { reference.compare } else { reference.train });
+        let compare_fp = fingerprints(reference.compare, &scaler);
+        (scaler, compare_fp)
+    });
+    let cov = cov_setup.as_ref().map(|(scaler, compare_fp)| coverage(&fingerprints(generated, scaler), compare_fp, STRUCTURE_CUTOFF, COMPOSITION_CUTOFF));
+    let (wasserstein_floor, coverage_floor) = if options.floor && !reference.train.is_empty() {
         let step = (reference.train.len() / n.max(1)).max(1);
         let sample: Vec<&Structure> = reference.train.iter().step_by(step).take(n.max(1)).collect();
         let sfe = predict_fe(model, &sample)?;
-        Some(dist_to_compare(&sample, &sfe))
+        let owned: Vec<Structure> = sample.iter().map(|s| (*s).clone()).collect();
+        let cov_floor = cov_setup.as_ref().map(|(scaler, compare_fp)| coverage(&fingerprints(&owned, scaler), compare_fp, STRUCTURE_CUTOFF, COMPOSITION_CUTOFF));
+        (Some(dist_to_compare(&sample, &sfe)), cov_floor)
     } else {
-        None
+        (None, None)
     };
     let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     let n_valid = valid.len();
@@ -179,6 +210,8 @@ pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn Prop
         wasserstein,
         wasserstein_floor,
         property_model: model.name(),
+        coverage: cov,
+        coverage_floor,
     };
     Ok((m, facts))
 }

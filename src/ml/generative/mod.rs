@@ -13,6 +13,7 @@
 //! Units: lengths Å, energies eV/atom, band gaps eV. Noise levels σ are Cartesian Å.
 
 pub mod composition;
+pub mod coverage;
 pub mod data;
 pub mod metrics;
 pub mod model;
