@@ -166,6 +166,8 @@ fn screening_tab_launches_a_funnel_and_plots_its_pareto_front() {
     assert_eq!(h.state().state.screen.templates, "MgO, aflow:AB_cF8_225_a_b");
     h.get_by_label("Launch screening").click();
     step_until(&mut h, "the screen run to finish", |h| h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished"));
+    // The tab re-reads the run off the UI thread.
+    step_until(&mut h, "the screening view of the finished run", |h| h.state().screening.status == "finished" && !h.state().run_views_loading());
     h.run_steps(3);
     let run = h.state().runs.iter().find(|r| r.kind == "screen").unwrap().clone();
     let passed = run.result.as_ref().unwrap()["passed"].as_u64().unwrap() as usize;
@@ -340,6 +342,16 @@ fn start_search_and_wait(h: &mut Harness<'static, StudioApp>, n: usize) {
     }
 }
 
+/// Step until the Evolution tab shows the finished run `id` (it re-reads runs off the UI thread).
+fn wait_for_evolution_view(h: &mut Harness<'static, StudioApp>, id: i64) {
+    h.run_steps(2);
+    step_until(h, "the evolution view of the finished run", |h| {
+        let s = h.state();
+        s.evolution.run == Some(id) && s.evolution.status == "finished" && !s.run_views_loading()
+    });
+    h.run_steps(2);
+}
+
 #[test]
 fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
     let dir = tmp("evolve");
@@ -359,7 +371,7 @@ fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
     let run = h.state().runs.iter().find(|r| r.kind == "evolve").unwrap().clone();
     assert_eq!(run.status, "finished", "{run:?}");
     h.state_mut().state.dock_tab = geode::studio::state::DockTab::Evolution;
-    h.run_steps(3);
+    wait_for_evolution_view(&mut h, run.id);
     let v = &h.state().evolution;
     assert_eq!(v.run, Some(run.id));
     assert_eq!(v.points.len(), 12, "every individual is plotted");
@@ -388,7 +400,7 @@ fn evolution_tab_runs_a_search_plots_it_and_shows_the_family_of_the_best() {
     assert_eq!(run.status, "finished", "{run:?}");
     h.state_mut().selected_run = Some(run.id);
     h.state_mut().state.dock_tab = geode::studio::state::DockTab::Evolution;
-    h.run_steps(3);
+    wait_for_evolution_view(&mut h, run.id);
     let v = &h.state().evolution;
     assert_eq!((v.run, v.axes.0.as_str(), v.axes.1.as_str()), (Some(run.id), "e_above_hull", "band_gap"));
     assert!(!v.front.is_empty() && v.front.len() <= v.points.len(), "front {:?} of {}", v.front, v.points.len());

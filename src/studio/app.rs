@@ -126,12 +126,17 @@ pub struct StudioApp {
     pub selected_run: Option<i64>,
     /// The selected relax run's trajectory view (plots and frame player).
     pub trajectory: crate::studio::panels::trajectory::TrajectoryView,
-    /// The Screening tab's view of a screen run's survivors.
+    /// The Screening tab's view of a screen run's survivors, and the query that refreshes it.
     pub screening: super::panels::screening::ScreeningView,
-    /// The Evolution tab's view of an evolve run.
+    pub(crate) screening_query: super::background::BackgroundQuery<super::panels::screening::ScreeningView>,
+    /// The Evolution tab's view of an evolve run, and the query that refreshes it.
     pub evolution: super::panels::evolution::EvolutionView,
+    pub(crate) evolution_query: super::background::BackgroundQuery<super::panels::evolution::EvolutionView>,
     /// The Hull tab: the system typed, its picture, and the dataset's phase diagram (built on first use).
     pub hull_system: String,
+    /// The selected crystal's chemical system and number of elements, by item key (for the Hull tab's
+    /// "Use system" button; read once per selection, not every frame).
+    pub(crate) selected_system: Option<(String, String, usize)>,
     pub hull: super::panels::hull::HullView,
     pub phase_diagram: Option<crate::energy::PhaseDiagram>,
     /// Predictions per item key and model.
@@ -207,8 +212,11 @@ impl StudioApp {
             selected_run: None,
             trajectory: Default::default(),
             screening: Default::default(),
+            screening_query: Default::default(),
             evolution: Default::default(),
+            evolution_query: Default::default(),
             hull_system: "Li-Fe-O".into(),
+            selected_system: None,
             hull: Default::default(),
             phase_diagram: None,
             predictions: HashMap::new(),
@@ -693,6 +701,11 @@ impl StudioApp {
     /// Whether the candidates tab is waiting for rows (a change not yet queried, or a query running).
     pub fn candidates_loading(&self) -> bool {
         self.candidates_dirty || self.candidates_query.is_some()
+    }
+
+    /// Whether the Screening or Evolution tab is re-reading its run.
+    pub fn run_views_loading(&self) -> bool {
+        self.screening_query.busy() || self.evolution_query.busy()
     }
 
     /// Recompute the dataset explorer rows when the search, filters or sort changed.

@@ -7,6 +7,7 @@
 //! the rest to [`worker`].
 
 pub mod app;
+pub mod background;
 pub mod panels;
 pub mod state;
 pub mod viewer;

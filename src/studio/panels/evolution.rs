@@ -11,6 +11,7 @@ use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use serde_json::{Value, json};
 
+use crate::engine::store::Store;
 use crate::search::evolve::ObjectiveSpec;
 use crate::studio::app::{Item, StudioApp};
 use crate::studio::state::{DockTab, EvolveForm};
@@ -64,84 +65,101 @@ pub fn form_params(f: &EvolveForm) -> Value {
     v
 }
 
+/// The evolution view of `run`, read from the project at `project` (off the UI thread). A project that
+/// cannot be read gives an empty view of the run.
+fn load_evolution(project: &std::path::Path, run: &crate::engine::store::RunRow) -> EvolutionView {
+    let Ok(store) = Store::open(project) else {
+        return EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), ..Default::default() };
+    };
+    let metric = |name: &str| store.metrics(run.id, name).unwrap_or_default().into_iter().map(|(g, x)| [g as f64, x]).collect::<Vec<_>>();
+    let specs: Vec<ObjectiveSpec> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| ObjectiveSpec::parse(o.as_str()?).ok()).collect()).unwrap_or_default();
+    let axes = match specs.as_slice() {
+        [a, b, ..] => (a.column().to_string(), b.column().to_string()),
+        [a] => ("generation".to_string(), a.column().to_string()),
+        [] => ("generation".to_string(), "energy_per_atom".to_string()),
+    };
+    let rows = store.query_candidates(None, Some(run.id), None, Some(20_000)).unwrap_or_default();
+    let mut points = Vec::new();
+    let mut best: Option<(i64, f64)> = None;
+    for r in &rows {
+        if let (Some(x), Some(y)) = (value(&r.properties, &axes.0), value(&r.properties, &axes.1)) {
+            points.push((r.id, r.formula.clone(), x, y, r.stage.clone()));
+        }
+        if r.stage == "individual"
+            && let Some(f) = value(&r.properties, "fitness")
+            && best.is_none_or(|b| f < b.1)
+        {
+            best = Some((r.id, f));
+        }
+    }
+    // The live Pareto front of a multi-objective run: the two axes turned into the objectives' costs.
+    let front: Vec<usize> = if specs.len() >= 2 {
+        let unique: Vec<usize> = (0..points.len()).filter(|&i| points[i].4 == "individual").collect();
+        let cost = |spec: &ObjectiveSpec, v: f64| crate::search::evolve::evaluate::cost(spec, &std::collections::BTreeMap::from([(spec.column().to_string(), v)]));
+        let costs: Vec<Vec<f64>> = unique.iter().map(|&i| vec![cost(&specs[0], points[i].2), cost(&specs[1], points[i].3)]).collect();
+        let fronts = crate::search::objectives::non_dominated_fronts(&costs);
+        unique.into_iter().zip(fronts).filter(|(_, f)| *f == 0).map(|(i, _)| i).collect()
+    } else {
+        Vec::new()
+    };
+    // Family tree of the best: breadth first through the stored parents (each looked up once).
+    let mut family = Vec::new();
+    if let Some((id, _)) = best {
+        let mut queue = vec![id];
+        let mut parents_of: Vec<Vec<i64>> = Vec::new();
+        let mut k = 0;
+        while k < queue.len() && queue.len() < 60 {
+            let parents = store.candidate_parents(queue[k]).unwrap_or_default();
+            for p in &parents {
+                if !queue.contains(p) {
+                    queue.push(*p);
+                }
+            }
+            parents_of.push(parents);
+            k += 1;
+        }
+        for (k, id) in queue.into_iter().enumerate() {
+            if let Some(r) = rows.iter().find(|r| r.id == id) {
+                let parents = parents_of.get(k).cloned().unwrap_or_default();
+                let op = r.properties.get("operator").and_then(Value::as_str).unwrap_or("?");
+                let label = format!(
+                    "#{} {} · gen {} · {op}{} · {:.4} eV/atom · {}",
+                    r.id,
+                    r.formula,
+                    value(&r.properties, "generation").unwrap_or(0.0),
+                    if parents.is_empty() { String::new() } else { format!(" of {}", parents.iter().map(|p| format!("#{p}")).collect::<Vec<_>>().join(" + ")) },
+                    value(&r.properties, "energy_per_atom").unwrap_or(f64::NAN),
+                    r.properties.get("space_group").and_then(Value::as_str).unwrap_or("")
+                );
+                family.push((id, label));
+            }
+        }
+    }
+    EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), best: metric("best"), mean: metric("mean"), diversity: metric("diversity"), points, front, axes, family }
+}
+
+
 impl StudioApp {
-    fn refresh_evolution(&mut self) {
+    /// Keep the tab's view of its run current: re-read when the shown run or its status changes, and at
+    /// most once a second while it runs, on a thread of its own ([`BackgroundQuery`]).
+    fn refresh_evolution(&mut self, ctx: &egui::Context) {
+        if let Some(v) = self.evolution_query.poll() {
+            self.evolution = v;
+        }
         let Some(run) = self.shown_run("evolve").cloned() else { return };
         let v = &self.evolution;
         let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
-        if !stale {
+        if !stale || self.evolution_query.busy() || self.store.is_none() {
             return;
         }
-        let Some(store) = &self.store else { return };
-        let metric = |name: &str| store.metrics(run.id, name).unwrap_or_default().into_iter().map(|(g, x)| [g as f64, x]).collect::<Vec<_>>();
-        let specs: Vec<ObjectiveSpec> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| ObjectiveSpec::parse(o.as_str()?).ok()).collect()).unwrap_or_default();
-        let axes = match specs.as_slice() {
-            [a, b, ..] => (a.column().to_string(), b.column().to_string()),
-            [a] => ("generation".to_string(), a.column().to_string()),
-            [] => ("generation".to_string(), "energy_per_atom".to_string()),
-        };
-        let rows = store.query_candidates(None, Some(run.id), None, Some(20_000)).unwrap_or_default();
-        let mut points = Vec::new();
-        let mut best: Option<(i64, f64)> = None;
-        for r in &rows {
-            if let (Some(x), Some(y)) = (value(&r.properties, &axes.0), value(&r.properties, &axes.1)) {
-                points.push((r.id, r.formula.clone(), x, y, r.stage.clone()));
-            }
-            if r.stage == "individual"
-                && let Some(f) = value(&r.properties, "fitness")
-                && best.is_none_or(|b| f < b.1)
-            {
-                best = Some((r.id, f));
-            }
+        let project = self.project.clone();
+        if let Err(e) = self.evolution_query.start(ctx, "geode-evolution-view", move || load_evolution(&project, &run)) {
+            self.toast(e, true);
         }
-        // The live Pareto front of a multi-objective run: the two axes turned into the objectives' costs.
-        let front: Vec<usize> = if specs.len() >= 2 {
-            let unique: Vec<usize> = (0..points.len()).filter(|&i| points[i].4 == "individual").collect();
-            let cost = |spec: &ObjectiveSpec, v: f64| crate::search::evolve::evaluate::cost(spec, &std::collections::BTreeMap::from([(spec.column().to_string(), v)]));
-            let costs: Vec<Vec<f64>> = unique.iter().map(|&i| vec![cost(&specs[0], points[i].2), cost(&specs[1], points[i].3)]).collect();
-            let fronts = crate::search::objectives::non_dominated_fronts(&costs);
-            unique.into_iter().zip(fronts).filter(|(_, f)| *f == 0).map(|(i, _)| i).collect()
-        } else {
-            Vec::new()
-        };
-        // Family tree of the best: breadth first through the stored parents (each looked up once).
-        let mut family = Vec::new();
-        if let Some((id, _)) = best {
-            let mut queue = vec![id];
-            let mut parents_of: Vec<Vec<i64>> = Vec::new();
-            let mut k = 0;
-            while k < queue.len() && queue.len() < 60 {
-                let parents = store.candidate_parents(queue[k]).unwrap_or_default();
-                for p in &parents {
-                    if !queue.contains(p) {
-                        queue.push(*p);
-                    }
-                }
-                parents_of.push(parents);
-                k += 1;
-            }
-            for (k, id) in queue.into_iter().enumerate() {
-                if let Some(r) = rows.iter().find(|r| r.id == id) {
-                    let parents = parents_of.get(k).cloned().unwrap_or_default();
-                    let op = r.properties.get("operator").and_then(Value::as_str).unwrap_or("?");
-                    let label = format!(
-                        "#{} {} · gen {} · {op}{} · {:.4} eV/atom · {}",
-                        r.id,
-                        r.formula,
-                        value(&r.properties, "generation").unwrap_or(0.0),
-                        if parents.is_empty() { String::new() } else { format!(" of {}", parents.iter().map(|p| format!("#{p}")).collect::<Vec<_>>().join(" + ")) },
-                        value(&r.properties, "energy_per_atom").unwrap_or(f64::NAN),
-                        r.properties.get("space_group").and_then(Value::as_str).unwrap_or("")
-                    );
-                    family.push((id, label));
-                }
-            }
-        }
-        self.evolution = EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), best: metric("best"), mean: metric("mean"), diversity: metric("diversity"), points, front, axes, family };
     }
 
     pub fn evolution_ui(&mut self, ui: &mut egui::Ui) {
-        self.refresh_evolution();
+        self.refresh_evolution(&ui.ctx().clone());
         let mut launch = false;
         let mut inject = false;
         let mut open: Option<i64> = None;

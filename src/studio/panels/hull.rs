@@ -125,12 +125,19 @@ impl StudioApp {
             let r = ui.add(egui::TextEdit::singleline(&mut self.hull_system).hint_text("Li-O or Li-Fe-O").desired_width(140.0));
             recompute |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             recompute |= ui.button("Show hull").clicked();
-            if let Some(item) = &self.selection
-                && let Some((s, _)) = self.structure_of(item)
-            {
-                let sys = s.composition().chemical_system();
-                if (2..=3).contains(&s.composition().n_elements()) && ui.button(format!("Use {sys}")).clicked() {
-                    self.hull_system = sys;
+            if let Some(item) = self.selection.clone() {
+                let key = item.key();
+                if self.selected_system.as_ref().is_none_or(|(k, _, _)| *k != key) {
+                    self.selected_system = self.structure_of(&item).map(|(s, _)| {
+                        let c = s.composition();
+                        (key, c.chemical_system(), c.n_elements())
+                    });
+                }
+                if let Some((_, sys, n)) = &self.selected_system
+                    && (2..=3).contains(n)
+                    && ui.button(format!("Use {sys}")).clicked()
+                {
+                    self.hull_system = sys.clone();
                     recompute = true;
                 }
             }

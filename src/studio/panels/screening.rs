@@ -10,6 +10,7 @@ use egui_plot::{Plot, PlotPoints, Points};
 use serde_json::{Value, json};
 
 use crate::engine::jobs::screen::STAGES;
+use crate::engine::store::Store;
 use crate::studio::app::{Item, StudioApp};
 use crate::studio::state::DockTab;
 
@@ -43,37 +44,51 @@ pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
     })
 }
 
+/// The screening view of `run`, read from the project at `project` (off the UI thread). A project that
+/// cannot be read gives an empty view of the run.
+fn load_screening(project: &std::path::Path, run: &crate::engine::store::RunRow) -> ScreeningView {
+    let objectives: Vec<String> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| o.as_str()?.split_whitespace().nth(1).map(String::from)).collect()).unwrap_or_default();
+    let x = objectives.first().cloned().unwrap_or_else(|| "e_above_hull".into());
+    let y = objectives.get(1).cloned().unwrap_or_else(|| if x == "band_gap" { "e_above_hull".into() } else { "band_gap".into() });
+    let mut points = Vec::new();
+    if let Ok(store) = Store::open(project)
+        && let Ok(rows) = store.query_candidates(None, Some(run.id), None, Some(20_000))
+    {
+        for r in rows.into_iter().filter(|r| r.stage == "constraints") {
+            if let (Some(px), Some(py)) = (value(&r.properties, &x), value(&r.properties, &y)) {
+                points.push((r.id, r.formula, px, py, value(&r.properties, "pareto_rank").unwrap_or(f64::NAN)));
+            }
+        }
+    }
+    ScreeningView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), points, axes: (x, y) }
+}
+
 impl StudioApp {
     /// The run of `kind` a tab shows: the selected run if it is one, else the newest of that kind.
     pub(crate) fn shown_run(&self, kind: &str) -> Option<&crate::engine::store::RunRow> {
         self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == kind)).or_else(|| self.runs.iter().rev().find(|r| r.kind == kind))
     }
 
-    fn refresh_screening(&mut self) {
+    /// Keep the tab's view of its run current: re-read when the shown run or its status changes, and at
+    /// most once a second while it runs, on a thread of its own ([`BackgroundQuery`]).
+    fn refresh_screening(&mut self, ctx: &egui::Context) {
+        if let Some(v) = self.screening_query.poll() {
+            self.screening = v;
+        }
         let Some(run) = self.shown_run("screen").cloned() else { return };
         let v = &self.screening;
         let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
-        if !stale {
+        if !stale || self.screening_query.busy() || self.store.is_none() {
             return;
         }
-        let objectives: Vec<String> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| o.as_str()?.split_whitespace().nth(1).map(String::from)).collect()).unwrap_or_default();
-        let x = objectives.first().cloned().unwrap_or_else(|| "e_above_hull".into());
-        let y = objectives.get(1).cloned().unwrap_or_else(|| if x == "band_gap" { "e_above_hull".into() } else { "band_gap".into() });
-        let mut points = Vec::new();
-        if let Some(store) = &self.store
-            && let Ok(rows) = store.query_candidates(None, Some(run.id), None, Some(20_000))
-        {
-            for r in rows.into_iter().filter(|r| r.stage == "constraints") {
-                if let (Some(px), Some(py)) = (value(&r.properties, &x), value(&r.properties, &y)) {
-                    points.push((r.id, r.formula, px, py, value(&r.properties, "pareto_rank").unwrap_or(f64::NAN)));
-                }
-            }
+        let project = self.project.clone();
+        if let Err(e) = self.screening_query.start(ctx, "geode-screening-view", move || load_screening(&project, &run)) {
+            self.toast(e, true);
         }
-        self.screening = ScreeningView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), points, axes: (x, y) };
     }
 
     pub fn screening_ui(&mut self, ui: &mut egui::Ui) {
-        self.refresh_screening();
+        self.refresh_screening(&ui.ctx().clone());
         let mut launch = false;
         let mut open: Option<i64> = None;
         ui.columns(2, |cols| {
