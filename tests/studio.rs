@@ -198,6 +198,14 @@ fn hull_tab_draws_the_dataset_hull_of_a_system() {
     assert!(n_stable >= 3 && v.lines.len() == n_stable - 1);
     let label = format!("Li-O: {} phases, {n_stable} stable, 0 candidates (energies in eV/atom)", v.points.len());
     h.get_by_label(&label);
+    // A selected ternary offers its own system.
+    let id = h.state().dataset.with_formula("LiFeO2")[0].id;
+    h.state_mut().select(geode::studio::app::Item::Dataset(id));
+    h.run_steps(2);
+    h.get_by_label("Use Fe-Li-O").click_accesskit();
+    h.run_steps(3);
+    assert_eq!(h.state().hull_system, "Fe-Li-O");
+    assert!(h.state().hull.points.iter().any(|p| p.formula == "LiFeO2"), "the selected crystal's system is drawn");
     std::fs::remove_dir_all(&dir).ok();
 }
 
