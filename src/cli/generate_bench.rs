@@ -9,10 +9,10 @@ use serde_json::json;
 use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
 use crate::data::{Dataset, Split};
-use crate::ml::generative::sample::Goal;
+use crate::ml::generative::sample::{FormulaGuide, Goal};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::ml::{PropertyModel, Target};
-use crate::search::generate::{Campaign, CampaignSettings, Mode};
+use crate::search::generate::{Campaign, CampaignSettings, Mode, PropertyTarget, composition_guide};
 
 fn spread<T: Clone>(v: &[T], n: usize) -> Vec<T> {
     if v.len() <= n {
@@ -22,13 +22,14 @@ fn spread<T: Clone>(v: &[T], n: usize) -> Vec<T> {
     (0..n).map(|i| v[(i as f64 * step) as usize].clone()).collect()
 }
 
-fn decode_all(vae: &CrystalVae, z: &tch::Tensor, opts: &SampleOptions) -> anyhow::Result<Vec<Option<Structure>>> {
+fn decode_all(vae: &CrystalVae, z: &tch::Tensor, opts: &SampleOptions, guide: Option<&FormulaGuide>) -> anyhow::Result<Vec<Option<Structure>>> {
     let n = z.size()[0];
     let mut out = Vec::new();
     let mut start = 0;
     while start < n {
         let len = 128.min(n - start);
-        let d = vae.decode(&z.narrow(0, start, len), &Constraints::default(), &SampleOptions { seed: opts.seed.wrapping_add(start as u64), ..opts.clone() }, &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
+        let o = SampleOptions { seed: opts.seed.wrapping_add(start as u64), ..opts.clone() };
+        let d = vae.decode_guided(&z.narrow(0, start, len), &[], &Constraints::default(), &o, guide, &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
         out.extend(d.into_iter().map(|d| d.structure.ok()));
         start += len;
     }
@@ -44,7 +45,8 @@ fn fe_of(model: &dyn PropertyModel, s: &[Structure]) -> anyhow::Result<Vec<f64>>
     Ok(model.predict(s)?.into_iter().map(|p| p[k].mean).collect())
 }
 
-pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &SampleOptions, property_model: &str, json_out: bool) -> anyhow::Result<i32> {
+#[allow(clippy::too_many_arguments)]
+pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &SampleOptions, guide_model: &str, property_model: &str, json_out: bool) -> anyhow::Result<i32> {
     let vae = CrystalVae::open(model)?;
     let pm = crate::ml::shipped::open(property_model)?;
     let ds = Dataset::embedded();
@@ -60,7 +62,7 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     let t0 = std::time::Instant::now();
     let rec_in = spread(&test, n_rec);
     let z = vae.encode_structures(&rec_in).map_err(anyhow::Error::msg)?;
-    let rec = decode_all(&vae, &z, opts)?;
+    let rec = decode_all(&vae, &z, opts, None)?;
     let matcher = StructureMatcher { ltol: 0.3, stol: 0.5, angle_tol_deg: 10.0, ..Default::default() };
     let (mut matched, mut rms_sum, mut same_formula, mut same_n) = (0usize, 0.0, 0usize, 0usize);
     for (a, b) in rec_in.iter().zip(&rec) {
@@ -87,9 +89,15 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     let z0 = vae.encode_structures(&starts).map_err(anyhow::Error::msg)?;
     let (steps, every) = (500, 50);
     let path = vae.optimise_latent(&z0, &[Goal::Minimise { head: 0 }], steps, 0.01, 0.01, every);
+    // With guidance, the formula of each decoded crystal leans towards the guide model's lowest E_f.
+    let guide_net = if opts.guidance > 0.0 { Some(crate::ml::shipped::open(guide_model)?) } else { None };
+    let min_fe = [PropertyTarget::parse("min formation_energy_per_atom").map_err(anyhow::Error::msg)?];
+    let fe_scale = f64::from(vae.card.norm.prop_std[0]);
+    let scale = move |_: Target| fe_scale;
+    let guide = guide_net.as_ref().map(|m| composition_guide(m.as_ref(), &min_fe, &scale));
     let mut best = vec![f64::INFINITY; starts.len()];
     for zk in &path {
-        let dec = decode_all(&vae, zk, opts)?;
+        let dec = decode_all(&vae, zk, opts, guide.as_ref().map(|g| g as &FormulaGuide))?;
         let ok: Vec<(usize, Structure)> = dec.into_iter().enumerate().filter_map(|(i, s)| s.filter(valid).map(|s| (i, s))).collect();
         let fe = fe_of(pm.as_ref(), &ok.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>())?;
         for ((i, _), e) in ok.iter().zip(fe) {
@@ -105,7 +113,7 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     let mut windows = Vec::new();
     for ((lo, hi), mode) in [(0.5, 1.0), (1.5, 2.0), (3.0, 3.5)].into_iter().flat_map(|w| [(w, Mode::Sample), (w, Mode::Conditional)]) {
         let t0 = std::time::Instant::now();
-        let settings = CampaignSettings { mode, targets: vec![format!("band_gap in [{lo}, {hi}]")], sampling: opts.clone(), ..Default::default() };
+        let settings = CampaignSettings { mode, targets: vec![format!("band_gap in [{lo}, {hi}]")], sampling: opts.clone(), guide_model: guide_model.to_string(), ..Default::default() };
         let campaign = Campaign::new(CrystalVae::open(model)?, settings, &[]).map_err(anyhow::Error::msg)?;
         let mut gens = Vec::new();
         let mut start = 0;

@@ -39,6 +39,11 @@ pub enum GenerateAction {
         /// Keep the heads' rounded formulas even when they are not charge-balanced
         #[arg(long)]
         no_charge_balance: bool,
+        /// Weight of the composition model's guidance on formulas (0 = off; see `geode generate --guidance`)
+        #[arg(long, default_value_t = 0.0)]
+        guidance: f64,
+        #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
+        guide_model: String,
         #[arg(long, default_value = "graph")]
         property_model: String,
         #[arg(long)]
@@ -128,6 +133,15 @@ pub struct GenerateArgs {
     /// but lowers 0.5–1.0 eV from 37 to 25 % (docs/generative.md)
     #[arg(long, default_value_t = 0.0)]
     pub composition_anchor: f64,
+    /// With targets: weight w of a composition model's guidance on the choice of formula. Among the 16
+    /// charge-balanced formulas nearest the composition head (within 3 nats), the decoder keeps the one
+    /// with the smallest cost + w × penalty, the penalty being the guide model's squared distance to the
+    /// target window in standard deviations (or ∓ its prediction for min/max targets). 0 = off
+    #[arg(long, default_value_t = 0.0)]
+    pub guidance: f64,
+    /// The composition model that guides formulas (`--guidance`)
+    #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
+    pub guide_model: String,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
     /// above the potential's hull and the space group
@@ -157,9 +171,9 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
             eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
         }
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, property_model, json }) => {
-            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, ..Default::default() };
-            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &property_model, json)
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, property_model, json }) => {
+            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, ..Default::default() };
+            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, &property_model, json)
         }
         Some(GenerateAction::FitPrior { model }) => {
             let mut vae = CrystalVae::load(&model)?;
@@ -289,7 +303,8 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, ..Default::default() },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, ..Default::default() },
+        guide_model: a.guide_model.clone(),
         ..Default::default()
     };
     let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;

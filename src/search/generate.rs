@@ -11,7 +11,7 @@ use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
 use crate::ml::generative::data::N_TYPES;
 use crate::ml::generative::metrics::NoveltyIndex;
-use crate::ml::generative::sample::Goal;
+use crate::ml::generative::sample::{FormulaGuide, Goal};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::ml::{Prediction, PropertyModel, Target};
 
@@ -156,11 +156,55 @@ pub struct CampaignSettings {
     pub opt_steps: usize,
     pub opt_lr: f64,
     pub prior_weight: f64,
+    /// The composition model that guides the choice of formula when `sampling.guidance` > 0
+    /// ([`composition_guide`]).
+    pub guide_model: String,
 }
 
 impl Default for CampaignSettings {
     fn default() -> Self {
-        CampaignSettings { mode: Mode::Sample, radius: 0.5, points: Vec::new(), targets: Vec::new(), constraints: Constraints::default(), sampling: SampleOptions::default(), opt_steps: 100, opt_lr: 0.05, prior_weight: 0.05 }
+        CampaignSettings { mode: Mode::Sample, radius: 0.5, points: Vec::new(), targets: Vec::new(), constraints: Constraints::default(), sampling: SampleOptions::default(), opt_steps: 100, opt_lr: 0.05, prior_weight: 0.05, guide_model: DEFAULT_GUIDE_MODEL.into() }
+    }
+}
+
+/// The composition model that guides formulas by default: trained on 341,700 OQMD formulas (none of the
+/// embedded validation or test formulas).
+pub const DEFAULT_GUIDE_MODEL: &str = "composition-oqmd";
+
+/// A formula guide from a composition model (see [`FormulaGuide`]): for each formula, the sum over the
+/// targets of the squared distance of the model's prediction to the window, or ± the prediction for
+/// min/max targets, in units of `scale` (the property's standard deviation, per target). A formula the
+/// model cannot predict gets +∞.
+pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [PropertyTarget], scale: &'a dyn Fn(Target) -> f64) -> impl Fn(&[Vec<usize>]) -> Vec<f64> + 'a {
+    move |formulas: &[Vec<usize>]| {
+        let comps: Vec<crate::crystal::Composition> = formulas
+            .iter()
+            .map(|c| crate::crystal::Composition::from_pairs(c.iter().enumerate().filter(|(_, k)| **k > 0).filter_map(|(t, &k)| crate::crystal::Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64)))))
+            .collect();
+        let Ok(preds) = (if comps.is_empty() { Ok(Vec::new()) } else { model.predict_compositions(&comps) }) else {
+            return vec![f64::INFINITY; formulas.len()];
+        };
+        let names = model.targets();
+        preds
+            .iter()
+            .map(|p| {
+                targets
+                    .iter()
+                    .map(|t| {
+                        let Some(k) = names.iter().position(|n| *n == t.target) else { return 0.0 };
+                        let v = p[k].mean / scale(t.target);
+                        match t.extreme {
+                            Some(Extreme::Min) => v,
+                            Some(Extreme::Max) => -v,
+                            None => {
+                                let d = t.distance(p[k].mean).unwrap_or(0.0) / scale(t.target);
+                                d * d
+                            }
+                        }
+                    })
+                    .sum()
+            })
+            .collect()
     }
 }
 
@@ -221,6 +265,8 @@ pub struct Campaign {
     /// (the composition anchors of the codes drawn around them).
     seed_fractions: Vec<Vec<f64>>,
     novelty: NoveltyIndex<'static>,
+    /// The formula guide's model, loaded when `sampling.guidance` > 0 and there are targets.
+    guide: Option<Box<dyn PropertyModel>>,
 }
 
 /// Element fractions of `s` over the generator's types (index Z − 1), in f64 (the training data's
@@ -275,8 +321,30 @@ impl Campaign {
         } else {
             None
         };
+        let g = settings.sampling.guidance;
+        if !(g.is_finite() && g >= 0.0) {
+            return Err(format!("guidance must be ≥ 0 (got {g})"));
+        }
+        let guide = if g > 0.0 && !targets.is_empty() {
+            let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
+            if let Some(t) = targets.iter().find(|t| !m.targets().contains(&t.target)) {
+                return Err(format!("guide model {} does not predict {}", m.name(), t.target.name()));
+            }
+            Some(m)
+        } else {
+            None
+        };
         let novelty = NoveltyIndex::new(Dataset::embedded().split(Split::Train).map(|e| &e.structure));
-        Ok(Campaign { vae, settings, targets, seed_codes, seed_fractions, novelty })
+        Ok(Campaign { vae, settings, targets, seed_codes, seed_fractions, novelty, guide })
+    }
+
+    /// The spread of a property the guide measures penalties in: the generator's normalisation of its
+    /// property head (eV/atom or eV), 1 for a property it has no head for.
+    pub fn property_scale(&self, t: Target) -> f64 {
+        let probe = PropertyTarget { target: t, lo: 0.0, hi: 0.0, extreme: None };
+        match probe.goal() {
+            Goal::Window { head, .. } | Goal::Minimise { head } | Goal::Maximise { head } => self.vae.card.norm.prop_std.get(head).copied().map(f64::from).filter(|s| *s > 0.0).unwrap_or(1.0),
+        }
     }
 
     /// No crystal of the training split matches `s` (pymatgen's StructureMatcher defaults).
@@ -343,7 +411,14 @@ impl Campaign {
     /// errors.
     pub fn evaluate_codes(&self, codes: &Tensor, anchors: &[Option<Vec<f64>>], model: &dyn PropertyModel, sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
         let opts = SampleOptions { seed: sample_seed, ..self.settings.sampling.clone() };
-        let decoded = self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled)?;
+        let decoded = match &self.guide {
+            Some(m) => {
+                let scale = |t: Target| self.property_scale(t);
+                let guide = composition_guide(m.as_ref(), &self.targets, &scale);
+                self.vae.decode_guided(codes, anchors, &self.settings.constraints, &opts, Some(&guide as &FormulaGuide), progress, cancelled)?
+            }
+            None => self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled)?,
+        };
         let latents = codes.to_kind(Kind::Float).contiguous();
         let l = self.vae.latent_dim() as usize;
         let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;

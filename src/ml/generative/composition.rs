@@ -36,9 +36,15 @@ pub fn counts_valid(counts: &[usize]) -> bool {
 /// over the searched elements and sizes passes. `q` are element fractions indexed by Z − 1 (zero for
 /// elements that are not allowed); `size_log_p` lists the allowed cell sizes N with ln P(N).
 pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Vec<usize>> {
+    ranked_valid_counts(q, size_log_p, 1, 0.0).into_iter().next().map(|(_, c)| c)
+}
+
+/// Up to `k` charge-balanced count vectors in order of cost (nats, see the module docs), those within
+/// `budget` nats of the cheapest: the formulas a property guide may choose among.
+pub fn ranked_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], k: usize, budget: f64) -> Vec<(f64, Vec<usize>)> {
     let total: f64 = q.iter().map(|x| x.max(0.0)).sum();
-    if total <= 0.0 || size_log_p.is_empty() {
-        return None;
+    if total <= 0.0 || size_log_p.is_empty() || k == 0 {
+        return Vec::new();
     }
     let mut pool: Vec<usize> = (0..q.len()).filter(|&t| q[t] / total >= MIN_FRACTION).collect();
     pool.sort_by(|&a, &b| q[b].total_cmp(&q[a]).then(a.cmp(&b)));
@@ -63,17 +69,21 @@ pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Ve
         });
     }
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut counts = vec![0usize; q.len()];
-    for (_, _, c) in cands {
-        counts.iter_mut().for_each(|k| *k = 0);
+    let mut out: Vec<(f64, Vec<usize>)> = Vec::new();
+    for (cost, _, c) in cands {
+        if out.len() >= k || out.first().is_some_and(|(c0, _)| cost - c0 > budget) {
+            break;
+        }
+        let mut counts = vec![0usize; q.len()];
         for (i, &t) in pool.iter().enumerate() {
             counts[t] = c[i] as usize;
         }
+        // The same formula at another cell size is another candidate (a different crystal).
         if counts_valid(&counts) {
-            return Some(counts);
+            out.push((cost, counts));
         }
     }
-    None
+    out
 }
 
 /// Calls `f` with every vector `x[i..]` of non-negative counts summing to `left` (earlier entries fixed).
@@ -134,5 +144,16 @@ mod tests {
         let c = nearest_valid_counts(&q, &[(2, 0.0)]).unwrap();
         assert_eq!(c.iter().filter(|k| **k > 0).count(), 1);
         assert!(nearest_valid_counts(&vec![0.0; 100], &[(2, 0.0)]).is_none());
+    }
+
+    #[test]
+    fn ranked_formulas_start_with_the_nearest_and_stay_within_the_budget() {
+        let q = q_of(&[("Na", 0.6), ("Cl", 0.4)]);
+        let sizes = [(4, -1.2), (5, -0.7), (6, -1.0)];
+        let ranked = ranked_valid_counts(&q, &sizes, 8, 1.0);
+        assert_eq!(Some(ranked[0].1.clone()), nearest_valid_counts(&q, &sizes));
+        assert!(ranked.len() >= 2 && ranked.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert!(ranked.iter().all(|(c, k)| c - ranked[0].0 <= 1.0 && counts_valid(k)));
+        assert!(ranked_valid_counts(&q, &sizes, 3, 10.0).len() <= 3);
     }
 }

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::composition::{counts_valid, nearest_valid_counts};
+use super::composition::{counts_valid, nearest_valid_counts, ranked_valid_counts};
 use super::data::{N_TYPES, edges_many, lattice_from6};
 use super::model::CrystalVae;
 use super::train::{ScoreTensors, gauss};
@@ -45,11 +45,23 @@ pub struct SampleOptions {
     /// (1 − w)·head + w·anchor. Crystals decoded without an anchor ignore it. Off (0) by default: it
     /// helps some targets and hurts others (docs/generative.md).
     pub composition_anchor: f64,
+    /// Weight of a property guide in the choice of formula (see [`FormulaGuide`]): among the
+    /// [`GUIDE_CANDIDATES`] charge-balanced formulas within [`GUIDE_BUDGET_NATS`] of the heads' nearest, the
+    /// decoder keeps the one with the smallest cost + guidance × penalty. 0 (or no guide) = off.
+    pub guidance: f64,
 }
+
+/// Formulas a guide chooses among, per crystal, and how far (nats) their cost may exceed the nearest's.
+pub const GUIDE_CANDIDATES: usize = 16;
+pub const GUIDE_BUDGET_NATS: f64 = 3.0;
+
+/// A property guide for decoding: a penalty for each formula (whole-atom counts indexed by Z − 1),
+/// lower = closer to the target; in standard deviations of the property (squared for windows).
+pub type FormulaGuide<'a> = dyn Fn(&[Vec<usize>]) -> Vec<f64> + 'a;
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0 }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: 0.0 }
     }
 }
 
@@ -172,6 +184,13 @@ impl CrystalVae {
     /// generator's types, or `None`), mixed into the composition head's fractions with weight
     /// `o.composition_anchor` before rounding.
     pub fn decode_anchored(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+        self.decode_guided(z, anchors, c, o, None, progress, cancelled)
+    }
+
+    /// [`CrystalVae::decode_anchored`] with a property guide on the choice of formula (used when
+    /// `o.guidance > 0` and charge balancing is on).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_guided(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, guide: Option<&FormulaGuide>, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
         let cfg = self.config().clone();
         let allowed = c.allowed_types()?;
         let (lo, hi) = (c.min_atoms.unwrap_or(1).max(1), c.max_atoms.unwrap_or(cfg.max_atoms).min(cfg.max_atoms));
@@ -183,8 +202,10 @@ impl CrystalVae {
             (rows(&h.n_logits), rows(&h.comp_logits.softmax(1, Kind::Float)), rows(&h.lattice), rows(&self.head_properties(z)))
         });
         let norm = &self.card.norm;
-        // Per crystal: atomic numbers and lattice (or why not).
-        let mut plans: Vec<Result<(Vec<u8>, Lattice), String>> = Vec::with_capacity(n_logits.len());
+        // Per crystal: the formula (counts by Z − 1), then atomic numbers and lattice (or why not).
+        let guide = guide.filter(|_| o.guidance > 0.0 && o.charge_balance);
+        let mut all_counts: Vec<Vec<usize>> = Vec::with_capacity(n_logits.len());
+        let mut choices: Vec<Vec<(f64, Vec<usize>)>> = Vec::new();
         for i in 0..n_logits.len() {
             let n = (lo..=hi).max_by(|&a, &b| n_logits[i][a - 1].total_cmp(&n_logits[i][b - 1]).then(b.cmp(&a))).unwrap_or(lo);
             let mut p = comp[i].clone();
@@ -202,15 +223,41 @@ impl CrystalVae {
                 }
             }
             let mut counts = round_counts(&p, n, o.composition_temperature);
-            if o.charge_balance && !counts_valid(&counts) {
+            let rounded_ok = counts_valid(&counts);
+            if o.charge_balance && (!rounded_ok || guide.is_some()) {
                 let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
                 let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
                 let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);
                 let sizes: Vec<(usize, f64)> = (lo..=hi).map(|k| (k, n_logits[i][k - 1] - lse)).collect();
-                if let Some(c) = nearest_valid_counts(&q, &sizes) {
+                if guide.is_some() {
+                    choices.push(ranked_valid_counts(&q, &sizes, GUIDE_CANDIDATES, GUIDE_BUDGET_NATS));
+                } else if let Some(c) = nearest_valid_counts(&q, &sizes) {
                     counts = c;
                 }
             }
+            all_counts.push(counts);
+        }
+        if let Some(guide) = guide {
+            // One call for the whole batch; each crystal keeps its cheapest formula after the penalty.
+            let flat: Vec<Vec<usize>> = choices.iter().flat_map(|c| c.iter().map(|(_, k)| k.clone())).collect();
+            let penalty = guide(&flat);
+            let mut at = 0;
+            for (counts, cands) in all_counts.iter_mut().zip(&choices) {
+                let best = cands
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (cost, _))| (j, cost + o.guidance * penalty.get(at + j).copied().filter(|x| x.is_finite()).unwrap_or(f64::INFINITY)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                if let Some((j, _)) = best {
+                    *counts = cands[j].1.clone();
+                } else if let Some((_, c)) = cands.first() {
+                    *counts = c.clone();
+                }
+                at += cands.len();
+            }
+        }
+        let mut plans: Vec<Result<(Vec<u8>, Lattice), String>> = Vec::with_capacity(n_logits.len());
+        for (i, counts) in all_counts.iter().enumerate() {
             let n = counts.iter().sum::<usize>();
             let z_atoms: Vec<u8> = counts.iter().enumerate().flat_map(|(t, &k)| std::iter::repeat_n((t + 1) as u8, k)).collect();
             let l6: [f64; 6] = std::array::from_fn(|k| lat[i][k] * norm.lat_std[k] + norm.lat_mean[k]);
