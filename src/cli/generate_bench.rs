@@ -92,7 +92,7 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     // With guidance, the formula of each decoded crystal leans towards the guide model's lowest E_f.
     let guide_net = if opts.guidance > 0.0 { Some(crate::ml::shipped::open(guide_model)?) } else { None };
     let min_fe = [PropertyTarget::parse("min formation_energy_per_atom").map_err(anyhow::Error::msg)?];
-    let fe_scale = f64::from(vae.card.norm.prop_std[0]);
+    let fe_scale = vae.card.norm.prop_std[0];
     let scale = move |_: Target| fe_scale;
     let guide = guide_net.as_ref().map(|m| composition_guide(m.as_ref(), &min_fe, &scale));
     let mut best = vec![f64::INFINITY; starts.len()];

@@ -343,7 +343,7 @@ impl Campaign {
     pub fn property_scale(&self, t: Target) -> f64 {
         let probe = PropertyTarget { target: t, lo: 0.0, hi: 0.0, extreme: None };
         match probe.goal() {
-            Goal::Window { head, .. } | Goal::Minimise { head } | Goal::Maximise { head } => self.vae.card.norm.prop_std.get(head).copied().map(f64::from).filter(|s| *s > 0.0).unwrap_or(1.0),
+            Goal::Window { head, .. } | Goal::Minimise { head } | Goal::Maximise { head } => self.vae.card.norm.prop_std.get(head).copied().filter(|s| *s > 0.0).unwrap_or(1.0),
         }
     }
 

@@ -51,6 +51,9 @@ pub struct SampleOptions {
     pub guidance: f64,
 }
 
+/// The guidance weight targeted runs use unless told otherwise (measured in docs/generative.md).
+pub const DEFAULT_GUIDANCE: f64 = 1.0;
+
 /// Formulas a guide chooses among, per crystal, and how far (nats) their cost may exceed the nearest's.
 pub const GUIDE_CANDIDATES: usize = 16;
 pub const GUIDE_BUDGET_NATS: f64 = 3.0;

@@ -59,6 +59,8 @@ pub struct LatentPanel {
     pub conditional: bool,
     /// Target runs also symmetrise and relax every valid crystal with CHGNet.
     pub relax: bool,
+    /// Target runs let the composition model guide the choice of formula (`sampling.guidance`).
+    pub guided: bool,
     /// The generate run the target controls started last (cancelled when retargeted).
     pub target_run: Option<i64>,
     /// Whether the handle is being dragged, and where it was drawn last (screen points).
@@ -90,6 +92,7 @@ impl Default for LatentPanel {
             live: true,
             conditional: false,
             relax: false,
+            guided: true,
             target_run: None,
             dragging: false,
             handle_px: None,
@@ -177,7 +180,8 @@ impl StudioApp {
     /// The `generate` run the target controls start.
     fn latent_target_params(&self) -> serde_json::Value {
         let mode = if self.latent.conditional { "conditional" } else { "sample" };
-        let mut p = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"mode": mode, "targets": self.latent_targets(), "sampling": {"steps_per_level": 2}}});
+        let guidance = if self.latent.guided { crate::ml::generative::sample::DEFAULT_GUIDANCE } else { 0.0 };
+        let mut p = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"mode": mode, "targets": self.latent_targets(), "sampling": {"steps_per_level": 2, "guidance": guidance}}});
         if self.latent.relax {
             p["relax"] = serde_json::json!("chgnet");
         }
@@ -268,6 +272,7 @@ impl StudioApp {
             ui.add(egui::DragValue::new(&mut self.latent.n).range(1..=2000));
             ui.checkbox(&mut self.latent.live, "live").on_hover_text("Start a run whenever the target is moved (a running one from here is cancelled)");
             ui.checkbox(&mut self.latent.conditional, "conditional").on_hover_text("Start from training crystals whose DFT labels meet the target (the conditional sampler) instead of prior samples");
+            ui.checkbox(&mut self.latent.guided, "guided formulas").on_hover_text("Among the charge-balanced formulas nearest the composition head, pick the one the composition model predicts closest to the target");
             ui.checkbox(&mut self.latent.relax, "relax (CHGNet)").on_hover_text("Symmetrise and relax every valid crystal with CHGNet and place it on the CHGNet hull (about 1 s per crystal)");
             crate::studio::labelled_combo(ui, "map colour", "latent_colour", self.latent.color.label(), |ui| {
                 for c in Column::NUMERIC {
