@@ -40,7 +40,7 @@ pub enum GenerateAction {
         #[arg(long)]
         no_charge_balance: bool,
         /// Weight of the composition model's guidance on formulas (0 = off; see `geode generate --guidance`)
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_GUIDANCE)]
         guidance: f64,
         #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
         guide_model: String,
@@ -137,7 +137,7 @@ pub struct GenerateArgs {
     /// charge-balanced formulas nearest the composition head (within 3 nats), the decoder keeps the one
     /// with the smallest cost + w × penalty, the penalty being the guide model's squared distance to the
     /// target window in standard deviations (or ∓ its prediction for min/max targets). 0 = off
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_GUIDANCE)]
     pub guidance: f64,
     /// The composition model that guides formulas (`--guidance`)
     #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]

@@ -48,6 +48,7 @@ pub struct SampleOptions {
     /// Weight of a property guide in the choice of formula (see [`FormulaGuide`]): among the
     /// [`GUIDE_CANDIDATES`] charge-balanced formulas within [`GUIDE_BUDGET_NATS`] of the heads' nearest, the
     /// decoder keeps the one with the smallest cost + guidance × penalty. 0 (or no guide) = off.
+    /// Only targeted campaigns have a guide; decoding without one ignores this.
     pub guidance: f64,
 }
 
@@ -64,7 +65,7 @@ pub type FormulaGuide<'a> = dyn Fn(&[Vec<usize>]) -> Vec<f64> + 'a;
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: 0.0 }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: DEFAULT_GUIDANCE }
     }
 }
 
