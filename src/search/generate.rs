@@ -341,10 +341,8 @@ impl Campaign {
     /// The spread of a property the guide measures penalties in: the generator's normalisation of its
     /// property head (eV/atom or eV), 1 for a property it has no head for.
     pub fn property_scale(&self, t: Target) -> f64 {
-        let probe = PropertyTarget { target: t, lo: 0.0, hi: 0.0, extreme: None };
-        match probe.goal() {
-            Goal::Window { head, .. } | Goal::Minimise { head } | Goal::Maximise { head } => self.vae.card.norm.prop_std.get(head).copied().filter(|s| *s > 0.0).unwrap_or(1.0),
-        }
+        let head = PropertyTarget { target: t, lo: 0.0, hi: 0.0, extreme: None }.head();
+        self.vae.card.norm.prop_std.get(head).copied().filter(|s| *s > 0.0).unwrap_or(1.0)
     }
 
     /// No crystal of the training split matches `s` (pymatgen's StructureMatcher defaults).

@@ -227,8 +227,7 @@ impl CrystalVae {
                 }
             }
             let mut counts = round_counts(&p, n, o.composition_temperature);
-            let rounded_ok = counts_valid(&counts);
-            if o.charge_balance && (!rounded_ok || guide.is_some()) {
+            if o.charge_balance && (guide.is_some() || !counts_valid(&counts)) {
                 let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
                 let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
                 let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);
@@ -252,10 +251,9 @@ impl CrystalVae {
                     .enumerate()
                     .map(|(j, (cost, _))| (j, cost + o.guidance * penalty.get(at + j).copied().filter(|x| x.is_finite()).unwrap_or(f64::INFINITY)))
                     .min_by(|a, b| a.1.total_cmp(&b.1));
+                // No candidate (no charge-balanced formula near the head): the rounded formula stays.
                 if let Some((j, _)) = best {
                     *counts = cands[j].1.clone();
-                } else if let Some((_, c)) = cands.first() {
-                    *counts = c.clone();
                 }
                 at += cands.len();
             }
