@@ -9,6 +9,7 @@ use tch::{Kind, Tensor};
 use crate::chem::oxidation::{ValidityOptions, validity};
 use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
+use crate::ml::generative::composition::counts_composition;
 use crate::ml::generative::data::N_TYPES;
 use crate::ml::generative::metrics::NoveltyIndex;
 use crate::ml::generative::sample::{FormulaGuide, Goal};
@@ -177,10 +178,7 @@ pub const DEFAULT_GUIDE_MODEL: &str = "composition";
 /// model cannot predict gets +∞.
 pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [PropertyTarget], scale: &'a dyn Fn(Target) -> f64) -> impl Fn(&[Vec<usize>]) -> Vec<f64> + 'a {
     move |formulas: &[Vec<usize>]| {
-        let comps: Vec<crate::crystal::Composition> = formulas
-            .iter()
-            .map(|c| crate::crystal::Composition::from_pairs(c.iter().enumerate().filter(|(_, k)| **k > 0).filter_map(|(t, &k)| crate::crystal::Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64)))))
-            .collect();
+        let comps: Vec<crate::crystal::Composition> = formulas.iter().map(|c| counts_composition(c)).collect();
         let Ok(preds) = (if comps.is_empty() { Ok(Vec::new()) } else { model.predict_compositions(&comps) }) else {
             return vec![f64::INFINITY; formulas.len()];
         };

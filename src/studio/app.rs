@@ -118,7 +118,7 @@ pub struct StudioApp {
     /// Runs added candidates since the last query (re-queried at most every [`CANDIDATE_REFRESH`]).
     pub candidates_stale: bool,
     candidates_refreshed: Option<Instant>,
-    candidates_query: Option<std::sync::mpsc::Receiver<Result<Vec<CandidateRow>, String>>>,
+    candidates_query: super::background::BackgroundQuery<Result<Vec<CandidateRow>, String>>,
     pub candidate_error: Option<String>,
     pub runs: Vec<RunRow>,
     runs_refreshed: Option<Instant>,
@@ -204,7 +204,7 @@ impl StudioApp {
             candidates_dirty: true,
             candidates_stale: false,
             candidates_refreshed: None,
-            candidates_query: None,
+            candidates_query: Default::default(),
             candidate_error: None,
             runs: Vec::new(),
             runs_refreshed: None,
@@ -653,25 +653,18 @@ impl StudioApp {
     /// the user changed something (`candidates_dirty`), at most every [`CANDIDATE_REFRESH`] while runs
     /// stream new candidates (`candidates_stale`). Results replace the rows when they arrive.
     fn poll_candidates(&mut self, ctx: &egui::Context) {
-        let got = self.candidates_query.as_ref().and_then(|rx| match rx.try_recv() {
-            Ok(r) => Some(Some(r)),
-            Err(std::sync::mpsc::TryRecvError::Empty) => None,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => Some(None),
-        });
-        if let Some(r) = got {
-            self.candidates_query = None;
-            match r {
-                Some(Ok(rows)) => {
+        if let Some(r) = self.candidates_query.poll() {
+            match r.and_then(|rows| rows) {
+                Ok(rows) => {
                     self.candidates = rows;
                     self.candidate_error = None;
                     self.inspected = None;
                 }
-                Some(Err(e)) => self.candidate_error = Some(e),
-                None => self.candidate_error = Some("the candidate query stopped unexpectedly".into()),
+                Err(e) => self.candidate_error = Some(e),
             }
         }
         let due = self.candidates_dirty || (self.candidates_stale && self.candidates_refreshed.is_none_or(|t| t.elapsed() >= CANDIDATE_REFRESH));
-        if !due || self.candidates_query.is_some() {
+        if !due || self.candidates_query.busy() {
             return;
         }
         self.candidates_dirty = false;
@@ -682,25 +675,18 @@ impl StudioApp {
         }
         let filter = self.state.candidate_filter.trim().to_string();
         let project = self.project.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("geode-candidates".into()).spawn(move || {
-            let rows = (|| {
-                let parsed = if filter.is_empty() { None } else { Some(crate::engine::query::Filter::parse(&filter).map_err(|e| e.to_string())?) };
-                Store::open(&project).and_then(|s| s.query_candidates(parsed.as_ref(), None, None, Some(20_000))).map_err(|e| e.to_string())
-            })();
-            let _ = tx.send(rows);
-            ctx.request_repaint();
+        let started = self.candidates_query.start(ctx, "geode-candidates", move || {
+            let parsed = if filter.is_empty() { None } else { Some(crate::engine::query::Filter::parse(&filter).map_err(|e| e.to_string())?) };
+            Store::open(&project).and_then(|s| s.query_candidates(parsed.as_ref(), None, None, Some(20_000))).map_err(|e| e.to_string())
         });
-        match spawned {
-            Ok(_) => self.candidates_query = Some(rx),
-            Err(e) => self.candidate_error = Some(format!("cannot start the candidate query: {e}")),
+        if let Err(e) = started {
+            self.candidate_error = Some(e);
         }
     }
 
     /// Whether the candidates tab is waiting for rows (a change not yet queried, or a query running).
     pub fn candidates_loading(&self) -> bool {
-        self.candidates_dirty || self.candidates_query.is_some()
+        self.candidates_dirty || self.candidates_query.busy()
     }
 
     /// Whether the Screening or Evolution tab is re-reading its run.

@@ -23,16 +23,16 @@ impl<T: Send + 'static> BackgroundQuery<T> {
         self.rx.is_some()
     }
 
-    /// The answer, once it has arrived (`None` while running or idle). A query whose thread died
-    /// without answering is dropped, so the next refresh starts a new one.
-    pub fn poll(&mut self) -> Option<T> {
+    /// The answer, once it has arrived (`None` while running or idle); `Some(Err(..))` when the query's
+    /// thread died without answering. Either way the query is over and the next refresh may start one.
+    pub fn poll(&mut self) -> Option<Result<T, String>> {
         let got = match self.rx.as_ref()?.try_recv() {
-            Ok(v) => Some(v),
+            Ok(v) => Ok(v),
             Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Disconnected) => Err("the query stopped unexpectedly".to_string()),
         };
         self.rx = None;
-        got
+        Some(got)
     }
 
     /// Run `query` on a named thread and repaint when it answers. Returns the error when no thread could

@@ -26,10 +26,14 @@ pub const MAX_SIZES: usize = 5;
 /// Elements below this fraction are not searched.
 const MIN_FRACTION: f64 = 1e-4;
 
+/// The composition of whole-atom `counts` (indexed by Z − 1).
+pub fn counts_composition(counts: &[usize]) -> Composition {
+    Composition::from_pairs(counts.iter().enumerate().filter(|(_, k)| **k > 0).filter_map(|(t, &k)| Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64))))
+}
+
 /// Whether whole-atom `counts` (indexed by Z − 1) pass SMACT's compositional validity.
 pub fn counts_valid(counts: &[usize]) -> bool {
-    let pairs: Vec<(Element, f64)> = counts.iter().enumerate().filter(|(_, k)| **k > 0).filter_map(|(t, &k)| Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64))).collect();
-    !pairs.is_empty() && validity(&Composition::from_pairs(pairs), ValidityOptions::default()).is_valid()
+    counts.iter().any(|k| *k > 0) && validity(&counts_composition(counts), ValidityOptions::default()).is_valid()
 }
 
 /// The charge-balanced counts closest to the heads (see the module docs), or `None` when no formula
@@ -113,8 +117,7 @@ mod tests {
     }
 
     fn formula(c: &[usize]) -> String {
-        let pairs: Vec<(Element, f64)> = c.iter().enumerate().filter(|(_, k)| **k > 0).map(|(t, &k)| (Element::from_z(t as u32 + 1).unwrap(), k as f64)).collect();
-        Composition::from_pairs(pairs).reduced_formula()
+        counts_composition(c).reduced_formula()
     }
 
     #[test]

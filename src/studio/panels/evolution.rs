@@ -143,7 +143,7 @@ impl StudioApp {
     /// Keep the tab's view of its run current: re-read when the shown run or its status changes, and at
     /// most once a second while it runs, on a thread of its own ([`BackgroundQuery`]).
     fn refresh_evolution(&mut self, ctx: &egui::Context) {
-        if let Some(v) = self.evolution_query.poll() {
+        if let Some(Ok(v)) = self.evolution_query.poll() {
             self.evolution = v;
         }
         let Some(run) = self.shown_run("evolve").cloned() else { return };

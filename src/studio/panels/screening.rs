@@ -72,7 +72,7 @@ impl StudioApp {
     /// Keep the tab's view of its run current: re-read when the shown run or its status changes, and at
     /// most once a second while it runs, on a thread of its own ([`BackgroundQuery`]).
     fn refresh_screening(&mut self, ctx: &egui::Context) {
-        if let Some(v) = self.screening_query.poll() {
+        if let Some(Ok(v)) = self.screening_query.poll() {
             self.screening = v;
         }
         let Some(run) = self.shown_run("screen").cloned() else { return };
