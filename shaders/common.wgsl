@@ -26,3 +26,16 @@ fn shade(base: vec3<f32>, n: vec3<f32>, v: vec3<f32>) -> vec3<f32> {
     let fill = max(dot(n, normalize(vec3<f32>(-0.4, -0.2, 0.8))), 0.0);
     return base * (0.22 + 0.68 * diffuse + 0.18 * fill) + vec3<f32>(0.28 * spec);
 }
+
+// Size of one pixel (view-space units, Å) at view-space depth `z`.
+fn pixel_size(z: f32) -> f32 {
+    let depth = select(abs(z), 1.0, g.params.x > 0.5);
+    return 2.0 * depth / (g.proj[1][1] * max(g.params.z, 1.0));
+}
+
+// Anti-aliased impostor edges: `coverage` in [0, 1] of the pixel becomes a mask over the 4 MSAA
+// samples (the colour stays opaque, so exported PNGs keep an opaque background).
+fn coverage_mask(coverage: f32) -> u32 {
+    let n = u32(clamp(round(coverage * 4.0), 0.0, 4.0));
+    return (1u << n) - 1u;
+}

@@ -1,13 +1,15 @@
 //! The crystal viewer's renderer, offscreen, with pixel assertions: an atom renders its element
 //! colour at the image centre, the camera moves it, nearer atoms hide farther ones (true depth),
-//! bonds appear between atoms within the cutoff and not beyond, and the cell is drawn.
+//! bonds appear between atoms within the cutoff and not beyond, and the cell is drawn. Bonds are
+//! ray-cast cylinders: their width on screen, their end caps and their anti-aliased edges are checked
+//! against the camera's own projection.
 //! Runs on any wgpu adapter, including Mesa's software ones (lavapipe, llvmpipe).
 
 use eframe::wgpu;
 use geode::crystal::bonds::BondRule;
 use geode::crystal::{Element, Lattice, Structure};
 use geode::studio::viewer::camera::Camera;
-use geode::studio::viewer::render::{DrawData, ViewerRenderer};
+use geode::studio::viewer::render::{BondInstance, DrawData, ViewerRenderer};
 use geode::studio::viewer::scene::{ColorScheme, SceneOptions, Style, build_scene, element_color};
 use nalgebra::Vector3;
 
@@ -137,4 +139,67 @@ fn viewer_pixels() {
     let img = render(&mut r, &dq, &data, &Camera::framing(scene.center, scene.radius, false));
     let lit = img.chunks_exact(4).filter(|p| p[0] > 100).count();
     assert!(lit > 100, "cell edges cover only {lit} pixels");
+}
+
+/// One red bond (a single cylinder, no atoms) from `a` to `b` (Å) of `radius` Å.
+fn lone_bond(a: [f32; 3], b: [f32; 3], radius: f32) -> DrawData {
+    DrawData { bonds: vec![BondInstance { start: a, radius, end: b, color: [1.0, 0.0, 0.0, 1.0] }], ..Default::default() }
+}
+
+fn is_red(p: [u8; 3]) -> bool {
+    p[0] > 40 && p[1] < p[0] / 3 && p[2] < p[0] / 3
+}
+
+#[test]
+fn bond_cylinders_have_the_projected_width_closed_ends_and_smooth_edges() {
+    let dq = device();
+    let mut r = ViewerRenderer::new(&dq.0, None);
+    let size = [SIZE[0] as f32, SIZE[1] as f32];
+    for orthographic in [true, false] {
+        // 1. Side-on, along x: red within the radius of the axis, background beyond it, on both sides.
+        let mut cam = Camera::framing([0.0; 3], 1.5, orthographic);
+        cam.look_along([0.0, 0.0, -1.0], [0.0, 1.0, 0.0]);
+        let radius = 0.25;
+        let img = render(&mut r, &dq, &lone_bond([-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], radius), &cam);
+        let c = cam.project([0.0; 3], size).unwrap();
+        let r_px = cam.project([0.0, radius, 0.0], size).unwrap()[1] - c[1];
+        assert!(r_px.abs() > 6.0, "radius on screen {r_px} px");
+        let (cx, cy) = (c[0].round() as u32, c[1]);
+        for (offset, inside) in [(0.0, true), (0.6, true), (-0.6, true), (1.6, false), (-1.6, false)] {
+            let y = (cy + offset * r_px).round() as u32;
+            let p = pixel(&img, cx, y);
+            assert_eq!(is_red(p), inside, "orthographic {orthographic}: pixel {offset} radii from the axis is {p:?}");
+            assert_eq!(is_background(p), !inside, "orthographic {orthographic}: pixel {offset} radii from the axis is {p:?}");
+        }
+        // Nothing beyond the ends (caps are flat, not extended).
+        let end = cam.project([1.0 + 2.0 * radius, 0.0, 0.0], size).unwrap();
+        assert!(is_background(pixel(&img, end[0].round() as u32, cy.round() as u32)), "orthographic {orthographic}: past the end");
+
+        // 2. End-on, pointing at the viewer, with no atom to hide the end: the cap closes the tube,
+        //    so the centre is red (a hollow tube would show its far opening there).
+        let img = render(&mut r, &dq, &lone_bond([0.0, 0.0, -1.0], [0.0, 0.0, 0.5], radius), &cam);
+        let p = pixel(&img, cx, cy.round() as u32);
+        assert!(is_red(p), "orthographic {orthographic}: end-on centre {p:?}");
+        let beside = pixel(&img, (c[0] + 2.5 * r_px.abs()).round() as u32, cy.round() as u32);
+        assert!(is_background(beside), "orthographic {orthographic}: beside the end-on bond {beside:?}");
+
+        // 3. A bond thinner than a pixel, slightly tilted, stays a continuous line: edge pixels
+        //    are partly covered (MSAA sample mask) instead of dropping out where the axis misses a
+        //    pixel centre, as a hard-edged impostor would.
+        let thin = 0.15 * radius / r_px.abs(); // 0.15 px
+        let img = render(&mut r, &dq, &lone_bond([-1.0, -0.05, 0.0], [1.0, 0.05, 0.0], thin), &cam);
+        let (x0, x1) = (cam.project([-0.9, 0.0, 0.0], size).unwrap()[0] as u32, cam.project([0.9, 0.0, 0.0], size).unwrap()[0] as u32);
+        let columns = x1 - x0;
+        let mut seen = 0;
+        let mut brightest = 0;
+        for x in x0..x1 {
+            let column: Vec<u8> = (0..SIZE[1]).map(|y| pixel(&img, x, y)[0]).collect();
+            let m = *column.iter().max().unwrap();
+            seen += (m > 8) as u32;
+            brightest = brightest.max(m);
+        }
+        assert!(seen * 10 >= columns * 9, "orthographic {orthographic}: a sub-pixel bond shows in {seen} of {columns} columns");
+        let full = pixel(&render(&mut r, &dq, &lone_bond([-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], radius), &cam), cx, cy.round() as u32)[0];
+        assert!(brightest < full, "orthographic {orthographic}: a partly covered pixel ({brightest}) is dimmer than a covered one ({full})");
+    }
 }

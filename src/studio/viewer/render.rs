@@ -17,8 +17,6 @@ use super::scene::{Scene, Style};
 pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 pub const MSAA: u32 = 4;
-/// Segments around a bond cylinder.
-const CYLINDER_SEGMENTS: u32 = 16;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -207,8 +205,6 @@ pub struct ViewerRenderer {
     blit: Option<wgpu::RenderPipeline>,
     blit_layout: wgpu::BindGroupLayout,
     sampler: wgpu::Sampler,
-    cylinder: wgpu::Buffer,
-    n_cylinder: u32,
     views: HashMap<u64, View>,
 }
 
@@ -262,7 +258,6 @@ impl ViewerRenderer {
         });
 
         let bonds_sh = shader(device, "bonds", include_str!("../../../shaders/bonds.wgsl"));
-        let mesh_attrs = wgpu::vertex_attr_array![0 => Float32x3];
         let bond_attrs = wgpu::vertex_attr_array![1 => Float32x3, 2 => Float32, 3 => Float32x3, 4 => Float32x4];
         // The attribute offsets are packed; the instance structs must be too (checked by a unit test).
         let bonds = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
@@ -272,12 +267,9 @@ impl ViewerRenderer {
                 module: &bonds_sh,
                 entry_point: Some("vs_main"),
                 compilation_options: Default::default(),
-                buffers: &[
-                    Some(wgpu::VertexBufferLayout { array_stride: 12, step_mode: wgpu::VertexStepMode::Vertex, attributes: &mesh_attrs }),
-                    Some(wgpu::VertexBufferLayout { array_stride: std::mem::size_of::<BondInstance>() as u64, step_mode: wgpu::VertexStepMode::Instance, attributes: &bond_attrs }),
-                ],
+                buffers: &[Some(wgpu::VertexBufferLayout { array_stride: std::mem::size_of::<BondInstance>() as u64, step_mode: wgpu::VertexStepMode::Instance, attributes: &bond_attrs })],
             },
-            primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleList, ..Default::default() },
+            primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleStrip, ..Default::default() },
             depth_stencil: Some(depth(true)),
             multisample: ms,
             fragment: Some(wgpu::FragmentState { module: &bonds_sh, entry_point: Some("fs_main"), compilation_options: Default::default(), targets: &opaque }),
@@ -337,18 +329,7 @@ impl ViewerRenderer {
         });
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor { label: Some("viewer blit"), mag_filter: wgpu::FilterMode::Linear, min_filter: wgpu::FilterMode::Linear, ..Default::default() });
 
-        // Unit cylinder side wall as a triangle list.
-        let mut mesh: Vec<[f32; 3]> = Vec::new();
-        for s in 0..CYLINDER_SEGMENTS {
-            let a0 = s as f32 / CYLINDER_SEGMENTS as f32 * std::f32::consts::TAU;
-            let a1 = (s + 1) as f32 / CYLINDER_SEGMENTS as f32 * std::f32::consts::TAU;
-            let (p0, p1) = ([a0.cos(), a0.sin()], [a1.cos(), a1.sin()]);
-            for v in [[p0[0], p0[1], 0.0], [p1[0], p1[1], 0.0], [p1[0], p1[1], 1.0], [p0[0], p0[1], 0.0], [p1[0], p1[1], 1.0], [p0[0], p0[1], 1.0]] {
-                mesh.push(v);
-            }
-        }
-        let cylinder = device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("cylinder"), contents: bytemuck::cast_slice(&mesh), usage: wgpu::BufferUsages::VERTEX });
-        ViewerRenderer { bind_layout, atoms, bonds, lines, triangles, blit, blit_layout, sampler, cylinder, n_cylinder: mesh.len() as u32, views: HashMap::new() }
+        ViewerRenderer { bind_layout, atoms, bonds, lines, triangles, blit, blit_layout, sampler, views: HashMap::new() }
     }
 
     fn view(&mut self, device: &wgpu::Device, id: u64) -> &mut View {
@@ -427,9 +408,8 @@ impl ViewerRenderer {
             }
             if let Some(b) = &s.bonds {
                 pass.set_pipeline(&self.bonds);
-                pass.set_vertex_buffer(0, self.cylinder.slice(..));
-                pass.set_vertex_buffer(1, b.slice(..));
-                pass.draw(0..self.n_cylinder, 0..s.n_bonds);
+                pass.set_vertex_buffer(0, b.slice(..));
+                pass.draw(0..4, 0..s.n_bonds);
             }
             if let Some(b) = &s.atoms {
                 pass.set_pipeline(&self.atoms);
