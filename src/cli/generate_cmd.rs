@@ -44,6 +44,9 @@ pub enum GenerateAction {
         guidance: f64,
         #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
         guide_model: String,
+        /// Weight of the element-count prior on formulas (0 = off; see `geode generate --element-prior`)
+        #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
+        element_prior: f64,
         #[arg(long, default_value = "graph")]
         property_model: String,
         #[arg(long)]
@@ -142,6 +145,12 @@ pub struct GenerateArgs {
     /// The composition model that guides formulas (`--guidance`)
     #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
     pub guide_model: String,
+    /// Weight w of the element-count prior: each formula is chosen among the 64 charge-balanced ones
+    /// nearest the composition head (within 6 nats) by cost − w·ln P(k), P(k) being how often training
+    /// crystals have k distinct elements. Without it, prior samples decode to single elements and
+    /// 6–13-element alloys far too often (docs/generative.md). 0 = off
+    #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
+    pub element_prior: f64,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
     /// above the potential's hull and the space group
@@ -171,8 +180,8 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
             eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
         }
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, property_model, json }) => {
-            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, ..Default::default() };
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, property_model, json }) => {
+            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, element_prior, ..Default::default() };
             super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, &property_model, json)
         }
         Some(GenerateAction::FitPrior { model }) => {
@@ -303,7 +312,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, ..Default::default() },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, element_prior: a.element_prior, ..Default::default() },
         guide_model: a.guide_model.clone(),
         ..Default::default()
     };

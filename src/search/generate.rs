@@ -323,6 +323,10 @@ impl Campaign {
         if !(g.is_finite() && g >= 0.0) {
             return Err(format!("guidance must be ≥ 0 (got {g})"));
         }
+        let w = settings.sampling.element_prior;
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!("element_prior must be ≥ 0 (got {w})"));
+        }
         let guide = if g > 0.0 && !targets.is_empty() {
             let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
             if let Some(t) = targets.iter().find(|t| !m.targets().contains(&t.target)) {

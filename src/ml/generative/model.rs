@@ -119,6 +119,25 @@ pub struct GenCard {
     /// samples are drawn from; `None` = the unit normal.
     #[serde(default)]
     pub latent_prior: Option<LatentPrior>,
+    /// ln P(k) for a training crystal to have k distinct elements, index k = 0…[`MAX_ELEMENT_COUNT`]
+    /// (add-one smoothing; the last entry holds k ≥ MAX), fitted with the latent prior. Decoding adds
+    /// −w·ln P(k) to a formula's cost (`SampleOptions::element_prior`); `None` = no such prior.
+    #[serde(default)]
+    pub element_count_log_prior: Option<Vec<f64>>,
+}
+
+/// Largest element count the element-count prior tells apart (more counts as this many).
+pub const MAX_ELEMENT_COUNT: usize = 10;
+
+/// ln P(k distinct elements) over `structures`, add-one smoothed, index k = 0…[`MAX_ELEMENT_COUNT`].
+pub fn element_count_log_prior<'a>(structures: impl IntoIterator<Item = &'a crate::crystal::Structure>) -> Vec<f64> {
+    // Smoothed at k = 0 too, which no formula has, so every entry is finite (JSON has no −∞).
+    let mut counts = vec![1.0f64; MAX_ELEMENT_COUNT + 1];
+    for s in structures {
+        counts[s.composition().elements().len().min(MAX_ELEMENT_COUNT)] += 1.0;
+    }
+    let total: f64 = counts.iter().sum();
+    counts.iter().map(|c| (c / total).ln()).collect()
 }
 
 /// z ~ N(mean, L Lᵀ), L lower triangular (row-major).

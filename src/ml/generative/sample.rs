@@ -50,6 +50,13 @@ pub struct SampleOptions {
     /// decoder keeps the one with the smallest cost + guidance × penalty. 0 (or no guide) = off.
     /// Only targeted campaigns have a guide; decoding without one ignores this.
     pub guidance: f64,
+    /// Weight w of the model's element-count prior (ln P(k distinct elements) of its training
+    /// crystals, [`super::model::GenCard::element_count_log_prior`]) in the choice of formula: every
+    /// formula is then chosen among the charge-balanced ones near the heads by cost − w·ln P(k), not
+    /// only those whose rounding fails. Without it, blurred fractions from prior samples round to
+    /// single elements or 6–13-element alloys far more often than real crystals have them
+    /// (docs/generative.md). 0, or a model without the prior, = off.
+    pub element_prior: f64,
 }
 
 /// The guidance weight targeted runs use unless told otherwise (measured in docs/generative.md).
@@ -59,13 +66,20 @@ pub const DEFAULT_GUIDANCE: f64 = 1.0;
 pub const GUIDE_CANDIDATES: usize = 16;
 pub const GUIDE_BUDGET_NATS: f64 = 3.0;
 
+/// The element-count prior's weight unless told otherwise (measured in docs/generative.md).
+pub const DEFAULT_ELEMENT_PRIOR: f64 = 1.0;
+/// Formulas ranked before the element-count prior re-orders them, and how far (nats) their cost may
+/// exceed the nearest's: wide enough that a formula with a likelier number of elements can win.
+pub const PRIOR_CANDIDATES: usize = 64;
+pub const PRIOR_BUDGET_NATS: f64 = 6.0;
+
 /// A property guide for decoding: a penalty for each formula (whole-atom counts indexed by Z − 1),
 /// lower = closer to the target; in standard deviations of the property (squared for windows).
 pub type FormulaGuide<'a> = dyn Fn(&[Vec<usize>]) -> Vec<f64> + 'a;
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: DEFAULT_GUIDANCE }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: DEFAULT_GUIDANCE, element_prior: DEFAULT_ELEMENT_PRIOR }
     }
 }
 
@@ -131,6 +145,21 @@ pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
         left -= 1;
     }
     counts
+}
+
+/// `ranked` formulas (cost in nats, counts by Z − 1) re-costed by cost − w·ln P(k) for their number
+/// of distinct elements k (`log_p` indexed by k, the last entry for k beyond it), cheapest first.
+pub fn with_element_prior(ranked: Vec<(f64, Vec<usize>)>, w: f64, log_p: &[f64]) -> Vec<(f64, Vec<usize>)> {
+    let Some(&last) = log_p.last() else { return ranked };
+    let mut out: Vec<(f64, Vec<usize>)> = ranked
+        .into_iter()
+        .map(|(cost, c)| {
+            let k = c.iter().filter(|x| **x > 0).count();
+            (cost - w * log_p.get(k).copied().unwrap_or(last), c)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
 }
 
 /// Noise level (Å) from which a crystal with collapsed sites is annealed again after the repair moves
@@ -208,6 +237,7 @@ impl CrystalVae {
         let norm = &self.card.norm;
         // Per crystal: the formula (counts by Z − 1), then atomic numbers and lattice (or why not).
         let guide = guide.filter(|_| o.guidance > 0.0 && o.charge_balance);
+        let element_prior = self.card.element_count_log_prior.as_deref().filter(|_| o.element_prior > 0.0).map(|t| (o.element_prior, t));
         let mut all_counts: Vec<Vec<usize>> = Vec::with_capacity(n_logits.len());
         let mut choices: Vec<Vec<(f64, Vec<usize>)>> = Vec::new();
         for i in 0..n_logits.len() {
@@ -227,14 +257,20 @@ impl CrystalVae {
                 }
             }
             let mut counts = round_counts(&p, n, o.composition_temperature);
-            if o.charge_balance && (guide.is_some() || !counts_valid(&counts)) {
+            if o.charge_balance && (guide.is_some() || element_prior.is_some() || !counts_valid(&counts)) {
                 let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
                 let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
                 let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);
                 let sizes: Vec<(usize, f64)> = (lo..=hi).map(|k| (k, n_logits[i][k - 1] - lse)).collect();
+                let ranked = match element_prior {
+                    Some((w, log_p)) => with_element_prior(ranked_valid_counts(&q, &sizes, PRIOR_CANDIDATES, PRIOR_BUDGET_NATS), w, log_p),
+                    None if guide.is_some() => ranked_valid_counts(&q, &sizes, GUIDE_CANDIDATES, GUIDE_BUDGET_NATS),
+                    None => nearest_valid_counts(&q, &sizes).map(|c| (0.0, c)).into_iter().collect(),
+                };
                 if guide.is_some() {
-                    choices.push(ranked_valid_counts(&q, &sizes, GUIDE_CANDIDATES, GUIDE_BUDGET_NATS));
-                } else if let Some(c) = nearest_valid_counts(&q, &sizes) {
+                    let best = ranked.first().map_or(0.0, |r| r.0);
+                    choices.push(ranked.into_iter().take(GUIDE_CANDIDATES).take_while(|r| r.0 - best <= GUIDE_BUDGET_NATS).collect());
+                } else if let Some((_, c)) = ranked.into_iter().next() {
                     counts = c;
                 }
             }
@@ -408,9 +444,11 @@ impl CrystalVae {
         Ok(train.len())
     }
 
-    /// Fit the prior Gaussian to the codes (posterior means) of `structures` and store it in the card.
+    /// Fit the prior Gaussian to the codes (posterior means) of `structures`, and the element-count
+    /// prior to their formulas, and store both in the card.
     pub fn fit_latent_prior<'a>(&mut self, structures: impl IntoIterator<Item = &'a Structure>) -> Result<(), String> {
-        let z = self.encode_structures(structures)?.to_kind(Kind::Double);
+        let structures: Vec<&Structure> = structures.into_iter().collect();
+        let z = self.encode_structures(structures.iter().copied())?.to_kind(Kind::Double);
         let (n, l) = (z.size()[0] as usize, z.size()[1] as usize);
         if n <= l {
             return Err(format!("{n} crystals are too few to fit a {l}-dimensional Gaussian"));
@@ -426,6 +464,7 @@ impl CrystalVae {
         let chol = nalgebra::Cholesky::new(cov).ok_or("the codes' covariance is not positive definite")?.l();
         let chol_rows: Vec<f64> = (0..l).flat_map(|i| (0..l).map(move |j| (i, j))).map(|(i, j)| chol[(i, j)]).collect();
         self.card.latent_prior = Some(super::model::LatentPrior { mean: mean.iter().copied().collect(), chol: chol_rows, n });
+        self.card.element_count_log_prior = Some(super::model::element_count_log_prior(structures.iter().copied()));
         Ok(())
     }
 
@@ -529,6 +568,31 @@ mod tests {
     }
 
     #[test]
+    fn the_element_count_prior_prefers_the_usual_number_of_elements() {
+        let el = |s: &str| Element::from_symbol(s).unwrap();
+        let cubic = Lattice::cubic(4.0).unwrap();
+        let nacl = Structure::from_frac(cubic.clone(), vec![el("Na"), el("Cl")], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
+        let fe = Structure::from_frac(cubic, vec![el("Fe")], vec![Vector3::zeros()]).unwrap();
+        let log_p = super::super::model::element_count_log_prior([&nacl, &nacl, &nacl, &fe]);
+        assert_eq!(log_p.len(), super::super::model::MAX_ELEMENT_COUNT + 1);
+        assert!((log_p.iter().map(|x| x.exp()).sum::<f64>() - 1.0).abs() < 1e-12);
+        // Add-one smoothing: k = 2 seen 3 times, k = 1 once, of 4 + 11 counts.
+        assert!((log_p[2] - (4.0f64 / 15.0).ln()).abs() < 1e-12 && (log_p[1] - (2.0f64 / 15.0).ln()).abs() < 1e-12);
+        assert!(log_p.iter().all(|x| x.is_finite()));
+        // A single element 0.5 nats closer to the head loses to a binary 2.0× likelier a priori
+        // (ln 2 = 0.69 nats) at w = 1, and wins at w = 0.5 and without the prior.
+        let mut single = vec![0; 100];
+        single[25] = 2;
+        let mut binary = vec![0; 100];
+        binary[10] = 1;
+        binary[16] = 1;
+        let ranked = vec![(1.0, single.clone()), (1.5, binary.clone())];
+        assert_eq!(with_element_prior(ranked.clone(), 1.0, &log_p)[0].1, binary);
+        assert_eq!(with_element_prior(ranked.clone(), 0.5, &log_p)[0].1, single);
+        assert_eq!(with_element_prior(ranked, 0.0, &log_p)[0].1, single);
+    }
+
+    #[test]
     fn collapsed_sites_move_into_the_void() {
         let l = Lattice::cubic(4.0).unwrap();
         let mut frac = vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.51, 0.5, 0.5), Vector3::new(0.99, 0.0, 0.0)];
@@ -546,3 +610,4 @@ mod tests {
         assert_eq!(frac, before);
     }
 }
+

@@ -264,6 +264,7 @@ impl GenTrainer {
             weights_sha256: String::new(),
             created: String::new(),
             latent_prior: None,
+            element_count_log_prior: None,
         };
         let vae = CrystalVae::new(card);
         let opt = nn::Adam::default().build(&vae.vs, cfg.learning_rate)?;
