@@ -47,20 +47,11 @@ fn vs_main(@builtin(vertex_index) vi: u32, a: AtomIn) -> VsOut {
     return out;
 }
 
-struct FsOut {
-    @location(0) color: vec4<f32>,
-    @builtin(frag_depth) depth: f32,
-    @builtin(sample_mask) mask: u32,
-};
-
 @fragment
-fn fs_main(in: VsOut) -> FsOut {
-    var ro = vec3<f32>(0.0);
-    var rd = normalize(in.view_pos);
-    if (g.params.x > 0.5) {
-        ro = vec3<f32>(in.view_pos.xy, 0.0);
-        rd = vec3<f32>(0.0, 0.0, -1.0);
-    }
+fn fs_main(in: VsOut) -> ImpostorOut {
+    let ray = view_ray(in.view_pos);
+    let ro = ray.origin;
+    let rd = ray.dir;
     let oc = ro - in.center;
     let b = dot(oc, rd);
     // Distance from the centre to the ray, in pixels at the depth of the closest approach (a
@@ -85,10 +76,5 @@ fn fs_main(in: VsOut) -> FsOut {
     if ((in.flags & 2u) != 0u && dot(n, -rd) < 0.45) {
         rgb = vec3<f32>(1.0, 0.78, 0.1);
     }
-    let clip = g.proj * vec4<f32>(hit, 1.0);
-    var out: FsOut;
-    out.color = vec4<f32>(to_srgb(rgb), 1.0);
-    out.depth = clip.z / clip.w;
-    out.mask = mask;
-    return out;
+    return impostor_out(rgb, hit, mask);
 }

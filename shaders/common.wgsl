@@ -39,3 +39,30 @@ fn coverage_mask(coverage: f32) -> u32 {
     let n = u32(clamp(round(coverage * 4.0), 0.0, 4.0));
     return (1u << n) - 1u;
 }
+
+// The viewing ray through the fragment at view-space point `p` (eye at the origin looking down −z;
+// orthographic rays start on the z = 0 plane and run parallel).
+struct Ray {
+    origin: vec3<f32>,
+    dir: vec3<f32>,
+};
+
+fn view_ray(p: vec3<f32>) -> Ray {
+    if (g.params.x > 0.5) {
+        return Ray(vec3<f32>(p.xy, 0.0), vec3<f32>(0.0, 0.0, -1.0));
+    }
+    return Ray(vec3<f32>(0.0), normalize(p));
+}
+
+// What the ray-cast impostors (atoms, bonds) write: colour, the true depth of the hit, and the MSAA
+// samples covered.
+struct ImpostorOut {
+    @location(0) color: vec4<f32>,
+    @builtin(frag_depth) depth: f32,
+    @builtin(sample_mask) mask: u32,
+};
+
+fn impostor_out(rgb: vec3<f32>, hit: vec3<f32>, mask: u32) -> ImpostorOut {
+    let clip = g.proj * vec4<f32>(hit, 1.0);
+    return ImpostorOut(vec4<f32>(to_srgb(rgb), 1.0), clip.z / clip.w, mask);
+}
