@@ -141,19 +141,21 @@ fn charge_balanced_decoding_makes_every_formula_pass_smact() {
     geode::ml::init_threads(1);
     let vae = CrystalVae::shipped().unwrap();
     let z = vae.prior_codes(48, 11);
-    let decode = |charge_balance: bool| -> Vec<Structure> {
-        let o = SampleOptions { steps_per_level: 1, seed: 2, charge_balance, ..Default::default() };
+    let decode = |charge_balance: bool, element_prior: f64| -> Vec<Structure> {
+        let o = SampleOptions { steps_per_level: 1, seed: 2, charge_balance, element_prior, ..Default::default() };
         vae.decode(&z, &Constraints::default(), &o, &mut |_, _| {}, &|| false).unwrap().into_iter().filter_map(|d| d.structure.ok()).collect()
     };
     let smact = |s: &Structure| geode::chem::oxidation::validity(&s.composition(), Default::default()).is_valid();
-    let (raw, balanced) = (decode(false), decode(true));
+    // The projection alone (no element-count prior, which re-chooses every formula) ...
+    let (raw, balanced) = (decode(false, 0.0), decode(true, 0.0));
     assert_eq!(raw.len(), balanced.len());
     let raw_valid = raw.iter().filter(|s| smact(s)).count();
     assert!(raw_valid < raw.len(), "the heads alone give some formulas SMACT rejects ({raw_valid} of {})", raw.len());
-    for s in &balanced {
+    // ... and with the prior (the default): every formula passes either way.
+    for s in balanced.iter().chain(&decode(true, 1.0)) {
         assert!(smact(s), "{} is not charge-balanced", s.reduced_formula());
     }
-    // Formulas that already passed are kept as they were.
+    // Without the prior, formulas that already passed are kept as they were.
     for (a, b) in raw.iter().zip(&balanced) {
         if smact(a) {
             assert_eq!(a.reduced_formula(), b.reduced_formula());
