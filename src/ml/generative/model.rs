@@ -132,7 +132,7 @@ pub const MAX_ELEMENT_COUNT: usize = 10;
 /// ln P(k distinct elements) over `structures`, add-one smoothed, index k = 0…[`MAX_ELEMENT_COUNT`].
 pub fn element_count_log_prior<'a>(structures: impl IntoIterator<Item = &'a crate::crystal::Structure>) -> Vec<f64> {
     // Smoothed at k = 0 too, which no formula has, so every entry is finite (JSON has no −∞).
-    let mut counts = vec![1.0f64; MAX_ELEMENT_COUNT + 1];
+    let mut counts = [1.0f64; MAX_ELEMENT_COUNT + 1];
     for s in structures {
         counts[s.composition().elements().len().min(MAX_ELEMENT_COUNT)] += 1.0;
     }
