@@ -53,7 +53,7 @@ fn main() {
     let mut r = ViewerRenderer::new(&device, None);
     let s = rocksalt();
     let mut rows = Vec::new();
-    let cells: Vec<u32> = args.iter().position(|a| a == "--cells").and_then(|i| args.get(i + 1)).map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|| vec![5, 11, 23]);
+    let cells: Vec<u32> = arg("--cells").map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|| vec![5, 11, 23]);
     for n in cells {
         let opts = SceneOptions { supercell: [n, n, n], show_bonds: !no_bonds, ..Default::default() };
         let t = Instant::now();

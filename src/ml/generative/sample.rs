@@ -610,4 +610,3 @@ mod tests {
         assert_eq!(frac, before);
     }
 }
-
