@@ -242,3 +242,32 @@ fn generated_crystals_are_relaxed_and_scored_for_sun() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn oversampled_runs_keep_the_decoding_the_generator_itself_puts_nearest_the_target() {
+    use geode::search::generate::{Campaign, CampaignSettings, Mode};
+    geode::ml::init_threads(1);
+    let settings = |r: usize| CampaignSettings { mode: Mode::Conditional, targets: vec!["band_gap in [1.5, 2.0]".into()], opt_steps: 0, sampling: SampleOptions { steps_per_level: 1, ..Default::default() }, oversample: r, ..Default::default() };
+    let campaign = Campaign::new(CrystalVae::shipped().unwrap(), settings(3), &[]).unwrap();
+    assert_eq!(campaign.oversample(), 3);
+    let model = geode::ml::shipped::open("composition").unwrap();
+    let kept = campaign.generate(0, 4, 4, 5, model.as_ref(), &mut |_, _| {}, &|| false).unwrap();
+    assert_eq!(kept.len(), 4, "one crystal per requested crystal");
+    // The same 12 codes decoded one by one: crystal i is the best of codes 3i, 3i + 1, 3i + 2.
+    let codes = campaign.codes(0, 12, 12, 5);
+    let decoded = campaign.decode_codes(&codes, &campaign.anchors(0, 12, 5), 5, &mut |_, _| {}, &|| false).unwrap();
+    let scores = campaign.cycle_scores(&decoded).unwrap();
+    assert!(scores.iter().all(|s| s.is_finite()), "every crystal was built and encoded again: {scores:?}");
+    assert!(scores.iter().any(|s| (s - scores[0]).abs() > 1e-6), "the scores tell crystals apart: {scores:?}");
+    for (i, g) in kept.iter().enumerate() {
+        let g = g.as_ref().unwrap();
+        let best = (3 * i..3 * i + 3).min_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
+        assert_eq!(g.latent, Vec::<f32>::try_from(codes.get(best as i64)).unwrap(), "crystal {i} keeps the code of its best sibling");
+        assert_eq!(g.structure.reduced_formula(), decoded[best].structure.as_ref().unwrap().reduced_formula());
+    }
+    // Runs without targets never oversample, and 0 is refused with a reason.
+    let plain = Campaign::new(CrystalVae::shipped().unwrap(), CampaignSettings { oversample: 3, ..Default::default() }, &[]).unwrap();
+    assert_eq!(plain.oversample(), 1);
+    let err = Campaign::new(CrystalVae::shipped().unwrap(), settings(0), &[]).err().unwrap();
+    assert!(err.contains("oversample"), "{err}");
+}

@@ -46,7 +46,7 @@ fn fe_of(model: &dyn PropertyModel, s: &[Structure]) -> anyhow::Result<Vec<f64>>
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &SampleOptions, guide_model: &str, property_model: &str, json_out: bool) -> anyhow::Result<i32> {
+pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &SampleOptions, guide_model: &str, oversample: usize, property_model: &str, json_out: bool) -> anyhow::Result<i32> {
     let vae = CrystalVae::open(model)?;
     let pm = crate::ml::shipped::open(property_model)?;
     let ds = Dataset::embedded();
@@ -113,14 +113,13 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     let mut windows = Vec::new();
     for ((lo, hi), mode) in [(0.5, 1.0), (1.5, 2.0), (3.0, 3.5)].into_iter().flat_map(|w| [(w, Mode::Sample), (w, Mode::Conditional)]) {
         let t0 = std::time::Instant::now();
-        let settings = CampaignSettings { mode, targets: vec![format!("band_gap in [{lo}, {hi}]")], sampling: opts.clone(), guide_model: guide_model.to_string(), ..Default::default() };
+        let settings = CampaignSettings { mode, targets: vec![format!("band_gap in [{lo}, {hi}]")], sampling: opts.clone(), guide_model: guide_model.to_string(), oversample, ..Default::default() };
         let campaign = Campaign::new(CrystalVae::open(model)?, settings, &[]).map_err(anyhow::Error::msg)?;
         let mut gens = Vec::new();
         let mut start = 0;
         while start < n_target {
             let count = 128.min(n_target - start);
-            let codes = campaign.codes(start, count, n_target, 7);
-            gens.extend(campaign.evaluate_codes(&codes, &campaign.anchors(start, count, 7), pm.as_ref(), 7 + start as u64, &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?.into_iter().filter_map(Result::ok));
+            gens.extend(campaign.generate(start, count, n_target, 7, pm.as_ref(), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?.into_iter().filter_map(Result::ok));
             start += count;
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -134,7 +133,7 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
         say(format!("band gap window: {w}"));
         windows.push(w);
     }
-    let out = json!({"model": model, "property_model": pm.name(), "sampling": opts, "reconstruction": reconstruction, "latent_optimisation": optimisation, "band_gap_windows": windows});
+    let out = json!({"model": model, "property_model": pm.name(), "sampling": opts, "oversample": oversample, "reconstruction": reconstruction, "latent_optimisation": optimisation, "band_gap_windows": windows});
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
 }

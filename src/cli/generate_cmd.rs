@@ -47,6 +47,9 @@ pub enum GenerateAction {
         /// Weight of the element-count prior on formulas (0 = off; see `geode generate --element-prior`)
         #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
         element_prior: f64,
+        /// Codes decoded per crystal kept in the band-gap windows (see `geode generate --oversample`)
+        #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE)]
+        oversample: usize,
         #[arg(long, default_value = "graph")]
         property_model: String,
         #[arg(long)]
@@ -136,10 +139,11 @@ pub struct GenerateArgs {
     /// but lowers 0.5–1.0 eV from 37 to 25 % (docs/generative.md)
     #[arg(long, default_value_t = 0.0)]
     pub composition_anchor: f64,
-    /// With targets: weight w of a composition model's guidance on the choice of formula. Among the 16
-    /// charge-balanced formulas nearest the composition head (within 3 nats), the decoder keeps the one
-    /// with the smallest cost + w × penalty, the penalty being the guide model's squared distance to the
-    /// target window in standard deviations (or ∓ its prediction for min/max targets). 0 = off
+    /// With targets: weight w of a composition model's guidance on the choice of formula. Among the 64
+    /// charge-balanced formulas nearest the composition head (within 6 nats), the decoder keeps the one
+    /// with the smallest cost + w × penalty, the penalty being −ln P(the guide model puts the property
+    /// in the window) under its calibrated 90 % interval (in nats, like the cost), or ∓ its prediction
+    /// in standard deviations for min/max targets. 0 = off
     #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_GUIDANCE)]
     pub guidance: f64,
     /// The composition model that guides formulas (`--guidance`)
@@ -151,6 +155,12 @@ pub struct GenerateArgs {
     /// 6–13-element alloys far too often (docs/generative.md). 0 = off
     #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
     pub element_prior: f64,
+    /// With targets (modes sample, conditional, around): decode this many codes per crystal and keep
+    /// the one whose structure, encoded again by the generator, its own property heads put nearest
+    /// the targets (cycle consistency; the forward model that reports the properties plays no part).
+    /// 1 keeps every code; each step up costs one more decoding per crystal
+    #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE)]
+    pub oversample: usize,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
     /// above the potential's hull and the space group
@@ -180,9 +190,9 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
             eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
         }
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, property_model, json }) => {
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, oversample, property_model, json }) => {
             let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, element_prior, ..Default::default() };
-            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, &property_model, json)
+            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, oversample, &property_model, json)
         }
         Some(GenerateAction::FitPrior { model }) => {
             let mut vae = CrystalVae::load(&model)?;
@@ -314,6 +324,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
         sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, element_prior: a.element_prior, ..Default::default() },
         guide_model: a.guide_model.clone(),
+        oversample: a.oversample,
         ..Default::default()
     };
     let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;
@@ -347,8 +358,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     let mut start = 0;
     while start < a.n {
         let count = a.batch.max(1).min(a.n - start);
-        let codes = campaign.codes(start, count, a.n, a.seed);
-        let results = campaign.evaluate_codes(&codes, &campaign.anchors(start, count, a.seed), model.as_ref(), a.seed.wrapping_add(start as u64), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
+        let results = campaign.generate(start, count, a.n, a.seed, model.as_ref(), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
         let polished: Vec<Option<Polished>> = {
             use rayon::prelude::*;
             results.par_iter().map(|r| match (r, &polisher) {

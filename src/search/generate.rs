@@ -12,7 +12,7 @@ use crate::data::{Dataset, Split};
 use crate::ml::generative::composition::counts_composition;
 use crate::ml::generative::data::N_TYPES;
 use crate::ml::generative::metrics::NoveltyIndex;
-use crate::ml::generative::sample::{FormulaGuide, Goal};
+use crate::ml::generative::sample::{Decoded, FormulaGuide, Goal};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::ml::{Prediction, PropertyModel, Target};
 
@@ -160,11 +160,18 @@ pub struct CampaignSettings {
     /// The composition model that guides the choice of formula when `sampling.guidance` > 0
     /// ([`composition_guide`]).
     pub guide_model: String,
+    /// Targeted `sample`, `conditional` and `around` runs decode this many codes per crystal and keep
+    /// the one whose structure, encoded again, the generator's own heads put nearest the targets
+    /// ([`Campaign::cycle_scores`]); 1 = every code is kept. Costs this many times the decoding.
+    pub oversample: usize,
 }
+
+/// Codes decoded per crystal kept in targeted runs unless told otherwise (measured in docs/generative.md).
+pub const DEFAULT_OVERSAMPLE: usize = 3;
 
 impl Default for CampaignSettings {
     fn default() -> Self {
-        CampaignSettings { mode: Mode::Sample, radius: 0.5, points: Vec::new(), targets: Vec::new(), constraints: Constraints::default(), sampling: SampleOptions::default(), opt_steps: 100, opt_lr: 0.05, prior_weight: 0.05, guide_model: DEFAULT_GUIDE_MODEL.into() }
+        CampaignSettings { mode: Mode::Sample, radius: 0.5, points: Vec::new(), targets: Vec::new(), constraints: Constraints::default(), sampling: SampleOptions::default(), opt_steps: 100, opt_lr: 0.05, prior_weight: 0.05, guide_model: DEFAULT_GUIDE_MODEL.into(), oversample: DEFAULT_OVERSAMPLE }
     }
 }
 
@@ -172,10 +179,47 @@ impl Default for CampaignSettings {
 /// (measured against `composition-oqmd` in docs/generative.md: the same SR, higher band-gap hit rates).
 pub const DEFAULT_GUIDE_MODEL: &str = "composition";
 
+/// z-score of a 90 % two-sided interval: Φ⁻¹(0.95).
+const Z90: f64 = 1.644_853_626_951_472_2;
+
+/// ln Q(x), Q(x) = P(y > x) for y ~ N(0, 1): from erfc where it is representable, else (x ≥ 30) from
+/// the asymptotic series Q(x) = φ(x)/x·(1 − 1/x² + 3/x⁴ − 15/x⁶ + …) (Abramowitz & Stegun 26.2.12;
+/// relative error < 2·10⁻¹⁰ there), so the logarithm stays exact where Q itself underflows.
+fn ln_upper_tail(x: f64) -> f64 {
+    if x == f64::INFINITY {
+        return f64::NEG_INFINITY;
+    }
+    if x < 30.0 {
+        return (0.5 * libm::erfc(x / std::f64::consts::SQRT_2)).ln();
+    }
+    let r = 1.0 / (x * x);
+    -0.5 * x * x - (x * (2.0 * std::f64::consts::PI).sqrt()).ln() + (1.0 - r + 3.0 * r * r - 15.0 * r * r * r).ln()
+}
+
+/// ln P(lo ≤ y ≤ hi) for y ~ N(mean, sigma²); the bounds may be infinite. Computed from the upper
+/// tails on the side away from the mean, ln Q(a) + ln(1 − Q(b)/Q(a)), so it keeps its precision (and
+/// its ranking) however far outside the window the mean lies.
+pub fn window_log_probability(mean: f64, sigma: f64, lo: f64, hi: f64) -> f64 {
+    let (a, b) = ((lo - mean) / sigma, (hi - mean) / sigma);
+    let far_side = |near: f64, far: f64| {
+        let (ln_near, ln_far) = (ln_upper_tail(near), ln_upper_tail(far));
+        ln_near + (-(ln_far - ln_near).exp()).ln_1p()
+    };
+    if a >= 0.0 {
+        far_side(a, b)
+    } else if b <= 0.0 {
+        far_side(-b, -a)
+    } else {
+        (1.0 - (0.5 * libm::erfc(-a / std::f64::consts::SQRT_2)) - 0.5 * libm::erfc(b / std::f64::consts::SQRT_2)).ln()
+    }
+}
+
 /// A formula guide from a composition model (see [`FormulaGuide`]): for each formula, the sum over the
-/// targets of the squared distance of the model's prediction to the window, or ± the prediction for
-/// min/max targets, in units of `scale` (the property's standard deviation, per target). A formula the
-/// model cannot predict gets +∞.
+/// targets of −ln P(the property lands in the window) under the model's calibrated predictive
+/// distribution (a Gaussian whose 90 % interval is the model's conformal one), in nats like the
+/// decoder's own formula cost, so guidance 1 weighs the two alike: p(formula | code, target) ∝
+/// p(formula | code)·P(target | formula). For min/max targets, ± the prediction in units of `scale`
+/// (the property's standard deviation). A formula the model cannot predict gets +∞.
 pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [PropertyTarget], scale: &'a dyn Fn(Target) -> f64) -> impl Fn(&[Vec<usize>]) -> Vec<f64> + 'a {
     move |formulas: &[Vec<usize>]| {
         let comps: Vec<crate::crystal::Composition> = formulas.iter().map(|c| counts_composition(c)).collect();
@@ -195,8 +239,10 @@ pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [Propert
                             Some(Extreme::Min) => v,
                             Some(Extreme::Max) => -v,
                             None => {
-                                let d = t.distance(p[k].mean).unwrap_or(0.0) / scale(t.target);
-                                d * d
+                                let width = (p[k].hi90 - p[k].lo90) / (2.0 * Z90);
+                                let sigma = if width.is_finite() && width > 0.0 { width } else { p[k].std };
+                                let sigma = sigma.max(1e-3 * scale(t.target));
+                                -window_log_probability(p[k].mean, sigma, t.lo, t.hi)
                             }
                         }
                     })
@@ -204,6 +250,15 @@ pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [Propert
             })
             .collect()
     }
+}
+
+/// The heads' error in standard deviations when a card does not record its validation loss.
+const DEFAULT_HEAD_ERROR: f64 = 0.33;
+
+/// Rows of a [B, 2] tensor.
+fn rows2(t: &Tensor) -> Vec<[f64; 2]> {
+    let v = Vec::<f64>::try_from(t.to_kind(Kind::Double).contiguous().flatten(0, -1)).unwrap_or_default();
+    v.chunks_exact(2).map(|c| [c[0], c[1]]).collect()
 }
 
 /// Most training crystals the conditional sampler encodes (evenly spread over those that qualify).
@@ -327,6 +382,9 @@ impl Campaign {
         if !(w.is_finite() && w >= 0.0) {
             return Err(format!("element_prior must be ≥ 0 (got {w})"));
         }
+        if settings.oversample == 0 {
+            return Err("oversample must be at least 1 (1 keeps every decoded code)".into());
+        }
         let guide = if g > 0.0 && !targets.is_empty() {
             let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
             if let Some(t) = targets.iter().find(|t| !m.targets().contains(&t.target)) {
@@ -406,19 +464,97 @@ impl Campaign {
         self.vae.optimise_latent(&base, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or(base)
     }
 
+    /// How many codes a targeted `sample`, `conditional` or `around` run decodes per crystal it keeps
+    /// ([`CampaignSettings::oversample`]); 1 for every other run.
+    pub fn oversample(&self) -> usize {
+        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) { 1 } else { self.settings.oversample.max(1) }
+    }
+
+    /// Crystals `start..start + count` of a campaign of `total` crystals: their codes, decoding, the
+    /// cycle-consistency choice when [`Campaign::oversample`] is above 1 (crystal i keeps the best of
+    /// codes i·r … i·r + r − 1 by [`Campaign::cycle_scores`]), checks and predictions. The job, the
+    /// CLI and the benchmark all call this.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate(&self, start: usize, count: usize, total: usize, run_seed: u64, model: &dyn PropertyModel, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
+        let r = self.oversample();
+        let codes = self.codes(start * r, count * r, total * r, run_seed);
+        let anchors = self.anchors(start * r, count * r, run_seed);
+        let sample_seed = run_seed.wrapping_add(start as u64);
+        if r == 1 {
+            return self.evaluate_codes(&codes, &anchors, model, sample_seed, progress, cancelled);
+        }
+        let decoded = self.decode_codes(&codes, &anchors, sample_seed, progress, cancelled)?;
+        if decoded.is_empty() {
+            return Ok(Vec::new()); // cancelled
+        }
+        let scores = self.cycle_scores(&decoded)?;
+        let keep: Vec<usize> = (0..count).map(|i| (i * r..(i + 1) * r).min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b))).unwrap_or(i * r)).collect();
+        let codes = codes.index_select(0, &Tensor::from_slice(&keep.iter().map(|&k| k as i64).collect::<Vec<_>>()));
+        let mut decoded: Vec<Option<Decoded>> = decoded.into_iter().map(Some).collect();
+        let chosen: Vec<Decoded> = keep.iter().map(|&k| decoded[k].take().expect("each code is kept at most once")).collect();
+        self.assess(chosen, &codes, model)
+    }
+
+    /// How far each decoded crystal, encoded again, sits from the targets by the generator's own
+    /// heads (lower = better; cycle consistency): the sum over the targets of −ln P(the head's value
+    /// lands in the window) with the heads' validation error as the spread, or ± the head's value in
+    /// standard deviations for min/max targets. A crystal that was not built scores +∞, one that is not
+    /// valid (structure or SMACT composition) 10⁶ more, so valid crystals always win.
+    pub fn cycle_scores(&self, decoded: &[Decoded]) -> Result<Vec<f64>, String> {
+        let built: Vec<(usize, &Structure)> = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s))).collect();
+        // One batch; should one crystal not encode (no neighbours within the graph's cutoff), each alone.
+        let heads: Vec<Option<[f64; 2]>> = match self.vae.encode_structures(built.iter().map(|x| x.1)) {
+            Ok(mu) => rows2(&tch::no_grad(|| self.vae.head_properties(&mu))).into_iter().map(Some).collect(),
+            Err(_) => built.iter().map(|(_, s)| self.vae.encode_structures([*s]).ok().and_then(|mu| rows2(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())).collect(),
+        };
+        let norm = &self.vae.card.norm;
+        let head_error = self.vae.card.metrics.get("val_property").copied().filter(|v| v.is_finite() && *v > 0.0).map_or(DEFAULT_HEAD_ERROR, f64::sqrt);
+        let mut out = vec![f64::INFINITY; decoded.len()];
+        for ((i, s), h) in built.into_iter().zip(heads) {
+            let Some(h) = h else { continue };
+            let score: f64 = self
+                .targets
+                .iter()
+                .map(|t| {
+                    let k = t.head();
+                    let std = norm.prop_std.get(k).copied().unwrap_or(1.0);
+                    match t.extreme {
+                        Some(Extreme::Min) => h[k] / std,
+                        Some(Extreme::Max) => -h[k] / std,
+                        None => -window_log_probability(h[k], head_error * std, t.lo, t.hi),
+                    }
+                })
+                .sum();
+            let valid = s.is_structurally_valid() && validity(&s.composition(), ValidityOptions::default()).is_valid();
+            out[i] = score + if valid { 0.0 } else { 1e6 };
+        }
+        Ok(out)
+    }
+
+    /// Decode `codes` with their composition `anchors` (see [`Campaign::anchors`]; empty for none) and
+    /// the campaign's formula guide, if any. Empty when cancelled.
+    pub fn decode_codes(&self, codes: &Tensor, anchors: &[Option<Vec<f64>>], sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+        let opts = SampleOptions { seed: sample_seed, ..self.settings.sampling.clone() };
+        match &self.guide {
+            Some(m) => {
+                let scale = |t: Target| self.property_scale(t);
+                let guide = composition_guide(m.as_ref(), &self.targets, &scale);
+                self.vae.decode_guided(codes, anchors, &self.settings.constraints, &opts, Some(&guide as &FormulaGuide), progress, cancelled)
+            }
+            None => self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled),
+        }
+    }
+
     /// Decode `codes` (with their composition `anchors`, see [`Campaign::anchors`]; empty for none),
     /// then check, predict and compare each crystal. Crystals that could not be built come back as
     /// errors.
     pub fn evaluate_codes(&self, codes: &Tensor, anchors: &[Option<Vec<f64>>], model: &dyn PropertyModel, sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
-        let opts = SampleOptions { seed: sample_seed, ..self.settings.sampling.clone() };
-        let decoded = match &self.guide {
-            Some(m) => {
-                let scale = |t: Target| self.property_scale(t);
-                let guide = composition_guide(m.as_ref(), &self.targets, &scale);
-                self.vae.decode_guided(codes, anchors, &self.settings.constraints, &opts, Some(&guide as &FormulaGuide), progress, cancelled)?
-            }
-            None => self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled)?,
-        };
+        let decoded = self.decode_codes(codes, anchors, sample_seed, progress, cancelled)?;
+        self.assess(decoded, codes, model)
+    }
+
+    /// Check, predict and compare decoded crystals (`codes` are theirs, row for row).
+    fn assess(&self, decoded: Vec<Decoded>, codes: &Tensor, model: &dyn PropertyModel) -> Result<Vec<Result<Generated, String>>, String> {
         let latents = codes.to_kind(Kind::Float).contiguous();
         let l = self.vae.latent_dim() as usize;
         let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;
@@ -453,6 +589,22 @@ impl Campaign {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_probabilities_match_mpmath_even_far_in_the_tails() {
+        // scripts/make_window_fixtures.py: mpmath at 50 digits (scipy's plain CDF difference is there too,
+        // and underflows to 0 beyond ~38 σ).
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/window_probability_scipy.json")).unwrap();
+        let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let cases = cases["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 10);
+        for c in cases {
+            let f = |k: &str, inf: f64| c[k].as_f64().unwrap_or(inf);
+            let got = window_log_probability(f("mean", 0.0), f("sigma", 0.0), f("lo", f64::NEG_INFINITY), f("hi", f64::INFINITY));
+            let want = f("ln_p", 0.0);
+            assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{c}: got {got}");
+        }
+    }
 
     #[test]
     fn targets_parse_and_measure_distance() {

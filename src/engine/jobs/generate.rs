@@ -172,7 +172,6 @@ impl Job for GenerateJob {
         let count = self.p.batch.min(self.p.n - start);
         let n_total = self.p.n;
         ctx.set_progress("latent codes", start as u64, n_total as u64, start as f64 / n_total as f64);
-        let codes = campaign.codes(start, count, n_total, self.seed);
         let cancel = ctx.cancel_flag();
         let results = {
             let mut progress = |done: usize, total: usize| {
@@ -180,7 +179,7 @@ impl Job for GenerateJob {
                 ctx.set_progress("decoding", start as u64, n_total as u64, f);
             };
             campaign
-                .evaluate_codes(&codes, &campaign.anchors(start, count, self.seed), model.as_ref(), self.seed.wrapping_add(start as u64), &mut progress, &|| cancel.load(std::sync::atomic::Ordering::Relaxed))
+                .generate(start, count, n_total, self.seed, model.as_ref(), &mut progress, &|| cancel.load(std::sync::atomic::Ordering::Relaxed))
                 .map_err(JobError::Failed)?
         };
         if ctx.is_cancelled() {

@@ -63,8 +63,8 @@ pub struct SampleOptions {
 pub const DEFAULT_GUIDANCE: f64 = 1.0;
 
 /// Formulas a guide chooses among, per crystal, and how far (nats) their cost may exceed the nearest's.
-pub const GUIDE_CANDIDATES: usize = 16;
-pub const GUIDE_BUDGET_NATS: f64 = 3.0;
+pub const GUIDE_CANDIDATES: usize = 64;
+pub const GUIDE_BUDGET_NATS: f64 = 6.0;
 
 /// The element-count prior's weight unless told otherwise (measured in docs/generative.md).
 pub const DEFAULT_ELEMENT_PRIOR: f64 = 1.0;
