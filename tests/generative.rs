@@ -265,6 +265,16 @@ fn oversampled_runs_keep_the_decoding_the_generator_itself_puts_nearest_the_targ
         assert_eq!(g.latent, Vec::<f32>::try_from(codes.get(best as i64)).unwrap(), "crystal {i} keeps the code of its best sibling");
         assert_eq!(g.structure.reduced_formula(), decoded[best].structure.as_ref().unwrap().reduced_formula());
     }
+    // Around two seeds, every sibling of crystal i walks around seed i mod 2 (radius 0: exactly its code).
+    let seeds: Vec<Structure> = geode::data::Dataset::embedded().split(geode::data::Split::Train).take(2).map(|e| e.structure.clone()).collect();
+    let around = CampaignSettings { mode: Mode::Around, radius: 0.0, ..settings(3) };
+    let around = Campaign::new(CrystalVae::shipped().unwrap(), around, &seeds).unwrap();
+    let mu = around.vae.encode_structures(&seeds).unwrap();
+    let codes = around.codes(0, 12, 12, 5);
+    for j in 0..12 {
+        let want = mu.get(((j / 3) % 2) as i64);
+        assert!(f64::try_from((codes.get(j as i64) - want).abs().max()).unwrap() < 1e-6, "code {j} is not around seed {}", (j / 3) % 2);
+    }
     // Runs without targets never oversample, and 0 is refused with a reason.
     let plain = Campaign::new(CrystalVae::shipped().unwrap(), CampaignSettings { oversample: 3, ..Default::default() }, &[]).unwrap();
     assert_eq!(plain.oversample(), 1);

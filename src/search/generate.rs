@@ -430,8 +430,9 @@ impl Campaign {
         let l = self.vae.latent_dim();
         let base = match (self.settings.mode, &self.seed_codes) {
             (Mode::Around, Some(sc)) => {
-                let k = sc.size()[0];
-                let idx: Vec<i64> = (start..start + count).map(|i| i as i64 % k).collect();
+                // Code i belongs to crystal i / r of an oversampled run: every sibling walks around its seed.
+                let (k, r) = (sc.size()[0], self.oversample());
+                let idx: Vec<i64> = (start..start + count).map(|i| (i / r) as i64 % k).collect();
                 let noise = self.vae.prior_noise(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
                 sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
             }
