@@ -288,6 +288,7 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     let run = h.state().runs.iter().find(|r| r.kind == "generate").unwrap().clone();
     assert_eq!(run.status, "finished", "{run:?}");
     assert_eq!(run.params["settings"]["sampling"]["guidance"], serde_json::json!(geode::ml::generative::sample::DEFAULT_GUIDANCE), "guided formulas are on by default");
+    assert_eq!(run.params["settings"]["oversample"], serde_json::json!(geode::search::generate::DEFAULT_OVERSAMPLE), "target runs keep the best of the default number of decodings");
     reload_candidates(&mut h);
     let with_codes = h.state().candidates.iter().filter(|c| c.properties.get("latent").is_some()).count();
     assert!(with_codes >= 5, "{with_codes} generated candidates carry latent codes");

@@ -61,6 +61,9 @@ pub struct LatentPanel {
     pub relax: bool,
     /// Target runs let the composition model guide the choice of formula (`sampling.guidance`).
     pub guided: bool,
+    /// Target runs decode this many codes per crystal and keep the one the generator's re-encoded heads
+    /// put nearest the target (`oversample`; 1 = every code, fastest).
+    pub best_of: usize,
     /// The generate run the target controls started last (cancelled when retargeted).
     pub target_run: Option<i64>,
     /// Whether the handle is being dragged, and where it was drawn last (screen points).
@@ -93,6 +96,7 @@ impl Default for LatentPanel {
             conditional: false,
             relax: false,
             guided: true,
+            best_of: crate::search::generate::DEFAULT_OVERSAMPLE,
             target_run: None,
             dragging: false,
             handle_px: None,
@@ -181,7 +185,7 @@ impl StudioApp {
     fn latent_target_params(&self) -> serde_json::Value {
         let mode = if self.latent.conditional { "conditional" } else { "sample" };
         let guidance = if self.latent.guided { crate::ml::generative::sample::DEFAULT_GUIDANCE } else { 0.0 };
-        let mut p = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"mode": mode, "targets": self.latent_targets(), "sampling": {"steps_per_level": 2, "guidance": guidance}}});
+        let mut p = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"mode": mode, "targets": self.latent_targets(), "sampling": {"steps_per_level": 2, "guidance": guidance}, "oversample": self.latent.best_of.max(1)}});
         if self.latent.relax {
             p["relax"] = serde_json::json!("chgnet");
         }
@@ -273,6 +277,8 @@ impl StudioApp {
             ui.checkbox(&mut self.latent.live, "live").on_hover_text("Start a run whenever the target is moved (a running one from here is cancelled)");
             ui.checkbox(&mut self.latent.conditional, "conditional").on_hover_text("Start from training crystals whose DFT labels meet the target (the conditional sampler) instead of prior samples");
             ui.checkbox(&mut self.latent.guided, "guided formulas").on_hover_text("Among the charge-balanced formulas nearest the composition head, pick the one the composition model predicts closest to the target");
+            ui.add(egui::DragValue::new(&mut self.latent.best_of).range(1..=8).prefix("best of "))
+                .on_hover_text("Decode this many crystals for each one kept, and keep the one the generator itself (encoding it again) puts nearest the target; 1 is fastest");
             ui.checkbox(&mut self.latent.relax, "relax (CHGNet)").on_hover_text("Symmetrise and relax every valid crystal with CHGNet and place it on the CHGNet hull (about 1 s per crystal)");
             crate::studio::labelled_combo(ui, "map colour", "latent_colour", self.latent.color.label(), |ui| {
                 for c in Column::NUMERIC {
