@@ -12,7 +12,7 @@ use crate::data::{Dataset, Split};
 use crate::ml::generative::composition::counts_composition;
 use crate::ml::generative::data::N_TYPES;
 use crate::ml::generative::metrics::NoveltyIndex;
-use crate::ml::generative::sample::{Decoded, FormulaGuide, Goal};
+use crate::ml::generative::sample::{Decoded, FormulaGuide, Goal, rows};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::ml::{Prediction, PropertyModel, Target};
 
@@ -255,12 +255,6 @@ pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [Propert
 /// The heads' error in standard deviations when a card does not record its validation loss.
 const DEFAULT_HEAD_ERROR: f64 = 0.33;
 
-/// Rows of a [B, 2] tensor.
-fn rows2(t: &Tensor) -> Vec<[f64; 2]> {
-    let v = Vec::<f64>::try_from(t.to_kind(Kind::Double).contiguous().flatten(0, -1)).unwrap_or_default();
-    v.chunks_exact(2).map(|c| [c[0], c[1]]).collect()
-}
-
 /// Most training crystals the conditional sampler encodes (evenly spread over those that qualify).
 pub const MAX_CONDITIONAL_SEEDS: usize = 4000;
 
@@ -488,7 +482,7 @@ impl Campaign {
         if decoded.is_empty() {
             return Ok(Vec::new()); // cancelled
         }
-        let scores = self.cycle_scores(&decoded)?;
+        let scores = self.cycle_scores(&decoded);
         let keep: Vec<usize> = (0..count).map(|i| (i * r..(i + 1) * r).min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b))).unwrap_or(i * r)).collect();
         let codes = codes.index_select(0, &Tensor::from_slice(&keep.iter().map(|&k| k as i64).collect::<Vec<_>>()));
         let mut decoded: Vec<Option<Decoded>> = decoded.into_iter().map(Some).collect();
@@ -501,12 +495,12 @@ impl Campaign {
     /// lands in the window) with the heads' validation error as the spread, or ± the head's value in
     /// standard deviations for min/max targets. A crystal that was not built scores +∞, one that is not
     /// valid (structure or SMACT composition) 10⁶ more, so valid crystals always win.
-    pub fn cycle_scores(&self, decoded: &[Decoded]) -> Result<Vec<f64>, String> {
+    pub fn cycle_scores(&self, decoded: &[Decoded]) -> Vec<f64> {
         let built: Vec<(usize, &Structure)> = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s))).collect();
         // One batch; should one crystal not encode (no neighbours within the graph's cutoff), each alone.
-        let heads: Vec<Option<[f64; 2]>> = match self.vae.encode_structures(built.iter().map(|x| x.1)) {
-            Ok(mu) => rows2(&tch::no_grad(|| self.vae.head_properties(&mu))).into_iter().map(Some).collect(),
-            Err(_) => built.iter().map(|(_, s)| self.vae.encode_structures([*s]).ok().and_then(|mu| rows2(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())).collect(),
+        let heads: Vec<Option<Vec<f64>>> = match self.vae.encode_structures(built.iter().map(|x| x.1)) {
+            Ok(mu) => rows(&tch::no_grad(|| self.vae.head_properties(&mu))).into_iter().map(Some).collect(),
+            Err(_) => built.iter().map(|(_, s)| self.vae.encode_structures([*s]).ok().and_then(|mu| rows(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())).collect(),
         };
         let norm = &self.vae.card.norm;
         let head_error = self.vae.card.metrics.get("val_property").copied().filter(|v| v.is_finite() && *v > 0.0).map_or(DEFAULT_HEAD_ERROR, f64::sqrt);
@@ -529,7 +523,7 @@ impl Campaign {
             let valid = s.is_structurally_valid() && validity(&s.composition(), ValidityOptions::default()).is_valid();
             out[i] = score + if valid { 0.0 } else { 1e6 };
         }
-        Ok(out)
+        out
     }
 
     /// Decode `codes` with their composition `anchors` (see [`Campaign::anchors`]; empty for none) and

@@ -62,9 +62,10 @@ pub struct SampleOptions {
 /// The guidance weight targeted runs use unless told otherwise (measured in docs/generative.md).
 pub const DEFAULT_GUIDANCE: f64 = 1.0;
 
-/// Formulas a guide chooses among, per crystal, and how far (nats) their cost may exceed the nearest's.
-pub const GUIDE_CANDIDATES: usize = 64;
-pub const GUIDE_BUDGET_NATS: f64 = 6.0;
+/// Formulas a guide chooses among, per crystal, and how far (nats) their cost may exceed the nearest's:
+/// the element-count prior's pool, so guide and prior weigh the same formulas.
+pub const GUIDE_CANDIDATES: usize = PRIOR_CANDIDATES;
+pub const GUIDE_BUDGET_NATS: f64 = PRIOR_BUDGET_NATS;
 
 /// The element-count prior's weight unless told otherwise (measured in docs/generative.md).
 pub const DEFAULT_ELEMENT_PRIOR: f64 = 1.0;
@@ -199,7 +200,8 @@ fn log_sum_exp(x: &[f64]) -> f64 {
     m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
 }
 
-fn rows(t: &Tensor) -> Vec<Vec<f64>> {
+/// Rows of a [B, K] tensor as f64.
+pub(crate) fn rows(t: &Tensor) -> Vec<Vec<f64>> {
     let t = t.to_kind(Kind::Double).contiguous();
     let (b, k) = (t.size()[0] as usize, t.size()[1] as usize);
     let flat = Vec::<f64>::try_from(t.flatten(0, -1)).unwrap_or_default();
