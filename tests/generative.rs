@@ -55,19 +55,70 @@ fn the_element_count_prior_keeps_prior_samples_to_the_usual_number_of_elements()
     geode::ml::init_threads(1);
     let vae = CrystalVae::shipped().unwrap();
     let log_p = vae.card.element_count_log_prior.as_ref().expect("the shipped generator carries its element-count prior");
+    assert!(vae.card.element_count_offsets.is_some(), "and its calibrated bonus");
     // The training split: most crystals have 2–4 elements, few have one or more than five.
     let p = |k: usize| log_p[k].exp();
     assert!(p(3) > 0.4 && p(1) < 0.03 && (6..log_p.len()).map(p).sum::<f64>() < 0.02, "{log_p:?}");
-    let z = vae.prior_codes(48, 21);
+    // 200 prior codes the calibration never saw; the formula does not depend on the positions.
+    let z = vae.prior_codes(200, 21);
     let c = Constraints::default();
     let opts = SampleOptions { steps_per_level: 1, seed: 5, ..Default::default() };
-    let unusual = |w: f64| {
+    let shares = |vae: &CrystalVae, w: f64| {
         let out = vae.decode(&z, &c, &SampleOptions { element_prior: w, ..opts.clone() }, &mut |_, _| {}, &|| false).unwrap();
-        out.iter().filter_map(|d| d.structure.as_ref().ok()).filter(|s| !(2..=5).contains(&s.composition().n_elements())).count()
+        let mut s = vec![0.0; log_p.len()];
+        for st in out.iter().filter_map(|d| d.structure.as_ref().ok()) {
+            s[st.composition().n_elements().min(log_p.len() - 1)] += 1.0 / z.size()[0] as f64;
+        }
+        s
     };
-    let (with, without) = (unusual(1.0), unusual(0.0));
-    // Measured on 1,000 samples: 28 % of formulas outside 2–5 elements without the prior (docs/generative.md).
-    assert!(with * 2 < without, "formulas with 1 or more than 5 elements: {with} of 48 with the prior, {without} without");
+    // W₁ between the number-of-elements distributions of decoded and training formulas.
+    let w1 = |s: &[f64]| (0..s.len()).map(|k| ((0..=k).map(|j| s[j]).sum::<f64>() - (0..=k).map(p).sum::<f64>()).abs()).sum::<f64>();
+    let (calibrated, off) = (shares(&vae, 1.0), shares(&vae, 0.0));
+    let mut uncalibrated = CrystalVae::shipped().unwrap();
+    uncalibrated.card.element_count_offsets = None;
+    let raw = shares(&uncalibrated, 1.0);
+    // Measured on 1,000 samples: 28 % of formulas outside 2–5 elements without the prior, and 71 %
+    // ternaries (54 % in training) with ln P(k) as the bonus (docs/generative.md).
+    let unusual = |s: &[f64]| s[1] + s[6..].iter().sum::<f64>();
+    assert!(unusual(&calibrated) * 2.0 < unusual(&off), "1 or > 5 elements: {calibrated:?} with the prior, {off:?} without");
+    for (k, share) in calibrated.iter().enumerate().take(5).skip(1) {
+        assert!((share - p(k)).abs() < 0.07, "{k} elements: {share:.3} of decoded formulas, {:.3} of training crystals", p(k));
+    }
+    assert!(w1(&calibrated) < 0.15 && w1(&calibrated) * 2.0 < w1(&raw), "W1 calibrated {:.3}, with ln P(k) {:.3}", w1(&calibrated), w1(&raw));
+}
+
+#[test]
+fn decoding_with_several_formulas_keeps_the_crystal_that_encodes_nearest_its_code() {
+    geode::ml::init_threads(1);
+    let vae = CrystalVae::shipped().unwrap();
+    let ds = geode::data::Dataset::embedded();
+    let test: Vec<Structure> = ds.split(geode::data::Split::Test).filter(|e| e.structure.n_sites() <= 20).step_by(97).take(12).map(|e| e.structure.clone()).collect();
+    let z = vae.encode_structures(&test).unwrap();
+    let c = Constraints::default();
+    let opts = SampleOptions { steps_per_level: 1, seed: 9, ..Default::default() };
+    let by_rank: Vec<Vec<Structure>> = (0..3)
+        .map(|r| vae.decode_with_formula_rank(&z, &[], &c, &opts, None, r, &mut |_, _| {}, &|| false).unwrap().into_iter().map(|d| d.structure.unwrap()).collect())
+        .collect();
+    let kept: Vec<Structure> = vae.decode(&z, &c, &SampleOptions { formula_candidates: 3, ..opts.clone() }, &mut |_, _| {}, &|| false).unwrap().into_iter().map(|d| d.structure.unwrap()).collect();
+    let codes = Vec::<f32>::try_from(z.flatten(0, -1)).unwrap();
+    let l = vae.latent_dim() as usize;
+    let distance = |s: &Structure, i: usize| {
+        let again = Vec::<f32>::try_from(vae.encode_structures([s]).unwrap().flatten(0, -1)).unwrap();
+        again.iter().zip(&codes[i * l..(i + 1) * l]).map(|(a, b)| ((a - b) * (a - b)) as f64).sum::<f64>().sqrt()
+    };
+    let mut moved = 0;
+    for i in 0..test.len() {
+        let d: Vec<f64> = (0..3).map(|r| distance(&by_rank[r][i], i)).collect();
+        let valid: Vec<bool> = (0..3).map(|r| by_rank[r][i].is_structurally_valid()).collect();
+        let best = (0..3).max_by(|&a, &b| (valid[a], -d[a]).partial_cmp(&(valid[b], -d[b])).unwrap().then(b.cmp(&a))).unwrap();
+        assert_eq!(kept[i].reduced_formula(), by_rank[best][i].reduced_formula(), "crystal {i}: distances {d:?}");
+        assert!((distance(&kept[i], i) - d[best]).abs() < 1e-4, "crystal {i} is the decoding of rank {best}");
+        moved += usize::from(best != 0);
+    }
+    // Rank 0 is the plain decoding.
+    let plain: Vec<String> = vae.decode(&z, &c, &opts, &mut |_, _| {}, &|| false).unwrap().iter().map(|d| d.structure.as_ref().unwrap().reduced_formula()).collect();
+    assert_eq!(plain, by_rank[0].iter().map(|s| s.reduced_formula()).collect::<Vec<_>>());
+    assert!(moved > 0, "some crystal keeps a formula other than the cheapest");
 }
 
 fn geode(args: &[&str]) -> std::process::Output {

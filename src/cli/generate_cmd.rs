@@ -50,6 +50,9 @@ pub enum GenerateAction {
         /// Codes decoded per crystal kept in the band-gap windows (see `geode generate --oversample`)
         #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE)]
         oversample: usize,
+        /// Formulas tried per code in every decoding (see `geode generate --formula-candidates`)
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+        formula_candidates: u64,
         #[arg(long, default_value = "graph")]
         property_model: String,
         #[arg(long)]
@@ -149,12 +152,18 @@ pub struct GenerateArgs {
     /// The composition model that guides formulas (`--guidance`)
     #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
     pub guide_model: String,
-    /// Weight w of the element-count prior: each formula is chosen among the 64 charge-balanced ones
-    /// nearest the composition head (within 6 nats) by cost − w·ln P(k), P(k) being how often training
-    /// crystals have k distinct elements. Without it, prior samples decode to single elements and
-    /// 6–13-element alloys far too often (docs/generative.md). 0 = off
+    /// Weight w of the element-count prior: each formula is chosen among the charge-balanced ones near
+    /// the composition head by cost − w·b(k), b(k) being the model's bonus for k distinct elements,
+    /// calibrated so that prior samples have k elements as often as training crystals. Without it,
+    /// prior samples decode to single elements and 6–13-element alloys far too often
+    /// (docs/generative.md). 0 = off
     #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
     pub element_prior: f64,
+    /// Decode each code with its K best formulas and keep the crystal that, encoded again, lands
+    /// nearest the code (analysis by synthesis: more faithful decoding, e.g. reconstruction); costs K
+    /// decodings per crystal. 1 = the best formula only
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub formula_candidates: u64,
     /// With targets (modes sample, conditional, around): decode this many codes per crystal and keep
     /// the one whose structure, encoded again by the generator, its own property heads put nearest
     /// the targets (cycle consistency; the forward model that reports the properties plays no part).
@@ -190,8 +199,8 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
             eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
         }
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, oversample, property_model, json }) => {
-            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, element_prior, ..Default::default() };
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, oversample, formula_candidates, property_model, json }) => {
+            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, element_prior, formula_candidates: formula_candidates as usize, ..Default::default() };
             super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, oversample, &property_model, json)
         }
         Some(GenerateAction::FitPrior { model }) => {
@@ -199,6 +208,11 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let n = vae.fit_latent_prior_on_train_split(None).map_err(anyhow::Error::msg)?;
             vae.save(&model)?;
             println!("{}: latent prior fitted to {n} training crystals", model.display());
+            if let (Some(b), Some(p)) = (&vae.card.element_count_offsets, &vae.card.element_count_log_prior) {
+                let row = |v: &[f64], f: &dyn Fn(f64) -> f64| (1..=5).map(|k| format!("{:.3}", f(v[k]))).collect::<Vec<_>>().join(" / ");
+                println!("training crystals with 1 / 2 / 3 / 4 / 5 elements: {}", row(p, &|x| x.exp()));
+                println!("element-count bonus for 1 / 2 / 3 / 4 / 5 elements (nats): {}", row(b, &|x| x));
+            }
             Ok(0)
         }
         None => generate(args),
@@ -322,7 +336,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, element_prior: a.element_prior, ..Default::default() },
+        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, element_prior: a.element_prior, formula_candidates: a.formula_candidates as usize, ..Default::default() },
         guide_model: a.guide_model.clone(),
         oversample: a.oversample,
         ..Default::default()

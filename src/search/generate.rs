@@ -379,6 +379,9 @@ impl Campaign {
         if settings.oversample == 0 {
             return Err("oversample must be at least 1 (1 keeps every decoded code)".into());
         }
+        if !(1..=16).contains(&settings.sampling.formula_candidates) {
+            return Err(format!("sampling.formula_candidates must be 1 to 16 (got {}; 1 decodes the best formula only)", settings.sampling.formula_candidates));
+        }
         let guide = if g > 0.0 && !targets.is_empty() {
             let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
             if let Some(t) = targets.iter().find(|t| !m.targets().contains(&t.target)) {

@@ -40,15 +40,65 @@ pub fn counts_valid(counts: &[usize]) -> bool {
 /// over the searched elements and sizes passes. `q` are element fractions indexed by Z − 1 (zero for
 /// elements that are not allowed); `size_log_p` lists the allowed cell sizes N with ln P(N).
 pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Vec<usize>> {
-    ranked_valid_counts(q, size_log_p, 1, 0.0).into_iter().next().map(|(_, c)| c)
+    ranked_valid_counts(q, size_log_p, 1, 0.0, &[]).into_iter().next().map(|(_, c)| c)
 }
 
-/// Up to `k` charge-balanced count vectors in order of cost (nats, see the module docs), those within
-/// `budget` nats of the cheapest: the formulas a property guide may choose among.
-pub fn ranked_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], k: usize, budget: f64) -> Vec<(f64, Vec<usize>)> {
-    let total: f64 = q.iter().map(|x| x.max(0.0)).sum();
-    if total <= 0.0 || size_log_p.is_empty() || k == 0 {
+/// Up to `k` charge-balanced count vectors in order of cost (nats, see the module docs) minus
+/// `bonus[n]` for a formula of n distinct elements (the last entry for more; empty = no bonus), those
+/// within `budget` nats of the cheapest: the formulas the element-count prior and a property guide
+/// choose among. The bonus applies before the list is cut, so a formula with a likelier number of
+/// elements is not crowded out by many cheap variants of an unlikely one.
+pub fn ranked_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], k: usize, budget: f64, bonus: &[f64]) -> Vec<(f64, Vec<usize>)> {
+    let Some((pool, mut cands)) = candidates(q, size_log_p) else { return Vec::new() };
+    if k == 0 {
         return Vec::new();
+    }
+    if !bonus.is_empty() {
+        for (cost, _, c) in cands.iter_mut() {
+            *cost -= bonus[n_elements(c).min(bonus.len() - 1)];
+        }
+        cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+    let mut out: Vec<(f64, Vec<usize>)> = Vec::new();
+    for (cost, _, c) in cands {
+        if out.len() >= k || out.first().is_some_and(|(c0, _)| cost - c0 > budget) {
+            break;
+        }
+        let counts = spread_counts(&pool, &c, q.len());
+        // The same formula at another cell size is another candidate (a different crystal).
+        if counts_valid(&counts) {
+            out.push((cost, counts));
+        }
+    }
+    out
+}
+
+/// The cost (nats, no bonus) of the cheapest charge-balanced formula with n distinct elements, for
+/// n = 0…[`POOL`] (+∞ where none lies within `budget` nats of the cheapest count vector): what the
+/// element-count calibration weighs ([`super::model::fit_element_count_offsets`]).
+pub fn cheapest_by_element_count(q: &[f64], size_log_p: &[(usize, f64)], budget: f64) -> [f64; POOL + 1] {
+    let mut best = [f64::INFINITY; POOL + 1];
+    let Some((pool, cands)) = candidates(q, size_log_p) else { return best };
+    let Some(first) = cands.first().map(|c| c.0) else { return best };
+    for (cost, _, c) in cands {
+        if cost - first > budget || best[1..=pool.len()].iter().all(|b| b.is_finite()) {
+            break;
+        }
+        let n = n_elements(&c);
+        if best[n].is_infinite() && counts_valid(&spread_counts(&pool, &c, q.len())) {
+            best[n] = cost;
+        }
+    }
+    best
+}
+
+/// Searched elements (type indices) and every count vector over them for every searched size, as
+/// (cost, N, counts) in order of cost; `None` when the heads give nothing to search.
+#[allow(clippy::type_complexity)]
+fn candidates(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<(Vec<usize>, Vec<(f64, usize, [u8; POOL])>)> {
+    let total: f64 = q.iter().map(|x| x.max(0.0)).sum();
+    if total <= 0.0 || size_log_p.is_empty() {
+        return None;
     }
     let mut pool: Vec<usize> = (0..q.len()).filter(|&t| q[t] / total >= MIN_FRACTION).collect();
     pool.sort_by(|&a, &b| q[b].total_cmp(&q[a]).then(a.cmp(&b)));
@@ -58,7 +108,6 @@ pub fn ranked_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], k: usize, bud
     let mut sizes: Vec<(usize, f64)> = size_log_p.iter().copied().filter(|(n, lp)| *n > 0 && best_lp - lp <= SIZE_WINDOW_NATS).collect();
     sizes.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     sizes.truncate(MAX_SIZES);
-    // Every count vector over the pool for every size, with its cost.
     let mut cands: Vec<(f64, usize, [u8; POOL])> = Vec::new();
     let mut x = vec![0u8; pool.len()];
     for &(n, lp) in &sizes {
@@ -73,21 +122,20 @@ pub fn ranked_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], k: usize, bud
         });
     }
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut out: Vec<(f64, Vec<usize>)> = Vec::new();
-    for (cost, _, c) in cands {
-        if out.len() >= k || out.first().is_some_and(|(c0, _)| cost - c0 > budget) {
-            break;
-        }
-        let mut counts = vec![0usize; q.len()];
-        for (i, &t) in pool.iter().enumerate() {
-            counts[t] = c[i] as usize;
-        }
-        // The same formula at another cell size is another candidate (a different crystal).
-        if counts_valid(&counts) {
-            out.push((cost, counts));
-        }
+    Some((pool, cands))
+}
+
+fn n_elements(c: &[u8; POOL]) -> usize {
+    c.iter().filter(|k| **k > 0).count()
+}
+
+/// Counts over the pool as counts indexed by type (length `n_types`).
+fn spread_counts(pool: &[usize], c: &[u8; POOL], n_types: usize) -> Vec<usize> {
+    let mut counts = vec![0usize; n_types];
+    for (i, &t) in pool.iter().enumerate() {
+        counts[t] = c[i] as usize;
     }
-    out
+    counts
 }
 
 /// Calls `f` with every vector `x[i..]` of non-negative counts summing to `left` (earlier entries fixed).
@@ -153,10 +201,32 @@ mod tests {
     fn ranked_formulas_start_with_the_nearest_and_stay_within_the_budget() {
         let q = q_of(&[("Na", 0.6), ("Cl", 0.4)]);
         let sizes = [(4, -1.2), (5, -0.7), (6, -1.0)];
-        let ranked = ranked_valid_counts(&q, &sizes, 8, 1.0);
+        let ranked = ranked_valid_counts(&q, &sizes, 8, 1.0, &[]);
         assert_eq!(Some(ranked[0].1.clone()), nearest_valid_counts(&q, &sizes));
         assert!(ranked.len() >= 2 && ranked.windows(2).all(|w| w[0].0 <= w[1].0));
         assert!(ranked.iter().all(|(c, k)| c - ranked[0].0 <= 1.0 && counts_valid(k)));
-        assert!(ranked_valid_counts(&q, &sizes, 3, 10.0).len() <= 3);
+        assert!(ranked_valid_counts(&q, &sizes, 3, 10.0, &[]).len() <= 3);
+    }
+
+    #[test]
+    fn an_element_count_bonus_reorders_formulas_before_the_list_is_cut() {
+        // An Fe/Co/Ni alloy head for 4 atoms: Fe2CoNi is 0.02 nats from the head, Fe4 0.92.
+        let q = q_of(&[("Fe", 0.4), ("Co", 0.3), ("Ni", 0.3)]);
+        let sizes = [(4, 0.0)];
+        let plain = ranked_valid_counts(&q, &sizes, 1, 10.0, &[]);
+        assert_eq!(formula(&plain[0].1), "Fe2CoNi");
+        // 2 nats for single elements: Fe4 now costs 0.92 − 2 and is the one formula kept, though
+        // dozens of alloys are cheaper before the bonus.
+        let single = ranked_valid_counts(&q, &sizes, 1, 10.0, &[0.0, 2.0, 0.0, 0.0]);
+        assert_eq!(formula(&single[0].1), "Fe");
+        assert!((single[0].0 - ((1.0f64 / 0.4).ln() - 2.0)).abs() < 1e-9, "{}", single[0].0);
+        // The last entry holds for every larger count.
+        let ternary = ranked_valid_counts(&q, &sizes, 1, 10.0, &[0.0, 0.0, 0.0, 5.0]);
+        assert_eq!(ternary[0].1.iter().filter(|k| **k > 0).count(), 3);
+        // The cheapest formula of each number of elements, before any bonus.
+        let by_k = cheapest_by_element_count(&q, &sizes, 10.0);
+        assert!(by_k[0].is_infinite() && by_k[4].is_infinite() && by_k[5].is_infinite());
+        assert!((by_k[1] - (1.0f64 / 0.4).ln()).abs() < 1e-9);
+        assert!((by_k[3] - plain[0].0).abs() < 1e-12 && by_k[2] > by_k[3] && by_k[2] < by_k[1]);
     }
 }

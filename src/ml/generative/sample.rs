@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::composition::{counts_valid, nearest_valid_counts, ranked_valid_counts};
+use super::composition::{cheapest_by_element_count, counts_valid, nearest_valid_counts, ranked_valid_counts};
 use super::data::{N_TYPES, edges_many, lattice_from6};
 use super::model::CrystalVae;
 use super::train::{ScoreTensors, gauss};
@@ -50,13 +50,20 @@ pub struct SampleOptions {
     /// decoder keeps the one with the smallest cost + guidance × penalty. 0 (or no guide) = off.
     /// Only targeted campaigns have a guide; decoding without one ignores this.
     pub guidance: f64,
-    /// Weight w of the model's element-count prior (ln P(k distinct elements) of its training
-    /// crystals, [`super::model::GenCard::element_count_log_prior`]) in the choice of formula: every
-    /// formula is then chosen among the charge-balanced ones near the heads by cost − w·ln P(k), not
-    /// only those whose rounding fails. Without it, blurred fractions from prior samples round to
-    /// single elements or 6–13-element alloys far more often than real crystals have them
-    /// (docs/generative.md). 0, or a model without the prior, = off.
+    /// Weight w of the model's element-count prior in the choice of formula: every formula is then
+    /// chosen among the charge-balanced ones near the heads by cost − w·b(k), for its number of
+    /// distinct elements k, not only those whose rounding fails. b is the card's calibrated bonus
+    /// ([`super::model::GenCard::element_count_offsets`]: prior samples then have k elements as often
+    /// as the training crystals), or ln P(k) of the training crystals for files without one. Without
+    /// it, blurred fractions from prior samples round to single elements or 6–13-element alloys far
+    /// more often than real crystals have them (docs/generative.md). 0, or a model without the prior,
+    /// = off.
     pub element_prior: f64,
+    /// Formulas tried per code (analysis by synthesis): the K best formulas (by the decoder's own
+    /// ranking: cost, element-count bonus and guide) are each decoded, the crystals encoded again,
+    /// and the one whose code lies nearest the code decoded is kept (structurally valid ones first).
+    /// Costs K decodings; 1 = the best formula only.
+    pub formula_candidates: usize,
 }
 
 /// The guidance weight targeted runs use unless told otherwise (measured in docs/generative.md).
@@ -69,10 +76,15 @@ pub const GUIDE_BUDGET_NATS: f64 = PRIOR_BUDGET_NATS;
 
 /// The element-count prior's weight unless told otherwise (measured in docs/generative.md).
 pub const DEFAULT_ELEMENT_PRIOR: f64 = 1.0;
-/// Formulas ranked before the element-count prior re-orders them, and how far (nats) their cost may
-/// exceed the nearest's: wide enough that a formula with a likelier number of elements can win.
+/// Formulas ranked (cost − w·b(k), the element-count prior included) per crystal, and how far (nats)
+/// their cost may exceed the cheapest's: the formulas a guide chooses among.
 pub const PRIOR_CANDIDATES: usize = 64;
 pub const PRIOR_BUDGET_NATS: f64 = 6.0;
+
+/// Prior codes the element-count calibration decodes formulas for (at most; no more than the crystals
+/// the prior is fitted to), and their sampling seed.
+pub const CALIBRATION_CODES: usize = 8000;
+const CALIBRATION_SEED: u64 = 0xca1b;
 
 /// A property guide for decoding: a penalty for each formula (whole-atom counts indexed by Z − 1),
 /// lower = closer to the target; in standard deviations of the property (squared for windows).
@@ -80,7 +92,7 @@ pub type FormulaGuide<'a> = dyn Fn(&[Vec<usize>]) -> Vec<f64> + 'a;
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: DEFAULT_GUIDANCE, element_prior: DEFAULT_ELEMENT_PRIOR }
+        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: DEFAULT_GUIDANCE, element_prior: DEFAULT_ELEMENT_PRIOR, formula_candidates: 1 }
     }
 }
 
@@ -148,20 +160,6 @@ pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
     counts
 }
 
-/// `ranked` formulas (cost in nats, counts by Z − 1) re-costed by cost − w·ln P(k) for their number
-/// of distinct elements k (`log_p` indexed by k, the last entry for k beyond it), cheapest first.
-pub fn with_element_prior(ranked: Vec<(f64, Vec<usize>)>, w: f64, log_p: &[f64]) -> Vec<(f64, Vec<usize>)> {
-    let Some(&last) = log_p.last() else { return ranked };
-    let mut out: Vec<(f64, Vec<usize>)> = ranked
-        .into_iter()
-        .map(|(cost, c)| {
-            let k = c.iter().filter(|x| **x > 0).count();
-            (cost - w * log_p.get(k).copied().unwrap_or(last), c)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    out
-}
 
 /// Noise level (Å) from which a crystal with collapsed sites is annealed again after the repair moves
 /// an atom: large enough for its neighbours to make room, small enough to keep the rest of the crystal.
@@ -223,9 +221,47 @@ impl CrystalVae {
     }
 
     /// [`CrystalVae::decode_anchored`] with a property guide on the choice of formula (used when
-    /// `o.guidance > 0` and charge balancing is on).
+    /// `o.guidance > 0` and charge balancing is on). With `o.formula_candidates` K > 1, each code is
+    /// decoded with each of its K best formulas and keeps the crystal whose own code (encoded again)
+    /// lies nearest it: structurally valid crystals first, then the smallest Euclidean distance.
     #[allow(clippy::too_many_arguments)]
     pub fn decode_guided(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, guide: Option<&FormulaGuide>, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+        let k = o.formula_candidates.max(1);
+        if k == 1 {
+            return self.decode_with_formula_rank(z, anchors, c, o, guide, 0, progress, cancelled);
+        }
+        let codes = rows(z);
+        let mut best: Vec<Option<(bool, f64, Decoded)>> = (0..codes.len()).map(|_| None).collect();
+        for rank in 0..k {
+            let mut part = |done: usize, total: usize| progress(rank * total + done, k * total);
+            let decoded = self.decode_with_formula_rank(z, anchors, c, o, guide, rank, &mut part, cancelled)?;
+            if decoded.len() != codes.len() {
+                return Ok(Vec::new()); // cancelled
+            }
+            let built: Vec<usize> = (0..decoded.len()).filter(|&i| decoded[i].structure.is_ok()).collect();
+            let again = rows(&self.encode_structures(built.iter().filter_map(|&i| decoded[i].structure.as_ref().ok()))?);
+            let mut distance = vec![f64::INFINITY; decoded.len()];
+            for (r, &i) in built.iter().enumerate() {
+                distance[i] = again[r].iter().zip(&codes[i]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            }
+            for (i, d) in decoded.into_iter().enumerate() {
+                let valid = d.structure.as_ref().is_ok_and(|s| s.is_structurally_valid());
+                let better = match &best[i] {
+                    None => true,
+                    Some((v, dist, _)) => (valid, -distance[i]) > (*v, -dist),
+                };
+                if better {
+                    best[i] = Some((valid, distance[i], d));
+                }
+            }
+        }
+        Ok(best.into_iter().map(|b| b.expect("every code was decoded").2).collect())
+    }
+
+    /// Decoding with the formula ranked `rank` places down (0 = the best; the last one when a code
+    /// has fewer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_with_formula_rank(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, guide: Option<&FormulaGuide>, rank: usize, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
         let cfg = self.config().clone();
         let allowed = c.allowed_types()?;
         let (lo, hi) = (c.min_atoms.unwrap_or(1).max(1), c.max_atoms.unwrap_or(cfg.max_atoms).min(cfg.max_atoms));
@@ -239,7 +275,11 @@ impl CrystalVae {
         let norm = &self.card.norm;
         // Per crystal: the formula (counts by Z − 1), then atomic numbers and lattice (or why not).
         let guide = guide.filter(|_| o.guidance > 0.0 && o.charge_balance);
-        let element_prior = self.card.element_count_log_prior.as_deref().filter(|_| o.element_prior > 0.0).map(|t| (o.element_prior, t));
+        let bonus: Vec<f64> = match (&self.card.element_count_offsets, &self.card.element_count_log_prior) {
+            _ if o.element_prior <= 0.0 => Vec::new(),
+            (Some(b), _) | (None, Some(b)) => b.iter().map(|x| o.element_prior * x).collect(),
+            (None, None) => Vec::new(),
+        };
         let mut all_counts: Vec<Vec<usize>> = Vec::with_capacity(n_logits.len());
         let mut choices: Vec<Vec<(f64, Vec<usize>)>> = Vec::new();
         for i in 0..n_logits.len() {
@@ -259,20 +299,20 @@ impl CrystalVae {
                 }
             }
             let mut counts = round_counts(&p, n, o.composition_temperature);
-            if o.charge_balance && (guide.is_some() || element_prior.is_some() || !counts_valid(&counts)) {
+            if o.charge_balance && (guide.is_some() || !bonus.is_empty() || !counts_valid(&counts)) {
                 let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
                 let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
                 let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);
                 let sizes: Vec<(usize, f64)> = (lo..=hi).map(|k| (k, n_logits[i][k - 1] - lse)).collect();
-                let ranked = match element_prior {
-                    Some((w, log_p)) => with_element_prior(ranked_valid_counts(&q, &sizes, PRIOR_CANDIDATES, PRIOR_BUDGET_NATS), w, log_p),
-                    None if guide.is_some() => ranked_valid_counts(&q, &sizes, GUIDE_CANDIDATES, GUIDE_BUDGET_NATS),
-                    None => nearest_valid_counts(&q, &sizes).map(|c| (0.0, c)).into_iter().collect(),
+                let ranked = if guide.is_some() || !bonus.is_empty() {
+                    ranked_valid_counts(&q, &sizes, PRIOR_CANDIDATES, PRIOR_BUDGET_NATS, &bonus)
+                } else {
+                    nearest_valid_counts(&q, &sizes).map(|c| (0.0, c)).into_iter().collect()
                 };
                 if guide.is_some() {
                     let best = ranked.first().map_or(0.0, |r| r.0);
                     choices.push(ranked.into_iter().take(GUIDE_CANDIDATES).take_while(|r| r.0 - best <= GUIDE_BUDGET_NATS).collect());
-                } else if let Some((_, c)) = ranked.into_iter().next() {
+                } else if let Some((_, c)) = ranked.get(rank.min(ranked.len().saturating_sub(1))).cloned() {
                     counts = c;
                 }
             }
@@ -284,13 +324,14 @@ impl CrystalVae {
             let penalty = guide(&flat);
             let mut at = 0;
             for (counts, cands) in all_counts.iter_mut().zip(&choices) {
-                let best = cands
+                let mut scored: Vec<(usize, f64)> = cands
                     .iter()
                     .enumerate()
                     .map(|(j, (cost, _))| (j, cost + o.guidance * penalty.get(at + j).copied().filter(|x| x.is_finite()).unwrap_or(f64::INFINITY)))
-                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                    .collect();
+                scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
                 // No candidate (no charge-balanced formula near the head): the rounded formula stays.
-                if let Some((j, _)) = best {
+                if let Some(&(j, _)) = scored.get(rank.min(scored.len().saturating_sub(1))) {
                     *counts = cands[j].1.clone();
                 }
                 at += cands.len();
@@ -466,8 +507,34 @@ impl CrystalVae {
         let chol = nalgebra::Cholesky::new(cov).ok_or("the codes' covariance is not positive definite")?.l();
         let chol_rows: Vec<f64> = (0..l).flat_map(|i| (0..l).map(move |j| (i, j))).map(|(i, j)| chol[(i, j)]).collect();
         self.card.latent_prior = Some(super::model::LatentPrior { mean: mean.iter().copied().collect(), chol: chol_rows, n });
-        self.card.element_count_log_prior = Some(super::model::element_count_log_prior(structures.iter().copied()));
+        let log_p = super::model::element_count_log_prior(structures.iter().copied());
+        self.card.element_count_offsets = Some(self.calibrate_element_counts(&log_p, CALIBRATION_CODES.min(structures.len())));
+        self.card.element_count_log_prior = Some(log_p);
         Ok(())
+    }
+
+    /// The element-count bonus b(k) under which this model's prior samples decode to k distinct
+    /// elements with probability exp(`log_p[k]`) ([`super::model::fit_element_count_offsets`], on
+    /// `n_codes` codes from the fitted latent prior; default decoding: temperature 1, no constraints).
+    pub fn calibrate_element_counts(&self, log_p: &[f64], n_codes: usize) -> Vec<f64> {
+        use rayon::prelude::*;
+        let max_atoms = self.config().max_atoms;
+        let z = self.prior_codes(n_codes, CALIBRATION_SEED);
+        let (n_logits, comp) = tch::no_grad(|| {
+            let h = self.heads(&z);
+            (rows(&h.n_logits), rows(&h.comp_logits.softmax(1, Kind::Float)))
+        });
+        let cheapest: Vec<Vec<f64>> = n_logits
+            .par_iter()
+            .zip(comp.par_iter())
+            .map(|(nl, p)| {
+                let lse = log_sum_exp(&nl[..max_atoms]);
+                let sizes: Vec<(usize, f64)> = (1..=max_atoms).map(|k| (k, nl[k - 1] - lse)).collect();
+                let by_k = cheapest_by_element_count(p, &sizes, 2.0 * PRIOR_BUDGET_NATS);
+                (0..log_p.len()).map(|k| by_k.get(k).copied().unwrap_or(f64::INFINITY)).collect()
+            })
+            .collect();
+        super::model::fit_element_count_offsets(&cheapest, log_p)
     }
 
     /// Means of q(z | crystal) for structures, [n, latent]; structures the model cannot take give an error.
@@ -570,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn the_element_count_prior_prefers_the_usual_number_of_elements() {
+    fn element_count_log_prior_is_the_smoothed_training_share() {
         let el = |s: &str| Element::from_symbol(s).unwrap();
         let cubic = Lattice::cubic(4.0).unwrap();
         let nacl = Structure::from_frac(cubic.clone(), vec![el("Na"), el("Cl")], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
@@ -581,17 +648,6 @@ mod tests {
         // Add-one smoothing: k = 2 seen 3 times, k = 1 once, of 4 + 11 counts.
         assert!((log_p[2] - (4.0f64 / 15.0).ln()).abs() < 1e-12 && (log_p[1] - (2.0f64 / 15.0).ln()).abs() < 1e-12);
         assert!(log_p.iter().all(|x| x.is_finite()));
-        // A single element 0.5 nats closer to the head loses to a binary 2.0× likelier a priori
-        // (ln 2 = 0.69 nats) at w = 1, and wins at w = 0.5 and without the prior.
-        let mut single = vec![0; 100];
-        single[25] = 2;
-        let mut binary = vec![0; 100];
-        binary[10] = 1;
-        binary[16] = 1;
-        let ranked = vec![(1.0, single.clone()), (1.5, binary.clone())];
-        assert_eq!(with_element_prior(ranked.clone(), 1.0, &log_p)[0].1, binary);
-        assert_eq!(with_element_prior(ranked.clone(), 0.5, &log_p)[0].1, single);
-        assert_eq!(with_element_prior(ranked, 0.0, &log_p)[0].1, single);
     }
 
     #[test]

@@ -265,6 +265,7 @@ impl GenTrainer {
             created: String::new(),
             latent_prior: None,
             element_count_log_prior: None,
+            element_count_offsets: None,
         };
         let vae = CrystalVae::new(card);
         let opt = nn::Adam::default().build(&vae.vs, cfg.learning_rate)?;
