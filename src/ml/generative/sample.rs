@@ -87,7 +87,8 @@ pub const CALIBRATION_CODES: usize = 8000;
 const CALIBRATION_SEED: u64 = 0xca1b;
 
 /// A property guide for decoding: a penalty for each formula (whole-atom counts indexed by Z − 1),
-/// lower = closer to the target; in standard deviations of the property (squared for windows).
+/// lower = closer to the target (`search::generate::composition_guide`: −ln P(in window) in nats for
+/// windows, ± the prediction in standard deviations for min/max).
 pub type FormulaGuide<'a> = dyn Fn(&[Vec<usize>]) -> Vec<f64> + 'a;
 
 impl Default for SampleOptions {
@@ -160,7 +161,6 @@ pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
     counts
 }
 
-
 /// Noise level (Å) from which a crystal with collapsed sites is annealed again after the repair moves
 /// an atom: large enough for its neighbours to make room, small enough to keep the rest of the crystal.
 pub const REPAIR_SIGMA_ANG: f64 = 0.5;
@@ -231,6 +231,19 @@ impl CrystalVae {
             return self.decode_with_formula_rank(z, anchors, c, o, guide, 0, progress, cancelled);
         }
         let codes = rows(z);
+        // Every rank ranks the same formulas: ask the guide once.
+        type Asked = Option<(Vec<Vec<usize>>, Vec<f64>)>;
+        let asked: std::cell::RefCell<Asked> = std::cell::RefCell::new(None);
+        let once = |formulas: &[Vec<usize>]| -> Vec<f64> {
+            if let Some((f, p)) = asked.borrow().as_ref().filter(|(f, _)| f.as_slice() == formulas) {
+                debug_assert_eq!(f.len(), p.len());
+                return p.clone();
+            }
+            let p = guide.map_or_else(Vec::new, |g| g(formulas));
+            *asked.borrow_mut() = Some((formulas.to_vec(), p.clone()));
+            p
+        };
+        let guide: Option<&FormulaGuide> = guide.map(|_| &once as &FormulaGuide);
         let mut best: Vec<Option<(bool, f64, Decoded)>> = (0..codes.len()).map(|_| None).collect();
         for rank in 0..k {
             let mut part = |done: usize, total: usize| progress(rank * total + done, k * total);
