@@ -252,9 +252,6 @@ pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [Propert
     }
 }
 
-/// The heads' error in standard deviations when a card does not record its validation loss.
-const DEFAULT_HEAD_ERROR: f64 = 0.33;
-
 /// Most training crystals the conditional sampler encodes (evenly spread over those that qualify).
 pub const MAX_CONDITIONAL_SEEDS: usize = 4000;
 
@@ -506,7 +503,7 @@ impl Campaign {
             Err(_) => built.iter().map(|(_, s)| self.vae.encode_structures([*s]).ok().and_then(|mu| rows(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())).collect(),
         };
         let norm = &self.vae.card.norm;
-        let head_error = self.vae.card.metrics.get("val_property").copied().filter(|v| v.is_finite() && *v > 0.0).map_or(DEFAULT_HEAD_ERROR, f64::sqrt);
+        let head_error = self.vae.head_error();
         let mut out = vec![f64::INFINITY; decoded.len()];
         for ((i, s), h) in built.into_iter().zip(heads) {
             let Some(h) = h else { continue };
@@ -587,6 +584,7 @@ impl Campaign {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ml::generative::sample::window_log_probability_tensor;
 
     #[test]
     fn window_probabilities_match_mpmath_even_far_in_the_tails() {
@@ -601,6 +599,16 @@ mod tests {
             let got = window_log_probability(f("mean", 0.0), f("sigma", 0.0), f("lo", f64::NEG_INFINITY), f("hi", f64::INFINITY));
             let want = f("ln_p", 0.0);
             assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{c}: got {got}");
+            // The tensor form that latent optimisation differentiates (f64 here): the same value, and a
+            // finite gradient with respect to the mean even 1,000 σ out.
+            let (mean, sigma) = (f("mean", 0.0), f("sigma", 0.0));
+            let x = Tensor::from_slice(&[mean]).set_requires_grad(true);
+            let bound = |v: f64| (Tensor::from_slice(&[v.clamp(-1e6, 1e6)]) - &x) / sigma;
+            let lp = window_log_probability_tensor(&bound(f("lo", f64::NEG_INFINITY)), &bound(f("hi", f64::INFINITY)));
+            let value = lp.double_value(&[0]);
+            assert!((value - want).abs() <= 1e-6 * want.abs().max(1.0), "{c}: tensor form gave {value}");
+            let grad = Tensor::run_backward(&[lp.sum(Kind::Double)], &[&x], false, false).remove(0).double_value(&[0]);
+            assert!(grad.is_finite(), "{c}: gradient {grad}");
         }
     }
 

@@ -17,6 +17,9 @@ use super::data::N_TYPES;
 use crate::ml::graph::{GraphBatch, GraphSpec};
 use crate::ml::graph_net::{GraphNet, GraphNetConfig};
 
+/// The heads' error in standard deviations when a card does not record its validation loss.
+pub const DEFAULT_HEAD_ERROR: f64 = 0.33;
+
 /// Hyper-parameters (stored in the model card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -403,12 +406,23 @@ impl CrystalVae {
 
     /// Properties predicted by the heads [B, 2] in physical units (eV/atom, eV; the gap clamped at 0).
     pub fn head_properties(&self, z: &Tensor) -> Tensor {
+        let parts = self.head_properties_unclamped(z).chunk(2, 1);
+        Tensor::cat(&[parts[0].shallow_clone(), parts[1].clamp_min(0.0)], 1)
+    }
+
+    /// [`CrystalVae::head_properties`] without the clamp: the band gap may be negative, so latent
+    /// optimisation still has a gradient where the head calls a code metallic.
+    pub fn head_properties_unclamped(&self, z: &Tensor) -> Tensor {
         let n = &self.card.norm;
         let mean = Tensor::from_slice(&[n.prop_mean[0] as f32, n.prop_mean[1] as f32]);
         let std = Tensor::from_slice(&[n.prop_std[0] as f32, n.prop_std[1] as f32]);
-        let p = self.head_props.forward(z) * std.unsqueeze(0) + mean.unsqueeze(0);
-        let parts = p.chunk(2, 1);
-        Tensor::cat(&[parts[0].shallow_clone(), parts[1].clamp_min(0.0)], 1)
+        self.head_props.forward(z) * std.unsqueeze(0) + mean.unsqueeze(0)
+    }
+
+    /// The property heads' error in standard deviations of each property: the square root of the
+    /// card's validation loss (`val_property`, a standardised MSE), or [`DEFAULT_HEAD_ERROR`].
+    pub fn head_error(&self) -> f64 {
+        self.card.metrics.get("val_property").copied().filter(|v| v.is_finite() && *v > 0.0).map_or(DEFAULT_HEAD_ERROR, f64::sqrt)
     }
 
     /// Predicted unit noise ε̂ [N, 3] for noisy structures conditioned on their codes `z` [B, latent].
