@@ -627,9 +627,9 @@ impl CrystalVae {
     /// property's standard deviation)²) with e the heads' error ([`CrystalVae::head_error`]): far from
     /// the window that is the squared distance in standard deviations, and inside it still favours the
     /// interior, where a crystal with this code is likelier to land inside, over the edge. Min/max goals
-    /// cost ± the head in standard deviations. Heads are unclamped here (a
-    /// band gap below 0 still has a gradient). Returns the path: the codes after every `record_every`
-    /// steps (the last one always included).
+    /// cost ± the head in standard deviations. Window goals read the unclamped heads (a band gap below 0
+    /// still has a gradient). Returns the path: the codes after every `record_every` steps (the last one
+    /// always included).
     pub fn optimise_latent(&self, z0: &Tensor, goals: &[Goal], steps: usize, lr: f64, prior_weight: f64, record_every: usize) -> Vec<Tensor> {
         let norm = self.card.norm.clone();
         let head_error = self.head_error();
@@ -640,7 +640,10 @@ impl CrystalVae {
         let mut path = Vec::new();
         let prior = self.prior_tensors();
         for t in 1..=steps {
-            let p = self.head_properties_unclamped(&z);
+            // Windows read the unclamped heads (a band gap below 0 still has a gradient towards the
+            // window); min/max goals the clamped ones (a gap cannot go below 0, nor be rewarded for it).
+            let raw = self.head_properties_unclamped(&z);
+            let p = self.head_properties(&z);
             // −ln p(z) up to a constant: ½|L⁻¹(z − m)|² under the fitted prior, else ½|z|².
             let w = match &prior {
                 Some((mean, _, inv)) => (&z - mean.unsqueeze(0)).matmul(&inv.tr()),
@@ -650,7 +653,7 @@ impl CrystalVae {
             for g in goals {
                 let term = match *g {
                     Goal::Window { head, lo, hi } => {
-                        let x = p.select(1, head as i64);
+                        let x = raw.select(1, head as i64);
                         let sigma = head_error * norm.prop_std[head];
                         // × 2·head_error²: far outside, −ln P ≈ ½(d/σ)², so this is d² in standard
                         // deviations, the pull the prior weight was tuned against.
