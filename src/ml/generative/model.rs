@@ -20,6 +20,13 @@ use crate::ml::graph_net::{GraphNet, GraphNetConfig};
 /// The heads' error in standard deviations when a card does not record its validation loss.
 pub const DEFAULT_HEAD_ERROR: f64 = 0.33;
 
+/// Unclamped head properties [B, 2] (see [`CrystalVae::head_properties_unclamped`]) with the band gap
+/// clamped at 0, as [`CrystalVae::head_properties`] gives them.
+pub fn clamp_gap(raw: &Tensor) -> Tensor {
+    let parts = raw.chunk(2, 1);
+    Tensor::cat(&[parts[0].shallow_clone(), parts[1].clamp_min(0.0)], 1)
+}
+
 /// Hyper-parameters (stored in the model card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -406,8 +413,7 @@ impl CrystalVae {
 
     /// Properties predicted by the heads [B, 2] in physical units (eV/atom, eV; the gap clamped at 0).
     pub fn head_properties(&self, z: &Tensor) -> Tensor {
-        let parts = self.head_properties_unclamped(z).chunk(2, 1);
-        Tensor::cat(&[parts[0].shallow_clone(), parts[1].clamp_min(0.0)], 1)
+        clamp_gap(&self.head_properties_unclamped(z))
     }
 
     /// [`CrystalVae::head_properties`] without the clamp: the band gap may be negative, so latent

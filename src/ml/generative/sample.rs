@@ -15,7 +15,7 @@ use tch::{Kind, Tensor};
 
 use super::composition::{cheapest_by_element_count, counts_valid, nearest_valid_counts, ranked_valid_counts};
 use super::data::{N_TYPES, edges_many, lattice_from6};
-use super::model::CrystalVae;
+use super::model::{CrystalVae, clamp_gap};
 use super::train::{ScoreTensors, gauss};
 use crate::crystal::neighbors::MinImage;
 use crate::crystal::structure::wrap_frac;
@@ -177,7 +177,7 @@ pub fn chunk_by_atoms(items: &[usize], size: impl Fn(usize) -> usize, limit: usi
     for &i in items {
         let n = size(i);
         match out.last_mut() {
-            Some(last) if !last.is_empty() && used + n <= limit => {
+            Some(last) if used + n <= limit => {
                 last.push(i);
                 used += n;
             }
@@ -643,7 +643,7 @@ impl CrystalVae {
             // Windows read the unclamped heads (a band gap below 0 still has a gradient towards the
             // window); min/max goals the clamped ones (a gap cannot go below 0, nor be rewarded for it).
             let raw = self.head_properties_unclamped(&z);
-            let p = self.head_properties(&z);
+            let p = clamp_gap(&raw);
             // −ln p(z) up to a constant: ½|L⁻¹(z − m)|² under the fitted prior, else ½|z|².
             let w = match &prior {
                 Some((mean, _, inv)) => (&z - mean.unsqueeze(0)).matmul(&inv.tr()),
