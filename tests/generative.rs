@@ -257,7 +257,9 @@ fn generated_crystals_are_relaxed_and_scored_for_sun() {
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().unwrap();
     // CLI: relaxed CIFs beside the generated ones, the relaxed columns in the table.
-    let out = geode(&["generate", "--n", "3", "--elements", "Na,Cl", "--steps-per-level", "1", "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--out", d, "--json"]);
+    let window = (0.5, 3.0);
+    let target = format!("band_gap in [{}, {}]", window.0, window.1);
+    let out = geode(&["generate", "--n", "3", "--elements", "Na,Cl", "--steps-per-level", "1", "--target", &target, "--oversample", "1", "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--out", d, "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let relaxed = summary["relaxed"].as_u64().unwrap();
@@ -268,6 +270,22 @@ fn generated_crystals_are_relaxed_and_scored_for_sun() {
     let files: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(col).unwrap()).filter(|f| !f.is_empty()).collect();
     assert_eq!(files.len() as u64, relaxed);
     assert!(geode::io::read_structures(&dir.join(files[0])).is_ok());
+    // The relaxed crystal is judged again: its band-gap columns are `geode predict` on the relaxed CIF
+    // (not the parent's copied), and its distance to the window follows from them.
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    let (gap, gap_std, dist) = (at("relaxed_band_gap"), at("relaxed_band_gap_std"), at("relaxed_distance_to_target"));
+    let mut hits = 0;
+    for line in csv.lines().skip(1).filter(|l| !l.split(',').nth(col).unwrap().is_empty()) {
+        let f: Vec<&str> = line.split(',').collect();
+        let out = geode(&["predict", dir.join(f[col]).to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (g, s, d): (f64, f64, f64) = (f[gap].parse().unwrap(), f[gap_std].parse().unwrap(), f[dist].parse().unwrap());
+        assert!((g - p["band_gap"]["mean"].as_f64().unwrap()).abs() < 2e-3 && (s - p["band_gap"]["std"].as_f64().unwrap()).abs() < 2e-3, "{line} against {p}");
+        assert!((d - (window.0 - g).max(g - window.1).max(0.0)).abs() < 1e-3, "{line}");
+        hits += usize::from(d == 0.0);
+    }
+    assert_eq!(summary["target_hits_after_relaxation"], hits, "{summary}");
     // Eval: S.U.N. with a potential that has no hull counts nothing stable, but relaxes the valid ones.
     let out = geode(&["generate", "eval", d, "--no-coverage", "--relax", "lj:sigma=2.8,epsilon=0.02", "--relax-steps", "5", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -277,7 +295,7 @@ fn generated_crystals_are_relaxed_and_scored_for_sun() {
     assert_eq!(m["sun"]["n_valid"].as_u64().unwrap(), relaxed, "the valid generated crystals (relaxed/ is not read)");
     // The job: relaxed children linked to their generated parents.
     let cfg = dir.join("gen.toml");
-    std::fs::write(&cfg, "n = 2\nbatch = 2\nrelax = \"lj:sigma=2.8,epsilon=0.02\"\nrelax_steps = 5\n[settings.constraints]\nelements = [\"Na\", \"Cl\"]\n[settings.sampling]\nsteps_per_level = 1\n").unwrap();
+    std::fs::write(&cfg, format!("n = 2\nbatch = 2\nrelax = \"lj:sigma=2.8,epsilon=0.02\"\nrelax_steps = 5\n[settings]\ntargets = [\"{target}\"]\noversample = 1\n[settings.constraints]\nelements = [\"Na\", \"Cl\"]\n[settings.sampling]\nsteps_per_level = 1\n")).unwrap();
     let project = dir.join("p.geode");
     let out = geode(&["run", "generate", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -290,6 +308,10 @@ fn generated_crystals_are_relaxed_and_scored_for_sun() {
         let parents = store.candidate_parents(r.id).unwrap();
         assert_eq!(parents.len(), 1);
         assert!(r.properties.get("relaxed_energy_per_atom").is_some());
+        // Its own predictions under the parent's names, and its own distance to the window.
+        let num = |k: &str| r.properties.get(k).and_then(|v| v.get("value").and_then(|x| x.as_f64()).or_else(|| v.as_f64())).unwrap_or_else(|| panic!("no {k} in {:?}", r.properties));
+        let g = num("band_gap");
+        assert!((num("distance_to_target") - (window.0 - g).max(g - window.1).max(0.0)).abs() < 1e-9);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,7 @@ use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
 use crate::ml::generative::metrics::{EvalOptions, GenerationMetrics, Reference, evaluate};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
-use crate::search::generate::{Campaign, CampaignSettings, Generated, Mode};
+use crate::search::generate::{Campaign, CampaignSettings, Generated, Judged, Mode};
 use crate::search::polish::{PolishSettings, Polished, Polisher, SunReport, sun};
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +55,14 @@ pub enum GenerateAction {
         formula_candidates: u64,
         #[arg(long, default_value = "graph")]
         property_model: String,
+        /// Also symmetrise and relax every valid crystal of the band-gap windows with this potential
+        /// (e.g. chgnet) and report the hit rate of the relaxed crystals (forward model again) and the
+        /// share both inside and ≤ 0.1 eV/atom above the potential's hull
+        #[arg(long, value_name = "POTENTIAL")]
+        relax: Option<String>,
+        /// FIRE steps per relaxation
+        #[arg(long, default_value_t = 300)]
+        relax_steps: usize,
         #[arg(long)]
         json: bool,
     },
@@ -172,7 +180,8 @@ pub struct GenerateArgs {
     pub oversample: usize,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
-    /// above the potential's hull and the space group
+    /// above the potential's hull, the space group, and the forward model's predictions for the relaxed
+    /// crystal (`relaxed_band_gap`, … with σ, and `relaxed_distance_to_target`)
     #[arg(long, value_name = "POTENTIAL")]
     pub relax: Option<String>,
     /// FIRE steps per relaxation
@@ -199,9 +208,10 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
             eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
         }
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, oversample, formula_candidates, property_model, json }) => {
+        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, oversample, formula_candidates, property_model, relax, relax_steps, json }) => {
             let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, element_prior, formula_candidates: formula_candidates as usize, ..Default::default() };
-            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, oversample, &property_model, json)
+            let relax = relax.map(|p| PolishSettings::relaxing(&p, relax_steps));
+            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, oversample, &property_model, relax, json)
         }
         Some(GenerateAction::FitPrior { model }) => {
             let mut vae = CrystalVae::load(&model)?;
@@ -353,14 +363,19 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         header.push(n);
         header.push(s);
     }
+    // The forward model again on each relaxed crystal, under the same names with a `relaxed_` prefix.
+    let relaxed_names: Vec<String> = prop_names.iter().flat_map(|n| [format!("relaxed_{n}"), format!("relaxed_{n}_std")]).collect();
     let polisher = match &a.relax {
         Some(p) => Some(Polisher::new(PolishSettings::relaxing(p, a.relax_steps)).map_err(anyhow::Error::msg)?),
         None => None,
     };
     if polisher.is_some() {
-        header.extend(["relaxed_file", "relaxed_formula", "relaxed_energy_per_atom", "relaxed_e_above_hull", "relaxed_space_group", "relaxed_novel", "relax_note"]);
+        header.extend(["relaxed_file", "relaxed_formula", "relaxed_energy_per_atom", "relaxed_e_above_hull", "relaxed_space_group", "relaxed_novel", "relaxed_distance_to_target"]);
+        header.extend(relaxed_names.iter().map(String::as_str));
+        header.push("relax_note");
         std::fs::create_dir_all(out.join("relaxed")).with_context(|| format!("cannot create {}", out.join("relaxed").display()))?;
     }
+    let relax_columns = if polisher.is_some() { header.len() - header.iter().position(|h| *h == "relaxed_file").unwrap_or(header.len()) } else { 0 };
     writeln!(csv, "{}", header.join(","))?;
     let t0 = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(a.n as u64);
@@ -368,7 +383,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let (mut built, mut written, mut valid, mut hits, mut failures) = (0usize, 0usize, 0usize, 0usize, Vec::new());
-    let (mut relaxed, mut stable_novel) = (0usize, 0usize);
+    let (mut relaxed, mut stable_novel, mut relaxed_hits) = (0usize, 0usize, 0usize);
     let mut start = 0;
     while start < a.n {
         let count = a.batch.max(1).min(a.n - start);
@@ -380,7 +395,10 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
                 _ => None,
             }).collect()
         };
+        let relaxed_structures: Vec<Structure> = polished.iter().flatten().filter(|p| p.energy_per_atom.is_some()).map(|p| p.structure.clone()).collect();
+        let mut judged = campaign.judge(&relaxed_structures, model.as_ref()).map_err(anyhow::Error::msg)?.into_iter();
         for (r, p) in results.into_iter().zip(polished) {
+            let judged_relaxed = p.as_ref().filter(|p| p.energy_per_atom.is_some()).and_then(|_| judged.next());
             match r {
                 Err(e) => failures.push(e),
                 Ok(g) => {
@@ -396,11 +414,12 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
                             let novel = campaign.is_novel(&p.structure);
                             relaxed += usize::from(p.energy_per_atom.is_some());
                             stable_novel += usize::from(pol.is_stable(p) && novel);
-                            Some((p, novel))
+                            relaxed_hits += usize::from(judged_relaxed.as_ref().is_some_and(|j| j.1 == Some(0.0)));
+                            Some(RelaxedRow { polished: p, novel, judged: judged_relaxed })
                         }
                         _ => None,
                     };
-                    write_one(&out, &mut csv, written, &g, polisher.is_some(), relaxed_row)?;
+                    write_one(&out, &mut csv, written, &g, relax_columns, relaxed_row)?;
                 }
             }
         }
@@ -416,6 +435,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         "seconds": secs, "structures_per_second": a.n as f64 / secs.max(1e-9),
         "out": out.display().to_string(), "failures": failures.len(),
         "relaxed": polisher.as_ref().map(|_| relaxed), "stable_novel_after_relaxation": polisher.as_ref().map(|_| stable_novel),
+        "target_hits_after_relaxation": if campaign.targets.is_empty() || polisher.is_none() { serde_json::Value::Null } else { json!(relaxed_hits) },
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -426,6 +446,9 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         }
         if let Some(p) = &a.relax {
             println!("relaxed with {p}: {relaxed} of {valid} valid; {stable_novel} stable (≤ 0.1 eV/atom above the hull) and novel (CIFs in {})", out.join("relaxed").display());
+            if !campaign.targets.is_empty() {
+                println!("inside the target window after relaxation (forward model {} on the relaxed crystal): {relaxed_hits} of {relaxed} relaxed", model.name());
+            }
         }
         if let Some(f) = failures.first() {
             println!("{} codes gave no crystal, e.g.: {f}", failures.len());
@@ -439,7 +462,15 @@ fn csv_text(t: &str) -> String {
     if t.contains([',', '"', '\n']) { format!("\"{}\"", t.replace('"', "\"\"")) } else { t.to_string() }
 }
 
-fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated, relax_columns: bool, relaxed: Option<(&Polished, bool)>) -> anyhow::Result<()> {
+/// One relaxed crystal's columns: the polished crystal, whether it is novel, and the forward model's
+/// predictions for it with its distance to the targets ([`Campaign::judge`]; `None` when not relaxed).
+struct RelaxedRow<'a> {
+    polished: &'a Polished,
+    novel: bool,
+    judged: Option<Judged>,
+}
+
+fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated, relax_columns: usize, relaxed: Option<RelaxedRow>) -> anyhow::Result<()> {
     let name = format!("gen_{k:05}.cif");
     let s = &g.structure;
     std::fs::write(out.join(&name), crate::io::cif::write(s, &format!("gen_{k:05}_{}", s.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&name).display()))?;
@@ -458,17 +489,26 @@ fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated, relax
         row.push(format!("{:.4}", p.mean));
         row.push(format!("{:.4}", p.std));
     }
-    if relax_columns {
+    if relax_columns > 0 {
         match relaxed {
-            Some((p, novel)) if p.energy_per_atom.is_some() => {
+            Some(RelaxedRow { polished: p, novel, judged }) if p.energy_per_atom.is_some() => {
                 let rname = format!("relaxed/gen_{k:05}.cif");
                 let rs = &p.structure;
                 std::fs::write(out.join(&rname), crate::io::cif::write(rs, &format!("gen_{k:05}_{}_relaxed", rs.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&rname).display()))?;
                 let f4 = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
-                row.extend([rname, rs.reduced_formula(), f4(p.energy_per_atom), f4(p.e_above_hull), p.space_group.map(|g| g.to_string()).unwrap_or_default(), novel.to_string(), csv_text(p.note.as_deref().unwrap_or(""))]);
+                row.extend([rname, rs.reduced_formula(), f4(p.energy_per_atom), f4(p.e_above_hull), p.space_group.map(|g| g.to_string()).unwrap_or_default(), novel.to_string()]);
+                let (predicted, distance) = judged.unwrap_or_default();
+                row.push(f4(distance));
+                for (_, q) in &predicted {
+                    row.extend([format!("{:.4}", q.mean), format!("{:.4}", q.std)]);
+                }
+                row.push(csv_text(p.note.as_deref().unwrap_or("")));
             }
-            Some((p, _)) => row.extend([String::new(), String::new(), String::new(), String::new(), String::new(), String::new(), csv_text(p.note.as_deref().unwrap_or("not relaxed"))]),
-            None => row.extend(std::iter::repeat_n(String::new(), 7)),
+            Some(RelaxedRow { polished: p, .. }) => {
+                row.extend(std::iter::repeat_n(String::new(), relax_columns - 1));
+                row.push(csv_text(p.note.as_deref().unwrap_or("not relaxed")));
+            }
+            None => row.extend(std::iter::repeat_n(String::new(), relax_columns)),
         }
     }
     writeln!(csv, "{}", row.join(","))?;

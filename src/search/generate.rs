@@ -118,6 +118,10 @@ pub enum Mode {
     Decode,
 }
 
+/// A crystal as the forward model reads it: predictions in the model's target order, and the distance
+/// to the campaign's windows (see [`Campaign::judge`]).
+pub type Judged = (Vec<(Target, Prediction)>, Option<f64>);
+
 /// One generated crystal with what is known about it.
 #[derive(Debug, Clone)]
 pub struct Generated {
@@ -548,23 +552,38 @@ impl Campaign {
         self.assess(decoded, codes, model)
     }
 
+    /// The forward model's predictions for `structures` (in the model's target order) and each one's
+    /// distance to the campaign's targets (the largest over its windows, in the property's units; 0 =
+    /// every window met; `None` without windows). Used for decoded crystals and again after relaxation.
+    pub fn judge(&self, structures: &[Structure], model: &dyn PropertyModel) -> Result<Vec<Judged>, String> {
+        if structures.is_empty() {
+            return Ok(Vec::new());
+        }
+        let targets = model.targets();
+        let preds = model.predict(structures).map_err(|e| e.to_string())?;
+        Ok(preds
+            .into_iter()
+            .map(|p| {
+                let predicted: Vec<(Target, Prediction)> = targets.iter().copied().zip(p.iter().copied()).collect();
+                let distance = if self.targets.iter().all(|t| t.extreme.is_some()) || self.targets.is_empty() {
+                    None
+                } else {
+                    self.targets.iter().filter_map(|t| predicted.iter().find(|(q, _)| *q == t.target).and_then(|(_, q)| t.distance(q.mean))).reduce(f64::max)
+                };
+                (predicted, distance)
+            })
+            .collect())
+    }
+
     /// Check, predict and compare decoded crystals (`codes` are theirs, row for row).
     fn assess(&self, decoded: Vec<Decoded>, codes: &Tensor, model: &dyn PropertyModel) -> Result<Vec<Result<Generated, String>>, String> {
         let latents = codes.to_kind(Kind::Float).contiguous();
         let l = self.vae.latent_dim() as usize;
         let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;
         let (built, structures): (Vec<usize>, Vec<Structure>) = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
-        let preds = if structures.is_empty() { Vec::new() } else { model.predict(&structures).map_err(|e| e.to_string())? };
-        let targets = model.targets();
+        let judged = self.judge(&structures, model)?;
         let mut out: Vec<Result<Generated, String>> = decoded.iter().map(|d| Err(d.structure.as_ref().err().cloned().unwrap_or_default())).collect();
-        for (k, (i, s)) in built.into_iter().zip(structures).enumerate() {
-            let predicted: Vec<(Target, Prediction)> = targets.iter().copied().zip(preds[k].iter().copied()).collect();
-            let distance_to_target = if self.targets.iter().all(|t| t.extreme.is_some()) || self.targets.is_empty() {
-                None
-            } else {
-                let ds: Vec<f64> = self.targets.iter().filter_map(|t| predicted.iter().find(|(p, _)| *p == t.target).and_then(|(_, p)| t.distance(p.mean))).collect();
-                ds.into_iter().reduce(f64::max)
-            };
+        for ((i, s), (predicted, distance_to_target)) in built.into_iter().zip(structures).zip(judged) {
             let novel = self.novelty.is_novel(&s);
             out[i] = Ok(Generated {
                 structurally_valid: s.is_structurally_valid(),

@@ -5,11 +5,12 @@
 //! distance to the targets; its latent code is kept in `extra.latent`. Resumes at the next batch.
 //!
 //! With `relax` set, every valid crystal is also symmetrised and relaxed ([`crate::search::polish`]) and
-//! the result emitted as a child candidate (stage `relaxed`).
+//! the result emitted as a child candidate (stage `relaxed`) carrying the forward model's predictions
+//! for the relaxed structure and its distance to the targets, under the same names as the parent's.
 //!
 //! Live counters: `valid`, `hits` (valid and inside every target window), `per_second`, and with
-//! `relax` also `relaxed` and `stable_novel` (≤ 0.1 eV/atom above the potential's hull, not in the
-//! training split).
+//! `relax` also `relaxed`, `relaxed_hits` (relaxed crystals inside every window) and `stable_novel`
+//! (≤ 0.1 eV/atom above the potential's hull, not in the training split).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -78,6 +79,8 @@ struct State {
     /// Post-processing: relaxed, and stable (≤ 0.1 eV/atom above the hull) ∧ novel after relaxation.
     relaxed: usize,
     stable_novel: usize,
+    /// Relaxed crystals the forward model puts inside every target window.
+    relaxed_hits: usize,
     seconds: f64,
 }
 
@@ -97,7 +100,7 @@ impl GenerateJob {
 
     fn summary(&self) -> Value {
         let s = &self.state;
-        json!({"requested": self.p.n, "built": s.built, "valid": s.valid, "target_hits": s.hits, "valid_novel": s.novel_valid, "relaxed": s.relaxed, "stable_novel_after_relaxation": s.stable_novel, "seconds": s.seconds,
+        json!({"requested": self.p.n, "built": s.built, "valid": s.valid, "target_hits": s.hits, "valid_novel": s.novel_valid, "relaxed": s.relaxed, "stable_novel_after_relaxation": s.stable_novel, "target_hits_after_relaxation": s.relaxed_hits, "seconds": s.seconds,
                "crystals_per_second": s.next as f64 / s.seconds.max(1e-9)})
     }
 }
@@ -106,6 +109,8 @@ impl GenerateJob {
 struct RelaxedContext<'a> {
     campaign: &'a Campaign,
     polisher: &'a Polisher,
+    /// The forward model, asked again about the relaxed crystal.
+    model: &'a dyn PropertyModel,
     source: String,
 }
 
@@ -121,6 +126,19 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     state.stable_novel += usize::from(stable && novel);
     let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
     let mut props: Vec<(String, PropValue)> = vec![("relaxed_energy_per_atom".into(), e.into()), ("relax_steps".into(), (r.relax_steps as f64).into()), ("relax_converged".into(), flag(r.converged)), ("novel".into(), flag(novel))];
+    // The relaxed crystal's own predictions, under the same names as the generated one's.
+    match rc.campaign.judge(std::slice::from_ref(&r.structure), rc.model) {
+        Ok(mut j) if !j.is_empty() => {
+            let (predicted, distance) = j.swap_remove(0);
+            props.extend(predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })));
+            if let Some(d) = distance {
+                props.push(("distance_to_target".into(), d.into()));
+                state.relaxed_hits += usize::from(d == 0.0);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => ctx.log("warn", format!("crystal {}: no prediction for the relaxed crystal: {e}", index + 1)),
+    }
     if let Some(h) = r.e_above_hull {
         props.push(("relaxed_e_above_hull".into(), h.into()));
     }
@@ -227,7 +245,7 @@ impl Job for GenerateJob {
             };
             let seq = ctx.emit(NewCandidate { seq: 0, structure: g.structure, stage: stage.into(), source: format!("crystal-vae ({})", self.p.model), props, extra, parents: Vec::new() });
             if let (Some(r), Some(polisher)) = (polished, &self.polisher) {
-                let rc = RelaxedContext { campaign, polisher, source: format!("crystal-vae ({}) + {}", self.p.model, self.p.relax.trim()) };
+                let rc = RelaxedContext { campaign, polisher, model: model.as_ref(), source: format!("crystal-vae ({}) + {}", self.p.model, self.p.relax.trim()) };
                 emit_relaxed(ctx, &mut self.state, &rc, seq, start + k, r);
             }
         }
@@ -237,6 +255,7 @@ impl Job for GenerateJob {
         ctx.set_counter("hits", self.state.hits as f64);
         if self.polisher.is_some() {
             ctx.set_counter("relaxed", self.state.relaxed as f64);
+            ctx.set_counter("relaxed_hits", self.state.relaxed_hits as f64);
             ctx.set_counter("stable_novel", self.state.stable_novel as f64);
         }
         ctx.set_counter("per_second", self.state.next as f64 / self.state.seconds.max(1e-9));

@@ -123,6 +123,8 @@ struct Shown {
     valid: bool,
     /// Position along an interpolation path.
     index: Option<u64>,
+    /// A generated crystal after symmetrisation and relaxation (its predictions are the relaxed one's).
+    relaxed: bool,
 }
 
 fn prop(v: &serde_json::Value, k: &str) -> Option<f64> {
@@ -239,6 +241,7 @@ impl StudioApp {
                     gap: prop(&c.properties, "band_gap"),
                     valid: c.stage != "invalid",
                     index: c.properties.get("index").and_then(serde_json::Value::as_u64),
+                    relaxed: c.stage == "relaxed",
                 }
             })
             .collect();
@@ -279,7 +282,7 @@ impl StudioApp {
             ui.checkbox(&mut self.latent.guided, "guided formulas").on_hover_text("Among the charge-balanced formulas nearest the composition head, pick the one the composition model predicts closest to the target");
             ui.add(egui::DragValue::new(&mut self.latent.best_of).range(1..=8).prefix("best of "))
                 .on_hover_text("Decode this many crystals for each one kept, and keep the one the generator itself (encoding it again) puts nearest the target; 1 is fastest");
-            ui.checkbox(&mut self.latent.relax, "relax (CHGNet)").on_hover_text("Symmetrise and relax every valid crystal with CHGNet and place it on the CHGNet hull (about 1 s per crystal)");
+            ui.checkbox(&mut self.latent.relax, "relax (CHGNet)").on_hover_text("Symmetrise and relax every valid crystal with CHGNet, place it on the CHGNet hull and predict its properties again; the relaxed crystal joins the gallery beside the generated one (a few seconds per crystal)");
             crate::studio::labelled_combo(ui, "map colour", "latent_colour", self.latent.color.label(), |ui| {
                 for c in Column::NUMERIC {
                     ui.selectable_value(&mut self.latent.color, c, c.label());
@@ -536,11 +539,11 @@ impl StudioApp {
                 for s in shown.iter().take(GALLERY) {
                     let hit = s.valid && self.in_target(s.fe, s.gap);
                     let props = if s.valid { format!("{} eV · {}", s.gap.map(|g| format!("{g:.2}")).unwrap_or("?".into()), s.fe.map(|f| format!("{f:.2}")).unwrap_or("?".into())) } else { "invalid".into() };
-                    let text = format!("{}\n{props}", s.formula);
+                    let text = format!("{}{}\n{props}", s.formula, if s.relaxed { " · relaxed" } else { "" });
                     let colour = if hit { egui::Color32::from_rgb(80, 220, 120) } else { ui.visuals().text_color() };
                     let selected = self.selection == Some(Item::Candidate(s.id));
                     let b = egui::Button::selectable(selected, egui::RichText::new(text).size(10.5).color(colour)).min_size(egui::vec2(96.0, 36.0));
-                    let tip = format!("candidate {}: band gap (eV) · formation energy (eV/atom), predicted{}; click to open", s.id, if hit { "; inside the target (green)" } else { "" });
+                    let tip = format!("candidate {}{}: band gap (eV) · formation energy (eV/atom), predicted{}; click to open", s.id, if s.relaxed { " (symmetrised and relaxed with CHGNet, then predicted again)" } else { "" }, if hit { "; inside the target (green)" } else { "" });
                     if ui.add(b).on_hover_text(tip).clicked() {
                         open = Some(s.id);
                     }
