@@ -396,9 +396,15 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
             }).collect()
         };
         let relaxed_structures: Vec<Structure> = polished.iter().flatten().filter(|p| p.energy_per_atom.is_some()).map(|p| p.structure.clone()).collect();
-        let mut judged = campaign.judge(&relaxed_structures, model.as_ref()).map_err(anyhow::Error::msg)?.into_iter();
+        let mut judged = campaign.judge_each(&relaxed_structures, model.as_ref()).into_iter();
         for (r, p) in results.into_iter().zip(polished) {
-            let judged_relaxed = p.as_ref().filter(|p| p.energy_per_atom.is_some()).and_then(|_| judged.next());
+            let judged_relaxed = match p.as_ref().filter(|p| p.energy_per_atom.is_some()).and_then(|_| judged.next()) {
+                Some(Err(e)) => {
+                    eprintln!("warning: crystal {}: the forward model cannot read the relaxed crystal ({e}); its relaxed_ prediction columns are left empty", written + 1);
+                    None
+                }
+                j => j.and_then(Result::ok),
+            };
             match r {
                 Err(e) => failures.push(e),
                 Ok(g) => {

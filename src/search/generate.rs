@@ -575,6 +575,16 @@ impl Campaign {
             .collect())
     }
 
+    /// [`Campaign::judge`] crystal by crystal where the batch fails (a non-finite prediction for one
+    /// crystal fails the whole batch), so one odd structure, such as a relaxation gone wrong, costs only
+    /// its own row.
+    pub fn judge_each(&self, structures: &[Structure], model: &dyn PropertyModel) -> Vec<Result<Judged, String>> {
+        match self.judge(structures, model) {
+            Ok(all) => all.into_iter().map(Ok).collect(),
+            Err(_) => structures.iter().map(|s| self.judge(std::slice::from_ref(s), model).map(|mut j| j.swap_remove(0))).collect(),
+        }
+    }
+
     /// Check, predict and compare decoded crystals (`codes` are theirs, row for row).
     fn assess(&self, decoded: Vec<Decoded>, codes: &Tensor, model: &dyn PropertyModel) -> Result<Vec<Result<Generated, String>>, String> {
         let latents = codes.to_kind(Kind::Float).contiguous();

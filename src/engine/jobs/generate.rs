@@ -127,17 +127,16 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
     let mut props: Vec<(String, PropValue)> = vec![("relaxed_energy_per_atom".into(), e.into()), ("relax_steps".into(), (r.relax_steps as f64).into()), ("relax_converged".into(), flag(r.converged)), ("novel".into(), flag(novel))];
     // The relaxed crystal's own predictions, under the same names as the generated one's.
-    match rc.campaign.judge(std::slice::from_ref(&r.structure), rc.model) {
-        Ok(mut j) if !j.is_empty() => {
-            let (predicted, distance) = j.swap_remove(0);
+    match rc.campaign.judge_each(std::slice::from_ref(&r.structure), rc.model).pop() {
+        Some(Ok((predicted, distance))) => {
             props.extend(predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })));
             if let Some(d) = distance {
                 props.push(("distance_to_target".into(), d.into()));
                 state.relaxed_hits += usize::from(d == 0.0);
             }
         }
-        Ok(_) => {}
-        Err(e) => ctx.log("warn", format!("crystal {}: no prediction for the relaxed crystal: {e}", index + 1)),
+        Some(Err(e)) => ctx.log("warn", format!("crystal {}: no prediction for the relaxed crystal: {e}", index + 1)),
+        None => {}
     }
     if let Some(h) = r.e_above_hull {
         props.push(("relaxed_e_above_hull".into(), h.into()));
