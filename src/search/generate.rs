@@ -565,7 +565,7 @@ impl Campaign {
             .into_iter()
             .map(|p| {
                 let predicted: Vec<(Target, Prediction)> = targets.iter().copied().zip(p.iter().copied()).collect();
-                let distance = if self.targets.iter().all(|t| t.extreme.is_some()) || self.targets.is_empty() {
+                let distance = if self.targets.iter().all(|t| t.extreme.is_some()) {
                     None
                 } else {
                     self.targets.iter().filter_map(|t| predicted.iter().find(|(q, _)| *q == t.target).and_then(|(_, q)| t.distance(q.mean))).reduce(f64::max)
@@ -581,6 +581,8 @@ impl Campaign {
     pub fn judge_each(&self, structures: &[Structure], model: &dyn PropertyModel) -> Vec<Result<Judged, String>> {
         match self.judge(structures, model) {
             Ok(all) => all.into_iter().map(Ok).collect(),
+            // A single crystal has already had its own try.
+            Err(e) if structures.len() == 1 => vec![Err(e)],
             Err(_) => structures.iter().map(|s| self.judge(std::slice::from_ref(s), model).map(|mut j| j.swap_remove(0))).collect(),
         }
     }

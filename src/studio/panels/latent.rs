@@ -523,8 +523,11 @@ impl StudioApp {
         } else if let Some(p) = pointer {
             response.clone().on_hover_text_at_pointer(format!("E_f {:.2} eV/atom, band gap {:.2} eV", p.x, p.y));
         }
-        let n_valid = hits.len() + misses.len();
-        ui.weak(format!("target {lo:.2}–{hi:.2} eV: {} of {n_valid} valid generated inside (forward model); drag the diamond", hits.len()));
+        // Generated and relaxed crystals are counted apart: a relaxed one is the same crystal again.
+        let count = |v: &[&Shown], relaxed: bool| v.iter().filter(|s| s.relaxed == relaxed).count();
+        let (n_valid, n_relaxed) = (count(&hits, false) + count(&misses, false), count(&hits, true) + count(&misses, true));
+        let relaxed = if n_relaxed > 0 { format!(", {} of {n_relaxed} relaxed", count(&hits, true)) } else { String::new() };
+        ui.weak(format!("target {lo:.2}–{hi:.2} eV: {} of {n_valid} valid generated inside{relaxed} (forward model); drag the diamond", count(&hits, false)));
         released
     }
 
