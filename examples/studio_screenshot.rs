@@ -6,7 +6,7 @@
 //! as `Ca-Ti-O`, the Hull tab of that system: `docs/studio-hull.png`; with `relax`, a CHGNet relaxation of a
 //! rattled perovskite instead, its trajectory in the Runs tab and a middle frame in the viewer:
 //! `docs/studio-relax.png`; with `latent`, the Latent map after a generate run towards a band-gap window:
-//! `docs/studio-latent.png`; with `evolve`, the Evolution tab after a genetic search for SrTiO3 with CHGNet,
+//! `docs/studio-latent.png`; with `latent-tsne`, the same on the t-SNE map: `docs/studio-latent-tsne.png`; with `evolve`, the Evolution tab after a genetic search for SrTiO3 with CHGNet,
 //! the best individual open in the viewer: `docs/studio-evolution.png`)
 
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ fn main() {
     h.run_steps(3);
     let special = match std::env::args().nth(2).as_deref() {
         Some("latent") => Some(latent_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        Some("latent-tsne") => Some(latent_tsne_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("evolve") => Some(evolve_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("relax") => Some(relax_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("overview") => Some(overview as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
@@ -131,6 +132,19 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
             std::thread::sleep(Duration::from_millis(50));
         }
         h.state_mut().candidates_dirty = true;
+    }
+    h.run_steps(10);
+}
+
+/// As [`latent_view`], on the t-SNE map (chosen in the "map" box before the run).
+fn latent_tsne_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
+    h.state_mut().latent.method = geode::ml::generative::projection::MapMethod::Tsne;
+    latent_view(h, dir);
+    let t0 = Instant::now();
+    while h.state().latent.tsne.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(600), "the t-SNE map was not computed: {:?}", h.state().latent.tsne_error);
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
     }
     h.run_steps(10);
 }

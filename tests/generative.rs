@@ -171,6 +171,36 @@ fn generate_writes_cifs_and_a_table_that_eval_scores() {
 }
 
 #[test]
+fn generate_map_writes_the_latent_map_headless_by_pca_or_tsne() {
+    let dir = std::env::temp_dir().join(format!("geode-genmap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let test_split = geode::data::Dataset::embedded().split(geode::data::Split::Test).count();
+    let mut kept = Vec::new();
+    for method in ["pca", "tsne"] {
+        let out_csv = dir.join(format!("{method}.csv"));
+        let out = geode(&["generate", "map", "--split", "test", "--method", method, "--out", out_csv.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["method"], method);
+        assert_eq!(summary["crystals"].as_u64().unwrap() as usize, test_split);
+        let mut r = csv::Reader::from_path(&out_csv).unwrap();
+        assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), ["id", "name", "formula", "split", "x", "y", "formation_energy_per_atom", "band_gap"]);
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), test_split);
+        assert!(rows.iter().all(|row| &row[3] == "test" && row[4].parse::<f64>().unwrap().is_finite() && row[5].parse::<f64>().unwrap().is_finite()));
+        kept.push(summary["neighbours_kept"].as_f64().unwrap());
+    }
+    // t-SNE keeps far more of each crystal's nearest codes as nearest map points than PCA does.
+    assert!(kept[1] > 0.25 && kept[1] > 3.0 * kept[0], "neighbours kept: PCA {:.3}, t-SNE {:.3}", kept[0], kept[1]);
+    // Bad settings are clear errors.
+    let out = geode(&["generate", "map", "--method", "umap", "--out", dir.join("x.csv").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown map method"));
+    let out = geode(&["generate", "map", "--split", "test", "--method", "tsne", "--perplexity", "1000", "--out", dir.join("x.csv").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("needs more than"), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_generate_job_streams_candidates_into_the_project() {
     let dir = std::env::temp_dir().join(format!("geode-genjob-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

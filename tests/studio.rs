@@ -336,6 +336,22 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     let inside = h.state().filtered.len();
     let expected = map.points.iter().filter(|p| p[0] <= mx && p[1] <= my).count();
     assert!(inside < all && inside == expected, "{inside} of {all} rows in the region, expected {expected}");
+
+    // Choosing t-SNE in the "map" box starts fitting it in the background, clears the region drawn on
+    // the PCA map, and keeps the PCA map on screen meanwhile with a caption that says so. (The fit itself,
+    // 24 s for these codes in a release build, is far slower in this unoptimised test build; its result
+    // is tested by `generate map` in tests/generative.rs and projection's unit tests.)
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "map").click_accesskit();
+    h.run_steps(2);
+    h.get_by_label("t-SNE").click_accesskit();
+    h.run_steps(3);
+    assert_eq!(h.state().latent.method, geode::ml::generative::projection::MapMethod::Tsne);
+    assert_eq!(h.state().latent.region, None, "a PCA-map region means nothing on the t-SNE map");
+    assert!(h.state().latent.tsne.is_none() && h.state().latent.tsne_error.is_none());
+    assert!(h.query_by_label_contains(&format!("fitting t-SNE to {n} codes, PCA shown meanwhile")).is_some(), "the caption tells the user the t-SNE map is on its way");
+    let shown = h.state().latent_current_map().unwrap();
+    assert_eq!(shown.projection.method(), geode::ml::generative::projection::MapMethod::Pca);
+    assert_eq!(shown.codes.len(), n, "the PCA map keeps the codes the t-SNE map is fitted to");
     std::fs::remove_dir_all(&dir).ok();
 }
 

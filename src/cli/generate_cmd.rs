@@ -66,6 +66,32 @@ pub enum GenerateAction {
         #[arg(long)]
         json: bool,
     },
+    /// The latent map without the studio: every dataset crystal encoded by the generator and projected to
+    /// two dimensions (PCA, or t-SNE started from the PCA map), written as CSV (id, name, formula, split,
+    /// x, y, formation energy, band gap); the summary gives how many of each crystal's 10 nearest codes
+    /// stay among its 10 nearest map points
+    Map {
+        /// pca or tsne
+        #[arg(long, default_value = "pca", value_parser = |s: &str| crate::ml::generative::projection::MapMethod::parse(s))]
+        method: crate::ml::generative::projection::MapMethod,
+        /// t-SNE perplexity (neighbours each code's affinities spread over)
+        #[arg(long, default_value_t = crate::ml::generative::projection::TSNE_PERPLEXITY)]
+        perplexity: f64,
+        /// t-SNE epochs
+        #[arg(long, default_value_t = crate::ml::generative::projection::TSNE_EPOCHS)]
+        epochs: usize,
+        /// Only this split (train, val, test); all crystals by default
+        #[arg(long)]
+        split: Option<String>,
+        /// The generator (.safetensors or crystal-vae)
+        #[arg(long, default_value = "crystal-vae")]
+        model: String,
+        /// The CSV to write
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Refit a generator's latent prior (a Gaussian of the training split's codes) and rewrite the file
     FitPrior { model: PathBuf },
     /// Score a folder of crystals (CIF, POSCAR, extxyz…): validity, uniqueness, novelty against the
@@ -213,6 +239,7 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
             let relax = relax.map(|p| PolishSettings::relaxing(&p, relax_steps));
             super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, oversample, &property_model, relax, json)
         }
+        Some(GenerateAction::Map { method, perplexity, epochs, split, model, out, json }) => map(method, perplexity, epochs, split.as_deref(), &model, &out, json),
         Some(GenerateAction::FitPrior { model }) => {
             let mut vae = CrystalVae::load(&model)?;
             let n = vae.fit_latent_prior_on_train_split(None).map_err(anyhow::Error::msg)?;
@@ -227,6 +254,50 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
         }
         None => generate(args),
     }
+}
+
+/// `geode generate map`.
+fn map(method: crate::ml::generative::projection::MapMethod, perplexity: f64, epochs: usize, split: Option<&str>, model: &str, out: &Path, json: bool) -> anyhow::Result<i32> {
+    use crate::ml::generative::projection::{MAP_NEIGHBOURS, Pca2, Projection, Tsne2, neighbour_preservation};
+    let t0 = std::time::Instant::now();
+    let split = split.map(|s| Split::from_name(s).with_context(|| format!("unknown split {s:?} (train, val or test)"))).transpose()?;
+    let ds = Dataset::embedded();
+    let entries: Vec<_> = ds.entries.iter().filter(|e| split.is_none_or(|s| e.split == s)).collect();
+    let vae = CrystalVae::open(model)?;
+    let codes = vae.code_rows(entries.iter().map(|e| &e.structure)).map_err(anyhow::Error::msg)?;
+    let encoded = t0.elapsed().as_secs_f64();
+    let projection = match method {
+        crate::ml::generative::projection::MapMethod::Pca => Projection::Pca(Pca2::fit(&codes).context("too few crystals for a map")?),
+        crate::ml::generative::projection::MapMethod::Tsne => Projection::Tsne(Tsne2::fit(&codes, perplexity, epochs).map_err(anyhow::Error::msg)?),
+    };
+    let points: Vec<[f64; 2]> = match &projection {
+        Projection::Tsne(t) => t.points.clone(),
+        p => codes.iter().map(|c| p.project(c)).collect(),
+    };
+    let fitted = t0.elapsed().as_secs_f64() - encoded;
+    let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
+    w.write_record(["id", "name", "formula", "split", "x", "y", "formation_energy_per_atom", "band_gap"])?;
+    for (e, p) in entries.iter().zip(&points) {
+        w.write_record([e.id.to_string(), e.name.clone(), e.formula.clone(), e.split.name().to_string(), format!("{:.6}", p[0]), format!("{:.6}", p[1]), format!("{}", e.formation_energy_per_atom), e.band_gap.map(|g| g.to_string()).unwrap_or_default()])?;
+    }
+    w.flush()?;
+    // Neighbourhoods kept, on every n/1000-th crystal.
+    let step = (codes.len() / 1000).max(1);
+    let sample: Vec<usize> = (0..codes.len()).step_by(step).collect();
+    let kept = neighbour_preservation(&codes, &points, MAP_NEIGHBOURS, &sample);
+    let [xl, yl] = projection.axis_labels();
+    let kl = match &projection {
+        Projection::Tsne(t) => t.kl_divergence,
+        Projection::Pca(_) => None,
+    };
+    let summary = json!({"method": projection.method(), "crystals": codes.len(), "x": xl, "y": yl, "neighbours_kept": kept, "neighbours_k": MAP_NEIGHBOURS, "neighbours_sampled": sample.len(), "kl_divergence": kl, "encode_seconds": encoded, "fit_seconds": fitted, "out": out.display().to_string()});
+    if json {
+        println!("{summary}");
+    } else {
+        println!("{}: {} map of {} crystals ({xl} × {yl}) in {:.1} s (encoding {:.1} s)", out.display(), projection.method().label(), codes.len(), fitted, encoded);
+        println!("{:.1} % of each crystal's {MAP_NEIGHBOURS} nearest codes are among its {MAP_NEIGHBOURS} nearest map points ({} crystals sampled)", 100.0 * kept, sample.len());
+    }
+    Ok(0)
 }
 
 fn read_folder(dir: &Path) -> anyhow::Result<(Vec<Structure>, Vec<String>)> {

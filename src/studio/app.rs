@@ -703,7 +703,7 @@ impl StudioApp {
         self.filter_key = key;
         let search = super::panels::explorer::Search::parse(&self.state.search);
         let ds = self.dataset;
-        let latent_region = self.latent.region.zip(self.latent.map.clone());
+        let latent_region = self.latent.region.zip(self.latent_current_map());
         let mut rows: Vec<usize> = (0..ds.entries.len())
             .filter(|&i| {
                 let e = &ds.entries[i];

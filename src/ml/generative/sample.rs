@@ -598,6 +598,14 @@ impl CrystalVae {
         }
         Ok(Tensor::cat(&out, 0))
     }
+
+    /// [`CrystalVae::encode_structures`] as rows of f64 (what the latent maps take).
+    pub fn code_rows<'a>(&self, structures: impl IntoIterator<Item = &'a Structure>) -> Result<Vec<Vec<f64>>, String> {
+        let z = self.encode_structures(structures)?.to_kind(Kind::Double);
+        let l = self.latent_dim() as usize;
+        let flat = Vec::<f64>::try_from(z.flatten(0, -1)).map_err(|e| e.to_string())?;
+        Ok(flat.chunks(l.max(1)).map(<[f64]>::to_vec).collect())
+    }
 }
 
 /// A goal for latent optimisation on one property head (0 = formation energy, 1 = band gap).

@@ -1,5 +1,6 @@
 //! The latent map: the dataset's crystals encoded by the shipped crystal VAE and projected onto the
-//! codes' two principal axes, coloured by any property. Hover shows the formula; a click on a crystal
+//! codes' two principal axes (or, chosen in the "map" box, a t-SNE map started from them, computed in
+//! the background the first time it is asked for), coloured by any property. Hover shows the formula; a click on a crystal
 //! opens it; a click on empty space decodes the code there (a one-crystal `generate` run); Shift+drag
 //! boxes a region, which filters the explorer. Generated candidates appear on the map as orange
 //! crosses at their codes.
@@ -26,16 +27,38 @@ use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points, Polygon};
 
 use super::raster::{ScatterCache, key_of};
 use crate::ml::generative::CrystalVae;
-use crate::ml::generative::projection::Pca2;
+use crate::ml::generative::projection::{MapMethod, Projection};
 use crate::studio::app::{Item, StudioApp, column_value};
 use crate::studio::state::Column;
 
 /// The dataset on the map.
 pub struct LatentMap {
-    pub pca: Pca2,
+    pub projection: Projection,
     /// Map coordinates per dataset entry (index into `dataset.entries`).
     pub points: Vec<[f64; 2]>,
+    /// The dataset's codes (rows, in entry order), kept to fit other maps.
+    pub codes: Arc<Vec<Vec<f64>>>,
+    /// Seconds to encode the crystals and fit the map.
     pub seconds: f64,
+    /// Map coordinates of generated candidates (by id), placed once: on a t-SNE map placing a code
+    /// means a search over every dataset code.
+    placed: Mutex<std::collections::HashMap<i64, [f64; 2]>>,
+}
+
+impl LatentMap {
+    pub fn new(projection: Projection, codes: Arc<Vec<Vec<f64>>>, seconds: f64) -> LatentMap {
+        let points = match &projection {
+            Projection::Tsne(t) => t.points.clone(),
+            p => codes.iter().map(|c| p.project(c)).collect(),
+        };
+        LatentMap { projection, points, codes, seconds, placed: Mutex::new(Default::default()) }
+    }
+
+    /// Map coordinates of candidate `id`'s code `z` (cached by id).
+    fn place(&self, id: i64, z: &[f64]) -> [f64; 2] {
+        let mut placed = self.placed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *placed.entry(id).or_insert_with(|| self.projection.project(z))
+    }
 }
 
 /// Where the background thread delivers the map.
@@ -43,9 +66,15 @@ type MapReceiver = Receiver<Result<LatentMap, String>>;
 
 /// The tab's state (kept by the app).
 pub struct LatentPanel {
+    /// The PCA map (computed first, whatever the method).
     pub map: Option<Arc<LatentMap>>,
     pub error: Option<String>,
     pending: Option<Arc<Mutex<MapReceiver>>>,
+    /// The map drawn; t-SNE is fitted to the PCA map's codes the first time it is chosen.
+    pub method: MapMethod,
+    pub tsne: Option<Arc<LatentMap>>,
+    pub tsne_error: Option<String>,
+    tsne_pending: Option<Arc<Mutex<MapReceiver>>>,
     pub color: Column,
     pub gap_lo: f64,
     pub gap_hi: f64,
@@ -86,6 +115,10 @@ impl Default for LatentPanel {
             map: None,
             error: None,
             pending: None,
+            method: MapMethod::Pca,
+            tsne: None,
+            tsne_error: None,
+            tsne_pending: None,
             color: Column::BandGap,
             gap_lo: 1.5,
             gap_hi: 2.0,
@@ -140,13 +173,21 @@ const GALLERY: usize = 24;
 pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
     let t0 = std::time::Instant::now();
     let vae = CrystalVae::shipped().map_err(|e| e.to_string())?;
-    let z = vae.encode_structures(ds.entries.iter().map(|e| &e.structure))?.to_kind(tch::Kind::Double);
-    let l = z.size()[1] as usize;
-    let flat = Vec::<f64>::try_from(z.flatten(0, -1)).map_err(|e| e.to_string())?;
-    let codes: Vec<Vec<f64>> = flat.chunks(l).map(<[f64]>::to_vec).collect();
-    let pca = Pca2::fit(&codes).ok_or("too few crystals for a map")?;
-    let points = codes.iter().map(|c| pca.project(c)).collect();
-    Ok(LatentMap { pca, points, seconds: t0.elapsed().as_secs_f64() })
+    let codes = vae.code_rows(ds.entries.iter().map(|e| &e.structure))?;
+    let projection = Projection::fit(MapMethod::Pca, &codes)?;
+    Ok(LatentMap::new(projection, Arc::new(codes), t0.elapsed().as_secs_f64()))
+}
+
+/// Fit a map of `method` to codes already encoded (blocking; run off the UI thread).
+pub fn compute_projection(codes: Arc<Vec<Vec<f64>>>, method: MapMethod) -> Result<LatentMap, String> {
+    let t0 = std::time::Instant::now();
+    let projection = Projection::fit(method, &codes)?;
+    Ok(LatentMap::new(projection, codes, t0.elapsed().as_secs_f64()))
+}
+
+/// Receive what a background map thread sent, if it has.
+fn received(pending: &Option<Arc<Mutex<MapReceiver>>>) -> Option<Result<LatentMap, String>> {
+    pending.as_ref().and_then(|rx| rx.lock().ok().and_then(|r| r.try_recv().ok()))
 }
 
 /// Colour of generated crystals.
@@ -164,13 +205,49 @@ impl StudioApp {
             });
             self.latent.pending = Some(Arc::new(Mutex::new(rx)));
         }
-        let got = self.latent.pending.as_ref().and_then(|rx| rx.lock().ok().and_then(|r| r.try_recv().ok()));
-        if let Some(r) = got {
+        if let Some(r) = received(&self.latent.pending) {
             self.latent.pending = None;
             match r {
                 Ok(m) => self.latent.map = Some(Arc::new(m)),
                 Err(e) => self.latent.error = Some(e),
             }
+        }
+        // t-SNE, once chosen, from the PCA map's codes.
+        if self.latent.method == MapMethod::Tsne
+            && self.latent.tsne.is_none()
+            && self.latent.tsne_pending.is_none()
+            && self.latent.tsne_error.is_none()
+            && let Some(map) = &self.latent.map
+        {
+            let (tx, rx) = channel();
+            let codes = map.codes.clone();
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(compute_projection(codes, MapMethod::Tsne));
+                ctx.request_repaint();
+            });
+            self.latent.tsne_pending = Some(Arc::new(Mutex::new(rx)));
+        }
+        if let Some(r) = received(&self.latent.tsne_pending) {
+            self.latent.tsne_pending = None;
+            match r {
+                Ok(m) => {
+                    self.latent.tsne = Some(Arc::new(m));
+                    // The drawn map changes under any box drawn on the PCA map meanwhile.
+                    if self.latent.method == MapMethod::Tsne {
+                        self.latent.region = None;
+                    }
+                }
+                Err(e) => self.latent.tsne_error = Some(e),
+            }
+        }
+    }
+
+    /// The map drawn: t-SNE when chosen and fitted, else PCA.
+    pub fn latent_current_map(&self) -> Option<Arc<LatentMap>> {
+        match self.latent.method {
+            MapMethod::Tsne if self.latent.tsne.is_some() => self.latent.tsne.clone(),
+            _ => self.latent.map.clone(),
         }
     }
 
@@ -236,7 +313,7 @@ impl StudioApp {
                     id: c.id,
                     run_id: c.run_id,
                     formula: c.formula.clone(),
-                    map: z.filter(|z| z.len() == map.pca.mean.len()).map(|z| map.pca.project(&z)),
+                    map: z.filter(|z| z.len() == map.projection.latent_dim()).map(|z| map.place(c.id, &z)),
                     fe: prop(&c.properties, "formation_energy_per_atom"),
                     gap: prop(&c.properties, "band_gap"),
                     valid: c.stage != "invalid",
@@ -288,8 +365,21 @@ impl StudioApp {
                     ui.selectable_value(&mut self.latent.color, c, c.label());
                 }
             });
+            let before = self.latent.method;
+            crate::studio::labelled_combo(ui, "map", "latent_method", before.label(), |ui| {
+                for m in MapMethod::ALL {
+                    ui.selectable_value(&mut self.latent.method, m, m.label()).on_hover_text(match m {
+                        MapMethod::Pca => "The codes' two principal axes: distances along them are latent distances, and a click decodes exactly the code there",
+                        MapMethod::Tsne => "t-SNE started from the PCA map: neighbourhoods kept, distances between groups not; a click decodes a blend of the nearest crystals' codes (computed the first time, about a minute)",
+                    });
+                }
+            });
+            if self.latent.method != before {
+                // A box drawn in one map's coordinates means nothing in the other's.
+                self.latent.region = None;
+            }
         });
-        let Some(map) = self.latent.map.clone() else {
+        let Some(map) = self.latent_current_map() else {
             match &self.latent.error {
                 Some(e) => ui.colored_label(egui::Color32::from_rgb(220, 80, 80), format!("No latent map: {e}")),
                 None => ui.horizontal(|ui| {
@@ -368,7 +458,7 @@ impl StudioApp {
         let cc = self.latent.color;
         // Points drawn: the explorer's rows, without the map's own region (so the region can be redrawn).
         let regioned = self.latent.region.is_some();
-        let key = key_of((if regioned { "" } else { self.filter_key.as_str() }, cc, map.points.len()));
+        let key = key_of((if regioned { "" } else { self.filter_key.as_str() }, cc, map.points.len(), map.projection.method().label()));
         let filtered = &self.filtered;
         self.latent.map_scatter.update_coloured(key, || super::plots::plotted_rows(filtered, ds.entries.len(), regioned).map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect());
         let scatter = &self.latent.map_scatter;
@@ -384,10 +474,11 @@ impl StudioApp {
         let start = self.latent.path_start.and_then(|id| ds.entries.iter().position(|e| e.id == id)).map(|i| map.points[i]);
         let shift = ui.input(|i| i.modifiers.shift);
         let region = self.latent.region;
-        let resp = Plot::new("latent_map")
+        let [x_label, y_label] = map.projection.axis_labels();
+        let resp = Plot::new(("latent_map", map.projection.method().label()))
             .height(height)
-            .x_axis_label(format!("PC1 ({:.0} % of variance)", 100.0 * map.pca.explained[0]))
-            .y_axis_label(format!("PC2 ({:.0} %)", 100.0 * map.pca.explained[1]))
+            .x_axis_label(x_label)
+            .y_axis_label(y_label)
             .allow_drag(!shift)
             .allow_boxed_zoom(false)
             .label_formatter(|_| None)
@@ -437,14 +528,19 @@ impl StudioApp {
             match (near, pointer) {
                 (Some(item), _) => self.select(item),
                 (None, Some(p)) => {
-                    let z = map.pca.lift([p.x, p.y]);
+                    let z = map.projection.lift([p.x, p.y]);
                     self.start_run("generate", serde_json::json!({"n": 1, "batch": 1, "settings": {"mode": "decode", "points": [z]}}), 0);
                 }
                 _ => {}
             }
         }
+        let tsne_note = match (&self.latent.method, &self.latent.tsne, &self.latent.tsne_error) {
+            (MapMethod::Tsne, None, Some(e)) => format!("t-SNE failed ({e}), PCA shown; "),
+            (MapMethod::Tsne, None, None) => format!("fitting t-SNE to {} codes, PCA shown meanwhile; ", map.codes.len()),
+            _ => String::new(),
+        };
         ui.weak(format!(
-            "{} crystals, {} generated; {} {:.2} to {:.2}{}",
+            "{tsne_note}{} crystals, {} generated; {} {:.2} to {:.2}{}",
             n_rows,
             generated.len(),
             cc.label(),
@@ -452,7 +548,7 @@ impl StudioApp {
             cmax,
             if region.is_some() { format!("; region: {} in the explorer", self.filtered.len()) } else { String::new() }
         ))
-        .on_hover_text(format!("Encoded in {:.0} s. Click a point to open it, empty space to decode there; Shift+drag boxes a region that filters the explorer.", map.seconds));
+        .on_hover_text(format!("{} map, {:.0} s. Click a point to open it, empty space to decode there; Shift+drag boxes a region that filters the explorer.", map.projection.method().label(), map.seconds));
     }
 
     /// The property plane with the draggable target; true when the handle was released (retarget).
