@@ -40,9 +40,10 @@ pub struct LatentMap {
     pub codes: Arc<Vec<Vec<f64>>>,
     /// Seconds to encode the crystals and fit the map.
     pub seconds: f64,
-    /// Map coordinates of generated candidates (by id), placed once: on a t-SNE map placing a code
-    /// means a search over every dataset code.
-    placed: Mutex<std::collections::HashMap<i64, [f64; 2]>>,
+    /// Map coordinates of generated candidates, placed once: on a t-SNE map placing a code means a
+    /// search over every dataset code. Keyed by candidate id and the code's bits (ids restart in
+    /// another project, and the map outlives the project).
+    placed: Mutex<std::collections::HashMap<(i64, u64), [f64; 2]>>,
 }
 
 impl LatentMap {
@@ -54,10 +55,13 @@ impl LatentMap {
         LatentMap { projection, points, codes, seconds, placed: Mutex::new(Default::default()) }
     }
 
-    /// Map coordinates of candidate `id`'s code `z` (cached by id).
+    /// Map coordinates of candidate `id`'s code `z` (cached).
     fn place(&self, id: i64, z: &[f64]) -> [f64; 2] {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        z.iter().for_each(|x| x.to_bits().hash(&mut h));
         let mut placed = self.placed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *placed.entry(id).or_insert_with(|| self.projection.project(z))
+        *placed.entry((id, h.finish())).or_insert_with(|| self.projection.project(z))
     }
 }
 
