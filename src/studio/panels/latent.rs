@@ -381,6 +381,10 @@ impl StudioApp {
             if self.latent.method != before {
                 // A box drawn in one map's coordinates means nothing in the other's.
                 self.latent.region = None;
+                // Choosing t-SNE again after a failed fit tries again.
+                if self.latent.method == MapMethod::Tsne {
+                    self.latent.tsne_error = None;
+                }
             }
         });
         let Some(map) = self.latent_current_map() else {
@@ -539,7 +543,7 @@ impl StudioApp {
             }
         }
         let tsne_note = match (&self.latent.method, &self.latent.tsne, &self.latent.tsne_error) {
-            (MapMethod::Tsne, None, Some(e)) => format!("t-SNE failed ({e}), PCA shown; "),
+            (MapMethod::Tsne, None, Some(e)) => format!("t-SNE failed ({e}), PCA shown (choose t-SNE again to retry); "),
             (MapMethod::Tsne, None, None) => format!("fitting t-SNE to {} codes, PCA shown meanwhile; ", map.codes.len()),
             _ => String::new(),
         };
