@@ -258,7 +258,7 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
 
 /// `geode generate map`.
 fn map(method: crate::ml::generative::projection::MapMethod, perplexity: f64, epochs: usize, split: Option<&str>, model: &str, out: &Path, json: bool) -> anyhow::Result<i32> {
-    use crate::ml::generative::projection::{MAP_NEIGHBOURS, Pca2, Projection, Tsne2, neighbour_preservation};
+    use crate::ml::generative::projection::{MAP_NEIGHBOURS, Projection, neighbour_preservation};
     let t0 = std::time::Instant::now();
     let split = split.map(|s| Split::from_name(s).with_context(|| format!("unknown split {s:?} (train, val or test)"))).transpose()?;
     let ds = Dataset::embedded();
@@ -266,14 +266,8 @@ fn map(method: crate::ml::generative::projection::MapMethod, perplexity: f64, ep
     let vae = CrystalVae::open(model)?;
     let codes = vae.code_rows(entries.iter().map(|e| &e.structure)).map_err(anyhow::Error::msg)?;
     let encoded = t0.elapsed().as_secs_f64();
-    let projection = match method {
-        crate::ml::generative::projection::MapMethod::Pca => Projection::Pca(Pca2::fit(&codes).context("too few crystals for a map")?),
-        crate::ml::generative::projection::MapMethod::Tsne => Projection::Tsne(Tsne2::fit(&codes, perplexity, epochs).map_err(anyhow::Error::msg)?),
-    };
-    let points: Vec<[f64; 2]> = match &projection {
-        Projection::Tsne(t) => t.points.clone(),
-        p => codes.iter().map(|c| p.project(c)).collect(),
-    };
+    let projection = Projection::fit(method, &codes, perplexity, epochs).map_err(anyhow::Error::msg)?;
+    let points = projection.points(&codes);
     let fitted = t0.elapsed().as_secs_f64() - encoded;
     let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
     w.write_record(["id", "name", "formula", "split", "x", "y", "formation_energy_per_atom", "band_gap"])?;

@@ -215,11 +215,20 @@ pub enum Projection {
 }
 
 impl Projection {
-    /// Fit a map of `codes` (t-SNE with [`TSNE_PERPLEXITY`] and [`TSNE_EPOCHS`]).
-    pub fn fit(method: MapMethod, codes: &[Vec<f64>]) -> Result<Projection, String> {
+    /// Fit a map of `codes` (`perplexity` and `epochs` are t-SNE's; the defaults are [`TSNE_PERPLEXITY`]
+    /// and [`TSNE_EPOCHS`]).
+    pub fn fit(method: MapMethod, codes: &[Vec<f64>], perplexity: f64, epochs: usize) -> Result<Projection, String> {
         match method {
             MapMethod::Pca => Pca2::fit(codes).map(Projection::Pca).ok_or_else(|| "too few codes for a map".into()),
-            MapMethod::Tsne => Tsne2::fit(codes, TSNE_PERPLEXITY, TSNE_EPOCHS).map(Projection::Tsne),
+            MapMethod::Tsne => Tsne2::fit(codes, perplexity, epochs).map(Projection::Tsne),
+        }
+    }
+
+    /// Map coordinates of the codes the map was fitted to (`codes`, in the same order).
+    pub fn points(&self, codes: &[Vec<f64>]) -> Vec<[f64; 2]> {
+        match self {
+            Projection::Tsne(t) => t.points.clone(),
+            Projection::Pca(p) => codes.iter().map(|c| p.project(c)).collect(),
         }
     }
 

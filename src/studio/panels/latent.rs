@@ -27,7 +27,7 @@ use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points, Polygon};
 
 use super::raster::{ScatterCache, key_of};
 use crate::ml::generative::CrystalVae;
-use crate::ml::generative::projection::{MapMethod, Projection};
+use crate::ml::generative::projection::{MapMethod, Projection, TSNE_EPOCHS, TSNE_PERPLEXITY};
 use crate::studio::app::{Item, StudioApp, column_value};
 use crate::studio::state::Column;
 
@@ -48,10 +48,7 @@ pub struct LatentMap {
 
 impl LatentMap {
     pub fn new(projection: Projection, codes: Arc<Vec<Vec<f64>>>, seconds: f64) -> LatentMap {
-        let points = match &projection {
-            Projection::Tsne(t) => t.points.clone(),
-            p => codes.iter().map(|c| p.project(c)).collect(),
-        };
+        let points = projection.points(&codes);
         LatentMap { projection, points, codes, seconds, placed: Mutex::new(Default::default()) }
     }
 
@@ -178,14 +175,14 @@ pub fn compute_map(ds: &crate::data::Dataset) -> Result<LatentMap, String> {
     let t0 = std::time::Instant::now();
     let vae = CrystalVae::shipped().map_err(|e| e.to_string())?;
     let codes = vae.code_rows(ds.entries.iter().map(|e| &e.structure))?;
-    let projection = Projection::fit(MapMethod::Pca, &codes)?;
+    let projection = Projection::fit(MapMethod::Pca, &codes, TSNE_PERPLEXITY, TSNE_EPOCHS)?;
     Ok(LatentMap::new(projection, Arc::new(codes), t0.elapsed().as_secs_f64()))
 }
 
 /// Fit a map of `method` to codes already encoded (blocking; run off the UI thread).
 pub fn compute_projection(codes: Arc<Vec<Vec<f64>>>, method: MapMethod) -> Result<LatentMap, String> {
     let t0 = std::time::Instant::now();
-    let projection = Projection::fit(method, &codes)?;
+    let projection = Projection::fit(method, &codes, TSNE_PERPLEXITY, TSNE_EPOCHS)?;
     Ok(LatentMap::new(projection, codes, t0.elapsed().as_secs_f64()))
 }
 
@@ -381,7 +378,7 @@ impl StudioApp {
             if self.latent.method != before {
                 // A box drawn in one map's coordinates means nothing in the other's.
                 self.latent.region = None;
-                // Choosing t-SNE again after a failed fit tries again.
+                // Choosing t-SNE again (after PCA) after a failed fit tries again.
                 if self.latent.method == MapMethod::Tsne {
                     self.latent.tsne_error = None;
                 }
@@ -543,7 +540,7 @@ impl StudioApp {
             }
         }
         let tsne_note = match (&self.latent.method, &self.latent.tsne, &self.latent.tsne_error) {
-            (MapMethod::Tsne, None, Some(e)) => format!("t-SNE failed ({e}), PCA shown (choose t-SNE again to retry); "),
+            (MapMethod::Tsne, None, Some(e)) => format!("t-SNE failed ({e}), PCA shown (choose PCA, then t-SNE, to retry); "),
             (MapMethod::Tsne, None, None) => format!("fitting t-SNE to {} codes, PCA shown meanwhile; ", map.codes.len()),
             _ => String::new(),
         };
