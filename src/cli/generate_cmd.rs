@@ -18,7 +18,8 @@ use crate::search::polish::{PolishSettings, Polished, Polisher, SunReport, sun};
 #[derive(Debug, Subcommand)]
 pub enum GenerateAction {
     /// Measure a generator on the embedded test split: reconstruction, latent optimisation of formation
-    /// energy (SR5/SR10/SR15), band-gap target hit rates
+    /// energy (SR5/SR10/SR15), band-gap target hit rates (each beside the forward model's hit rate on
+    /// the test split's own crystals of that window)
     Benchmark {
         /// The generator (.safetensors or crystal-vae)
         #[arg(long, default_value = "crystal-vae")]
