@@ -408,3 +408,27 @@ fn latent_optimisation_brings_codes_into_the_windows_interior_even_from_metallic
     let mean = inside.iter().sum::<f64>() / inside.len() as f64;
     assert!((1.625..=1.875).contains(&mean), "mean head {mean}");
 }
+
+#[test]
+fn targeted_codes_that_optimisation_leaves_outside_the_window_are_drawn_again() {
+    use geode::ml::generative::sample::Goal;
+    use geode::search::generate::{Campaign, CampaignSettings};
+    use tch::Kind;
+    geode::ml::init_threads(1);
+    let settings = CampaignSettings { targets: vec!["band_gap in [1.5, 2.0]".into()], oversample: 1, ..Default::default() };
+    let campaign = Campaign::new(CrystalVae::shipped().unwrap(), settings, &[]).unwrap();
+    let inside = |z: &tch::Tensor| Vec::<f64>::try_from(tch::no_grad(|| campaign.vae.head_properties_unclamped(z)).select(1, 1).to_kind(Kind::Double)).unwrap().iter().filter(|g| (1.5..=2.0).contains(*g)).count();
+    // One optimisation of the first draw (the run's prior samples) leaves some codes outside: those the
+    // head reads as metals where it is flat, so the prior's pull wins (about one in eight when written).
+    let s = &campaign.settings;
+    let first = campaign.vae.optimise_latent(&campaign.vae.prior_codes(128, 7), &[Goal::Window { head: 1, lo: 1.5, hi: 2.0 }], s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps).pop().unwrap();
+    let once = inside(&first);
+    assert!(once < 124, "{once} of 128 inside after one optimisation: nothing left to redraw");
+    // The campaign's codes start from the same draw and redraw the misses.
+    let codes = campaign.codes(0, 128, 128, 7);
+    let redrawn = inside(&codes);
+    assert!(redrawn >= 126 && redrawn > once, "{redrawn} of 128 inside with redraws, {once} without");
+    // Codes that landed the first time are kept as they were.
+    let same = Vec::<f64>::try_from((&codes - &first).abs().sum_dim_intlist(1, false, Kind::Double)).unwrap().iter().filter(|d| **d < 1e-6).count();
+    assert!(same >= once, "{same} codes unchanged, {once} landed the first time");
+}

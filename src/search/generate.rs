@@ -259,6 +259,10 @@ pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [Propert
 /// Most training crystals the conditional sampler encodes (evenly spread over those that qualify).
 pub const MAX_CONDITIONAL_SEEDS: usize = 4000;
 
+/// How many times a code that latent optimisation leaves outside a window is drawn again
+/// ([`Campaign::codes`]).
+pub const LATENT_REDRAWS: usize = 3;
+
 fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -423,21 +427,65 @@ impl Campaign {
             .collect()
     }
 
-    /// The codes of crystals `start..start + count` of a campaign of `total` crystals.
+    /// The codes of crystals `start..start + count` of a campaign of `total` crystals: drawn for the
+    /// mode, then, with targets, moved towards them by latent optimisation. A code that optimisation
+    /// leaves outside a window (one the band-gap head reads as a metal can sit where the head is flat
+    /// and the prior's pull wins) is drawn again, around the same seed crystal in `around` and
+    /// `conditional` runs, and optimised again, up to [`LATENT_REDRAWS`] times, before any is decoded.
     pub fn codes(&self, start: usize, count: usize, total: usize, run_seed: u64) -> Tensor {
+        let base = self.base_codes(start, count, total, run_seed, 0);
+        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
+            return base;
+        }
+        let mut z = self.optimised(&base);
+        for draw in 1..=LATENT_REDRAWS {
+            let missed = self.outside_windows(&z);
+            if missed.is_empty() {
+                break;
+            }
+            let idx = Tensor::from_slice(&missed.iter().map(|&i| i as i64).collect::<Vec<_>>());
+            let fresh = self.optimised(&self.base_codes(start, count, total, run_seed, draw as u64).index_select(0, &idx));
+            let still = self.outside_windows(&fresh);
+            let landed: Vec<i64> = (0..missed.len()).filter(|k| !still.contains(k)).map(|k| k as i64).collect();
+            if landed.is_empty() {
+                continue;
+            }
+            let landed = Tensor::from_slice(&landed);
+            z = z.index_copy(0, &idx.index_select(0, &landed), &fresh.index_select(0, &landed));
+        }
+        z
+    }
+
+    /// `z` after the campaign's latent optimisation towards its targets.
+    fn optimised(&self, z: &Tensor) -> Tensor {
+        let goals: Vec<Goal> = self.targets.iter().map(|t| t.goal()).collect();
+        let s = &self.settings;
+        self.vae.optimise_latent(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or_else(|| z.shallow_clone())
+    }
+
+    /// Rows of `z` whose unclamped heads miss one of the window targets (min/max targets never miss).
+    fn outside_windows(&self, z: &Tensor) -> Vec<usize> {
+        let heads = rows(&tch::no_grad(|| self.vae.head_properties_unclamped(z)));
+        heads.iter().enumerate().filter(|(_, h)| self.targets.iter().any(|t| t.extreme.is_none() && !(t.lo..=t.hi).contains(&h[t.head()]))).map(|(i, _)| i).collect()
+    }
+
+    /// The codes of crystals `start..start + count` before any optimisation. `draw` 0 is the first
+    /// draw; later draws take fresh noise (prior samples, or perturbations of the same seed crystals).
+    fn base_codes(&self, start: usize, count: usize, total: usize, run_seed: u64, draw: u64) -> Tensor {
         let l = self.vae.latent_dim();
-        let base = match (self.settings.mode, &self.seed_codes) {
+        let noise_seed = run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        match (self.settings.mode, &self.seed_codes) {
             (Mode::Around, Some(sc)) => {
                 // Code i belongs to crystal i / r of an oversampled run: every sibling walks around its seed.
                 let (k, r) = (sc.size()[0], self.oversample());
                 let idx: Vec<i64> = (start..start + count).map(|i| (i / r) as i64 % k).collect();
-                let noise = self.vae.prior_noise(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                let noise = self.vae.prior_noise(count, noise_seed);
                 sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
             }
             (Mode::Conditional, Some(sc)) => {
                 // A random training crystal meeting the targets for each code (seeded, so runs repeat).
                 let idx: Vec<i64> = (start..start + count).map(|i| self.conditional_pick(i, run_seed) as i64).collect();
-                let noise = self.vae.prior_noise(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                let noise = self.vae.prior_noise(count, noise_seed);
                 sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
             }
             (Mode::Interpolate, Some(sc)) => {
@@ -453,14 +501,8 @@ impl Campaign {
                 let v: Vec<f32> = (start..start + count).flat_map(|i| points[i % points.len().max(1)].iter().map(|&x| x as f32).collect::<Vec<_>>()).collect();
                 Tensor::from_slice(&v).reshape([count as i64, l])
             }
-            _ => self.vae.prior_codes(count, run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)),
-        };
-        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
-            return base;
+            _ => self.vae.prior_codes(count, noise_seed),
         }
-        let goals: Vec<Goal> = self.targets.iter().map(|t| t.goal()).collect();
-        let s = &self.settings;
-        self.vae.optimise_latent(&base, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or(base)
     }
 
     /// How many codes a targeted `sample`, `conditional` or `around` run decodes per crystal it keeps
