@@ -438,8 +438,8 @@ impl Campaign {
             return base;
         }
         let mut z = self.optimised(&base);
+        let mut missed = self.outside_windows(&z);
         for draw in 1..=LATENT_REDRAWS {
-            let missed = self.outside_windows(&z);
             if missed.is_empty() {
                 break;
             }
@@ -447,11 +447,11 @@ impl Campaign {
             let fresh = self.optimised(&self.base_codes(start, count, total, run_seed, draw as u64).index_select(0, &idx));
             let still = self.outside_windows(&fresh);
             let landed: Vec<i64> = (0..missed.len()).filter(|k| !still.contains(k)).map(|k| k as i64).collect();
-            if landed.is_empty() {
-                continue;
+            if !landed.is_empty() {
+                let landed = Tensor::from_slice(&landed);
+                z = z.index_copy(0, &idx.index_select(0, &landed), &fresh.index_select(0, &landed));
             }
-            let landed = Tensor::from_slice(&landed);
-            z = z.index_copy(0, &idx.index_select(0, &landed), &fresh.index_select(0, &landed));
+            missed = still.into_iter().map(|k| missed[k]).collect();
         }
         z
     }
@@ -463,10 +463,11 @@ impl Campaign {
         self.vae.optimise_latent(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or_else(|| z.shallow_clone())
     }
 
-    /// Rows of `z` whose unclamped heads miss one of the window targets (min/max targets never miss).
+    /// Rows of `z` whose unclamped heads lie outside one of the window targets
+    /// ([`PropertyTarget::distance`] above 0; min/max targets never miss).
     fn outside_windows(&self, z: &Tensor) -> Vec<usize> {
         let heads = rows(&tch::no_grad(|| self.vae.head_properties_unclamped(z)));
-        heads.iter().enumerate().filter(|(_, h)| self.targets.iter().any(|t| t.extreme.is_none() && !(t.lo..=t.hi).contains(&h[t.head()]))).map(|(i, _)| i).collect()
+        heads.iter().enumerate().filter(|(_, h)| self.targets.iter().any(|t| t.distance(h[t.head()]).is_some_and(|d| d > 0.0))).map(|(i, _)| i).collect()
     }
 
     /// The codes of crystals `start..start + count` before any optimisation. `draw` 0 is the first
