@@ -20,9 +20,15 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
 
 fn structure(v: &Value) -> Structure {
     let rows: Vec<[f64; 3]> = serde_json::from_value(v["lattice"].clone()).unwrap();
-    let species = v["z"].as_array().unwrap().iter().map(|z| Element::from_z(z.as_u64().unwrap() as u32).unwrap()).collect();
+    let species =
+        v["z"].as_array().unwrap().iter().map(|z| Element::from_z(z.as_u64().unwrap() as u32).unwrap()).collect();
     let frac: Vec<[f64; 3]> = serde_json::from_value(v["frac"].clone()).unwrap();
-    Structure::from_frac(Lattice::from_row_vectors([rows[0], rows[1], rows[2]]).unwrap(), species, frac.iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect()).unwrap()
+    Structure::from_frac(
+        Lattice::from_row_vectors([rows[0], rows[1], rows[2]]).unwrap(),
+        species,
+        frac.iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect(),
+    )
+    .unwrap()
 }
 
 fn best_of<F: FnMut()>(repeat: usize, mut f: F) -> f64 {
@@ -42,7 +48,9 @@ fn main() {
     tch::set_num_threads(threads as i32);
     tch::set_num_interop_threads(1);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chgnet_reference.json");
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("run scripts/make_chgnet_fixtures.py first")).unwrap();
+    let fx: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("run scripts/make_chgnet_fixtures.py first"))
+            .unwrap();
     let structures: Vec<Structure> = fx["structures"].as_array().unwrap().iter().map(structure).collect();
     let n = structures.len();
     let atoms: usize = structures.iter().map(|s| s.n_sites()).sum();

@@ -16,7 +16,12 @@ use serde_json::json;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.iter().position(|a| a == "--n").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--n")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = std::env::temp_dir().join(format!("geode-bench-engine-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -37,7 +42,10 @@ fn main() {
                     stage: "bench".into(),
                     source: "bench".into(),
                     props: vec![
-                        ("band_gap".into(), PropValue { value: e.band_gap.unwrap_or(0.0) + (i % 97) as f64 * 1e-3, std: Some(0.1) }),
+                        (
+                            "band_gap".into(),
+                            PropValue { value: e.band_gap.unwrap_or(0.0) + (i % 97) as f64 * 1e-3, std: Some(0.1) },
+                        ),
                         ("e_above_hull".into(), (e.e_above_hull + (i % 89) as f64 * 1e-4).into()),
                     ],
                     extra: Default::default(),
@@ -49,18 +57,39 @@ fn main() {
         done += cands.len();
     }
     let insert_s = t.elapsed().as_secs_f64();
-    println!("insert: {n} candidates in {insert_s:.2} s = {:.0} candidates/s ({} per transaction)", n as f64 / insert_s, batch);
+    println!(
+        "insert: {n} candidates in {insert_s:.2} s = {:.0} candidates/s ({} per transaction)",
+        n as f64 / insert_s,
+        batch
+    );
     let size_mb = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
     println!("project file: {size_mb:.0} MB");
-    for (q, limit) in [("band_gap > 1 and e_above_hull < 0.05", Some(100)), ("band_gap > 1 and e_above_hull < 0.05", None), ("band_gap > 5.5", None), ("formula = 'NaCl'", None), ("n_sites <= 2 and band_gap > 3", None)] {
+    for (q, limit) in [
+        ("band_gap > 1 and e_above_hull < 0.05", Some(100)),
+        ("band_gap > 1 and e_above_hull < 0.05", None),
+        ("band_gap > 5.5", None),
+        ("formula = 'NaCl'", None),
+        ("n_sites <= 2 and band_gap > 3", None),
+    ] {
         let f = Filter::parse(q).unwrap();
         let t = Instant::now();
         let rows = store.query_candidates(Some(&f), None, None, limit).unwrap();
         println!("query {q:?} limit {limit:?}: {} rows in {:.3} s", rows.len(), t.elapsed().as_secs_f64());
     }
     let t = Instant::now();
-    let rows = store.query_candidates(Some(&Filter::parse("e_above_hull < 0.01").unwrap()), None, Some(&SortBy { key: "band_gap".into(), descending: true }), Some(50)).unwrap();
-    println!("query e_above_hull < 0.01 sorted by -band_gap, top 50: {} rows in {:.3} s", rows.len(), t.elapsed().as_secs_f64());
+    let rows = store
+        .query_candidates(
+            Some(&Filter::parse("e_above_hull < 0.01").unwrap()),
+            None,
+            Some(&SortBy { key: "band_gap".into(), descending: true }),
+            Some(50),
+        )
+        .unwrap();
+    println!(
+        "query e_above_hull < 0.01 sorted by -band_gap, top 50: {} rows in {:.3} s",
+        rows.len(),
+        t.elapsed().as_secs_f64()
+    );
     drop(store);
 
     // 2. Cancellation latency and progress events under full CPU load.
@@ -105,7 +134,10 @@ fn main() {
     for s in spinners {
         let _ = s.join();
     }
-    println!("under full load ({cores} spinning threads + {cores} workers): progress events {rate:.1} Hz; cancellation latency {:.0} ms", latency * 1e3);
+    println!(
+        "under full load ({cores} spinning threads + {cores} workers): progress events {rate:.1} Hz; cancellation latency {:.0} ms",
+        latency * 1e3
+    );
     engine.wait_idle();
     drop(engine);
     std::fs::remove_dir_all(&dir).ok();

@@ -15,8 +15,16 @@ use serde_json::{Value, json};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let repeat: usize = args.iter().position(|a| a == "--repeat").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(5);
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_pymatgen.json")).unwrap()).unwrap();
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_pymatgen.json")).unwrap(),
+    )
+    .unwrap();
     let ds = Dataset::embedded();
     type System = (Vec<PhaseEntry>, Vec<Element>, Vec<(Composition, f64, f64)>);
     let systems: Vec<System> = fx["systems"]
@@ -33,13 +41,26 @@ fn main() {
                     PhaseEntry::new(id.to_string(), e.structure.composition(), e.formation_energy_per_atom)
                 })
                 .collect();
-            let els: Vec<Element> = s["elements"].as_array().unwrap().iter().map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap()).collect();
-            entries.extend(els.iter().map(|el| PhaseEntry::new(format!("el:{el}"), Composition::from_pairs([(*el, 1.0)]), 0.0)));
+            let els: Vec<Element> = s["elements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap())
+                .collect();
+            entries.extend(
+                els.iter().map(|el| PhaseEntry::new(format!("el:{el}"), Composition::from_pairs([(*el, 1.0)]), 0.0)),
+            );
             let queries = s["queries"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|q| (Composition::from_formula(q["formula"].as_str().unwrap()).unwrap(), q["energy_per_atom"].as_f64().unwrap(), q["e_above_hull"].as_f64().unwrap()))
+                .map(|q| {
+                    (
+                        Composition::from_formula(q["formula"].as_str().unwrap()).unwrap(),
+                        q["energy_per_atom"].as_f64().unwrap(),
+                        q["e_above_hull"].as_f64().unwrap(),
+                    )
+                })
                 .collect();
             (entries, els, queries)
         })
@@ -72,7 +93,8 @@ fn main() {
         }
     }
     // The CLI's default: the whole dataset as one diagram, systems cut out and cached on demand.
-    let batch: Vec<(Composition, f64)> = systems.iter().flat_map(|s| s.2.iter().map(|(c, e, _)| (c.clone(), *e))).collect();
+    let batch: Vec<(Composition, f64)> =
+        systems.iter().flat_map(|s| s.2.iter().map(|(c, e, _)| (c.clone(), *e))).collect();
     let t = Instant::now();
     let pd = PhaseDiagram::from_dataset(ds);
     let dataset_build_s = t.elapsed().as_secs_f64();

@@ -27,7 +27,8 @@ fn main() {
     let t = Instant::now();
     let mut n_sites = 0usize;
     for (e, text) in entries.iter().zip(&texts) {
-        let parsed = cif::parse(text, "bench.cif", &cif::CifOptions::default()).unwrap_or_else(|err| panic!("entry {}: {err}", e.id));
+        let parsed = cif::parse(text, "bench.cif", &cif::CifOptions::default())
+            .unwrap_or_else(|err| panic!("entry {}: {err}", e.id));
         n_sites += parsed[0].n_sites();
     }
     let parse_s = t.elapsed().as_secs_f64();

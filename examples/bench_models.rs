@@ -34,7 +34,8 @@ fn main() {
         ens.predict(&structures[..64]).unwrap();
         let t = Instant::now();
         let arch = ens.card.architecture.clone();
-        let samples: Vec<Sample> = pool.install(|| structures.par_iter().map(|s| geode::ml::ensemble::prepare(&arch, s)).collect());
+        let samples: Vec<Sample> =
+            pool.install(|| structures.par_iter().map(|s| geode::ml::ensemble::prepare(&arch, s)).collect());
         let prepare_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let preds = ens.predict_samples(&samples).unwrap();

@@ -20,7 +20,11 @@ fn stats(mut ms: Vec<f64>) -> serde_json::Value {
     serde_json::json!({"frames": ms.len(), "mean_ms": mean, "median_ms": p(0.5), "p95_ms": p(0.95), "max_ms": p(1.0)})
 }
 
-fn frames(h: &mut Harness<'static, StudioApp>, n: usize, mut each: impl FnMut(&mut Harness<'static, StudioApp>, usize)) -> Vec<f64> {
+fn frames(
+    h: &mut Harness<'static, StudioApp>,
+    n: usize,
+    mut each: impl FnMut(&mut Harness<'static, StudioApp>, usize),
+) -> Vec<f64> {
     let mut ui_ms = Vec::with_capacity(n);
     let mut tess_ms = Vec::with_capacity(n);
     let mut vertices = 0;
@@ -35,7 +39,13 @@ fn frames(h: &mut Harness<'static, StudioApp>, n: usize, mut each: impl FnMut(&m
             let t1 = Instant::now();
             let prims = h.ctx.tessellate(h.output().shapes.clone(), h.ctx.pixels_per_point());
             tess_ms.push(t1.elapsed().as_secs_f64() * 1e3);
-            vertices = prims.iter().map(|p| match &p.primitive { egui::epaint::Primitive::Mesh(m) => m.vertices.len(), _ => 0 }).sum::<usize>();
+            vertices = prims
+                .iter()
+                .map(|p| match &p.primitive {
+                    egui::epaint::Primitive::Mesh(m) => m.vertices.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
             let t = Instant::now();
             // A frame (layout + tessellation + render + read back) that the software renderer cannot finish
             // within kittest's poll timeout counts as infinitely slow rather than aborting the benchmark.
@@ -50,17 +60,36 @@ fn frames(h: &mut Harness<'static, StudioApp>, n: usize, mut each: impl FnMut(&m
         .collect();
     ui_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     tess_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    eprintln!("  layout median {:.1} ms, tessellation median {:.1} ms ({vertices} vertices)", ui_ms[ui_ms.len() / 2], tess_ms[tess_ms.len() / 2]);
+    eprintln!(
+        "  layout median {:.1} ms, tessellation median {:.1} ms ({vertices} vertices)",
+        ui_ms[ui_ms.len() / 2],
+        tess_ms[tess_ms.len() / 2]
+    );
     ms
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.iter().position(|a| a == "--frames").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--frames")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     // The studio opens at 1440×900 (studio::run); `--size 1600x1000` gives the figures of earlier notes.
-    let size: Vec<f32> = args.iter().position(|a| a == "--size").and_then(|i| args.get(i + 1)).map(|s| s.split('x').filter_map(|v| v.parse().ok()).collect()).unwrap_or_else(|| vec![1440.0, 900.0]);
+    let size: Vec<f32> = args
+        .iter()
+        .position(|a| a == "--size")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split('x').filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1440.0, 900.0]);
     let (width, height) = (size.first().copied().unwrap_or(1440.0), size.get(1).copied().unwrap_or(900.0));
-    let cells: u32 = args.iter().position(|a| a == "--supercell").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let cells: u32 = args
+        .iter()
+        .position(|a| a == "--supercell")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     geode::ml::init_threads(1);
     // The floor: an almost empty window through the same render path (kittest's render + read back).
     let mut empty = Harness::builder().with_size(egui::vec2(width, height)).wgpu().build_ui(|ui| {
@@ -77,8 +106,15 @@ fn main() {
     drop(empty);
     let dir = std::env::temp_dir().join(format!("geode-bench-studio-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.clone()), persist: false, threads: 0, files: Vec::new() };
-    let mut h = Harness::builder().with_size(egui::vec2(width, height)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts));
+    let opts = StudioOptions {
+        project: Some(dir.join("p.geode")),
+        dialogs: Dialogs::Fixed(dir.clone()),
+        persist: false,
+        threads: 0,
+        files: Vec::new(),
+    };
+    let mut h =
+        Harness::builder().with_size(egui::vec2(width, height)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts));
     h.run_steps(5);
     // A 28-atom crystal like the bundled LiFePO4 example.
     let pick = h.state().dataset.entries.iter().position(|e| e.structure.n_sites() == 28).unwrap_or(0) as u32;
@@ -105,7 +141,10 @@ fn main() {
             match part {
                 "explorer" => st.show_explorer = on,
                 "inspector" => st.show_inspector = on,
-                "plot tab (runs tab instead)" => st.dock_tab = if on { geode::studio::state::DockTab::Plots } else { geode::studio::state::DockTab::Runs },
+                "plot tab (runs tab instead)" => {
+                    st.dock_tab =
+                        if on { geode::studio::state::DockTab::Plots } else { geode::studio::state::DockTab::Runs }
+                }
                 _ => {}
             }
         };

@@ -47,13 +47,20 @@ fn main() {
     // `--no-bonds`: atoms (and the cell) only, to see what the bonds cost.
     let no_bonds = args.iter().any(|a| a == "--no-bonds");
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })).expect("no wgpu adapter");
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .expect("no wgpu adapter");
     let info = adapter.get_info();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).expect("no device");
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).expect("no device");
     let mut r = ViewerRenderer::new(&device, None);
     let s = rocksalt();
     let mut rows = Vec::new();
-    let cells: Vec<u32> = arg("--cells").map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|| vec![5, 11, 23]);
+    let cells: Vec<u32> = arg("--cells")
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![5, 11, 23]);
     for n in cells {
         let opts = SceneOptions { supercell: [n, n, n], show_bonds: !no_bonds, ..Default::default() };
         let t = Instant::now();
@@ -78,10 +85,16 @@ fn main() {
                 let t = Instant::now();
                 let mut c = cam;
                 c.orbit(i as f32 * 3.0 + 1.0, 0.0);
-                let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench live frame") });
+                let mut encoder =
+                    device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench live frame") });
                 r.render(&device, &queue, &mut encoder, LIVE_VIEW, &c, size, [0.0, 0.0, 0.0, 1.0]);
                 let index = queue.submit([encoder.finish()]);
-                device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(std::time::Duration::from_secs(60)) }).expect("GPU did not finish");
+                device
+                    .poll(wgpu::PollType::Wait {
+                        submission_index: Some(index),
+                        timeout: Some(std::time::Duration::from_secs(60)),
+                    })
+                    .expect("GPU did not finish");
                 t.elapsed().as_secs_f64() * 1e3
             })
             .skip(1) // the first frame makes the view's targets
@@ -92,5 +105,8 @@ fn main() {
         rows.push(serde_json::json!({"supercell": n, "atoms": scene.atoms.len(), "bond_halves": data.bonds.len(), "scene_build_ms": build_ms, "export_frame_ms": frame_ms, "live_frame_ms": live_median, "live_p95_ms": live_p95, "live_fps": 1000.0 / live_median}));
         eprintln!("{}", rows.last().unwrap());
     }
-    println!("{}", serde_json::json!({"adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type), "size": size, "msaa": geode::studio::viewer::render::MSAA, "frames": frames, "live_frames": live_frames, "rows": rows}));
+    println!(
+        "{}",
+        serde_json::json!({"adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type), "size": size, "msaa": geode::studio::viewer::render::MSAA, "frames": frames, "live_frames": live_frames, "rows": rows})
+    );
 }

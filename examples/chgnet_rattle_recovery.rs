@@ -36,7 +36,8 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 fn rattle(s: &Structure, sigma: f64, rng: &mut ChaCha8Rng) -> Structure {
-    let cart: Vec<Vector3<f64>> = s.cart_coords().iter().map(|c| c + Vector3::new(normal(rng), normal(rng), normal(rng)) * sigma).collect();
+    let cart: Vec<Vector3<f64>> =
+        s.cart_coords().iter().map(|c| c + Vector3::new(normal(rng), normal(rng), normal(rng)) * sigma).collect();
     Structure::from_cart(s.lattice.clone(), s.species().to_vec(), &cart).unwrap()
 }
 
@@ -54,7 +55,8 @@ fn main() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let ds = Dataset::embedded();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut pool_entries: Vec<_> = ds.split(Split::Test).filter(|e| e.structure.species().iter().all(|el| el.z() <= 94)).collect();
+    let mut pool_entries: Vec<_> =
+        ds.split(Split::Test).filter(|e| e.structure.species().iter().all(|el| el.z() <= 94)).collect();
     pool_entries.shuffle(&mut rng);
     let picks: Vec<_> = pool_entries.into_iter().take(n).map(|e| (e, rattle(&e.structure, sigma, &mut rng))).collect();
     let chgnet = Chgnet::pretrained();

@@ -39,7 +39,8 @@ fn front(points: &[(i64, String, [f64; 2])]) -> Vec<(i64, String, [f64; 2])> {
 fn main() -> anyhow::Result<()> {
     geode::ml::init_threads(1);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let elements: Vec<String> = args.first().map_or("Ba,Ti,O", |s| s.as_str()).split(',').map(|s| s.trim().to_string()).collect();
+    let elements: Vec<String> =
+        args.first().map_or("Ba,Ti,O", |s| s.as_str()).split(',').map(|s| s.trim().to_string()).collect();
     let lo: f64 = args.get(1).map_or(Ok(2.0), |s| s.parse())?;
     let hi: f64 = args.get(2).map_or(Ok(3.0), |s| s.parse())?;
     let budget: usize = args.get(3).map_or(Ok(200), |s| s.parse())?;
@@ -53,9 +54,13 @@ fn main() -> anyhow::Result<()> {
     let engine = Engine::new(&project, threads, 1)?;
 
     // 1. Screening over ternary oxide templates of the dataset, with exhaustive element assignment.
-    let candidates = ["SrTiO3", "CaTiO3", "MgAl2O4", "ZnGa2O4", "LiCoO2", "CuAlO2", "LiNbO3", "MgTiO3", "Sr2TiO4", "CaTi2O4", "Mg2TiO4", "ZnTiO3", "Ca3Ti2O7", "BaTi2O5", "Li2TiO3", "Na2Ti3O7", "FeTiO3", "NiTiO3", "PbTiO3", "CdTiO3"];
+    let candidates = [
+        "SrTiO3", "CaTiO3", "MgAl2O4", "ZnGa2O4", "LiCoO2", "CuAlO2", "LiNbO3", "MgTiO3", "Sr2TiO4", "CaTi2O4",
+        "Mg2TiO4", "ZnTiO3", "Ca3Ti2O7", "BaTi2O5", "Li2TiO3", "Na2Ti3O7", "FeTiO3", "NiTiO3", "PbTiO3", "CdTiO3",
+    ];
     let ds = geode::data::Dataset::embedded();
-    let templates: Vec<&str> = candidates.into_iter().filter(|t| !geode::search::enumerate::templates_for(t, ds).is_empty()).collect();
+    let templates: Vec<&str> =
+        candidates.into_iter().filter(|t| !geode::search::enumerate::templates_for(t, ds).is_empty()).collect();
     let screen = json!({
         "templates": templates, "substitute_elements": elements, "allowed_elements": elements,
         "max_atoms": 40, "max_formation_energy": 0.5, "constraints": [window], "objectives": ["min e_above_hull", "max band_gap"],
@@ -91,12 +96,28 @@ fn main() -> anyhow::Result<()> {
             screened.push((r.id, r.formula.clone(), [e, gap_cost(g)]));
         }
     }
-    let individuals = store.query_candidates(Some(&Filter::parse("stage = 'individual'")?), Some(evolve_id), None, None)?;
-    let evolved: Vec<(i64, String, [f64; 2])> = individuals.iter().filter_map(|r| Some((r.id, r.formula.clone(), [value(&r.properties, "e_above_hull")?, gap_cost(value(&r.properties, "band_gap")?)]))).collect();
+    let individuals =
+        store.query_candidates(Some(&Filter::parse("stage = 'individual'")?), Some(evolve_id), None, None)?;
+    let evolved: Vec<(i64, String, [f64; 2])> = individuals
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.id,
+                r.formula.clone(),
+                [value(&r.properties, "e_above_hull")?, gap_cost(value(&r.properties, "band_gap")?)],
+            ))
+        })
+        .collect();
     let (sf, ef) = (front(&screened), front(&evolved));
-    let dominated: Vec<&(i64, String, [f64; 2])> = sf.iter().filter(|s| ef.iter().any(|e| dominates(e.2, s.2))).collect();
-    let matched: Vec<&(i64, String, [f64; 2])> = sf.iter().filter(|s| ef.iter().any(|e| e.2[0] <= s.2[0] + 1e-9 && e.2[1] <= s.2[1] + 1e-9)).collect();
-    let show = |f: &[(i64, String, [f64; 2])]| f.iter().map(|p| json!({"candidate": p.0, "formula": p.1, "e_above_hull": p.2[0], "gap_distance": p.2[1]})).collect::<Vec<_>>();
+    let dominated: Vec<&(i64, String, [f64; 2])> =
+        sf.iter().filter(|s| ef.iter().any(|e| dominates(e.2, s.2))).collect();
+    let matched: Vec<&(i64, String, [f64; 2])> =
+        sf.iter().filter(|s| ef.iter().any(|e| e.2[0] <= s.2[0] + 1e-9 && e.2[1] <= s.2[1] + 1e-9)).collect();
+    let show = |f: &[(i64, String, [f64; 2])]| {
+        f.iter()
+            .map(|p| json!({"candidate": p.0, "formula": p.1, "e_above_hull": p.2[0], "gap_distance": p.2[1]}))
+            .collect::<Vec<_>>()
+    };
     let report = json!({
         "system": elements.join("-"), "window": window, "project": project,
         "screening": {"run": screen_id, "relaxed": screened.len(), "all": show(&screened), "front": show(&sf), "seconds": screen_s},

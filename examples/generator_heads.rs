@@ -13,7 +13,8 @@ fn main() -> anyhow::Result<()> {
     let vae = CrystalVae::open("crystal-vae")?;
     println!("file\tindex\thead_formation_energy_per_atom\thead_band_gap");
     for f in std::env::args().skip(1) {
-        let structures = geode::io::read_structures(std::path::Path::new(&f)).with_context(|| format!("cannot read {f}"))?;
+        let structures =
+            geode::io::read_structures(std::path::Path::new(&f)).with_context(|| format!("cannot read {f}"))?;
         let mut index = 0;
         for chunk in structures.chunks(256) {
             let mu = vae.encode_structures(chunk.iter()).map_err(|e| anyhow::anyhow!("{f}: {e}"))?;

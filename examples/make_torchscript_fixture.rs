@@ -34,6 +34,10 @@ fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/assets/models");
     std::fs::create_dir_all(&dir).expect("create dir");
     module.save(dir.join("linear_composition.pt")).expect("save");
-    std::fs::write(dir.join("linear_composition.pt.json"), "{\"input\": \"composition\", \"targets\": [\"formation_energy_per_atom\"]}\n").expect("write sidecar");
+    std::fs::write(
+        dir.join("linear_composition.pt.json"),
+        "{\"input\": \"composition\", \"targets\": [\"formation_energy_per_atom\"]}\n",
+    )
+    .expect("write sidecar");
     println!("wrote {}", dir.join("linear_composition.pt").display());
 }

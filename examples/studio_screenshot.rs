@@ -22,8 +22,17 @@ fn main() {
     geode::ml::init_threads(1);
     let dir = std::env::temp_dir().join(format!("geode-screenshot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.clone()), persist: false, threads: 0, files: Vec::new() };
-    let mut h = Harness::builder().with_size(egui::vec2(1600.0, 1000.0)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts));
+    let opts = StudioOptions {
+        project: Some(dir.join("p.geode")),
+        dialogs: Dialogs::Fixed(dir.clone()),
+        persist: false,
+        threads: 0,
+        files: Vec::new(),
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1600.0, 1000.0))
+        .wgpu()
+        .build_eframe(move |cc| StudioApp::new(cc, opts));
     h.run_steps(3);
     let special = match std::env::args().nth(2).as_deref() {
         Some("latent") => Some(latent_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
@@ -99,7 +108,11 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
     h.state_mut().state.dock_tab = DockTab::Latent;
     let t0 = Instant::now();
     while h.state().latent.map.is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(600), "the latent map was not computed: {:?}", h.state().latent.error);
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "the latent map was not computed: {:?}",
+            h.state().latent.error
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -142,7 +155,11 @@ fn latent_tsne_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) 
     latent_view(h, dir);
     let t0 = Instant::now();
     while h.state().latent.tsne.is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(600), "the t-SNE map was not computed: {:?}", h.state().latent.tsne_error);
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "the t-SNE map was not computed: {:?}",
+            h.state().latent.tsne_error
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -152,7 +169,15 @@ fn latent_tsne_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) 
 /// The studio as it opens, with a 28-atom crystal (LiFePO4-sized) selected: explorer, viewer,
 /// inspector and the property plot of the whole dataset.
 fn overview(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
-    let pick = h.state().dataset.entries.iter().find(|e| e.formula == "LiFePO4").or_else(|| h.state().dataset.entries.iter().find(|e| e.structure.n_sites() == 28)).map(|e| e.id).unwrap_or(0);
+    let pick = h
+        .state()
+        .dataset
+        .entries
+        .iter()
+        .find(|e| e.formula == "LiFePO4")
+        .or_else(|| h.state().dataset.entries.iter().find(|e| e.structure.n_sites() == 28))
+        .map(|e| e.id)
+        .unwrap_or(0);
     h.state_mut().select(Item::Dataset(pick));
     h.run_steps(10);
 }
@@ -163,7 +188,18 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
     let s = geode::data::prototypes::find("E2_1").first().expect("the perovskite prototype").structure.clone();
     let el = |x: &str| geode::crystal::Element::from_symbol(x).unwrap();
     let map = s.species().iter().copied().collect::<std::collections::BTreeSet<_>>();
-    let sub: std::collections::BTreeMap<_, _> = map.iter().map(|&e| (e, match e.symbol() { "Ca" => el("Sr"), other => el(other) })).collect();
+    let sub: std::collections::BTreeMap<_, _> = map
+        .iter()
+        .map(|&e| {
+            (
+                e,
+                match e.symbol() {
+                    "Ca" => el("Sr"),
+                    other => el(other),
+                },
+            )
+        })
+        .collect();
     let mut s = s.substituted(&sub).repeat([2, 2, 2]).unwrap().scaled_to_volume(8.0 * 3.95f64.powi(3) * 1.06).unwrap();
     for (i, f) in s.frac_coords_mut().iter_mut().enumerate() {
         let t = i as f64;
@@ -172,7 +208,11 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
     let input = dir.join("SrTiO3-rattled.cif");
     h.state_mut().state.show_explorer = false;
     geode::io::write_structures(&input, &[s], None).unwrap();
-    h.state_mut().start_run("relax", serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 4, "fmax": 0.02}), 1);
+    h.state_mut().start_run(
+        "relax",
+        serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 4, "fmax": 0.02}),
+        1,
+    );
     let t0 = Instant::now();
     while !h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished") {
         assert!(t0.elapsed() < Duration::from_secs(600), "the relax run did not finish");

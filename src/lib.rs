@@ -15,8 +15,8 @@ pub mod crystal;
 pub mod data;
 pub mod energy;
 pub mod engine;
+pub mod io;
 pub mod ml;
 pub mod search;
 #[cfg(feature = "studio")]
 pub mod studio;
-pub mod io;

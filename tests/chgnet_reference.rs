@@ -22,7 +22,8 @@ fn fixture() -> Value {
 fn structure(v: &Value) -> Structure {
     let rows: Vec<[f64; 3]> = serde_json::from_value(v["lattice"].clone()).unwrap();
     let lattice = Lattice::from_row_vectors([rows[0], rows[1], rows[2]]).unwrap();
-    let species = v["z"].as_array().unwrap().iter().map(|z| Element::from_z(z.as_u64().unwrap() as u32).unwrap()).collect();
+    let species =
+        v["z"].as_array().unwrap().iter().map(|z| Element::from_z(z.as_u64().unwrap() as u32).unwrap()).collect();
     let frac: Vec<[f64; 3]> = serde_json::from_value(v["frac"].clone()).unwrap();
     Structure::from_frac(lattice, species, frac.iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect()).unwrap()
 }
@@ -39,7 +40,11 @@ fn graphs_have_chgnets_sizes() {
         let g = CrystalGraph::chgnet(&structure(r));
         let name = format!("{} ({})", r["name"], r["kind"]);
         assert_eq!(g.edges.len() as u64, r["n_directed"].as_u64().unwrap(), "{name}: directed edges");
-        assert_eq!(g.undirected_to_directed.len() as u64, r["n_undirected"].as_u64().unwrap(), "{name}: undirected bonds");
+        assert_eq!(
+            g.undirected_to_directed.len() as u64,
+            r["n_undirected"].as_u64().unwrap(),
+            "{name}: undirected bonds"
+        );
         assert_eq!(g.angles.len() as u64, r["n_angles"].as_u64().unwrap(), "{name}: angles");
     }
 }
@@ -106,15 +111,29 @@ fn relaxations_reach_the_same_structures_and_energies_as_ase_with_python_chgnet(
         let theirs = structure(&r["final"]);
         let opts = RelaxOptions { fmax: 0.05, max_steps: 500, ..Default::default() };
         let ours = relax(&chgnet, &start, &opts, &mut |_, _| ControlFlow::Continue(())).unwrap();
-        assert_eq!(ours.converged, r["converged"].as_bool().unwrap(), "{name}: converged after {} steps (ASE: {})", ours.steps, r["steps"]);
+        assert_eq!(
+            ours.converged,
+            r["converged"].as_bool().unwrap(),
+            "{name}: converged after {} steps (ASE: {})",
+            ours.steps,
+            r["steps"]
+        );
         let n = start.n_sites() as f64;
         let de = (ours.evaluation.energy - r["energy"].as_f64().unwrap()).abs() / n;
-        assert!(de <= 5e-3, "{name}: final energy {} vs {} eV ({de} eV/atom apart)", ours.evaluation.energy, r["energy"]);
+        assert!(
+            de <= 5e-3,
+            "{name}: final energy {} vs {} eV ({de} eV/atom apart)",
+            ours.evaluation.energy,
+            r["energy"]
+        );
         assert!(matcher.fit(&ours.structure, &theirs), "{name}: relaxed structures differ");
         eprintln!("{name}: {} steps (ASE {}), final energies {de:.1e} eV/atom apart", ours.steps, r["steps"]);
         // The reference's own final structure is a fixed point for our CHGNet too.
         let check = chgnet.calculate(&theirs).unwrap();
-        assert!((check.energy - r["energy"].as_f64().unwrap()).abs() / n <= 1e-3, "{name}: energy of ASE's final structure");
+        assert!(
+            (check.energy - r["energy"].as_f64().unwrap()).abs() / n <= 1e-3,
+            "{name}: energy of ASE's final structure"
+        );
     }
 }
 
@@ -124,7 +143,16 @@ fn symmetry_is_kept_when_asked() {
     let fx = fixture();
     // A dataset crystal with a free internal coordinate, expanded by 4 %: relaxed with the symmetry kept, it
     // ends in the same space group at a tolerance far below the distances it moved.
-    let r = fx["structures"].as_array().unwrap().iter().find(|r| r["kind"] == "dataset" && structure(r).space_group_number(1e-3).map(|n| (3..=194).contains(&n)).unwrap_or(false) && structure(r).n_sites() >= 4).expect("a dataset crystal of moderate symmetry");
+    let r = fx["structures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["kind"] == "dataset"
+                && structure(r).space_group_number(1e-3).map(|n| (3..=194).contains(&n)).unwrap_or(false)
+                && structure(r).n_sites() >= 4
+        })
+        .expect("a dataset crystal of moderate symmetry");
     let s = structure(r);
     let sg = s.space_group_number(1e-3).unwrap();
     let rows = s.lattice.row_vectors();
@@ -137,8 +165,16 @@ fn symmetry_is_kept_when_asked() {
 }
 
 fn geode_cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(args).env("OMP_NUM_THREADS", "1").output().expect("run geode");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .expect("run geode");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -162,7 +198,8 @@ fn energy_and_relax_commands_use_chgnet_by_default() {
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["converged"], true);
     assert!(v["energy"].as_f64().unwrap() <= r["energy"].as_f64().unwrap() + 1e-6, "{v}");
-    let (code, _, err) = geode_cli(&["energy", input.to_str().unwrap(), "--potential", "chgnet:weights=/nonexistent.safetensors"]);
+    let (code, _, err) =
+        geode_cli(&["energy", input.to_str().unwrap(), "--potential", "chgnet:weights=/nonexistent.safetensors"]);
     assert_ne!(code, 0);
     assert!(err.contains("/nonexistent.safetensors"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
@@ -173,7 +210,8 @@ fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
     let dir = std::env::temp_dir().join(format!("geode-chgnet-hull-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let refs = dir.join("refs.csv");
-    let (code, _, err) = geode_cli(&["dataset", "energies", "--elements", "Na,Cl", "--steps", "150", "--out", refs.to_str().unwrap()]);
+    let (code, _, err) =
+        geode_cli(&["dataset", "energies", "--elements", "Na,Cl", "--steps", "150", "--out", refs.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let table = std::fs::read_to_string(&refs).unwrap();
     assert!(table.starts_with("name,formula,energy_per_atom"), "{table}");
@@ -182,7 +220,11 @@ fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
     let (na, cl) = (Element::from_symbol("Na").unwrap(), Element::from_symbol("Cl").unwrap());
     let fcc = [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]];
     let polymorph = |shift: f64| {
-        let frac: Vec<Vector3<f64>> = fcc.iter().map(|f| Vector3::from(*f)).chain(fcc.iter().map(|f| Vector3::from(*f) + Vector3::repeat(shift))).collect();
+        let frac: Vec<Vector3<f64>> = fcc
+            .iter()
+            .map(|f| Vector3::from(*f))
+            .chain(fcc.iter().map(|f| Vector3::from(*f) + Vector3::repeat(shift)))
+            .collect();
         Structure::from_frac(Lattice::cubic(5.6).unwrap(), [vec![na; 4], vec![cl; 4]].concat(), frac).unwrap()
     };
     let files = [("b1.cif", polymorph(0.5)), ("b3.cif", polymorph(0.25))].map(|(name, s)| {
@@ -190,20 +232,41 @@ fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
         geode::io::write_structures(&p, &[s], None).unwrap();
         p
     });
-    let (code, out, err) = geode_cli(&["hull", "--refs", refs.to_str().unwrap(), "--structures", files[0].to_str().unwrap(), files[1].to_str().unwrap(), "--relax", "--json"]);
+    let (code, out, err) = geode_cli(&[
+        "hull",
+        "--refs",
+        refs.to_str().unwrap(),
+        "--structures",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+        "--relax",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let (b1, b3) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
     assert!(b1.abs() < 0.01, "rock salt {b1} eV/atom from the hull");
     assert!(b3 > 0.05, "zinc blende NaCl only {b3} eV/atom above the hull");
     // Without --refs: the shipped CHGNet energies of the whole dataset and the relaxed elements.
-    let (code, out, err) = geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), files[1].to_str().unwrap(), "--relax", "--json"]);
+    let (code, out, err) = geode_cli(&[
+        "hull",
+        "--structures",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+        "--relax",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let (b1_shipped, b3_shipped) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
-    assert!(b1_shipped.abs() < 0.01 && (b3_shipped - b3).abs() < 0.02, "shipped table: B1 {b1_shipped}, B3 {b3_shipped} (own table: {b1}, {b3})");
+    let (b1_shipped, b3_shipped) =
+        (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
+    assert!(
+        b1_shipped.abs() < 0.01 && (b3_shipped - b3).abs() < 0.02,
+        "shipped table: B1 {b1_shipped}, B3 {b3_shipped} (own table: {b1}, {b3})"
+    );
     // Another potential needs its own references.
-    let (code, _, err) = geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), "--potential", "lj:sigma=3,epsilon=0.01"]);
+    let (code, _, err) =
+        geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), "--potential", "lj:sigma=3,epsilon=0.01"]);
     assert_ne!(code, 0);
     assert!(err.contains("--refs"), "{err}");
     std::fs::remove_dir_all(&dir).ok();

@@ -9,7 +9,11 @@ use serde_json::Value;
 
 fn geode(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn root() -> PathBuf {
@@ -17,7 +21,10 @@ fn root() -> PathBuf {
 }
 
 fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -83,7 +90,10 @@ fn malformed_files_give_errors_naming_file_and_problem() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 8);
-    let args: Vec<&str> = std::iter::once("info").chain(std::iter::once("--json")).chain(files.iter().map(|p| p.to_str().unwrap())).collect();
+    let args: Vec<&str> = std::iter::once("info")
+        .chain(std::iter::once("--json"))
+        .chain(files.iter().map(|p| p.to_str().unwrap()))
+        .collect();
     let (code, out, err) = geode(&args);
     assert_eq!(code, 1, "a failing file makes the exit code 1; stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");

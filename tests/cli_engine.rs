@@ -8,11 +8,18 @@ use serde_json::Value;
 
 fn geode(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -52,14 +59,27 @@ fn run_list_filter_sort_show_and_export() {
     assert!(shown["log"].as_array().unwrap().iter().any(|l| l["message"] == "started"));
 
     // Filter and sort: every row satisfies the filter, rows come in descending band gap.
-    let (code, out, err) = geode(&["candidates", "list", "--project", p, "--where", "band_gap > 0.5 and e_above_hull < 0.05", "--sort", "-band_gap", "--json"]);
+    let (code, out, err) = geode(&[
+        "candidates",
+        "list",
+        "--project",
+        p,
+        "--where",
+        "band_gap > 0.5 and e_above_hull < 0.05",
+        "--sort",
+        "-band_gap",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let rows = json_lines(&out);
     let (code, all_out, _) = geode(&["candidates", "list", "--project", p, "--limit", "1000", "--json"]);
     assert_eq!(code, 0);
     let all = json_lines(&all_out);
     assert_eq!(all.len(), 40);
-    let expected = all.iter().filter(|c| prop(c, "band_gap").is_some_and(|g| g > 0.5) && prop(c, "e_above_hull").is_some_and(|h| h < 0.05)).count();
+    let expected = all
+        .iter()
+        .filter(|c| prop(c, "band_gap").is_some_and(|g| g > 0.5) && prop(c, "e_above_hull").is_some_and(|h| h < 0.05))
+        .count();
     assert_eq!(rows.len(), expected);
     let gaps: Vec<f64> = rows.iter().map(|c| prop(c, "band_gap").unwrap()).collect();
     assert!(gaps.windows(2).all(|w| w[0] >= w[1]), "{gaps:?}");
@@ -80,7 +100,10 @@ fn run_list_filter_sort_show_and_export() {
     assert_eq!(text.lines().count(), 41);
     assert!(text.lines().next().unwrap().contains("band_gap"));
     let xyz = d.join("c.extxyz");
-    assert_eq!(geode(&["candidates", "export", "--project", p, "--where", "n_sites <= 8", "--out", xyz.to_str().unwrap()]).0, 0);
+    assert_eq!(
+        geode(&["candidates", "export", "--project", p, "--where", "n_sites <= 8", "--out", xyz.to_str().unwrap()]).0,
+        0
+    );
     let frames = geode::io::read_structures(&xyz).unwrap();
     assert_eq!(frames.len(), all.iter().filter(|c| c["n_sites"].as_i64().unwrap() <= 8).count());
     assert!(frames.iter().all(|s| s.n_sites() <= 8));
@@ -92,14 +115,33 @@ fn run_list_filter_sort_show_and_export() {
     std::io::Read::read_to_string(&mut zip.by_index(0).unwrap(), &mut first).unwrap();
     assert!(geode::io::parse_str(&first, geode::io::Format::Cif, "zip.cif").is_ok());
     let folder = d.join("poscars");
-    assert_eq!(geode(&["candidates", "export", "--project", p, "--out", folder.to_str().unwrap(), "--format", "poscar", "--limit", "5"]).0, 0);
+    assert_eq!(
+        geode(&[
+            "candidates",
+            "export",
+            "--project",
+            p,
+            "--out",
+            folder.to_str().unwrap(),
+            "--format",
+            "poscar",
+            "--limit",
+            "5"
+        ])
+        .0,
+        0
+    );
     let files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 5);
     assert!(files.iter().all(|f| geode::io::read_structures(f).is_ok()));
 
     // Annotate, then filter on the annotation.
-    assert_eq!(geode(&["candidates", "annotate", &id, "--project", p, "--favourite", "true", "--tags", "shortlist"]).0, 0);
-    let (_, out, _) = geode(&["candidates", "list", "--project", p, "--where", "favourite = 1 and tag = 'shortlist'", "--json"]);
+    assert_eq!(
+        geode(&["candidates", "annotate", &id, "--project", p, "--favourite", "true", "--tags", "shortlist"]).0,
+        0
+    );
+    let (_, out, _) =
+        geode(&["candidates", "list", "--project", p, "--where", "favourite = 1 and tag = 'shortlist'", "--json"]);
     assert_eq!(json_lines(&out).iter().map(|c| c["id"].as_i64().unwrap().to_string()).collect::<Vec<_>>(), vec![id]);
     std::fs::remove_dir_all(&d).ok();
 }

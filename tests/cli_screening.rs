@@ -9,11 +9,18 @@ use serde_json::Value;
 
 fn geode(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn fixture(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+    )
+    .unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -36,7 +43,11 @@ fn hull_from_csv_matches_pymatgen() {
     let mut refs = String::from("name,formula,formation_energy_per_atom\n");
     for id in sys["references"].as_array().unwrap() {
         let e = ds.get(id.as_u64().unwrap() as u32).unwrap();
-        refs.push_str(&format!("{id},{},{:?}\n", e.structure.composition().formula().replace(' ', ""), e.formation_energy_per_atom));
+        refs.push_str(&format!(
+            "{id},{},{:?}\n",
+            e.structure.composition().formula().replace(' ', ""),
+            e.formation_energy_per_atom
+        ));
     }
     for el in sys["elements"].as_array().unwrap() {
         refs.push_str(&format!("el:{0},{0},0\n", el.as_str().unwrap()));
@@ -47,14 +58,22 @@ fn hull_from_csv_matches_pymatgen() {
     }
     std::fs::write(dir.join("refs.csv"), refs).unwrap();
     std::fs::write(dir.join("q.csv"), queries).unwrap();
-    let (code, out, err) = geode(&["hull", "--refs", dir.join("refs.csv").to_str().unwrap(), "--query", dir.join("q.csv").to_str().unwrap(), "--json"]);
+    let (code, out, err) = geode(&[
+        "hull",
+        "--refs",
+        dir.join("refs.csv").to_str().unwrap(),
+        "--query",
+        dir.join("q.csv").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let rows = json_lines(&out);
     let expected = sys["queries"].as_array().unwrap();
     assert_eq!(rows.len(), expected.len());
     for (r, q) in rows.iter().zip(expected) {
         assert!((r["e_above_hull"].as_f64().unwrap() - q["e_above_hull"].as_f64().unwrap()).abs() < 1e-6, "{r} vs {q}");
-        let mut ours: Vec<&str> = r["decomposition"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+        let mut ours: Vec<&str> =
+            r["decomposition"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
         ours.sort();
         let theirs: Vec<&str> = q["decomposition"].as_array().unwrap().iter().map(|d| d[0].as_str().unwrap()).collect();
         assert_eq!(ours, theirs, "{r}");
@@ -86,7 +105,14 @@ fn hull_bad_input_names_file_and_line() {
     // An element the references lack is reported for that query, the others still answered.
     std::fs::write(dir.join("r.csv"), "formula,formation_energy_per_atom\nFeO,-1.4\n").unwrap();
     std::fs::write(dir.join("q2.csv"), "formula,formation_energy_per_atom\nFe3O4,-1.5\nNaCl,-2\n").unwrap();
-    let (code, out, _) = geode(&["hull", "--refs", dir.join("r.csv").to_str().unwrap(), "--query", dir.join("q2.csv").to_str().unwrap(), "--json"]);
+    let (code, out, _) = geode(&[
+        "hull",
+        "--refs",
+        dir.join("r.csv").to_str().unwrap(),
+        "--query",
+        dir.join("q2.csv").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 1);
     let rows = json_lines(&out);
     assert!(rows[0]["e_above_hull"].is_number() && rows[1]["error"].as_str().unwrap().contains("Na"), "{out}");
@@ -123,7 +149,8 @@ fn chem_validate_matches_smact() {
 #[test]
 fn enumerate_writes_charge_balanced_cifs() {
     let dir = tmp("enum");
-    let (code, out, err) = geode(&["enumerate", "NaCl", "--threshold", "0.01", "--json", "--out", dir.to_str().unwrap()]);
+    let (code, out, err) =
+        geode(&["enumerate", "NaCl", "--threshold", "0.01", "--json", "--out", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let rows = json_lines(&out);
     assert!(rows.iter().any(|r| r["formula"] == "KCl"), "{out}");
@@ -139,7 +166,12 @@ fn enumerate_writes_charge_balanced_cifs() {
     let (code, out, _) = geode(&["enumerate", "NaCl", "--elements", "Li,K,F,Br", "--json"]);
     assert_eq!(code, 0);
     let formulas: Vec<String> = json_lines(&out).iter().map(|r| r["formula"].as_str().unwrap().to_string()).collect();
-    assert!(formulas.contains(&"LiF".to_string()) && formulas.contains(&"KBr".to_string()) && !formulas.contains(&"FBr".to_string()), "{formulas:?}");
+    assert!(
+        formulas.contains(&"LiF".to_string())
+            && formulas.contains(&"KBr".to_string())
+            && !formulas.contains(&"FBr".to_string()),
+        "{formulas:?}"
+    );
     let (code, _, err) = geode(&["enumerate", "Xx2"]);
     assert_ne!(code, 0);
     assert!(err.contains("Xx2"), "{err}");

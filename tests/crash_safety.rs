@@ -16,13 +16,24 @@ const CONFIG: &str = "seed = 21\nsample = 150\nchunk_size = 5\n";
 const TRIALS: usize = 20;
 
 fn geode(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_geode")).args(args).env("RUST_BACKTRACE", "0").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn geode")
+    Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn geode")
 }
 
 fn outcome(project: &Path) -> Vec<(i64, String, Value)> {
     let store = Store::open(project).expect("project opens after a kill");
     assert_eq!(store.integrity_check().unwrap(), "ok");
-    store.query_candidates(None, Some(1), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap().into_iter().map(|r| (r.seq, r.formula, r.properties)).collect()
+    store
+        .query_candidates(None, Some(1), Some(&SortBy { key: "seq".into(), descending: false }), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.formula, r.properties))
+        .collect()
 }
 
 fn status(project: &Path) -> String {
@@ -40,7 +51,9 @@ fn sigkill_at_random_points_then_resume() {
     // The uninterrupted reference.
     let reference_project = dir.join("reference.geode");
     let t0 = Instant::now();
-    let st = geode(&["run", "analyze", "--config", cfg, "--project", reference_project.to_str().unwrap(), "--json"]).wait().unwrap();
+    let st = geode(&["run", "analyze", "--config", cfg, "--project", reference_project.to_str().unwrap(), "--json"])
+        .wait()
+        .unwrap();
     assert!(st.success());
     let full_ms = t0.elapsed().as_millis() as u64;
     let reference = outcome(&reference_project);

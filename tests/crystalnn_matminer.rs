@@ -11,21 +11,33 @@ use nalgebra::Vector3;
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crystalnn_matminer.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crystalnn_matminer.json"))
+        .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn structure(r: &Value) -> Structure {
-    let rows: Vec<[f64; 3]> = r["lattice"].as_array().unwrap().iter().map(|v| {
-        let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        [v[0], v[1], v[2]]
-    }).collect();
+    let rows: Vec<[f64; 3]> = r["lattice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect();
     let lattice = Lattice::from_row_vectors([rows[0], rows[1], rows[2]]).unwrap();
-    let species = r["species"].as_array().unwrap().iter().map(|s| Element::from_symbol(s.as_str().unwrap()).unwrap()).collect();
-    let frac = r["frac_coords"].as_array().unwrap().iter().map(|v| {
-        let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        Vector3::new(v[0], v[1], v[2])
-    }).collect();
+    let species =
+        r["species"].as_array().unwrap().iter().map(|s| Element::from_symbol(s.as_str().unwrap()).unwrap()).collect();
+    let frac = r["frac_coords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            Vector3::new(v[0], v[1], v[2])
+        })
+        .collect();
     Structure::from_frac(lattice, species, frac).unwrap()
 }
 
@@ -94,5 +106,10 @@ fn structure_fingerprints_match_matminer() {
         }
     }
     assert!(list.len() >= 80);
-    assert!(bad.is_empty(), "{} disagreements (largest Euclidean distance {worst:.2e}):\n{}", bad.len(), bad[..bad.len().min(30)].join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} disagreements (largest Euclidean distance {worst:.2e}):\n{}",
+        bad.len(),
+        bad[..bad.len().min(30)].join("\n")
+    );
 }

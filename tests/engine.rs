@@ -20,7 +20,12 @@ fn tmp_project(name: &str) -> PathBuf {
 /// (seq, formula, properties) of every candidate of a run, the comparable outcome.
 fn outcome(project: &Path, run_id: i64) -> Vec<(i64, String, Value)> {
     let store = Store::open(project).unwrap();
-    store.query_candidates(None, Some(run_id), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap().into_iter().map(|r| (r.seq, r.formula, r.properties)).collect()
+    store
+        .query_candidates(None, Some(run_id), Some(&SortBy { key: "seq".into(), descending: false }), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.formula, r.properties))
+        .collect()
 }
 
 fn run_to_end(project: &Path, threads: usize, params: &Value, seed: u64) -> i64 {
@@ -170,7 +175,10 @@ fn candidate(i: i64, gap: f64, hull: f64) -> NewCandidate {
         structure: s,
         stage: "test".into(),
         source: "unit".into(),
-        props: vec![("band_gap".into(), PropValue { value: gap, std: Some(0.1) }), ("e_above_hull".into(), hull.into())],
+        props: vec![
+            ("band_gap".into(), PropValue { value: gap, std: Some(0.1) }),
+            ("e_above_hull".into(), hull.into()),
+        ],
         extra: Default::default(),
         parents: if i > 0 { vec![1] } else { vec![] },
     }
@@ -188,7 +196,9 @@ fn store_filters_sorts_annotates_and_migrates() {
     let rows = store.query_candidates(Some(&f), None, None, None).unwrap();
     let expected = (0..200).filter(|i| (i % 20) as f64 * 0.2 > 1.0 && ((i % 7) as f64 * 0.02) < 0.05).count();
     assert_eq!(rows.len(), expected);
-    let sorted = store.query_candidates(None, None, Some(&SortBy { key: "band_gap".into(), descending: true }), Some(5)).unwrap();
+    let sorted = store
+        .query_candidates(None, None, Some(&SortBy { key: "band_gap".into(), descending: true }), Some(5))
+        .unwrap();
     assert!((sorted[0].properties["band_gap"]["value"].as_f64().unwrap() - 3.8).abs() < 1e-12);
     assert_eq!(sorted[0].properties["band_gap"]["std"], 0.1);
     store.annotate(ids[3], Some(true), Some("shortlist, oxide"), Some("check phonons")).unwrap();
@@ -198,7 +208,9 @@ fn store_filters_sorts_annotates_and_migrates() {
     assert_eq!(tagged.len(), 1);
     assert_eq!(store.candidate_parents(ids[5]).unwrap(), vec![1]);
     let formula = &rows[0].formula;
-    let by_formula = store.query_candidates(Some(&Filter::parse(&format!("formula = '{formula}'")).unwrap()), None, None, None).unwrap();
+    let by_formula = store
+        .query_candidates(Some(&Filter::parse(&format!("formula = '{formula}'")).unwrap()), None, None, None)
+        .unwrap();
     assert!(by_formula.iter().all(|r| &r.formula == formula));
     drop(store);
     // Re-opening applies no migration twice and keeps the data.

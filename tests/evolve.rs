@@ -11,28 +11,48 @@ use geode::energy::calculator::from_spec;
 use geode::energy::{RelaxOptions, relax};
 use geode::engine::store::SortBy;
 use geode::engine::{Engine, EventKind, Store};
-use geode::search::evolve::{self, Algorithm, EvolveSettings, Evaluator, Evolution, ObjectiveSpec};
+use geode::search::evolve::{self, Algorithm, Evaluator, Evolution, EvolveSettings, ObjectiveSpec};
 use nalgebra::Vector3;
 use serde_json::{Value, json};
 
 const ARGON: &str = "lj:sigma=3.405,epsilon=0.0104,cutoff=8.5";
 
 fn evaluator() -> Evaluator {
-    Evaluator { calc: Some(from_spec(ARGON).unwrap()), relax: RelaxOptions { fmax: 0.01, max_steps: 300, ..RelaxOptions::default() }, objectives: vec![ObjectiveSpec::Energy], hull: None, model: None }
+    Evaluator {
+        calc: Some(from_spec(ARGON).unwrap()),
+        relax: RelaxOptions { fmax: 0.01, max_steps: 300, ..RelaxOptions::default() },
+        objectives: vec![ObjectiveSpec::Energy],
+        hull: None,
+        model: None,
+    }
 }
 
 /// fcc argon relaxed with the same potential (eV/atom).
 fn fcc_energy() -> f64 {
     let ar = Element::from_symbol("Ar").unwrap();
     let a = 5.26;
-    let l = Lattice::from_row_vectors([[0.0, a / 2.0, a / 2.0], [a / 2.0, 0.0, a / 2.0], [a / 2.0, a / 2.0, 0.0]]).unwrap();
+    let l =
+        Lattice::from_row_vectors([[0.0, a / 2.0, a / 2.0], [a / 2.0, 0.0, a / 2.0], [a / 2.0, a / 2.0, 0.0]]).unwrap();
     let s = Structure::from_frac(l, vec![ar], vec![Vector3::zeros()]).unwrap();
-    let r = relax(evaluator().calc.unwrap().as_ref(), &s, &RelaxOptions { fmax: 0.001, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).unwrap();
+    let r = relax(
+        evaluator().calc.unwrap().as_ref(),
+        &s,
+        &RelaxOptions { fmax: 0.001, ..RelaxOptions::default() },
+        &mut |_, _| ControlFlow::Continue(()),
+    )
+    .unwrap();
     r.evaluation.energy
 }
 
 fn argon(algorithm: Algorithm, budget: usize) -> EvolveSettings {
-    EvolveSettings { composition: "Ar".into(), formula_units: [1, 4], algorithm, population: 6, budget, ..EvolveSettings::default() }
+    EvolveSettings {
+        composition: "Ar".into(),
+        formula_units: [1, 4],
+        algorithm,
+        population: 6,
+        budget,
+        ..EvolveSettings::default()
+    }
 }
 
 #[test]
@@ -52,7 +72,10 @@ fn every_algorithm_reaches_close_packing_of_lennard_jones_argon() {
         for i in &evo.state.individuals {
             assert!(i.parents.iter().all(|p| *p < i.id), "{alg:?}: individual {} has a later parent", i.id);
         }
-        assert!(evo.state.individuals.iter().any(|i| !i.parents.is_empty()) || alg == Algorithm::Random, "{alg:?}: no offspring");
+        assert!(
+            evo.state.individuals.iter().any(|i| !i.parents.is_empty()) || alg == Algorithm::Random,
+            "{alg:?}: no offspring"
+        );
     }
 }
 
@@ -113,7 +136,9 @@ fn params() -> Value {
 
 fn outcome(project: &Path, run_id: i64) -> Vec<(i64, String, String, Value)> {
     let store = Store::open(project).unwrap();
-    let rows = store.query_candidates(None, Some(run_id), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap();
+    let rows = store
+        .query_candidates(None, Some(run_id), Some(&SortBy { key: "seq".into(), descending: false }), None)
+        .unwrap();
     rows.into_iter()
         .map(|r| {
             let mut p = r.properties.clone();
@@ -182,14 +207,24 @@ fn cancelled_evolve_run_resumes_to_the_uninterrupted_result() {
 
 #[test]
 fn variable_composition_draws_neutral_stoichiometries_of_the_system() {
-    let settings = EvolveSettings { elements: vec!["Sr".into(), "Ti".into(), "O".into()], objectives: vec!["e_above_hull".into()], formula_units: [1, 2], max_atoms: 14, ..EvolveSettings::default() };
+    let settings = EvolveSettings {
+        elements: vec!["Sr".into(), "Ti".into(), "O".into()],
+        objectives: vec!["e_above_hull".into()],
+        formula_units: [1, 2],
+        max_atoms: 14,
+        ..EvolveSettings::default()
+    };
     let units = settings.formula_units_searched().unwrap();
-    let formulas: Vec<String> = units.iter().map(|u| geode::crystal::Composition::from_pairs(u.iter().map(|(e, n)| (*e, *n as f64))).reduced_formula()).collect();
+    let formulas: Vec<String> = units
+        .iter()
+        .map(|u| geode::crystal::Composition::from_pairs(u.iter().map(|(e, n)| (*e, *n as f64))).reduced_formula())
+        .collect();
     for f in ["SrTiO3", "Sr2TiO4", "Sr3TiO4"] {
         assert!(formulas.contains(&f.to_string()), "{f} missing from {formulas:?}");
     }
     let mut evo = Evolution::new(settings.clone(), 2).unwrap();
-    let drawn: std::collections::BTreeSet<String> = evo.propose().iter().map(|p| p.structure.reduced_formula()).collect();
+    let drawn: std::collections::BTreeSet<String> =
+        evo.propose().iter().map(|p| p.structure.reduced_formula()).collect();
     assert!(drawn.len() >= 3, "one generation draws several compositions: {drawn:?}");
     // Energies per atom of different compositions do not compare.
     let bad = EvolveSettings { objectives: vec!["energy".into()], ..settings };
@@ -199,7 +234,11 @@ fn variable_composition_draws_neutral_stoichiometries_of_the_system() {
 #[test]
 fn random_symmetric_structures_from_the_command_line() {
     let dir = std::env::temp_dir().join(format!("geode-evolve-random-{}", std::process::id()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(["evolve", "random", "--composition", "Ti2O4", "--n", "6", "--seed", "3", "--out"]).arg(&dir).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(["evolve", "random", "--composition", "Ti2O4", "--n", "6", "--seed", "3", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(files.len() >= 5, "{files:?}");
@@ -208,7 +247,11 @@ fn random_symmetric_structures_from_the_command_line() {
         assert_eq!(s.reduced_formula(), "TiO2");
         assert!(s.is_structurally_valid());
     }
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(["evolve", "random", "--composition", "NaCl", "--space-group", "300", "--out"]).arg(&dir).output().unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(["evolve", "random", "--composition", "NaCl", "--space-group", "300", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
 }
 
@@ -231,7 +274,14 @@ fn prototype_space_search_runs_without_relaxation() {
     assert_eq!(result["relax_steps"], 0);
     // The two best were relaxed afterwards, each linked to the individual it came from.
     assert_eq!(result["relaxed_top"].as_array().unwrap().len(), 2);
-    let relaxed = store.query_candidates(Some(&geode::engine::query::Filter::parse("stage = 'relaxed'").unwrap()), Some(id), None, None).unwrap();
+    let relaxed = store
+        .query_candidates(
+            Some(&geode::engine::query::Filter::parse("stage = 'relaxed'").unwrap()),
+            Some(id),
+            None,
+            None,
+        )
+        .unwrap();
     assert_eq!(relaxed.len(), 2, "{:?}", store.logs(id).unwrap().iter().rev().take(3).collect::<Vec<_>>());
     for r in &relaxed {
         assert_eq!(store.candidate_parents(r.id).unwrap().len(), 1);
@@ -242,14 +292,24 @@ fn prototype_space_search_runs_without_relaxation() {
     for r in rows.iter().filter(|r| r.stage != "relaxed") {
         operators.insert(r.properties["operator"].as_str().unwrap().to_string());
         if r.stage == "individual" {
-            assert!(r.properties.get("e_above_hull").is_some() && r.properties.get("e_above_hull_upper").is_some() && r.properties.get("band_gap").is_some(), "{:?}", r.properties);
+            assert!(
+                r.properties.get("e_above_hull").is_some()
+                    && r.properties.get("e_above_hull_upper").is_some()
+                    && r.properties.get("band_gap").is_some(),
+                "{:?}",
+                r.properties
+            );
             // Charge-balanced by SMACT's rules, only pool elements.
             let s = store.candidate_structure(r.id).unwrap();
             assert!(geode::search::enumerate::oxidation_assignment(&s).is_some(), "{}", r.formula);
         }
     }
-    assert!(operators.contains("random") && (operators.contains("substitution") || operators.contains("crossover")), "{operators:?}");
+    assert!(
+        operators.contains("random") && (operators.contains("substitution") || operators.contains("crossover")),
+        "{operators:?}"
+    );
     // Energies per atom have no meaning here.
-    let bad = json!({"space": "prototype", "templates": ["SrTiO3"], "elements": ["Sr", "Ti", "O"], "objectives": ["energy"]});
+    let bad =
+        json!({"space": "prototype", "templates": ["SrTiO3"], "elements": ["Sr", "Ti", "O"], "objectives": ["energy"]});
     assert!(geode::engine::jobs::validate("evolve", &bad).unwrap_err().to_string().contains("objectives"));
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 #[test]
 fn composition_features_match_matminer() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/features_matminer.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/features_matminer.json")).unwrap();
     let fx: Value = serde_json::from_str(&text).unwrap();
     let names = feature_names();
     let rows = fx["rows"].as_array().unwrap();
@@ -16,7 +17,13 @@ fn composition_features_match_matminer() {
     let mut compared = 0;
     let mut bad = Vec::new();
     for r in rows {
-        let comp = Composition::from_pairs(r["amounts"].as_object().unwrap().iter().map(|(s, a)| (Element::from_symbol(s).unwrap(), a.as_f64().unwrap())));
+        let comp = Composition::from_pairs(
+            r["amounts"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(s, a)| (Element::from_symbol(s).unwrap(), a.as_f64().unwrap())),
+        );
         let got = composition_features(&comp);
         assert_eq!(got.len(), N_FEATURES);
         let want = r["features"].as_array().unwrap();

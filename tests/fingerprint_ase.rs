@@ -83,7 +83,12 @@ fn agrees_with_ase() {
     let mut worst_curve: f64 = 0.0;
     let mut worst_cos: f64 = 0.0;
     for (k, p) in fx.pairs.iter().enumerate() {
-        let params = OvParams { rcut_ang: p.params.rcut, binwidth_ang: p.params.binwidth, sigma_ang: p.params.sigma, nsigma: p.params.nsigma };
+        let params = OvParams {
+            rcut_ang: p.params.rcut,
+            binwidth_ang: p.params.binwidth,
+            sigma_ang: p.params.sigma,
+            nsigma: p.params.nsigma,
+        };
         let fa = oganov_valle(&structure(&p.a), &params);
         let fb = oganov_valle(&structure(&p.b), &params);
         let what = format!("pair {k} ({} {})", p.kind, p.note);

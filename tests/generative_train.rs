@@ -24,12 +24,28 @@ fn fcc_primitive(a: f64) -> Lattice {
 }
 
 fn crystals() -> Vec<Structure> {
-    let nacl = Structure::from_frac(fcc_primitive(5.64), vec![el("Na"), el("Cl")], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
-    let cscl = Structure::from_frac(Lattice::cubic(4.12).unwrap(), vec![el("Cs"), el("Cl")], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
+    let nacl = Structure::from_frac(
+        fcc_primitive(5.64),
+        vec![el("Na"), el("Cl")],
+        vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)],
+    )
+    .unwrap();
+    let cscl = Structure::from_frac(
+        Lattice::cubic(4.12).unwrap(),
+        vec![el("Cs"), el("Cl")],
+        vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)],
+    )
+    .unwrap();
     let sto = Structure::from_frac(
         Lattice::cubic(3.905).unwrap(),
         vec![el("Sr"), el("Ti"), el("O"), el("O"), el("O")],
-        vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.5, 0.5, 0.0), Vector3::new(0.5, 0.0, 0.5), Vector3::new(0.0, 0.5, 0.5)],
+        vec![
+            Vector3::zeros(),
+            Vector3::new(0.5, 0.5, 0.5),
+            Vector3::new(0.5, 0.5, 0.0),
+            Vector3::new(0.5, 0.0, 0.5),
+            Vector3::new(0.0, 0.5, 0.5),
+        ],
     )
     .unwrap();
     vec![nacl, cscl, sto]
@@ -51,7 +67,14 @@ fn a_tiny_model_reconstructs_its_training_crystals() {
         ..GenConfig::default()
     };
     let structures = crystals();
-    let samples: Vec<GenSample> = structures.iter().enumerate().map(|(i, s)| GenSample::new(&format!("c{i}"), s, [Some(-1.0 - i as f64), Some(i as f64)], &model.graph, model.max_atoms).unwrap()).collect();
+    let samples: Vec<GenSample> = structures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            GenSample::new(&format!("c{i}"), s, [Some(-1.0 - i as f64), Some(i as f64)], &model.graph, model.max_atoms)
+                .unwrap()
+        })
+        .collect();
     let cfg = GenTrainConfig { model, epochs: 2000, batch_size: 3, learning_rate: 3e-3, limit: None };
     let data = Arc::new(samples);
     let mut t = GenTrainer::new(cfg, data.clone(), data, 11, "three test crystals").unwrap();
@@ -62,13 +85,27 @@ fn a_tiny_model_reconstructs_its_training_crystals() {
     assert!(val.n_atoms < 0.1 && val.composition < 1.0, "heads did not learn: {val:?}");
     let vae = &t.vae;
     let z = vae.encode_structures(&structures).unwrap();
-    let decoded = vae.decode(&z, &Constraints::default(), &SampleOptions { steps_per_level: 20, seed: 3, ..Default::default() }, &mut |_, _| {}, &|| false).unwrap();
+    let decoded = vae
+        .decode(
+            &z,
+            &Constraints::default(),
+            &SampleOptions { steps_per_level: 20, seed: 3, ..Default::default() },
+            &mut |_, _| {},
+            &|| false,
+        )
+        .unwrap();
     let matcher = StructureMatcher { ltol: 0.3, stol: 0.5, angle_tol_deg: 10.0, ..Default::default() };
     for (s, d) in structures.iter().zip(&decoded) {
         let d = d.structure.as_ref().unwrap();
         assert_eq!(d.reduced_formula(), s.reduced_formula());
         assert_eq!(d.n_sites(), s.n_sites());
-        assert!(matcher.fit(d, s), "{} was not reconstructed: lattice {:?} vs {:?}", s.reduced_formula(), d.lattice.params(), s.lattice.params());
+        assert!(
+            matcher.fit(d, s),
+            "{} was not reconstructed: lattice {:?} vs {:?}",
+            s.reduced_formula(),
+            d.lattice.params(),
+            s.lattice.params()
+        );
     }
     // A saved and reloaded model decodes the same way.
     let bytes = t.vae.to_bytes().unwrap();

@@ -11,7 +11,10 @@ use geode::energy::{PhaseDiagram, PhaseEntry};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_pymatgen.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_pymatgen.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn system_diagram(sys: &Value, ds: &Dataset) -> PhaseDiagram {
@@ -53,20 +56,33 @@ fn hull_queries_agree_with_pymatgen() {
     let (mut n_queries, mut n_sep, mut worst) = (0, 0, 0.0f64);
     for sys in fx["systems"].as_array().unwrap() {
         let pd = system_diagram(sys, ds);
-        let els: Vec<Element> = sys["elements"].as_array().unwrap().iter().map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap()).collect();
+        let els: Vec<Element> = sys["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap())
+            .collect();
         let system = els.iter().map(|e| e.symbol()).collect::<Vec<_>>().join("-");
-        let mut stable: Vec<String> = pd.stable_entries(&els).unwrap().iter().map(|i| pd.entries()[*i].name.clone()).collect();
+        let mut stable: Vec<String> =
+            pd.stable_entries(&els).unwrap().iter().map(|i| pd.entries()[*i].name.clone()).collect();
         stable.sort();
-        let mut expected: Vec<String> = sys["stable"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+        let mut expected: Vec<String> =
+            sys["stable"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
         expected.sort();
         assert_eq!(stable, expected, "stable entries of {system}");
         for q in sys["queries"].as_array().unwrap() {
             let formula = q["formula"].as_str().unwrap();
-            let p = pd.e_above_hull(&Composition::from_formula(formula).unwrap(), q["energy_per_atom"].as_f64().unwrap()).unwrap();
+            let p = pd
+                .e_above_hull(&Composition::from_formula(formula).unwrap(), q["energy_per_atom"].as_f64().unwrap())
+                .unwrap();
             let d = (p.e_above_hull - q["e_above_hull"].as_f64().unwrap()).abs();
             worst = worst.max(d);
             assert!(d <= 1e-6, "{system} {formula}: e_above_hull {} vs pymatgen {}", p.e_above_hull, q["e_above_hull"]);
-            assert_same_decomposition(&named(&pd, &p.decomposition.products), &decomposition_of(&q["decomposition"]), &format!("{system} {formula}"));
+            assert_same_decomposition(
+                &named(&pd, &p.decomposition.products),
+                &decomposition_of(&q["decomposition"]),
+                &format!("{system} {formula}"),
+            );
             n_queries += 1;
         }
         let index: HashMap<String, usize> = pd.entries().iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
@@ -75,10 +91,18 @@ fn hull_queries_agree_with_pymatgen() {
             let p = pd.phase_separation_energy(index[key]).unwrap().expect("compounds have competing phases");
             // pymatgen solves this one with SLSQP (±1e-5); the script also stores the exact hull answer.
             let exact = s["phase_separation_energy_hull"].as_f64().unwrap();
-            assert!((p.e_above_hull - exact).abs() <= 1e-6, "{system} {key}: phase separation {} vs {exact}", p.e_above_hull);
+            assert!(
+                (p.e_above_hull - exact).abs() <= 1e-6,
+                "{system} {key}: phase separation {} vs {exact}",
+                p.e_above_hull
+            );
             assert!((p.e_above_hull - s["phase_separation_energy"].as_f64().unwrap()).abs() <= 2e-5);
             assert!(p.e_above_hull < 0.0, "{system} {key} is stable, so below the others' hull");
-            assert_same_decomposition(&named(&pd, &p.decomposition.products), &decomposition_of(&s["phase_separation_hull_decomposition"]), &format!("{system} {key} separation"));
+            assert_same_decomposition(
+                &named(&pd, &p.decomposition.products),
+                &decomposition_of(&s["phase_separation_hull_decomposition"]),
+                &format!("{system} {key} separation"),
+            );
             n_sep += 1;
         }
     }
@@ -96,9 +120,15 @@ fn dataset_diagram_answers_like_the_system_diagrams() {
     let mut expected = Vec::new();
     for sys in fx["systems"].as_array().unwrap() {
         for q in sys["queries"].as_array().unwrap() {
-            queries.push((Composition::from_formula(q["formula"].as_str().unwrap()).unwrap(), q["energy_per_atom"].as_f64().unwrap()));
+            queries.push((
+                Composition::from_formula(q["formula"].as_str().unwrap()).unwrap(),
+                q["energy_per_atom"].as_f64().unwrap(),
+            ));
             // Synthetic elemental entries are named by symbol here ("el:Fe" in the fixture).
-            let d: BTreeMap<String, f64> = decomposition_of(&q["decomposition"]).into_iter().map(|(k, x)| (k.strip_prefix("el:").unwrap_or(&k).to_string(), x)).collect();
+            let d: BTreeMap<String, f64> = decomposition_of(&q["decomposition"])
+                .into_iter()
+                .map(|(k, x)| (k.strip_prefix("el:").unwrap_or(&k).to_string(), x))
+                .collect();
             expected.push((q["e_above_hull"].as_f64().unwrap(), d));
         }
     }

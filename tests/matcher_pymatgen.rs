@@ -114,7 +114,10 @@ fn agrees_with_pymatgen() {
         };
         if !ok {
             rms_bad += 1;
-            report.push(format!("[rms_dist] pair {k} ({}: {}): pymatgen {:?}, geode {:?}", p.kind, p.note, p.rms_dist, got));
+            report.push(format!(
+                "[rms_dist] pair {k} ({}: {}): pymatgen {:?}, geode {:?}",
+                p.kind, p.note, p.rms_dist, got
+            ));
         }
     }
     let n = fx.pairs.len();

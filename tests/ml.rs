@@ -18,11 +18,16 @@ fn setup() {
 }
 
 fn graph_arch() -> Architecture {
-    Architecture::Graph { net: geode::ml::graph_net::GraphNetConfig { hidden: 16, layers: 2, embedding: 8, n_rbf: 12 }, graph: GraphSpec::default() }
+    Architecture::Graph {
+        net: geode::ml::graph_net::GraphNetConfig { hidden: 16, layers: 2, embedding: 8, n_rbf: 12 },
+        graph: GraphSpec::default(),
+    }
 }
 
 fn comp_arch() -> Architecture {
-    Architecture::Composition { net: geode::ml::composition_net::CompositionNetConfig { hidden: 32, blocks: 1, dropout: 0.0 } }
+    Architecture::Composition {
+        net: geode::ml::composition_net::CompositionNetConfig { hidden: 32, blocks: 1, dropout: 0.0 },
+    }
 }
 
 fn small_set(arch: &Architecture, n: usize) -> LabelledSet {
@@ -72,8 +77,14 @@ fn overfits_a_tiny_batch() {
             batch_size: 8,
             learning_rate: 3e-3,
             weight_decay: 0.0,
-            graph: match &arch { Architecture::Graph { net, .. } => net.clone(), _ => Default::default() },
-            composition: match &arch { Architecture::Composition { net } => net.clone(), _ => Default::default() },
+            graph: match &arch {
+                Architecture::Graph { net, .. } => net.clone(),
+                _ => Default::default(),
+            },
+            composition: match &arch {
+                Architecture::Composition { net } => net.clone(),
+                _ => Default::default(),
+            },
             ..Default::default()
         };
         // Validate on the training batch itself: the val MAE must go to ~0.
@@ -123,9 +134,18 @@ fn checkpoints_round_trip_bit_exactly() {
         let mut bad = bytes.clone();
         let n = bad.len();
         bad[n - 1] ^= 0x55;
-        let err = checkpoint::from_bytes(&bad, "tampered.safetensors").err().expect("tampered weights must be refused").to_string();
+        let err = checkpoint::from_bytes(&bad, "tampered.safetensors")
+            .err()
+            .expect("tampered weights must be refused")
+            .to_string();
         assert!(err.contains("tampered.safetensors") && err.contains("hash"), "{err}");
-        assert!(checkpoint::from_bytes(b"not a model", "junk.safetensors").err().unwrap().to_string().contains("junk.safetensors"));
+        assert!(
+            checkpoint::from_bytes(b"not a model", "junk.safetensors")
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("junk.safetensors")
+        );
     }
 }
 
@@ -138,7 +158,8 @@ fn conformal_intervals_cover_held_out_data() {
     let mut ens = tiny_ensemble(arch.clone(), 5);
     let entries: Vec<_> = Dataset::embedded().split(Split::Val).collect();
     let all: Vec<Sample> = entries.iter().map(|e| prepare(&arch, &e.structure)).collect();
-    let labels: Vec<Vec<Option<f64>>> = entries.iter().map(|e| vec![Some(e.formation_energy_per_atom), e.band_gap]).collect();
+    let labels: Vec<Vec<Option<f64>>> =
+        entries.iter().map(|e| vec![Some(e.formation_energy_per_atom), e.band_gap]).collect();
     let (cal_s, test_s): (Vec<_>, Vec<_>) = all.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
     let cal_s: Vec<Sample> = cal_s.into_iter().map(|x| x.1).collect();
     let test_s: Vec<Sample> = test_s.into_iter().map(|x| x.1).collect();
@@ -166,7 +187,12 @@ fn torchscript_fixture_loads_and_predicts_its_weights() {
     for (e, p) in entries.iter().zip(&preds) {
         let f = composition_features(&e.structure.composition());
         // The fixture's weights (examples/make_torchscript_fixture.rs): sin(0.37 j)·1e-3, bias −0.5.
-        let want: f64 = f.iter().enumerate().map(|(j, x)| (*x as f32 as f64) * ((j as f32 * 0.37).sin() * 1e-3) as f64).sum::<f64>() - 0.5;
+        let want: f64 = f
+            .iter()
+            .enumerate()
+            .map(|(j, x)| (*x as f32 as f64) * ((j as f32 * 0.37).sin() * 1e-3) as f64)
+            .sum::<f64>()
+            - 0.5;
         assert!((p[0].mean - want).abs() < 1e-3 * (1.0 + want.abs()), "{}: {} vs {want}", e.formula, p[0].mean);
         let n_el = e.structure.composition().n_elements() as f64;
         assert!((p[0].std - 0.05 * n_el).abs() < 1e-5);

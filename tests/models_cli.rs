@@ -9,12 +9,20 @@ use geode::engine::{Engine, Store};
 use serde_json::{Value, json};
 
 fn geode(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).env("OMP_NUM_THREADS", "1").output().expect("run geode");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_geode")).args(args).env("OMP_NUM_THREADS", "1").output().expect("run geode");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    s.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -30,7 +38,12 @@ fn root() -> PathBuf {
 
 fn check_prediction(v: &Value, target: &str) {
     let p = &v[target];
-    let (mean, std, lo, hi) = (p["mean"].as_f64().unwrap(), p["std"].as_f64().unwrap(), p["lo90"].as_f64().unwrap(), p["hi90"].as_f64().unwrap());
+    let (mean, std, lo, hi) = (
+        p["mean"].as_f64().unwrap(),
+        p["std"].as_f64().unwrap(),
+        p["lo90"].as_f64().unwrap(),
+        p["hi90"].as_f64().unwrap(),
+    );
     assert!(mean.is_finite() && std >= 0.0 && lo <= mean && mean <= hi, "{target}: {p}");
     if target == "band_gap" {
         assert!(mean >= 0.0 && lo >= 0.0, "band gap must not be negative: {p}");
@@ -44,7 +57,15 @@ fn train_predict_and_evaluate_a_small_composition_ensemble() {
     let config = d.join("train.toml");
     std::fs::write(&config, format!("name = \"tiny\"\nmodel = \"composition\"\nmembers = 2\nepochs = 3\nlimit_train = 600\ntorch_threads = 1\nout = \"{}\"\n[composition]\nhidden = 32\nblocks = 1\n", out.display())).unwrap();
     let project = d.join("p.geode");
-    let (code, stdout, err) = geode(&["run", "train", "--config", config.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"]);
+    let (code, stdout, err) = geode(&[
+        "run",
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let run = &json_lines(&stdout)[0];
     assert_eq!(run["status"], "finished");
@@ -60,7 +81,8 @@ fn train_predict_and_evaluate_a_small_composition_ensemble() {
     assert_eq!(store.metrics(1, "train_loss").unwrap().len(), 6, "one loss point per epoch and member");
 
     let example = root().join("assets/examples/LiFePO4.cif");
-    let (code, stdout, err) = geode(&["predict", example.to_str().unwrap(), "--model", out.to_str().unwrap(), "--json"]);
+    let (code, stdout, err) =
+        geode(&["predict", example.to_str().unwrap(), "--model", out.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{err}");
     let p = &json_lines(&stdout)[0];
     assert_eq!(p["formula"], "LiFePO4");
@@ -122,7 +144,8 @@ fn cancelled_training_resumes_to_a_complete_model() {
 fn torchscript_models_work_from_the_command_line() {
     let model = root().join("tests/assets/models/linear_composition.pt");
     let example = root().join("assets/examples/LiFePO4.cif");
-    let (code, stdout, err) = geode(&["predict", example.to_str().unwrap(), "--model", model.to_str().unwrap(), "--json"]);
+    let (code, stdout, err) =
+        geode(&["predict", example.to_str().unwrap(), "--model", model.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{err}");
     let p = &json_lines(&stdout)[0];
     check_prediction(p, "formation_energy_per_atom");
@@ -144,7 +167,8 @@ fn bad_inputs_are_named() {
         ("model = \"graph\"\n[data]\nsource = \"formula_tables\"\nformation_energy = []\nband_gap = []\n", "data"),
     ] {
         std::fs::write(&config, text).unwrap();
-        let (code, _, err) = geode(&["run", "train", "--config", config.to_str().unwrap(), "--project", project.to_str().unwrap()]);
+        let (code, _, err) =
+            geode(&["run", "train", "--config", config.to_str().unwrap(), "--project", project.to_str().unwrap()]);
         assert_ne!(code, 0, "{text}");
         assert!(err.contains(key), "{text}: {err}");
     }
@@ -152,7 +176,13 @@ fn bad_inputs_are_named() {
     let (code, _, err) = geode(&["predict", example.to_str().unwrap(), "--model", "no-such-model"]);
     assert_ne!(code, 0);
     assert!(err.contains("no-such-model") && err.contains("graph"), "{err}");
-    let (code, stdout, _) = geode(&["predict", root().join("tests/assets/malformed/truncated.cif").to_str().unwrap(), "--model", root().join("tests/assets/models/linear_composition.pt").to_str().unwrap(), "--json"]);
+    let (code, stdout, _) = geode(&[
+        "predict",
+        root().join("tests/assets/malformed/truncated.cif").to_str().unwrap(),
+        "--model",
+        root().join("tests/assets/models/linear_composition.pt").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 1);
     assert!(json_lines(&stdout)[0]["error"].as_str().unwrap().contains("truncated.cif"));
     std::fs::remove_dir_all(&d).ok();
@@ -169,14 +199,19 @@ fn shipped_models_meet_their_goals_on_the_test_split() {
     // on crabnet's OQMD table (338k formulas, mostly hypothetical structures' hull energies) and only
     // transferred to this ICSD test split; it is held to what it measured when shipped (MAE 0.152 eV/atom,
     // Spearman 0.24) with a margin, so a regression still fails.
-    for (name, fe_goal, rho_goal) in [("graph", 0.07, 0.3), ("composition", 0.10, 0.3), ("composition-oqmd", 0.16, 0.2)] {
+    for (name, fe_goal, rho_goal) in [("graph", 0.07, 0.3), ("composition", 0.10, 0.3), ("composition-oqmd", 0.16, 0.2)]
+    {
         if !root().join(format!("assets/models/{name}.safetensors")).exists() {
             continue;
         }
         let (code, stdout, err) = geode(&["model", "eval", "--model", name, "--json"]);
         assert_eq!(code, 0, "{err}");
         for v in json_lines(&stdout) {
-            let (mae, cov, rho) = (v["mae"].as_f64().unwrap(), v["coverage90"].as_f64().unwrap(), v["spearman_std_error"].as_f64().unwrap());
+            let (mae, cov, rho) = (
+                v["mae"].as_f64().unwrap(),
+                v["coverage90"].as_f64().unwrap(),
+                v["spearman_std_error"].as_f64().unwrap(),
+            );
             assert!(v["n"].as_u64().unwrap() > 1500, "{v}");
             assert!(mae < v["baseline_mae"].as_f64().unwrap() / 2.0, "{name}: no better than the mean predictor: {v}");
             match v["target"].as_str().unwrap() {

@@ -8,7 +8,11 @@ use serde_json::Value;
 
 #[test]
 fn prototypes_match_pymatgen_and_spglib() {
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aflow_prototypes_spglib.json")).unwrap()).unwrap();
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aflow_prototypes_spglib.json"))
+            .unwrap(),
+    )
+    .unwrap();
     let refs = fx["prototypes"].as_array().unwrap();
     let ours = prototypes::aflow();
     assert_eq!(ours.len(), 288);
@@ -60,7 +64,11 @@ fn prototypes_are_substitution_templates() {
     let all: Vec<_> = both.iter().flat_map(|t| enumerate::exhaustive(t, &elements, true)).collect();
     assert!(all.len() >= 2, "{}", all.len());
     let kept = enumerate::dedupe(all, 0.01);
-    let kbr: Vec<_> = kept.iter().filter(|c| c.reduced_formula() == "KBr").map(|c| c.structure.space_group_number(0.01).unwrap()).collect();
+    let kbr: Vec<_> = kept
+        .iter()
+        .filter(|c| c.reduced_formula() == "KBr")
+        .map(|c| c.structure.space_group_number(0.01).unwrap())
+        .collect();
     assert_eq!(kbr.len(), 2, "{kbr:?}");
     assert!(kbr.contains(&225) && kbr.contains(&221), "{kbr:?}");
     assert!(enumerate::templates_for("aflow:no such thing", ds).is_empty());

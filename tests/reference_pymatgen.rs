@@ -125,20 +125,33 @@ fn crystal_core_matches_pymatgen_and_spglib() {
         assert_eq!(r.sg_pmg_001, r.sg_spglib_001, "{id}: fixture inconsistent");
 
         let rf = s.reduced_formula();
-        t.entry("reduced_formula").or_default().check(rf == r.reduced_formula, || format!("{id}: reduced_formula {rf:?} vs pymatgen {:?}", r.reduced_formula));
+        t.entry("reduced_formula").or_default().check(rf == r.reduced_formula, || {
+            format!("{id}: reduced_formula {rf:?} vs pymatgen {:?}", r.reduced_formula)
+        });
         let f = s.composition().formula();
-        t.entry("formula").or_default().check(f == r.formula, || format!("{id}: formula {f:?} vs pymatgen {:?}", r.formula));
+        t.entry("formula")
+            .or_default()
+            .check(f == r.formula, || format!("{id}: formula {f:?} vs pymatgen {:?}", r.formula));
 
         let v = s.volume();
-        t.entry("volume").or_default().check(rel_close(v, r.volume, 1e-9), || format!("{id}: volume {v} vs pymatgen {}", r.volume));
+        t.entry("volume")
+            .or_default()
+            .check(rel_close(v, r.volume, 1e-9), || format!("{id}: volume {v} vs pymatgen {}", r.volume));
         let d = s.density();
         density_max_rel = density_max_rel.max((d - r.density).abs() / r.density);
-        t.entry("density").or_default().check(rel_close(d, r.density, 1e-6), || format!("{id}: density {d} vs pymatgen {}", r.density));
+        t.entry("density")
+            .or_default()
+            .check(rel_close(d, r.density, 1e-6), || format!("{id}: density {d} vs pymatgen {}", r.density));
 
         let nl = s.neighbor_list(CUTOFF);
         let counts = nl.counts(s.n_sites());
         t.entry("neighbor_counts").or_default().check(counts == r.nn_counts && nl.len() == r.nn_total, || {
-            format!("{id}: neighbour counts within {CUTOFF} Å {counts:?} (total {}) vs pymatgen {:?} (total {})", nl.len(), r.nn_counts, r.nn_total)
+            format!(
+                "{id}: neighbour counts within {CUTOFF} Å {counts:?} (total {}) vs pymatgen {:?} (total {})",
+                nl.len(),
+                r.nn_counts,
+                r.nn_total
+            )
         });
 
         // pymatgen's Niggli routine reduces the metric (compared strictly), then returns the first basis
@@ -150,23 +163,35 @@ fn crystal_core_matches_pymatgen_and_spglib() {
         });
         let exact = niggli_agrees(np, r.niggli);
         let ltol = 1e-5 * r.volume.cbrt();
-        let mapped = (0..3).all(|i| (np[i] / r.niggli[i] - 1.0).abs() < ltol) && (3..6).all(|i| (np[i] - r.niggli[i]).abs() < 1.0);
+        let mapped = (0..3).all(|i| (np[i] / r.niggli[i] - 1.0).abs() < ltol)
+            && (3..6).all(|i| (np[i] - r.niggli[i]).abs() < 1.0);
         t.entry("niggli_basis_exact").or_default().check(exact, String::new);
-        t.entry("niggli_basis_mapped").or_default().check(exact || mapped, || format!("{id}: Niggli {np:?} vs pymatgen {:?}", r.niggli));
+        t.entry("niggli_basis_mapped")
+            .or_default()
+            .check(exact || mapped, || format!("{id}: Niggli {np:?} vs pymatgen {:?}", r.niggli));
 
-        for (key, symprec, want) in [("space_group_0.1", 0.1, r.sg_spglib_01), ("space_group_0.01", 0.01, r.sg_spglib_001)] {
+        for (key, symprec, want) in
+            [("space_group_0.1", 0.1, r.sg_spglib_01), ("space_group_0.01", 0.01, r.sg_spglib_001)]
+        {
             let got = s.space_group_number(symprec).ok();
             t.entry(key).or_default().check(true, String::new);
             if got != want {
                 let skew = if r.skewed { " (skewed cell)" } else { "" };
-                sg_disagree.entry(key).or_default().push(format!("{id}{skew}: moyo {got:?} vs spglib {want:?} at symprec {symprec}"));
+                sg_disagree
+                    .entry(key)
+                    .or_default()
+                    .push(format!("{id}{skew}: moyo {got:?} vs spglib {want:?} at symprec {symprec}"));
             }
         }
         if s.space_group_number(0.1).ok() == r.sg_spglib_01 {
             let np = s.primitive_standard(0.1).map(|p| p.n_sites()).ok();
-            t.entry("n_prim_std").or_default().check(np == r.n_prim_std, || format!("{id}: primitive standard cell {np:?} sites vs pymatgen {:?}", r.n_prim_std));
+            t.entry("n_prim_std").or_default().check(np == r.n_prim_std, || {
+                format!("{id}: primitive standard cell {np:?} sites vs pymatgen {:?}", r.n_prim_std)
+            });
             let nc = s.conventional_standard(0.1).map(|c| c.n_sites()).ok();
-            t.entry("n_conv_std").or_default().check(nc == r.n_conv_std, || format!("{id}: conventional standard cell {nc:?} sites vs pymatgen {:?}", r.n_conv_std));
+            t.entry("n_conv_std").or_default().check(nc == r.n_conv_std, || {
+                format!("{id}: conventional standard cell {nc:?} sites vs pymatgen {:?}", r.n_conv_std)
+            });
         }
     }
 
@@ -214,7 +239,11 @@ fn cif_reading_matches_pymatgen() {
     let (mut compared, mut skipped, mut bad) = (0, Vec::new(), Vec::new());
     for (name, v) in files {
         if v.get("compare") != Some(&serde_json::Value::Bool(true)) {
-            let why = v.get("pymatgen_misreads").or(v.get("error")).and_then(|x| x.as_str()).unwrap_or("disordered in pymatgen");
+            let why = v
+                .get("pymatgen_misreads")
+                .or(v.get("error"))
+                .and_then(|x| x.as_str())
+                .unwrap_or("disordered in pymatgen");
             skipped.push(format!("{name}: {why}"));
             continue;
         }
@@ -235,8 +264,14 @@ fn cif_reading_matches_pymatgen() {
             }
         };
         check(s.n_sites() == r.species.len(), format!("{} sites vs pymatgen {}", s.n_sites(), r.species.len()));
-        check(s.composition().formula() == r.formula, format!("formula {:?} vs pymatgen {:?}", s.composition().formula(), r.formula));
-        check(s.reduced_formula() == r.reduced_formula, format!("reduced formula {:?} vs pymatgen {:?}", s.reduced_formula(), r.reduced_formula));
+        check(
+            s.composition().formula() == r.formula,
+            format!("formula {:?} vs pymatgen {:?}", s.composition().formula(), r.formula),
+        );
+        check(
+            s.reduced_formula() == r.reduced_formula,
+            format!("reduced formula {:?} vs pymatgen {:?}", s.reduced_formula(), r.reduced_formula),
+        );
         check(rel_close(s.volume(), r.volume, 1e-9), format!("volume {} vs pymatgen {}", s.volume(), r.volume));
         check(rel_close(s.density(), r.density, 1e-6), format!("density {} vs pymatgen {}", s.density(), r.density));
         for (symprec, want) in [(0.1, r.sg_spglib_01), (0.01, r.sg_spglib_001)] {
@@ -249,11 +284,17 @@ fn cif_reading_matches_pymatgen() {
         want.sort_unstable();
         check(counts == want, format!("sorted neighbour counts {counts:?} vs pymatgen {want:?}"));
         let np = niggli_params(&s);
-        check(niggli_agrees(np, r.niggli_metric), format!("Niggli {np:?} vs pymatgen's reduced metric {:?}", r.niggli_metric));
+        check(
+            niggli_agrees(np, r.niggli_metric),
+            format!("Niggli {np:?} vs pymatgen's reduced metric {:?}", r.niggli_metric),
+        );
         let prim = s.primitive_standard(0.1).map(|p| p.n_sites()).ok();
         check(prim == r.n_prim_std, format!("primitive standard cell {prim:?} sites vs pymatgen {:?}", r.n_prim_std));
         let conv = s.conventional_standard(0.1).map(|c| c.n_sites()).ok();
-        check(conv == r.n_conv_std, format!("conventional standard cell {conv:?} sites vs pymatgen {:?}", r.n_conv_std));
+        check(
+            conv == r.n_conv_std,
+            format!("conventional standard cell {conv:?} sites vs pymatgen {:?}", r.n_conv_std),
+        );
     }
     for s in &skipped {
         eprintln!("skipped {s}");

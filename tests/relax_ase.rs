@@ -9,19 +9,24 @@ use nalgebra::Vector3;
 use serde_json::Value;
 
 fn fixture() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lj_ase.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lj_ase.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn structure(v: &Value) -> Structure {
     let rows: Vec<[f64; 3]> = serde_json::from_value(v["lattice"].clone()).unwrap();
     let lattice = Lattice::from_row_vectors([rows[0], rows[1], rows[2]]).unwrap();
-    let species = v["species"].as_array().unwrap().iter().map(|s| Element::from_symbol(s.as_str().unwrap()).unwrap()).collect();
+    let species =
+        v["species"].as_array().unwrap().iter().map(|s| Element::from_symbol(s.as_str().unwrap()).unwrap()).collect();
     let frac: Vec<[f64; 3]> = serde_json::from_value(v["frac"].clone()).unwrap();
     Structure::from_frac(lattice, species, frac.iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect()).unwrap()
 }
 
 fn calculator(fx: &Value) -> LennardJones {
-    LennardJones::new(fx["sigma"].as_f64().unwrap(), fx["epsilon"].as_f64().unwrap()).with_cutoff(fx["rc"].as_f64().unwrap())
+    LennardJones::new(fx["sigma"].as_f64().unwrap(), fx["epsilon"].as_f64().unwrap())
+        .with_cutoff(fx["rc"].as_f64().unwrap())
 }
 
 #[test]
@@ -42,7 +47,11 @@ fn lennard_jones_matches_ase() {
         let stress: Vec<[f64; 3]> = serde_json::from_value(s["stress"].clone()).unwrap();
         for a in 0..3 {
             for b in 0..3 {
-                assert!((ev.stress[(a, b)] - stress[a][b]).abs() < 1e-12, "{name}: stress {:?} vs {stress:?}", ev.stress);
+                assert!(
+                    (ev.stress[(a, b)] - stress[a][b]).abs() < 1e-12,
+                    "{name}: stress {:?} vs {stress:?}",
+                    ev.stress
+                );
             }
         }
     }
@@ -67,7 +76,9 @@ fn forces_and_stress_are_derivatives_of_the_energy() {
             let moved = |d: f64| {
                 let mut c = cart.clone();
                 c[i][k] += d;
-                lj.calculate(&Structure::from_cart(s.lattice.clone(), s.species().to_vec(), &c).unwrap()).unwrap().energy
+                lj.calculate(&Structure::from_cart(s.lattice.clone(), s.species().to_vec(), &c).unwrap())
+                    .unwrap()
+                    .energy
             };
             let fd = -(moved(h) - moved(-h)) / (2.0 * h);
             assert!((fd - ev.forces[i][k]).abs() < 1e-7, "force {i},{k}: {fd} vs {}", ev.forces[i][k]);
@@ -78,7 +89,16 @@ fn forces_and_stress_are_derivatives_of_the_energy() {
         let strained = |d: f64| {
             let mut eps = nalgebra::Matrix3::<f64>::identity();
             eps[(a, b)] += d;
-            lj.calculate(&Structure::from_frac(Lattice::from_cart_from_frac(eps * m0).unwrap(), s.species().to_vec(), s.frac_coords().to_vec()).unwrap()).unwrap().energy
+            lj.calculate(
+                &Structure::from_frac(
+                    Lattice::from_cart_from_frac(eps * m0).unwrap(),
+                    s.species().to_vec(),
+                    s.frac_coords().to_vec(),
+                )
+                .unwrap(),
+            )
+            .unwrap()
+            .energy
         };
         let fd = (strained(h) - strained(-h)) / (2.0 * h) / s.volume();
         let sym = 0.5 * (ev.stress[(a, b)] + ev.stress[(b, a)]);
@@ -92,7 +112,11 @@ fn fire_with_unit_cell_filter_follows_ase() {
     let lj = calculator(&fx);
     for r in fx["relaxations"].as_array().unwrap() {
         let name = r["name"].as_str().unwrap();
-        let opts = RelaxOptions { fmax: r["fmax"].as_f64().unwrap(), max_steps: r["max_steps"].as_u64().unwrap() as usize, ..RelaxOptions::default() };
+        let opts = RelaxOptions {
+            fmax: r["fmax"].as_f64().unwrap(),
+            max_steps: r["max_steps"].as_u64().unwrap() as usize,
+            ..RelaxOptions::default()
+        };
         let mut seen = Vec::new();
         let out = relax(&lj, &structure(&r["start"]), &opts, &mut |p, _| {
             seen.push(p.clone());
@@ -110,7 +134,10 @@ fn fire_with_unit_cell_filter_follows_ase() {
         }
         let final_ref = structure(&r["final"]);
         let (a, b) = (out.structure.lattice.params(), final_ref.lattice.params());
-        assert!((a.a - b.a).abs() < 1e-6 && (a.b - b.b).abs() < 1e-6 && (a.c - b.c).abs() < 1e-6, "{name}: {a:?} vs {b:?}");
+        assert!(
+            (a.a - b.a).abs() < 1e-6 && (a.b - b.b).abs() < 1e-6 && (a.c - b.c).abs() < 1e-6,
+            "{name}: {a:?} vs {b:?}"
+        );
         assert!((out.structure.volume() - final_ref.volume()).abs() < 1e-5, "{name}");
     }
 }
@@ -121,17 +148,31 @@ fn relaxation_can_be_stopped_and_rejects_bad_options() {
     let lj = calculator(&fx);
     let s = structure(&fx["relaxations"][0]["start"]);
     let tight = RelaxOptions { fmax: 1e-3, ..RelaxOptions::default() };
-    let out = relax(&lj, &s, &tight, &mut |p, _| if p.step >= 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).unwrap();
+    let out = relax(&lj, &s, &tight, &mut |p, _| {
+        if p.step >= 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    })
+    .unwrap();
     assert!(out.cancelled && out.steps == 3 && out.trajectory.len() == 4);
-    assert!(relax(&lj, &s, &RelaxOptions { fmax: 0.0, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).is_err());
+    assert!(
+        relax(&lj, &s, &RelaxOptions { fmax: 0.0, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(()))
+            .is_err()
+    );
     // Positions only: the cell stays.
-    let fixed = relax(&lj, &s, &RelaxOptions { relax_cell: false, fmax: 1e-3, ..RelaxOptions::default() }, &mut |_, _| ControlFlow::Continue(())).unwrap();
+    let fixed =
+        relax(&lj, &s, &RelaxOptions { relax_cell: false, fmax: 1e-3, ..RelaxOptions::default() }, &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
     assert!((fixed.structure.volume() - s.volume()).abs() < 1e-9 && fixed.converged && fixed.evaluation.fmax() < 1e-3);
 }
 
 fn geode(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -151,7 +192,16 @@ fn energy_and_relax_commands_agree_with_ase() {
     assert!((v["energy"].as_f64().unwrap() - e0).abs() < 1e-6, "{v} vs {e0}");
     assert_eq!(v["forces"].as_array().unwrap().len(), 4);
     let relaxed = dir.join("relaxed.cif");
-    let (code, out, err) = geode(&["relax", start.to_str().unwrap(), relaxed.to_str().unwrap(), "--potential", &pot, "--fmax", "0.001", "--json"]);
+    let (code, out, err) = geode(&[
+        "relax",
+        start.to_str().unwrap(),
+        relaxed.to_str().unwrap(),
+        "--potential",
+        &pot,
+        "--fmax",
+        "0.001",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["converged"], true);
@@ -159,7 +209,18 @@ fn energy_and_relax_commands_agree_with_ase() {
     let back = geode::io::read_structures(&relaxed).unwrap();
     assert!((back[0].volume() - structure(&r["final"]).volume()).abs() < 1e-3);
     // Not converged within the step budget: exit code 3, the structure still written.
-    let (code, out, _) = geode(&["relax", start.to_str().unwrap(), relaxed.to_str().unwrap(), "--potential", &pot, "--fmax", "0.001", "--steps", "2", "--json"]);
+    let (code, out, _) = geode(&[
+        "relax",
+        start.to_str().unwrap(),
+        relaxed.to_str().unwrap(),
+        "--potential",
+        &pot,
+        "--fmax",
+        "0.001",
+        "--steps",
+        "2",
+        "--json",
+    ]);
     assert_eq!(code, 3);
     assert!(out.contains("\"converged\":false") && out.contains("\"steps\":2"), "{out}");
     let (code, _, err) = geode(&["energy", start.to_str().unwrap(), "--potential", "lj:sigma=3"]);
@@ -176,7 +237,8 @@ fn relax_job_streams_the_trajectory_and_resumes() {
     let dir = std::env::temp_dir().join(format!("geode-relax-job-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Three inputs: the ASE relaxations' starting cells, written as one extxyz file.
-    let mut starts: Vec<Structure> = fx["relaxations"].as_array().unwrap().iter().map(|r| structure(&r["start"])).collect();
+    let mut starts: Vec<Structure> =
+        fx["relaxations"].as_array().unwrap().iter().map(|r| structure(&r["start"])).collect();
     // A fourth, larger input (a 3×3×3 supercell of the strained cell, 108 atoms) takes long enough that
     // the cancel below lands in the middle of its relaxation.
     starts.push(starts[0].repeat([3, 3, 3]).unwrap());
@@ -206,18 +268,22 @@ fn relax_job_streams_the_trajectory_and_resumes() {
     let run = store.run(id).unwrap();
     assert_eq!(run.status, "finished", "{:?}", run.error);
     assert_eq!(run.result.as_ref().unwrap()["converged"], 4);
-    let rows = store.query_candidates(None, Some(id), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap();
+    let rows =
+        store.query_candidates(None, Some(id), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap();
     let relaxed: Vec<_> = rows.iter().filter(|r| r.stage == "relaxed").collect();
     assert_eq!(relaxed.len(), 4);
     // The interrupted structure was relaxed again from its start: one set of frames, one relaxed row.
     let big = relaxed[3];
     let big_frames: Vec<_> = rows.iter().filter(|row| row.stage == "frame" && row.source == big.source).collect();
-    let big_steps = big.properties["steps"]["value"].as_f64().unwrap_or_else(|| big.properties["steps"].as_f64().unwrap()) as usize;
+    let big_steps =
+        big.properties["steps"]["value"].as_f64().unwrap_or_else(|| big.properties["steps"].as_f64().unwrap()) as usize;
     assert_eq!(big_frames.len(), big_steps / 10 + 1);
     assert_eq!(store.metrics(id, "energy:3").unwrap().len(), big_steps + 1);
     for (k, r) in fx["relaxations"].as_array().unwrap().iter().enumerate() {
         // extxyz keeps enough digits for the same trajectory as ASE.
-        let e = relaxed[k].properties["energy"]["value"].as_f64().unwrap_or_else(|| relaxed[k].properties["energy"].as_f64().unwrap());
+        let e = relaxed[k].properties["energy"]["value"]
+            .as_f64()
+            .unwrap_or_else(|| relaxed[k].properties["energy"].as_f64().unwrap());
         assert!((e - r["final_energy"].as_f64().unwrap()).abs() < 1e-6, "{k}: {e}");
         let energies = store.metrics(id, &format!("energy:{k}")).unwrap();
         assert_eq!(energies.len(), r["trace"].as_array().unwrap().len(), "{k}: one metric per FIRE step");

@@ -38,7 +38,12 @@ fn val(v: &Value, k: &str) -> Option<f64> {
 
 fn rows(project: &Path, run: i64) -> Vec<(i64, String, String, Value)> {
     let store = Store::open(project).unwrap();
-    store.query_candidates(None, Some(run), Some(&SortBy { key: "seq".into(), descending: false }), None).unwrap().into_iter().map(|r| (r.seq, r.formula, r.stage, r.properties)).collect()
+    store
+        .query_candidates(None, Some(run), Some(&SortBy { key: "seq".into(), descending: false }), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.formula, r.stage, r.properties))
+        .collect()
 }
 
 #[test]
@@ -75,7 +80,11 @@ fn funnel_records_every_stage_and_ranks_the_survivors() {
         assert!((val(props, "e_above_hull").unwrap() - e).abs() < 1e-9);
         assert!(val(props, "p_constraints").unwrap() >= 0.05);
         assert!(!formula.contains("Tl") && !formula.contains("Hg"));
-        passed.push((val(props, "e_above_hull").unwrap(), -val(props, "band_gap").unwrap(), val(props, "pareto_rank").unwrap()));
+        passed.push((
+            val(props, "e_above_hull").unwrap(),
+            -val(props, "band_gap").unwrap(),
+            val(props, "pareto_rank").unwrap(),
+        ));
     }
     // Rank 0 is exactly the non-dominated set.
     for a in &passed {
@@ -128,10 +137,18 @@ fn best_candidates_are_relaxed_with_chgnet_and_placed_on_its_hull() {
     let cands = rows(&p, id);
     let relaxed: Vec<_> = cands.iter().filter(|c| c.2 == "relaxed").collect();
     assert_eq!(relaxed.len(), 3);
-    let screened: Vec<_> = cands.iter().filter(|c| c.2 == "constraints" && val(&c.3, "relaxed_energy_per_atom").is_some()).collect();
+    let screened: Vec<_> =
+        cands.iter().filter(|c| c.2 == "constraints" && val(&c.3, "relaxed_energy_per_atom").is_some()).collect();
     assert_eq!(screened.len(), 3);
     let table = geode::energy::references::chgnet_references();
-    let pd = PhaseDiagram::new(table.rows.iter().map(|r| geode::energy::PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect()).unwrap();
+    let pd = PhaseDiagram::new(
+        table
+            .rows
+            .iter()
+            .map(|r| geode::energy::PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom))
+            .collect(),
+    )
+    .unwrap();
     for c in &screened {
         // Relaxed the front first; the distance is the CHGNet hull's at the relaxed energy (negative where the
         // dataset holds no compound of that system), and the relaxed child carries the same numbers.
@@ -139,7 +156,11 @@ fn best_candidates_are_relaxed_with_chgnet_and_placed_on_its_hull() {
         let e = val(&c.3, "relaxed_energy_per_atom").unwrap();
         let h = val(&c.3, "relaxed_e_above_hull").unwrap();
         let want = pd.e_above_hull(&Composition::from_formula(&c.1).unwrap(), e).unwrap().e_above_hull;
-        assert!((h - want).abs() < 1e-9 && e < 0.0, "{}: {e} eV/atom, {h} above the CHGNet hull (expected {want})", c.1);
+        assert!(
+            (h - want).abs() < 1e-9 && e < 0.0,
+            "{}: {e} eV/atom, {h} above the CHGNet hull (expected {want})",
+            c.1
+        );
         assert!(relaxed.iter().any(|r| r.1 == c.1 && val(&r.3, "relaxed_e_above_hull") == Some(h)));
     }
 }

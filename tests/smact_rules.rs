@@ -7,7 +7,10 @@ use geode::crystal::{Composition, Element};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smact_validity.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smact_validity.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -19,14 +22,23 @@ fn validity_agrees_with_smact() {
     for r in rows {
         let f = r[0].as_str().unwrap();
         let c = Composition::from_formula(f).unwrap();
-        let ours = (oxidation::validity(&c, ValidityOptions::default()).is_valid(), oxidation::validity(&c, no_alloys).is_valid());
+        let ours = (
+            oxidation::validity(&c, ValidityOptions::default()).is_valid(),
+            oxidation::validity(&c, no_alloys).is_valid(),
+        );
         let theirs = (r[1].as_bool().unwrap(), r[2].as_bool().unwrap());
         if ours != theirs {
             disagree.push(format!("{f}: geode {ours:?}, smact {theirs:?}"));
         }
     }
     assert!(rows.len() >= 5000);
-    assert!(disagree.is_empty(), "{} of {} differ: {:?}", disagree.len(), rows.len(), &disagree[..disagree.len().min(20)]);
+    assert!(
+        disagree.is_empty(),
+        "{} of {} differ: {:?}",
+        disagree.len(),
+        rows.len(),
+        &disagree[..disagree.len().min(20)]
+    );
 }
 
 #[test]
@@ -41,10 +53,16 @@ fn tables_are_smacts() {
         assert!(oxidation::is_metal(Element::from_symbol(sym.as_str().unwrap()).unwrap()));
     }
     assert_eq!(Element::all().filter(|e| oxidation::is_metal(*e)).count(), t["metals"].as_array().unwrap().len());
-    for (key, set) in [("ox_states_validity", OxidationSet::Icsd24Consensus), ("ox_states_filter", OxidationSet::Icsd24)] {
+    for (key, set) in
+        [("ox_states_validity", OxidationSet::Icsd24Consensus), ("ox_states_filter", OxidationSet::Icsd24)]
+    {
         for (sym, states) in t[key].as_object().unwrap() {
             let want: Vec<i8> = states.as_array().unwrap().iter().map(|q| q.as_i64().unwrap() as i8).collect();
-            assert_eq!(oxidation::oxidation_states(Element::from_symbol(sym).unwrap(), set), want.as_slice(), "{key} {sym}");
+            assert_eq!(
+                oxidation::oxidation_states(Element::from_symbol(sym).unwrap(), set),
+                want.as_slice(),
+                "{key} {sym}"
+            );
         }
     }
 }
@@ -53,13 +71,20 @@ fn tables_are_smacts() {
 fn neutral_stoichiometries_agree_with_smact_filter() {
     let fx = fixture();
     for set in fx["filter"].as_array().unwrap() {
-        let els: Vec<Element> = set["elements"].as_array().unwrap().iter().map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap()).collect();
+        let els: Vec<Element> = set["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| Element::from_symbol(e.as_str().unwrap()).unwrap())
+            .collect();
         let ours = oxidation::neutral_stoichiometries(&els, 8, OxidationSet::Icsd24).unwrap();
         let theirs = set["results"].as_array().unwrap();
         assert_eq!(ours.len(), theirs.len(), "{:?}", set["elements"]);
         for (o, t) in ours.iter().zip(theirs) {
-            let q: Vec<i8> = t["oxidation_states"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i8).collect();
-            let n: Vec<u32> = t["stoichiometry"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let q: Vec<i8> =
+                t["oxidation_states"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i8).collect();
+            let n: Vec<u32> =
+                t["stoichiometry"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
             assert_eq!((&o.oxidation_states, &o.amounts), (&q, &n), "{:?}", set["elements"]);
         }
     }

@@ -36,12 +36,22 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn harness(dir: &std::path::Path) -> Harness<'static, StudioApp> {
-    let opts = StudioOptions { project: Some(dir.join("p.geode")), dialogs: Dialogs::Fixed(dir.to_path_buf()), persist: false, threads: 1, files: Vec::new() };
+    let opts = StudioOptions {
+        project: Some(dir.join("p.geode")),
+        dialogs: Dialogs::Fixed(dir.to_path_buf()),
+        persist: false,
+        threads: 1,
+        files: Vec::new(),
+    };
     Harness::builder().with_size(egui::vec2(1440.0, 900.0)).wgpu().build_eframe(move |cc| StudioApp::new(cc, opts))
 }
 
 /// Step frames until `done` holds (the worker and the engine answer asynchronously).
-fn step_until(h: &mut Harness<'static, StudioApp>, what: &str, mut done: impl FnMut(&mut Harness<'static, StudioApp>) -> bool) {
+fn step_until(
+    h: &mut Harness<'static, StudioApp>,
+    what: &str,
+    mut done: impl FnMut(&mut Harness<'static, StudioApp>) -> bool,
+) {
     let t0 = Instant::now();
     while !done(h) {
         assert!(t0.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
@@ -97,7 +107,12 @@ fn search_select_inspect_export_and_open() {
     assert!(!filtered.is_empty());
     for &i in &filtered {
         let e = &h.state().dataset.entries[i];
-        assert!(e.structure.composition().elements().iter().any(|x| x.symbol() == "O") && e.band_gap.unwrap() >= 0.5, "{} {:?}", e.formula, e.band_gap);
+        assert!(
+            e.structure.composition().elements().iter().any(|x| x.symbol() == "O") && e.band_gap.unwrap() >= 0.5,
+            "{} {:?}",
+            e.formula,
+            e.band_gap
+        );
     }
 
     // Export the selected crystal as CIF (the session's dialogs write into `dir`) and read it back.
@@ -107,7 +122,9 @@ fn search_select_inspect_export_and_open() {
     h.run_steps(2);
     h.get_by_label("CIF…  Ctrl+E").click();
     let cif = dir.join("NaCl.cif");
-    step_until(&mut h, "the exported CIF", |_| cif.exists() && std::fs::metadata(&cif).map(|m| m.len() > 100).unwrap_or(false));
+    step_until(&mut h, "the exported CIF", |_| {
+        cif.exists() && std::fs::metadata(&cif).map(|m| m.len() > 100).unwrap_or(false)
+    });
     let back = geode::io::read_structures(&cif).unwrap();
     assert_eq!(back[0].reduced_formula(), "NaCl");
     assert_eq!(back[0].symmetry(0.1).unwrap().number, 225);
@@ -165,9 +182,13 @@ fn screening_tab_launches_a_funnel_and_plots_its_pareto_front() {
     h.get_by_label("[added] B1 Halite  NaCl  (cF8, 225)");
     assert_eq!(h.state().state.screen.templates, "MgO, aflow:AB_cF8_225_a_b");
     h.get_by_label("Launch screening").click();
-    step_until(&mut h, "the screen run to finish", |h| h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished"));
+    step_until(&mut h, "the screen run to finish", |h| {
+        h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished")
+    });
     // The tab re-reads the run off the UI thread.
-    step_until(&mut h, "the screening view of the finished run", |h| h.state().screening.status == "finished" && !h.state().run_views_loading());
+    step_until(&mut h, "the screening view of the finished run", |h| {
+        h.state().screening.status == "finished" && !h.state().run_views_loading()
+    });
     h.run_steps(3);
     let run = h.state().runs.iter().find(|r| r.kind == "screen").unwrap().clone();
     let passed = run.result.as_ref().unwrap()["passed"].as_u64().unwrap() as usize;
@@ -214,14 +235,23 @@ fn relax_runs_show_their_trajectory_and_play_it_in_the_viewer() {
     geode::ml::init_threads(1);
     let dir = tmp("relax");
     // A rattled rock salt, relaxed with CHGNet; a frame every 2 steps.
-    let s = geode::data::Dataset::embedded().lookup("NaCl").into_iter().map(|e| e.structure.clone()).min_by_key(|s| s.n_sites()).expect("NaCl in the dataset");
+    let s = geode::data::Dataset::embedded()
+        .lookup("NaCl")
+        .into_iter()
+        .map(|e| e.structure.clone())
+        .min_by_key(|s| s.n_sites())
+        .expect("NaCl in the dataset");
     let mut s = s.repeat([2, 1, 1]).unwrap();
     s.frac_coords_mut()[0] += nalgebra::Vector3::new(0.03, -0.02, 0.01);
     let input = dir.join("nacl.cif");
     geode::io::write_structures(&input, &[s], None).unwrap();
     let mut h = harness(&dir);
     h.run_steps(2);
-    h.state_mut().start_run("relax", serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 2, "fmax": 0.02}), 1);
+    h.state_mut().start_run(
+        "relax",
+        serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 2, "fmax": 0.02}),
+        1,
+    );
     step_until(&mut h, "the relaxation to finish", |h| h.state().runs.iter().any(|r| r.status == "finished"));
     h.run_steps(3);
     h.get_by_label("Play").click();
@@ -231,7 +261,10 @@ fn relax_runs_show_their_trajectory_and_play_it_in_the_viewer() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let title = h.state().viewer.title.clone();
-    assert!(title.starts_with("NaCl") && title.contains("relaxed ("), "the player should end on the relaxed structure: {title:?}");
+    assert!(
+        title.starts_with("NaCl") && title.contains("relaxed ("),
+        "the player should end on the relaxed structure: {title:?}"
+    );
     // At the last frame the player stops by itself.
     step_until(&mut h, "the player to stop", |h| h.query_by_label("Play").is_some());
     std::fs::remove_dir_all(&dir).ok();
@@ -244,7 +277,12 @@ fn the_selected_crystal_is_relaxed_from_the_runs_menu() {
     let mut h = harness(&dir);
     h.run_steps(2);
     // A small dataset crystal: select it, then Runs > Relax the selected crystal with CHGNet.
-    let id = geode::data::Dataset::embedded().entries.iter().find(|e| e.formula == "NaCl" && e.structure.n_sites() == 2).map(|e| e.id).expect("a 2-atom NaCl");
+    let id = geode::data::Dataset::embedded()
+        .entries
+        .iter()
+        .find(|e| e.formula == "NaCl" && e.structure.n_sites() == 2)
+        .map(|e| e.id)
+        .expect("a 2-atom NaCl");
     h.state_mut().select(geode::studio::Item::Dataset(id));
     h.run_steps(2);
     // The Runs menu (the Runs dock tab has the same label): open whichever shows the menu item.
@@ -258,7 +296,9 @@ fn the_selected_crystal_is_relaxed_from_the_runs_menu() {
     }
     h.get_by_label("Relax the selected crystal with CHGNet").click();
     h.run_steps(1);
-    step_until(&mut h, "the relaxation to finish", |h| h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished"));
+    step_until(&mut h, "the relaxation to finish", |h| {
+        h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished")
+    });
     let run = h.state().runs.iter().find(|r| r.kind == "relax").unwrap().clone();
     assert_eq!(run.params["structures"][0], format!("oqmd-icsd-{id}"));
     assert!(run.result.as_ref().is_some_and(|r| r["converged"] == 1), "{:?}", run.result);
@@ -281,22 +321,45 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     h.run_steps(2);
     let t0 = Instant::now();
     while !h.state().runs.iter().any(|r| r.kind == "generate" && (r.status == "finished" || r.status == "failed")) {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no generate run finished: runs {:?}, toasts {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone())).collect::<Vec<_>>(), h.state().progress);
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no generate run finished: runs {:?}, toasts {:?}",
+            h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone())).collect::<Vec<_>>(),
+            h.state().progress
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
     let run = h.state().runs.iter().find(|r| r.kind == "generate").unwrap().clone();
     assert_eq!(run.status, "finished", "{run:?}");
-    assert_eq!(run.params["settings"]["sampling"]["guidance"], serde_json::json!(geode::ml::generative::sample::DEFAULT_GUIDANCE), "guided formulas are on by default");
-    assert_eq!(run.params["settings"]["oversample"], serde_json::json!(geode::search::generate::DEFAULT_OVERSAMPLE), "target runs keep the best of the default number of decodings");
+    assert_eq!(
+        run.params["settings"]["sampling"]["guidance"],
+        serde_json::json!(geode::ml::generative::sample::DEFAULT_GUIDANCE),
+        "guided formulas are on by default"
+    );
+    assert_eq!(
+        run.params["settings"]["oversample"],
+        serde_json::json!(geode::search::generate::DEFAULT_OVERSAMPLE),
+        "target runs keep the best of the default number of decodings"
+    );
     reload_candidates(&mut h);
     let with_codes = h.state().candidates.iter().filter(|c| c.properties.get("latent").is_some()).count();
     assert!(with_codes >= 5, "{with_codes} generated candidates carry latent codes");
     assert!(h.state().candidates.iter().all(|c| c.properties.get("band_gap").is_some()));
 
     // The gallery shows the newest generated crystal; clicking it opens it.
-    let newest = h.state().candidates.iter().filter(|c| c.source.starts_with("crystal-vae")).max_by_key(|c| c.id).unwrap().clone();
-    h.get_all_by(|n| n.label().is_some_and(|l| l.starts_with(&format!("{}\n", newest.formula)))).next().expect("a gallery tile for the newest crystal").click_accesskit();
+    let newest = h
+        .state()
+        .candidates
+        .iter()
+        .filter(|c| c.source.starts_with("crystal-vae"))
+        .max_by_key(|c| c.id)
+        .unwrap()
+        .clone();
+    h.get_all_by(|n| n.label().is_some_and(|l| l.starts_with(&format!("{}\n", newest.formula))))
+        .next()
+        .expect("a gallery tile for the newest crystal")
+        .click_accesskit();
     h.run_steps(2);
     assert_eq!(h.state().selection, Some(geode::studio::app::Item::Candidate(newest.id)));
 
@@ -319,7 +382,10 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     let (lo1, hi1) = (h.state().latent.gap_lo, h.state().latent.gap_hi);
     assert!(lo1 > lo0 + 0.1 && (hi1 - lo1 - (hi0 - lo0)).abs() < 1e-9, "window {lo0}–{hi0} → {lo1}–{hi1}");
     let retarget = h.state().latent.target_run;
-    assert!(retarget.is_some() && retarget != first_run, "a new run towards the moved target: {first_run:?} → {retarget:?}");
+    assert!(
+        retarget.is_some() && retarget != first_run,
+        "a new run towards the moved target: {first_run:?} → {retarget:?}"
+    );
     let runs = geode::engine::store::Store::open(&dir.join("p.geode")).unwrap().runs().unwrap();
     let new = runs.iter().find(|r| Some(r.id) == retarget).expect("the retargeted run is stored");
     assert_eq!(new.params["settings"]["targets"][0], format!("band_gap in [{lo1:.2}, {hi1:.2}]"));
@@ -329,7 +395,10 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     let all = h.state().filtered.len();
     let map = h.state().latent.map.clone().unwrap();
     let (xs, ys): (Vec<f64>, Vec<f64>) = map.points.iter().map(|p| (p[0], p[1])).unzip();
-    let med = |mut v: Vec<f64>| { v.sort_by(f64::total_cmp); v[v.len() / 2] };
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     let (mx, my) = (med(xs), med(ys));
     h.state_mut().latent.region = Some([f64::NEG_INFINITY, mx, f64::NEG_INFINITY, my]);
     h.run_steps(2);
@@ -348,7 +417,10 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     assert_eq!(h.state().latent.method, geode::ml::generative::projection::MapMethod::Tsne);
     assert_eq!(h.state().latent.region, None, "a PCA-map region means nothing on the t-SNE map");
     assert!(h.state().latent.tsne.is_none() && h.state().latent.tsne_error.is_none());
-    assert!(h.query_by_label_contains(&format!("fitting t-SNE to {n} codes, PCA shown meanwhile")).is_some(), "the caption tells the user the t-SNE map is on its way");
+    assert!(
+        h.query_by_label_contains(&format!("fitting t-SNE to {n} codes, PCA shown meanwhile")).is_some(),
+        "the caption tells the user the t-SNE map is on its way"
+    );
     let shown = h.state().latent_current_map().unwrap();
     assert_eq!(shown.projection.method(), geode::ml::generative::projection::MapMethod::Pca);
     assert_eq!(shown.codes.len(), n, "the PCA map keeps the codes the t-SNE map is fitted to");
@@ -361,8 +433,19 @@ fn start_search_and_wait(h: &mut Harness<'static, StudioApp>, n: usize) {
     h.get_by_label("Start search").click_accesskit();
     h.run_steps(2);
     let t0 = Instant::now();
-    while h.state().runs.iter().filter(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")).count() < n {
-        assert!(t0.elapsed() < Duration::from_secs(180), "evolve run {n} did not finish: {:?}", h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>());
+    while h
+        .state()
+        .runs
+        .iter()
+        .filter(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed"))
+        .count()
+        < n
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "evolve run {n} did not finish: {:?}",
+            h.state().runs.iter().map(|r| (r.kind.clone(), r.status.clone(), r.error.clone())).collect::<Vec<_>>()
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -444,7 +527,11 @@ fn property_plot_opens_the_crystal_under_a_click_and_shift_drag_boxes_filter_the
     let (xc, yc) = (h.state().state.plot_x, h.state().state.plot_y);
     let ds = h.state().dataset;
     let xy = |e: &geode::data::Entry| Some([column_value(e, xc)?, column_value(e, yc)?]);
-    let screen: Vec<(u32, egui::Pos2)> = ds.entries.iter().filter_map(|e| xy(e).map(|p| (e.id, t.position_from_point(&PlotPoint::new(p[0], p[1]))))).collect();
+    let screen: Vec<(u32, egui::Pos2)> = ds
+        .entries
+        .iter()
+        .filter_map(|e| xy(e).map(|p| (e.id, t.position_from_point(&PlotPoint::new(p[0], p[1])))))
+        .collect();
     assert!(screen.len() > 20000, "every crystal with both properties is plotted: {}", screen.len());
 
     // Click on the crystal with the widest band gap: the crystal nearest the click opens.
@@ -471,13 +558,23 @@ fn property_plot_opens_the_crystal_under_a_click_and_shift_drag_boxes_filter_the
     h.event(egui::Event::ModifiersChanged(egui::Modifiers::SHIFT));
     h.hover_at(a);
     h.run_steps(1);
-    h.event(egui::Event::PointerButton { pos: a, button: egui::PointerButton::Primary, pressed: true, modifiers: egui::Modifiers::SHIFT });
+    h.event(egui::Event::PointerButton {
+        pos: a,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::SHIFT,
+    });
     h.run_steps(1);
     for k in 1..=5 {
         h.hover_at(a + (b - a) * (k as f32 / 5.0));
         h.run_steps(1);
     }
-    h.event(egui::Event::PointerButton { pos: b, button: egui::PointerButton::Primary, pressed: false, modifiers: egui::Modifiers::SHIFT });
+    h.event(egui::Event::PointerButton {
+        pos: b,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::SHIFT,
+    });
     h.run_steps(1);
     h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
     h.run_steps(2);
@@ -487,9 +584,19 @@ fn property_plot_opens_the_crystal_under_a_click_and_shift_drag_boxes_filter_the
     let (pa, pb) = (t.value_from_position(a), t.value_from_position(b));
     let scale = (t.dvalue_dpos()[0].abs(), t.dvalue_dpos()[1].abs());
     // The box spans the drag (its start is where egui recognised the drag, a few points in).
-    assert!((bx[1] - pa.x.max(pb.x)).abs() < 1e-6 && (bx[2] - pa.y.min(pb.y)).abs() < 1e-6, "box {bx:?} ends at the drop {pb:?}");
-    assert!((bx[0] - pa.x.min(pb.x)).abs() < 12.0 * scale.0 && (bx[3] - pa.y.max(pb.y)).abs() < 12.0 * scale.1, "box {bx:?} starts near the press {pa:?}");
-    let inside = ds.entries.iter().filter(|e| xy(e).is_some_and(|p| p[0] >= bx[0] && p[0] <= bx[1] && p[1] >= bx[2] && p[1] <= bx[3])).count();
+    assert!(
+        (bx[1] - pa.x.max(pb.x)).abs() < 1e-6 && (bx[2] - pa.y.min(pb.y)).abs() < 1e-6,
+        "box {bx:?} ends at the drop {pb:?}"
+    );
+    assert!(
+        (bx[0] - pa.x.min(pb.x)).abs() < 12.0 * scale.0 && (bx[3] - pa.y.max(pb.y)).abs() < 12.0 * scale.1,
+        "box {bx:?} starts near the press {pa:?}"
+    );
+    let inside = ds
+        .entries
+        .iter()
+        .filter(|e| xy(e).is_some_and(|p| p[0] >= bx[0] && p[0] <= bx[1] && p[1] >= bx[2] && p[1] <= bx[3]))
+        .count();
     let kept = h.state().filtered.len();
     assert!(kept < all && kept == inside && inside > 0, "{kept} of {all} rows kept, {inside} crystals inside the box");
     std::fs::remove_dir_all(&dir).ok();
@@ -501,13 +608,24 @@ fn the_dock_keeps_its_height_on_every_tab() {
     let dir = tmp("dock");
     let mut h = harness(&dir);
     h.run_steps(3);
-    for tab in [DockTab::Plots, DockTab::Latent, DockTab::Runs, DockTab::Models, DockTab::Screening, DockTab::Hull, DockTab::Evolution] {
+    for tab in [
+        DockTab::Plots,
+        DockTab::Latent,
+        DockTab::Runs,
+        DockTab::Models,
+        DockTab::Screening,
+        DockTab::Hull,
+        DockTab::Evolution,
+    ] {
         h.state_mut().state.dock_tab = tab;
         h.run_steps(4);
         let before = h.state().dock_height;
         h.run_steps(10);
         let after = h.state().dock_height;
-        assert!(before > 100.0 && (after - before).abs() < 0.5, "{tab:?}: the dock went from {before} to {after} points in 10 frames");
+        assert!(
+            before > 100.0 && (after - before).abs() < 0.5,
+            "{tab:?}: the dock went from {before} to {after} points in 10 frames"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }

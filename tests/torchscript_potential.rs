@@ -19,7 +19,9 @@ const CUTOFF: f64 = 5.0;
 /// The 27 image shifts (−1, 0, 1)³ in lattice units [27, 3]. Made outside the traced function: a tensor
 /// created from host data during tracing is not recorded as a constant (it comes back as zeros).
 fn shifts() -> Tensor {
-    let v: Vec<f64> = (-1..=1).flat_map(|a| (-1..=1).flat_map(move |b| (-1..=1).flat_map(move |c| [a as f64, b as f64, c as f64]))).collect();
+    let v: Vec<f64> = (-1..=1)
+        .flat_map(|a| (-1..=1).flat_map(move |b| (-1..=1).flat_map(move |c| [a as f64, b as f64, c as f64])))
+        .collect();
     Tensor::from_slice(&v).reshape([27, 3])
 }
 
@@ -45,7 +47,10 @@ fn trace_module(dir: &std::path::Path) -> std::path::PathBuf {
     let cell = Tensor::eye(3, (Kind::Double, tch::Device::Cpu)) * 5.6;
     let z = Tensor::from_slice(&[18i64, 18]);
     let shifts = shifts();
-    let module = CModule::create_by_tracing("LennardJones", "forward", &[pos, cell, z], &mut |inputs| vec![lj_energy(&inputs[0], &inputs[1], &shifts)]).expect("trace");
+    let module = CModule::create_by_tracing("LennardJones", "forward", &[pos, cell, z], &mut |inputs| {
+        vec![lj_energy(&inputs[0], &inputs[1], &shifts)]
+    })
+    .expect("trace");
     let path = dir.join("lj.pt");
     module.save(&path).expect("save");
     path
@@ -56,7 +61,11 @@ fn argon(seed: u64) -> Structure {
     let ar = Element::from_symbol("Ar").unwrap();
     let fcc = [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]];
     let jitter = |k: usize| ((k as f64 + seed as f64) * 1.37).sin() * 0.02;
-    let frac = fcc.iter().enumerate().map(|(i, f)| Vector3::new(f[0] + jitter(3 * i), f[1] + jitter(3 * i + 1), f[2] + jitter(3 * i + 2))).collect();
+    let frac = fcc
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Vector3::new(f[0] + jitter(3 * i), f[1] + jitter(3 * i + 1), f[2] + jitter(3 * i + 2)))
+        .collect();
     let lattice = Lattice::from_row_vectors([[5.4, 0.1, 0.0], [0.0, 5.5, 0.05], [0.1, 0.0, 5.35]]).unwrap();
     Structure::from_frac(lattice, vec![ar; 4], frac).unwrap()
 }
@@ -79,7 +88,10 @@ fn traced_pair_potential_equals_the_built_in_one() {
         assert!((a.stress - b.stress).norm() < 1e-12, "stress {:?} vs {:?}", a.stress, b.stress);
     }
     let opts = RelaxOptions { fmax: 1e-3, ..Default::default() };
-    let (ra, rb) = (relax(ts.as_ref(), &argon(1), &opts, &mut |_, _| ControlFlow::Continue(())).unwrap(), relax(&lj, &argon(1), &opts, &mut |_, _| ControlFlow::Continue(())).unwrap());
+    let (ra, rb) = (
+        relax(ts.as_ref(), &argon(1), &opts, &mut |_, _| ControlFlow::Continue(())).unwrap(),
+        relax(&lj, &argon(1), &opts, &mut |_, _| ControlFlow::Continue(())).unwrap(),
+    );
     assert!(ra.converged && ra.steps == rb.steps, "{} vs {} steps", ra.steps, rb.steps);
     assert!((ra.evaluation.energy - rb.evaluation.energy).abs() < 1e-9);
     // Bad modules and specs are clear errors.
@@ -88,4 +100,3 @@ fn traced_pair_potential_equals_the_built_in_one() {
     assert!(from_spec("torchscript:dtype=f64").is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
-

@@ -18,9 +18,15 @@ const BG: [f64; 4] = [0.0, 0.0, 0.0, 1.0];
 
 fn device() -> (wgpu::Device, wgpu::Queue) {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::LowPower, ..Default::default() }))
-        .expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe, or set WGPU_BACKEND=gl)");
-    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor { label: Some("viewer tests"), ..Default::default() })).expect("a wgpu device")
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::LowPower,
+        ..Default::default()
+    }))
+    .expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe, or set WGPU_BACKEND=gl)");
+    pollster::block_on(
+        adapter.request_device(&wgpu::DeviceDescriptor { label: Some("viewer tests"), ..Default::default() }),
+    )
+    .expect("a wgpu device")
 }
 
 fn structure(a: f64, sites: &[(&str, [f64; 3])]) -> Structure {
@@ -56,7 +62,15 @@ fn render(r: &mut ViewerRenderer, dq: &(wgpu::Device, wgpu::Queue), data: &DrawD
 }
 
 fn opts(show_bonds: bool) -> SceneOptions {
-    SceneOptions { style: Style::BallAndStick, colors: ColorScheme::Vesta, supercell: [1, 1, 1], boundary_atoms: false, bond_rule: BondRule::default(), show_bonds, show_cell: false }
+    SceneOptions {
+        style: Style::BallAndStick,
+        colors: ColorScheme::Vesta,
+        supercell: [1, 1, 1],
+        boundary_atoms: false,
+        bond_rule: BondRule::default(),
+        show_bonds,
+        show_cell: false,
+    }
 }
 
 #[test]
@@ -133,7 +147,8 @@ fn viewer_pixels() {
     }
 
     // 5. The unit cell is drawn as lines: some non-background pixels with an empty scene of atoms.
-    let scene = build_scene(&structure(4.0, &[("Na", [0.0, 0.0, 0.0])]), &SceneOptions { show_cell: true, ..opts(false) });
+    let scene =
+        build_scene(&structure(4.0, &[("Na", [0.0, 0.0, 0.0])]), &SceneOptions { show_cell: true, ..opts(false) });
     let mut data = DrawData::from_scene(&scene, Style::BallAndStick, None, &[], [1.0; 4]);
     data.atoms.clear();
     let img = render(&mut r, &dq, &data, &Camera::framing(scene.center, scene.radius, false));
@@ -143,7 +158,10 @@ fn viewer_pixels() {
 
 /// One red bond (a single cylinder, no atoms) from `a` to `b` (Å) of `radius` Å.
 fn lone_bond(a: [f32; 3], b: [f32; 3], radius: f32) -> DrawData {
-    DrawData { bonds: vec![BondInstance { start: a, radius, end: b, color: [1.0, 0.0, 0.0, 1.0] }], ..Default::default() }
+    DrawData {
+        bonds: vec![BondInstance { start: a, radius, end: b, color: [1.0, 0.0, 0.0, 1.0] }],
+        ..Default::default()
+    }
 }
 
 fn is_red(p: [u8; 3]) -> bool {
@@ -169,11 +187,18 @@ fn bond_cylinders_have_the_projected_width_closed_ends_and_smooth_edges() {
             let y = (cy + offset * r_px).round() as u32;
             let p = pixel(&img, cx, y);
             assert_eq!(is_red(p), inside, "orthographic {orthographic}: pixel {offset} radii from the axis is {p:?}");
-            assert_eq!(is_background(p), !inside, "orthographic {orthographic}: pixel {offset} radii from the axis is {p:?}");
+            assert_eq!(
+                is_background(p),
+                !inside,
+                "orthographic {orthographic}: pixel {offset} radii from the axis is {p:?}"
+            );
         }
         // Nothing beyond the ends (caps are flat, not extended).
         let end = cam.project([1.0 + 2.0 * radius, 0.0, 0.0], size).unwrap();
-        assert!(is_background(pixel(&img, end[0].round() as u32, cy.round() as u32)), "orthographic {orthographic}: past the end");
+        assert!(
+            is_background(pixel(&img, end[0].round() as u32, cy.round() as u32)),
+            "orthographic {orthographic}: past the end"
+        );
 
         // 2. End-on, pointing at the viewer, with no atom to hide the end: the cap closes the tube,
         //    so the centre is red (a hollow tube would show its far opening there).
@@ -188,7 +213,10 @@ fn bond_cylinders_have_the_projected_width_closed_ends_and_smooth_edges() {
         //    pixel centre, as a hard-edged impostor would.
         let thin = 0.15 * radius / r_px.abs(); // 0.15 px
         let img = render(&mut r, &dq, &lone_bond([-1.0, -0.05, 0.0], [1.0, 0.05, 0.0], thin), &cam);
-        let (x0, x1) = (cam.project([-0.9, 0.0, 0.0], size).unwrap()[0] as u32, cam.project([0.9, 0.0, 0.0], size).unwrap()[0] as u32);
+        let (x0, x1) = (
+            cam.project([-0.9, 0.0, 0.0], size).unwrap()[0] as u32,
+            cam.project([0.9, 0.0, 0.0], size).unwrap()[0] as u32,
+        );
         let columns = x1 - x0;
         let mut seen = 0;
         let mut brightest = 0;
@@ -198,8 +226,18 @@ fn bond_cylinders_have_the_projected_width_closed_ends_and_smooth_edges() {
             seen += (m > 8) as u32;
             brightest = brightest.max(m);
         }
-        assert!(seen * 10 >= columns * 9, "orthographic {orthographic}: a sub-pixel bond shows in {seen} of {columns} columns");
-        let full = pixel(&render(&mut r, &dq, &lone_bond([-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], radius), &cam), cx, cy.round() as u32)[0];
-        assert!(brightest < full, "orthographic {orthographic}: a partly covered pixel ({brightest}) is dimmer than a covered one ({full})");
+        assert!(
+            seen * 10 >= columns * 9,
+            "orthographic {orthographic}: a sub-pixel bond shows in {seen} of {columns} columns"
+        );
+        let full = pixel(
+            &render(&mut r, &dq, &lone_bond([-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], radius), &cam),
+            cx,
+            cy.round() as u32,
+        )[0];
+        assert!(
+            brightest < full,
+            "orthographic {orthographic}: a partly covered pixel ({brightest}) is dimmer than a covered one ({full})"
+        );
     }
 }

@@ -20,9 +20,28 @@ use crate::crystal::{Composition, Element};
 
 /// The 22 Magpie properties in matminer's preset order.
 pub const MAGPIE_PROPERTIES: [&str; 22] = [
-    "Number", "MendeleevNumber", "AtomicWeight", "MeltingT", "Column", "Row", "CovalentRadius", "Electronegativity",
-    "NsValence", "NpValence", "NdValence", "NfValence", "NValence", "NsUnfilled", "NpUnfilled", "NdUnfilled",
-    "NfUnfilled", "NUnfilled", "GSvolume_pa", "GSbandgap", "GSmagmom", "SpaceGroupNumber",
+    "Number",
+    "MendeleevNumber",
+    "AtomicWeight",
+    "MeltingT",
+    "Column",
+    "Row",
+    "CovalentRadius",
+    "Electronegativity",
+    "NsValence",
+    "NpValence",
+    "NdValence",
+    "NfValence",
+    "NValence",
+    "NsUnfilled",
+    "NpUnfilled",
+    "NdUnfilled",
+    "NfUnfilled",
+    "NUnfilled",
+    "GSvolume_pa",
+    "GSbandgap",
+    "GSmagmom",
+    "SpaceGroupNumber",
 ];
 
 /// The six statistics in matminer's order.
@@ -83,7 +102,8 @@ pub fn magpie_value(el: Element, k: usize) -> f64 {
 pub fn composition_features(comp: &Composition) -> Vec<f64> {
     let mut out = Vec::with_capacity(N_FEATURES);
     let total = comp.num_atoms();
-    let pairs: Vec<(Element, f64)> = if total > 0.0 { comp.iter().map(|(e, a)| (e, a / total)).collect() } else { Vec::new() };
+    let pairs: Vec<(Element, f64)> =
+        if total > 0.0 { comp.iter().map(|(e, a)| (e, a / total)).collect() } else { Vec::new() };
     if pairs.is_empty() {
         return vec![0.0; N_FEATURES];
     }
@@ -99,7 +119,11 @@ pub fn composition_features(comp: &Composition) -> Vec<f64> {
         out.extend([min, max, max - min, mean, avg_dev, mode]);
     }
     for p in STOICHIOMETRY_P {
-        out.push(if p == 0 { pairs.len() as f64 } else { pairs.iter().map(|(_, w)| w.powi(p as i32)).sum::<f64>().powf(1.0 / p as f64) });
+        out.push(if p == 0 {
+            pairs.len() as f64
+        } else {
+            pairs.iter().map(|(_, w)| w.powi(p as i32)).sum::<f64>().powf(1.0 / p as f64)
+        });
     }
     // Valence orbital fractions: mean N{s,p,d,f}Valence / mean NValence (indices 8..=12).
     let mean_of = |k: usize| pairs.iter().map(|&(e, w)| magpie_value(e, k) * w).sum::<f64>();

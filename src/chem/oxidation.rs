@@ -49,8 +49,10 @@ struct Tables {
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| {
-        let c: ConsensusFile = serde_json::from_str(include_str!("../../assets/smact_icsd24_consensus3.json")).expect("embedded smact_icsd24_consensus3.json is valid");
-        let r: RulesFile = serde_json::from_str(include_str!("../../assets/smact_rules.json")).expect("embedded smact_rules.json is valid");
+        let c: ConsensusFile = serde_json::from_str(include_str!("../../assets/smact_icsd24_consensus3.json"))
+            .expect("embedded smact_icsd24_consensus3.json is valid");
+        let r: RulesFile = serde_json::from_str(include_str!("../../assets/smact_rules.json"))
+            .expect("embedded smact_rules.json is valid");
         let el = |s: &str| Element::from_symbol(s).expect("SMACT tables name known elements");
         Tables {
             consensus: c.oxidation_states.iter().map(|(s, v)| (el(s), v.clone())).collect(),
@@ -133,13 +135,21 @@ impl Verdict {
 
     /// A short sentence for people.
     pub fn explain(&self) -> String {
-        let states = |v: &[(Element, i8)]| v.iter().map(|(e, q)| format!("{e}{}{}", q.abs(), if *q < 0 { '-' } else { '+' })).collect::<Vec<_>>().join(" ");
+        let states = |v: &[(Element, i8)]| {
+            v.iter()
+                .map(|(e, q)| format!("{e}{}{}", q.abs(), if *q < 0 { '-' } else { '+' }))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         match self {
             Verdict::Element => "a single element".into(),
             Verdict::Alloy => "metals only (alloy)".into(),
             Verdict::ChargeBalanced(v) => format!("charge-balanced as {}", states(v)),
             Verdict::NoOxidationStates(e) => format!("{e} has no ICSD oxidation state"),
-            Verdict::FailsPauling(v) => format!("charge-balanced only as {} (and the like), which fails the Pauling electronegativity test", states(v)),
+            Verdict::FailsPauling(v) => format!(
+                "charge-balanced only as {} (and the like), which fails the Pauling electronegativity test",
+                states(v)
+            ),
             Verdict::NotChargeBalanced => "no charge-neutral assignment of one oxidation state per element".into(),
         }
     }
@@ -241,7 +251,11 @@ pub struct NeutralStoichiometry {
 /// SMACT's `smact_filter`: for every combination of oxidation states (table `set`) passing the Pauling
 /// test, every coprime amount vector in 1..=threshold with Σ qᵢ nᵢ = 0, in SMACT's order. `Err` names an
 /// element without oxidation states.
-pub fn neutral_stoichiometries(elements: &[Element], threshold: u32, set: OxidationSet) -> Result<Vec<NeutralStoichiometry>, Element> {
+pub fn neutral_stoichiometries(
+    elements: &[Element],
+    threshold: u32,
+    set: OxidationSet,
+) -> Result<Vec<NeutralStoichiometry>, Element> {
     let mut states = Vec::with_capacity(elements.len());
     for e in elements {
         let s = oxidation_states(*e, set);
@@ -265,7 +279,10 @@ pub fn neutral_stoichiometries(elements: &[Element], threshold: u32, set: Oxidat
             loop {
                 let charge: i64 = x.iter().zip(&q).map(|(n, q)| (*n as i64 + 1) * *q as i64).sum();
                 if charge == 0 && x.iter().fold(0u64, |g, n| gcd(g, *n as u64 + 1)) == 1 {
-                    out.push(NeutralStoichiometry { oxidation_states: q.clone(), amounts: x.iter().map(|n| *n as u32 + 1).collect() });
+                    out.push(NeutralStoichiometry {
+                        oxidation_states: q.clone(),
+                        amounts: x.iter().map(|n| *n as u32 + 1).collect(),
+                    });
                 }
                 if !next_combination(&mut x, |_| threshold as usize) {
                     break;
@@ -309,6 +326,8 @@ mod tests {
         let r = neutral_stoichiometries(&els, 8, OxidationSet::Icsd24).unwrap();
         let amounts: Vec<Vec<u32>> = r.iter().map(|s| s.amounts.clone()).collect();
         assert!(amounts.contains(&vec![2, 3]) && amounts.contains(&vec![1, 1]));
-        assert!(r.iter().all(|s| s.amounts[0] as i64 * s.oxidation_states[0] as i64 + s.amounts[1] as i64 * s.oxidation_states[1] as i64 == 0));
+        assert!(r.iter().all(|s| s.amounts[0] as i64 * s.oxidation_states[0] as i64
+            + s.amounts[1] as i64 * s.oxidation_states[1] as i64
+            == 0));
     }
 }

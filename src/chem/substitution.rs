@@ -46,14 +46,17 @@ impl SubstitutionTable {
     pub fn embedded() -> &'static SubstitutionTable {
         static T: OnceLock<SubstitutionTable> = OnceLock::new();
         T.get_or_init(|| {
-            let f: LambdaFile = serde_json::from_str(include_str!("../../assets/lambda.json")).expect("embedded lambda.json is valid (checked by tests)");
+            let f: LambdaFile = serde_json::from_str(include_str!("../../assets/lambda.json"))
+                .expect("embedded lambda.json is valid (checked by tests)");
             SubstitutionTable::new(f.default_lambda, f.pairs)
         })
     }
 
     fn new(default_lambda: f64, pairs: Vec<(String, String, f64)>) -> SubstitutionTable {
-        let pairs: Vec<(String, String, f64)> = pairs.into_iter().map(|(a, b, l)| (species_name(&a), species_name(&b), l)).collect();
-        let species: Vec<String> = pairs.iter().flat_map(|(a, b, _)| [a.clone(), b.clone()]).collect::<BTreeSet<_>>().into_iter().collect();
+        let pairs: Vec<(String, String, f64)> =
+            pairs.into_iter().map(|(a, b, l)| (species_name(&a), species_name(&b), l)).collect();
+        let species: Vec<String> =
+            pairs.iter().flat_map(|(a, b, _)| [a.clone(), b.clone()]).collect::<BTreeSet<_>>().into_iter().collect();
         let index: HashMap<String, usize> = species.iter().enumerate().map(|(i, s)| (s.clone(), i)).collect();
         let n = species.len();
         let mut lambda = vec![default_lambda; n * n];
@@ -123,18 +126,33 @@ impl SubstitutionTable {
     /// conditional probabilities exceeds `threshold`, found by depth-first branch and bound, keeping only
     /// those whose substituted composition is charge-balanced. The identity substitution is included.
     /// Sorted by probability, highest first. `Err` names a species the table lacks.
-    pub fn predict(&self, composition: &[(String, f64)], threshold: f64, direction: Direction) -> Result<Vec<SubstitutionPrediction>, String> {
+    pub fn predict(
+        &self,
+        composition: &[(String, f64)],
+        threshold: f64,
+        direction: Direction,
+    ) -> Result<Vec<SubstitutionPrediction>, String> {
         let composition: Vec<(String, f64)> = composition.iter().map(|(s, n)| (species_name(s), *n)).collect();
-        let fixed_idx: Vec<usize> = composition.iter().map(|(s, _)| self.index.get(s).copied().ok_or_else(|| format!("species {s:?} is not in the substitution table"))).collect::<Result<_, _>>()?;
+        let fixed_idx: Vec<usize> = composition
+            .iter()
+            .map(|(s, _)| {
+                self.index.get(s).copied().ok_or_else(|| format!("species {s:?} is not in the substitution table"))
+            })
+            .collect::<Result<_, _>>()?;
         let score = |s: usize, t: usize| match direction {
             Direction::ToThis => self.cond_prob_at(s, t),
             Direction::FromThis => self.cond_prob_at(t, s),
         };
         let fixed: Vec<&str> = composition.iter().map(|(s, _)| s.as_str()).collect();
         // Scores of every table species at every position, and the best one (the bound).
-        let scores: Vec<Vec<f64>> = fixed_idx.iter().map(|&t| (0..self.species.len()).map(|s| score(s, t)).collect()).collect();
+        let scores: Vec<Vec<f64>> =
+            fixed_idx.iter().map(|&t| (0..self.species.len()).map(|s| score(s, t)).collect()).collect();
         let best: Vec<f64> = scores.iter().map(|row| row.iter().copied().fold(0.0, f64::max)).collect();
-        let charge: Vec<f64> = self.species.iter().map(|s| crate::crystal::Element::from_label(s).ok().and_then(|(_, q)| q).unwrap_or(0) as f64).collect();
+        let charge: Vec<f64> = self
+            .species
+            .iter()
+            .map(|s| crate::crystal::Element::from_label(s).ok().and_then(|(_, q)| q).unwrap_or(0) as f64)
+            .collect();
         let mut out = Vec::new();
         let mut chosen: Vec<usize> = Vec::with_capacity(fixed.len());
         let mut probs: Vec<f64> = Vec::with_capacity(fixed.len());
@@ -156,7 +174,15 @@ impl SubstitutionTable {
         Ok(out)
     }
 
-    fn branch(&self, scores: &[Vec<f64>], best: &[f64], threshold: f64, chosen: &mut Vec<usize>, probs: &mut Vec<f64>, found: &mut dyn FnMut(&[usize], f64)) {
+    fn branch(
+        &self,
+        scores: &[Vec<f64>],
+        best: &[f64],
+        threshold: f64,
+        chosen: &mut Vec<usize>,
+        probs: &mut Vec<f64>,
+        found: &mut dyn FnMut(&[usize], f64),
+    ) {
         let i = chosen.len();
         for s in 0..self.species.len() {
             let p = scores[i][s];

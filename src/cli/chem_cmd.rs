@@ -51,9 +51,15 @@ pub enum ChemAction {
 
 pub fn run(action: ChemAction) -> anyhow::Result<i32> {
     match action {
-        ChemAction::Validate { formulas, no_alloys, no_pauling, json } => validate(&formulas, ValidityOptions { include_alloys: !no_alloys, use_pauling_test: !no_pauling, ..Default::default() }, json),
+        ChemAction::Validate { formulas, no_alloys, no_pauling, json } => validate(
+            &formulas,
+            ValidityOptions { include_alloys: !no_alloys, use_pauling_test: !no_pauling, ..Default::default() },
+            json,
+        ),
         ChemAction::Stoichiometries { elements, threshold, json } => stoichiometries(&elements, threshold, json),
-        ChemAction::Substitute { species, threshold, to_this, json } => substitute(&species, threshold, if to_this { Direction::ToThis } else { Direction::FromThis }, json),
+        ChemAction::Substitute { species, threshold, to_this, json } => {
+            substitute(&species, threshold, if to_this { Direction::ToThis } else { Direction::FromThis }, json)
+        }
     }
 }
 
@@ -75,7 +81,9 @@ fn validate(formulas: &[String], opts: ValidityOptions, json_out: bool) -> anyho
         let v = oxidation::validity(&comp, opts);
         if json_out {
             let states = match &v {
-                Verdict::ChargeBalanced(s) => Some(s.iter().map(|(e, q)| (e.symbol().to_string(), json!(q))).collect::<serde_json::Map<_, _>>()),
+                Verdict::ChargeBalanced(s) => {
+                    Some(s.iter().map(|(e, q)| (e.symbol().to_string(), json!(q))).collect::<serde_json::Map<_, _>>())
+                }
                 _ => None,
             };
             let reason = match &v {
@@ -86,7 +94,10 @@ fn validate(formulas: &[String], opts: ValidityOptions, json_out: bool) -> anyho
                 Verdict::FailsPauling(_) => "fails_pauling",
                 Verdict::NotChargeBalanced => "not_charge_balanced",
             };
-            println!("{}", json!({"formula": f, "reduced_formula": comp.reduced_formula(), "valid": v.is_valid(), "reason": reason, "oxidation_states": states, "explanation": v.explain()}));
+            println!(
+                "{}",
+                json!({"formula": f, "reduced_formula": comp.reduced_formula(), "valid": v.is_valid(), "reason": reason, "oxidation_states": states, "explanation": v.explain()})
+            );
         } else {
             println!("{:<20} {:<8} {}", f, if v.is_valid() { "valid" } else { "invalid" }, v.explain());
         }
@@ -96,11 +107,17 @@ fn validate(formulas: &[String], opts: ValidityOptions, json_out: bool) -> anyho
 
 fn stoichiometries(symbols: &[String], threshold: u32, json_out: bool) -> anyhow::Result<i32> {
     let els: Vec<Element> = symbols.iter().map(|s| Element::from_symbol(s)).collect::<Result<_, _>>()?;
-    let list = oxidation::neutral_stoichiometries(&els, threshold, OxidationSet::Icsd24).map_err(|e| anyhow::anyhow!("{e} has no ICSD-24 oxidation state"))?;
+    let list = oxidation::neutral_stoichiometries(&els, threshold, OxidationSet::Icsd24)
+        .map_err(|e| anyhow::anyhow!("{e} has no ICSD-24 oxidation state"))?;
     for s in &list {
-        let formula = Composition::from_pairs(els.iter().zip(&s.amounts).map(|(e, n)| (*e, *n as f64))).formula().replace(' ', "");
+        let formula = Composition::from_pairs(els.iter().zip(&s.amounts).map(|(e, n)| (*e, *n as f64)))
+            .formula()
+            .replace(' ', "");
         if json_out {
-            println!("{}", json!({"formula": formula, "elements": symbols, "oxidation_states": s.oxidation_states, "amounts": s.amounts}));
+            println!(
+                "{}",
+                json!({"formula": formula, "elements": symbols, "oxidation_states": s.oxidation_states, "amounts": s.amounts})
+            );
         } else {
             let q: Vec<String> = els.iter().zip(&s.oxidation_states).map(|(e, q)| format!("{e}{q:+}")).collect();
             println!("{formula:<16} {}", q.join(" "));
@@ -127,8 +144,13 @@ fn substitute(species: &[String], threshold: f64, dir: Direction, json_out: bool
         if json_out {
             println!("{}", json!({"probability": p.probability, "substitutions": p.substitutions}));
         } else {
-            let subs: Vec<String> = p.substitutions.iter().filter(|(a, b)| a != b).map(|(a, b)| format!("{a}→{b}")).collect();
-            println!("{:>10.5}  {}", p.probability, if subs.is_empty() { "(identity)".to_string() } else { subs.join(", ") });
+            let subs: Vec<String> =
+                p.substitutions.iter().filter(|(a, b)| a != b).map(|(a, b)| format!("{a}→{b}")).collect();
+            println!(
+                "{:>10.5}  {}",
+                p.probability,
+                if subs.is_empty() { "(identity)".to_string() } else { subs.join(", ") }
+            );
         }
     }
     Ok(0)

@@ -105,7 +105,12 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
                     None => println!("  band gap          not recorded"),
                 }
                 println!("  e above hull      {:.4} eV/atom (OQMD stability {:.4})", e.e_above_hull, e.stability);
-                println!("  space group       {} (source) / {} {} (Geode, symprec 0.1 Å)", e.space_group, v["space_group_symbol"].as_str().unwrap_or("?"), v["space_group_number"]);
+                println!(
+                    "  space group       {} (source) / {} {} (Geode, symprec 0.1 Å)",
+                    e.space_group,
+                    v["space_group_symbol"].as_str().unwrap_or("?"),
+                    v["space_group_number"]
+                );
                 println!("  prototype         {}", e.prototype);
                 println!("  density           {:.4} g/cm³", e.structure.density());
             }
@@ -117,17 +122,39 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
         }
         DatasetAction::Export { out, split, limit } => {
             let ds = Dataset::embedded();
-            let split = split.map(|s| Split::from_name(&s).with_context(|| format!("unknown split {s:?}; expected train, val or test"))).transpose()?;
-            let entries: Vec<_> = ds.entries.iter().filter(|e| split.is_none_or(|s| e.split == s)).take(limit.unwrap_or(usize::MAX)).collect();
+            let split = split
+                .map(|s| {
+                    Split::from_name(&s).with_context(|| format!("unknown split {s:?}; expected train, val or test"))
+                })
+                .transpose()?;
+            let entries: Vec<_> = ds
+                .entries
+                .iter()
+                .filter(|e| split.is_none_or(|s| e.split == s))
+                .take(limit.unwrap_or(usize::MAX))
+                .collect();
             let is_csv = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
             if is_csv {
-                let mut w = String::from("id,name,formula,split,n_atoms,space_group,prototype,formation_energy_per_atom,band_gap,e_above_hull,stability,energy_per_atom,volume,density\n");
+                let mut w = String::from(
+                    "id,name,formula,split,n_atoms,space_group,prototype,formation_energy_per_atom,band_gap,e_above_hull,stability,energy_per_atom,volume,density\n",
+                );
                 for e in &entries {
                     w.push_str(&format!(
                         "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                        e.id, e.name, e.formula, e.split.name(), e.structure.n_sites(), e.space_group, e.prototype,
-                        e.formation_energy_per_atom, e.band_gap.map(|g| g.to_string()).unwrap_or_default(), e.e_above_hull, e.stability, e.energy_per_atom,
-                        e.structure.volume(), e.structure.density()
+                        e.id,
+                        e.name,
+                        e.formula,
+                        e.split.name(),
+                        e.structure.n_sites(),
+                        e.space_group,
+                        e.prototype,
+                        e.formation_energy_per_atom,
+                        e.band_gap.map(|g| g.to_string()).unwrap_or_default(),
+                        e.e_above_hull,
+                        e.stability,
+                        e.energy_per_atom,
+                        e.structure.volume(),
+                        e.structure.density()
                     ));
                 }
                 std::fs::write(&out, w).with_context(|| format!("cannot write {}", out.display()))?;
@@ -141,7 +168,9 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
             eprintln!("exported {} entries to {}", entries.len(), out.display());
             Ok(0)
         }
-        DatasetAction::Energies { out, potential, elements, relax, fmax, steps, sample } => reference_energies(&out, &potential, &elements, relax, fmax, steps, sample),
+        DatasetAction::Energies { out, potential, elements, relax, fmax, steps, sample } => {
+            reference_energies(&out, &potential, &elements, relax, fmax, steps, sample)
+        }
         DatasetAction::Build { from, out, max_atoms } => {
             let (ds, skipped) = Dataset::build_from_ase_db(&from, BuildFilter { max_atoms, ..Default::default() })?;
             ds.save(&out)?;
@@ -180,7 +209,8 @@ fn stats(json_out: bool) -> anyhow::Result<i32> {
     let hull = range(&|e| Some(e.e_above_hull));
     let on_hull = ds.entries.iter().filter(|e| e.stability <= 0.0).count();
     if json_out {
-        let splits: BTreeMap<_, _> = per_split.iter().map(|(k, (n, f))| (k.to_string(), json!({"entries": n, "formulas": f.len()}))).collect();
+        let splits: BTreeMap<_, _> =
+            per_split.iter().map(|(k, (n, f))| (k.to_string(), json!({"entries": n, "formulas": f.len()}))).collect();
         println!(
             "{}",
             json!({
@@ -209,7 +239,10 @@ fn stats(json_out: bool) -> anyhow::Result<i32> {
 fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
     let list = crate::data::prototypes::find(key.unwrap_or("*"));
     if list.is_empty() {
-        bail!("no AFLOW prototype matches {:?} (try a label such as AB_cF8_225_a_b, B1, cF8, AB2 or perovskite)", key.unwrap_or(""));
+        bail!(
+            "no AFLOW prototype matches {:?} (try a label such as AB_cF8_225_a_b, B1, cF8, AB2 or perovskite)",
+            key.unwrap_or("")
+        );
     }
     if json_out {
         let v: Vec<_> = list
@@ -219,20 +252,43 @@ fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:<28} {:<7} {:>4} {:<10} {:<12} {:>5}  name", "aflow:LABEL", "pearson", "sg", "struk.", "formula", "atoms");
+        println!(
+            "{:<28} {:<7} {:>4} {:<10} {:<12} {:>5}  name",
+            "aflow:LABEL", "pearson", "sg", "struk.", "formula", "atoms"
+        );
         for p in &list {
-            println!("{:<28} {:<7} {:>4} {:<10} {:<12} {:>5}  {}", p.aflow, p.pearson, p.space_group(), p.strukturbericht, p.structure.reduced_formula(), p.structure.n_sites(), p.mineral);
+            println!(
+                "{:<28} {:<7} {:>4} {:<10} {:<12} {:>5}  {}",
+                p.aflow,
+                p.pearson,
+                p.space_group(),
+                p.strukturbericht,
+                p.structure.reduced_formula(),
+                p.structure.n_sites(),
+                p.mineral
+            );
         }
         eprintln!("{} prototypes", list.len());
     }
     Ok(0)
 }
 
-fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], relax_all: bool, fmax: f64, steps: usize, sample: Option<usize>) -> anyhow::Result<i32> {
+fn reference_energies(
+    out: &std::path::Path,
+    spec: &str,
+    elements: &[String],
+    relax_all: bool,
+    fmax: f64,
+    steps: usize,
+    sample: Option<usize>,
+) -> anyhow::Result<i32> {
     use crate::energy::RelaxOptions;
     use crate::energy::references::{self, Mode};
     let calc = super::energy_cmd::potential(spec)?;
-    let els = elements.iter().map(|e| crate::crystal::Element::from_symbol(e.trim()).map_err(|err| anyhow::anyhow!("--elements: {err}"))).collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
+    let els = elements
+        .iter()
+        .map(|e| crate::crystal::Element::from_symbol(e.trim()).map_err(|err| anyhow::anyhow!("--elements: {err}")))
+        .collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
     // Crystals with elements the potential cannot evaluate are left out.
     let refs = references::references(Dataset::embedded(), &els, |e| calc.supports(e));
     let (elemental, mut crystals): (Vec<_>, Vec<_>) = refs.into_iter().partition(|r| r.name.starts_with("element:"));
@@ -242,11 +298,19 @@ fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], re
     }
     let opts = RelaxOptions { fmax, max_steps: steps, ..Default::default() };
     let bar = indicatif::ProgressBar::new((elemental.len() + crystals.len()) as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)").expect("valid template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)")
+            .expect("valid template"),
+    );
     let tick = |_: usize| bar.inc(1);
     let mut rows = references::energies(calc.as_ref(), &elemental, Mode::Relax(&opts), &tick);
     // A dataset crystal whose relaxation fails (a runaway cell) keeps its single-point energy, marked unrelaxed.
-    rows.extend(references::energies(calc.as_ref(), &crystals, if relax_all { Mode::RelaxOrSinglePoint(&opts) } else { Mode::SinglePoint }, &tick));
+    rows.extend(references::energies(
+        calc.as_ref(),
+        &crystals,
+        if relax_all { Mode::RelaxOrSinglePoint(&opts) } else { Mode::SinglePoint },
+        &tick,
+    ));
     bar.finish_and_clear();
     let mut w = String::from("name,formula,energy_per_atom,relaxed,steps,converged\n");
     let (mut failed, mut unconverged, mut fell) = (0, 0, 0);
@@ -258,7 +322,10 @@ fn reference_energies(out: &std::path::Path, spec: &str, elements: &[String], re
                     fell += 1;
                 }
                 unconverged += usize::from(e.relaxed && !e.converged);
-                w.push_str(&format!("{},{},{},{},{},{}\n", e.name, e.formula, e.energy_per_atom, e.relaxed, e.steps, e.converged));
+                w.push_str(&format!(
+                    "{},{},{},{},{},{}\n",
+                    e.name, e.formula, e.energy_per_atom, e.relaxed, e.steps, e.converged
+                ));
             }
             Err(err) => {
                 failed += 1;

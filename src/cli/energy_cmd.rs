@@ -41,7 +41,15 @@ pub fn energy(files: &[PathBuf], spec: &str, json_out: bool) -> anyhow::Result<i
                 v["potential"] = json!(calc.name());
                 println!("{v}");
             } else {
-                println!("{}#{i} {}: E = {:.6} eV ({:.6} eV/atom), fmax = {:.4} eV/Å, pressure = {:.4} GPa", f.display(), s.reduced_formula(), ev.energy, ev.energy_per_atom(), ev.fmax(), ev.pressure_gpa());
+                println!(
+                    "{}#{i} {}: E = {:.6} eV ({:.6} eV/atom), fmax = {:.4} eV/Å, pressure = {:.4} GPa",
+                    f.display(),
+                    s.reduced_formula(),
+                    ev.energy,
+                    ev.energy_per_atom(),
+                    ev.fmax(),
+                    ev.pressure_gpa()
+                );
             }
         }
     }
@@ -51,7 +59,9 @@ pub fn energy(files: &[PathBuf], spec: &str, json_out: bool) -> anyhow::Result<i
 pub fn relax_file(input: &Path, output: &Path, spec: &str, opts: RelaxOptions, json_out: bool) -> anyhow::Result<i32> {
     let calc = potential(spec)?;
     let structures = io::read_structures(input)?;
-    let [start] = structures.as_slice() else { bail!("{}: holds {} structures; relax takes one", input.display(), structures.len()) };
+    let [start] = structures.as_slice() else {
+        bail!("{}: holds {} structures; relax takes one", input.display(), structures.len())
+    };
     let out = relax(calc.as_ref(), start, &opts, &mut |p, _| {
         if !json_out {
             eprintln!("step {:>4}  E = {:.6} eV  fmax = {:.5} eV/Å  V = {:.3} Å³", p.step, p.energy, p.fmax, p.volume);

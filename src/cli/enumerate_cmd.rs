@@ -24,7 +24,9 @@ fn templates(keys: &[String]) -> anyhow::Result<Vec<Template>> {
         } else {
             let hits = enumerate::templates_for(k, ds);
             if hits.is_empty() {
-                bail!("{k:?} is neither a file, a dataset id or label, a formula in the dataset, nor an AFLOW prototype (aflow:B1, aflow:perovskite, aflow:AB2, aflow:*)");
+                bail!(
+                    "{k:?} is neither a file, a dataset id or label, a formula in the dataset, nor an AFLOW prototype (aflow:B1, aflow:perovskite, aflow:AB2, aflow:*)"
+                );
             }
             out.extend(hits);
         }
@@ -32,9 +34,17 @@ fn templates(keys: &[String]) -> anyhow::Result<Vec<Template>> {
     Ok(out)
 }
 
-pub fn run(keys: &[String], threshold: f64, elements: Option<&str>, out: Option<&PathBuf>, json_out: bool) -> anyhow::Result<i32> {
+pub fn run(
+    keys: &[String],
+    threshold: f64,
+    elements: Option<&str>,
+    out: Option<&PathBuf>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let ts = templates(keys)?;
-    let els: Option<Vec<Element>> = elements.map(|s| s.split([',', ' ']).filter(|x| !x.is_empty()).map(Element::from_symbol).collect::<Result<_, _>>()).transpose()?;
+    let els: Option<Vec<Element>> = elements
+        .map(|s| s.split([',', ' ']).filter(|x| !x.is_empty()).map(Element::from_symbol).collect::<Result<_, _>>())
+        .transpose()?;
     let mut cands = Vec::new();
     for t in &ts {
         match &els {
@@ -49,10 +59,12 @@ pub fn run(keys: &[String], threshold: f64, elements: Option<&str>, out: Option<
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     for (i, c) in cands.iter().enumerate() {
-        let subs: Vec<String> = c.substitutions.iter().filter(|(a, b)| a != b).map(|(a, b)| format!("{a}→{b}")).collect();
+        let subs: Vec<String> =
+            c.substitutions.iter().filter(|(a, b)| a != b).map(|(a, b)| format!("{a}→{b}")).collect();
         let file = out.map(|d| d.join(format!("{:05}_{}.cif", i, c.reduced_formula())));
         if let Some(f) = &file {
-            std::fs::write(f, io::cif::write(&c.structure, &c.reduced_formula())).with_context(|| format!("writing {}", f.display()))?;
+            std::fs::write(f, io::cif::write(&c.structure, &c.reduced_formula()))
+                .with_context(|| format!("writing {}", f.display()))?;
         }
         if json_out {
             println!(
@@ -64,7 +76,15 @@ pub fn run(keys: &[String], threshold: f64, elements: Option<&str>, out: Option<
         } else {
             let p = c.probability.map_or("-".to_string(), |p| format!("{p:.4}"));
             let proto = if c.template.contains(&c.prototype) { "" } else { c.prototype.as_str() };
-            println!("{:<5} {:<16} {:>8}  {:<24} from {} {}", i, c.reduced_formula(), p, subs.join(", "), c.template, proto);
+            println!(
+                "{:<5} {:<16} {:>8}  {:<24} from {} {}",
+                i,
+                c.reduced_formula(),
+                p,
+                subs.join(", "),
+                c.template,
+                proto
+            );
         }
     }
     if !json_out {

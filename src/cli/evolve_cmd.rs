@@ -15,7 +15,7 @@ use crate::crystal::{Composition, Element, Structure};
 use crate::data::Dataset;
 use crate::energy::calculator::from_spec;
 use crate::energy::{RelaxOptions, relax};
-use crate::search::evolve::{self, Algorithm, EvolveSettings, Evaluator, Evolution, ObjectiveSpec};
+use crate::search::evolve::{self, Algorithm, Evaluator, Evolution, EvolveSettings, ObjectiveSpec};
 use crate::search::random_structure::{RandomOptions, feasible_space_groups, random_in_groups, random_symmetric};
 
 #[derive(Debug, Subcommand)]
@@ -66,9 +66,12 @@ pub enum EvolveAction {
 pub fn run(action: EvolveAction) -> anyhow::Result<i32> {
     crate::ml::init_threads(1);
     match action {
-        EvolveAction::Random { composition, n, space_group, seed, out } => random(&composition, n, space_group, seed, &out),
+        EvolveAction::Random { composition, n, space_group, seed, out } => {
+            random(&composition, n, space_group, seed, &out)
+        }
         EvolveAction::Benchmark { systems, seeds, budget, population, algorithm, fmax, steps, json } => {
-            let alg: Algorithm = serde_json::from_value(json!(algorithm)).with_context(|| format!("--algorithm {algorithm:?}: use ga, anneal, swarm or bo"))?;
+            let alg: Algorithm = serde_json::from_value(json!(algorithm))
+                .with_context(|| format!("--algorithm {algorithm:?}: use ga, anneal, swarm or bo"))?;
             benchmark(&systems, seeds, budget, population, alg, fmax, steps, json)
         }
     }
@@ -114,7 +117,14 @@ fn random(composition: &str, n: usize, space_group: Option<u8>, seed: u64, out: 
 fn ground_state(formula: &str, groups: &[u8], eval: &Evaluator) -> anyhow::Result<(Structure, f64, String)> {
     let ds = Dataset::embedded();
     let red = Composition::from_formula(formula)?.reduced_formula();
-    let polymorphs: Vec<_> = ds.with_formula(&red).into_iter().filter(|e| e.structure.n_sites() <= 20 && (groups.is_empty() || e.structure.space_group_number(0.1).is_ok_and(|g| groups.contains(&g)))).collect();
+    let polymorphs: Vec<_> = ds
+        .with_formula(&red)
+        .into_iter()
+        .filter(|e| {
+            e.structure.n_sites() <= 20
+                && (groups.is_empty() || e.structure.space_group_number(0.1).is_ok_and(|g| groups.contains(&g)))
+        })
+        .collect();
     if polymorphs.is_empty() {
         bail!("{formula}: no polymorph with at most 20 atoms in the dataset");
     }
@@ -146,7 +156,16 @@ fn quartiles(mut v: Vec<f64>) -> Value {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn benchmark(systems: &str, seeds: u64, budget: usize, population: usize, alg: Algorithm, fmax: f64, steps: usize, json_out: bool) -> anyhow::Result<i32> {
+fn benchmark(
+    systems: &str,
+    seeds: u64,
+    budget: usize,
+    population: usize,
+    alg: Algorithm,
+    fmax: f64,
+    steps: usize,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let eval = Evaluator {
         calc: Some(from_spec("chgnet")?),
         relax: RelaxOptions { fmax, max_steps: steps, ..RelaxOptions::default() },
@@ -158,35 +177,59 @@ fn benchmark(systems: &str, seeds: u64, budget: usize, population: usize, alg: A
     for system in systems.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let t0 = Instant::now();
         let (formula, groups) = match system.split_once('@') {
-            Some((f, g)) => (f, g.split('/').map(|x| x.trim().parse::<u8>().with_context(|| format!("{system}: {x:?} is not a space-group number"))).collect::<anyhow::Result<Vec<u8>>>()?),
+            Some((f, g)) => (
+                f,
+                g.split('/')
+                    .map(|x| {
+                        x.trim().parse::<u8>().with_context(|| format!("{system}: {x:?} is not a space-group number"))
+                    })
+                    .collect::<anyhow::Result<Vec<u8>>>()?,
+            ),
             None => (system, Vec::new()),
         };
         let (target, e0, name) = ground_state(formula, &groups, &eval)?;
         let unit: usize = Composition::from_formula(formula)?.num_atoms().round() as usize;
         let z = (target.n_sites() / unit.max(1)).max(2);
-        eprintln!("{formula}: ground state {name}, {} atoms, {e0:.4} eV/atom; searching with 1–{z} formula units", target.n_sites());
+        eprintln!(
+            "{formula}: ground state {name}, {} atoms, {e0:.4} eV/atom; searching with 1–{z} formula units",
+            target.n_sites()
+        );
         let mut per_alg = serde_json::Map::new();
         for a in [alg, Algorithm::Random] {
             let mut firsts = Vec::new();
             let mut evaluated = 0;
             let mut seconds = 0.0;
             for seed in 0..seeds {
-                let settings = EvolveSettings { composition: formula.into(), formula_units: [1, z], algorithm: a, population, budget, ..EvolveSettings::default() };
+                let settings = EvolveSettings {
+                    composition: formula.into(),
+                    formula_units: [1, z],
+                    algorithm: a,
+                    population,
+                    budget,
+                    ..EvolveSettings::default()
+                };
                 let mut evo = Evolution::new(settings, seed).map_err(anyhow::Error::msg)?;
                 let hit = |s: &Structure, e: f64| e <= e0 + 0.002 || matcher.fit(s, &target);
                 let mut first: Option<usize> = None;
                 let t = Instant::now();
                 evolve::run(&mut evo, &eval, |evo, ids| {
-                    first = first.or_else(|| ids.iter().copied().find(|&i| {
-                        let ind = &evo.state.individuals[i];
-                        ind.ok() && hit(&ind.structure, ind.energy_per_atom)
-                    }));
+                    first = first.or_else(|| {
+                        ids.iter().copied().find(|&i| {
+                            let ind = &evo.state.individuals[i];
+                            ind.ok() && hit(&ind.structure, ind.energy_per_atom)
+                        })
+                    });
                     first.is_some()
                 });
                 seconds += t.elapsed().as_secs_f64();
                 evaluated += evo.evaluated();
                 let best = evo.best().map_or(f64::NAN, |b| b.energy_per_atom);
-                eprintln!("  {:6} seed {seed}: {} after {} structures (best {best:.4} eV/atom)", a.name(), first.map_or("no hit".to_string(), |f| format!("hit at {}", f + 1)), evo.evaluated());
+                eprintln!(
+                    "  {:6} seed {seed}: {} after {} structures (best {best:.4} eV/atom)",
+                    a.name(),
+                    first.map_or("no hit".to_string(), |f| format!("hit at {}", f + 1)),
+                    evo.evaluated()
+                );
                 if let Some(f) = first {
                     firsts.push((f + 1) as f64);
                 }
@@ -211,7 +254,11 @@ fn benchmark(systems: &str, seeds: u64, budget: usize, population: usize, alg: A
             let r = &row["results"];
             println!(
                 "{formula:8} {:>5}: success {}/{seeds}, median first hit {}   random: {}/{seeds}, median {}",
-                alg.name(), r[alg.name()]["success"], r[alg.name()]["evaluated_to_first_hit"]["median"], r["random"]["success"], r["random"]["evaluated_to_first_hit"]["median"]
+                alg.name(),
+                r[alg.name()]["success"],
+                r[alg.name()]["evaluated_to_first_hit"]["median"],
+                r["random"]["success"],
+                r["random"]["evaluated_to_first_hit"]["median"]
             );
         } else {
             println!("{row}");

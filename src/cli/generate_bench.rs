@@ -25,14 +25,21 @@ fn spread<T: Clone>(v: &[T], n: usize) -> Vec<T> {
     (0..n).map(|i| v[(i as f64 * step) as usize].clone()).collect()
 }
 
-fn decode_all(vae: &CrystalVae, z: &tch::Tensor, opts: &SampleOptions, guide: Option<&FormulaGuide>) -> anyhow::Result<Vec<Option<Structure>>> {
+fn decode_all(
+    vae: &CrystalVae,
+    z: &tch::Tensor,
+    opts: &SampleOptions,
+    guide: Option<&FormulaGuide>,
+) -> anyhow::Result<Vec<Option<Structure>>> {
     let n = z.size()[0];
     let mut out = Vec::new();
     let mut start = 0;
     while start < n {
         let len = 128.min(n - start);
         let o = SampleOptions { seed: opts.seed.wrapping_add(start as u64), ..opts.clone() };
-        let d = vae.decode_guided(&z.narrow(0, start, len), &[], &Constraints::default(), &o, guide, &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
+        let d = vae
+            .decode_guided(&z.narrow(0, start, len), &[], &Constraints::default(), &o, guide, &mut |_, _| {}, &|| false)
+            .map_err(anyhow::Error::msg)?;
         out.extend(d.into_iter().map(|d| d.structure.ok()));
         start += len;
     }
@@ -46,10 +53,19 @@ fn valid(s: &Structure) -> bool {
 /// The valid crystals `ok` symmetrised and relaxed with `polisher`, then judged again by the forward
 /// model: shares of `ok` inside the window, and inside it while ≤ 0.1 eV/atom above the potential's hull
 /// (a crystal that did not relax, or that the forward model cannot read, counts as a miss).
-fn relaxed_hits(polisher: &Polisher, campaign: &Campaign, ok: &[&Generated], pm: &dyn PropertyModel) -> serde_json::Value {
+fn relaxed_hits(
+    polisher: &Polisher,
+    campaign: &Campaign,
+    ok: &[&Generated],
+    pm: &dyn PropertyModel,
+) -> serde_json::Value {
     use rayon::prelude::*;
     let t0 = std::time::Instant::now();
-    let polished: Vec<_> = ok.par_iter().map(|g| polisher.polish(&g.structure, &|| false)).filter(|p| p.energy_per_atom.is_some()).collect();
+    let polished: Vec<_> = ok
+        .par_iter()
+        .map(|g| polisher.polish(&g.structure, &|| false))
+        .filter(|p| p.energy_per_atom.is_some())
+        .collect();
     let judged = campaign.judge_each(&polished.iter().map(|p| p.structure.clone()).collect::<Vec<_>>(), pm);
     let inside: Vec<bool> = judged.iter().map(|j| j.as_ref().is_ok_and(|(_, d)| *d == Some(0.0))).collect();
     let hits = inside.iter().filter(|h| **h).count();
@@ -62,9 +78,16 @@ fn relaxed_hits(polisher: &Polisher, campaign: &Campaign, ok: &[&Generated], pm:
 /// DFT band gap (eV) and the forward model's prediction for every test crystal of at most `max_atoms`
 /// atoms that has a DFT gap.
 fn test_split_gaps(model: &dyn PropertyModel, max_atoms: usize) -> anyhow::Result<Vec<(f64, f64)>> {
-    let k = model.targets().iter().position(|t| *t == Target::BandGap).context("the property model does not predict the band gap")?;
-    let (dft, structures): (Vec<f64>, Vec<Structure>) =
-        Dataset::embedded().split(Split::Test).filter(|e| e.structure.n_sites() <= max_atoms).filter_map(|e| e.band_gap.map(|g| (g, e.structure.clone()))).unzip();
+    let k = model
+        .targets()
+        .iter()
+        .position(|t| *t == Target::BandGap)
+        .context("the property model does not predict the band gap")?;
+    let (dft, structures): (Vec<f64>, Vec<Structure>) = Dataset::embedded()
+        .split(Split::Test)
+        .filter(|e| e.structure.n_sites() <= max_atoms)
+        .filter_map(|e| e.band_gap.map(|g| (g, e.structure.clone())))
+        .unzip();
     let predicted = model.predict(&structures)?;
     Ok(dft.into_iter().zip(predicted).map(|(g, p)| (g, p[k].mean)).collect())
 }
@@ -83,18 +106,34 @@ fn window_reference(gaps: &[(f64, f64)], lo: f64, hi: f64) -> serde_json::Value 
 }
 
 fn fe_of(model: &dyn PropertyModel, s: &[Structure]) -> anyhow::Result<Vec<f64>> {
-    let k = model.targets().iter().position(|t| *t == Target::FormationEnergyPerAtom).context("the property model does not predict formation energy")?;
+    let k = model
+        .targets()
+        .iter()
+        .position(|t| *t == Target::FormationEnergyPerAtom)
+        .context("the property model does not predict formation energy")?;
     Ok(model.predict(s)?.into_iter().map(|p| p[k].mean).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &SampleOptions, guide_model: &str, oversample: usize, property_model: &str, relax: Option<PolishSettings>, json_out: bool) -> anyhow::Result<i32> {
+pub fn run(
+    model: &str,
+    n_rec: usize,
+    n_paths: usize,
+    n_target: usize,
+    opts: &SampleOptions,
+    guide_model: &str,
+    oversample: usize,
+    property_model: &str,
+    relax: Option<PolishSettings>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let polisher = relax.map(Polisher::new).transpose().map_err(anyhow::Error::msg)?;
     let vae = CrystalVae::open(model)?;
     let pm = crate::ml::shipped::open(property_model)?;
     let ds = Dataset::embedded();
     let max_atoms = vae.config().max_atoms;
-    let test: Vec<Structure> = ds.split(Split::Test).filter(|e| e.structure.n_sites() <= max_atoms).map(|e| e.structure.clone()).collect();
+    let test: Vec<Structure> =
+        ds.split(Split::Test).filter(|e| e.structure.n_sites() <= max_atoms).map(|e| e.structure.clone()).collect();
     let say = |m: String| {
         if !json_out {
             eprintln!("{m}");
@@ -141,7 +180,8 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     let mut best = vec![f64::INFINITY; starts.len()];
     for zk in &path {
         let dec = decode_all(&vae, zk, opts, guide.as_ref().map(|g| g as &FormulaGuide))?;
-        let ok: Vec<(usize, Structure)> = dec.into_iter().enumerate().filter_map(|(i, s)| s.filter(valid).map(|s| (i, s))).collect();
+        let ok: Vec<(usize, Structure)> =
+            dec.into_iter().enumerate().filter_map(|(i, s)| s.filter(valid).map(|s| (i, s))).collect();
         let fe = fe_of(pm.as_ref(), &ok.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>())?;
         for ((i, _), e) in ok.iter().zip(fe) {
             best[*i] = best[*i].min(e);
@@ -156,21 +196,37 @@ pub fn run(model: &str, n_rec: usize, n_paths: usize, n_target: usize, opts: &Sa
     // beside the same forward model's reading of the test split's own crystals in that window.
     let test_gaps = test_split_gaps(pm.as_ref(), max_atoms)?;
     let mut windows = Vec::new();
-    for ((lo, hi), mode) in [(0.5, 1.0), (1.5, 2.0), (3.0, 3.5)].into_iter().flat_map(|w| [(w, Mode::Sample), (w, Mode::Conditional)]) {
+    for ((lo, hi), mode) in
+        [(0.5, 1.0), (1.5, 2.0), (3.0, 3.5)].into_iter().flat_map(|w| [(w, Mode::Sample), (w, Mode::Conditional)])
+    {
         let t0 = std::time::Instant::now();
-        let settings = CampaignSettings { mode, targets: vec![format!("band_gap in [{lo}, {hi}]")], sampling: opts.clone(), guide_model: guide_model.to_string(), oversample, ..Default::default() };
+        let settings = CampaignSettings {
+            mode,
+            targets: vec![format!("band_gap in [{lo}, {hi}]")],
+            sampling: opts.clone(),
+            guide_model: guide_model.to_string(),
+            oversample,
+            ..Default::default()
+        };
         let campaign = Campaign::new(CrystalVae::open(model)?, settings, &[]).map_err(anyhow::Error::msg)?;
         let mut gens = Vec::new();
         let mut start = 0;
         while start < n_target {
             let count = 128.min(n_target - start);
-            gens.extend(campaign.generate(start, count, n_target, 7, pm.as_ref(), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?.into_iter().filter_map(Result::ok));
+            gens.extend(
+                campaign
+                    .generate(start, count, n_target, 7, pm.as_ref(), &mut |_, _| {}, &|| false)
+                    .map_err(anyhow::Error::msg)?
+                    .into_iter()
+                    .filter_map(Result::ok),
+            );
             start += count;
         }
         let secs = t0.elapsed().as_secs_f64();
         let ok: Vec<_> = gens.iter().filter(|g| g.valid()).collect();
         let hits = ok.iter().filter(|g| g.distance_to_target == Some(0.0)).count();
-        let unique = StructureMatcher::default().group(&ok.iter().map(|g| g.structure.clone()).collect::<Vec<_>>()).len();
+        let unique =
+            StructureMatcher::default().group(&ok.iter().map(|g| g.structure.clone()).collect::<Vec<_>>()).len();
         let novel = ok.iter().filter(|g| g.novel).count();
         let nv = ok.len().max(1) as f64;
         let mut w = json!({"window_ev": [lo, hi], "mode": mode, "generated": n_target, "valid": ok.len(), "hit_rate": hits as f64 / nv, "uniqueness": unique as f64 / nv, "novelty": novel as f64 / nv,

@@ -231,23 +231,78 @@ pub struct GenerateArgs {
 pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result<i32> {
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     match action {
-        Some(GenerateAction::Eval { dir, property_model, floor, no_coverage, relax, relax_limit, relax_steps, json }) => {
+        Some(GenerateAction::Eval {
+            dir,
+            property_model,
+            floor,
+            no_coverage,
+            relax,
+            relax_limit,
+            relax_steps,
+            json,
+        }) => {
             let sun = relax.map(|potential| PolishSettings::relaxing(&potential, relax_steps));
-            eval(&dir, &property_model, EvalOptions { floor, coverage: !no_coverage }, sun.map(|s| (s, relax_limit)), json)
+            eval(
+                &dir,
+                &property_model,
+                EvalOptions { floor, coverage: !no_coverage },
+                sun.map(|s| (s, relax_limit)),
+                json,
+            )
         }
-        Some(GenerateAction::Benchmark { model, n_reconstruct, n_paths, n_target, steps_per_level, composition_temperature, no_charge_balance, guidance, guide_model, element_prior, oversample, formula_candidates, property_model, relax, relax_steps, json }) => {
-            let opts = SampleOptions { steps_per_level, composition_temperature, charge_balance: !no_charge_balance, guidance, element_prior, formula_candidates: formula_candidates as usize, ..Default::default() };
+        Some(GenerateAction::Benchmark {
+            model,
+            n_reconstruct,
+            n_paths,
+            n_target,
+            steps_per_level,
+            composition_temperature,
+            no_charge_balance,
+            guidance,
+            guide_model,
+            element_prior,
+            oversample,
+            formula_candidates,
+            property_model,
+            relax,
+            relax_steps,
+            json,
+        }) => {
+            let opts = SampleOptions {
+                steps_per_level,
+                composition_temperature,
+                charge_balance: !no_charge_balance,
+                guidance,
+                element_prior,
+                formula_candidates: formula_candidates as usize,
+                ..Default::default()
+            };
             let relax = relax.map(|p| PolishSettings::relaxing(&p, relax_steps));
-            super::generate_bench::run(&model, n_reconstruct, n_paths, n_target, &opts, &guide_model, oversample, &property_model, relax, json)
+            super::generate_bench::run(
+                &model,
+                n_reconstruct,
+                n_paths,
+                n_target,
+                &opts,
+                &guide_model,
+                oversample,
+                &property_model,
+                relax,
+                json,
+            )
         }
-        Some(GenerateAction::Map { method, perplexity, epochs, split, model, out, json }) => map(method, perplexity, epochs, split.as_deref(), &model, &out, json),
+        Some(GenerateAction::Map { method, perplexity, epochs, split, model, out, json }) => {
+            map(method, perplexity, epochs, split.as_deref(), &model, &out, json)
+        }
         Some(GenerateAction::FitPrior { model }) => {
             let mut vae = CrystalVae::load(&model)?;
             let n = vae.fit_latent_prior_on_train_split(None).map_err(anyhow::Error::msg)?;
             vae.save(&model)?;
             println!("{}: latent prior fitted to {n} training crystals", model.display());
             if let (Some(b), Some(p)) = (&vae.card.element_count_offsets, &vae.card.element_count_log_prior) {
-                let row = |v: &[f64], f: &dyn Fn(f64) -> f64| (1..=5).map(|k| format!("{:.3}", f(v[k]))).collect::<Vec<_>>().join(" / ");
+                let row = |v: &[f64], f: &dyn Fn(f64) -> f64| {
+                    (1..=5).map(|k| format!("{:.3}", f(v[k]))).collect::<Vec<_>>().join(" / ")
+                };
                 println!("training crystals with 1 / 2 / 3 / 4 / 5 elements: {}", row(p, &|x| x.exp()));
                 println!("element-count bonus for 1 / 2 / 3 / 4 / 5 elements (nats): {}", row(b, &|x| x));
             }
@@ -258,10 +313,20 @@ pub fn run(action: Option<GenerateAction>, args: GenerateArgs) -> anyhow::Result
 }
 
 /// `geode generate map`.
-fn map(method: crate::ml::generative::projection::MapMethod, perplexity: f64, epochs: usize, split: Option<&str>, model: &str, out: &Path, json: bool) -> anyhow::Result<i32> {
+fn map(
+    method: crate::ml::generative::projection::MapMethod,
+    perplexity: f64,
+    epochs: usize,
+    split: Option<&str>,
+    model: &str,
+    out: &Path,
+    json: bool,
+) -> anyhow::Result<i32> {
     use crate::ml::generative::projection::{MAP_NEIGHBOURS, Projection, neighbour_preservation};
     let t0 = std::time::Instant::now();
-    let split = split.map(|s| Split::from_name(s).with_context(|| format!("unknown split {s:?} (train, val or test)"))).transpose()?;
+    let split = split
+        .map(|s| Split::from_name(s).with_context(|| format!("unknown split {s:?} (train, val or test)")))
+        .transpose()?;
     let ds = Dataset::embedded();
     let entries: Vec<_> = ds.entries.iter().filter(|e| split.is_none_or(|s| e.split == s)).collect();
     let vae = CrystalVae::open(model)?;
@@ -273,7 +338,16 @@ fn map(method: crate::ml::generative::projection::MapMethod, perplexity: f64, ep
     let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
     w.write_record(["id", "name", "formula", "split", "x", "y", "formation_energy_per_atom", "band_gap"])?;
     for (e, p) in entries.iter().zip(&points) {
-        w.write_record([e.id.to_string(), e.name.clone(), e.formula.clone(), e.split.name().to_string(), format!("{:.6}", p[0]), format!("{:.6}", p[1]), format!("{}", e.formation_energy_per_atom), e.band_gap.map(|g| g.to_string()).unwrap_or_default()])?;
+        w.write_record([
+            e.id.to_string(),
+            e.name.clone(),
+            e.formula.clone(),
+            e.split.name().to_string(),
+            format!("{:.6}", p[0]),
+            format!("{:.6}", p[1]),
+            format!("{}", e.formation_energy_per_atom),
+            e.band_gap.map(|g| g.to_string()).unwrap_or_default(),
+        ])?;
     }
     w.flush()?;
     // Neighbourhoods kept, on every n/1000-th crystal.
@@ -289,20 +363,37 @@ fn map(method: crate::ml::generative::projection::MapMethod, perplexity: f64, ep
     if json {
         println!("{summary}");
     } else {
-        println!("{}: {} map of {} crystals ({xl} × {yl}) in {:.1} s (encoding {:.1} s)", out.display(), projection.method().label(), codes.len(), fitted, encoded);
-        println!("{:.1} % of each crystal's {MAP_NEIGHBOURS} nearest codes are among its {MAP_NEIGHBOURS} nearest map points ({} crystals sampled)", 100.0 * kept, sample.len());
+        println!(
+            "{}: {} map of {} crystals ({xl} × {yl}) in {:.1} s (encoding {:.1} s)",
+            out.display(),
+            projection.method().label(),
+            codes.len(),
+            fitted,
+            encoded
+        );
+        println!(
+            "{:.1} % of each crystal's {MAP_NEIGHBOURS} nearest codes are among its {MAP_NEIGHBOURS} nearest map points ({} crystals sampled)",
+            100.0 * kept,
+            sample.len()
+        );
     }
     Ok(0)
 }
 
 fn read_folder(dir: &Path) -> anyhow::Result<(Vec<Structure>, Vec<String>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
     files.sort();
     let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for f in files {
         let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let structure_like = matches!(ext.as_str(), "cif" | "vasp" | "poscar" | "extxyz" | "xyz" | "json" | "db") || name.starts_with("POSCAR") || name.starts_with("CONTCAR");
+        let structure_like = matches!(ext.as_str(), "cif" | "vasp" | "poscar" | "extxyz" | "xyz" | "json" | "db")
+            || name.starts_with("POSCAR")
+            || name.starts_with("CONTCAR");
         if !structure_like {
             continue;
         }
@@ -323,22 +414,45 @@ fn print_metrics(m: &GenerationMetrics) {
     println!("novelty (of valid)       {:.2} %", 100.0 * m.novelty);
     println!("valid, unique and novel  {:.2} %", 100.0 * m.unique_novel);
     let w = &m.wasserstein;
-    println!("Wasserstein to the test split: density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom ({})", w.density, w.n_elements, w.formation_energy, m.property_model);
+    println!(
+        "Wasserstein to the test split: density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom ({})",
+        w.density, w.n_elements, w.formation_energy, m.property_model
+    );
     if let Some(f) = &m.wasserstein_floor {
-        println!("  training set itself:         density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom", f.density, f.n_elements, f.formation_energy);
+        println!(
+            "  training set itself:         density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom",
+            f.density, f.n_elements, f.formation_energy
+        );
     }
     let Some(c) = &m.coverage else { return };
     println!(
         "coverage of the test split ({} crystals; cutoffs {} structure, {} composition): COV-R {:.2} %, COV-P {:.2} % (CDVAE's code: {:.2} %, {:.2} %); {} of {} generated fingerprinted",
-        c.n_reference, c.structure_cutoff, c.composition_cutoff, 100.0 * c.recall, 100.0 * c.precision, 100.0 * c.recall_cdvae, 100.0 * c.precision_cdvae, c.n_fingerprinted, c.n_generated
+        c.n_reference,
+        c.structure_cutoff,
+        c.composition_cutoff,
+        100.0 * c.recall,
+        100.0 * c.precision,
+        100.0 * c.recall_cdvae,
+        100.0 * c.precision_cdvae,
+        c.n_fingerprinted,
+        c.n_generated
     );
     if let Some(f) = &m.coverage_floor {
-        println!("  training set itself:         COV-R {:.2} %, COV-P {:.2} % (CDVAE's code: {:.2} %, {:.2} %)", 100.0 * f.recall, 100.0 * f.precision, 100.0 * f.recall_cdvae, 100.0 * f.precision_cdvae);
+        println!(
+            "  training set itself:         COV-R {:.2} %, COV-P {:.2} % (CDVAE's code: {:.2} %, {:.2} %)",
+            100.0 * f.recall,
+            100.0 * f.precision,
+            100.0 * f.recall_cdvae,
+            100.0 * f.precision_cdvae
+        );
     }
 }
 
 fn print_sun(r: &SunReport) {
-    println!("S.U.N. after relaxation with {} (of the first {} crystals; {} valid ones relaxed, {} converged, {} on the hull)", r.potential, r.n, r.n_valid, r.n_converged, r.n_on_hull);
+    println!(
+        "S.U.N. after relaxation with {} (of the first {} crystals; {} valid ones relaxed, {} converged, {} on the hull)",
+        r.potential, r.n, r.n_valid, r.n_converged, r.n_on_hull
+    );
     println!("  stable (≤ {} eV/atom above the hull)  {:.2} % ({})", r.stable_below, 100.0 * r.stable_rate, r.n_stable);
     println!("  stable and unique                    {}", r.n_stable_unique);
     println!("  S.U.N.                               {:.2} % ({})", 100.0 * r.sun_rate, r.n_sun);
@@ -347,7 +461,13 @@ fn print_sun(r: &SunReport) {
     }
 }
 
-fn eval(dir: &Path, property_model: &str, options: EvalOptions, sun_settings: Option<(PolishSettings, Option<usize>)>, json_out: bool) -> anyhow::Result<i32> {
+fn eval(
+    dir: &Path,
+    property_model: &str,
+    options: EvalOptions,
+    sun_settings: Option<(PolishSettings, Option<usize>)>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let (structures, skipped) = read_folder(dir)?;
     for s in &skipped {
         eprintln!("skipped: {s}");
@@ -369,7 +489,8 @@ fn eval(dir: &Path, property_model: &str, options: EvalOptions, sun_settings: Op
         None => None,
         Some((polisher, limit)) => {
             let k = limit.unwrap_or(structures.len()).min(structures.len());
-            let valid: Vec<bool> = facts.iter().take(k).map(|f| f.structurally_valid && f.compositionally_valid).collect();
+            let valid: Vec<bool> =
+                facts.iter().take(k).map(|f| f.structurally_valid && f.compositionally_valid).collect();
             let bar = indicatif::ProgressBar::new(k as u64);
             if json_out {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -380,7 +501,12 @@ fn eval(dir: &Path, property_model: &str, options: EvalOptions, sun_settings: Op
         }
     };
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({"folder": dir.display().to_string(), "skipped_files": skipped, "metrics": m, "sun": sun_report}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"folder": dir.display().to_string(), "skipped_files": skipped, "metrics": m, "sun": sun_report})
+            )?
+        );
     } else {
         print_metrics(&m);
         if let Some(r) = &sun_report {
@@ -412,7 +538,17 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         radius: a.radius,
         targets: a.target.clone(),
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
-        sampling: SampleOptions { steps_per_level: a.steps_per_level, composition_temperature: a.composition_temperature, charge_balance: !a.no_charge_balance, repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds }, composition_anchor: a.composition_anchor, guidance: a.guidance, element_prior: a.element_prior, formula_candidates: a.formula_candidates as usize, ..Default::default() },
+        sampling: SampleOptions {
+            steps_per_level: a.steps_per_level,
+            composition_temperature: a.composition_temperature,
+            charge_balance: !a.no_charge_balance,
+            repair_rounds: if a.no_repair { 0 } else { SampleOptions::default().repair_rounds },
+            composition_anchor: a.composition_anchor,
+            guidance: a.guidance,
+            element_prior: a.element_prior,
+            formula_candidates: a.formula_candidates as usize,
+            ..Default::default()
+        },
         guide_model: a.guide_model.clone(),
         oversample: a.oversample,
         ..Default::default()
@@ -423,25 +559,49 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     let csv_path = out.join("generated.csv");
     let mut csv = std::fs::File::create(&csv_path).with_context(|| format!("cannot write {}", csv_path.display()))?;
     let prop_names: Vec<&str> = model.targets().iter().map(|t| t.name()).collect();
-    let mut header = vec!["file", "formula", "n_sites", "structurally_valid", "compositionally_valid", "novel", "distance_to_target", "head_formation_energy_per_atom", "head_band_gap"];
+    let mut header = vec![
+        "file",
+        "formula",
+        "n_sites",
+        "structurally_valid",
+        "compositionally_valid",
+        "novel",
+        "distance_to_target",
+        "head_formation_energy_per_atom",
+        "head_band_gap",
+    ];
     let std_names: Vec<String> = prop_names.iter().map(|n| format!("{n}_std")).collect();
     for (n, s) in prop_names.iter().zip(&std_names) {
         header.push(n);
         header.push(s);
     }
     // The forward model again on each relaxed crystal, under the same names with a `relaxed_` prefix.
-    let relaxed_names: Vec<String> = prop_names.iter().flat_map(|n| [format!("relaxed_{n}"), format!("relaxed_{n}_std")]).collect();
+    let relaxed_names: Vec<String> =
+        prop_names.iter().flat_map(|n| [format!("relaxed_{n}"), format!("relaxed_{n}_std")]).collect();
     let polisher = match &a.relax {
         Some(p) => Some(Polisher::new(PolishSettings::relaxing(p, a.relax_steps)).map_err(anyhow::Error::msg)?),
         None => None,
     };
     if polisher.is_some() {
-        header.extend(["relaxed_file", "relaxed_formula", "relaxed_energy_per_atom", "relaxed_e_above_hull", "relaxed_space_group", "relaxed_novel", "relaxed_distance_to_target"]);
+        header.extend([
+            "relaxed_file",
+            "relaxed_formula",
+            "relaxed_energy_per_atom",
+            "relaxed_e_above_hull",
+            "relaxed_space_group",
+            "relaxed_novel",
+            "relaxed_distance_to_target",
+        ]);
         header.extend(relaxed_names.iter().map(String::as_str));
         header.push("relax_note");
-        std::fs::create_dir_all(out.join("relaxed")).with_context(|| format!("cannot create {}", out.join("relaxed").display()))?;
+        std::fs::create_dir_all(out.join("relaxed"))
+            .with_context(|| format!("cannot create {}", out.join("relaxed").display()))?;
     }
-    let relax_columns = if polisher.is_some() { header.len() - header.iter().position(|h| *h == "relaxed_file").unwrap_or(header.len()) } else { 0 };
+    let relax_columns = if polisher.is_some() {
+        header.len() - header.iter().position(|h| *h == "relaxed_file").unwrap_or(header.len())
+    } else {
+        0
+    };
     writeln!(csv, "{}", header.join(","))?;
     let t0 = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(a.n as u64);
@@ -453,20 +613,29 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     let mut start = 0;
     while start < a.n {
         let count = a.batch.max(1).min(a.n - start);
-        let results = campaign.generate(start, count, a.n, a.seed, model.as_ref(), &mut |_, _| {}, &|| false).map_err(anyhow::Error::msg)?;
+        let results = campaign
+            .generate(start, count, a.n, a.seed, model.as_ref(), &mut |_, _| {}, &|| false)
+            .map_err(anyhow::Error::msg)?;
         let polished: Vec<Option<Polished>> = {
             use rayon::prelude::*;
-            results.par_iter().map(|r| match (r, &polisher) {
-                (Ok(g), Some(p)) if g.valid() => Some(p.polish(&g.structure, &|| false)),
-                _ => None,
-            }).collect()
+            results
+                .par_iter()
+                .map(|r| match (r, &polisher) {
+                    (Ok(g), Some(p)) if g.valid() => Some(p.polish(&g.structure, &|| false)),
+                    _ => None,
+                })
+                .collect()
         };
-        let relaxed_structures: Vec<Structure> = polished.iter().flatten().filter(|p| p.energy_per_atom.is_some()).map(|p| p.structure.clone()).collect();
+        let relaxed_structures: Vec<Structure> =
+            polished.iter().flatten().filter(|p| p.energy_per_atom.is_some()).map(|p| p.structure.clone()).collect();
         let mut judged = campaign.judge_each(&relaxed_structures, model.as_ref()).into_iter();
         for (r, p) in results.into_iter().zip(polished) {
             let judged_relaxed = match p.as_ref().filter(|p| p.energy_per_atom.is_some()).and_then(|_| judged.next()) {
                 Some(Err(e)) => {
-                    eprintln!("warning: crystal {}: the forward model cannot read the relaxed crystal ({e}); its relaxed_ prediction columns are left empty", written + 1);
+                    eprintln!(
+                        "warning: crystal {}: the forward model cannot read the relaxed crystal ({e}); its relaxed_ prediction columns are left empty",
+                        written + 1
+                    );
                     None
                 }
                 j => j.and_then(Result::ok),
@@ -512,14 +681,26 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!("{written} crystals written to {} ({built} of {} decoded, {valid} valid; {:.1} s, {:.2} crystals/s)", out.display(), a.n, secs, a.n as f64 / secs.max(1e-9));
+        println!(
+            "{written} crystals written to {} ({built} of {} decoded, {valid} valid; {:.1} s, {:.2} crystals/s)",
+            out.display(),
+            a.n,
+            secs,
+            a.n as f64 / secs.max(1e-9)
+        );
         if !campaign.targets.is_empty() {
             println!("inside the target window (forward model {}): {hits} of {valid} valid", model.name());
         }
         if let Some(p) = &a.relax {
-            println!("relaxed with {p}: {relaxed} of {valid} valid; {stable_novel} stable (≤ 0.1 eV/atom above the hull) and novel (CIFs in {})", out.join("relaxed").display());
+            println!(
+                "relaxed with {p}: {relaxed} of {valid} valid; {stable_novel} stable (≤ 0.1 eV/atom above the hull) and novel (CIFs in {})",
+                out.join("relaxed").display()
+            );
             if !campaign.targets.is_empty() {
-                println!("inside the target window after relaxation (forward model {} on the relaxed crystal): {relaxed_hits} of {relaxed} relaxed", model.name());
+                println!(
+                    "inside the target window after relaxation (forward model {} on the relaxed crystal): {relaxed_hits} of {relaxed} relaxed",
+                    model.name()
+                );
             }
         }
         if let Some(f) = failures.first() {
@@ -542,10 +723,18 @@ struct RelaxedRow<'a> {
     judged: Option<Judged>,
 }
 
-fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated, relax_columns: usize, relaxed: Option<RelaxedRow>) -> anyhow::Result<()> {
+fn write_one(
+    out: &Path,
+    csv: &mut std::fs::File,
+    k: usize,
+    g: &Generated,
+    relax_columns: usize,
+    relaxed: Option<RelaxedRow>,
+) -> anyhow::Result<()> {
     let name = format!("gen_{k:05}.cif");
     let s = &g.structure;
-    std::fs::write(out.join(&name), crate::io::cif::write(s, &format!("gen_{k:05}_{}", s.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&name).display()))?;
+    std::fs::write(out.join(&name), crate::io::cif::write(s, &format!("gen_{k:05}_{}", s.reduced_formula())))
+        .with_context(|| format!("cannot write {}", out.join(&name).display()))?;
     let mut row = vec![
         name,
         s.reduced_formula(),
@@ -566,9 +755,20 @@ fn write_one(out: &Path, csv: &mut std::fs::File, k: usize, g: &Generated, relax
             Some(RelaxedRow { polished: p, novel, judged }) if p.energy_per_atom.is_some() => {
                 let rname = format!("relaxed/gen_{k:05}.cif");
                 let rs = &p.structure;
-                std::fs::write(out.join(&rname), crate::io::cif::write(rs, &format!("gen_{k:05}_{}_relaxed", rs.reduced_formula()))).with_context(|| format!("cannot write {}", out.join(&rname).display()))?;
+                std::fs::write(
+                    out.join(&rname),
+                    crate::io::cif::write(rs, &format!("gen_{k:05}_{}_relaxed", rs.reduced_formula())),
+                )
+                .with_context(|| format!("cannot write {}", out.join(&rname).display()))?;
                 let f4 = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
-                row.extend([rname, rs.reduced_formula(), f4(p.energy_per_atom), f4(p.e_above_hull), p.space_group.map(|g| g.to_string()).unwrap_or_default(), novel.to_string()]);
+                row.extend([
+                    rname,
+                    rs.reduced_formula(),
+                    f4(p.energy_per_atom),
+                    f4(p.e_above_hull),
+                    p.space_group.map(|g| g.to_string()).unwrap_or_default(),
+                    novel.to_string(),
+                ]);
                 let (predicted, distance) = judged.unwrap_or_default();
                 row.push(f4(distance));
                 for (_, q) in &predicted {

@@ -22,11 +22,21 @@ pub fn run(refs: Option<&Path>, query: &Path, json_out: bool) -> anyhow::Result<
 
 /// `geode hull --refs REFS.csv --structures FILE… [--potential P] [--relax] [--json]`: the structures' energies
 /// per atom from the potential (after relaxation when asked) as total-energy queries.
-pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &str, relax_first: bool, json_out: bool) -> anyhow::Result<i32> {
+pub fn run_structures(
+    refs: Option<&Path>,
+    files: &[std::path::PathBuf],
+    spec: &str,
+    relax_first: bool,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let calc = super::energy_cmd::potential(spec)?;
-    let shipped = refs.is_none() && calc.name() == crate::energy::Calculator::name(&crate::energy::Chgnet::pretrained());
+    let shipped =
+        refs.is_none() && calc.name() == crate::energy::Calculator::name(&crate::energy::Chgnet::pretrained());
     if refs.is_none() && !shipped {
-        bail!("--structures with {} needs --refs with total energies from the same potential (make them with `geode dataset energies --potential {spec}`)", calc.name());
+        bail!(
+            "--structures with {} needs --refs with total energies from the same potential (make them with `geode dataset energies --potential {spec}`)",
+            calc.name()
+        );
     }
     let mut structures = Vec::new();
     for f in files {
@@ -36,11 +46,17 @@ pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &
     }
     let opts = crate::energy::RelaxOptions::default();
     // Single points go to the potential as one batch.
-    let mut single = if relax_first { Vec::new() } else { calc.calculate_batch(&structures.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>()) }.into_iter();
+    let mut single = if relax_first {
+        Vec::new()
+    } else {
+        calc.calculate_batch(&structures.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>())
+    }
+    .into_iter();
     let mut rows = Vec::with_capacity(structures.len());
     for (k, (name, s)) in structures.iter().enumerate() {
         let energy = if relax_first {
-            let r = crate::energy::relax(calc.as_ref(), s, &opts, &mut |_, _| std::ops::ControlFlow::Continue(())).with_context(|| format!("relaxing {name}"))?;
+            let r = crate::energy::relax(calc.as_ref(), s, &opts, &mut |_, _| std::ops::ControlFlow::Continue(()))
+                .with_context(|| format!("relaxing {name}"))?;
             if !r.converged {
                 eprintln!("{name}: relaxation not converged in {} steps; using its last energy", r.steps);
             }
@@ -50,13 +66,25 @@ pub fn run_structures(refs: Option<&Path>, files: &[std::path::PathBuf], spec: &
         };
         let n = s.n_sites();
         let composition = s.composition();
-        rows.push(energy_csv::EnergyRow { line: k + 1, name: name.clone(), formula: composition.reduced_formula(), composition, energy_per_atom: energy / n as f64 });
+        rows.push(energy_csv::EnergyRow {
+            line: k + 1,
+            name: name.clone(),
+            formula: composition.reduced_formula(),
+            composition,
+            energy_per_atom: energy / n as f64,
+        });
     }
     let what = format!("{} structures ({}{})", rows.len(), calc.name(), if relax_first { ", relaxed" } else { "" });
     let queries = EnergyTable { kind: EnergyKind::Total, rows };
     if shipped {
         let pd = crate::energy::references::chgnet_hull().context("building the CHGNet phase diagram")?;
-        return print_results(&pd, &queries, "CHGNet 0.3.0 energies of the embedded dataset and relaxed elements (shipped)", &what, json_out);
+        return print_results(
+            &pd,
+            &queries,
+            "CHGNet 0.3.0 energies of the embedded dataset and relaxed elements (shipped)",
+            &what,
+            json_out,
+        );
     }
     report(refs, queries, &what, json_out)
 }
@@ -89,13 +117,22 @@ fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out:
                     query.display()
                 );
             }
-            (PhaseDiagram::from_dataset(Dataset::embedded()), "embedded OQMD/ICSD dataset (DFT formation energies)".to_string())
+            (
+                PhaseDiagram::from_dataset(Dataset::embedded()),
+                "embedded OQMD/ICSD dataset (DFT formation energies)".to_string(),
+            )
         }
     };
     print_results(&pd, &queries, &source, query_name, json_out)
 }
 
-fn print_results(pd: &PhaseDiagram, queries: &EnergyTable, source: &str, query_name: &str, json_out: bool) -> anyhow::Result<i32> {
+fn print_results(
+    pd: &PhaseDiagram,
+    queries: &EnergyTable,
+    source: &str,
+    query_name: &str,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let query = Path::new(query_name);
     let batch: Vec<_> = queries.rows.iter().map(|r| (r.composition.clone(), r.energy_per_atom)).collect();
     let results = pd.e_above_hull_batch(&batch);
@@ -119,7 +156,8 @@ fn print_results(pd: &PhaseDiagram, queries: &EnergyTable, source: &str, query_n
             Ok(p) => {
                 let products = describe(&p);
                 if json_out {
-                    let d: Vec<_> = products.iter().map(|(n, f, x)| json!({"name": n, "formula": f, "fraction": x})).collect();
+                    let d: Vec<_> =
+                        products.iter().map(|(n, f, x)| json!({"name": n, "formula": f, "fraction": x})).collect();
                     println!(
                         "{}",
                         json!({"line": row.line, "name": row.name, "formula": row.formula, "energy_per_atom": row.energy_per_atom,
@@ -127,14 +165,24 @@ fn print_results(pd: &PhaseDiagram, queries: &EnergyTable, source: &str, query_n
                                "hull_formation_energy_per_atom": p.decomposition.formation_energy_per_atom, "decomposition": d})
                     );
                 } else {
-                    let d = products.iter().map(|(n, f, x)| if n == f { format!("{x:.4} {f}") } else { format!("{x:.4} {f} [{n}]") }).collect::<Vec<_>>().join(" + ");
-                    println!("{:<6} {:<20} {:>12.6} {:>12.6}  {d}", row.line, row.formula, row.energy_per_atom, p.e_above_hull);
+                    let d = products
+                        .iter()
+                        .map(|(n, f, x)| if n == f { format!("{x:.4} {f}") } else { format!("{x:.4} {f} [{n}]") })
+                        .collect::<Vec<_>>()
+                        .join(" + ");
+                    println!(
+                        "{:<6} {:<20} {:>12.6} {:>12.6}  {d}",
+                        row.line, row.formula, row.energy_per_atom, p.e_above_hull
+                    );
                 }
             }
             Err(e) => {
                 failed += 1;
                 if json_out {
-                    println!("{}", json!({"line": row.line, "name": row.name, "formula": row.formula, "error": e.to_string()}));
+                    println!(
+                        "{}",
+                        json!({"line": row.line, "name": row.name, "formula": row.formula, "error": e.to_string()})
+                    );
                 } else {
                     eprintln!("{} line {}: {}: {e}", query.display(), row.line, row.formula);
                 }

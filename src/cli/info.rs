@@ -35,17 +35,28 @@ fn human(file: &str, index: Option<usize>, s: &Structure, v: &Value) -> String {
     let mut out = String::new();
     let tag = index.map(|i| format!(" [{i}]")).unwrap_or_default();
     out.push_str(&format!("{file}{tag}\n"));
-    out.push_str(&format!("  formula         {} ({} atoms; {})\n", v["formula"].as_str().unwrap_or("?"), s.n_sites(), v["full_formula"].as_str().unwrap_or("")));
+    out.push_str(&format!(
+        "  formula         {} ({} atoms; {})\n",
+        v["formula"].as_str().unwrap_or("?"),
+        s.n_sites(),
+        v["full_formula"].as_str().unwrap_or("")
+    ));
     match (v["space_group_symbol"].as_str(), v["space_group_number"].as_u64()) {
         (Some(sym), Some(n)) => out.push_str(&format!("  space group     {sym} ({n}) at symprec {} Å\n", v["symprec"])),
         _ => out.push_str("  space group     not determined\n"),
     }
     let p = s.lattice.params();
-    out.push_str(&format!("  lattice         a={:.4} b={:.4} c={:.4} Å  α={:.3} β={:.3} γ={:.3}°\n", p.a, p.b, p.c, p.alpha_deg, p.beta_deg, p.gamma_deg));
+    out.push_str(&format!(
+        "  lattice         a={:.4} b={:.4} c={:.4} Å  α={:.3} β={:.3} γ={:.3}°\n",
+        p.a, p.b, p.c, p.alpha_deg, p.beta_deg, p.gamma_deg
+    ));
     out.push_str(&format!("  volume          {:.4} Å³\n", s.volume()));
     out.push_str(&format!("  density         {:.4} g/cm³\n", s.density()));
     let valid = if v["valid"].as_bool() == Some(true) { "valid" } else { "INVALID" };
-    out.push_str(&format!("  validity        {valid} (min periodic distance {:.3} Å, needs ≥ 0.5 Å; volume needs ≥ 0.1 Å³)\n", v["min_distance"].as_f64().unwrap_or(f64::NAN)));
+    out.push_str(&format!(
+        "  validity        {valid} (min periodic distance {:.3} Å, needs ≥ 0.5 Å; volume needs ≥ 0.1 Å³)\n",
+        v["min_distance"].as_f64().unwrap_or(f64::NAN)
+    ));
     if let Some(nn) = v["nearest_neighbor_distance"].as_f64() {
         out.push_str(&format!("  nearest neighbour {nn:.4} Å\n"));
     }
@@ -90,11 +101,18 @@ pub fn run(files: &[impl AsRef<Path>], json_out: bool, symprec: f64) -> anyhow::
 }
 
 fn parse_format(name: &str) -> anyhow::Result<Format> {
-    Format::from_name(name).with_context(|| format!("unknown format {name:?}; expected one of cif, poscar, extxyz, db, json"))
+    Format::from_name(name)
+        .with_context(|| format!("unknown format {name:?}; expected one of cif, poscar, extxyz, db, json"))
 }
 
 /// `geode convert IN OUT`.
-pub fn convert(input: &Path, output: &Path, from: Option<&str>, to: Option<&str>, order_partial: bool) -> anyhow::Result<()> {
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    order_partial: bool,
+) -> anyhow::Result<()> {
     let from = from.map(parse_format).transpose()?;
     let to = match to {
         Some(t) => parse_format(t)?,
@@ -105,7 +123,11 @@ pub fn convert(input: &Path, output: &Path, from: Option<&str>, to: Option<&str>
     let structures = match (from, order_partial) {
         (Some(Format::Cif), true) | (None, true) => {
             let text = std::fs::read_to_string(input).map_err(|e| IoError::io(input, e))?;
-            io::cif::parse(&text, &input.display().to_string(), &io::cif::CifOptions { order_partial_occupancies: true, ..Default::default() })?
+            io::cif::parse(
+                &text,
+                &input.display().to_string(),
+                &io::cif::CifOptions { order_partial_occupancies: true, ..Default::default() },
+            )?
         }
         (Some(f), _) => io::read_structures_as(input, f)?,
         (None, false) => io::read_structures(input)?,

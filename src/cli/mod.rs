@@ -6,11 +6,11 @@
 
 mod chem_cmd;
 mod dataset_cmd;
+mod energy_cmd;
 mod enumerate_cmd;
+mod evolve_cmd;
 mod generate_bench;
 mod generate_cmd;
-mod energy_cmd;
-mod evolve_cmd;
 mod hull_cmd;
 mod info;
 mod model_cmd;
@@ -228,7 +228,9 @@ fn open_studio(project: Option<PathBuf>, files: Vec<PathBuf>) -> anyhow::Result<
 
 #[cfg(not(feature = "studio"))]
 fn open_studio(_project: Option<PathBuf>, _files: Vec<PathBuf>) -> anyhow::Result<i32> {
-    anyhow::bail!("this geode was built without the studio (cargo feature `studio`); see `geode --help` for the command line")
+    anyhow::bail!(
+        "this geode was built without the studio (cargo feature `studio`); see `geode --help` for the command line"
+    )
 }
 
 /// Run the CLI; returns the process exit code.
@@ -245,18 +247,34 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Chem { action }) => chem_cmd::run(action),
         Some(Command::Generate { action, args }) => generate_cmd::run(action, *args),
         Some(Command::Evolve { action }) => evolve_cmd::run(action),
-        Some(Command::Enumerate { templates, threshold, elements, out, json }) => enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json),
+        Some(Command::Enumerate { templates, threshold, elements, out, json }) => {
+            enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json)
+        }
         Some(Command::Hull { refs, query, structures, potential, relax, json }) => match query {
             Some(q) => hull_cmd::run(refs.as_deref(), &q, json),
             None => hull_cmd::run_structures(refs.as_deref(), &structures, &potential, relax, json),
         },
         Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
         Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, symprec, json }) => {
-            energy_cmd::relax_file(&input, &output, &potential, crate::energy::RelaxOptions { fmax, max_steps: steps, relax_cell: !fixed_cell, symprec, ..Default::default() }, json)
+            energy_cmd::relax_file(
+                &input,
+                &output,
+                &potential,
+                crate::energy::RelaxOptions {
+                    fmax,
+                    max_steps: steps,
+                    relax_cell: !fixed_cell,
+                    symprec,
+                    ..Default::default()
+                },
+                json,
+            )
         }
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),
-        Some(Command::Run { kind, config, project, seed, threads, json }) => run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json),
+        Some(Command::Run { kind, config, project, seed, threads, json }) => {
+            run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json)
+        }
         Some(Command::Runs { project, action }) => run_cmd::runs(action, &project),
         Some(Command::Candidates { project, action }) => run_cmd::candidates(action, &project),
     }

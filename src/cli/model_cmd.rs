@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::data::Split;
 use crate::io;
 use crate::ml::train::{embedded_labels, embedded_train_means, metrics_of};
-use crate::ml::{PropertyModel, Prediction, shipped};
+use crate::ml::{Prediction, PropertyModel, shipped};
 
 /// Open a model by shipped name, `.safetensors` ensemble path or TorchScript `.pt` path.
 pub fn open_model(spec: &str) -> anyhow::Result<Box<dyn PropertyModel>> {
@@ -54,7 +54,15 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
                 let tag = if structures.len() > 1 { format!(" [{i}]") } else { String::new() };
                 println!("{file}{tag}  {}  ({})", s.reduced_formula(), m.name());
                 for (t, x) in targets.iter().zip(p) {
-                    println!("  {:26} {:>8.3} ± {:.3} {}   90 % interval [{:.3}, {:.3}]", t.name(), x.mean, x.std, t.unit(), x.lo90, x.hi90);
+                    println!(
+                        "  {:26} {:>8.3} ± {:.3} {}   90 % interval [{:.3}, {:.3}]",
+                        t.name(),
+                        x.mean,
+                        x.std,
+                        t.unit(),
+                        x.lo90,
+                        x.hi90
+                    );
                 }
             }
         }
@@ -93,16 +101,30 @@ pub fn model(action: ModelAction) -> anyhow::Result<i32> {
         ModelAction::List { json } => {
             let cards = shipped::cards();
             if cards.is_empty() {
-                bail!("no shipped models found in {}", shipped::search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+                bail!(
+                    "no shipped models found in {}",
+                    shipped::search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
             }
             for (name, c) in cards {
                 if json {
                     println!("{}", json!({"name": name, "card": c}));
                 } else {
-                    println!("{name}: {} ensemble of {} members, targets {}", c.architecture.kind_name(), c.n_members, c.targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "));
+                    println!(
+                        "{name}: {} ensemble of {} members, targets {}",
+                        c.architecture.kind_name(),
+                        c.n_members,
+                        c.targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                    );
                     println!("  data: {}", c.data);
                     for (t, m) in &c.metrics {
-                        println!("  test {t}: MAE {:.4}, RMSE {:.4}, R² {:.3}, coverage90 {:.3}", m["mae"].as_f64().unwrap_or(f64::NAN), m["rmse"].as_f64().unwrap_or(f64::NAN), m["r2"].as_f64().unwrap_or(f64::NAN), m["coverage90"].as_f64().unwrap_or(f64::NAN));
+                        println!(
+                            "  test {t}: MAE {:.4}, RMSE {:.4}, R² {:.3}, coverage90 {:.3}",
+                            m["mae"].as_f64().unwrap_or(f64::NAN),
+                            m["rmse"].as_f64().unwrap_or(f64::NAN),
+                            m["r2"].as_f64().unwrap_or(f64::NAN),
+                            m["coverage90"].as_f64().unwrap_or(f64::NAN)
+                        );
                     }
                 }
             }
@@ -111,10 +133,15 @@ pub fn model(action: ModelAction) -> anyhow::Result<i32> {
         ModelAction::Eval { model, json } => {
             let names: Vec<String> = match model {
                 Some(m) => vec![m],
-                None => shipped::NAMES.iter().filter(|n| shipped::path_of(n).is_some()).map(|s| s.to_string()).collect(),
+                None => {
+                    shipped::NAMES.iter().filter(|n| shipped::path_of(n).is_some()).map(|s| s.to_string()).collect()
+                }
             };
             if names.is_empty() {
-                bail!("no shipped models found in {}", shipped::search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+                bail!(
+                    "no shipped models found in {}",
+                    shipped::search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
             }
             for name in names {
                 let rows = eval_one(&name)?;
@@ -149,7 +176,8 @@ fn eval_one(name: &str) -> anyhow::Result<Vec<Value>> {
     let targets = m.targets();
     let structures: Vec<_> = crate::data::Dataset::embedded().split(Split::Test).map(|e| e.structure.clone()).collect();
     let preds = m.predict(&structures)?;
-    let metrics = metrics_of(&targets, &preds, &embedded_labels(&targets, Split::Test), &embedded_train_means(&targets));
+    let metrics =
+        metrics_of(&targets, &preds, &embedded_labels(&targets, Split::Test), &embedded_train_means(&targets));
     Ok(metrics
         .iter()
         .map(|(t, mt)| {

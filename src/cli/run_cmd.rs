@@ -27,10 +27,18 @@ fn install_ctrl_c() {
 }
 
 /// Start a run from a config file and follow it to the end.
-pub fn run(kind: &str, config: Option<&Path>, project: &Path, seed: Option<u64>, threads: Option<usize>, json_out: bool) -> anyhow::Result<i32> {
+pub fn run(
+    kind: &str,
+    config: Option<&Path>,
+    project: &Path,
+    seed: Option<u64>,
+    threads: Option<usize>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
     let (cfg_seed, priority, params) = match config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read run config {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read run config {}", path.display()))?;
             let is_toml = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
             jobs::split_config(&text, is_toml).with_context(|| format!("in {}", path.display()))?
         }
@@ -38,7 +46,9 @@ pub fn run(kind: &str, config: Option<&Path>, project: &Path, seed: Option<u64>,
     };
     let seed = seed.unwrap_or(cfg_seed);
     let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
-    let run_id = engine.submit(kind, &params, seed, priority).with_context(|| config.map(|p| format!("in {}", p.display())).unwrap_or_default())?;
+    let run_id = engine
+        .submit(kind, &params, seed, priority)
+        .with_context(|| config.map(|p| format!("in {}", p.display())).unwrap_or_default())?;
     if !json_out {
         eprintln!("run {run_id} ({kind}, seed {seed}) in {}", project.display());
     }
@@ -56,7 +66,10 @@ fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
     install_ctrl_c();
     let events = engine.events();
     let bar = if json_out { ProgressBar::hidden() } else { ProgressBar::new(1000) };
-    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut cancel_sent = false;
     let (status, error) = loop {
         if INTERRUPTED.load(Ordering::SeqCst) && !cancel_sent {
@@ -96,8 +109,16 @@ fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&row)?);
     } else {
         match status {
-            RunStatus::Finished => eprintln!("run {run_id} finished: {} candidates; result {}", row.n_candidates, row.result.unwrap_or(Value::Null)),
-            RunStatus::Cancelled => eprintln!("run {run_id} cancelled after {} candidates; continue with: geode runs resume {run_id} --project {}", row.n_candidates, engine.project().display()),
+            RunStatus::Finished => eprintln!(
+                "run {run_id} finished: {} candidates; result {}",
+                row.n_candidates,
+                row.result.unwrap_or(Value::Null)
+            ),
+            RunStatus::Cancelled => eprintln!(
+                "run {run_id} cancelled after {} candidates; continue with: geode runs resume {run_id} --project {}",
+                row.n_candidates,
+                engine.project().display()
+            ),
             _ => eprintln!("run {run_id} {}: {}", status.as_str(), error.clone().unwrap_or_default()),
         }
     }
@@ -144,7 +165,12 @@ fn prop(v: &Value, k: &str) -> Option<f64> {
 /// atom, fitness, CIF text; plus the number of structures evaluated.
 pub fn evolve_best(store: &Store, run_id: i64) -> anyhow::Result<Value> {
     let filter = crate::engine::query::Filter::parse("stage = 'individual'")?;
-    let rows = store.query_candidates(Some(&filter), Some(run_id), Some(&crate::engine::store::SortBy { key: "fitness".into(), descending: false }), Some(1))?;
+    let rows = store.query_candidates(
+        Some(&filter),
+        Some(run_id),
+        Some(&crate::engine::store::SortBy { key: "fitness".into(), descending: false }),
+        Some(1),
+    )?;
     let evaluated = store.run(run_id)?.n_candidates;
     let Some(r) = rows.first() else { return Ok(json!({"best": null, "evaluated": evaluated})) };
     let s = store.candidate_structure(r.id)?;
@@ -168,7 +194,16 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
-                    println!("{:>4}  {:10} {:10} {:>5.1}%  {:>7} candidates  {}  {}", r.id, r.kind, r.status, r.progress * 100.0, r.n_candidates, r.created_at, r.stage);
+                    println!(
+                        "{:>4}  {:10} {:10} {:>5.1}%  {:>7} candidates  {}  {}",
+                        r.id,
+                        r.kind,
+                        r.status,
+                        r.progress * 100.0,
+                        r.n_candidates,
+                        r.created_at,
+                        r.stage
+                    );
                 }
             }
             Ok(0)
@@ -184,12 +219,19 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
                     v["best"] = b["best"].clone();
                     v["evaluated"] = b["evaluated"].clone();
                 }
-                v["log"] = json!(logs.iter().map(|(at, l, m)| json!({"at": at, "level": l, "message": m})).collect::<Vec<_>>());
+                v["log"] = json!(
+                    logs.iter().map(|(at, l, m)| json!({"at": at, "level": l, "message": m})).collect::<Vec<_>>()
+                );
                 println!("{v}");
             } else {
                 println!("run {} ({}) {} — {:.1}% {}", r.id, r.kind, r.status, r.progress * 100.0, r.stage);
                 println!("  seed {}  priority {}  geode {}", r.seed, r.priority, r.code_version);
-                println!("  created {}  started {}  finished {}", r.created_at, r.started_at.as_deref().unwrap_or("-"), r.finished_at.as_deref().unwrap_or("-"));
+                println!(
+                    "  created {}  started {}  finished {}",
+                    r.created_at,
+                    r.started_at.as_deref().unwrap_or("-"),
+                    r.finished_at.as_deref().unwrap_or("-")
+                );
                 println!("  parameters {}", r.params);
                 println!("  candidates {}", r.n_candidates);
                 if r.kind == crate::engine::jobs::evolve::KIND
@@ -197,7 +239,14 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
                     && !b["best"].is_null()
                 {
                     let best = &b["best"];
-                    println!("  best: candidate {} {} ({} sites, {}) {} eV/atom", best["candidate"], best["formula"].as_str().unwrap_or(""), best["n_sites"], best["space_group"].as_str().unwrap_or("?"), best["energy_per_atom"]);
+                    println!(
+                        "  best: candidate {} {} ({} sites, {}) {} eV/atom",
+                        best["candidate"],
+                        best["formula"].as_str().unwrap_or(""),
+                        best["n_sites"],
+                        best["space_group"].as_str().unwrap_or("?"),
+                        best["energy_per_atom"]
+                    );
                 }
                 if let Some(res) = &r.result {
                     println!("  result {res}");
@@ -224,7 +273,12 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
             for f in &files {
                 for s in crate::io::read_structures(f)? {
                     let path = crate::engine::jobs::evolve::inject(project, id, &s)?;
-                    eprintln!("{} ({} sites) queued for run {id}: {}", s.reduced_formula(), s.n_sites(), path.display());
+                    eprintln!(
+                        "{} ({} sites) queued for run {id}: {}",
+                        s.reduced_formula(),
+                        s.n_sites(),
+                        path.display()
+                    );
                 }
             }
             Ok(0)
@@ -342,7 +396,12 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
             Ok(0)
         }
         CandidatesAction::Show { id, json, format } => {
-            let rows = store.query_candidates(Some(&Filter::Num { name: "id".into(), op: crate::engine::query::Op::Eq, value: id as f64 }), None, None, Some(1))?;
+            let rows = store.query_candidates(
+                Some(&Filter::Num { name: "id".into(), op: crate::engine::query::Op::Eq, value: id as f64 }),
+                None,
+                None,
+                Some(1),
+            )?;
             let r = rows.into_iter().next().with_context(|| format!("no candidate with id {id}"))?;
             let s = store.candidate_structure(id)?;
             let parents = store.candidate_parents(id)?;
@@ -356,7 +415,10 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
                 v["cif"] = json!(io::cif::write(&s, &format!("candidate-{id}")));
                 println!("{v}");
             } else {
-                println!("candidate {} {} ({} sites), run {:?} seq {}, stage {:?}, source {}", r.id, r.formula, r.n_sites, r.run_id, r.seq, r.stage, r.source);
+                println!(
+                    "candidate {} {} ({} sites), run {:?} seq {}, stage {:?}, source {}",
+                    r.id, r.formula, r.n_sites, r.run_id, r.seq, r.stage, r.source
+                );
                 println!("  {}", fmt_props(&r.properties));
                 if !parents.is_empty() {
                     println!("  parents {parents:?}");
@@ -388,9 +450,17 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
 
 /// Write candidates to `out`: by extension one multi-structure file or a CSV of properties; a `.zip`
 /// or a directory gets one file per candidate in `format` (CIF by default).
-pub fn export(store: &Store, rows: &[crate::engine::store::CandidateRow], out: &Path, format: Option<&str>) -> anyhow::Result<usize> {
+pub fn export(
+    store: &Store,
+    rows: &[crate::engine::store::CandidateRow],
+    out: &Path,
+    format: Option<&str>,
+) -> anyhow::Result<usize> {
     let ext = out.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    let per_file = format.map(|f| Format::from_name(f).with_context(|| format!("unknown format {f:?}"))).transpose()?.unwrap_or(Format::Cif);
+    let per_file = format
+        .map(|f| Format::from_name(f).with_context(|| format!("unknown format {f:?}")))
+        .transpose()?
+        .unwrap_or(Format::Cif);
     let structure_of = |r: &crate::engine::store::CandidateRow| -> anyhow::Result<crate::crystal::Structure> {
         let mut s = store.candidate_structure(r.id)?;
         s.properties.insert("id".into(), json!(format!("candidate-{}", r.id)));
@@ -402,12 +472,19 @@ pub fn export(store: &Store, rows: &[crate::engine::store::CandidateRow], out: &
         }
         Ok(s)
     };
-    let file_name = |r: &crate::engine::store::CandidateRow| format!("{}-{}.{}", r.id, r.formula, match per_file {
-        Format::Cif => "cif",
-        Format::Poscar => "vasp",
-        Format::Extxyz => "extxyz",
-        _ => "json",
-    });
+    let file_name = |r: &crate::engine::store::CandidateRow| {
+        format!(
+            "{}-{}.{}",
+            r.id,
+            r.formula,
+            match per_file {
+                Format::Cif => "cif",
+                Format::Poscar => "vasp",
+                Format::Extxyz => "extxyz",
+                _ => "json",
+            }
+        )
+    };
     match ext.as_str() {
         "csv" => {
             let mut keys: std::collections::BTreeSet<String> = Default::default();
@@ -416,10 +493,32 @@ pub fn export(store: &Store, rows: &[crate::engine::store::CandidateRow], out: &
                     keys.extend(o.iter().filter(|(_, v)| v.get("value").is_some()).map(|(k, _)| k.clone()));
                 }
             }
-            let mut text = format!("id,run_id,seq,formula,n_sites,stage,{}\n", keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","));
+            let mut text = format!(
+                "id,run_id,seq,formula,n_sites,stage,{}\n",
+                keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+            );
             for r in rows {
-                let vals: Vec<String> = keys.iter().map(|k| r.properties.get(k).and_then(|v| v.get("value")).and_then(Value::as_f64).map(|x| x.to_string()).unwrap_or_default()).collect();
-                text.push_str(&format!("{},{},{},{},{},{},{}\n", r.id, r.run_id.map(|x| x.to_string()).unwrap_or_default(), r.seq, r.formula, r.n_sites, r.stage, vals.join(",")));
+                let vals: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        r.properties
+                            .get(k)
+                            .and_then(|v| v.get("value"))
+                            .and_then(Value::as_f64)
+                            .map(|x| x.to_string())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                text.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    r.id,
+                    r.run_id.map(|x| x.to_string()).unwrap_or_default(),
+                    r.seq,
+                    r.formula,
+                    r.n_sites,
+                    r.stage,
+                    vals.join(",")
+                ));
             }
             std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
         }

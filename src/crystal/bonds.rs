@@ -35,7 +35,8 @@ struct VestaRow {
 fn vesta_table() -> &'static HashMap<(u8, u8), f64> {
     static T: OnceLock<HashMap<(u8, u8), f64>> = OnceLock::new();
     T.get_or_init(|| {
-        let rows: Vec<VestaRow> = serde_json::from_str(include_str!("../../assets/vesta_cutoffs.json")).expect("embedded assets/vesta_cutoffs.json is valid (checked by tests)");
+        let rows: Vec<VestaRow> = serde_json::from_str(include_str!("../../assets/vesta_cutoffs.json"))
+            .expect("embedded assets/vesta_cutoffs.json is valid (checked by tests)");
         let mut m = HashMap::new();
         for r in rows {
             if let (Ok(a), Ok(b)) = (Element::from_symbol(&r.a), Element::from_symbol(&r.b)) {
@@ -121,12 +122,33 @@ mod tests {
         // Cubic SrTiO3 (a = 3.905 Å): Ti–O 1.95 Å and Sr–O 2.76 Å are bonds; Sr–Sr and Ti–Ti at 3.905 Å and
         // Sr–Ti at 3.38 Å are not, although covalent radii × 1.15 would reach them.
         let el = |s: &str| Element::from_symbol(s).unwrap();
-        let frac = vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.5, 0.5, 0.0), Vector3::new(0.5, 0.0, 0.5), Vector3::new(0.0, 0.5, 0.5)];
-        let s = Structure::from_frac(Lattice::cubic(3.905).unwrap(), vec![el("Sr"), el("Ti"), el("O"), el("O"), el("O")], frac).unwrap();
+        let frac = vec![
+            Vector3::new(0.0, 0.0, 0.0),
+            Vector3::new(0.5, 0.5, 0.5),
+            Vector3::new(0.5, 0.5, 0.0),
+            Vector3::new(0.5, 0.0, 0.5),
+            Vector3::new(0.0, 0.5, 0.5),
+        ];
+        let s = Structure::from_frac(
+            Lattice::cubic(3.905).unwrap(),
+            vec![el("Sr"), el("Ti"), el("O"), el("O"), el("O")],
+            frac,
+        )
+        .unwrap();
         let cn = s.coordination_numbers(BondRule::default());
         assert_eq!(cn, vec![12, 6, 6, 6, 6], "Sr 12 O, Ti 6 O, O 2 Ti + 4 Sr");
         // An alloy keeps its metal–metal bonds: fcc Cu has 12 neighbours.
-        let cu = Structure::from_frac(Lattice::cubic(3.61).unwrap(), vec![el("Cu"); 4], vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.0), Vector3::new(0.5, 0.0, 0.5), Vector3::new(0.0, 0.5, 0.5)]).unwrap();
+        let cu = Structure::from_frac(
+            Lattice::cubic(3.61).unwrap(),
+            vec![el("Cu"); 4],
+            vec![
+                Vector3::new(0.0, 0.0, 0.0),
+                Vector3::new(0.5, 0.5, 0.0),
+                Vector3::new(0.5, 0.0, 0.5),
+                Vector3::new(0.0, 0.5, 0.5),
+            ],
+        )
+        .unwrap();
         assert!(cu.coordination_numbers(BondRule::default()).iter().all(|&c| c == 12));
     }
     use crate::crystal::Lattice;
@@ -156,6 +178,9 @@ mod tests {
         let bonds = s.bonds(BondRule::Vesta);
         assert!(bonds.iter().all(|b| (b.length_ang - 2.82).abs() < 1e-9));
         assert!(bonds.iter().any(|b| b.image != [0, 0, 0]), "bonds cross the cell boundary");
-        assert_eq!(BondRule::Vesta.max_length(Element::from_symbol("Na").unwrap(), Element::from_symbol("Na").unwrap()), None);
+        assert_eq!(
+            BondRule::Vesta.max_length(Element::from_symbol("Na").unwrap(), Element::from_symbol("Na").unwrap()),
+            None
+        );
     }
 }

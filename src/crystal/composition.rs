@@ -55,7 +55,8 @@ impl Composition {
 
     /// Parse a formula such as `Fe2O3`, `LiFePO4`, `Ca(OH)2`, `Li0.5CoO2` or `Fe2 O3`.
     pub fn from_formula(formula: &str) -> Result<Composition, CrystalError> {
-        let err = |reason: &str| CrystalError::InvalidFormula { formula: formula.to_string(), reason: reason.to_string() };
+        let err =
+            |reason: &str| CrystalError::InvalidFormula { formula: formula.to_string(), reason: reason.to_string() };
         let chars: Vec<char> = formula.chars().filter(|c| !c.is_whitespace()).collect();
         let mut stack: Vec<Composition> = vec![Composition::new()];
         let mut i = 0;

@@ -118,8 +118,11 @@ pub fn nn_data(s: &Structure, n: usize) -> Result<NnData, VoronoiError> {
     if nn[0].1 == 0.0 {
         return Ok(empty());
     }
-    let neighbors: Vec<WeightedNeighbor> =
-        nn.into_iter().map(|(neighbor, w)| WeightedNeighbor { neighbor, weight: round3(w) }).filter(|x| x.weight > 0.0).collect();
+    let neighbors: Vec<WeightedNeighbor> = nn
+        .into_iter()
+        .map(|(neighbor, w)| WeightedNeighbor { neighbor, weight: round3(w) })
+        .filter(|x| x.weight > 0.0)
+        .collect();
     let mut bins: Vec<f64> = Vec::new();
     for x in &neighbors {
         if bins.last() != Some(&x.weight) {

@@ -175,7 +175,13 @@ fn smearing(p: &OvParams) -> (i64, Vec<f64>) {
     let w = (-m..=m)
         .map(|i| {
             let v = 0.5 * erf(c * (2 * i + 1) as f64) - 0.5 * erf(c * (2 * i - 1) as f64);
-            if norm > 0.0 { v / norm } else if i == 0 { 1.0 } else { 0.0 }
+            if norm > 0.0 {
+                v / norm
+            } else if i == 0 {
+                1.0
+            } else {
+                0.0
+            }
         })
         .collect();
     (m, w)

@@ -58,15 +58,16 @@ impl Lattice {
             return Err(CrystalError::NonFinite { what: "lattice".into(), value: *v });
         }
         if let Some(len) = cart_from_frac.column_iter().map(|c| c.norm()).find(|&l| l > MAX_VECTOR_LENGTH_ANG) {
-            return Err(CrystalError::InvalidParameters(format!("lattice vector of length {len:e} Å is longer than {MAX_VECTOR_LENGTH_ANG:e} Å")));
+            return Err(CrystalError::InvalidParameters(format!(
+                "lattice vector of length {len:e} Å is longer than {MAX_VECTOR_LENGTH_ANG:e} Å"
+            )));
         }
         let det = cart_from_frac.determinant();
         if det.abs() < 1e-8 {
             return Err(CrystalError::SingularLattice { volume_ang3: det.abs() });
         }
-        let frac_from_cart = cart_from_frac
-            .try_inverse()
-            .ok_or(CrystalError::SingularLattice { volume_ang3: det.abs() })?;
+        let frac_from_cart =
+            cart_from_frac.try_inverse().ok_or(CrystalError::SingularLattice { volume_ang3: det.abs() })?;
         Ok(Lattice { cart_from_frac, frac_from_cart })
     }
 
@@ -179,7 +180,8 @@ impl Lattice {
 
     /// Reciprocal lattice without 2π (Å⁻¹), pymatgen's `reciprocal_lattice_crystallographic`.
     pub fn reciprocal_lattice_crystallographic(&self) -> Lattice {
-        Lattice::from_cart_from_frac(self.frac_from_cart.transpose()).expect("reciprocal of a regular lattice is regular")
+        Lattice::from_cart_from_frac(self.frac_from_cart.transpose())
+            .expect("reciprocal of a regular lattice is regular")
     }
 
     /// Spacing between lattice planes perpendicular to reciprocal vector i (Å): 1/|b*_i|.
@@ -211,7 +213,8 @@ impl Lattice {
             let b = self.cart_from_frac * t.map(|x| x as f64);
             b.transpose() * b
         };
-        let params = |g: &Matrix3<f64>| (g[(0, 0)], g[(1, 1)], g[(2, 2)], 2.0 * g[(1, 2)], 2.0 * g[(0, 2)], 2.0 * g[(0, 1)]);
+        let params =
+            |g: &Matrix3<f64>| (g[(0, 0)], g[(1, 1)], g[(2, 2)], 2.0 * g[(1, 2)], 2.0 * g[(0, 2)], 2.0 * g[(0, 1)]);
         let sign = |x: f64| if x > 0.0 { 1 } else { -1 };
         let sign_eps = |x: f64| if x.abs() < eps { 0 } else { sign(x) };
         for _ in 0..1000 {
@@ -233,7 +236,8 @@ impl Lattice {
                 t *= Matrix3::from_diagonal(&nalgebra::Vector3::new(l, m, k));
             } else {
                 // A4: all angles non-acute.
-                let (mut i, mut j, mut kk) = (if l == 1 { -1 } else { 1 }, if m == 1 { -1 } else { 1 }, if k == 1 { -1 } else { 1 });
+                let (mut i, mut j, mut kk) =
+                    (if l == 1 { -1 } else { 1 }, if m == 1 { -1 } else { 1 }, if k == 1 { -1 } else { 1 });
                 if i * j * kk == -1 {
                     if k == 0 {
                         kk = -1;
@@ -270,7 +274,8 @@ impl Lattice {
         if t.map(|x| x as f64).determinant() * self.cart_from_frac.determinant() < 0.0 {
             t = -t;
         }
-        let l = Lattice::from_cart_from_frac(self.cart_from_frac * t.map(|x| x as f64)).expect("unimodular transform keeps volume");
+        let l = Lattice::from_cart_from_frac(self.cart_from_frac * t.map(|x| x as f64))
+            .expect("unimodular transform keeps volume");
         (l, t)
     }
 
@@ -346,7 +351,14 @@ mod tests {
         let p = LatticeParams { a: 3.0, b: 4.5, c: 7.2, alpha_deg: 81.0, beta_deg: 100.0, gamma_deg: 117.0 };
         let l = Lattice::from_parameters(p).unwrap();
         let q = l.params();
-        for (x, y) in [(p.a, q.a), (p.b, q.b), (p.c, q.c), (p.alpha_deg, q.alpha_deg), (p.beta_deg, q.beta_deg), (p.gamma_deg, q.gamma_deg)] {
+        for (x, y) in [
+            (p.a, q.a),
+            (p.b, q.b),
+            (p.c, q.c),
+            (p.alpha_deg, q.alpha_deg),
+            (p.beta_deg, q.beta_deg),
+            (p.gamma_deg, q.gamma_deg),
+        ] {
             assert!(close(x, y), "{x} vs {y}");
         }
         // c along z as in pymatgen

@@ -355,7 +355,16 @@ fn primitive_step(cell: &Cell, tolerance: f64) -> Option<Cell> {
                     for c in 0..a {
                         for f in 0..e {
                             let m = [[a as f64, b as f64, c as f64], [0.0, e as f64, f as f64], [0.0, 0.0, g as f64]];
-                            if let Some(found) = try_primitive_candidate(cell, &groups, &non_nbrs, &min_vecs, &m, size, tolerance, &super_ftol) {
+                            if let Some(found) = try_primitive_candidate(
+                                cell,
+                                &groups,
+                                &non_nbrs,
+                                &min_vecs,
+                                &m,
+                                size,
+                                tolerance,
+                                &super_ftol,
+                            ) {
                                 return Some(found);
                             }
                         }
@@ -382,10 +391,12 @@ fn try_primitive_candidate(
     let inv_m = inv(m)?;
     // Each new lattice vector (a row of m⁻¹, in old fractional coordinates) must be a translation.
     let row_ok = |r: &V3| {
-        min_vecs.iter().any(|v| (0..3).all(|k| {
-            let d = r[k] - v[k];
-            (d - d.round_ties_even()).abs() < super_ftol[k]
-        }))
+        min_vecs.iter().any(|v| {
+            (0..3).all(|k| {
+                let d = r[k] - v[k];
+                (d - d.round_ties_even()).abs() < super_ftol[k]
+            })
+        })
     };
     if !inv_m.iter().all(row_ok) {
         return None;
@@ -608,7 +619,11 @@ impl StructureMatcher {
         }
         let (fu, s1_supercell) = if self.attempt_supercell {
             let fu = s2.len() as f64 / s1.len() as f64;
-            if fu < 2.0 / 3.0 { ((1.0 / fu).round_ties_even() as usize, false) } else { (fu.round_ties_even() as usize, true) }
+            if fu < 2.0 / 3.0 {
+                ((1.0 / fu).round_ties_even() as usize, false)
+            } else {
+                (fu.round_ties_even() as usize, true)
+            }
         } else {
             (1, true)
         };
@@ -625,7 +640,15 @@ impl StructureMatcher {
     }
 
     /// pymatgen's `_match`: match the smaller structure onto the larger.
-    fn match_cells(&self, s1: &Cell, s2: &Cell, fu: usize, s1_supercell: bool, use_rms: bool, break_on_match: bool) -> Option<Match> {
+    fn match_cells(
+        &self,
+        s1: &Cell,
+        s2: &Cell,
+        fu: usize,
+        s1_supercell: bool,
+        use_rms: bool,
+        break_on_match: bool,
+    ) -> Option<Match> {
         let ratio = if s1_supercell { fu as f64 } else { 1.0 / fu as f64 };
         if s1.len() as f64 * ratio >= s2.len() as f64 {
             self.strict_match(s1, s2, fu, s1_supercell, use_rms, break_on_match)
@@ -693,7 +716,9 @@ impl StructureMatcher {
         }
         let cands: Vec<Vec<&([i64; 3], V3, f64)>> = lens
             .iter()
-            .map(|&ln| points.iter().filter(|p| p.2 / ln < 1.0 + self.ltol && p.2 / ln > 1.0 / (1.0 + self.ltol)).collect())
+            .map(|&ln| {
+                points.iter().filter(|p| p.2 / ln < 1.0 + self.ltol && p.2 / ln > 1.0 / (1.0 + self.ltol)).collect()
+            })
             .collect();
         let angle = |p: &([i64; 3], V3, f64), q: &([i64; 3], V3, f64)| {
             (dot(&p.1, &q.1) / p.2 / q.2).clamp(-1.0, 1.0).acos().to_degrees()
@@ -760,7 +785,15 @@ impl StructureMatcher {
 
     /// pymatgen's `_strict_match`: match structure 2 onto structure 1 (which has at least as many
     /// sites after the supercell expansion).
-    fn strict_match(&self, s1: &Cell, s2: &Cell, fu: usize, s1_supercell: bool, use_rms: bool, break_on_match: bool) -> Option<Match> {
+    fn strict_match(
+        &self,
+        s1: &Cell,
+        s2: &Cell,
+        fu: usize,
+        s1_supercell: bool,
+        use_rms: bool,
+        break_on_match: bool,
+    ) -> Option<Match> {
         if fu < 1 {
             return None;
         }
@@ -797,7 +830,9 @@ impl StructureMatcher {
                     lll = Some((lll_rows, lll_inv, ftol));
                 }
                 let Some((lll_rows, lll_inv, lll_ftol)) = &lll else { break };
-                let Some(dist) = cart_dists(s1fc, &t_s2fc, lll_rows, lll_inv, &mask, normalization, lll_ftol) else { continue };
+                let Some(dist) = cart_dists(s1fc, &t_s2fc, lll_rows, lll_inv, &mask, normalization, lll_ftol) else {
+                    continue;
+                };
                 let n = dist.len() as f64;
                 let val = if use_rms {
                     (dist.iter().map(|d| d * d).sum::<f64>()).sqrt() / n.sqrt()
@@ -836,7 +871,15 @@ fn is_coord_subset_pbc(subset: &[V3], superset: &[V3], tol: &V3, mask: &[bool]) 
 /// of 1 over the 27 neighbouring images of the LLL-reduced averaged lattice (pairs forbidden by the
 /// mask, or farther than `lll_ftol` in LLL fractional coordinates, get the 10²⁰ sentinel), a linear
 /// assignment on squared lengths, removal of the mean vector, and normalisation.
-fn cart_dists(s1fc: &[V3], s2fc: &[V3], lll_rows: &M3, lll_inv: &M3, mask: &[bool], normalization: f64, lll_ftol: &V3) -> Option<Vec<f64>> {
+fn cart_dists(
+    s1fc: &[V3],
+    s2fc: &[V3],
+    lll_rows: &M3,
+    lll_inv: &M3,
+    mask: &[bool],
+    normalization: f64,
+    lll_ftol: &V3,
+) -> Option<Vec<f64>> {
     const FAR: f64 = 1e20;
     let (n2, n1) = (s2fc.len(), s1fc.len());
     let fc2: Vec<V3> = s2fc.iter().map(|f| vec_mat(f, lll_inv)).collect();
@@ -930,7 +973,14 @@ mod tests {
         structure(
             [[4.1, 0.0, 0.0], [0.7, 5.3, 0.0], [-0.4, 0.3, 6.2]],
             &["Li", "Li", "Fe", "O", "O", "O"],
-            &[[0.0, 0.0, 0.0], [0.5, 0.47, 0.12], [0.25, 0.71, 0.53], [0.1, 0.3, 0.8], [0.62, 0.05, 0.33], [0.8, 0.85, 0.6]],
+            &[
+                [0.0, 0.0, 0.0],
+                [0.5, 0.47, 0.12],
+                [0.25, 0.71, 0.53],
+                [0.1, 0.3, 0.8],
+                [0.62, 0.05, 0.33],
+                [0.8, 0.85, 0.6],
+            ],
         )
     }
 

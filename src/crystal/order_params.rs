@@ -44,7 +44,10 @@ pub enum OrderParam {
     Pyramid(MotifParams),
     /// Square planar, see-saw-like (tri_bipyr with CN 4), bipyramids, octahedron, hexagonal planar: the
     /// "south pole" family.
-    Bipyramid { p: MotifParams, hex_plan: bool },
+    Bipyramid {
+        p: MotifParams,
+        hex_plan: bool,
+    },
     SeeSawRect(MotifParams),
     PentPlanMax(MotifParams),
     Bcc(MotifParams),
@@ -99,7 +102,8 @@ impl OrderParam {
                     return None;
                 }
                 // Addition theorem: Σ_m |Σ_j Y_lm(r̂_j)|² = (2l + 1)/(4π) Σ_jk P_l(r̂_j · r̂_k).
-                let s: f64 = unit.iter().flat_map(|a| unit.iter().map(move |b| legendre(l, a.dot(b).clamp(-1.0, 1.0)))).sum();
+                let s: f64 =
+                    unit.iter().flat_map(|a| unit.iter().map(move |b| legendre(l, a.dot(b).clamp(-1.0, 1.0)))).sum();
                 Some(s.max(0.0).sqrt() / n as f64)
             }
             _ => self.angular(&unit),
@@ -145,7 +149,11 @@ impl OrderParam {
                     }
                     OrderParam::Bipyramid { p, hex_plan } => {
                         if thetak < p.min_spp {
-                            let t = if hex_plan { p.igw_ta * ((thetak * ipi - 0.5).abs() - p.ta) } else { p.igw_ep * (thetak * ipi - 0.5) };
+                            let t = if hex_plan {
+                                p.igw_ta * ((thetak * ipi - 0.5).abs() - p.ta)
+                            } else {
+                                p.igw_ep * (thetak * ipi - 0.5)
+                            };
                             q += gauss(t);
                             norm += 1.0;
                         }
@@ -189,7 +197,8 @@ impl OrderParam {
                         }
                         match *self {
                             OrderParam::TriPlanMax(p) | OrderParam::TetMax(p) => {
-                                q += gauss(p.igw_ta * (thetam * ipi - p.ta)) * (p.fac_aa * phi).cos().powf(p.exp_cos_aa);
+                                q +=
+                                    gauss(p.igw_ta * (thetam * ipi - p.ta)) * (p.fac_aa * phi).cos().powf(p.exp_cos_aa);
                                 norm += 1.0;
                             }
                             OrderParam::PentPlanMax(p) => {
@@ -203,7 +212,11 @@ impl OrderParam {
                             }
                             OrderParam::Bipyramid { p, hex_plan } => {
                                 if thetam < p.min_spp && thetak < p.min_spp {
-                                    let t = if hex_plan { p.igw_ta * ((thetam * ipi - 0.5).abs() - p.ta) } else { p.igw_ep * (thetam * ipi - 0.5) };
+                                    let t = if hex_plan {
+                                        p.igw_ta * ((thetam * ipi - 0.5).abs() - p.ta)
+                                    } else {
+                                        p.igw_ep * (thetam * ipi - 0.5)
+                                    };
                                     q += (p.fac_aa * phi).cos().powf(p.exp_cos_aa) * gauss(t);
                                     norm += 1.0;
                                 }
@@ -218,7 +231,8 @@ impl OrderParam {
                             }
                             OrderParam::SeeSawRect(p) => {
                                 if thetam < p.min_spp && thetak < p.min_spp && phi < 0.75 * PI {
-                                    q += (p.fac_aa * phi).cos().powf(p.exp_cos_aa) * gauss(p.igw_ep * (thetam * ipi - 0.5));
+                                    q += (p.fac_aa * phi).cos().powf(p.exp_cos_aa)
+                                        * gauss(p.igw_ep * (thetam * ipi - 0.5));
                                     norm += 1.0;
                                 }
                             }
@@ -257,9 +271,7 @@ impl OrderParam {
         }
         match self {
             OrderParam::Bent(_) => (total_norm > 1e-12).then(|| total / total_norm),
-            OrderParam::Bcc(_) => {
-                (n > 3).then(|| total / (0.5 * (n * (6 + (n - 2) * (n - 3))) as f64))
-            }
+            OrderParam::Bcc(_) => (n > 3).then(|| total / (0.5 * (n * (6 + (n - 2) * (n - 3))) as f64)),
             _ => {
                 if n > 1 {
                     best
@@ -277,20 +289,62 @@ fn defaults(name: &str) -> MotifParams {
     match name {
         "bent" => MotifParams { ta: 1.0, igw_ta: 8.667, ..p },
         "T" => MotifParams { igw_ep: 15.5, fac_aa: 1.0, exp_cos_aa: 2.0, ..p },
-        "see_saw_rect" => MotifParams { min_spp: 2.356194490192345, igw_spp: 11.5, igw_ep: 27.0, fac_aa: 2.0, exp_cos_aa: 2.0, ..p },
+        "see_saw_rect" => {
+            MotifParams { min_spp: 2.356194490192345, igw_spp: 11.5, igw_ep: 27.0, fac_aa: 2.0, exp_cos_aa: 2.0, ..p }
+        }
         "tet_max" => MotifParams { igw_ta: 18.5, ta: 0.6081734479693927, fac_aa: 1.5, exp_cos_aa: 2.0, ..p },
-        "oct_max" => MotifParams { min_spp: 2.356194490192345, igw_spp: 15.0, igw_ep: 18.0, w_spp: 1.0, fac_aa: 2.0, exp_cos_aa: 2.0, ..p },
+        "oct_max" => MotifParams {
+            min_spp: 2.356194490192345,
+            igw_spp: 15.0,
+            igw_ep: 18.0,
+            w_spp: 1.0,
+            fac_aa: 2.0,
+            exp_cos_aa: 2.0,
+            ..p
+        },
         "bcc" => MotifParams { min_spp: 2.5261129449194057, igw_spp: 15.0, w_spp: 6.0, ..p },
         "tri_plan_max" => MotifParams { igw_ta: 17.5, ta: 0.66666666667, fac_aa: 1.0, exp_cos_aa: 2.0, ..p },
-        "sq_plan_max" => MotifParams { min_spp: 2.356194490192345, igw_spp: 13.5, igw_ep: 17.7, w_spp: 1.0, fac_aa: 1.0, exp_cos_aa: 2.0, ..p },
+        "sq_plan_max" => MotifParams {
+            min_spp: 2.356194490192345,
+            igw_spp: 13.5,
+            igw_ep: 17.7,
+            w_spp: 1.0,
+            fac_aa: 1.0,
+            exp_cos_aa: 2.0,
+            ..p
+        },
         "pent_plan_max" => MotifParams { ta: 0.6, igw_ta: 19.333, ..p },
         "tri_pyr" => MotifParams { igw_ep: 15.5, fac_aa: 1.5, exp_cos_aa: 2.0, ..p },
         "sq_pyr" => MotifParams { igw_ep: 14.9, fac_aa: 2.0, exp_cos_aa: 2.0, ..p },
         "pent_pyr" => MotifParams { igw_ep: 13.8, fac_aa: 2.5, exp_cos_aa: 2.0, ..p },
         "hex_pyr" => MotifParams { igw_ep: 12.5, fac_aa: 3.0, exp_cos_aa: 2.0, ..p },
-        "tri_bipyr" => MotifParams { min_spp: 2.356194490192345, igw_spp: 12.0, igw_ep: 16.6, fac_aa: 1.5, exp_cos_aa: 2.0, w_spp: 1.0, ..p },
-        "pent_bipyr" => MotifParams { min_spp: 2.356194490192345, igw_spp: 12.5, igw_ep: 14.75, fac_aa: 2.5, exp_cos_aa: 2.0, w_spp: 1.0, ..p },
-        "hex_bipyr" => MotifParams { min_spp: 2.356194490192345, igw_spp: 14.1, igw_ep: 13.6, fac_aa: 3.0, exp_cos_aa: 2.0, w_spp: 1.0, ..p },
+        "tri_bipyr" => MotifParams {
+            min_spp: 2.356194490192345,
+            igw_spp: 12.0,
+            igw_ep: 16.6,
+            fac_aa: 1.5,
+            exp_cos_aa: 2.0,
+            w_spp: 1.0,
+            ..p
+        },
+        "pent_bipyr" => MotifParams {
+            min_spp: 2.356194490192345,
+            igw_spp: 12.5,
+            igw_ep: 14.75,
+            fac_aa: 2.5,
+            exp_cos_aa: 2.0,
+            w_spp: 1.0,
+            ..p
+        },
+        "hex_bipyr" => MotifParams {
+            min_spp: 2.356194490192345,
+            igw_spp: 14.1,
+            igw_ep: 13.6,
+            fac_aa: 3.0,
+            exp_cos_aa: 2.0,
+            w_spp: 1.0,
+            ..p
+        },
         "cuboct_max" => MotifParams {
             min_spp: 2.792526803190927,
             igw_spp: 28.75,
@@ -298,7 +352,16 @@ fn defaults(name: &str) -> MotifParams {
             cuboct: [1.8325957145940461, 1.3089969389957472, 25.5, 31.25],
             ..p
         },
-        "hex_plan_max" => MotifParams { min_spp: 2.6179938779914944, igw_spp: 7.5, w_spp: 1.0, fac_aa: 1.0, exp_cos_aa: 2.0, igw_ta: 25.0, ta: 0.16666667, ..p },
+        "hex_plan_max" => MotifParams {
+            min_spp: 2.6179938779914944,
+            igw_spp: 7.5,
+            w_spp: 1.0,
+            fac_aa: 1.0,
+            exp_cos_aa: 2.0,
+            igw_ta: 25.0,
+            ta: 0.16666667,
+            ..p
+        },
         _ => p,
     }
 }
@@ -329,7 +392,13 @@ pub fn ops_preset(cn: usize) -> Vec<(&'static str, OrderParam)> {
             ("trigonal planar", OrderParam::TriPlanMax(defaults("tri_plan_max"))),
             (
                 "trigonal non-coplanar",
-                OrderParam::TetMax(MotifParams { ta: 0.6081734479693927, igw_ta: 18.33, fac_aa: 1.5, exp_cos_aa: 2.0, ..d }),
+                OrderParam::TetMax(MotifParams {
+                    ta: 0.6081734479693927,
+                    igw_ta: 18.33,
+                    fac_aa: 1.5,
+                    exp_cos_aa: 2.0,
+                    ..d
+                }),
             ),
             ("T-shaped", OrderParam::Pyramid(defaults("T"))),
         ],
@@ -340,7 +409,15 @@ pub fn ops_preset(cn: usize) -> Vec<(&'static str, OrderParam)> {
             (
                 "see-saw-like",
                 OrderParam::Bipyramid {
-                    p: MotifParams { min_spp: 2.356194490192345, igw_ep: 15.75, igw_spp: 12.75, fac_aa: 1.5, exp_cos_aa: 2.0, w_spp: 1.0, ..d },
+                    p: MotifParams {
+                        min_spp: 2.356194490192345,
+                        igw_ep: 15.75,
+                        igw_spp: 12.75,
+                        fac_aa: 1.5,
+                        exp_cos_aa: 2.0,
+                        w_spp: 1.0,
+                        ..d
+                    },
                     hex_plan: false,
                 },
             ),
@@ -356,8 +433,14 @@ pub fn ops_preset(cn: usize) -> Vec<(&'static str, OrderParam)> {
             ("octahedral", bipyr("oct_max")),
             ("pentagonal pyramidal", OrderParam::Pyramid(defaults("pent_pyr"))),
         ],
-        7 => vec![("hexagonal pyramidal", OrderParam::Pyramid(defaults("hex_pyr"))), ("pentagonal bipyramidal", bipyr("pent_bipyr"))],
-        8 => vec![("body-centered cubic", OrderParam::Bcc(defaults("bcc"))), ("hexagonal bipyramidal", bipyr("hex_bipyr"))],
+        7 => vec![
+            ("hexagonal pyramidal", OrderParam::Pyramid(defaults("hex_pyr"))),
+            ("pentagonal bipyramidal", bipyr("pent_bipyr")),
+        ],
+        8 => vec![
+            ("body-centered cubic", OrderParam::Bcc(defaults("bcc"))),
+            ("hexagonal bipyramidal", bipyr("hex_bipyr")),
+        ],
         9..=11 => q(),
         12 => {
             let mut v = vec![("cuboctahedral", OrderParam::CuboctMax(defaults("cuboct_max")))];

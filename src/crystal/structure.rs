@@ -31,7 +31,11 @@ pub struct Structure {
 
 impl Structure {
     /// Build from fractional coordinates. Fails on length mismatch, no sites, or non-finite values.
-    pub fn from_frac(lattice: Lattice, species: Vec<Element>, frac_coords: Vec<Vector3<f64>>) -> Result<Structure, CrystalError> {
+    pub fn from_frac(
+        lattice: Lattice,
+        species: Vec<Element>,
+        frac_coords: Vec<Vector3<f64>>,
+    ) -> Result<Structure, CrystalError> {
         if species.len() != frac_coords.len() {
             return Err(CrystalError::LengthMismatch { n_species: species.len(), n_coords: frac_coords.len() });
         }
@@ -45,7 +49,11 @@ impl Structure {
     }
 
     /// Build from Cartesian coordinates (Å).
-    pub fn from_cart(lattice: Lattice, species: Vec<Element>, cart_coords: &[Vector3<f64>]) -> Result<Structure, CrystalError> {
+    pub fn from_cart(
+        lattice: Lattice,
+        species: Vec<Element>,
+        cart_coords: &[Vector3<f64>],
+    ) -> Result<Structure, CrystalError> {
         let frac = cart_coords.iter().map(|c| lattice.to_frac(c)).collect();
         Structure::from_frac(lattice, species, frac)
     }

@@ -127,7 +127,9 @@ fn primitive_minkowski_basis(s: &Structure, symprec: f64) -> Option<Matrix3<f64>
     let h = moyo::math::HNF::new(&nalgebra::OMatrix::<i32, nalgebra::U3, nalgebra::Dyn>::from_columns(&cols)).h;
     let prim_frac = Matrix3::from_fn(|i, j| h[(i, j)] as f64 / n as f64);
     let prim = reduced.basis * prim_frac;
-    if (prim.determinant().abs() * n as f64 - reduced.basis.determinant().abs()).abs() > 1e-6 * reduced.basis.determinant().abs() {
+    if (prim.determinant().abs() * n as f64 - reduced.basis.determinant().abs()).abs()
+        > 1e-6 * reduced.basis.determinant().abs()
+    {
         return Some(reduced.basis);
     }
     moyo::base::Lattice { basis: prim }.minkowski_reduce().ok().map(|(l, _)| l.basis)
@@ -167,7 +169,10 @@ fn bravais_search_terminates(basis: &Matrix3<f64>, symprec: f64, angle_rad: f64)
             for c2 in &candidates[2] {
                 let r = Matrix3::from_columns(&[*c0, *c1, *c2]);
                 let v2 = cart(c2);
-                if r.map(|x| x as f64).determinant().abs().round() == 1.0 && same_angle(&v1, &v2, 1, 2) && same_angle(&v2, &v0, 2, 0) {
+                if r.map(|x| x as f64).determinant().abs().round() == 1.0
+                    && same_angle(&v1, &v2, 1, 2)
+                    && same_angle(&v2, &v0, 2, 0)
+                {
                     rotations.push(r);
                 }
             }
@@ -269,7 +274,9 @@ mod tests {
     /// 0.22's Bravais search generated an infinite group and never returned. spglib 2.8 says Fmm2 (42).
     #[test]
     fn nearly_hexagonal_cell_does_not_hang() {
-        let l = Lattice::from_row_vectors([[-3.333824, 0.0, 0.0], [-1.666912, -2.888458, 0.0], [1.666912, 0.0, 11.492272]]).unwrap();
+        let l =
+            Lattice::from_row_vectors([[-3.333824, 0.0, 0.0], [-1.666912, -2.888458, 0.0], [1.666912, 0.0, 11.492272]])
+                .unwrap();
         let (s_, ta) = (Element::from_symbol("S").unwrap(), Element::from_symbol("Ta").unwrap());
         let fr = vec![
             Vector3::new(0.32528536919999995, 0.4855047226, 0.1360766609),

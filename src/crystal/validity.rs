@@ -46,7 +46,8 @@ mod tests {
     fn close_atoms_are_invalid() {
         let h = Element::from_symbol("H").unwrap();
         let l = Lattice::cubic(4.0).unwrap();
-        let ok = Structure::from_frac(l.clone(), vec![h, h], vec![Vector3::zeros(), Vector3::new(0.2, 0.0, 0.0)]).unwrap();
+        let ok =
+            Structure::from_frac(l.clone(), vec![h, h], vec![Vector3::zeros(), Vector3::new(0.2, 0.0, 0.0)]).unwrap();
         assert!(ok.is_structurally_valid());
         // 0.99 and 0.0 are 0.04 Å apart through the periodic boundary.
         let bad = Structure::from_frac(l, vec![h, h], vec![Vector3::zeros(), Vector3::new(0.99, 0.0, 0.0)]).unwrap();

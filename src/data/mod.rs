@@ -9,5 +9,5 @@ pub mod dataset;
 pub mod prototypes;
 pub mod split;
 
-pub use dataset::{Dataset, Entry, BuildFilter};
+pub use dataset::{BuildFilter, Dataset, Entry};
 pub use split::Split;

@@ -89,10 +89,21 @@ fn parse(text: &str) -> Result<Vec<Prototype>, String> {
         .into_iter()
         .map(|p| {
             let lattice = Lattice::from_row_vectors(p.lattice).map_err(|e| format!("{}: {e}", p.aflow))?;
-            let species = p.species.iter().map(|s| Element::from_symbol(s)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("{}: {e}", p.aflow))?;
+            let species = p
+                .species
+                .iter()
+                .map(|s| Element::from_symbol(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", p.aflow))?;
             let frac = p.frac.iter().map(|f| Vector3::new(f[0], f[1], f[2])).collect();
             let structure = Structure::from_frac(lattice, species, frac).map_err(|e| format!("{}: {e}", p.aflow))?;
-            Ok(Prototype { aflow: p.aflow, pearson: p.pearson, strukturbericht: p.strukturbericht, mineral: p.mineral, structure })
+            Ok(Prototype {
+                aflow: p.aflow,
+                pearson: p.pearson,
+                strukturbericht: p.strukturbericht,
+                mineral: p.mineral,
+                structure,
+            })
         })
         .collect()
 }

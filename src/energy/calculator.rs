@@ -124,8 +124,13 @@ impl LennardJones {
 
     fn validate(&self) -> Result<(), CalcError> {
         let ok = |x: f64| x.is_finite() && x > 0.0;
-        if !(ok(self.sigma) && ok(self.epsilon) && ok(self.cutoff)) || self.pairs.iter().any(|(_, (s, e))| !(ok(*s) && ok(*e))) {
-            return Err(CalcError::Invalid(format!("Lennard-Jones parameters must be positive and finite: σ={} Å, ε={} eV, cutoff={} Å", self.sigma, self.epsilon, self.cutoff)));
+        if !(ok(self.sigma) && ok(self.epsilon) && ok(self.cutoff))
+            || self.pairs.iter().any(|(_, (s, e))| !(ok(*s) && ok(*e)))
+        {
+            return Err(CalcError::Invalid(format!(
+                "Lennard-Jones parameters must be positive and finite: σ={} Å, ε={} eV, cutoff={} Å",
+                self.sigma, self.epsilon, self.cutoff
+            )));
         }
         Ok(())
     }
@@ -165,7 +170,13 @@ impl Calculator for LennardJones {
             virial += 0.5 * f * d.transpose();
         }
         let energy = site_energies.iter().sum();
-        Ok(Evaluation { energy, forces, stress: virial / s.volume(), site_energies: Some(site_energies), magmoms: None })
+        Ok(Evaluation {
+            energy,
+            forces,
+            stress: virial / s.volume(),
+            site_energies: Some(site_energies),
+            magmoms: None,
+        })
     }
 }
 
@@ -178,7 +189,14 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
     let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
     // `key=value` pairs separated by commas, trimmed.
     let pairs = || -> Result<Vec<(&str, &str)>, CalcError> {
-        args.split(',').filter(|s| !s.trim().is_empty()).map(|kv| kv.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))).collect()
+        args.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.trim(), v.trim()))
+                    .ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))
+            })
+            .collect()
     };
     match kind.trim() {
         "lj" | "lennard-jones" => {
@@ -189,10 +207,14 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
                     "sigma" => sigma = Some(v),
                     "epsilon" => epsilon = Some(v),
                     "cutoff" | "rc" => cutoff = Some(v),
-                    other => return Err(bad(format!("unknown Lennard-Jones parameter {other:?} (sigma, epsilon, cutoff)"))),
+                    other => {
+                        return Err(bad(format!("unknown Lennard-Jones parameter {other:?} (sigma, epsilon, cutoff)")));
+                    }
                 }
             }
-            let (Some(sigma), Some(epsilon)) = (sigma, epsilon) else { return Err(bad("give sigma (Å) and epsilon (eV), e.g. lj:sigma=3.405,epsilon=0.0104".into())) };
+            let (Some(sigma), Some(epsilon)) = (sigma, epsilon) else {
+                return Err(bad("give sigma (Å) and epsilon (eV), e.g. lj:sigma=3.405,epsilon=0.0104".into()));
+            };
             let mut lj = LennardJones::new(sigma, epsilon);
             if let Some(c) = cutoff {
                 lj = lj.with_cutoff(c);
@@ -205,8 +227,18 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
             for (k, v) in pairs()? {
                 match k {
                     "weights" | "path" => weights = Some(std::path::PathBuf::from(v)),
-                    "batch" => batch = v.parse().ok().filter(|&b: &usize| b > 0).ok_or_else(|| bad(format!("batch must be a positive integer, got {v:?}")))?,
-                    other => return Err(bad(format!("unknown CHGNet parameter {other:?} (weights=FILE.safetensors, batch=N)"))),
+                    "batch" => {
+                        batch = v
+                            .parse()
+                            .ok()
+                            .filter(|&b: &usize| b > 0)
+                            .ok_or_else(|| bad(format!("batch must be a positive integer, got {v:?}")))?
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "unknown CHGNet parameter {other:?} (weights=FILE.safetensors, batch=N)"
+                        )));
+                    }
                 }
             }
             let c = match weights {
@@ -223,13 +255,19 @@ pub fn from_spec(spec: &str) -> Result<Box<dyn Calculator>, CalcError> {
                     ("dtype", "f64" | "float64" | "double") => double = true,
                     ("dtype", "f32" | "float32" | "float") => double = false,
                     ("dtype", other) => return Err(bad(format!("dtype must be f32 or f64, got {other:?}"))),
-                    (other, _) => return Err(bad(format!("unknown TorchScript parameter {other:?} (path=FILE.pt, dtype=f32|f64)"))),
+                    (other, _) => {
+                        return Err(bad(format!(
+                            "unknown TorchScript parameter {other:?} (path=FILE.pt, dtype=f32|f64)"
+                        )));
+                    }
                 }
             }
             let path = path.ok_or_else(|| bad("give the module: torchscript:path=FILE.pt[,dtype=f64]".into()))?;
             Ok(Box::new(super::torchscript::TorchScriptPotential::load(&path, double)?))
         }
-        other => Err(bad(format!("unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…], torchscript:path=FILE.pt[,dtype=f64]"))),
+        other => Err(bad(format!(
+            "unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…], torchscript:path=FILE.pt[,dtype=f64]"
+        ))),
     }
 }
 
@@ -239,7 +277,12 @@ mod tests {
     use crate::crystal::Lattice;
 
     fn dimer(r: f64) -> Structure {
-        Structure::from_cart(Lattice::cubic(30.0).unwrap(), vec![Element::from_symbol("Ar").unwrap(); 2], &[Vector3::zeros(), Vector3::new(r, 0.0, 0.0)]).unwrap()
+        Structure::from_cart(
+            Lattice::cubic(30.0).unwrap(),
+            vec![Element::from_symbol("Ar").unwrap(); 2],
+            &[Vector3::zeros(), Vector3::new(r, 0.0, 0.0)],
+        )
+        .unwrap()
     }
 
     #[test]

@@ -174,7 +174,10 @@ fn mask_of(els: impl IntoIterator<Item = Element>) -> u128 {
 }
 
 fn elements_of(mask: u128) -> Vec<Element> {
-    (0..118u32).filter(|b| mask & (1u128 << b) != 0).map(|b| Element::from_z(b + 1).expect("mask bits are atomic numbers")).collect()
+    (0..118u32)
+        .filter(|b| mask & (1u128 << b) != 0)
+        .map(|b| Element::from_z(b + 1).expect("mask bits are atomic numbers"))
+        .collect()
 }
 
 fn subset(a: u128, b: u128) -> bool {
@@ -239,7 +242,11 @@ impl PhaseDiagram {
             while run_end < order.len() && masks[order[run_end]] == masks[first] && q(order[run_end]) == q(first) {
                 run_end += 1;
             }
-            let winner = order[run_start..run_end].iter().copied().reduce(|j, i| if wins(i, j, entries[i].energy_per_atom, entries[j].energy_per_atom) { i } else { j }).expect("non-empty run");
+            let winner = order[run_start..run_end]
+                .iter()
+                .copied()
+                .reduce(|j, i| if wins(i, j, entries[i].energy_per_atom, entries[j].energy_per_atom) { i } else { j })
+                .expect("non-empty run");
             groups.entry(masks[first]).or_default().push(winner);
             run_start = run_end;
         }
@@ -250,7 +257,18 @@ impl PhaseDiagram {
         for (el, r) in &refs {
             refs_by_z[el.z() as usize] = Some(*r);
         }
-        Ok(PhaseDiagram { entries, formation, masks, frac_flat, frac_start, refs, refs_by_z, groups, stable_exact: RwLock::default(), systems: RwLock::default() })
+        Ok(PhaseDiagram {
+            entries,
+            formation,
+            masks,
+            frac_flat,
+            frac_start,
+            refs,
+            refs_by_z,
+            groups,
+            stable_exact: RwLock::default(),
+            systems: RwLock::default(),
+        })
     }
 
     /// A diagram from formation energies (eV/atom): each element present without an elemental entry at or
@@ -260,7 +278,11 @@ impl PhaseDiagram {
         let mut els: Vec<Element> = entries.iter().flat_map(|e| e.composition.elements()).collect();
         els.sort_unstable();
         els.dedup();
-        els.retain(|el| !entries.iter().any(|e| e.composition.n_elements() == 1 && e.composition.elements()[0] == *el && e.energy_per_atom <= 0.0));
+        els.retain(|el| {
+            !entries.iter().any(|e| {
+                e.composition.n_elements() == 1 && e.composition.elements()[0] == *el && e.energy_per_atom <= 0.0
+            })
+        });
         for el in els {
             entries.push(PhaseEntry::new(el.symbol(), Composition::from_pairs([(el, 1.0)]), 0.0));
         }
@@ -312,7 +334,12 @@ impl PhaseDiagram {
         let k = hull.elements.len();
         let mut stack = [0.0f64; 16];
         let mut heap = Vec::new();
-        let b: &mut [f64] = if k <= 16 { &mut stack[..k] } else { heap.resize(k, 0.0); &mut heap };
+        let b: &mut [f64] = if k <= 16 {
+            &mut stack[..k]
+        } else {
+            heap.resize(k, 0.0);
+            &mut heap
+        };
         for (slot, (_, a)) in b.iter_mut().zip(composition.iter()) {
             *slot = a / n;
         }
@@ -340,7 +367,8 @@ impl PhaseDiagram {
         let n = composition.num_atoms();
         let mut e = energy_per_atom;
         for (el, a) in composition.iter() {
-            let (_, mu) = self.refs_by_z[el.z() as usize].ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?;
+            let (_, mu) =
+                self.refs_by_z[el.z() as usize].ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?;
             e -= a / n * mu;
         }
         Ok(e)
@@ -350,11 +378,18 @@ impl PhaseDiagram {
     /// negative when it lies below the hull; pymatgen's `get_decomp_and_e_above_hull(allow_negative=True)`.
     pub fn e_above_hull(&self, composition: &Composition, energy_per_atom: f64) -> Result<HullPoint, HullError> {
         if !energy_per_atom.is_finite() {
-            return Err(HullError::BadEntry { name: composition.reduced_formula(), reason: format!("energy per atom {energy_per_atom} is not finite") });
+            return Err(HullError::BadEntry {
+                name: composition.reduced_formula(),
+                reason: format!("energy per atom {energy_per_atom} is not finite"),
+            });
         }
         let formation = self.formation_energy_of(composition, energy_per_atom)?;
         let decomposition = self.decomposition(composition)?;
-        Ok(HullPoint { e_above_hull: formation - decomposition.formation_energy_per_atom, formation_energy_per_atom: formation, decomposition })
+        Ok(HullPoint {
+            e_above_hull: formation - decomposition.formation_energy_per_atom,
+            formation_energy_per_atom: formation,
+            decomposition,
+        })
     }
 
     /// Many queries at once on the shared thread pool, in input order.
@@ -380,20 +415,38 @@ impl PhaseDiagram {
         let mask = self.masks[i];
         let els = elements_of(mask);
         let key = self.fractions(i);
-        let same = |j: usize| self.masks[j] == mask && self.fractions(j).iter().zip(key).all(|((_, a), (_, b))| (a - b).abs() < 1e-9);
-        let mut pool: Vec<usize> = self.groups.iter().filter(|(m, _)| subset(**m, mask)).flat_map(|(_, g)| g.iter().copied()).filter(|j| !same(*j)).collect();
+        let same = |j: usize| {
+            self.masks[j] == mask && self.fractions(j).iter().zip(key).all(|((_, a), (_, b))| (a - b).abs() < 1e-9)
+        };
+        let mut pool: Vec<usize> = self
+            .groups
+            .iter()
+            .filter(|(m, _)| subset(**m, mask))
+            .flat_map(|(_, g)| g.iter().copied())
+            .filter(|j| !same(*j))
+            .collect();
         pool.sort_unstable();
         let (value, basis) = self.solve_over(&pool, &els, key, None)?;
         let mut products: Vec<(usize, f64)> = basis.into_iter().filter(|(_, l)| *l > MIN_FRACTION).collect();
         products.sort_by_key(|p| p.0);
         let f = self.formation[i];
-        Ok(Some(HullPoint { e_above_hull: f - value, formation_energy_per_atom: f, decomposition: Decomposition { products, formation_energy_per_atom: value } }))
+        Ok(Some(HullPoint {
+            e_above_hull: f - value,
+            formation_energy_per_atom: f,
+            decomposition: Decomposition { products, formation_energy_per_atom: value },
+        }))
     }
 
     /// The simplex over entries `pool` (which must hold every element's reference) at atom fractions `x`
     /// in the system `els`, leaving out `pool[skip]`; returns the optimum and the basis as (entry index,
     /// fraction).
-    fn solve_over(&self, pool: &[usize], els: &[Element], x: &[(Element, f64)], skip: Option<usize>) -> Result<(f64, Vec<(usize, f64)>), HullError> {
+    fn solve_over(
+        &self,
+        pool: &[usize],
+        els: &[Element],
+        x: &[(Element, f64)],
+        skip: Option<usize>,
+    ) -> Result<(f64, Vec<(usize, f64)>), HullError> {
         let (columns, energies, corners) = self.lp_columns(pool, els)?;
         let b: Vec<f64> = els.iter().map(|e| x.iter().find(|(el, _)| el == e).map_or(0.0, |(_, a)| *a)).collect();
         let (value, basis) = simplex(&columns, &energies, &b, &corners, skip);
@@ -410,7 +463,9 @@ impl PhaseDiagram {
         let mut corners = Vec::with_capacity(els.len());
         for el in els {
             let (r, _) = self.refs.get(el).ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?;
-            corners.push(pool.iter().position(|j| j == r).ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?);
+            corners.push(
+                pool.iter().position(|j| j == r).ok_or_else(|| HullError::MissingElement(el.symbol().to_string()))?,
+            );
         }
         Ok((columns, energies, corners))
     }
@@ -486,7 +541,10 @@ impl PhaseDiagram {
             self.column_into(j, &elements, &mut columns);
         }
         let energies = stable.iter().map(|&j| self.formation[j]).collect();
-        let corners = elements.iter().map(|el| stable.iter().position(|j| *j == self.refs[el].0).expect("elemental references are stable")).collect();
+        let corners = elements
+            .iter()
+            .map(|el| stable.iter().position(|j| *j == self.refs[el].0).expect("elemental references are stable"))
+            .collect();
         let hull = Arc::new(SystemHull { elements, stable, columns, energies, corners, facets: RwLock::default() });
         self.systems.write().expect("hull cache lock").insert(mask, hull.clone());
         Ok(hull)
@@ -683,9 +741,14 @@ mod tests {
     #[test]
     fn binary_hull_by_hand() {
         // Li–O with Li2O at −2.0 and Li2O2 at −1.6 eV/atom; LiO2 at −0.5 is above the Li2O2–O line.
-        let pd = PhaseDiagram::from_formation_energies(vec![entry("Li2O", -2.0), entry("Li2O2", -1.6), entry("LiO2", -0.5)]).unwrap();
+        let pd =
+            PhaseDiagram::from_formation_energies(vec![entry("Li2O", -2.0), entry("Li2O2", -1.6), entry("LiO2", -0.5)])
+                .unwrap();
         let names = |idx: &[usize]| idx.iter().map(|i| pd.entries()[*i].name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&pd.stable_entries(&[comp("Li").elements()[0], comp("O").elements()[0]]).unwrap()), ["Li2O", "Li2O2", "Li", "O"]);
+        assert_eq!(
+            names(&pd.stable_entries(&[comp("Li").elements()[0], comp("O").elements()[0]]).unwrap()),
+            ["Li2O", "Li2O2", "Li", "O"]
+        );
         // LiO2 (x_O = 2/3) sits between Li2O2 (1/2, −1.6) and O (1, 0): hull = −1.6·(2/3) = −16/15.
         let p = pd.e_above_hull(&comp("LiO2"), -0.5).unwrap();
         assert!((p.e_above_hull - (-0.5 + 16.0 / 15.0)).abs() < 1e-12, "{p:?}");
@@ -713,7 +776,8 @@ mod tests {
     #[test]
     fn total_energies_use_the_lowest_elemental_reference() {
         // Two Fe polymorphs; formation energies are relative to the lower one.
-        let pd = PhaseDiagram::new(vec![entry("Fe", -8.0), entry("Fe", -8.3), entry("O", -4.9), entry("FeO", -8.0)]).unwrap();
+        let pd = PhaseDiagram::new(vec![entry("Fe", -8.0), entry("Fe", -8.3), entry("O", -4.9), entry("FeO", -8.0)])
+            .unwrap();
         let f = pd.formation_energy_per_atom(3);
         assert!((f - (-8.0 - 0.5 * (-8.3 - 4.9))).abs() < 1e-12);
         assert!((pd.entry_e_above_hull(0).unwrap().e_above_hull - 0.3).abs() < 1e-12);
@@ -721,7 +785,9 @@ mod tests {
 
     #[test]
     fn ternary_point_inside_a_facet() {
-        let pd = PhaseDiagram::from_formation_energies(vec![entry("AlN", -1.5), entry("GaN", -0.6), entry("Al2O3", -3.4)]).unwrap();
+        let pd =
+            PhaseDiagram::from_formation_energies(vec![entry("AlN", -1.5), entry("GaN", -0.6), entry("Al2O3", -3.4)])
+                .unwrap();
         let p = pd.e_above_hull(&comp("AlGaN2O3"), -1.0).unwrap();
         let total: f64 = p.decomposition.products.iter().map(|x| x.1).sum();
         assert!((total - 1.0).abs() < 1e-12);

@@ -31,14 +31,21 @@ pub fn chgnet_references() -> &'static EnergyTable {
     static TABLE: std::sync::OnceLock<EnergyTable> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(CHGNET_REFERENCES), &mut text).expect("the embedded reference table is gzip");
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(CHGNET_REFERENCES), &mut text)
+            .expect("the embedded reference table is gzip");
         energy_csv::parse(&text, "chgnet-0.3.0-references.csv").expect("the embedded reference table parses")
     })
 }
 
 /// The convex hull of the shipped CHGNet table ([`chgnet_references`]).
 pub fn chgnet_hull() -> Result<PhaseDiagram, HullError> {
-    PhaseDiagram::new(chgnet_references().rows.iter().map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom)).collect())
+    PhaseDiagram::new(
+        chgnet_references()
+            .rows
+            .iter()
+            .map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom))
+            .collect(),
+    )
 }
 
 /// One reference phase.
@@ -69,7 +76,12 @@ pub struct ReferenceEnergy {
 
 /// `el` in an elemental prototype, scaled so that the nearest neighbours sit at twice the covalent radius.
 pub fn elemental_in(prototype: &Structure, el: Element) -> Option<Structure> {
-    let s = Structure::from_frac(prototype.lattice.clone(), vec![el; prototype.n_sites()], prototype.frac_coords().to_vec()).ok()?;
+    let s = Structure::from_frac(
+        prototype.lattice.clone(),
+        vec![el; prototype.n_sites()],
+        prototype.frac_coords().to_vec(),
+    )
+    .ok()?;
     let d = s.min_distance();
     let target = 2.0 * el.data().covalent_radius?;
     if !(d.is_finite() && d > 0.0 && target > 0.0) {
@@ -81,9 +93,20 @@ pub fn elemental_in(prototype: &Structure, el: Element) -> Option<Structure> {
 /// The reference phases of `elements` (all the dataset's elements when empty): every dataset crystal made
 /// only of them, and each element in the elemental prototypes.
 pub fn references(ds: &Dataset, elements: &BTreeSet<Element>, supported: impl Fn(Element) -> bool) -> Vec<Reference> {
-    let within = |s: &Structure| s.species().iter().all(|e| (elements.is_empty() || elements.contains(e)) && supported(*e));
-    let mut out: Vec<Reference> = ds.entries.iter().filter(|e| within(&e.structure)).map(|e| Reference { name: format!("oqmd-icsd-{}", e.id), structure: e.structure.clone() }).collect();
-    let present: BTreeSet<Element> = out.iter().flat_map(|r| r.structure.species().iter().copied()).chain(elements.iter().copied()).filter(|e| supported(*e)).collect();
+    let within =
+        |s: &Structure| s.species().iter().all(|e| (elements.is_empty() || elements.contains(e)) && supported(*e));
+    let mut out: Vec<Reference> = ds
+        .entries
+        .iter()
+        .filter(|e| within(&e.structure))
+        .map(|e| Reference { name: format!("oqmd-icsd-{}", e.id), structure: e.structure.clone() })
+        .collect();
+    let present: BTreeSet<Element> = out
+        .iter()
+        .flat_map(|r| r.structure.species().iter().copied())
+        .chain(elements.iter().copied())
+        .filter(|e| supported(*e))
+        .collect();
     for el in present {
         for label in ELEMENTAL_PROTOTYPES {
             let Some(p) = prototypes::aflow().iter().find(|p| p.aflow == label) else { continue };
@@ -108,12 +131,20 @@ pub enum Mode<'a> {
 
 /// Energies of `refs` with `calc`; runs on the shared thread pool and reports each finished reference to
 /// `progress`.
-pub fn energies(calc: &dyn Calculator, refs: &[Reference], mode: Mode, progress: &(dyn Fn(usize) + Sync)) -> Vec<Result<ReferenceEnergy, CalcError>> {
+pub fn energies(
+    calc: &dyn Calculator,
+    refs: &[Reference],
+    mode: Mode,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<Result<ReferenceEnergy, CalcError>> {
     refs.par_iter()
         .enumerate()
         .map(|(i, r)| {
             let single = || calc.calculate(&r.structure).map(|e| (e.energy, 0, true, false, r.structure.clone()));
-            let relaxed = |o: &RelaxOptions| relax(calc, &r.structure, o, &mut |_, _| ControlFlow::Continue(())).map(|x| (x.evaluation.energy, x.steps, x.converged, true, x.structure));
+            let relaxed = |o: &RelaxOptions| {
+                relax(calc, &r.structure, o, &mut |_, _| ControlFlow::Continue(()))
+                    .map(|x| (x.evaluation.energy, x.steps, x.converged, true, x.structure))
+            };
             let mut relax_error = None;
             let res = match mode {
                 Mode::SinglePoint => single(),
@@ -146,7 +177,10 @@ mod tests {
     fn elemental_prototypes_are_scaled_to_covalent_contacts() {
         let fe = Element::from_symbol("Fe").unwrap();
         for label in ELEMENTAL_PROTOTYPES {
-            let p = prototypes::aflow().iter().find(|p| p.aflow == label).unwrap_or_else(|| panic!("{label} is not among the AFLOW prototypes"));
+            let p = prototypes::aflow()
+                .iter()
+                .find(|p| p.aflow == label)
+                .unwrap_or_else(|| panic!("{label} is not among the AFLOW prototypes"));
             let s = elemental_in(&p.structure, fe).unwrap();
             assert!((s.min_distance() - 2.0 * fe.data().covalent_radius.unwrap()).abs() < 1e-9, "{label}");
         }
@@ -159,9 +193,19 @@ mod tests {
         let ds = Dataset::embedded();
         let ids: std::collections::HashSet<&str> = t.rows.iter().map(|r| r.name.as_str()).collect();
         assert!(ds.entries.iter().all(|e| ids.contains(format!("oqmd-icsd-{}", e.id).as_str())));
-        let elemental: BTreeSet<String> = t.rows.iter().filter(|r| r.composition.elements().len() == 1).map(|r| r.composition.elements()[0].symbol().to_string()).collect();
-        let present: BTreeSet<String> = ds.entries.iter().flat_map(|e| e.structure.species().iter().map(|x| x.symbol().to_string())).collect();
-        assert!(present.is_subset(&elemental), "no elemental reference for {:?}", present.difference(&elemental).collect::<Vec<_>>());
+        let elemental: BTreeSet<String> = t
+            .rows
+            .iter()
+            .filter(|r| r.composition.elements().len() == 1)
+            .map(|r| r.composition.elements()[0].symbol().to_string())
+            .collect();
+        let present: BTreeSet<String> =
+            ds.entries.iter().flat_map(|e| e.structure.species().iter().map(|x| x.symbol().to_string())).collect();
+        assert!(
+            present.is_subset(&elemental),
+            "no elemental reference for {:?}",
+            present.difference(&elemental).collect::<Vec<_>>()
+        );
     }
 
     #[test]

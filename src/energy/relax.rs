@@ -46,7 +46,22 @@ pub struct RelaxOptions {
 
 impl Default for RelaxOptions {
     fn default() -> Self {
-        RelaxOptions { fmax: 0.05, max_steps: 500, relax_cell: true, cell_factor: None, maxstep: 0.2, dt: 0.1, dtmax: 1.0, n_min: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99, symprec: None, max_volume_factor: 4.0 }
+        RelaxOptions {
+            fmax: 0.05,
+            max_steps: 500,
+            relax_cell: true,
+            cell_factor: None,
+            maxstep: 0.2,
+            dt: 0.1,
+            dtmax: 1.0,
+            n_min: 5,
+            finc: 1.1,
+            fdec: 0.5,
+            astart: 0.1,
+            fa: 0.99,
+            symprec: None,
+            max_volume_factor: 4.0,
+        }
     }
 }
 
@@ -77,7 +92,13 @@ pub struct Relaxation {
 }
 
 /// The optimiser's force rows for the current state (atoms, then the three cell rows).
-fn filter_forces(ev: &Evaluation, f_grad: &Matrix3<f64>, volume: f64, cell_factor: f64, relax_cell: bool) -> Vec<Vector3<f64>> {
+fn filter_forces(
+    ev: &Evaluation,
+    f_grad: &Matrix3<f64>,
+    volume: f64,
+    cell_factor: f64,
+    relax_cell: bool,
+) -> Vec<Vector3<f64>> {
     // Row convention: a row vector times F is Fᵀ times the column vector.
     let mut rows: Vec<Vector3<f64>> = ev.forces.iter().map(|f| f_grad.transpose() * f).collect();
     if relax_cell {
@@ -100,7 +121,8 @@ struct Symmetrizer {
 
 impl Symmetrizer {
     fn new(s: &Structure, symprec: f64) -> Result<Symmetrizer, CalcError> {
-        let ops = s.symmetry_operations(symprec).map_err(|e| CalcError::Invalid(format!("cannot keep the symmetry: {e}")))?;
+        let ops =
+            s.symmetry_operations(symprec).map_err(|e| CalcError::Invalid(format!("cannot keep the symmetry: {e}")))?;
         let frac = s.frac_coords();
         let species = s.species();
         let mut out = Vec::with_capacity(ops.len());
@@ -118,7 +140,11 @@ impl Symmetrizer {
                     .min_by(|a, b| a.1.total_cmp(&b.1));
                 match best {
                     Some((j, d)) if d <= 2.0 * symprec + 1e-6 => perm.push(j),
-                    _ => return Err(CalcError::Invalid(format!("symmetry operation maps site {i} onto no site within {symprec} Å"))),
+                    _ => {
+                        return Err(CalcError::Invalid(format!(
+                            "symmetry operation maps site {i} onto no site within {symprec} Å"
+                        )));
+                    }
                 }
             }
             out.push((r, perm));
@@ -151,7 +177,12 @@ fn max_row(rows: &[Vector3<f64>]) -> f64 {
 
 /// Relax `start` with `calc`. `on_step` sees every trajectory point with its structure and may stop the
 /// run (`ControlFlow::Break`), which returns the structure reached so far with `cancelled` set.
-pub fn relax(calc: &dyn Calculator, start: &Structure, opts: &RelaxOptions, on_step: &mut dyn FnMut(&RelaxStep, &Structure) -> ControlFlow<()>) -> Result<Relaxation, CalcError> {
+pub fn relax(
+    calc: &dyn Calculator,
+    start: &Structure,
+    opts: &RelaxOptions,
+    on_step: &mut dyn FnMut(&RelaxStep, &Structure) -> ControlFlow<()>,
+) -> Result<Relaxation, CalcError> {
     if !(opts.fmax.is_finite() && opts.fmax > 0.0) {
         return Err(CalcError::Invalid(format!("fmax must be a positive number of eV/Å, got {}", opts.fmax)));
     }
@@ -222,18 +253,27 @@ pub fn relax(calc: &dyn Calculator, start: &Structure, opts: &RelaxOptions, on_s
         }
         // Back to a structure (ASE's `set_positions_unitcellfilter`).
         let (lattice, cart) = if opts.relax_cell {
-            let new_f = Matrix3::from_rows(&[x[n].transpose(), x[n + 1].transpose(), x[n + 2].transpose()]) / cell_factor;
+            let new_f =
+                Matrix3::from_rows(&[x[n].transpose(), x[n + 1].transpose(), x[n + 2].transpose()]) / cell_factor;
             let deform_t = new_f.transpose();
             let cell = cell0 * deform_t;
-            let lattice = Lattice::from_cart_from_frac(cell.transpose()).map_err(|e| CalcError::Failed { calculator: "relaxation".into(), reason: format!("the cell collapsed at step {}: {e}", steps + 1) })?;
+            let lattice = Lattice::from_cart_from_frac(cell.transpose()).map_err(|e| CalcError::Failed {
+                calculator: "relaxation".into(),
+                reason: format!("the cell collapsed at step {}: {e}", steps + 1),
+            })?;
             f_grad = new_f;
             (lattice, x[..n].iter().map(|r| (r.transpose() * deform_t).transpose()).collect::<Vec<_>>())
         } else {
             (structure.lattice.clone(), x[..n].to_vec())
         };
-        let next = Structure::from_cart(lattice, species.clone(), &cart).map_err(|e| CalcError::Failed { calculator: "relaxation".into(), reason: format!("step {}: {e}", steps + 1) })?;
+        let next = Structure::from_cart(lattice, species.clone(), &cart).map_err(|e| CalcError::Failed {
+            calculator: "relaxation".into(),
+            reason: format!("step {}: {e}", steps + 1),
+        })?;
         let ratio = next.volume() / start.volume();
-        if opts.max_volume_factor.is_finite() && !(1.0 / opts.max_volume_factor..=opts.max_volume_factor).contains(&ratio) {
+        if opts.max_volume_factor.is_finite()
+            && !(1.0 / opts.max_volume_factor..=opts.max_volume_factor).contains(&ratio)
+        {
             return Err(CalcError::Failed {
                 calculator: calc.name(),
                 reason: format!(

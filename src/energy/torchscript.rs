@@ -33,9 +33,19 @@ pub struct TorchScriptPotential {
 impl TorchScriptPotential {
     /// Load `path`; `double` selects float64 inputs (float32 otherwise).
     pub fn load(path: &Path, double: bool) -> Result<TorchScriptPotential, CalcError> {
-        let mut module = CModule::load_on_device(path, Device::Cpu).map_err(|e| CalcError::Invalid(format!("cannot load the TorchScript potential {}: {}", path.display(), first_line(&e.to_string()))))?;
+        let mut module = CModule::load_on_device(path, Device::Cpu).map_err(|e| {
+            CalcError::Invalid(format!(
+                "cannot load the TorchScript potential {}: {}",
+                path.display(),
+                first_line(&e.to_string())
+            ))
+        })?;
         module.set_eval();
-        Ok(TorchScriptPotential { path: path.to_path_buf(), kind: if double { Kind::Double } else { Kind::Float }, module })
+        Ok(TorchScriptPotential {
+            path: path.to_path_buf(),
+            kind: if double { Kind::Double } else { Kind::Float },
+            module,
+        })
     }
 
     fn failed(&self, why: String) -> CalcError {
@@ -58,10 +68,14 @@ impl Calculator for TorchScriptPotential {
             return Err(CalcError::Invalid("a structure with no sites".into()));
         }
         let opts = (self.kind, Device::Cpu);
-        let cart: Vec<f64> = s.frac_coords().iter().flat_map(|f| {
-            let c = s.lattice.to_cart(&wrap_frac(f));
-            [c.x, c.y, c.z]
-        }).collect();
+        let cart: Vec<f64> = s
+            .frac_coords()
+            .iter()
+            .flat_map(|f| {
+                let c = s.lattice.to_cart(&wrap_frac(f));
+                [c.x, c.y, c.z]
+            })
+            .collect();
         let rows = s.lattice.row_vectors();
         let cell: Vec<f64> = rows.iter().flatten().copied().collect();
         let z: Vec<i64> = s.species().iter().map(|e| e.z() as i64).collect();
@@ -71,7 +85,10 @@ impl Calculator for TorchScriptPotential {
             let deform = Tensor::eye(3, opts) + &strain;
             let cell = Tensor::from_slice(&cell).reshape([3, 3]).to_kind(self.kind).matmul(&deform);
             let pos = positions.matmul(&deform);
-            let out = self.module.forward_is(&[IValue::Tensor(pos), IValue::Tensor(cell), IValue::Tensor(Tensor::from_slice(&z))]).map_err(|e| first_line(&e.to_string()))?;
+            let out = self
+                .module
+                .forward_is(&[IValue::Tensor(pos), IValue::Tensor(cell), IValue::Tensor(Tensor::from_slice(&z))])
+                .map_err(|e| first_line(&e.to_string()))?;
             let out = match out {
                 IValue::Tensor(t) => t,
                 IValue::Tuple(mut v) if !v.is_empty() => match v.swap_remove(0) {
@@ -82,13 +99,20 @@ impl Calculator for TorchScriptPotential {
             };
             let numel = out.numel();
             if numel != 1 && numel != n {
-                return Err(format!("the module returned {} values for {n} sites: expected the energy or one energy per site", numel));
+                return Err(format!(
+                    "the module returned {} values for {n} sites: expected the energy or one energy per site",
+                    numel
+                ));
             }
             let energy = out.sum(out.kind());
-            let grads = Tensor::f_run_backward(&[&energy], &[&positions, &strain], false, false).map_err(|e| format!("the energy is not differentiable in positions and cell: {}", first_line(&e.to_string())))?;
+            let grads = Tensor::f_run_backward(&[&energy], &[&positions, &strain], false, false).map_err(|e| {
+                format!("the energy is not differentiable in positions and cell: {}", first_line(&e.to_string()))
+            })?;
             Ok((out, grads[0].shallow_clone(), grads[1].shallow_clone()))
         };
-        let (out, g_pos, g_strain) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|_| self.failed("libtorch error".into()))?.map_err(|e| self.failed(e))?;
+        let (out, g_pos, g_strain) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .map_err(|_| self.failed("libtorch error".into()))?
+            .map_err(|e| self.failed(e))?;
         let sites = to_vec(&out);
         let energy: f64 = sites.iter().sum();
         if !energy.is_finite() {

@@ -42,9 +42,19 @@ pub enum EventKind {
     Progress(Progress),
     /// Store ids of candidates committed by the last step.
     Candidates(Vec<i64>),
-    Metric { name: String, step: i64, value: f64 },
-    Log { level: String, message: String },
-    Finished { status: RunStatus, error: Option<String> },
+    Metric {
+        name: String,
+        step: i64,
+        value: f64,
+    },
+    Log {
+        level: String,
+        message: String,
+    },
+    Finished {
+        status: RunStatus,
+        error: Option<String>,
+    },
 }
 
 /// What a step reports back.
@@ -97,8 +107,29 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub(crate) fn new(run_id: i64, seed: u64, project: std::path::PathBuf, pool: Arc<rayon::ThreadPool>, cancel: Arc<AtomicBool>, progress: Arc<Mutex<Progress>>, next_seq: i64) -> JobContext {
-        JobContext { run_id, seed, project, pool, cancel, progress, next_seq, candidates: Vec::new(), prop_updates: Vec::new(), metrics: Vec::new(), models: Vec::new(), logs: Vec::new() }
+    pub(crate) fn new(
+        run_id: i64,
+        seed: u64,
+        project: std::path::PathBuf,
+        pool: Arc<rayon::ThreadPool>,
+        cancel: Arc<AtomicBool>,
+        progress: Arc<Mutex<Progress>>,
+        next_seq: i64,
+    ) -> JobContext {
+        JobContext {
+            run_id,
+            seed,
+            project,
+            pool,
+            cancel,
+            progress,
+            next_seq,
+            candidates: Vec::new(),
+            prop_updates: Vec::new(),
+            metrics: Vec::new(),
+            models: Vec::new(),
+            logs: Vec::new(),
+        }
     }
 
     /// The shared rayon pool; run parallel work inside `pool().install(|| …)`.

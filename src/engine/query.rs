@@ -79,7 +79,8 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, JobError> {
             out.push((start, Tok::RParen));
             i += 1;
         } else if c == '\'' || c == '"' {
-            let close = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| err(start, "unterminated string".into()))?;
+            let close =
+                chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| err(start, "unterminated string".into()))?;
             out.push((start, Tok::Str(chars[i + 1..i + 1 + close].iter().collect())));
             i += close + 2;
         } else if "<>=!".contains(c) {
@@ -195,7 +196,10 @@ impl Parser {
             Some((_, Tok::Num(v))) => {
                 self.pos += 1;
                 if TEXT_COLUMNS.contains(&name.as_str()) || name == "tag" {
-                    return Err(self.err(&format!("{name:?} is text: compare it with a quoted value such as '{}'", if name == "tag" { "shortlist" } else { "Si" })));
+                    return Err(self.err(&format!(
+                        "{name:?} is text: compare it with a quoted value such as '{}'",
+                        if name == "tag" { "shortlist" } else { "Si" }
+                    )));
                 }
                 Ok(Filter::Num { name, op, value: v })
             }
@@ -253,17 +257,25 @@ impl Filter {
                     format!("c.{name} {} {p}", op.sql())
                 } else if name == "favourite" {
                     let p = next(SqlValue::Real(*value), args);
-                    format!("COALESCE((SELECT a.favourite FROM annotations a WHERE a.candidate_id = c.id), 0) {} {p}", op.sql())
+                    format!(
+                        "COALESCE((SELECT a.favourite FROM annotations a WHERE a.candidate_id = c.id), 0) {} {p}",
+                        op.sql()
+                    )
                 } else {
                     let n = next(SqlValue::Text(name.clone()), args);
                     let v = next(SqlValue::Real(*value), args);
-                    format!("c.id IN (SELECT candidate_id FROM candidate_props WHERE name = {n} AND value {} {v})", op.sql())
+                    format!(
+                        "c.id IN (SELECT candidate_id FROM candidate_props WHERE name = {n} AND value {} {v})",
+                        op.sql()
+                    )
                 }
             }
             Filter::Text { name, equal, value } => {
                 let p = next(SqlValue::Text(value.clone()), args);
                 let cond = if name == "tag" {
-                    format!("c.id IN (SELECT a.candidate_id FROM annotations a WHERE (' ' || REPLACE(a.tags, ',', ' ') || ' ') LIKE '% ' || {p} || ' %')")
+                    format!(
+                        "c.id IN (SELECT a.candidate_id FROM annotations a WHERE (' ' || REPLACE(a.tags, ',', ' ') || ' ') LIKE '% ' || {p} || ' %')"
+                    )
                 } else {
                     format!("c.{name} = {p}")
                 };

@@ -106,8 +106,21 @@ impl Engine {
                 .map_err(|e| JobError::Failed(format!("cannot start the thread pool: {e}")))?,
         );
         let (events_tx, events_rx) = unbounded();
-        let shared = Arc::new((Mutex::new(Shared { queue: Vec::new(), active: HashMap::new(), threads: HashMap::new(), shutdown: false }), Condvar::new()));
-        let mut engine = Engine { project: project.to_path_buf(), pool, max_concurrent: max_concurrent.max(1), shared, events_tx, events_rx, monitor: None, scheduler: None, nice };
+        let shared = Arc::new((
+            Mutex::new(Shared { queue: Vec::new(), active: HashMap::new(), threads: HashMap::new(), shutdown: false }),
+            Condvar::new(),
+        ));
+        let mut engine = Engine {
+            project: project.to_path_buf(),
+            pool,
+            max_concurrent: max_concurrent.max(1),
+            shared,
+            events_tx,
+            events_rx,
+            monitor: None,
+            scheduler: None,
+            nice,
+        };
         engine.monitor = Some(engine.spawn_monitor());
         engine.scheduler = Some(engine.spawn_scheduler());
         Ok(engine)
@@ -169,7 +182,9 @@ impl Engine {
             drop(s);
             let store = Store::open(&self.project)?;
             store.set_status(run_id, RunStatus::Cancelled, None)?;
-            let _ = self.events_tx.send(Event { run_id, kind: EventKind::Finished { status: RunStatus::Cancelled, error: None } });
+            let _ = self
+                .events_tx
+                .send(Event { run_id, kind: EventKind::Finished { status: RunStatus::Cancelled, error: None } });
             return Ok(());
         }
         if let Some(h) = s.active.get(&run_id) {
@@ -258,7 +273,12 @@ impl Engine {
                         return;
                     }
                     // Highest priority first; FIFO among equals.
-                    let best = s.queue.iter().enumerate().max_by_key(|(i, q)| (q.priority, std::cmp::Reverse(*i))).map(|(i, _)| i);
+                    let best = s
+                        .queue
+                        .iter()
+                        .enumerate()
+                        .max_by_key(|(i, q)| (q.priority, std::cmp::Reverse(*i)))
+                        .map(|(i, _)| i);
                     let Some(i) = best else { continue };
                     let q = s.queue.remove(i);
                     let handle = RunHandle {
@@ -357,7 +377,8 @@ impl Drop for Engine {
         if let Some(t) = self.scheduler.take() {
             let _ = t.join();
         }
-        let threads: Vec<_> = self.shared.0.lock().map(|mut s| s.threads.drain().map(|(_, t)| t).collect()).unwrap_or_default();
+        let threads: Vec<_> =
+            self.shared.0.lock().map(|mut s| s.threads.drain().map(|(_, t)| t).collect()).unwrap_or_default();
         for t in threads {
             let _ = t.join();
         }
@@ -399,7 +420,10 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
                 let (m, c) = &*h.paused;
                 let mut p = m.lock().map_err(|_| JobError::Failed("pause lock poisoned".into()))?;
                 while *p && !h.cancel.load(Ordering::SeqCst) {
-                    p = c.wait_timeout(p, Duration::from_millis(200)).map_err(|_| JobError::Failed("pause lock poisoned".into()))?.0;
+                    p = c
+                        .wait_timeout(p, Duration::from_millis(200))
+                        .map_err(|_| JobError::Failed("pause lock poisoned".into()))?
+                        .0;
                 }
                 drop(p);
                 if h.cancel.load(Ordering::SeqCst) {
@@ -407,7 +431,15 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
                 }
                 store.set_status(run_id, RunStatus::Running, None)?;
             }
-            let mut ctx = JobContext::new(run_id, run.seed, project.to_path_buf(), pool.clone(), h.cancel.clone(), h.progress.clone(), next_seq);
+            let mut ctx = JobContext::new(
+                run_id,
+                run.seed,
+                project.to_path_buf(),
+                pool.clone(),
+                h.cancel.clone(),
+                h.progress.clone(),
+                next_seq,
+            );
             let outcome = job.step(&mut ctx);
             if h.cancel.load(Ordering::SeqCst) {
                 // The step may be incomplete: discard it; the last checkpoint stays valid.
@@ -448,8 +480,15 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
     // A panicking job (a bug, or a library that panics on bad input) fails its run instead of
     // leaving it `running` with nobody to finish it.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into());
-        Err(JobError::Failed(format!("the job panicked: {}", msg.split("\nException raised from").next().unwrap_or(&msg))))
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(JobError::Failed(format!(
+            "the job panicked: {}",
+            msg.split("\nException raised from").next().unwrap_or(&msg)
+        )))
     });
     let (status, error) = match result {
         Ok(s) => (s, None),
@@ -458,7 +497,11 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
     };
     if let Ok(store) = Store::open(project) {
         let _ = store.set_status(run_id, status, error.as_deref());
-        let _ = store.log(run_id, if error.is_some() { "error" } else { "info" }, &error.clone().unwrap_or_else(|| status.as_str().to_string()));
+        let _ = store.log(
+            run_id,
+            if error.is_some() { "error" } else { "info" },
+            &error.clone().unwrap_or_else(|| status.as_str().to_string()),
+        );
     }
     send(EventKind::Finished { status, error });
 }

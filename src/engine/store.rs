@@ -323,7 +323,9 @@ impl Store {
     pub fn set_status(&self, run_id: i64, status: RunStatus, error: Option<&str>) -> Result<(), JobError> {
         let now = now_iso();
         let sql = match status {
-            RunStatus::Running => "UPDATE runs SET status=?2, error=?3, started_at=COALESCE(started_at, ?4), finished_at=NULL, pid=?5, cancel_requested=0 WHERE id=?1",
+            RunStatus::Running => {
+                "UPDATE runs SET status=?2, error=?3, started_at=COALESCE(started_at, ?4), finished_at=NULL, pid=?5, cancel_requested=0 WHERE id=?1"
+            }
             s if s.is_terminal() => "UPDATE runs SET status=?2, error=?3, finished_at=?4, pid=?5 WHERE id=?1",
             _ => "UPDATE runs SET status=?2, error=?3, pid=?5 WHERE id=?1 AND ?4 IS NOT NULL",
         };
@@ -333,13 +335,18 @@ impl Store {
     }
 
     pub fn set_result(&self, run_id: i64, result: &Value) -> Result<(), JobError> {
-        self.conn.execute("UPDATE runs SET result=?2 WHERE id=?1", params![run_id, result.to_string()]).map_err(|e| self.err(e))?;
+        self.conn
+            .execute("UPDATE runs SET result=?2 WHERE id=?1", params![run_id, result.to_string()])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// Ask a run (possibly in another process) to stop at its next check.
     pub fn request_cancel(&self, run_id: i64) -> Result<(), JobError> {
-        let n = self.conn.execute("UPDATE runs SET cancel_requested=1 WHERE id=?1", params![run_id]).map_err(|e| self.err(e))?;
+        let n = self
+            .conn
+            .execute("UPDATE runs SET cancel_requested=1 WHERE id=?1", params![run_id])
+            .map_err(|e| self.err(e))?;
         if n == 0 {
             return Err(JobError::NoSuchRun(run_id));
         }
@@ -347,24 +354,36 @@ impl Store {
     }
 
     pub fn cancel_requested(&self, run_id: i64) -> Result<bool, JobError> {
-        self.conn.query_row("SELECT cancel_requested FROM runs WHERE id=?1", params![run_id], |r| r.get::<_, i64>(0)).map(|v| v != 0).map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT cancel_requested FROM runs WHERE id=?1", params![run_id], |r| r.get::<_, i64>(0))
+            .map(|v| v != 0)
+            .map_err(|e| self.err(e))
     }
 
     pub fn log(&self, run_id: i64, level: &str, message: &str) -> Result<(), JobError> {
         self.conn
-            .execute("INSERT INTO run_logs (run_id, at, level, message) VALUES (?1, ?2, ?3, ?4)", params![run_id, now_iso(), level, message])
+            .execute(
+                "INSERT INTO run_logs (run_id, at, level, message) VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, now_iso(), level, message],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     pub fn logs(&self, run_id: i64) -> Result<Vec<(String, String, String)>, JobError> {
-        let mut st = self.conn.prepare("SELECT at, level, message FROM run_logs WHERE run_id=?1 ORDER BY id").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT at, level, message FROM run_logs WHERE run_id=?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     pub fn metrics(&self, run_id: i64, name: &str) -> Result<Vec<(i64, f64)>, JobError> {
-        let mut st = self.conn.prepare("SELECT step, value FROM run_metrics WHERE run_id=?1 AND name=?2 ORDER BY step").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT step, value FROM run_metrics WHERE run_id=?1 AND name=?2 ORDER BY step")
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map(params![run_id, name], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -432,9 +451,15 @@ impl Store {
         let ids = insert_candidates(&tx, Some(run_id), &step.candidates).map_err(e)?;
         {
             let mut find = tx.prepare_cached("SELECT id FROM candidates WHERE run_id=?1 AND seq=?2").map_err(e)?;
-            let mut prop = tx.prepare_cached("INSERT OR REPLACE INTO candidate_props (candidate_id, name, value, std) VALUES (?1, ?2, ?3, ?4)").map_err(e)?;
+            let mut prop = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO candidate_props (candidate_id, name, value, std) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(e)?;
             let mut json = tx
-                .prepare_cached("UPDATE candidates SET properties = json_set(properties, '$.' || ?2, json(?3)) WHERE id=?1")
+                .prepare_cached(
+                    "UPDATE candidates SET properties = json_set(properties, '$.' || ?2, json(?3)) WHERE id=?1",
+                )
                 .map_err(e)?;
             for (seq, name, v) in &step.prop_updates {
                 let id: i64 = find.query_row(params![run_id, seq], |r| r.get(0)).map_err(e)?;
@@ -443,18 +468,38 @@ impl Store {
             }
         }
         {
-            let mut m = tx.prepare_cached("INSERT OR REPLACE INTO run_metrics (run_id, name, step, value) VALUES (?1, ?2, ?3, ?4)").map_err(e)?;
+            let mut m = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO run_metrics (run_id, name, step, value) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(e)?;
             for (name, s, v) in &step.metrics {
                 m.execute(params![run_id, name, s, v]).map_err(e)?;
             }
             let mut ins = tx.prepare_cached("INSERT INTO models (name, kind, path, sha256, metrics, card, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)").map_err(e)?;
             for md in &step.models {
-                ins.execute(params![md.name, md.kind, md.path, md.sha256, md.metrics.to_string(), md.card.to_string(), now_iso()]).map_err(e)?;
+                ins.execute(params![
+                    md.name,
+                    md.kind,
+                    md.path,
+                    md.sha256,
+                    md.metrics.to_string(),
+                    md.card.to_string(),
+                    now_iso()
+                ])
+                .map_err(e)?;
             }
         }
         tx.execute(
             "UPDATE runs SET checkpoint=?2, checkpoint_at=?3, progress=?4, stage=?5, counters=?6 WHERE id=?1",
-            params![run_id, step.checkpoint.to_string(), now_iso(), step.progress, step.stage, step.counters.to_string()],
+            params![
+                run_id,
+                step.checkpoint.to_string(),
+                now_iso(),
+                step.progress,
+                step.stage,
+                step.counters.to_string()
+            ],
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
@@ -464,7 +509,10 @@ impl Store {
     /// Update the live progress fields only (no checkpoint).
     pub fn set_progress(&self, run_id: i64, progress: f64, stage: &str, counters: &Value) -> Result<(), JobError> {
         self.conn
-            .execute("UPDATE runs SET progress=?2, stage=?3, counters=?4 WHERE id=?1", params![run_id, progress, stage, counters.to_string()])
+            .execute(
+                "UPDATE runs SET progress=?2, stage=?3, counters=?4 WHERE id=?1",
+                params![run_id, progress, stage, counters.to_string()],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -485,7 +533,13 @@ impl Store {
     }
 
     /// Candidates matching `filter` (all when `None`), optionally of one run, sorted, at most `limit`.
-    pub fn query_candidates(&self, filter: Option<&Filter>, run_id: Option<i64>, sort: Option<&SortBy>, limit: Option<usize>) -> Result<Vec<CandidateRow>, JobError> {
+    pub fn query_candidates(
+        &self,
+        filter: Option<&Filter>,
+        run_id: Option<i64>,
+        sort: Option<&SortBy>,
+        limit: Option<usize>,
+    ) -> Result<Vec<CandidateRow>, JobError> {
         let mut clauses = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut join = String::new();
@@ -493,10 +547,13 @@ impl Store {
         if let Some(s) = sort {
             let dir = if s.descending { "DESC" } else { "ASC" };
             match s.key.as_str() {
-                "id" | "formula" | "n_sites" | "seq" | "stage" | "run_id" | "chemical_system" => order = format!("c.{} {dir}, c.id", s.key),
+                "id" | "formula" | "n_sites" | "seq" | "stage" | "run_id" | "chemical_system" => {
+                    order = format!("c.{} {dir}, c.id", s.key)
+                }
                 key => {
                     args.push(key.to_string().into());
-                    join = format!("LEFT JOIN candidate_props sp ON sp.candidate_id = c.id AND sp.name = ?{}", args.len());
+                    join =
+                        format!("LEFT JOIN candidate_props sp ON sp.candidate_id = c.id AND sp.name = ?{}", args.len());
                     order = format!("sp.value IS NULL, sp.value {dir}, c.id");
                 }
             }
@@ -548,23 +605,40 @@ impl Store {
     }
 
     pub fn candidate_parents(&self, id: i64) -> Result<Vec<i64>, JobError> {
-        let mut st = self.conn.prepare("SELECT parent_id FROM candidate_parents WHERE candidate_id=?1 ORDER BY parent_id").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT parent_id FROM candidate_parents WHERE candidate_id=?1 ORDER BY parent_id")
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map(params![id], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     // ---- annotations, datasets, models -----------------------------------------------------
 
-    pub fn annotate(&self, id: i64, favourite: Option<bool>, tags: Option<&str>, notes: Option<&str>) -> Result<(), JobError> {
-        self.conn.execute("INSERT OR IGNORE INTO annotations (candidate_id) VALUES (?1)", params![id]).map_err(|e| self.err(e))?;
+    pub fn annotate(
+        &self,
+        id: i64,
+        favourite: Option<bool>,
+        tags: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<(), JobError> {
+        self.conn
+            .execute("INSERT OR IGNORE INTO annotations (candidate_id) VALUES (?1)", params![id])
+            .map_err(|e| self.err(e))?;
         if let Some(f) = favourite {
-            self.conn.execute("UPDATE annotations SET favourite=?2 WHERE candidate_id=?1", params![id, f as i64]).map_err(|e| self.err(e))?;
+            self.conn
+                .execute("UPDATE annotations SET favourite=?2 WHERE candidate_id=?1", params![id, f as i64])
+                .map_err(|e| self.err(e))?;
         }
         if let Some(t) = tags {
-            self.conn.execute("UPDATE annotations SET tags=?2 WHERE candidate_id=?1", params![id, t]).map_err(|e| self.err(e))?;
+            self.conn
+                .execute("UPDATE annotations SET tags=?2 WHERE candidate_id=?1", params![id, t])
+                .map_err(|e| self.err(e))?;
         }
         if let Some(n) = notes {
-            self.conn.execute("UPDATE annotations SET notes=?2 WHERE candidate_id=?1", params![id, n]).map_err(|e| self.err(e))?;
+            self.conn
+                .execute("UPDATE annotations SET notes=?2 WHERE candidate_id=?1", params![id, n])
+                .map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -573,7 +647,9 @@ impl Store {
     pub fn annotation(&self, id: i64) -> Result<(bool, String, String), JobError> {
         Ok(self
             .conn
-            .query_row("SELECT favourite, tags, notes FROM annotations WHERE candidate_id=?1", params![id], |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?)))
+            .query_row("SELECT favourite, tags, notes FROM annotations WHERE candidate_id=?1", params![id], |r| {
+                Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+            })
             .optional()
             .map_err(|e| self.err(e))?
             .unwrap_or((false, String::new(), String::new())))
@@ -587,10 +663,20 @@ impl Store {
                 params![name, source, n_entries as i64, meta.to_string(), now_iso()],
             )
             .map_err(|e| self.err(e))?;
-        self.conn.query_row("SELECT id FROM datasets WHERE name=?1", params![name], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT id FROM datasets WHERE name=?1", params![name], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
-    pub fn record_model(&self, name: &str, kind: &str, path: &str, sha256: &str, metrics: &Value, card: &Value) -> Result<i64, JobError> {
+    pub fn record_model(
+        &self,
+        name: &str,
+        kind: &str,
+        path: &str,
+        sha256: &str,
+        metrics: &Value,
+        card: &Value,
+    ) -> Result<i64, JobError> {
         self.conn
             .execute(
                 "INSERT INTO models (name, kind, path, sha256, metrics, card, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -602,11 +688,22 @@ impl Store {
 
     /// Every recorded model, oldest first.
     pub fn models(&self) -> Result<Vec<ModelRow>, JobError> {
-        let mut st = self.conn.prepare("SELECT id, name, kind, path, sha256, metrics, created_at FROM models ORDER BY id").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name, kind, path, sha256, metrics, created_at FROM models ORDER BY id")
+            .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
                 let metrics: String = r.get(5)?;
-                Ok(ModelRow { id: r.get(0)?, name: r.get(1)?, kind: r.get(2)?, path: r.get(3)?, sha256: r.get(4)?, metrics: serde_json::from_str(&metrics).unwrap_or(Value::Null), created_at: r.get(6)? })
+                Ok(ModelRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    path: r.get(3)?,
+                    sha256: r.get(4)?,
+                    metrics: serde_json::from_str(&metrics).unwrap_or(Value::Null),
+                    created_at: r.get(6)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
@@ -657,15 +754,22 @@ pub struct ModelRow {
     pub created_at: String,
 }
 
-fn insert_candidates(tx: &rusqlite::Transaction, run_id: Option<i64>, candidates: &[NewCandidate]) -> Result<Vec<i64>, rusqlite::Error> {
+fn insert_candidates(
+    tx: &rusqlite::Transaction,
+    run_id: Option<i64>,
+    candidates: &[NewCandidate],
+) -> Result<Vec<i64>, rusqlite::Error> {
     let now = now_iso();
     let mut ins = tx.prepare_cached(
         "INSERT INTO candidates (run_id, seq, formula, chemical_system, n_sites, stage, source, structure, properties, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(run_id, seq) DO NOTHING",
     )?;
-    let mut prop = tx.prepare_cached("INSERT OR REPLACE INTO candidate_props (candidate_id, name, value, std) VALUES (?1, ?2, ?3, ?4)")?;
-    let mut par = tx.prepare_cached("INSERT OR IGNORE INTO candidate_parents (candidate_id, parent_id) VALUES (?1, ?2)")?;
+    let mut prop = tx.prepare_cached(
+        "INSERT OR REPLACE INTO candidate_props (candidate_id, name, value, std) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut par =
+        tx.prepare_cached("INSERT OR IGNORE INTO candidate_parents (candidate_id, parent_id) VALUES (?1, ?2)")?;
     let mut ids = Vec::with_capacity(candidates.len());
     for c in candidates {
         let comp = c.structure.composition();
@@ -698,7 +802,9 @@ fn insert_candidates(tx: &rusqlite::Transaction, run_id: Option<i64>, candidates
         }
         for p in &c.parents {
             let parent: Option<i64> = match run_id {
-                Some(r) => tx.query_row("SELECT id FROM candidates WHERE run_id=?1 AND seq=?2", params![r, p], |row| row.get(0)).ok(),
+                Some(r) => tx
+                    .query_row("SELECT id FROM candidates WHERE run_id=?1 AND seq=?2", params![r, p], |row| row.get(0))
+                    .ok(),
                 None => Some(*p),
             };
             if let Some(parent) = parent {

@@ -111,7 +111,11 @@ fn shorten(s: &str) -> String {
 
 fn check_controls(line: &str, n: usize, path: &str) -> Result<(), IoError> {
     if let Some(c) = line.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\u{b}' | '\u{c}')) {
-        return Err(IoError::at(path, n, format!("control character U+{:04X} in the text, expected a plain-text CIF file", c as u32)));
+        return Err(IoError::at(
+            path,
+            n,
+            format!("control character U+{:04X} in the text, expected a plain-text CIF file", c as u32),
+        ));
     }
     Ok(())
 }
@@ -158,7 +162,11 @@ fn tokenize_line(s: &str, n: usize, path: &str, out: &mut Vec<Token>) -> Result<
                 return Err(IoError::at(
                     path,
                     n,
-                    format!("unterminated quoted value {}, expected a closing {} before the end of the line", shorten(&s[p..]), c as char),
+                    format!(
+                        "unterminated quoted value {}, expected a closing {} before the end of the line",
+                        shorten(&s[p..]),
+                        c as char
+                    ),
                 ));
             };
             out.push(Token { tok: Tok::Value(Val { text: s[start..e].to_string(), quoted: true }), line: n });
@@ -327,7 +335,11 @@ fn parse_blocks(tokens: Vec<Token>, path: &str) -> Result<Vec<Block>, IoError> {
                 }
                 if tags.is_empty() {
                     let next = it.peek().map(|n| describe(&n.tok)).unwrap_or_else(|| "the end of the file".into());
-                    return Err(IoError::at(path, t.line, format!("loop_ is followed by {next}, expected tags such as _atom_site_label")));
+                    return Err(IoError::at(
+                        path,
+                        t.line,
+                        format!("loop_ is followed by {next}, expected tags such as _atom_site_label"),
+                    ));
                 }
                 let mut values = Vec::new();
                 while let Some(Token { tok: Tok::Value(_), .. }) = it.peek() {
@@ -353,7 +365,9 @@ fn parse_blocks(tokens: Vec<Token>, path: &str) -> Result<Vec<Block>, IoError> {
                 current_block(&mut blocks, t.line).loops.push(Loop { tags, values, line: t.line });
             }
             Tok::Tag(tag) => match it.next() {
-                Some(Token { tok: Tok::Value(v), line }) => current_block(&mut blocks, t.line).items.push((tag, Item { val: v, line })),
+                Some(Token { tok: Tok::Value(v), line }) => {
+                    current_block(&mut blocks, t.line).items.push((tag, Item { val: v, line }))
+                }
                 Some(other) => {
                     return Err(IoError::at(
                         path,
@@ -361,13 +375,18 @@ fn parse_blocks(tokens: Vec<Token>, path: &str) -> Result<Vec<Block>, IoError> {
                         format!("tag {tag} is followed by {}, expected its value", describe(&other.tok)),
                     ));
                 }
-                None => return Err(IoError::at(path, t.line, format!("file ends after tag {tag}, expected its value"))),
+                None => {
+                    return Err(IoError::at(path, t.line, format!("file ends after tag {tag}, expected its value")));
+                }
             },
             Tok::Value(v) => {
                 return Err(IoError::at(
                     path,
                     t.line,
-                    format!("value {:?} does not follow a tag, expected a tag such as _cell_length_a or loop_", shorten(&v.text)),
+                    format!(
+                        "value {:?} does not follow a tag, expected a tag such as _cell_length_a or loop_",
+                        shorten(&v.text)
+                    ),
                 ));
             }
         }
@@ -506,7 +525,9 @@ fn number(item: &Item, tag: &str, path: &str) -> Result<f64, IoError> {
     match parse_cif_number(t) {
         Some(v) if v.is_finite() => Ok(v),
         Some(_) => Err(IoError::at(path, item.line, format!("{tag} is {:?}, expected a finite number", shorten(t)))),
-        None => Err(IoError::at(path, item.line, format!("{tag} is {:?}, expected a number such as 5.431(2)", shorten(t)))),
+        None => {
+            Err(IoError::at(path, item.line, format!("{tag} is {:?}, expected a number such as 5.431(2)", shorten(t))))
+        }
     }
 }
 
@@ -558,7 +579,9 @@ fn parse_symop_part(part: &str) -> Result<([f64; 3], f64), String> {
             if i < chars.len() && chars[i] == '/' {
                 i += 1;
                 let den = read_digits(&mut i);
-                let d = parse_cif_number(&den).filter(|d| *d != 0.0).ok_or_else(|| format!("has a bad fraction {num}/{den}"))?;
+                let d = parse_cif_number(&den)
+                    .filter(|d| *d != 0.0)
+                    .ok_or_else(|| format!("has a bad fraction {num}/{den}"))?;
                 v /= d;
             }
             if i < chars.len() && chars[i] == '*' {
@@ -661,7 +684,10 @@ fn shifted_operations(h: i32, shift: Option<Vector3<f64>>) -> Option<Vec<SymOp>>
     let ops = hall_operations(h)?;
     Some(match shift {
         None => ops,
-        Some(v) => ops.into_iter().map(|o| SymOp { trans: (o.trans + v - o.rot * v).map(|x| x.rem_euclid(1.0)), rot: o.rot }).collect(),
+        Some(v) => ops
+            .into_iter()
+            .map(|o| SymOp { trans: (o.trans + v - o.rot * v).map(|x| x.rem_euclid(1.0)), rot: o.rot })
+            .collect(),
     })
 }
 
@@ -785,7 +811,10 @@ fn find_hm(symbol: &str, cell: &LatticeParams) -> Option<i32> {
                 || (e.number >= 195 && short.replace('-', "") == no_bar)
                 || ([39, 41, 64, 67, 68].contains(&e.number)
                     && short.len() == target.len()
-                    && short.chars().zip(target.chars()).all(|(a, b)| a == b || (a == 'e' && matches!(b, 'a' | 'b' | 'c'))))
+                    && short
+                        .chars()
+                        .zip(target.chars())
+                        .all(|(a, b)| a == b || (a == 'e' && matches!(b, 'a' | 'b' | 'c'))))
         })
         .cloned()
         .collect();
@@ -816,7 +845,10 @@ fn block_operations(b: &Block, cell: &LatticeParams, path: &str) -> Result<Vec<S
                 IoError::at(
                     path,
                     item.line,
-                    format!("symmetry operation {:?} {why}, expected three parts like \"x, y+1/2, -z\"", shorten(&item.val.text)),
+                    format!(
+                        "symmetry operation {:?} {why}, expected three parts like \"x, y+1/2, -z\"",
+                        shorten(&item.val.text)
+                    ),
                 )
             })?;
             ops.push(op);
@@ -847,7 +879,11 @@ fn block_operations(b: &Block, cell: &LatticeParams, path: &str) -> Result<Vec<S
             let v = number(item, tag, path)?;
             let n = v.round();
             if (v - n).abs() > 1e-9 || !(1.0..=230.0).contains(&n) {
-                return Err(IoError::at(path, item.line, format!("space group number {v}, expected an integer from 1 to 230")));
+                return Err(IoError::at(
+                    path,
+                    item.line,
+                    format!("space group number {v}, expected an integer from 1 to 230"),
+                ));
             }
             if let Some(ops) = find_number(n as i32, cell).and_then(hall_operations) {
                 return Ok(ops);
@@ -899,7 +935,8 @@ fn fmt_num(x: f64) -> String {
     format!("{r}")
 }
 
-const ORDERING_HINT: &str = "Geode stores ordered structures only (pass order_partial_occupancies to keep the majority species)";
+const ORDERING_HINT: &str =
+    "Geode stores ordered structures only (pass order_partial_occupancies to keep the majority species)";
 
 /// Why a block gave no structure (for the error when no block gives one).
 enum Skip {
@@ -918,7 +955,11 @@ fn read_cell(b: &Block, path: &str) -> Result<Option<(LatticeParams, usize)>, Io
     for (k, tag) in LENGTHS.iter().enumerate() {
         let Some(item) = b.scalar(tag) else {
             let why = if b.has_tag(tag) { "is unknown ('?')" } else { "is missing" };
-            return Err(IoError::at(path, b.line, format!("{tag} {why} in {}, expected the cell length in Å", b.display_name())));
+            return Err(IoError::at(
+                path,
+                b.line,
+                format!("{tag} {why} in {}, expected the cell length in Å", b.display_name()),
+            ));
         };
         let v = number(item, tag, path)?;
         if v <= 0.0 {
@@ -990,17 +1031,23 @@ fn read_sites(b: &Block, table: &Table, cell: &LatticeParams, path: &str) -> Res
         return Err(IoError::at(
             path,
             table.line,
-            format!("atom sites in {} have no coordinates, expected _atom_site_fract_x/y/z or _atom_site_Cartn_x/y/z", b.display_name()),
+            format!(
+                "atom sites in {} have no coordinates, expected _atom_site_fract_x/y/z or _atom_site_Cartn_x/y/z",
+                b.display_name()
+            ),
         ));
     };
     if let Some(k) = cols.iter().position(Option::is_none) {
-        return Err(IoError::at(path, table.line, format!("atom sites have no {} column, expected x, y and z coordinates", tags[k])));
+        return Err(IoError::at(
+            path,
+            table.line,
+            format!("atom sites have no {} column, expected x, y and z coordinates", tags[k]),
+        ));
     }
     let to_frac = if cart {
-        Some(
-            cif_cartesian_to_frac(cell)
-                .ok_or_else(|| IoError::at(path, table.line, "cell cannot convert Cartesian coordinates, expected a regular cell"))?,
-        )
+        Some(cif_cartesian_to_frac(cell).ok_or_else(|| {
+            IoError::at(path, table.line, "cell cannot convert Cartesian coordinates, expected a regular cell")
+        })?)
     } else {
         None
     };
@@ -1014,7 +1061,8 @@ fn read_sites(b: &Block, table: &Table, cell: &LatticeParams, path: &str) -> Res
         }
         let label_item = table.value(r, c_label);
         let type_item = table.value(r, c_type);
-        let label = label_item.or(type_item).map(|i| i.val.text.trim().to_string()).unwrap_or_else(|| format!("site{}", r + 1));
+        let label =
+            label_item.or(type_item).map(|i| i.val.text.trim().to_string()).unwrap_or_else(|| format!("site{}", r + 1));
         let element = type_item
             .and_then(|i| Element::from_label(&i.val.text).ok())
             .or_else(|| label_item.and_then(|i| Element::from_label(&i.val.text).ok()))
@@ -1054,7 +1102,11 @@ fn read_sites(b: &Block, table: &Table, cell: &LatticeParams, path: &str) -> Res
             None => 1.0,
         };
         if occupancy < 0.0 {
-            return Err(IoError::at(path, line, format!("site {label:?} has occupancy {occupancy}, expected a value between 0 and 1")));
+            return Err(IoError::at(
+                path,
+                line,
+                format!("site {label:?} has occupancy {occupancy}, expected a value between 0 and 1"),
+            ));
         }
         if occupancy == 0.0 {
             continue; // an empty site holds nothing
@@ -1101,7 +1153,11 @@ fn block_structure(b: &Block, path: &str, opts: &CifOptions) -> Result<Result<St
             }
         }
     }
-    let tol = if opts.site_tolerance_frac.is_finite() && opts.site_tolerance_frac > 0.0 { opts.site_tolerance_frac } else { 1e-4 };
+    let tol = if opts.site_tolerance_frac.is_finite() && opts.site_tolerance_frac > 0.0 {
+        opts.site_tolerance_frac
+    } else {
+        1e-4
+    };
 
     // Expand and merge.
     let mut positions: Vec<Position> = Vec::new();
@@ -1114,8 +1170,10 @@ fn block_structure(b: &Block, path: &str, opts: &CifOptions) -> Result<Result<St
                         p.contribs.push(Contribution { asym: a, element: site.element, occupancy: site.occupancy });
                     }
                 }
-                None => positions
-                    .push(Position { frac: f, contribs: vec![Contribution { asym: a, element: site.element, occupancy: site.occupancy }] }),
+                None => positions.push(Position {
+                    frac: f,
+                    contribs: vec![Contribution { asym: a, element: site.element, occupancy: site.occupancy }],
+                }),
             }
         }
     }
@@ -1147,7 +1205,11 @@ fn block_structure(b: &Block, path: &str, opts: &CifOptions) -> Result<Result<St
             if per.len() == 1 {
                 if !opts.order_partial_occupancies {
                     let msg = if best_occ > 1.0 {
-                        format!("site {:?} has occupancy {}, expected at most 1 ({ORDERING_HINT})", main.label, fmt_num(best_occ))
+                        format!(
+                            "site {:?} has occupancy {}, expected at most 1 ({ORDERING_HINT})",
+                            main.label,
+                            fmt_num(best_occ)
+                        )
                     } else {
                         format!("site {:?} has occupancy {}; {ORDERING_HINT}", main.label, fmt_num(best_occ))
                     };
@@ -1165,16 +1227,33 @@ fn block_structure(b: &Block, path: &str, opts: &CifOptions) -> Result<Result<St
                     let shared: Vec<String> = p
                         .contribs
                         .iter()
-                        .map(|c| format!("{:?} ({}, occupancy {})", sites[c.asym].label, c.element.symbol(), fmt_num(c.occupancy)))
+                        .map(|c| {
+                            format!(
+                                "{:?} ({}, occupancy {})",
+                                sites[c.asym].label,
+                                c.element.symbol(),
+                                fmt_num(c.occupancy)
+                            )
+                        })
                         .collect();
                     let line = p.contribs.iter().map(|c| sites[c.asym].line).max().unwrap_or(main.line);
-                    return Err(IoError::at(path, line, format!("sites {} share one position; {ORDERING_HINT}", shared.join(" and "))));
+                    return Err(IoError::at(
+                        path,
+                        line,
+                        format!("sites {} share one position; {ORDERING_HINT}", shared.join(" and ")),
+                    ));
                 }
                 let dropped: Vec<String> = per
                     .iter()
                     .filter(|(e, _, _)| *e != best)
                     .map(|(e, occ, a)| {
-                        format!("{} {:?} (occupancy {}, line {})", e.symbol(), sites[*a].label, fmt_num(*occ), sites[*a].line)
+                        format!(
+                            "{} {:?} (occupancy {}, line {})",
+                            e.symbol(),
+                            sites[*a].label,
+                            fmt_num(*occ),
+                            sites[*a].line
+                        )
                     })
                     .collect();
                 notes.push(format!(
@@ -1191,7 +1270,8 @@ fn block_structure(b: &Block, path: &str, opts: &CifOptions) -> Result<Result<St
         coords.push(p.frac);
         labels.push(Json::String(sites[best_asym].label.clone()));
     }
-    let mut s = Structure::from_frac(lattice, species, coords).map_err(|e| IoError::crystal(path, Some(table.line), e))?;
+    let mut s =
+        Structure::from_frac(lattice, species, coords).map_err(|e| IoError::crystal(path, Some(table.line), e))?;
     s.site_properties.insert("label".into(), labels);
     s.properties.insert("cif_block".into(), Json::String(b.name.clone()));
     let mut unique: Vec<String> = Vec::new();
@@ -1229,7 +1309,8 @@ pub fn parse(text: &str, path: &str, opts: &CifOptions) -> Result<Vec<Structure>
     }
     if out.is_empty() {
         let why = if skipped.is_empty() { "no data blocks".to_string() } else { skipped.join("; ") };
-        let msg = format!("no structure in the file ({why}), expected a data_ block with _cell_length_a/b/c and atom sites");
+        let msg =
+            format!("no structure in the file ({why}), expected a data_ block with _cell_length_a/b/c and atom sites");
         return Err(match first_no_cell {
             Some(line) => IoError::at(path, line, msg),
             None => IoError::whole(path, msg),
@@ -1333,7 +1414,14 @@ pub fn write(s: &Structure, block_name: &str) -> String {
     let labels = write_labels(s);
     for ((e, f), label) in s.species().iter().zip(s.frac_coords()).zip(&labels) {
         let w = wrap_frac(f);
-        out.push_str(&format!("  {}  {}  1  {}  {}  {}  1\n", e.symbol(), label, fixed(w[0], 10), fixed(w[1], 10), fixed(w[2], 10)));
+        out.push_str(&format!(
+            "  {}  {}  1  {}  {}  {}  1\n",
+            e.symbol(),
+            label,
+            fixed(w[0], 10),
+            fixed(w[1], 10),
+            fixed(w[2], 10)
+        ));
     }
     out
 }
@@ -1378,7 +1466,14 @@ mod tests {
         s.species().iter().filter(|e| e.symbol() == sym).count()
     }
 
-    fn cell(a: impl Display, b: impl Display, c: impl Display, al: impl Display, be: impl Display, ga: impl Display) -> String {
+    fn cell(
+        a: impl Display,
+        b: impl Display,
+        c: impl Display,
+        al: impl Display,
+        be: impl Display,
+        ga: impl Display,
+    ) -> String {
         format!(
             "_cell_length_a {a}\n_cell_length_b {b}\n_cell_length_c {c}\n_cell_angle_alpha {al}\n_cell_angle_beta {be}\n_cell_angle_gamma {ga}\n"
         )
@@ -1388,7 +1483,10 @@ mod tests {
         "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n";
 
     fn nacl_asym(symmetry: &str) -> String {
-        format!("data_NaCl\n{}{symmetry}\n{SITES_HEAD}Na1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n", cell(5.64, 5.64, 5.64, 90, 90, 90))
+        format!(
+            "data_NaCl\n{}{symmetry}\n{SITES_HEAD}Na1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n",
+            cell(5.64, 5.64, 5.64, 90, 90, 90)
+        )
     }
 
     fn has_site(s: &Structure, sym: &str, f: [f64; 3]) -> bool {
@@ -1400,8 +1498,7 @@ mod tests {
 
     #[test]
     fn tokenizer_handles_quotes_text_fields_comments_and_lines() {
-        let text =
-            "# comment\ndata_a\n_t1 'it''s' # c\n_t2 \"a b\"\n_t3\n;line one\nline two\n;\n_t4 'x'y z' _t5 ?\n_t6 a#b\nloop_ _l 1 2\n";
+        let text = "# comment\ndata_a\n_t1 'it''s' # c\n_t2 \"a b\"\n_t3\n;line one\nline two\n;\n_t4 'x'y z' _t5 ?\n_t6 a#b\nloop_ _l 1 2\n";
         let toks = tokenize(text, P).unwrap();
         let vals: Vec<(String, bool, usize)> = toks
             .iter()
@@ -1608,7 +1705,8 @@ mod tests {
 
     #[test]
     fn no_symmetry_means_p1() {
-        let s = read_one(&format!("data_p1\n{}{SITES_HEAD}Na1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n", cell(3, 3, 3, 90, 90, 90)));
+        let s =
+            read_one(&format!("data_p1\n{}{SITES_HEAD}Na1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n", cell(3, 3, 3, 90, 90, 90)));
         assert_eq!(s.n_sites(), 2);
     }
 
@@ -1679,9 +1777,13 @@ mod tests {
     #[test]
     fn partial_occupancy_is_an_error_by_default() {
         let e = err(&partial_text());
-        assert!(e.contains("sites \"Fe1\" (Fe, occupancy 0.5) and \"Mn1\" (Mn, occupancy 0.3) share one position"), "{e}");
+        assert!(
+            e.contains("sites \"Fe1\" (Fe, occupancy 0.5) and \"Mn1\" (Mn, occupancy 0.3) share one position"),
+            "{e}"
+        );
         assert!(e.contains("order_partial_occupancies") && e.contains("line 16, x.cif"), "{e}");
-        let single = format!("data_p\n{}{}_atom_site_occupancy\nFe1 Fe 0 0 0 0.5\n", cell(4, 4, 4, 90, 90, 90), SITES_HEAD);
+        let single =
+            format!("data_p\n{}{}_atom_site_occupancy\nFe1 Fe 0 0 0 0.5\n", cell(4, 4, 4, 90, 90, 90), SITES_HEAD);
         let e = err(&single);
         assert_eq!(
             e,
@@ -1701,7 +1803,10 @@ mod tests {
         assert_eq!(s.species(), &[el("Fe"), el("O"), el("Cu")]);
         let notes = s.properties["cif_ordering_notes"].as_array().unwrap();
         assert_eq!(notes.len(), 2, "{notes:?}");
-        assert!(notes[0].as_str().unwrap().contains("kept Fe (occupancy 0.5), dropped Mn \"Mn1\" (occupancy 0.3, line 16)"), "{notes:?}");
+        assert!(
+            notes[0].as_str().unwrap().contains("kept Fe (occupancy 0.5), dropped Mn \"Mn1\" (occupancy 0.3, line 16)"),
+            "{notes:?}"
+        );
         assert!(notes[1].as_str().unwrap().contains("\"Cu1\" (line 18): kept Cu with occupancy 0.75"), "{notes:?}");
         assert_eq!(s.site_properties["label"][0], "Fe1");
     }
@@ -1826,11 +1931,14 @@ mod tests {
 
     #[test]
     fn error_missing_coordinates() {
-        let text = format!("data_a\n{}loop_\n_atom_site_label\n_atom_site_occupancy\nNa1 1\n", cell(4, 4, 4, 90, 90, 90));
+        let text =
+            format!("data_a\n{}loop_\n_atom_site_label\n_atom_site_occupancy\nNa1 1\n", cell(4, 4, 4, 90, 90, 90));
         let e = err(&text);
         assert!(e.contains("atom sites in data_a have no coordinates") && e.contains("line 8"), "{e}");
-        let text =
-            format!("data_a\n{}loop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\nNa1 0 0\n", cell(4, 4, 4, 90, 90, 90));
+        let text = format!(
+            "data_a\n{}loop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\nNa1 0 0\n",
+            cell(4, 4, 4, 90, 90, 90)
+        );
         let e = err(&text);
         assert!(e.contains("no _atom_site_fract_z column") && e.contains("line 8"), "{e}");
         let e = err(&nacl_asym("").replace("Cl1 Cl 0.5 0.5 0.5", "Cl1 Cl 0.5 ? 0.5"));
@@ -1841,7 +1949,10 @@ mod tests {
     fn error_unknown_element_names_label_and_line() {
         let text = format!("data_bad\n{}{SITES_HEAD}Na1 Na 0 0 0\nQ1 Qq 0.5 0.5 0.5\n", cell(4, 4, 4, 90, 90, 90));
         let e = err(&text);
-        assert_eq!(e, "unknown element in site \"Q1\" (type symbol \"Qq\"), expected an element symbol such as Fe or O2- (line 15, x.cif)");
+        assert_eq!(
+            e,
+            "unknown element in site \"Q1\" (type symbol \"Qq\"), expected an element symbol such as Fe or O2- (line 15, x.cif)"
+        );
     }
 
     #[test]
@@ -1870,7 +1981,8 @@ mod tests {
 
     #[test]
     fn accepts_bom_crlf_cr_and_utf8_text() {
-        let text = nacl_asym("_space_group_IT_number 225").replace("data_NaCl\n", "data_NaCl\n_publ_author_name 'Schönfeld, Å.' # ü\n");
+        let text = nacl_asym("_space_group_IT_number 225")
+            .replace("data_NaCl\n", "data_NaCl\n_publ_author_name 'Schönfeld, Å.' # ü\n");
         assert_eq!(read_one(&format!("\u{feff}{text}")).n_sites(), 8);
         assert_eq!(read_one(&text.replace('\n', "\r\n")).n_sites(), 8);
         assert_eq!(read_one(&text.replace('\n', "\r")).n_sites(), 8);
@@ -1904,8 +2016,15 @@ mod tests {
     // ---- writer ----
 
     fn sample() -> Structure {
-        let l =
-            Lattice::from_parameters(LatticeParams { a: 3.1, b: 4.2, c: 5.3, alpha_deg: 81.0, beta_deg: 97.0, gamma_deg: 105.5 }).unwrap();
+        let l = Lattice::from_parameters(LatticeParams {
+            a: 3.1,
+            b: 4.2,
+            c: 5.3,
+            alpha_deg: 81.0,
+            beta_deg: 97.0,
+            gamma_deg: 105.5,
+        })
+        .unwrap();
         Structure::from_frac(
             l,
             vec![el("Fe"), el("O"), el("O"), el("Li")],
@@ -1942,8 +2061,14 @@ mod tests {
         let r = read_one(&text);
         assert_eq!(r.species(), s.species());
         let (p, q) = (s.lattice.params(), r.lattice.params());
-        for (x, y) in [(p.a, q.a), (p.b, q.b), (p.c, q.c), (p.alpha_deg, q.alpha_deg), (p.beta_deg, q.beta_deg), (p.gamma_deg, q.gamma_deg)]
-        {
+        for (x, y) in [
+            (p.a, q.a),
+            (p.b, q.b),
+            (p.c, q.c),
+            (p.alpha_deg, q.alpha_deg),
+            (p.beta_deg, q.beta_deg),
+            (p.gamma_deg, q.gamma_deg),
+        ] {
             assert!((x - y).abs() < 1e-8, "{x} vs {y}");
         }
         // Same lattice vectors (pymatgen orientation on both sides) and positions to 1e-6 Å.
@@ -1974,7 +2099,10 @@ mod tests {
         for (f, g) in s.frac_coords().iter().zip(r.frac_coords()) {
             assert!(same_position(f, g, 1e-9));
         }
-        assert!(write(&s, "x").contains("_chemical_formula_structural   Bi2Te3\n_chemical_formula_sum   'Bi6 Te9'\n_cell_volume"));
+        assert!(
+            write(&s, "x")
+                .contains("_chemical_formula_structural   Bi2Te3\n_chemical_formula_sum   'Bi6 Te9'\n_cell_volume")
+        );
         assert!(write(&s, "x").contains("_cell_formula_units_Z   3\n"));
     }
 
@@ -2084,7 +2212,10 @@ mod tests {
         assert_eq!(formula(&s), "Si8");
         assert!(has_site(&s, "Si", [0.875, 0.375, 0.375]));
         // Nearest neighbours at a√3/4: the diamond structure, not two interpenetrating copies.
-        let d = (0..s.n_sites()).flat_map(|j| (0..j).map(move |i| (i, j))).map(|(i, j)| s.distance(i, j)).fold(f64::MAX, f64::min);
+        let d = (0..s.n_sites())
+            .flat_map(|j| (0..j).map(move |i| (i, j)))
+            .map(|(i, j)| s.distance(i, j))
+            .fold(f64::MAX, f64::min);
         assert!((d - 5.4309 * 3f64.sqrt() / 4.0).abs() < 1e-6, "{d}");
     }
 
@@ -2092,12 +2223,16 @@ mod tests {
     fn asset_partial_occupancy() {
         let (text, path) = asset("partial_occupancy.cif");
         let e = parse(&text, &path, &opts()).unwrap_err().to_string();
-        assert!(e.contains("sites \"Fe1\" (Fe, occupancy 0.6) and \"Mn1\" (Mn, occupancy 0.4) share one position"), "{e}");
+        assert!(
+            e.contains("sites \"Fe1\" (Fe, occupancy 0.6) and \"Mn1\" (Mn, occupancy 0.4) share one position"),
+            "{e}"
+        );
         assert!(e.contains("(line 20, "), "{e}");
         let o = CifOptions { order_partial_occupancies: true, ..CifOptions::default() };
         let s = parse(&text, &path, &o).unwrap().remove(0);
         assert_eq!(formula(&s), "Fe4 O4");
-        let notes: Vec<&str> = s.properties["cif_ordering_notes"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        let notes: Vec<&str> =
+            s.properties["cif_ordering_notes"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].contains("dropped Mn"), "{notes:?}");
         assert!(notes[1].contains("\"O1\" (line 21): kept O with occupancy 0.95"), "{notes:?}");
@@ -2129,7 +2264,9 @@ mod tests {
         let (text, path) = asset("cod_9017338_cristobalite.cif");
         let no_ops = text.replace("_space_group_symop_operation_xyz", "_geode_removed");
         let no_hall = no_ops.replace("_space_group_name_Hall", "_geode_removed_hall");
-        let no_hm = no_hall.replace("_space_group_name_H-M_alt", "_geode_x1").replace("_symmetry_space_group_name_H-M", "_geode_x2");
+        let no_hm = no_hall
+            .replace("_space_group_name_H-M_alt", "_geode_x1")
+            .replace("_symmetry_space_group_name_H-M", "_geode_x2");
         for variant in [no_ops, no_hall, no_hm] {
             let t = parse(&variant, &path, &opts()).unwrap().remove(0);
             assert_eq!(t.n_sites(), 12);

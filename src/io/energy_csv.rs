@@ -55,7 +55,13 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<EnergyTable, IoError> {
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(bytes);
     let headers = rdr.headers().map_err(|e| IoError::at(path, 1, format!("cannot read the header: {e}")))?.clone();
     let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let formula_col = col("formula").ok_or_else(|| IoError::at(path, 1, format!("no `formula` column (columns: {})", headers.iter().collect::<Vec<_>>().join(", "))))?;
+    let formula_col = col("formula").ok_or_else(|| {
+        IoError::at(
+            path,
+            1,
+            format!("no `formula` column (columns: {})", headers.iter().collect::<Vec<_>>().join(", ")),
+        )
+    })?;
     let (kind, energy_col) = match (col("formation_energy_per_atom"), col("energy_per_atom")) {
         (Some(c), _) => (EnergyKind::Formation, c),
         (None, Some(c)) => (EnergyKind::Total, c),
@@ -75,11 +81,13 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<EnergyTable, IoError> {
         let formula = rec.get(formula_col).unwrap_or("").to_string();
         let composition = Composition::from_formula(&formula).map_err(|e| IoError::at(path, line, e.to_string()))?;
         let raw = rec.get(energy_col).unwrap_or("");
-        let energy_per_atom: f64 = raw.parse().map_err(|_| IoError::at(path, line, format!("{} {raw:?} is not a number", kind.column())))?;
+        let energy_per_atom: f64 =
+            raw.parse().map_err(|_| IoError::at(path, line, format!("{} {raw:?} is not a number", kind.column())))?;
         if !energy_per_atom.is_finite() {
             return Err(IoError::at(path, line, format!("{} {raw:?} is not finite", kind.column())));
         }
-        let name = name_col.and_then(|c| rec.get(c)).filter(|s| !s.is_empty()).map_or_else(|| formula.clone(), str::to_string);
+        let name =
+            name_col.and_then(|c| rec.get(c)).filter(|s| !s.is_empty()).map_or_else(|| formula.clone(), str::to_string);
         rows.push(EnergyRow { line, name, formula, composition, energy_per_atom });
     }
     Ok(EnergyTable { kind, rows })

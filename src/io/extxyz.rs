@@ -200,14 +200,24 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
     let count_line = start + 1;
     let count_text = lines[start].trim();
     let natoms: usize = count_text.parse().map_err(|_| {
-        IoError::at(path, count_line, format!("{count_text:?} where the atom count of frame {frame} is expected (a whole number)"))
+        IoError::at(
+            path,
+            count_line,
+            format!("{count_text:?} where the atom count of frame {frame} is expected (a whole number)"),
+        )
     })?;
     if natoms == 0 {
         return Err(IoError::at(path, count_line, format!("frame {frame} declares 0 atoms, expected at least one")));
     }
     let comment_line = count_line + 1;
     let Some(comment) = lines.get(start + 1) else {
-        return Err(IoError::at(path, comment_line, format!("file ends after the atom count of frame {frame}, expected its comment line with Lattice= and Properties=")));
+        return Err(IoError::at(
+            path,
+            comment_line,
+            format!(
+                "file ends after the atom count of frame {frame}, expected its comment line with Lattice= and Properties="
+            ),
+        ));
     };
     let at = |m: String| IoError::at(path, comment_line, m);
 
@@ -248,7 +258,9 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
         };
         if !all_true {
             let seen = raw.get("pbc").cloned().unwrap_or_else(|| pbc.to_string());
-            return Err(at(format!("pbc={seen:?} in frame {frame}, expected \"T T T\" (periodic in all three directions)")));
+            return Err(at(format!(
+                "pbc={seen:?} in frame {frame}, expected \"T T T\" (periodic in all three directions)"
+            )));
         }
     }
 
@@ -256,15 +268,22 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
     let spec = match info.remove("Properties") {
         None => "species:S:1:pos:R:3".to_string(),
         Some(Value::String(s)) => s,
-        Some(other) => return Err(at(format!("Properties={other} in frame {frame}, expected name:type:columns triples"))),
+        Some(other) => {
+            return Err(at(format!("Properties={other} in frame {frame}, expected name:type:columns triples")));
+        }
     };
     let columns = parse_properties(&spec).map_err(|m| at(format!("{m} (frame {frame})")))?;
-    let find = |names: &[&str], kind: ColType, n: usize| columns.iter().position(|c| names.contains(&c.name.as_str()) && c.kind == kind && c.ncols == n);
-    let pos_col = find(&["pos", "positions"], ColType::Real, 3)
-        .ok_or_else(|| at(format!("Properties={spec} in frame {frame} has no pos:R:3 column, expected Cartesian positions")))?;
-    let species_col = find(&["species", "symbols"], ColType::Str, 1).or_else(|| find(&["Z", "numbers"], ColType::Int, 1)).ok_or_else(|| {
-        at(format!("Properties={spec} in frame {frame} has no species:S:1 or Z:I:1 column, expected the elements"))
+    let find = |names: &[&str], kind: ColType, n: usize| {
+        columns.iter().position(|c| names.contains(&c.name.as_str()) && c.kind == kind && c.ncols == n)
+    };
+    let pos_col = find(&["pos", "positions"], ColType::Real, 3).ok_or_else(|| {
+        at(format!("Properties={spec} in frame {frame} has no pos:R:3 column, expected Cartesian positions"))
     })?;
+    let species_col = find(&["species", "symbols"], ColType::Str, 1)
+        .or_else(|| find(&["Z", "numbers"], ColType::Int, 1))
+        .ok_or_else(|| {
+            at(format!("Properties={spec} in frame {frame} has no species:S:1 or Z:I:1 column, expected the elements"))
+        })?;
     let total_cols: usize = columns.iter().map(|c| c.ncols).sum();
 
     let mut species = Vec::with_capacity(natoms.min(lines.len()));
@@ -274,14 +293,30 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
         let li = start + 2 + a;
         let n = li + 1;
         let Some(line) = lines.get(li) else {
-            return Err(IoError::at(path, n, format!("file ends after {a} of {natoms} atom lines of frame {frame} (count on line {count_line}), expected {natoms}")));
+            return Err(IoError::at(
+                path,
+                n,
+                format!(
+                    "file ends after {a} of {natoms} atom lines of frame {frame} (count on line {count_line}), expected {natoms}"
+                ),
+            ));
         };
         let tokens: Vec<&str> = line.split_whitespace().collect();
         if tokens.is_empty() {
-            return Err(IoError::at(path, n, format!("empty line after {a} of {natoms} atom lines of frame {frame} (count on line {count_line}), expected {natoms}")));
+            return Err(IoError::at(
+                path,
+                n,
+                format!(
+                    "empty line after {a} of {natoms} atom lines of frame {frame} (count on line {count_line}), expected {natoms}"
+                ),
+            ));
         }
         if tokens.len() < total_cols {
-            return Err(IoError::at(path, n, format!("atom line has {} columns, expected {total_cols} (Properties={spec})", tokens.len())));
+            return Err(IoError::at(
+                path,
+                n,
+                format!("atom line has {} columns, expected {total_cols} (Properties={spec})", tokens.len()),
+            ));
         }
         let mut k = 0;
         for (ci, col) in columns.iter().enumerate() {
@@ -290,17 +325,37 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
                 let v = match col.kind {
                     ColType::Real => match t.parse::<f64>() {
                         Ok(x) if x.is_finite() => Value::from(x),
-                        Ok(x) => return Err(IoError::at(path, n, format!("{x} in column {}, expected a finite number", col.name))),
-                        Err(_) => return Err(IoError::at(path, n, format!("{t:?} in column {}, expected a real number", col.name))),
+                        Ok(x) => {
+                            return Err(IoError::at(
+                                path,
+                                n,
+                                format!("{x} in column {}, expected a finite number", col.name),
+                            ));
+                        }
+                        Err(_) => {
+                            return Err(IoError::at(
+                                path,
+                                n,
+                                format!("{t:?} in column {}, expected a real number", col.name),
+                            ));
+                        }
                     },
                     ColType::Int => match t.parse::<i64>() {
                         Ok(x) => Value::from(x),
-                        Err(_) => return Err(IoError::at(path, n, format!("{t:?} in column {}, expected an integer", col.name))),
+                        Err(_) => {
+                            return Err(IoError::at(
+                                path,
+                                n,
+                                format!("{t:?} in column {}, expected an integer", col.name),
+                            ));
+                        }
                     },
                     ColType::Str => Value::String((*t).to_string()),
                     ColType::Logical => match parse_bool_token(t) {
                         Some(b) => Value::Bool(b),
-                        None => return Err(IoError::at(path, n, format!("{t:?} in column {}, expected T or F", col.name))),
+                        None => {
+                            return Err(IoError::at(path, n, format!("{t:?} in column {}, expected T or F", col.name)));
+                        }
                     },
                 };
                 vals.push(v);
@@ -312,7 +367,11 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
             } else if ci == species_col {
                 let el = match &vals[0] {
                     Value::String(sym) => Element::from_symbol(sym).map_err(|_| {
-                        IoError::at(path, n, format!("unknown element {sym:?} in column {}, expected an element symbol", col.name))
+                        IoError::at(
+                            path,
+                            n,
+                            format!("unknown element {sym:?} in column {}, expected an element symbol", col.name),
+                        )
                     })?,
                     v => {
                         let z = v.as_i64().unwrap_or(-1);
@@ -328,14 +387,18 @@ fn parse_frame(lines: &[&str], start: usize, frame: usize, path: &str) -> Result
         }
     }
 
-    let mut s = Structure::from_cart(lattice, species, &cart).map_err(|e| IoError::crystal(path, Some(comment_line), e))?;
+    let mut s =
+        Structure::from_cart(lattice, species, &cart).map_err(|e| IoError::crystal(path, Some(comment_line), e))?;
     let skip = |c: &Column| ["species", "symbols", "Z", "numbers"].contains(&c.name.as_str());
     for (ci, (col, values)) in columns.iter().zip(site_values).enumerate() {
         if ci == pos_col || ci == species_col || skip(col) {
             continue;
         }
         if col.name == "move_mask" && col.kind == ColType::Logical && (col.ncols == 1 || col.ncols == 3) {
-            let sd = values.into_iter().map(|v| if let Value::Bool(b) = v { Value::Array(vec![Value::Bool(b); 3]) } else { v }).collect();
+            let sd = values
+                .into_iter()
+                .map(|v| if let Value::Bool(b) = v { Value::Array(vec![Value::Bool(b); 3]) } else { v })
+                .collect();
             s.site_properties.insert("selective_dynamics".into(), sd);
         } else {
             s.site_properties.insert(col.name.clone(), values);
@@ -387,7 +450,11 @@ fn site_column(values: &[Value]) -> Option<(char, usize, Vec<Vec<String>>)> {
         ('R', |v| fmt_sig16(v.as_f64().unwrap_or(f64::NAN)))
     } else if all(&Value::is_boolean) {
         ('L', |v| if v.as_bool() == Some(true) { "T".into() } else { "F".into() })
-    } else if width == 1 && all(&|v| v.as_str().is_some_and(|s| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()))) {
+    } else if width == 1
+        && all(&|v| {
+            v.as_str().is_some_and(|s| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()))
+        })
+    {
         ('S', |v| v.as_str().unwrap_or("").to_string())
     } else {
         return None;
@@ -444,7 +511,13 @@ fn write_frame(s: &Structure, out: &mut String) {
     comment.push_str(" pbc=\"T T T\"");
     out.push_str(&format!("{n}\n{comment}\n"));
     for (i, (e, c)) in s.species().iter().zip(s.cart_coords()).enumerate() {
-        out.push_str(&format!("{:<2} {:>22} {:>22} {:>22}", e.symbol(), fmt_sig16(c[0]), fmt_sig16(c[1]), fmt_sig16(c[2])));
+        out.push_str(&format!(
+            "{:<2} {:>22} {:>22} {:>22}",
+            e.symbol(),
+            fmt_sig16(c[0]),
+            fmt_sig16(c[1]),
+            fmt_sig16(c[2])
+        ));
         for col in &columns {
             for t in &col[i] {
                 out.push(' ');
@@ -489,12 +562,17 @@ fn info_value(key: &str, v: &Value) -> String {
             }
             return q;
         }
-        Value::Array(a) if a.len() >= 2 && a.iter().all(Value::is_number) => quote(&a.iter().map(real).collect::<Vec<_>>().join(" ")),
+        Value::Array(a) if a.len() >= 2 && a.iter().all(Value::is_number) => {
+            quote(&a.iter().map(real).collect::<Vec<_>>().join(" "))
+        }
         Value::Array(a) if a.len() >= 2 && a.iter().all(Value::is_boolean) => {
             quote(&a.iter().map(|b| if b.as_bool() == Some(true) { "T" } else { "F" }).collect::<Vec<_>>().join(" "))
         }
         Value::Array(a) if SPECIAL_3_3_KEYS.contains(&key) && a.len() == 3 => {
-            let m: Option<Vec<Vec<f64>>> = a.iter().map(|r| r.as_array().filter(|r| r.len() == 3).and_then(|r| r.iter().map(Value::as_f64).collect())).collect();
+            let m: Option<Vec<Vec<f64>>> = a
+                .iter()
+                .map(|r| r.as_array().filter(|r| r.len() == 3).and_then(|r| r.iter().map(Value::as_f64).collect()))
+                .collect();
             match m {
                 Some(m) => quote(&(0..9).map(|k| format!("{:?}", m[k % 3][k / 3])).collect::<Vec<_>>().join(" ")),
                 None => return json(),
@@ -506,7 +584,11 @@ fn info_value(key: &str, v: &Value) -> String {
     // come back as reals, which JSON compares as different): check and fall back to JSON.
     let unquoted: String = plain.trim_matches('"').to_string();
     let back = convert_value(key, &unquoted);
-    let back = if SPECIAL_3_3_KEYS.contains(&key) { fortran_3x3(&back).map(|m| serde_json::json!(m)).unwrap_or(back) } else { back };
+    let back = if SPECIAL_3_3_KEYS.contains(&key) {
+        fortran_3x3(&back).map(|m| serde_json::json!(m)).unwrap_or(back)
+    } else {
+        back
+    };
     if same_value(&back, v) { plain } else { json() }
 }
 
@@ -553,7 +635,11 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         assert_eq!(s.properties["flag"], json!(true));
         assert_eq!(s.properties["vec"], json!([1.0, 2.0, 3.0]));
         assert_eq!(s.properties["stress"], json!([[0.0, 0.05, 0.04], [0.05, 0.01, 0.03], [0.04, 0.03, 0.02]]));
-        assert!(!s.properties.contains_key("pbc") && !s.properties.contains_key("Lattice") && !s.properties.contains_key("Properties"));
+        assert!(
+            !s.properties.contains_key("pbc")
+                && !s.properties.contains_key("Lattice")
+                && !s.properties.contains_key("Properties")
+        );
         assert_eq!(s.site_properties["forces"][2], json!([0.6, 0.7, 0.8]));
         assert_eq!(s.site_properties["initial_magmoms"][1], json!(2.0));
         assert_eq!(s.site_properties["tag_int"], vec![json!(1), json!(2), json!(3)]);
@@ -577,7 +663,8 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         assert_eq!(convert_value("x", "_JSON {\"a\": [1, 2]}"), json!({"a": [1, 2]}));
         assert_eq!(convert_value("uid", "123"), json!("123"));
         // Z column instead of species, and a move_mask becomes selective dynamics.
-        let t = "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=Z:I:1:pos:R:3:move_mask:L:3\n11 0 0 0 T T F\n17 2 2 2 F F F\n";
+        let t =
+            "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=Z:I:1:pos:R:3:move_mask:L:3\n11 0 0 0 T T F\n17 2 2 2 F F F\n";
         let s = &parse(t, "p").unwrap()[0];
         assert_eq!(s.species().iter().map(|e| e.symbol()).collect::<Vec<_>>(), ["Na", "Cl"]);
         assert_eq!(s.site_properties["selective_dynamics"][0], json!([true, true, false]));
@@ -603,18 +690,38 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
             ("1\nLattice=\"4 0 0 0 4 0 0 0\"\nNa 0 0 0\n".into(), "line 2", "nine finite numbers"),
             ("1\nLattice=\"4 0 0 0 4 0 0 0 nan\"\nNa 0 0 0\n".into(), "line 2", "nine finite numbers"),
             ("1\nLattice=\"4 0 0 8 0 0 0 0 4\"\nNa 0 0 0\n".into(), "line 2", "volume"),
-            ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:X:3\nNa 0 0 0\n".into(), "line 2", "property type \"X\""),
+            (
+                "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:X:3\nNa 0 0 0\n".into(),
+                "line 2",
+                "property type \"X\"",
+            ),
             ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R\nNa 0 0 0\n".into(), "line 2", "triples"),
-            ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:99999999999999999999\nNa 0 0 0\n".into(), "line 2", "column count"),
+            (
+                "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:99999999999999999999\nNa 0 0 0\n".into(),
+                "line 2",
+                "column count",
+            ),
             ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1\nNa 0 0 0\n".into(), "line 2", "no pos:R:3"),
             (format!("1\n{lat}\nXx 0 0 0\n"), "line 3", "unknown element \"Xx\""),
             (format!("1\n{lat}\nNa 0 0\n"), "line 3", "3 columns, expected 4"),
             (format!("1\n{lat}\nNa 0 NaN 0\n"), "line 3", "finite"),
             (format!("1\n{lat}\nNa 0 inf 0\n"), "line 3", "finite"),
             (format!("1\n{lat}\nNa 0 abc 0\n"), "line 3", "\"abc\""),
-            ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=Z:I:1:pos:R:3\n999 0 0 0\n".into(), "line 3", "atomic number 999"),
-            ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3:f:L:1\nNa 0 0 0 X\n".into(), "line 3", "T or F"),
-            ("1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3:f:I:1\nNa 0 0 0 1.5\n".into(), "line 3", "integer"),
+            (
+                "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=Z:I:1:pos:R:3\n999 0 0 0\n".into(),
+                "line 3",
+                "atomic number 999",
+            ),
+            (
+                "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3:f:L:1\nNa 0 0 0 X\n".into(),
+                "line 3",
+                "T or F",
+            ),
+            (
+                "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3:f:I:1\nNa 0 0 0 1.5\n".into(),
+                "line 3",
+                "integer",
+            ),
             ("1\nLattice=\"4 \0 0 0 4 0 0 0 4\"\nNa 0 0 0\n".into(), "line 2", "control character U+0000"),
             ("\u{1}\u{2}\u{3}\u{ff}".into(), "line 1", "control character"),
         ];
@@ -644,7 +751,8 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         s.site_properties.insert("tag".into(), (0..n).map(|i| json!(i)).collect());
         s.site_properties.insert("label".into(), (0..n).map(|i| json!(format!("X{i}"))).collect());
         s.site_properties.insert("fixed".into(), (0..n).map(|i| json!(i % 2 == 0)).collect());
-        s.site_properties.insert("selective_dynamics".into(), (0..n).map(|i| json!([i % 2 == 0, true, false])).collect());
+        s.site_properties
+            .insert("selective_dynamics".into(), (0..n).map(|i| json!([i % 2 == 0, true, false])).collect());
         s.site_properties.insert("weird".into(), (0..n).map(|i| json!({"i": i})).collect()); // not writable: dropped
         s.properties.insert("energy".into(), json!(-12.25));
         s.properties.insert("count".into(), json!(7));
@@ -682,7 +790,12 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         for (k, v) in &sp {
             let got = &back[0].site_properties[k];
             for (x, y) in v.iter().zip(got) {
-                assert!(same_value(x, y) || (x.as_f64().zip(y.as_f64()).is_some_and(|(p, q)| (p - q).abs() < 1e-12)) || close_arrays(x, y), "{k}: {x} vs {y}");
+                assert!(
+                    same_value(x, y)
+                        || (x.as_f64().zip(y.as_f64()).is_some_and(|(p, q)| (p - q).abs() < 1e-12))
+                        || close_arrays(x, y),
+                    "{k}: {x} vs {y}"
+                );
             }
         }
         assert_eq!(back[0].site_properties.len(), sp.len());
@@ -691,7 +804,12 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
 
     fn close_arrays(x: &Value, y: &Value) -> bool {
         match (x.as_array(), y.as_array()) {
-            (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(p, q)| (p.as_f64().unwrap_or(f64::NAN) - q.as_f64().unwrap_or(f64::NAN)).abs() < 1e-12 || p == q),
+            (Some(a), Some(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(p, q)| {
+                        (p.as_f64().unwrap_or(f64::NAN) - q.as_f64().unwrap_or(f64::NAN)).abs() < 1e-12 || p == q
+                    })
+            }
             _ => false,
         }
     }
@@ -702,12 +820,14 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         let dir = roundtrip_dir();
         let mut a = triclinic();
         let n = a.n_sites();
-        a.site_properties.insert("forces".into(), (0..n).map(|i| json!([0.125 * i as f64, -0.5, 0.0078125 * i as f64])).collect());
+        a.site_properties
+            .insert("forces".into(), (0..n).map(|i| json!([0.125 * i as f64, -0.5, 0.0078125 * i as f64])).collect());
         a.properties.insert("energy".into(), json!(-42.125));
         a.properties.insert("stress".into(), json!([[0.01, 0.002, 0.003], [0.002, 0.02, 0.004], [0.003, 0.004, 0.03]]));
         a.properties.insert("comment".into(), json!("triclinic with forces"));
         let mut b = rocksalt();
-        b.site_properties.insert("selective_dynamics".into(), (0..b.n_sites()).map(|i| json!([i % 2 == 0, true, false])).collect());
+        b.site_properties
+            .insert("selective_dynamics".into(), (0..b.n_sites()).map(|i| json!([i % 2 == 0, true, false])).collect());
         let frames = [a, b];
         std::fs::write(dir.join("frames.extxyz"), write(&frames)).unwrap();
         let side = json!({"format": "extxyz", "structures": sidecar(&frames)});
@@ -723,10 +843,14 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
             assert_matches_expected(s, e, 1e-9);
             for key in ["energy", "stress", "name", "n", "flag", "vec"] {
                 if let Some(v) = e["properties"].get(key) {
-                    assert!(same_value(&s.properties[key], v) || close_arrays(&s.properties[key], v) || {
-                        let (p, q) = (s.properties[key].as_array(), v.as_array());
-                        p.zip(q).is_some_and(|(p, q)| p.iter().zip(q).all(|(r, t)| close_arrays(r, t)))
-                    }, "{key}: {} vs {v}", s.properties[key]);
+                    assert!(
+                        same_value(&s.properties[key], v) || close_arrays(&s.properties[key], v) || {
+                            let (p, q) = (s.properties[key].as_array(), v.as_array());
+                            p.zip(q).is_some_and(|(p, q)| p.iter().zip(q).all(|(r, t)| close_arrays(r, t)))
+                        },
+                        "{key}: {} vs {v}",
+                        s.properties[key]
+                    );
                 }
             }
             if let Some(f) = e["site_properties"].get("forces") {

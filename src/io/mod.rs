@@ -91,10 +91,15 @@ impl Format {
         if lines.iter().any(|l| l.starts_with("data_")) || lines.iter().any(|l| l.starts_with("_cell_length_a")) {
             return Some(Format::Cif);
         }
-        if lines.first().is_some_and(|l| l.parse::<usize>().is_ok()) && lines.get(1).is_some_and(|l| l.contains("Lattice=")) {
+        if lines.first().is_some_and(|l| l.parse::<usize>().is_ok())
+            && lines.get(1).is_some_and(|l| l.contains("Lattice="))
+        {
             return Some(Format::Extxyz);
         }
-        if lines.len() >= 7 && lines[1].split_whitespace().count() >= 1 && lines[1].split_whitespace().next()?.parse::<f64>().is_ok() {
+        if lines.len() >= 7
+            && lines[1].split_whitespace().count() >= 1
+            && lines[1].split_whitespace().next()?.parse::<f64>().is_ok()
+        {
             return Some(Format::Poscar);
         }
         None

@@ -36,14 +36,24 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Structure>, IoError> {
     let value: Value = serde_json::from_str(&strict).map_err(|e| {
         let full = e.to_string();
         let what = full.rfind(" at line ").map_or(full.as_str(), |i| &full[..i]);
-        let msg = format!("invalid JSON: {what} at column {}, expected a pymatgen Structure dict or a list of them", e.column());
+        let msg = format!(
+            "invalid JSON: {what} at column {}, expected a pymatgen Structure dict or a list of them",
+            e.column()
+        );
         if e.line() > 0 { IoError::at(path, e.line(), msg) } else { IoError::whole(path, msg) }
     })?;
     match &value {
-        Value::Array(items) if items.is_empty() => Err(IoError::whole(path, "empty JSON list, expected pymatgen Structure dicts")),
-        Value::Array(items) => items.iter().enumerate().map(|(i, v)| structure_from(v, &format!("[{i}]"), path)).collect(),
+        Value::Array(items) if items.is_empty() => {
+            Err(IoError::whole(path, "empty JSON list, expected pymatgen Structure dicts"))
+        }
+        Value::Array(items) => {
+            items.iter().enumerate().map(|(i, v)| structure_from(v, &format!("[{i}]"), path)).collect()
+        }
         Value::Object(_) => Ok(vec![structure_from(&value, "", path)?]),
-        other => Err(IoError::whole(path, format!("JSON {}, expected a pymatgen Structure dict or a list of them", kind(other)))),
+        other => Err(IoError::whole(
+            path,
+            format!("JSON {}, expected a pymatgen Structure dict or a list of them", kind(other)),
+        )),
     }
 }
 
@@ -118,7 +128,9 @@ fn structure_from(v: &Value, prefix: &str, path: &str) -> Result<Structure, IoEr
         let coords = |key: &str| -> Result<Option<Vector3<f64>>, IoError> {
             match site.get(key) {
                 None => Ok(None),
-                Some(v) => vec3(v).map(Some).ok_or_else(|| err(&format!("{at}.{key}"), format!("{}, expected three finite numbers", short(v)))),
+                Some(v) => vec3(v)
+                    .map(Some)
+                    .ok_or_else(|| err(&format!("{at}.{key}"), format!("{}, expected three finite numbers", short(v)))),
             }
         };
         match (coords("abc")?, coords("xyz")?) {
@@ -130,12 +142,19 @@ fn structure_from(v: &Value, prefix: &str, path: &str) -> Result<Structure, IoEr
                 frac.push(lattice.to_frac(&c));
                 cart_only.push(true);
             }
-            (None, None) => return Err(err(&at, "no \"abc\" or \"xyz\" coordinates, expected fractional \"abc\": [x, y, z]".into())),
+            (None, None) => {
+                return Err(err(
+                    &at,
+                    "no \"abc\" or \"xyz\" coordinates, expected fractional \"abc\": [x, y, z]".into(),
+                ));
+            }
         }
         props.push(match site.get("properties") {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
-            Some(other) => return Err(err(&format!("{at}.properties"), format!("{}, expected an object", kind(other)))),
+            Some(other) => {
+                return Err(err(&format!("{at}.properties"), format!("{}, expected an object", kind(other))));
+            }
         });
         let label = site.get("label").and_then(Value::as_str).map(str::to_string);
         if let Some(l) = &label
@@ -152,12 +171,18 @@ fn structure_from(v: &Value, prefix: &str, path: &str) -> Result<Structure, IoEr
         s.site_properties.insert(k.clone(), values);
     }
     if !label_is_default && !s.site_properties.contains_key("label") {
-        let values = labels.iter().zip(s.species()).map(|(l, e)| Value::String(l.clone().unwrap_or_else(|| e.symbol().to_string()))).collect();
+        let values = labels
+            .iter()
+            .zip(s.species())
+            .map(|(l, e)| Value::String(l.clone().unwrap_or_else(|| e.symbol().to_string())))
+            .collect();
         s.site_properties.insert("label".into(), values);
     }
     match obj.get("properties") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => s.properties = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>(),
+        Some(Value::Object(m)) => {
+            s.properties = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+        }
         Some(other) => return Err(err("properties", format!("{}, expected an object", kind(other)))),
     }
     Ok(s)
@@ -189,16 +214,22 @@ fn lattice_from(v: Option<&Value>, err: &dyn Fn(&str, String) -> IoError) -> Res
         && !pbc.is_null()
         && pbc != &json!([true, true, true])
     {
-        return Err(err("lattice.pbc", format!("{}, expected [true, true, true] (periodic in all three directions)", short(pbc))));
+        return Err(err(
+            "lattice.pbc",
+            format!("{}, expected [true, true, true] (periodic in all three directions)", short(pbc)),
+        ));
     }
     let built = if let Some(m) = l.get("matrix") {
-        let rows = m.as_array().ok_or_else(|| err("lattice.matrix", format!("{}, expected 3 rows of 3 numbers", short(m))))?;
+        let rows =
+            m.as_array().ok_or_else(|| err("lattice.matrix", format!("{}, expected 3 rows of 3 numbers", short(m))))?;
         if rows.len() != 3 {
             return Err(err("lattice.matrix", format!("{} rows, expected 3 rows of 3 numbers", rows.len())));
         }
         let mut r = [[0.0; 3]; 3];
         for (i, row) in rows.iter().enumerate() {
-            r[i] = vec3(row).map(|v| [v[0], v[1], v[2]]).ok_or_else(|| err(&format!("lattice.matrix[{i}]"), format!("{}, expected three finite numbers", short(row))))?;
+            r[i] = vec3(row).map(|v| [v[0], v[1], v[2]]).ok_or_else(|| {
+                err(&format!("lattice.matrix[{i}]"), format!("{}, expected three finite numbers", short(row)))
+            })?;
         }
         Lattice::from_row_vectors(r)
     } else {
@@ -207,11 +238,18 @@ fn lattice_from(v: Option<&Value>, err: &dyn Fn(&str, String) -> IoError) -> Res
             (Some(a), Some(b), Some(c), Some(alpha_deg), Some(beta_deg), Some(gamma_deg)) => {
                 Lattice::from_parameters(LatticeParams { a, b, c, alpha_deg, beta_deg, gamma_deg })
             }
-            _ => return Err(err("lattice", "no \"matrix\", expected a 3×3 \"matrix\" (or a, b, c, alpha, beta, gamma)".into())),
+            _ => {
+                return Err(err(
+                    "lattice",
+                    "no \"matrix\", expected a 3×3 \"matrix\" (or a, b, c, alpha, beta, gamma)".into(),
+                ));
+            }
         }
     };
     built.map_err(|e| match e {
-        CrystalError::SingularLattice { volume_ang3 } => err("lattice", format!("cell volume {volume_ang3:e} Å³, expected a non-degenerate cell")),
+        CrystalError::SingularLattice { volume_ang3 } => {
+            err("lattice", format!("cell volume {volume_ang3:e} Å³, expected a non-degenerate cell"))
+        }
         other => err("lattice", other.to_string()),
     })
 }
@@ -219,27 +257,49 @@ fn lattice_from(v: Option<&Value>, err: &dyn Fn(&str, String) -> IoError) -> Res
 /// The element of a site's `species` list, and the labels pymatgen gives such a site by default.
 fn site_element(v: Option<&Value>, err: &dyn Fn(String) -> IoError) -> Result<(Element, Vec<String>), IoError> {
     let Some(Value::Array(list)) = v else {
-        return Err(err(format!("species is {}, expected a list such as [{{\"element\": \"Fe\", \"occu\": 1}}]", v.map_or("missing", kind))));
+        return Err(err(format!(
+            "species is {}, expected a list such as [{{\"element\": \"Fe\", \"occu\": 1}}]",
+            v.map_or("missing", kind)
+        )));
     };
     let describe = || {
         list.iter()
-            .map(|sp| format!("{}:{}", sp.get("element").and_then(Value::as_str).unwrap_or("?"), sp.get("occu").map_or("?".into(), Value::to_string)))
+            .map(|sp| {
+                format!(
+                    "{}:{}",
+                    sp.get("element").and_then(Value::as_str).unwrap_or("?"),
+                    sp.get("occu").map_or("?".into(), Value::to_string)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
     if list.len() != 1 {
-        return Err(err(format!("{} species ({}), expected one element with occupancy 1 (partial occupancies are not supported)", list.len(), describe())));
+        return Err(err(format!(
+            "{} species ({}), expected one element with occupancy 1 (partial occupancies are not supported)",
+            list.len(),
+            describe()
+        )));
     }
     let sp = &list[0];
     let occu = sp.get("occu").map_or(Some(1.0), Value::as_f64);
     if occu.is_none_or(|o| (o - 1.0).abs() > 1e-6) {
-        return Err(err(format!("occupancy {} ({}), expected 1 (partial occupancies are not supported)", sp.get("occu").map_or("?".into(), short), describe())));
+        return Err(err(format!(
+            "occupancy {} ({}), expected 1 (partial occupancies are not supported)",
+            sp.get("occu").map_or("?".into(), short),
+            describe()
+        )));
     }
     let Some(symbol) = sp.get("element").and_then(Value::as_str) else {
-        return Err(err(format!("species[0].element is {}, expected an element symbol", sp.get("element").map_or("missing".into(), short))));
+        return Err(err(format!(
+            "species[0].element is {}, expected an element symbol",
+            sp.get("element").map_or("missing".into(), short)
+        )));
     };
     let el = Element::from_symbol(symbol)
-        .or_else(|_| Element::from_label(symbol).map(|(e, _)| e).map_err(|_| CrystalError::UnknownElement(symbol.into())))
+        .or_else(|_| {
+            Element::from_label(symbol).map(|(e, _)| e).map_err(|_| CrystalError::UnknownElement(symbol.into()))
+        })
         .map_err(|_| err(format!("unknown element {symbol:?}, expected an element symbol such as Fe")))?;
     let mut defaults = vec![el.symbol().to_string()];
     if let Some(ox) = sp.get("oxidation_state").and_then(Value::as_f64).filter(|o| *o != 0.0) {
@@ -264,8 +324,12 @@ pub fn to_dict(s: &Structure) -> Value {
         .map(|i| {
             let f = s.frac_coords()[i];
             let c = s.lattice.to_cart(&f);
-            let props: Map<String, Value> =
-                s.site_properties.iter().filter(|(k, _)| k.as_str() != "label").map(|(k, v)| (k.clone(), v.get(i).cloned().unwrap_or(Value::Null))).collect();
+            let props: Map<String, Value> = s
+                .site_properties
+                .iter()
+                .filter(|(k, _)| k.as_str() != "label")
+                .map(|(k, v)| (k.clone(), v.get(i).cloned().unwrap_or(Value::Null)))
+                .collect();
             let label = labels.and_then(|l| l.get(i)).and_then(Value::as_str).unwrap_or(s.species()[i].symbol());
             json!({
                 "species": [{"element": s.species()[i].symbol(), "occu": 1}],
@@ -362,7 +426,9 @@ mod tests {
         // A list of two, and an entry wrapper.
         let list = format!("[{PMG}, {PMG}]");
         assert_eq!(parse(&list, "s.json").unwrap().len(), 2);
-        let entry = format!(r#"{{"@module": "pymatgen.entries.computed_entries", "@class": "ComputedStructureEntry", "energy": -5.0, "correction": -1.0, "entry_id": "mp-1", "structure": {PMG}}}"#);
+        let entry = format!(
+            r#"{{"@module": "pymatgen.entries.computed_entries", "@class": "ComputedStructureEntry", "energy": -5.0, "correction": -1.0, "entry_id": "mp-1", "structure": {PMG}}}"#
+        );
         let e = &parse(&entry, "e.json").unwrap()[0];
         assert_eq!(e.properties["entry_id"], "mp-1");
         assert_eq!(e.properties["energy"], json!(-1.5)); // the structure's own value wins
@@ -403,19 +469,58 @@ mod tests {
             ("\u{1}\u{2}binary".into(), "control character"),
             (r#"{"lattice": {"matrix": [[4,0,0],[0,4,0]]}, "sites": []}"#.into(), "lattice.matrix: 2 rows"),
             (format!(r#"{{"lattice": {{"matrix": [[4,0,0],[8,0,0],[0,0,4]]}}, "sites": [{site}]}}"#), "volume"),
-            (format!(r#"{{"lattice": {{"matrix": [[4,0,0],[0,NaN,0],[0,0,4]]}}, "sites": [{site}]}}"#), "lattice.matrix[1]: [0,null,0]"),
-            (format!(r#"{{"lattice": {{"matrix": [[4,0,0],[0,4,0],[0,0,4]], "pbc": [true, true, false]}}, "sites": [{site}]}}"#), "lattice.pbc"),
+            (
+                format!(r#"{{"lattice": {{"matrix": [[4,0,0],[0,NaN,0],[0,0,4]]}}, "sites": [{site}]}}"#),
+                "lattice.matrix[1]: [0,null,0]",
+            ),
+            (
+                format!(
+                    r#"{{"lattice": {{"matrix": [[4,0,0],[0,4,0],[0,0,4]], "pbc": [true, true, false]}}, "sites": [{site}]}}"#
+                ),
+                "lattice.pbc",
+            ),
             (format!(r#"{{{good_lat}}}"#), "no \"sites\""),
             (format!(r#"{{{good_lat}, "sites": []}}"#), "sites: empty list"),
             (r#"{"@class": "Molecule", "sites": []}"#.into(), "Molecule"),
-            (format!(r#"{{{good_lat}, "sites": [{site}, {{"species": [{{"element": "Fe", "occu": 0.5}}, {{"element": "Co", "occu": 0.5}}], "abc": [0,0,0]}}]}}"#), "sites[1]: 2 species (Fe:0.5, Co:0.5)"),
-            (format!(r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Fe", "occu": 0.5}}], "abc": [0,0,0]}}]}}"#), "sites[0]: occupancy 0.5"),
-            (format!(r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Xx", "occu": 1}}], "abc": [0,0,0]}}]}}"#), "sites[0]: unknown element \"Xx\""),
-            (format!(r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Na", "occu": 1}}], "abc": [0,Infinity,0]}}]}}"#), "sites[0].abc: [0,null,0]"),
-            (format!(r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Na", "occu": 1}}], "abc": [0,0]}}]}}"#), "sites[0].abc"),
+            (
+                format!(
+                    r#"{{{good_lat}, "sites": [{site}, {{"species": [{{"element": "Fe", "occu": 0.5}}, {{"element": "Co", "occu": 0.5}}], "abc": [0,0,0]}}]}}"#
+                ),
+                "sites[1]: 2 species (Fe:0.5, Co:0.5)",
+            ),
+            (
+                format!(
+                    r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Fe", "occu": 0.5}}], "abc": [0,0,0]}}]}}"#
+                ),
+                "sites[0]: occupancy 0.5",
+            ),
+            (
+                format!(
+                    r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Xx", "occu": 1}}], "abc": [0,0,0]}}]}}"#
+                ),
+                "sites[0]: unknown element \"Xx\"",
+            ),
+            (
+                format!(
+                    r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Na", "occu": 1}}], "abc": [0,Infinity,0]}}]}}"#
+                ),
+                "sites[0].abc: [0,null,0]",
+            ),
+            (
+                format!(r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Na", "occu": 1}}], "abc": [0,0]}}]}}"#),
+                "sites[0].abc",
+            ),
             (format!(r#"{{{good_lat}, "sites": [{{"species": [{{"element": "Na", "occu": 1}}]}}]}}"#), "no \"abc\""),
-            (format!(r#"[{{{good_lat}, "sites": [{site}]}}, {{{good_lat}, "sites": [{{"species": "Na", "abc": [0,0,0]}}]}}]"#), "[1].sites[0]: species is string"),
-            (format!(r#"{{"energy": 1, "structure": {{{good_lat}, "sites": [{{"abc": [0,0,0]}}]}}}}"#), "structure.sites[0]: species is missing"),
+            (
+                format!(
+                    r#"[{{{good_lat}, "sites": [{site}]}}, {{{good_lat}, "sites": [{{"species": "Na", "abc": [0,0,0]}}]}}]"#
+                ),
+                "[1].sites[0]: species is string",
+            ),
+            (
+                format!(r#"{{"energy": 1, "structure": {{{good_lat}, "sites": [{{"abc": [0,0,0]}}]}}}}"#),
+                "structure.sites[0]: species is missing",
+            ),
         ];
         for (text, msg) in &cases {
             let e = err(text);
@@ -442,7 +547,10 @@ mod tests {
     fn round_trip() {
         let mut a = triclinic();
         a.site_properties.insert("magmom".into(), (0..a.n_sites()).map(|i| json!(i as f64 - 0.5)).collect());
-        a.site_properties.insert("label".into(), (0..a.n_sites()).map(|i| json!(format!("{}{}", a.species()[i].symbol(), i + 1))).collect());
+        a.site_properties.insert(
+            "label".into(),
+            (0..a.n_sites()).map(|i| json!(format!("{}{}", a.species()[i].symbol(), i + 1))).collect(),
+        );
         a.properties.insert("energy".into(), json!(-3.25));
         a.properties.insert("nested".into(), json!({"k": [1, 2, {"x": null}]}));
         let b = rocksalt();
@@ -469,7 +577,8 @@ mod tests {
         let frames = [a, rocksalt()];
         std::fs::write(dir.join("structures.json"), write(&frames)).unwrap();
         let side = json!({"format": "pmg_json", "structures": sidecar(&frames)});
-        std::fs::write(dir.join("structures.json.expected.json"), serde_json::to_string_pretty(&side).unwrap()).unwrap();
+        std::fs::write(dir.join("structures.json.expected.json"), serde_json::to_string_pretty(&side).unwrap())
+            .unwrap();
     }
 
     #[test]

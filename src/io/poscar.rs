@@ -110,9 +110,15 @@ pub(crate) fn fmt_sig16(x: f64) -> String {
 
 /// Reject text with control characters (binary data) before parsing: names the first offending line.
 pub(crate) fn check_plain_text(text: &str, path: &str, what: &str) -> Result<(), IoError> {
-    if let Some((offset, c)) = text.char_indices().find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c')) {
+    if let Some((offset, c)) =
+        text.char_indices().find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c'))
+    {
         let line = text[..offset].matches('\n').count() + 1;
-        return Err(IoError::at(path, line, format!("control character U+{:04X} in the text, expected a plain-text {what} file", c as u32)));
+        return Err(IoError::at(
+            path,
+            line,
+            format!("control character U+{:04X} in the text, expected a plain-text {what} file", c as u32),
+        ));
     }
     Ok(())
 }
@@ -143,7 +149,9 @@ impl<'a> Lines<'a> {
                 self.pos += 1;
                 Ok((self.pos, l))
             }
-            None => Err(IoError::at(self.path, self.pos + 1, format!("file ends at line {}, expected {what}", self.pos))),
+            None => {
+                Err(IoError::at(self.path, self.pos + 1, format!("file ends at line {}, expected {what}", self.pos)))
+            }
         }
     }
 
@@ -166,15 +174,27 @@ fn parse_scale(line: &str, n: usize, path: &str) -> Result<Scale, IoError> {
     let three: Vec<f64> = tokens.iter().take(3).map_while(|t| parse_real(t)).collect();
     if three.len() == 3 {
         if let Some(v) = three.iter().find(|v| !v.is_finite() || **v <= 0.0) {
-            return Err(IoError::at(path, n, format!("scale factor {v} among three per-axis factors, expected three positive numbers")));
+            return Err(IoError::at(
+                path,
+                n,
+                format!("scale factor {v} among three per-axis factors, expected three positive numbers"),
+            ));
         }
         return Ok(Scale::PerAxis([three[0], three[1], three[2]]));
     }
     let Some(s) = parse_real(first) else {
-        return Err(IoError::at(path, n, format!("scale factor {first:?} is not a number, expected a positive factor or a negative volume")));
+        return Err(IoError::at(
+            path,
+            n,
+            format!("scale factor {first:?} is not a number, expected a positive factor or a negative volume"),
+        ));
     };
     if !s.is_finite() || s == 0.0 {
-        return Err(IoError::at(path, n, format!("scale factor {s}, expected a positive factor or a negative volume (Å³)")));
+        return Err(IoError::at(
+            path,
+            n,
+            format!("scale factor {s}, expected a positive factor or a negative volume (Å³)"),
+        ));
     }
     Ok(if s > 0.0 { Scale::Factor(s) } else { Scale::Volume(-s) })
 }
@@ -187,7 +207,11 @@ fn parse_vec3(line: &str, n: usize, path: &str, what: &str) -> Result<[f64; 3], 
         let split: Vec<String> = line
             .split_whitespace()
             .flat_map(|t| {
-                t.split('-').enumerate().filter(|(_, p)| !p.is_empty()).map(|(i, p)| if i == 0 && !t.starts_with('-') { p.to_string() } else { format!("-{p}") }).collect::<Vec<_>>()
+                t.split('-')
+                    .enumerate()
+                    .filter(|(_, p)| !p.is_empty())
+                    .map(|(i, p)| if i == 0 && !t.starts_with('-') { p.to_string() } else { format!("-{p}") })
+                    .collect::<Vec<_>>()
             })
             .collect();
         if split.len() >= 3 && split.iter().take(3).all(|t| parse_real(t).is_some()) {
@@ -201,7 +225,8 @@ fn parse_vec3(line: &str, n: usize, path: &str, what: &str) -> Result<[f64; 3], 
     let mut v = [0.0; 3];
     for k in 0..3 {
         let t = &tokens[k];
-        let x = parse_real(t).ok_or_else(|| IoError::at(path, n, format!("{t:?} in {what} is not a number, expected three numbers")))?;
+        let x = parse_real(t)
+            .ok_or_else(|| IoError::at(path, n, format!("{t:?} in {what} is not a number, expected three numbers")))?;
         if !x.is_finite() {
             return Err(IoError::at(path, n, format!("{t} in {what}, expected a finite number")));
         }
@@ -275,7 +300,14 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
         Scale::PerAxis(s) => s,
         Scale::Volume(v) => {
             if det.abs() < 1e-12 {
-                return Err(IoError::at(path, n_lattice, format!("{lattice_lines} span a volume of {:e} Å³, expected a non-degenerate cell to scale to {v} Å³", det.abs())));
+                return Err(IoError::at(
+                    path,
+                    n_lattice,
+                    format!(
+                        "{lattice_lines} span a volume of {:e} Å³, expected a non-degenerate cell to scale to {v} Å³",
+                        det.abs()
+                    ),
+                ));
             }
             [(v / det.abs()).cbrt(); 3]
         }
@@ -286,16 +318,22 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
         }
     }
     let lattice = Lattice::from_row_vectors(rows).map_err(|e| match e {
-        CrystalError::SingularLattice { volume_ang3 } => {
-            IoError::at(path, n_lattice, format!("{lattice_lines} span a volume of {volume_ang3:e} Å³, expected a non-degenerate cell"))
-        }
+        CrystalError::SingularLattice { volume_ang3 } => IoError::at(
+            path,
+            n_lattice,
+            format!("{lattice_lines} span a volume of {volume_ang3:e} Å³, expected a non-degenerate cell"),
+        ),
         other => IoError::at(path, n_lattice, format!("{lattice_lines}: {other}")),
     })?;
 
     // Species symbols (VASP 5, possibly wrapped over several lines) and counts.
     let (n_species, species_line) = r.next("the species symbols or atom counts")?;
     if species_line.trim().is_empty() {
-        return Err(IoError::at(path, n_species, "line is empty, expected element symbols (VASP 5) or atom counts (VASP 4)"));
+        return Err(IoError::at(
+            path,
+            n_species,
+            "line is empty, expected element symbols (VASP 5) or atom counts (VASP 4)",
+        ));
     }
     let mut symbols: Vec<(String, usize)> = Vec::new(); // (token, line)
     let mut counts: Vec<usize> = Vec::new();
@@ -308,7 +346,12 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
         let mut symbol_lines = 1;
         while symbol_lines < 10 {
             match r.peek() {
-                Some((n, l)) if !l.trim().is_empty() && !first_token_is_integer(l) && parse_real(l.split_whitespace().next().unwrap_or("")).is_none() && !is_mode_line(l) => {
+                Some((n, l))
+                    if !l.trim().is_empty()
+                        && !first_token_is_integer(l)
+                        && parse_real(l.split_whitespace().next().unwrap_or("")).is_none()
+                        && !is_mode_line(l) =>
+                {
                     symbols.extend(l.split_whitespace().map(|t| (t.to_string(), n)));
                     r.pos += 1;
                     symbol_lines += 1;
@@ -320,7 +363,11 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
         n_counts = n;
         if parse_real(l.split_whitespace().next().unwrap_or("")).is_none() {
             let seen = if l.trim().is_empty() { "an empty line".to_string() } else { format!("{:?}", l.trim()) };
-            return Err(IoError::at(path, n, format!("{seen} where the atom counts are expected (one whole number per species on line {n_species})")));
+            return Err(IoError::at(
+                path,
+                n,
+                format!("{seen} where the atom counts are expected (one whole number per species on line {n_species})"),
+            ));
         }
         parse_counts(l, n, path, &mut counts)?;
         for _ in 1..symbol_lines {
@@ -331,17 +378,31 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
             return Err(IoError::at(
                 path,
                 n_counts,
-                format!("{} atom counts for {} species symbols ({}), expected one count per species", counts.len(), symbols.len(), symbols.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(" ")),
+                format!(
+                    "{} atom counts for {} species symbols ({}), expected one count per species",
+                    counts.len(),
+                    symbols.len(),
+                    symbols.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(" ")
+                ),
             ));
         }
     }
-    let total = counts.iter().try_fold(0usize, |a, &c| a.checked_add(c)).ok_or_else(|| IoError::at(path, n_counts, "atom counts overflow, expected a realistic number of atoms"))?;
+    let total = counts
+        .iter()
+        .try_fold(0usize, |a, &c| a.checked_add(c))
+        .ok_or_else(|| IoError::at(path, n_counts, "atom counts overflow, expected a realistic number of atoms"))?;
     if total == 0 {
         return Err(IoError::at(path, n_counts, "atom counts sum to 0, expected at least one atom"));
     }
     let mut elements: Vec<Element> = Vec::with_capacity(symbols.len());
     for (t, n) in &symbols {
-        elements.push(element_of_token(t).map_err(|_| IoError::at(path, *n, format!("unknown element {t:?} in the species line, expected element symbols such as Fe or Fe_pv")))?);
+        elements.push(element_of_token(t).map_err(|_| {
+            IoError::at(
+                path,
+                *n,
+                format!("unknown element {t:?} in the species line, expected element symbols such as Fe or Fe_pv"),
+            )
+        })?);
     }
 
     // Optional selective dynamics, then the coordinate mode.
@@ -355,8 +416,18 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
         Some('C' | 'c' | 'K' | 'k') => true,
         Some(c) if c.is_alphabetic() => false,
         _ => {
-            let seen = if mode_line.trim().is_empty() { "an empty line".to_string() } else { format!("{:?}", mode_line.trim()) };
-            return Err(IoError::at(path, n_mode, format!("{seen} where a Direct or Cartesian line is expected (do the atom counts on line {n_counts} match the file?)")));
+            let seen = if mode_line.trim().is_empty() {
+                "an empty line".to_string()
+            } else {
+                format!("{:?}", mode_line.trim())
+            };
+            return Err(IoError::at(
+                path,
+                n_mode,
+                format!(
+                    "{seen} where a Direct or Cartesian line is expected (do the atom counts on line {n_counts} match the file?)"
+                ),
+            ));
         }
     };
 
@@ -365,11 +436,23 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
     let mut trailing: Vec<Option<&str>> = Vec::new();
     for i in 0..total {
         let Some((n, l)) = r.peek() else {
-            return Err(IoError::at(path, r.pos + 1, format!("file ends after {i} of {total} coordinate lines, expected {total} (the sum of the atom counts on line {n_counts})")));
+            return Err(IoError::at(
+                path,
+                r.pos + 1,
+                format!(
+                    "file ends after {i} of {total} coordinate lines, expected {total} (the sum of the atom counts on line {n_counts})"
+                ),
+            ));
         };
         r.pos += 1;
         if l.trim().is_empty() {
-            return Err(IoError::at(path, n, format!("empty line after {i} of {total} coordinate lines, expected {total} (the sum of the atom counts on line {n_counts})")));
+            return Err(IoError::at(
+                path,
+                n,
+                format!(
+                    "empty line after {i} of {total} coordinate lines, expected {total} (the sum of the atom counts on line {n_counts})"
+                ),
+            ));
         }
         let v = parse_vec3(l, n, path, &format!("the coordinates of atom {}", i + 1))?;
         coords.push(Vector3::from(v));
@@ -393,7 +476,13 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
     if let Some((n, l)) = r.peek() {
         let numbers = l.split_whitespace().take(3).filter(|t| parse_real(t).is_some()).count();
         if numbers == 3 {
-            return Err(IoError::at(path, n, format!("more coordinate lines than the {total} atoms the counts on line {n_counts} sum to, expected a blank line or the end of the file")));
+            return Err(IoError::at(
+                path,
+                n,
+                format!(
+                    "more coordinate lines than the {total} atoms the counts on line {n_counts} sum to, expected a blank line or the end of the file"
+                ),
+            ));
         }
     }
 
@@ -405,7 +494,8 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
             let toks: Vec<&str> = comment.split_whitespace().collect();
             if toks.len() == counts.len() { toks.iter().map(|t| element_of_token(t).ok()).collect() } else { None }
         };
-        let from_lines: Option<Vec<Element>> = trailing.iter().map(|t| t.and_then(|t| element_of_token(t).ok())).collect();
+        let from_lines: Option<Vec<Element>> =
+            trailing.iter().map(|t| t.and_then(|t| element_of_token(t).ok())).collect();
         match (from_comment, from_lines) {
             (Some(els), _) => els.iter().zip(&counts).flat_map(|(e, &c)| std::iter::repeat_n(*e, c)).collect(),
             (None, Some(per_site)) => per_site,
@@ -420,7 +510,10 @@ pub fn parse(text: &str, path: &str) -> Result<Structure, IoError> {
     };
 
     let mut s = if cartesian {
-        let cart: Vec<Vector3<f64>> = coords.iter().map(|c| Vector3::new(c[0] * cart_scale[0], c[1] * cart_scale[1], c[2] * cart_scale[2])).collect();
+        let cart: Vec<Vector3<f64>> = coords
+            .iter()
+            .map(|c| Vector3::new(c[0] * cart_scale[0], c[1] * cart_scale[1], c[2] * cart_scale[2]))
+            .collect();
         Structure::from_cart(lattice, species, &cart)
     } else {
         Structure::from_frac(lattice, species, coords)
@@ -477,7 +570,12 @@ pub(crate) mod fixtures {
             sp.push(el("Cl"));
             fr.push(Vector3::from(p) + Vector3::new(0.5, 0.5, 0.5));
         }
-        Structure::from_frac(Lattice::from_row_vectors([[5.64, 0.0, 0.0], [0.0, 5.64, 0.0], [0.0, 0.0, 5.64]]).unwrap(), sp, fr).unwrap()
+        Structure::from_frac(
+            Lattice::from_row_vectors([[5.64, 0.0, 0.0], [0.0, 5.64, 0.0], [0.0, 0.0, 5.64]]).unwrap(),
+            sp,
+            fr,
+        )
+        .unwrap()
     }
 
     pub fn assert_same(a: &Structure, b: &Structure, tol: f64) {
@@ -521,8 +619,12 @@ pub(crate) mod fixtures {
     pub fn expected_for(file: &str) -> (String, Vec<Value>) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/assets/formats");
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-        let list = expected["files"][file]["structures"].as_array().unwrap_or_else(|| panic!("no {file} in expected.json")).clone();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let list = expected["files"][file]["structures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {file} in expected.json"))
+            .clone();
         (text, list)
     }
 
@@ -555,7 +657,8 @@ mod tests {
         parse(text, "x/POSCAR").unwrap_err().to_string()
     }
 
-    const SI: &str = "Si2 diamond\n1.0\n5.43 0.0 0.0\n0.0 5.43 0.0\n0.0 0.0 5.43\nSi\n2\nDirect\n0.0 0.0 0.0\n0.25 0.25 0.25\n";
+    const SI: &str =
+        "Si2 diamond\n1.0\n5.43 0.0 0.0\n0.0 5.43 0.0\n0.0 0.0 5.43\nSi\n2\nDirect\n0.0 0.0 0.0\n0.25 0.25 0.25\n";
 
     #[test]
     fn reads_vasp5() {
@@ -654,7 +757,11 @@ mod tests {
             ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nXx\n1\nD\n0 0 0\n", "line 6", "unknown element \"Xx\""),
             ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa Cl\n1\nD\n0 0 0\n", "line 7", "1 atom counts for 2 species"),
             ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa Cl\n1 1\nD\n0 0 0\n", "line 10", "after 1 of 2 coordinate lines"),
-            ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa Cl\n1 1\nD\n0 0 0\n0.5 0.5 0.5\n0.1 0.1 0.1\n", "line 11", "more coordinate lines"),
+            (
+                "c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa Cl\n1 1\nD\n0 0 0\n0.5 0.5 0.5\n0.1 0.1 0.1\n",
+                "line 11",
+                "more coordinate lines",
+            ),
             ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa\n0\nD\n", "line 7", "sum to 0"),
             ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa\n-1\nD\n0 0 0\n", "line 7", "\"-1\""),
             ("c\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa\n1.5\nD\n0 0 0\n", "line 7", "\"1.5\""),
@@ -718,7 +825,10 @@ mod tests {
         let flags: Vec<Value> = (0..t.n_sites()).map(|i| serde_json::json!([i % 2 == 0, true, i % 3 == 0])).collect();
         sd.site_properties.insert("selective_dynamics".into(), flags.clone());
         let back = parse(&write(&sd), "p").unwrap();
-        assert_eq!(back.site_properties["selective_dynamics"], order.iter().map(|&i| flags[i].clone()).collect::<Vec<_>>());
+        assert_eq!(
+            back.site_properties["selective_dynamics"],
+            order.iter().map(|&i| flags[i].clone()).collect::<Vec<_>>()
+        );
         // Coordinates outside [0, 1) and large/small numbers keep their values.
         let mut odd = t.clone();
         odd.frac_coords_mut()[0] = Vector3::new(-0.25, 1.5, 1e-12);
@@ -750,7 +860,8 @@ mod tests {
             std::fs::write(dir.join(name), &text).unwrap();
             let expected = s.permuted(&write_order(&s));
             let side = serde_json::json!({"format": "poscar", "structures": sidecar(&[expected])});
-            std::fs::write(dir.join(format!("{name}.expected.json")), serde_json::to_string_pretty(&side).unwrap()).unwrap();
+            std::fs::write(dir.join(format!("{name}.expected.json")), serde_json::to_string_pretty(&side).unwrap())
+                .unwrap();
         }
     }
 
@@ -760,7 +871,10 @@ mod tests {
         let s = parse(&text, "pymatgen_selective.vasp").unwrap();
         assert_eq!(expected.len(), 1);
         assert_matches_expected(&s, &expected[0], 1e-10);
-        assert_eq!(serde_json::to_value(&s.site_properties["selective_dynamics"]).unwrap(), expected[0]["site_properties"]["selective_dynamics"]);
+        assert_eq!(
+            serde_json::to_value(&s.site_properties["selective_dynamics"]).unwrap(),
+            expected[0]["site_properties"]["selective_dynamics"]
+        );
         assert_eq!(s.properties["comment"], expected[0]["properties"]["comment"]);
     }
 }

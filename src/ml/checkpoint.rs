@@ -36,7 +36,8 @@ pub(crate) fn vars_of(vs: &tch::nn::VarStore, prefix: &str) -> Result<Vec<Stored
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, t) in vars {
         let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-        let flat = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).map_err(|e| ModelError::Failed(e.to_string()))?;
+        let flat = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))
+            .map_err(|e| ModelError::Failed(e.to_string()))?;
         let bytes: Vec<u8> = flat.iter().flat_map(|x| x.to_le_bytes()).collect();
         out.push((format!("{prefix}{name}"), shape, bytes));
     }
@@ -61,9 +62,14 @@ pub(crate) fn load_vars(vs: &tch::nn::VarStore, st: &SafeTensors, prefix: &str, 
         let view = st.tensor(&key).map_err(|_| ModelError::Setup(format!("{what}: tensor {key} missing")))?;
         let want: Vec<usize> = var.size().iter().map(|&d| d as usize).collect();
         if view.shape() != want.as_slice() || view.dtype() != Dtype::F32 {
-            return Err(ModelError::Setup(format!("{what}: tensor {key} is {:?} {:?}, expected F32 {want:?}", view.dtype(), view.shape())));
+            return Err(ModelError::Setup(format!(
+                "{what}: tensor {key} is {:?} {:?}, expected F32 {want:?}",
+                view.dtype(),
+                view.shape()
+            )));
         }
-        let vals: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let vals: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let src = Tensor::from_slice(&vals).reshape(var.size());
         tch::no_grad(|| var.shallow_clone().copy_(&src));
     }
@@ -76,8 +82,12 @@ pub(crate) fn metadata_entry(bytes: &[u8], key: &str, what: &str) -> Result<Stri
     let len: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| not_st("shorter than 8 bytes"))?;
     let n = u64::from_le_bytes(len) as usize;
     let header = bytes.get(8..8usize.saturating_add(n)).ok_or_else(|| not_st("truncated header"))?;
-    let header: serde_json::Value = serde_json::from_slice(header).map_err(|e| not_st(&format!("header is not JSON: {e}")))?;
-    header["__metadata__"][key].as_str().map(str::to_string).ok_or_else(|| ModelError::Setup(format!("{what} has no Geode metadata {key}")))
+    let header: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| not_st(&format!("header is not JSON: {e}")))?;
+    header["__metadata__"][key]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ModelError::Setup(format!("{what} has no Geode metadata {key}")))
 }
 
 /// SHA-256 over names, shapes and bytes of the tensors, in name order.
@@ -147,12 +157,18 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Ensemble, ModelError> {
     }
     let n_expected: usize = members.iter().map(|m| m.vs.variables().len()).sum();
     if st.names().len() != n_expected {
-        return Err(ModelError::Setup(format!("{what}: {} tensors stored, the architecture has {n_expected}", st.names().len())));
+        return Err(ModelError::Setup(format!(
+            "{what}: {} tensors stored, the architecture has {n_expected}",
+            st.names().len()
+        )));
     }
     let ens = Ensemble { card, members };
     let check = weights_hash(&tensors_of(&ens.members)?);
     if check != ens.card.weights_sha256 {
-        return Err(ModelError::Setup(format!("{what}: weights hash {check} differs from the card's {}", ens.card.weights_sha256)));
+        return Err(ModelError::Setup(format!(
+            "{what}: weights hash {check} differs from the card's {}",
+            ens.card.weights_sha256
+        )));
     }
     Ok(ens)
 }

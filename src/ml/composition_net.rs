@@ -44,7 +44,11 @@ impl CompositionNet {
         let blocks = (0..cfg.blocks)
             .map(|i| {
                 let b = p / format!("block{i}");
-                (nn::layer_norm(&b / "norm", vec![h], Default::default()), nn::linear(&b / "fc1", h, 2 * h, Default::default()), nn::linear(&b / "fc2", 2 * h, h, Default::default()))
+                (
+                    nn::layer_norm(&b / "norm", vec![h], Default::default()),
+                    nn::linear(&b / "fc1", h, 2 * h, Default::default()),
+                    nn::linear(&b / "fc2", 2 * h, h, Default::default()),
+                )
             })
             .collect();
         CompositionNet {

@@ -99,7 +99,9 @@ impl Batch {
                         Sample::Graph(_) => return Err(ModelError::Failed("mixed sample kinds in one batch".into())),
                     }
                 }
-                Ok(Batch::Features(Tensor::from_slice(&flat).reshape([samples.len() as i64, N_FEATURES as i64]).to(device)))
+                Ok(Batch::Features(
+                    Tensor::from_slice(&flat).reshape([samples.len() as i64, N_FEATURES as i64]).to(device),
+                ))
             }
             Some(Sample::Graph(_)) => {
                 let graphs = samples
@@ -142,7 +144,9 @@ impl Member {
         let nt = n_targets as i64;
         let net = match arch {
             Architecture::Composition { net } => Net::Composition(CompositionNet::new(&(&root / "net"), net, nt)),
-            Architecture::Graph { net, graph } => Net::Graph(GraphNet::new(&(&root / "net"), net, graph.cutoff_ang, nt)),
+            Architecture::Graph { net, graph } => {
+                Net::Graph(GraphNet::new(&(&root / "net"), net, graph.cutoff_ang, nt))
+            }
         };
         let target_mean = root.zeros_no_train("target_mean", &[nt]);
         let target_std = root.ones_no_train("target_std", &[nt]);
@@ -162,10 +166,14 @@ impl Member {
     pub fn predict_physical(&self, batch: &Batch, targets: &[Target]) -> Result<Tensor, ModelError> {
         let raw = tch::no_grad(|| self.forward_t(batch, false))?;
         let phys = raw * &self.target_std + &self.target_mean;
-        let cols: Vec<Tensor> = targets.iter().enumerate().map(|(k, t)| {
-            let c = phys.select(1, k as i64);
-            if t.non_negative() { c.clamp_min(0.0) } else { c }
-        }).collect();
+        let cols: Vec<Tensor> = targets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let c = phys.select(1, k as i64);
+                if t.non_negative() { c.clamp_min(0.0) } else { c }
+            })
+            .collect();
         Ok(Tensor::stack(&cols, 1))
     }
 }
@@ -188,8 +196,12 @@ impl Ensemble {
     /// The input for a bare composition; only composition models accept one.
     pub fn prepare_composition(&self, c: &Composition) -> Result<Sample, ModelError> {
         match &self.card.architecture {
-            Architecture::Composition { .. } => Ok(Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect())),
-            Architecture::Graph { .. } => Err(ModelError::Unsupported(format!("{} needs a structure, not only a composition", self.card.name))),
+            Architecture::Composition { .. } => {
+                Ok(Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect()))
+            }
+            Architecture::Graph { .. } => {
+                Err(ModelError::Unsupported(format!("{} needs a structure, not only a composition", self.card.name)))
+            }
         }
     }
 
@@ -264,7 +276,10 @@ impl Ensemble {
                 }
             }
             if pairs.is_empty() {
-                return Err(ModelError::Setup(format!("no labelled samples to calibrate {}", self.card.targets[k].name())));
+                return Err(ModelError::Setup(format!(
+                    "no labelled samples to calibrate {}",
+                    self.card.targets[k].name()
+                )));
             }
             let beta = median(&stds).max(1e-6);
             let mut scores: Vec<f64> = pairs.iter().map(|(y, m, s)| (y - m).abs() / (s + beta)).collect();
@@ -281,7 +296,9 @@ impl Ensemble {
 /// Build the input for `arch` from a structure.
 pub fn prepare(arch: &Architecture, s: &Structure) -> Sample {
     match arch {
-        Architecture::Composition { .. } => Sample::Features(composition_features(&s.composition()).iter().map(|&x| x as f32).collect()),
+        Architecture::Composition { .. } => {
+            Sample::Features(composition_features(&s.composition()).iter().map(|&x| x as f32).collect())
+        }
         Architecture::Graph { graph, .. } => Sample::Graph(CrystalGraph::build(s, graph)),
     }
 }

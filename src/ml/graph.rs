@@ -42,7 +42,12 @@ impl CrystalGraph {
         for k in 0..nl.len() {
             per_center[nl.center[k]].push((nl.distance[k], nl.neighbor[k]));
         }
-        let mut g = CrystalGraph { z: s.species().iter().map(|e| e.z()).collect(), src: Vec::new(), dst: Vec::new(), distance_ang: Vec::new() };
+        let mut g = CrystalGraph {
+            z: s.species().iter().map(|e| e.z()).collect(),
+            src: Vec::new(),
+            dst: Vec::new(),
+            distance_ang: Vec::new(),
+        };
         for (i, list) in per_center.iter_mut().enumerate() {
             // Ties broken by neighbour index so graphs do not depend on the search order.
             list.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -82,7 +87,8 @@ pub struct GraphBatch {
 
 impl GraphBatch {
     pub fn new(graphs: &[&CrystalGraph], device: Device) -> GraphBatch {
-        let (mut z, mut src, mut dst, mut dist, mut gi, mut nn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut z, mut src, mut dst, mut dist, mut gi, mut nn) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut offset = 0i64;
         for (b, g) in graphs.iter().enumerate() {
             z.extend(g.z.iter().map(|&x| x as i64));

@@ -144,13 +144,17 @@ impl GraphNet {
         let n = h.size()[0];
         let width = h.size()[1];
         for l in &self.layers {
-            let z = l.node_src.forward(&h).index_select(0, &g.src) + l.node_dst.forward(&h).index_select(0, &g.dst) + l.edge.forward(&e);
+            let z = l.node_src.forward(&h).index_select(0, &g.src)
+                + l.node_dst.forward(&h).index_select(0, &g.dst)
+                + l.edge.forward(&e);
             let parts = z.chunk(2, 1);
             let m = parts[0].sigmoid() * parts[1].softplus();
             let agg = Tensor::zeros([n, width], (Kind::Float, h.device())).index_add(0, &g.dst, &m);
             h = (&h + l.norm.forward(&agg)).softplus();
             if let Some(u) = &l.edge_update {
-                let de = u.src.forward(&h).index_select(0, &g.src) + u.dst.forward(&h).index_select(0, &g.dst) + u.edge.forward(&e);
+                let de = u.src.forward(&h).index_select(0, &g.src)
+                    + u.dst.forward(&h).index_select(0, &g.dst)
+                    + u.edge.forward(&e);
                 e = &e + u.norm.forward(&de).silu();
             }
         }

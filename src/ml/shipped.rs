@@ -37,7 +37,10 @@ pub fn path_of(name: &str) -> Option<PathBuf> {
 /// Load a shipped ensemble by name.
 pub fn load(name: &str) -> Result<Ensemble, ModelError> {
     let path = path_of(name).ok_or_else(|| {
-        ModelError::Setup(format!("no shipped model {name:?} (looked for {name}.safetensors in {})", search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")))
+        ModelError::Setup(format!(
+            "no shipped model {name:?} (looked for {name}.safetensors in {})",
+            search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
     })?;
     checkpoint::load(&path)
 }
@@ -72,7 +75,10 @@ pub fn open(spec: &str) -> Result<Box<dyn super::PropertyModel>, ModelError> {
         return Ok(Box::new(checkpoint::load(std::path::Path::new(spec))?));
     }
     if !NAMES.contains(&spec) {
-        return Err(ModelError::Setup(format!("unknown model {spec:?}: use one of {} or a path to a .safetensors ensemble or a TorchScript .pt file", NAMES.join(", "))));
+        return Err(ModelError::Setup(format!(
+            "unknown model {spec:?}: use one of {} or a path to a .safetensors ensemble or a TorchScript .pt file",
+            NAMES.join(", ")
+        )));
     }
     Ok(Box::new(load(spec)?))
 }

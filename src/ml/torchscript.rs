@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::{CModule, Device, Kind, Tensor};
 
-use super::ensemble::{Architecture, Batch, Conformal, CONFORMAL_LEVEL, Sample, prepare};
+use super::ensemble::{Architecture, Batch, CONFORMAL_LEVEL, Conformal, Sample, prepare};
 use super::graph::GraphSpec;
 use super::{ModelError, Prediction, PropertyModel, Target};
 use crate::chem::features::composition_features;
@@ -40,7 +40,11 @@ pub struct TorchScriptSpec {
 
 impl Default for TorchScriptSpec {
     fn default() -> Self {
-        TorchScriptSpec { input: "composition".into(), targets: vec![Target::FormationEnergyPerAtom], graph: GraphSpec::default() }
+        TorchScriptSpec {
+            input: "composition".into(),
+            targets: vec![Target::FormationEnergyPerAtom],
+            graph: GraphSpec::default(),
+        }
     }
 }
 
@@ -57,7 +61,8 @@ impl TorchScriptModel {
     pub fn load(path: &Path) -> Result<TorchScriptModel, ModelError> {
         let sidecar = PathBuf::from(format!("{}.json", path.display()));
         let spec: TorchScriptSpec = if sidecar.exists() {
-            let text = std::fs::read_to_string(&sidecar).map_err(|e| ModelError::Setup(format!("cannot read {}: {e}", sidecar.display())))?;
+            let text = std::fs::read_to_string(&sidecar)
+                .map_err(|e| ModelError::Setup(format!("cannot read {}: {e}", sidecar.display())))?;
             serde_json::from_str(&text).map_err(|e| ModelError::Setup(format!("{}: {e}", sidecar.display())))?
         } else {
             TorchScriptSpec::default()
@@ -65,12 +70,18 @@ impl TorchScriptModel {
         let arch = match spec.input.as_str() {
             "composition" => Architecture::Composition { net: Default::default() },
             "graph" => Architecture::Graph { net: Default::default(), graph: spec.graph },
-            other => return Err(ModelError::Setup(format!("{}: input {other:?} is neither \"composition\" nor \"graph\"", sidecar.display()))),
+            other => {
+                return Err(ModelError::Setup(format!(
+                    "{}: input {other:?} is neither \"composition\" nor \"graph\"",
+                    sidecar.display()
+                )));
+            }
         };
         if spec.targets.is_empty() {
             return Err(ModelError::Setup(format!("{}: no targets declared", sidecar.display())));
         }
-        let mut module = CModule::load_on_device(path, Device::Cpu).map_err(|e| ModelError::Setup(format!("cannot load TorchScript model {}: {e}", path.display())))?;
+        let mut module = CModule::load_on_device(path, Device::Cpu)
+            .map_err(|e| ModelError::Setup(format!("cannot load TorchScript model {}: {e}", path.display())))?;
         module.set_eval();
         let mut m = TorchScriptModel { path: path.to_path_buf(), spec, module, arch, conformal: Vec::new() };
         m.calibrate_on_embedded_val()?;
@@ -86,7 +97,14 @@ impl TorchScriptModel {
             let batch = Batch::new(&refs, Device::Cpu)?;
             let y = tch::no_grad(|| match &batch {
                 Batch::Features(x) => self.module.forward_ts(&[x]),
-                Batch::Graph(g) => self.module.forward_ts(&[&g.z, &g.src, &g.dst, &g.distance, &g.graph_index, &Tensor::from(g.n_graphs)]),
+                Batch::Graph(g) => self.module.forward_ts(&[
+                    &g.z,
+                    &g.src,
+                    &g.dst,
+                    &g.distance,
+                    &g.graph_index,
+                    &Tensor::from(g.n_graphs),
+                ]),
             })
             .map_err(|e| ModelError::Failed(format!("{}: {e}", self.path.display())))?;
             let size = y.size();
@@ -95,12 +113,22 @@ impl TorchScriptModel {
                 [bb, t] if *bb == b && *t == nt as i64 => false,
                 [bb, t, 2] if *bb == b && *t == nt as i64 => true,
                 [bb] if *bb == b && nt == 1 => false,
-                _ => return Err(ModelError::Failed(format!("{}: output shape {size:?}, expected [{b}, {nt}] or [{b}, {nt}, 2]", self.path.display()))),
+                _ => {
+                    return Err(ModelError::Failed(format!(
+                        "{}: output shape {size:?}, expected [{b}, {nt}] or [{b}, {nt}, 2]",
+                        self.path.display()
+                    )));
+                }
             };
-            let flat = Vec::<f64>::try_from(y.to_kind(Kind::Double).flatten(0, -1)).map_err(|e| ModelError::Failed(e.to_string()))?;
+            let flat = Vec::<f64>::try_from(y.to_kind(Kind::Double).flatten(0, -1))
+                .map_err(|e| ModelError::Failed(e.to_string()))?;
             let per = if with_std { 2 * nt } else { nt };
             for row in flat.chunks_exact(per) {
-                out.push((0..nt).map(|k| if with_std { (row[2 * k], row[2 * k + 1].abs()) } else { (row[k], 0.0) }).collect());
+                out.push(
+                    (0..nt)
+                        .map(|k| if with_std { (row[2 * k], row[2 * k + 1].abs()) } else { (row[k], 0.0) })
+                        .collect(),
+                );
             }
         }
         Ok(out)
@@ -150,7 +178,12 @@ impl TorchScriptModel {
                         let c = self.conformal[k];
                         let mean = if t.non_negative() { mean.max(0.0) } else { mean };
                         let lo = mean - c.q * (std + c.beta);
-                        Prediction { mean, std, lo90: if t.non_negative() { lo.max(0.0) } else { lo }, hi90: mean + c.q * (std + c.beta) }
+                        Prediction {
+                            mean,
+                            std,
+                            lo90: if t.non_negative() { lo.max(0.0) } else { lo },
+                            hi90: mean + c.q * (std + c.beta),
+                        }
                     })
                     .collect()
             })
@@ -176,7 +209,10 @@ impl PropertyModel for TorchScriptModel {
         if self.spec.input != "composition" {
             return Err(ModelError::Unsupported(format!("{} needs structures", self.name())));
         }
-        let samples: Vec<Sample> = comps.iter().map(|c| Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect())).collect();
+        let samples: Vec<Sample> = comps
+            .iter()
+            .map(|c| Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect()))
+            .collect();
         Ok(self.finish(self.raw(&samples)?))
     }
 }

@@ -174,7 +174,13 @@ pub fn embedded_set(arch: &Architecture, targets: &[Target], split: Split) -> La
 
 /// One split of the embedded dataset, or a seeded random subset of `limit` of its entries (kept in
 /// dataset order), prepared for `arch`.
-pub fn embedded_subset(arch: &Architecture, targets: &[Target], split: Split, limit: Option<usize>, seed: u64) -> LabelledSet {
+pub fn embedded_subset(
+    arch: &Architecture,
+    targets: &[Target],
+    split: Split,
+    limit: Option<usize>,
+    seed: u64,
+) -> LabelledSet {
     let mut entries: Vec<&crate::data::Entry> = Dataset::embedded().split(split).collect();
     if let Some(n) = limit
         && n < entries.len()
@@ -199,8 +205,12 @@ fn read_formula_tables(paths: &[String]) -> Result<BTreeMap<String, (Composition
         let text = std::fs::read_to_string(p).map_err(|e| ModelError::Setup(format!("cannot read {p}: {e}")))?;
         for (i, line) in text.lines().enumerate().skip(1) {
             let Some((f, v)) = line.split_once(',') else { continue };
-            let v: f64 = v.trim().parse().map_err(|_| ModelError::Setup(format!("{p} line {}: target {v:?} is not a number", i + 1)))?;
-            let c = Composition::from_formula(f.trim()).map_err(|e| ModelError::Setup(format!("{p} line {}: {e}", i + 1)))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| ModelError::Setup(format!("{p} line {}: target {v:?} is not a number", i + 1)))?;
+            let c = Composition::from_formula(f.trim())
+                .map_err(|e| ModelError::Setup(format!("{p} line {}: {e}", i + 1)))?;
             if v.is_finite() {
                 out.insert(c.reduced_formula(), (c, v));
             }
@@ -211,7 +221,8 @@ fn read_formula_tables(paths: &[String]) -> Result<BTreeMap<String, (Composition
 
 /// The training set of a formula-table source.
 pub fn formula_table_set(fe: &[String], gap: &[String], targets: &[Target]) -> Result<LabelledSet, ModelError> {
-    let held_out: HashSet<&str> = Dataset::embedded().entries.iter().filter(|e| e.split != Split::Train).map(|e| e.formula.as_str()).collect();
+    let held_out: HashSet<&str> =
+        Dataset::embedded().entries.iter().filter(|e| e.split != Split::Train).map(|e| e.formula.as_str()).collect();
     let fe = read_formula_tables(fe)?;
     let gap = read_formula_tables(gap)?;
     let mut formulas: Vec<&String> = fe.keys().chain(gap.keys()).filter(|f| !held_out.contains(f.as_str())).collect();
@@ -229,7 +240,10 @@ pub fn formula_table_set(fe: &[String], gap: &[String], targets: &[Target]) -> R
         })
         .collect();
     Ok(LabelledSet {
-        samples: rows.par_iter().map(|(_, c, _)| Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect())).collect(),
+        samples: rows
+            .par_iter()
+            .map(|(_, c, _)| Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect()))
+            .collect(),
         labels: rows.iter().map(|r| r.2.clone()).collect(),
         names: rows.into_iter().map(|r| r.0).collect(),
     })
@@ -252,16 +266,26 @@ pub struct TargetMetrics {
 }
 
 /// Evaluate an ensemble on a labelled set; `train_means[k]` is the mean-predictor baseline.
-pub fn evaluate(ens: &Ensemble, set: &LabelledSet, train_means: &[f64]) -> Result<BTreeMap<Target, TargetMetrics>, ModelError> {
+pub fn evaluate(
+    ens: &Ensemble,
+    set: &LabelledSet,
+    train_means: &[f64],
+) -> Result<BTreeMap<Target, TargetMetrics>, ModelError> {
     let preds = ens.predict_samples(&set.samples)?;
     Ok(metrics_of(&ens.card.targets, &preds, &set.labels, train_means))
 }
 
 /// Metrics of predictions `[sample][target]` against labels `[sample][target]`.
-pub fn metrics_of(targets: &[Target], preds: &[Vec<super::Prediction>], labels: &[Vec<Option<f64>>], train_means: &[f64]) -> BTreeMap<Target, TargetMetrics> {
+pub fn metrics_of(
+    targets: &[Target],
+    preds: &[Vec<super::Prediction>],
+    labels: &[Vec<Option<f64>>],
+    train_means: &[f64],
+) -> BTreeMap<Target, TargetMetrics> {
     let mut out = BTreeMap::new();
     for (k, &t) in targets.iter().enumerate() {
-        let rows: Vec<(f64, super::Prediction)> = labels.iter().zip(preds).filter_map(|(l, p)| l.get(k).copied().flatten().map(|y| (y, p[k]))).collect();
+        let rows: Vec<(f64, super::Prediction)> =
+            labels.iter().zip(preds).filter_map(|(l, p)| l.get(k).copied().flatten().map(|y| (y, p[k]))).collect();
         if rows.is_empty() {
             continue;
         }
@@ -277,16 +301,19 @@ pub fn metrics_of(targets: &[Target], preds: &[Vec<super::Prediction>], labels: 
         let stds: Vec<f64> = rows.iter().map(|r| r.1.std).collect();
         let abs: Vec<f64> = errs.iter().map(|e| e.abs()).collect();
         let base = train_means.get(k).copied().unwrap_or(ymean);
-        out.insert(t, TargetMetrics {
-            n: rows.len(),
-            mae,
-            rmse,
-            r2: if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 0.0 },
-            coverage90: covered / n,
-            mean_width90: width,
-            spearman_std_error: spearman(&stds, &abs),
-            baseline_mae: rows.iter().map(|(y, _)| (y - base).abs()).sum::<f64>() / n,
-        });
+        out.insert(
+            t,
+            TargetMetrics {
+                n: rows.len(),
+                mae,
+                rmse,
+                r2: if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 0.0 },
+                coverage90: covered / n,
+                mean_width90: width,
+                spearman_std_error: spearman(&stds, &abs),
+                baseline_mae: rows.iter().map(|(y, _)| (y - base).abs()).sum::<f64>() / n,
+            },
+        );
     }
     out
 }
@@ -382,7 +409,13 @@ pub struct Trainer {
 
 impl Trainer {
     /// Start member `member` (its initial weights depend on (seed, member)).
-    pub fn new(cfg: &TrainConfig, train: Arc<LabelledSet>, val: Arc<LabelledSet>, seed: u64, member: usize) -> Result<Trainer, ModelError> {
+    pub fn new(
+        cfg: &TrainConfig,
+        train: Arc<LabelledSet>,
+        val: Arc<LabelledSet>,
+        seed: u64,
+        member: usize,
+    ) -> Result<Trainer, ModelError> {
         let cfg = cfg.clone();
         let arch = cfg.architecture();
         let stats = label_stats(&train, cfg.targets.len());
@@ -391,7 +424,18 @@ impl Trainer {
         let best = Member::new(&arch, cfg.targets.len(), Device::Cpu);
         set_normalisation(&m, &train, &stats)?;
         let opt = nn::AdamW { wd: cfg.weight_decay, ..Default::default() }.build(&m.vs, cfg.learning_rate)?;
-        let mut t = Trainer { cfg, arch, train, val, stats, seed, member: m, best, progress: MemberProgress { member, best_val: f64::INFINITY, ..Default::default() }, opt };
+        let mut t = Trainer {
+            cfg,
+            arch,
+            train,
+            val,
+            stats,
+            seed,
+            member: m,
+            best,
+            progress: MemberProgress { member, best_val: f64::INFINITY, ..Default::default() },
+            opt,
+        };
         copy_vars(&t.member, &mut t.best)?;
         Ok(t)
     }
@@ -399,10 +443,13 @@ impl Trainer {
     /// One epoch: shuffled mini-batches, then validation. `cancelled` is polled between batches.
     pub fn epoch(&mut self, cancelled: &dyn Fn() -> bool) -> Result<EpochReport, ModelError> {
         let e = self.progress.epoch;
-        let lr = self.cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * e as f64 / self.cfg.epochs as f64).cos()));
+        let lr = self.cfg.learning_rate
+            * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * e as f64 / self.cfg.epochs as f64).cos()));
         self.opt.set_lr(lr);
         let mut order: Vec<usize> = (0..self.train.len()).collect();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ ((self.progress.member as u64) << 32) ^ (e as u64).wrapping_mul(0x9e37_79b9));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            self.seed ^ ((self.progress.member as u64) << 32) ^ (e as u64).wrapping_mul(0x9e37_79b9),
+        );
         order.shuffle(&mut rng);
         let mut total = 0.0;
         let mut n_batches = 0;
@@ -417,7 +464,10 @@ impl Trainer {
             let loss = batch_loss(&out, &labels, &self.cfg.targets, &self.stats);
             let l = f64::try_from(&loss).map_err(|e| ModelError::Failed(e.to_string()))?;
             if !l.is_finite() {
-                return Err(ModelError::Failed(format!("training loss became {l} (member {}, epoch {e})", self.progress.member)));
+                return Err(ModelError::Failed(format!(
+                    "training loss became {l} (member {}, epoch {e})",
+                    self.progress.member
+                )));
             }
             self.opt.zero_grad();
             loss.f_backward().map_err(ModelError::from)?;
@@ -441,7 +491,14 @@ impl Trainer {
         if self.progress.epoch >= self.cfg.epochs || self.progress.bad_epochs >= self.cfg.patience.max(1) {
             self.progress.done = true;
         }
-        Ok(EpochReport { member: self.progress.member, epoch: self.progress.epoch, train_loss: total / n_batches.max(1) as f64, val_mae, val_score, improved })
+        Ok(EpochReport {
+            member: self.progress.member,
+            epoch: self.progress.epoch,
+            train_loss: total / n_batches.max(1) as f64,
+            val_mae,
+            val_score,
+            improved,
+        })
     }
 
     /// Validation MAE per target of a member (physical units, clamped predictions).
@@ -467,7 +524,8 @@ impl Trainer {
 
     /// Save the current and best weights of the member in training (for resume).
     pub fn save_state(&self, dir: &Path) -> Result<(), ModelError> {
-        std::fs::create_dir_all(dir).map_err(|e| ModelError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ModelError::Failed(format!("cannot create {}: {e}", dir.display())))?;
         save_vars(&self.member, &dir.join("current.safetensors"))?;
         save_vars(&self.best, &dir.join("best.safetensors"))
     }
@@ -490,7 +548,8 @@ fn set_normalisation(m: &Member, train: &LabelledSet, stats: &[(f64, f64)]) -> R
         m.target_mean.shallow_clone().copy_(&Tensor::from_slice(&mean));
         m.target_std.shallow_clone().copy_(&Tensor::from_slice(&std));
         if let super::ensemble::Net::Composition(net) = &m.net {
-            let rows: Vec<&Vec<f32>> = train.samples.iter().filter_map(|s| if let Sample::Features(f) = s { Some(f) } else { None }).collect();
+            let rows: Vec<&Vec<f32>> =
+                train.samples.iter().filter_map(|s| if let Sample::Features(f) = s { Some(f) } else { None }).collect();
             if rows.is_empty() {
                 return;
             }
@@ -505,7 +564,8 @@ fn set_normalisation(m: &Member, train: &LabelledSet, stats: &[(f64, f64)]) -> R
             }
             let n = rows.len() as f64;
             let m_: Vec<f32> = mu.iter().map(|s| (s / n) as f32).collect();
-            let s_: Vec<f32> = mu.iter().zip(&sq).map(|(s, q)| ((q / n - (s / n).powi(2)).max(0.0).sqrt().max(1e-6)) as f32).collect();
+            let s_: Vec<f32> =
+                mu.iter().zip(&sq).map(|(s, q)| ((q / n - (s / n).powi(2)).max(0.0).sqrt().max(1e-6)) as f32).collect();
             net.feature_mean.shallow_clone().copy_(&Tensor::from_slice(&m_));
             net.feature_std.shallow_clone().copy_(&Tensor::from_slice(&s_));
         }
@@ -552,7 +612,9 @@ fn save_vars(m: &Member, path: &Path) -> Result<(), ModelError> {
 }
 
 fn load_vars(m: &mut Member, path: &Path) -> Result<(), ModelError> {
-    tch::no_grad(|| m.vs.read_safetensors(path)).map_err(|e| ModelError::Setup(format!("cannot restore {}: {}", path.display(), super::error::first_line(&e.to_string()))))
+    tch::no_grad(|| m.vs.read_safetensors(path)).map_err(|e| {
+        ModelError::Setup(format!("cannot restore {}: {}", path.display(), super::error::first_line(&e.to_string())))
+    })
 }
 
 /// Assemble an ensemble from trained members and fill in the card (conformal calibration and test
@@ -565,7 +627,8 @@ pub fn assemble(cfg: &TrainConfig, members: Vec<Member>, data: &str, seed: u64) 
         conformal: Vec::new(),
         n_members: members.len(),
         data: data.to_string(),
-        split: "embedded OQMD/ICSD, grouped by reduced formula: FNV-1a(formula) mod 10 = 0 test, 1 val, else train".into(),
+        split: "embedded OQMD/ICSD, grouped by reduced formula: FNV-1a(formula) mod 10 = 0 test, 1 val, else train"
+            .into(),
         training: json!({"config": cfg, "seed": seed}),
         metrics: BTreeMap::new(),
         weights_sha256: String::new(),

@@ -31,9 +31,21 @@ pub fn templates_for(key: &str, ds: &Dataset) -> Vec<Template> {
     match key.trim().strip_prefix("aflow:") {
         Some(k) => prototypes::find(k)
             .into_iter()
-            .map(|p| Template { name: format!("aflow:{}", p.aflow), prototype: p.aflow.clone(), structure: p.structure.clone() })
+            .map(|p| Template {
+                name: format!("aflow:{}", p.aflow),
+                prototype: p.aflow.clone(),
+                structure: p.structure.clone(),
+            })
             .collect(),
-        None => ds.lookup(key).into_iter().map(|e| Template { name: format!("oqmd-icsd-{}", e.id), prototype: e.prototype.clone(), structure: e.structure.clone() }).collect(),
+        None => ds
+            .lookup(key)
+            .into_iter()
+            .map(|e| Template {
+                name: format!("oqmd-icsd-{}", e.id),
+                prototype: e.prototype.clone(),
+                structure: e.structure.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -86,17 +98,32 @@ pub fn substitute(template: &Structure, map: &BTreeMap<Element, Element>) -> Str
 /// without a charge-balanced oxidation assignment give nothing.
 pub fn by_probability(t: &Template, threshold: f64) -> Vec<Candidate> {
     let Some(ox) = oxidation_assignment(&t.structure) else { return Vec::new() };
-    let comp: Vec<(String, f64)> = ox.iter().map(|(e, q, n)| (species_name(&format!("{e}{}{}", q.abs(), if *q < 0 { '-' } else { '+' })), *n)).collect();
-    let Ok(preds) = SubstitutionTable::embedded().predict(&comp, threshold, Direction::FromThis) else { return Vec::new() };
+    let comp: Vec<(String, f64)> = ox
+        .iter()
+        .map(|(e, q, n)| (species_name(&format!("{e}{}{}", q.abs(), if *q < 0 { '-' } else { '+' })), *n))
+        .collect();
+    let Ok(preds) = SubstitutionTable::embedded().predict(&comp, threshold, Direction::FromThis) else {
+        return Vec::new();
+    };
     preds
         .into_iter()
         .filter_map(|p| {
-            let pairs: Vec<(Element, Element)> = p.substitutions.iter().map(|(from, to)| Some((Element::from_label(from).ok()?.0, Element::from_label(to).ok()?.0))).collect::<Option<_>>()?;
+            let pairs: Vec<(Element, Element)> = p
+                .substitutions
+                .iter()
+                .map(|(from, to)| Some((Element::from_label(from).ok()?.0, Element::from_label(to).ok()?.0)))
+                .collect::<Option<_>>()?;
             if pairs.iter().all(|(a, b)| a == b) {
                 return None;
             }
             let map: BTreeMap<Element, Element> = pairs.iter().copied().collect();
-            Some(Candidate { structure: substitute(&t.structure, &map), template: t.name.clone(), prototype: t.prototype.clone(), substitutions: pairs, probability: Some(p.probability) })
+            Some(Candidate {
+                structure: substitute(&t.structure, &map),
+                template: t.name.clone(),
+                prototype: t.prototype.clone(),
+                substitutions: pairs,
+                probability: Some(p.probability),
+            })
         })
         .collect()
 }
@@ -109,12 +136,27 @@ pub fn exhaustive(t: &Template, elements: &[Element], keep_order: bool) -> Vec<C
     let k = old.len();
     let mut out = Vec::new();
     let mut chosen: Vec<Element> = Vec::with_capacity(k);
-    fn rec(t: &Template, old: &[Element], pool: &[Element], keep_order: bool, chosen: &mut Vec<Element>, out: &mut Vec<Candidate>) {
+    fn rec(
+        t: &Template,
+        old: &[Element],
+        pool: &[Element],
+        keep_order: bool,
+        chosen: &mut Vec<Element>,
+        out: &mut Vec<Candidate>,
+    ) {
         if chosen.len() == old.len() {
             let map: BTreeMap<Element, Element> = old.iter().copied().zip(chosen.iter().copied()).collect();
             let s = substitute(&t.structure, &map);
-            if oxidation::validity(&s.composition(), ValidityOptions { include_alloys: false, ..Default::default() }).is_valid() {
-                out.push(Candidate { structure: s, template: t.name.clone(), prototype: t.prototype.clone(), substitutions: map.into_iter().collect(), probability: None });
+            if oxidation::validity(&s.composition(), ValidityOptions { include_alloys: false, ..Default::default() })
+                .is_valid()
+            {
+                out.push(Candidate {
+                    structure: s,
+                    template: t.name.clone(),
+                    prototype: t.prototype.clone(),
+                    substitutions: map.into_iter().collect(),
+                    probability: None,
+                });
             }
             return;
         }
@@ -122,7 +164,12 @@ pub fn exhaustive(t: &Template, elements: &[Element], keep_order: bool) -> Vec<C
             if chosen.contains(&e) {
                 continue;
             }
-            if keep_order && chosen.last().is_some_and(|p| oxidation::pauling_electronegativity(*p).unwrap_or(f64::NAN) > oxidation::pauling_electronegativity(e).unwrap_or(f64::NAN)) {
+            if keep_order
+                && chosen.last().is_some_and(|p| {
+                    oxidation::pauling_electronegativity(*p).unwrap_or(f64::NAN)
+                        > oxidation::pauling_electronegativity(e).unwrap_or(f64::NAN)
+                })
+            {
                 continue;
             }
             chosen.push(e);
@@ -193,7 +240,8 @@ mod tests {
     #[test]
     fn exhaustive_keeps_valid_compositions_and_dedupe_drops_repeats() {
         let t = template("NaCl");
-        let els: Vec<Element> = ["Li", "Na", "K", "F", "Cl", "Mg", "O"].iter().map(|s| Element::from_symbol(s).unwrap()).collect();
+        let els: Vec<Element> =
+            ["Li", "Na", "K", "F", "Cl", "Mg", "O"].iter().map(|s| Element::from_symbol(s).unwrap()).collect();
         let c = exhaustive(&t, &els, true);
         let formulas: Vec<String> = c.iter().map(|c| c.reduced_formula()).collect();
         assert!(formulas.contains(&"LiF".to_string()) && formulas.contains(&"MgO".to_string()), "{formulas:?}");

@@ -40,17 +40,35 @@ impl PropertyTarget {
     pub fn parse(text: &str) -> Result<PropertyTarget, String> {
         let t = text.trim();
         let names = || Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
-        let prop = |s: &str| Target::from_name(s.trim()).ok_or_else(|| format!("target {text:?}: unknown property {:?} (use {})", s.trim(), names()));
+        let prop = |s: &str| {
+            Target::from_name(s.trim())
+                .ok_or_else(|| format!("target {text:?}: unknown property {:?} (use {})", s.trim(), names()))
+        };
         for (word, ext) in [("min ", Extreme::Min), ("max ", Extreme::Max)] {
             if let Some(rest) = t.strip_prefix(word) {
-                return Ok(PropertyTarget { target: prop(rest)?, lo: f64::NEG_INFINITY, hi: f64::INFINITY, extreme: Some(ext) });
+                return Ok(PropertyTarget {
+                    target: prop(rest)?,
+                    lo: f64::NEG_INFINITY,
+                    hi: f64::INFINITY,
+                    extreme: Some(ext),
+                });
             }
         }
-        let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("target {text:?}: {:?} is not a number", s.trim()));
+        let num = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("target {text:?}: {:?} is not a number", s.trim()))
+        };
         if let Some((name, range)) = t.split_once(" in ") {
             let r = range.trim();
-            let inner = r.strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
-            let (a, b) = inner.split_once(',').ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
+            let inner = r
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
+            let (a, b) =
+                inner.split_once(',').ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
             let (lo, hi) = (num(a)?, num(b)?);
             if lo > hi {
                 return Err(format!("target {text:?}: lower bound {lo} is above upper bound {hi}"));
@@ -64,7 +82,9 @@ impl PropertyTarget {
                 return Ok(PropertyTarget { target: prop(name)?, lo, hi, extreme: None });
             }
         }
-        Err(format!("target {text:?}: expected `PROPERTY in [lo, hi]`, `PROPERTY < x`, `PROPERTY > x`, `min PROPERTY` or `max PROPERTY`"))
+        Err(format!(
+            "target {text:?}: expected `PROPERTY in [lo, hi]`, `PROPERTY < x`, `PROPERTY > x`, `min PROPERTY` or `max PROPERTY`"
+        ))
     }
 
     fn head(&self) -> usize {
@@ -175,7 +195,19 @@ pub const DEFAULT_OVERSAMPLE: usize = 3;
 
 impl Default for CampaignSettings {
     fn default() -> Self {
-        CampaignSettings { mode: Mode::Sample, radius: 0.5, points: Vec::new(), targets: Vec::new(), constraints: Constraints::default(), sampling: SampleOptions::default(), opt_steps: 100, opt_lr: 0.05, prior_weight: 0.05, guide_model: DEFAULT_GUIDE_MODEL.into(), oversample: DEFAULT_OVERSAMPLE }
+        CampaignSettings {
+            mode: Mode::Sample,
+            radius: 0.5,
+            points: Vec::new(),
+            targets: Vec::new(),
+            constraints: Constraints::default(),
+            sampling: SampleOptions::default(),
+            opt_steps: 100,
+            opt_lr: 0.05,
+            prior_weight: 0.05,
+            guide_model: DEFAULT_GUIDE_MODEL.into(),
+            oversample: DEFAULT_OVERSAMPLE,
+        }
     }
 }
 
@@ -224,7 +256,11 @@ pub fn window_log_probability(mean: f64, sigma: f64, lo: f64, hi: f64) -> f64 {
 /// decoder's own formula cost, so guidance 1 weighs the two alike: p(formula | code, target) ∝
 /// p(formula | code)·P(target | formula). For min/max targets, ± the prediction in units of `scale`
 /// (the property's standard deviation). A formula the model cannot predict gets +∞.
-pub fn composition_guide<'a>(model: &'a dyn PropertyModel, targets: &'a [PropertyTarget], scale: &'a dyn Fn(Target) -> f64) -> impl Fn(&[Vec<usize>]) -> Vec<f64> + 'a {
+pub fn composition_guide<'a>(
+    model: &'a dyn PropertyModel,
+    targets: &'a [PropertyTarget],
+    scale: &'a dyn Fn(Target) -> f64,
+) -> impl Fn(&[Vec<usize>]) -> Vec<f64> + 'a {
     move |formulas: &[Vec<usize>]| {
         let comps: Vec<crate::crystal::Composition> = formulas.iter().map(|c| counts_composition(c)).collect();
         let Ok(preds) = (if comps.is_empty() { Ok(Vec::new()) } else { model.predict_compositions(&comps) }) else {
@@ -271,7 +307,11 @@ fn splitmix(mut x: u64) -> u64 {
 }
 
 /// Training crystals whose DFT labels meet every target and the constraints (elements, cell size).
-fn conditional_seeds(targets: &[PropertyTarget], c: &Constraints, max_atoms: usize) -> Result<Vec<&'static Structure>, String> {
+fn conditional_seeds(
+    targets: &[PropertyTarget],
+    c: &Constraints,
+    max_atoms: usize,
+) -> Result<Vec<&'static Structure>, String> {
     if targets.is_empty() {
         return Err("the conditional sampler needs at least one target".into());
     }
@@ -281,7 +321,10 @@ fn conditional_seeds(targets: &[PropertyTarget], c: &Constraints, max_atoms: usi
     for t in targets {
         let mut v: Vec<f64> = train.iter().filter_map(|e| t.target.label(e)).collect();
         if v.is_empty() {
-            return Err(format!("the conditional sampler needs DFT labels for {}; the dataset has none", t.target.name()));
+            return Err(format!(
+                "the conditional sampler needs DFT labels for {}; the dataset has none",
+                t.target.name()
+            ));
         }
         v.sort_by(f64::total_cmp);
         let q = |f: f64| v[((f * v.len() as f64) as usize).min(v.len() - 1)];
@@ -297,11 +340,16 @@ fn conditional_seeds(targets: &[PropertyTarget], c: &Constraints, max_atoms: usi
         .into_iter()
         .filter(|e| windows.iter().all(|&(t, lo, hi)| t.label(e).is_some_and(|v| v >= lo && v <= hi)))
         .filter(|e| (lo_n..=hi_n).contains(&e.structure.n_sites()))
-        .filter(|e| allowed.as_ref().is_none_or(|a| e.structure.species().iter().all(|s| a.contains(&(s.z() as usize - 1)))))
+        .filter(|e| {
+            allowed.as_ref().is_none_or(|a| e.structure.species().iter().all(|s| a.contains(&(s.z() as usize - 1))))
+        })
         .map(|e| &e.structure)
         .collect();
     if ok.is_empty() {
-        return Err(format!("no training crystal meets {} within the constraints; use mode sample (latent optimisation) instead", targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join(" and ")));
+        return Err(format!(
+            "no training crystal meets {} within the constraints; use mode sample (latent optimisation) instead",
+            targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join(" and ")
+        ));
     }
     let step = ok.len().div_ceil(MAX_CONDITIONAL_SEEDS).max(1);
     Ok(ok.into_iter().step_by(step).collect())
@@ -354,7 +402,11 @@ impl Campaign {
                     return Err("decode needs at least one latent point".into());
                 }
                 if let Some(p) = settings.points.iter().find(|p| p.len() != vae.latent_dim() as usize) {
-                    return Err(format!("a latent point has {} coordinates; the model's latent space has {}", p.len(), vae.latent_dim()));
+                    return Err(format!(
+                        "a latent point has {} coordinates; the model's latent space has {}",
+                        p.len(),
+                        vae.latent_dim()
+                    ));
                 }
                 0
             }
@@ -385,7 +437,10 @@ impl Campaign {
             return Err("oversample must be at least 1 (1 keeps every decoded code)".into());
         }
         if !(1..=16).contains(&settings.sampling.formula_candidates) {
-            return Err(format!("sampling.formula_candidates must be 1 to 16 (got {}; 1 decodes the best formula only)", settings.sampling.formula_candidates));
+            return Err(format!(
+                "sampling.formula_candidates must be 1 to 16 (got {}; 1 decodes the best formula only)",
+                settings.sampling.formula_candidates
+            ));
         }
         let guide = if g > 0.0 && !targets.is_empty() {
             let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
@@ -423,7 +478,10 @@ impl Campaign {
     /// conditional code starts from; `None` in every other mode.
     pub fn anchors(&self, start: usize, count: usize, run_seed: u64) -> Vec<Option<Vec<f64>>> {
         (start..start + count)
-            .map(|i| (self.settings.mode == Mode::Conditional && !self.seed_fractions.is_empty()).then(|| self.seed_fractions[self.conditional_pick(i, run_seed)].clone()))
+            .map(|i| {
+                (self.settings.mode == Mode::Conditional && !self.seed_fractions.is_empty())
+                    .then(|| self.seed_fractions[self.conditional_pick(i, run_seed)].clone())
+            })
             .collect()
     }
 
@@ -444,7 +502,8 @@ impl Campaign {
                 break;
             }
             let idx = Tensor::from_slice(&missed.iter().map(|&i| i as i64).collect::<Vec<_>>());
-            let fresh = self.optimised(&self.base_codes(start, count, total, run_seed, draw as u64).index_select(0, &idx));
+            let fresh =
+                self.optimised(&self.base_codes(start, count, total, run_seed, draw as u64).index_select(0, &idx));
             let still = self.outside_windows(&fresh);
             let landed: Vec<i64> = (0..missed.len()).filter(|k| !still.contains(k)).map(|k| k as i64).collect();
             if !landed.is_empty() {
@@ -460,21 +519,30 @@ impl Campaign {
     fn optimised(&self, z: &Tensor) -> Tensor {
         let goals: Vec<Goal> = self.targets.iter().map(|t| t.goal()).collect();
         let s = &self.settings;
-        self.vae.optimise_latent(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1)).pop().unwrap_or_else(|| z.shallow_clone())
+        self.vae
+            .optimise_latent(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1))
+            .pop()
+            .unwrap_or_else(|| z.shallow_clone())
     }
 
     /// Rows of `z` whose unclamped heads lie outside one of the window targets
     /// ([`PropertyTarget::distance`] above 0; min/max targets never miss).
     fn outside_windows(&self, z: &Tensor) -> Vec<usize> {
         let heads = rows(&tch::no_grad(|| self.vae.head_properties_unclamped(z)));
-        heads.iter().enumerate().filter(|(_, h)| self.targets.iter().any(|t| t.distance(h[t.head()]).is_some_and(|d| d > 0.0))).map(|(i, _)| i).collect()
+        heads
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| self.targets.iter().any(|t| t.distance(h[t.head()]).is_some_and(|d| d > 0.0)))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The codes of crystals `start..start + count` before any optimisation. `draw` 0 is the first
     /// draw; later draws take fresh noise (prior samples, or perturbations of the same seed crystals).
     fn base_codes(&self, start: usize, count: usize, total: usize, run_seed: u64, draw: u64) -> Tensor {
         let l = self.vae.latent_dim();
-        let noise_seed = run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let noise_seed =
+            run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match (self.settings.mode, &self.seed_codes) {
             (Mode::Around, Some(sc)) => {
                 // Code i belongs to crystal i / r of an oversampled run: every sibling walks around its seed.
@@ -491,7 +559,8 @@ impl Campaign {
             }
             (Mode::Interpolate, Some(sc)) => {
                 let total = total.max(2) as f64;
-                let ts: Vec<f32> = (start..start + count).map(|i| (i as f64 / (total - 1.0).max(1.0)).min(1.0) as f32).collect();
+                let ts: Vec<f32> =
+                    (start..start + count).map(|i| (i as f64 / (total - 1.0).max(1.0)).min(1.0) as f32).collect();
                 let t = Tensor::from_slice(&ts).unsqueeze(1);
                 let a = sc.get(0).unsqueeze(0);
                 let b = sc.get(1).unsqueeze(0);
@@ -499,7 +568,9 @@ impl Campaign {
             }
             (Mode::Decode, _) => {
                 let points = &self.settings.points;
-                let v: Vec<f32> = (start..start + count).flat_map(|i| points[i % points.len().max(1)].iter().map(|&x| x as f32).collect::<Vec<_>>()).collect();
+                let v: Vec<f32> = (start..start + count)
+                    .flat_map(|i| points[i % points.len().max(1)].iter().map(|&x| x as f32).collect::<Vec<_>>())
+                    .collect();
                 Tensor::from_slice(&v).reshape([count as i64, l])
             }
             _ => self.vae.prior_codes(count, noise_seed),
@@ -509,7 +580,11 @@ impl Campaign {
     /// How many codes a targeted `sample`, `conditional` or `around` run decodes per crystal it keeps
     /// ([`CampaignSettings::oversample`]); 1 for every other run.
     pub fn oversample(&self) -> usize {
-        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) { 1 } else { self.settings.oversample.max(1) }
+        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
+            1
+        } else {
+            self.settings.oversample.max(1)
+        }
     }
 
     /// Crystals `start..start + count` of a campaign of `total` crystals: their codes, decoding, the
@@ -517,7 +592,16 @@ impl Campaign {
     /// codes i·r … i·r + r − 1 by [`Campaign::cycle_scores`]), checks and predictions. The job, the
     /// CLI and the benchmark all call this.
     #[allow(clippy::too_many_arguments)]
-    pub fn generate(&self, start: usize, count: usize, total: usize, run_seed: u64, model: &dyn PropertyModel, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
+    pub fn generate(
+        &self,
+        start: usize,
+        count: usize,
+        total: usize,
+        run_seed: u64,
+        model: &dyn PropertyModel,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Result<Generated, String>>, String> {
         let r = self.oversample();
         let codes = self.codes(start * r, count * r, total * r, run_seed);
         let anchors = self.anchors(start * r, count * r, run_seed);
@@ -530,10 +614,15 @@ impl Campaign {
             return Ok(Vec::new()); // cancelled
         }
         let scores = self.cycle_scores(&decoded);
-        let keep: Vec<usize> = (0..count).map(|i| (i * r..(i + 1) * r).min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b))).unwrap_or(i * r)).collect();
+        let keep: Vec<usize> = (0..count)
+            .map(|i| {
+                (i * r..(i + 1) * r).min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b))).unwrap_or(i * r)
+            })
+            .collect();
         let codes = codes.index_select(0, &Tensor::from_slice(&keep.iter().map(|&k| k as i64).collect::<Vec<_>>()));
         let mut decoded: Vec<Option<Decoded>> = decoded.into_iter().map(Some).collect();
-        let chosen: Vec<Decoded> = keep.iter().map(|&k| decoded[k].take().expect("each code is kept at most once")).collect();
+        let chosen: Vec<Decoded> =
+            keep.iter().map(|&k| decoded[k].take().expect("each code is kept at most once")).collect();
         self.assess(chosen, &codes, model)
     }
 
@@ -543,11 +632,20 @@ impl Campaign {
     /// standard deviations for min/max targets. A crystal that was not built scores +∞, one that is not
     /// valid (structure or SMACT composition) 10⁶ more, so valid crystals always win.
     pub fn cycle_scores(&self, decoded: &[Decoded]) -> Vec<f64> {
-        let built: Vec<(usize, &Structure)> = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s))).collect();
+        let built: Vec<(usize, &Structure)> =
+            decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s))).collect();
         // One batch; should one crystal not encode (no neighbours within the graph's cutoff), each alone.
         let heads: Vec<Option<Vec<f64>>> = match self.vae.encode_structures(built.iter().map(|x| x.1)) {
             Ok(mu) => rows(&tch::no_grad(|| self.vae.head_properties(&mu))).into_iter().map(Some).collect(),
-            Err(_) => built.iter().map(|(_, s)| self.vae.encode_structures([*s]).ok().and_then(|mu| rows(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())).collect(),
+            Err(_) => built
+                .iter()
+                .map(|(_, s)| {
+                    self.vae
+                        .encode_structures([*s])
+                        .ok()
+                        .and_then(|mu| rows(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())
+                })
+                .collect(),
         };
         let norm = &self.vae.card.norm;
         let head_error = self.vae.head_error();
@@ -575,13 +673,28 @@ impl Campaign {
 
     /// Decode `codes` with their composition `anchors` (see [`Campaign::anchors`]; empty for none) and
     /// the campaign's formula guide, if any. Empty when cancelled.
-    pub fn decode_codes(&self, codes: &Tensor, anchors: &[Option<Vec<f64>>], sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+    pub fn decode_codes(
+        &self,
+        codes: &Tensor,
+        anchors: &[Option<Vec<f64>>],
+        sample_seed: u64,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Decoded>, String> {
         let opts = SampleOptions { seed: sample_seed, ..self.settings.sampling.clone() };
         match &self.guide {
             Some(m) => {
                 let scale = |t: Target| self.property_scale(t);
                 let guide = composition_guide(m.as_ref(), &self.targets, &scale);
-                self.vae.decode_guided(codes, anchors, &self.settings.constraints, &opts, Some(&guide as &FormulaGuide), progress, cancelled)
+                self.vae.decode_guided(
+                    codes,
+                    anchors,
+                    &self.settings.constraints,
+                    &opts,
+                    Some(&guide as &FormulaGuide),
+                    progress,
+                    cancelled,
+                )
             }
             None => self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled),
         }
@@ -590,7 +703,15 @@ impl Campaign {
     /// Decode `codes` (with their composition `anchors`, see [`Campaign::anchors`]; empty for none),
     /// then check, predict and compare each crystal. Crystals that could not be built come back as
     /// errors.
-    pub fn evaluate_codes(&self, codes: &Tensor, anchors: &[Option<Vec<f64>>], model: &dyn PropertyModel, sample_seed: u64, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Result<Generated, String>>, String> {
+    pub fn evaluate_codes(
+        &self,
+        codes: &Tensor,
+        anchors: &[Option<Vec<f64>>],
+        model: &dyn PropertyModel,
+        sample_seed: u64,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Result<Generated, String>>, String> {
         let decoded = self.decode_codes(codes, anchors, sample_seed, progress, cancelled)?;
         self.assess(decoded, codes, model)
     }
@@ -611,7 +732,12 @@ impl Campaign {
                 let distance = if self.targets.iter().all(|t| t.extreme.is_some()) {
                     None
                 } else {
-                    self.targets.iter().filter_map(|t| predicted.iter().find(|(q, _)| *q == t.target).and_then(|(_, q)| t.distance(q.mean))).reduce(f64::max)
+                    self.targets
+                        .iter()
+                        .filter_map(|t| {
+                            predicted.iter().find(|(q, _)| *q == t.target).and_then(|(_, q)| t.distance(q.mean))
+                        })
+                        .reduce(f64::max)
                 };
                 (predicted, distance)
             })
@@ -626,18 +752,28 @@ impl Campaign {
             Ok(all) => all.into_iter().map(Ok).collect(),
             // A single crystal has already had its own try.
             Err(e) if structures.len() == 1 => vec![Err(e)],
-            Err(_) => structures.iter().map(|s| self.judge(std::slice::from_ref(s), model).map(|mut j| j.swap_remove(0))).collect(),
+            Err(_) => structures
+                .iter()
+                .map(|s| self.judge(std::slice::from_ref(s), model).map(|mut j| j.swap_remove(0)))
+                .collect(),
         }
     }
 
     /// Check, predict and compare decoded crystals (`codes` are theirs, row for row).
-    fn assess(&self, decoded: Vec<Decoded>, codes: &Tensor, model: &dyn PropertyModel) -> Result<Vec<Result<Generated, String>>, String> {
+    fn assess(
+        &self,
+        decoded: Vec<Decoded>,
+        codes: &Tensor,
+        model: &dyn PropertyModel,
+    ) -> Result<Vec<Result<Generated, String>>, String> {
         let latents = codes.to_kind(Kind::Float).contiguous();
         let l = self.vae.latent_dim() as usize;
         let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;
-        let (built, structures): (Vec<usize>, Vec<Structure>) = decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
+        let (built, structures): (Vec<usize>, Vec<Structure>) =
+            decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
         let judged = self.judge(&structures, model)?;
-        let mut out: Vec<Result<Generated, String>> = decoded.iter().map(|d| Err(d.structure.as_ref().err().cloned().unwrap_or_default())).collect();
+        let mut out: Vec<Result<Generated, String>> =
+            decoded.iter().map(|d| Err(d.structure.as_ref().err().cloned().unwrap_or_default())).collect();
         for ((i, s), (predicted, distance_to_target)) in built.into_iter().zip(structures).zip(judged) {
             let novel = self.novelty.is_novel(&s);
             out[i] = Ok(Generated {
@@ -664,13 +800,22 @@ mod tests {
     fn window_probabilities_match_mpmath_even_far_in_the_tails() {
         // scripts/make_window_fixtures.py: mpmath at 50 digits (scipy's plain CDF difference is there too,
         // and underflows to 0 beyond ~38 σ).
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/window_probability_scipy.json")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/window_probability_scipy.json"
+        ))
+        .unwrap();
         let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
         let cases = cases["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 10);
         for c in cases {
             let f = |k: &str, inf: f64| c[k].as_f64().unwrap_or(inf);
-            let got = window_log_probability(f("mean", 0.0), f("sigma", 0.0), f("lo", f64::NEG_INFINITY), f("hi", f64::INFINITY));
+            let got = window_log_probability(
+                f("mean", 0.0),
+                f("sigma", 0.0),
+                f("lo", f64::NEG_INFINITY),
+                f("hi", f64::INFINITY),
+            );
             let want = f("ln_p", 0.0);
             assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{c}: got {got}");
             // The tensor form that latent optimisation differentiates (f64 here): the same value, and a

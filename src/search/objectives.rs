@@ -32,7 +32,8 @@ impl Constraint {
         if let Some((name, range)) = t.split_once(" in ") {
             let name = name.trim();
             let r = range.trim();
-            let inner = r.strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(|| bad("the range needs brackets"))?;
+            let inner =
+                r.strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(|| bad("the range needs brackets"))?;
             let (a, b) = inner.split_once(',').ok_or_else(|| bad("the range needs two numbers"))?;
             let (lo, hi) = (num(a)?, num(b)?);
             if !name_ok(name) || lo > hi {
@@ -47,7 +48,11 @@ impl Constraint {
                     return Err(bad("bad property name"));
                 }
                 let x = num(x)?;
-                return Ok(if upper { Constraint { property: name.into(), lo: f64::NEG_INFINITY, hi: x } } else { Constraint { property: name.into(), lo: x, hi: f64::INFINITY } });
+                return Ok(if upper {
+                    Constraint { property: name.into(), lo: f64::NEG_INFINITY, hi: x }
+                } else {
+                    Constraint { property: name.into(), lo: x, hi: f64::INFINITY }
+                });
             }
         }
         Err(bad("no operator"))
@@ -80,7 +85,8 @@ pub struct Objective {
 impl Objective {
     pub fn parse(text: &str) -> Result<Objective, String> {
         let t = text.trim();
-        let (dir, name) = t.split_once(' ').ok_or_else(|| format!("objective {t:?}: write `min name` or `max name`"))?;
+        let (dir, name) =
+            t.split_once(' ').ok_or_else(|| format!("objective {t:?}: write `min name` or `max name`"))?;
         let maximise = match dir {
             "min" | "minimise" | "minimize" => false,
             "max" | "maximise" | "maximize" => true,

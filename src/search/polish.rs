@@ -34,7 +34,13 @@ pub struct PolishSettings {
 
 impl Default for PolishSettings {
     fn default() -> Self {
-        PolishSettings { symprec_ang: Some(0.1), potential: Some("chgnet".into()), fmax: 0.05, max_steps: 300, stable_below: 0.1 }
+        PolishSettings {
+            symprec_ang: Some(0.1),
+            potential: Some("chgnet".into()),
+            fmax: 0.05,
+            max_steps: 300,
+            stable_below: 0.1,
+        }
     }
 }
 
@@ -81,7 +87,11 @@ impl Polisher {
             None | Some("") => (None, None),
             Some(spec) => {
                 let calc = from_spec(spec).map_err(|e| format!("potential {spec:?}: {e}"))?;
-                let hull = if spec == "chgnet" { Some(crate::energy::references::chgnet_hull().map_err(|e| format!("CHGNet hull: {e}"))?) } else { None };
+                let hull = if spec == "chgnet" {
+                    Some(crate::energy::references::chgnet_hull().map_err(|e| format!("CHGNet hull: {e}"))?)
+                } else {
+                    None
+                };
                 (Some(calc), hull)
             }
         };
@@ -94,7 +104,16 @@ impl Polisher {
 
     /// Symmetrise, relax and place on the hull; `cancelled` stops a relaxation early.
     pub fn polish(&self, s: &Structure, cancelled: &(dyn Fn() -> bool + Sync)) -> Polished {
-        let mut out = Polished { structure: s.clone(), space_group: None, symmetrised_group: None, energy_per_atom: None, relax_steps: 0, converged: false, e_above_hull: None, note: None };
+        let mut out = Polished {
+            structure: s.clone(),
+            space_group: None,
+            symmetrised_group: None,
+            energy_per_atom: None,
+            relax_steps: 0,
+            converged: false,
+            e_above_hull: None,
+            note: None,
+        };
         if let Some(tol) = self.settings.symprec_ang {
             match s.symmetry(tol).and_then(|info| s.primitive_standard(tol).map(|p| (info.number, p))) {
                 Ok((g, p)) => {
@@ -108,8 +127,14 @@ impl Polisher {
             if let Some(e) = out.structure.species().iter().find(|e| !calc.supports(**e)) {
                 out.note = Some(format!("{} has no parameters for {e}", calc.name()));
             } else {
-                let opts = RelaxOptions { fmax: self.settings.fmax, max_steps: self.settings.max_steps, ..RelaxOptions::default() };
-                match relax(calc.as_ref(), &out.structure, &opts, &mut |_, _| if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }) {
+                let opts = RelaxOptions {
+                    fmax: self.settings.fmax,
+                    max_steps: self.settings.max_steps,
+                    ..RelaxOptions::default()
+                };
+                match relax(calc.as_ref(), &out.structure, &opts, &mut |_, _| {
+                    if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                }) {
                     Ok(r) if r.cancelled => out.note = Some("relaxation cancelled".into()),
                     Ok(r) => {
                         let per_atom = r.evaluation.energy / r.structure.n_sites().max(1) as f64;
@@ -164,7 +189,14 @@ pub struct SunReport {
 /// Polish the valid crystals (`valid[i]`) in parallel and count S.U.N. against `train` (novelty);
 /// `progress(done)` after each crystal. Returns the report and each crystal's result (`None` for the
 /// invalid ones).
-pub fn sun(generated: &[Structure], valid: &[bool], train: &[Structure], polisher: &Polisher, progress: &(dyn Fn(usize) + Sync), cancelled: &(dyn Fn() -> bool + Sync)) -> (SunReport, Vec<Option<Polished>>) {
+pub fn sun(
+    generated: &[Structure],
+    valid: &[bool],
+    train: &[Structure],
+    polisher: &Polisher,
+    progress: &(dyn Fn(usize) + Sync),
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> (SunReport, Vec<Option<Polished>>) {
     let done = std::sync::atomic::AtomicUsize::new(0);
     let polished: Vec<Option<Polished>> = generated
         .par_iter()
@@ -175,9 +207,13 @@ pub fn sun(generated: &[Structure], valid: &[bool], train: &[Structure], polishe
             r
         })
         .collect();
-    let stable: Vec<usize> = (0..generated.len()).filter(|&i| polished[i].as_ref().is_some_and(|p| polisher.is_stable(p))).collect();
+    let stable: Vec<usize> =
+        (0..generated.len()).filter(|&i| polished[i].as_ref().is_some_and(|p| polisher.is_stable(p))).collect();
     // Unique among the stable: the first of each group of matching relaxed structures.
-    let stable_s: Vec<Structure> = stable.iter().map(|&i| polished[i].as_ref().map(|p| p.structure.clone()).unwrap_or_else(|| generated[i].clone())).collect();
+    let stable_s: Vec<Structure> = stable
+        .iter()
+        .map(|&i| polished[i].as_ref().map(|p| p.structure.clone()).unwrap_or_else(|| generated[i].clone()))
+        .collect();
     let groups = StructureMatcher::default().group(&stable_s);
     let unique: Vec<usize> = groups.iter().map(|g| g[0]).collect();
     let index = NoveltyIndex::new(train.iter());
@@ -237,7 +273,13 @@ mod tests {
     #[test]
     fn sun_counts_stable_unique_novel() {
         // Lennard-Jones has no hull, so nothing is stable: S.U.N. is zero but relaxations run.
-        let p = Polisher::new(PolishSettings { potential: Some("lj:sigma=2.5,epsilon=0.01".into()), symprec_ang: None, max_steps: 20, ..PolishSettings::default() }).unwrap();
+        let p = Polisher::new(PolishSettings {
+            potential: Some("lj:sigma=2.5,epsilon=0.01".into()),
+            symprec_ang: None,
+            max_steps: 20,
+            ..PolishSettings::default()
+        })
+        .unwrap();
         let crystals = vec![rocksalt(5.64, 0.0), rocksalt(5.64, 0.0)];
         let (r, polished) = sun(&crystals, &[true, false], &[], &p, &|_| {}, &|| false);
         assert_eq!((r.n, r.n_valid, r.n_stable, r.n_sun), (2, 1, 0, 0));

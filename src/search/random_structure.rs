@@ -157,7 +157,9 @@ pub fn random_lattice(system: CrystalSystem, volume: f64, rng: &mut impl Rng) ->
         CrystalSystem::Monoclinic => LatticeParams { a, b, c, alpha_deg: 90.0, beta_deg: ang(), gamma_deg: 90.0 },
         CrystalSystem::Orthorhombic => LatticeParams { a, b, c, alpha_deg: 90.0, beta_deg: 90.0, gamma_deg: 90.0 },
         CrystalSystem::Tetragonal => LatticeParams { a, b: a, c, alpha_deg: 90.0, beta_deg: 90.0, gamma_deg: 90.0 },
-        CrystalSystem::Trigonal | CrystalSystem::Hexagonal => LatticeParams { a, b: a, c, alpha_deg: 90.0, beta_deg: 90.0, gamma_deg: 120.0 },
+        CrystalSystem::Trigonal | CrystalSystem::Hexagonal => {
+            LatticeParams { a, b: a, c, alpha_deg: 90.0, beta_deg: 90.0, gamma_deg: 120.0 }
+        }
         CrystalSystem::Cubic => LatticeParams { a, b: a, c: a, alpha_deg: 90.0, beta_deg: 90.0, gamma_deg: 90.0 },
     };
     let l = Lattice::from_parameters(p).ok()?;
@@ -172,8 +174,19 @@ pub fn random_lattice(system: CrystalSystem, volume: f64, rng: &mut impl Rng) ->
 /// A random choice of Wyckoff positions (indices into `g.sites`) for each element so that the
 /// multiplicities add up to the conventional-cell counts; fixed positions (no free parameter) are used
 /// at most once. `None` when no combination exists (after a bounded randomised search).
-pub fn wyckoff_combination(g: &SpaceGroup, counts: &[(Element, usize)], rng: &mut impl Rng) -> Option<Vec<(Element, usize)>> {
-    fn fill(g: &SpaceGroup, left: usize, used: &mut Vec<usize>, picks: &mut Vec<usize>, rng: &mut dyn rand::RngCore, budget: &mut usize) -> bool {
+pub fn wyckoff_combination(
+    g: &SpaceGroup,
+    counts: &[(Element, usize)],
+    rng: &mut impl Rng,
+) -> Option<Vec<(Element, usize)>> {
+    fn fill(
+        g: &SpaceGroup,
+        left: usize,
+        used: &mut Vec<usize>,
+        picks: &mut Vec<usize>,
+        rng: &mut dyn rand::RngCore,
+        budget: &mut usize,
+    ) -> bool {
         if left == 0 {
             return true;
         }
@@ -181,7 +194,9 @@ pub fn wyckoff_combination(g: &SpaceGroup, counts: &[(Element, usize)], rng: &mu
             return false;
         }
         *budget -= 1;
-        let mut options: Vec<usize> = (0..g.sites.len()).filter(|&i| g.sites[i].multiplicity <= left && (g.sites[i].dof() > 0 || !used.contains(&i))).collect();
+        let mut options: Vec<usize> = (0..g.sites.len())
+            .filter(|&i| g.sites[i].multiplicity <= left && (g.sites[i].dof() > 0 || !used.contains(&i)))
+            .collect();
         options.shuffle(rng);
         for i in options {
             let fixed = g.sites[i].dof() == 0;
@@ -216,12 +231,19 @@ pub fn wyckoff_combination(g: &SpaceGroup, counts: &[(Element, usize)], rng: &mu
 /// primitive cell).
 pub fn feasible_space_groups(counts: &[(Element, usize)], allowed: &[u8], rng: &mut impl Rng) -> Vec<u8> {
     let all: Vec<u8> = if allowed.is_empty() { (1..=230).collect() } else { allowed.to_vec() };
-    all.into_iter().filter(|&n| space_group(n).is_ok_and(|g| (0..4).any(|_| wyckoff_combination(g, counts, rng).is_some()))).collect()
+    all.into_iter()
+        .filter(|&n| space_group(n).is_ok_and(|g| (0..4).any(|_| wyckoff_combination(g, counts, rng).is_some())))
+        .collect()
 }
 
 /// Draw a structure with `counts` atoms per primitive cell in space group `number`; `None` when the
 /// group admits no combination or every attempt left atoms too close.
-pub fn random_symmetric(counts: &[(Element, usize)], number: u8, opts: &RandomOptions, rng: &mut impl Rng) -> Option<RandomStructure> {
+pub fn random_symmetric(
+    counts: &[(Element, usize)],
+    number: u8,
+    opts: &RandomOptions,
+    rng: &mut impl Rng,
+) -> Option<RandomStructure> {
     let g = space_group(number).ok()?;
     let natoms: usize = counts.iter().map(|c| c.1).sum();
     let volume = estimate_volume(counts) * g.centring as f64;
@@ -239,7 +261,8 @@ pub fn random_symmetric(counts: &[(Element, usize)], number: u8, opts: &RandomOp
             continue;
         }
         if let Some(s) = place(g, &combo, &lattice, &mi, opts, rng) {
-            let wyckoffs = combo.iter().map(|(e, i)| format!("{e} {}{}", g.sites[*i].multiplicity, g.sites[*i].letter)).collect();
+            let wyckoffs =
+                combo.iter().map(|(e, i)| format!("{e} {}{}", g.sites[*i].multiplicity, g.sites[*i].letter)).collect();
             let structure = s.primitive_standard(1e-3).unwrap_or(s);
             return Some(RandomStructure { structure, space_group: number, wyckoffs });
         }
@@ -248,7 +271,14 @@ pub fn random_symmetric(counts: &[(Element, usize)], number: u8, opts: &RandomOp
 }
 
 /// Draw coordinates for each (element, Wyckoff position), keeping atoms apart.
-fn place(g: &SpaceGroup, combo: &[(Element, usize)], lattice: &Lattice, mi: &MinImage, opts: &RandomOptions, rng: &mut impl Rng) -> Option<Structure> {
+fn place(
+    g: &SpaceGroup,
+    combo: &[(Element, usize)],
+    lattice: &Lattice,
+    mi: &MinImage,
+    opts: &RandomOptions,
+    rng: &mut impl Rng,
+) -> Option<Structure> {
     let mut species: Vec<Element> = Vec::new();
     let mut frac: Vec<Vector3<f64>> = Vec::new();
     // Fixed positions first: they have no freedom left to dodge others.
@@ -264,7 +294,9 @@ fn place(g: &SpaceGroup, combo: &[(Element, usize)], lattice: &Lattice, mi: &Min
             if orbit.len() != w.multiplicity {
                 continue;
             }
-            let clear = |a: &Vector3<f64>, b: &Vector3<f64>, ea: Element, eb: Element| mi.distance(&lattice.to_cart(&(a - b)), false) >= min_distance(ea, eb, opts.min_distance_factor);
+            let clear = |a: &Vector3<f64>, b: &Vector3<f64>, ea: Element, eb: Element| {
+                mi.distance(&lattice.to_cart(&(a - b)), false) >= min_distance(ea, eb, opts.min_distance_factor)
+            };
             let inside = orbit.iter().enumerate().all(|(k, p)| orbit[..k].iter().all(|q| clear(p, q, el, el)));
             let apart = inside && orbit.iter().all(|p| frac.iter().zip(&species).all(|(q, e)| clear(p, q, el, *e)));
             if apart {
@@ -282,7 +314,12 @@ fn place(g: &SpaceGroup, combo: &[(Element, usize)], lattice: &Lattice, mi: &Min
 }
 
 /// Draw a structure in a random feasible space group (uniform over `feasible`).
-pub fn random_in_groups(counts: &[(Element, usize)], feasible: &[u8], opts: &RandomOptions, rng: &mut impl Rng) -> Option<RandomStructure> {
+pub fn random_in_groups(
+    counts: &[(Element, usize)],
+    feasible: &[u8],
+    opts: &RandomOptions,
+    rng: &mut impl Rng,
+) -> Option<RandomStructure> {
     for _ in 0..20 {
         let &n = feasible.choose(rng)?;
         if let Some(s) = random_symmetric(counts, n, opts, rng) {
@@ -331,7 +368,10 @@ mod tests {
                 let g = space_group(found).unwrap();
                 // The structure has at least the drawn group's operations (per primitive cell).
                 let drawn = space_group(n).unwrap();
-                assert!(g.operations.len() / g.centring >= drawn.operations.len() / drawn.centring, "drew {n}, found {found}");
+                assert!(
+                    g.operations.len() / g.centring >= drawn.operations.len() / drawn.centring,
+                    "drew {n}, found {found}"
+                );
                 assert!(r.structure.min_distance() >= min_distance(el("O"), el("O"), opts.min_distance_factor) - 1e-6);
             }
         }

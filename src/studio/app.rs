@@ -43,7 +43,13 @@ pub struct StudioOptions {
 
 impl Default for StudioOptions {
     fn default() -> Self {
-        StudioOptions { project: None, dialogs: Dialogs::Native, persist: true, threads: crate::engine::runner::default_threads(), files: Vec::new() }
+        StudioOptions {
+            project: None,
+            dialogs: Dialogs::Native,
+            persist: true,
+            threads: crate::engine::runner::default_threads(),
+            files: Vec::new(),
+        }
     }
 }
 
@@ -172,7 +178,10 @@ pub struct StudioApp {
 
 /// The default project file.
 pub fn default_project() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))).unwrap_or_else(|| PathBuf::from("."));
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
     base.join("geode").join("studio.geode")
 }
 
@@ -181,7 +190,11 @@ impl StudioApp {
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             Viewer::install(rs);
         }
-        let mut state: UiState = if opts.persist { cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)).unwrap_or_default() } else { UiState::default() };
+        let mut state: UiState = if opts.persist {
+            cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)).unwrap_or_default()
+        } else {
+            UiState::default()
+        };
         let ctx = cc.egui_ctx.clone();
         let worker = Worker::start(move || ctx.request_repaint());
         let project = opts.project.clone().or_else(|| state.last_project.clone()).unwrap_or_else(default_project);
@@ -297,7 +310,10 @@ impl StudioApp {
     /// The structure of an item, with a title.
     pub fn structure_of(&self, item: &Item) -> Option<(Structure, String)> {
         match item {
-            Item::Dataset(id) => self.dataset.get(*id).map(|e| (e.structure.clone(), format!("{} · OQMD/ICSD {} · {}", e.formula, e.id, e.prototype))),
+            Item::Dataset(id) => self
+                .dataset
+                .get(*id)
+                .map(|e| (e.structure.clone(), format!("{} · OQMD/ICSD {} · {}", e.formula, e.id, e.prototype))),
             Item::Candidate(id) => self.store.as_ref()?.candidate_structure(*id).ok().map(|s| {
                 let f = s.reduced_formula();
                 (s, format!("{f} · candidate {id}"))
@@ -306,7 +322,14 @@ impl StudioApp {
                 let f = self.files.get(*file)?;
                 let s = f.structures.get(*index)?;
                 let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                Some((s.clone(), if f.structures.len() > 1 { format!("{} · {name} [{index}]", s.reduced_formula()) } else { format!("{} · {name}", s.reduced_formula()) }))
+                Some((
+                    s.clone(),
+                    if f.structures.len() > 1 {
+                        format!("{} · {name} [{index}]", s.reduced_formula())
+                    } else {
+                        format!("{} · {name}", s.reduced_formula())
+                    },
+                ))
             }
         }
     }
@@ -373,17 +396,26 @@ impl StudioApp {
                     }
                 });
             }
-            Dialogs::Fixed(_) => self.toast("File dialogs are disabled in this session; drop files on the window instead", false),
+            Dialogs::Fixed(_) => {
+                self.toast("File dialogs are disabled in this session; drop files on the window instead", false)
+            }
         }
     }
 
     /// Ask where to save, then write (`default_name` suggests the file name).
-    fn save_dialog(&mut self, default_name: String, filter: (&'static str, &'static [&'static str]), then: impl FnOnce(PathBuf) -> DialogAnswer + Send + 'static) {
+    fn save_dialog(
+        &mut self,
+        default_name: String,
+        filter: (&'static str, &'static [&'static str]),
+        then: impl FnOnce(PathBuf) -> DialogAnswer + Send + 'static,
+    ) {
         match &self.opts.dialogs {
             Dialogs::Native => {
                 let tx = self.dialog_tx.clone();
                 std::thread::spawn(move || {
-                    if let Some(path) = rfd::FileDialog::new().set_file_name(&default_name).add_filter(filter.0, filter.1).save_file() {
+                    if let Some(path) =
+                        rfd::FileDialog::new().set_file_name(&default_name).add_filter(filter.0, filter.1).save_file()
+                    {
                         let _ = tx.send(then(path));
                     }
                 });
@@ -397,7 +429,14 @@ impl StudioApp {
     /// Export the selection or the filtered list.
     pub fn export(&mut self, what: ExportWhat) {
         let (stem, fmt) = match what {
-            ExportWhat::Selected(f) => (self.selection.as_ref().and_then(|i| self.structure_of(i)).map(|(s, _)| s.reduced_formula()).unwrap_or_else(|| "crystal".into()), f),
+            ExportWhat::Selected(f) => (
+                self.selection
+                    .as_ref()
+                    .and_then(|i| self.structure_of(i))
+                    .map(|(s, _)| s.reduced_formula())
+                    .unwrap_or_else(|| "crystal".into()),
+                f,
+            ),
             ExportWhat::List(f) => ("geode-export".to_string(), f),
         };
         if matches!(what, ExportWhat::Selected(_)) && self.selection.is_none() {
@@ -419,16 +458,27 @@ impl StudioApp {
         let items: Vec<Item> = match what {
             ExportWhat::Selected(_) => self.selection.iter().cloned().collect(),
             ExportWhat::List(_) => match self.state.explorer_tab {
-                ExplorerTab::Dataset => self.filtered.iter().map(|&i| Item::Dataset(self.dataset.entries[i].id)).collect(),
+                ExplorerTab::Dataset => {
+                    self.filtered.iter().map(|&i| Item::Dataset(self.dataset.entries[i].id)).collect()
+                }
                 ExplorerTab::Candidates => self.candidates.iter().map(|c| Item::Candidate(c.id)).collect(),
-                ExplorerTab::Files => self.files.iter().enumerate().flat_map(|(f, of)| (0..of.structures.len()).map(move |index| Item::File { file: f, index })).collect(),
+                ExplorerTab::Files => self
+                    .files
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(f, of)| (0..of.structures.len()).map(move |index| Item::File { file: f, index }))
+                    .collect(),
             },
         };
         items
             .iter()
             .filter_map(|it| {
                 let (s, title) = self.structure_of(it)?;
-                let mut props = vec![("name".to_string(), it.key()), ("formula".to_string(), s.reduced_formula()), ("n_sites".to_string(), s.n_sites().to_string())];
+                let mut props = vec![
+                    ("name".to_string(), it.key()),
+                    ("formula".to_string(), s.reduced_formula()),
+                    ("n_sites".to_string(), s.n_sites().to_string()),
+                ];
                 if let Item::Dataset(id) = it
                     && let Some(e) = self.dataset.get(*id)
                 {
@@ -490,7 +540,10 @@ impl StudioApp {
                 }
                 let mut text = keys.join(",") + "\n";
                 for (_, _, p) in &rows {
-                    let vals: Vec<String> = keys.iter().map(|k| p.iter().find(|(kk, _)| kk == k).map(|(_, v)| csv_field(v)).unwrap_or_default()).collect();
+                    let vals: Vec<String> = keys
+                        .iter()
+                        .map(|k| p.iter().find(|(kk, _)| kk == k).map(|(_, v)| csv_field(v)).unwrap_or_default())
+                        .collect();
                     text.push_str(&vals.join(","));
                     text.push('\n');
                 }
@@ -508,12 +561,22 @@ impl StudioApp {
         };
         let mut renderer = rs.renderer.write();
         let Some(r) = renderer.callback_resources.get_mut::<super::viewer::render::ViewerRenderer>() else { return };
-        match r.render_to_rgba(&rs.device, &rs.queue, self.viewer.draw_data(), &self.viewer.camera, [width, height], self.viewer.background()) {
+        match r.render_to_rgba(
+            &rs.device,
+            &rs.queue,
+            self.viewer.draw_data(),
+            &self.viewer.camera,
+            [width, height],
+            self.viewer.background(),
+        ) {
             Ok(rgba) => match super::viewer::encode_png(&rgba, width, height) {
                 Ok(png) => {
                     drop(renderer);
                     let stem = self.viewer.structure().map(|s| s.reduced_formula()).unwrap_or_else(|| "crystal".into());
-                    self.save_dialog(format!("{stem}.png"), ("PNG image", &["png"]), move |path| DialogAnswer::Png { path, bytes: png });
+                    self.save_dialog(format!("{stem}.png"), ("PNG image", &["png"]), move |path| DialogAnswer::Png {
+                        path,
+                        bytes: png,
+                    });
                 }
                 Err(e) => self.toast(format!("Cannot encode PNG: {e}"), true),
             },
@@ -540,9 +603,18 @@ impl StudioApp {
             Item::Dataset(id) => format!("oqmd-icsd-{id}"),
             other => {
                 let Some((s, _)) = self.structure_of(other) else { return };
-                let dir = self.project.with_file_name(format!("{}-inputs", self.project.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "project".into())));
+                let dir = self.project.with_file_name(format!(
+                    "{}-inputs",
+                    self.project
+                        .file_stem()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "project".into())
+                ));
                 let path = dir.join(format!("relax-{}.json", other.key().replace(':', "-")));
-                if let Err(e) = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| crate::io::write_structures(&path, &[s], None).map_err(|e| e.to_string())) {
+                if let Err(e) = std::fs::create_dir_all(&dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| crate::io::write_structures(&path, &[s], None).map_err(|e| e.to_string()))
+                {
                     self.toast(format!("Cannot write the input for the relaxation: {e}"), true);
                     return;
                 }
@@ -613,7 +685,10 @@ impl StudioApp {
                         let file = self.files.len() - 1;
                         self.state.explorer_tab = ExplorerTab::Files;
                         self.select(Item::File { file, index: 0 });
-                        self.toast(format!("Opened {} ({n} structure{})", path.display(), if n == 1 { "" } else { "s" }), false);
+                        self.toast(
+                            format!("Opened {} ({n} structure{})", path.display(), if n == 1 { "" } else { "s" }),
+                            false,
+                        );
                     }
                     Ok(_) => self.toast(format!("{} holds no structure", path.display()), true),
                     Err(e) => self.toast(e, true),
@@ -632,7 +707,9 @@ impl StudioApp {
                 DialogAnswer::Project(p) => self.open_project(&p),
             }
         }
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
+        });
         if !dropped.is_empty() {
             self.open_paths(dropped);
         }
@@ -663,7 +740,8 @@ impl StudioApp {
                 Err(e) => self.candidate_error = Some(e),
             }
         }
-        let due = self.candidates_dirty || (self.candidates_stale && self.candidates_refreshed.is_none_or(|t| t.elapsed() >= CANDIDATE_REFRESH));
+        let due = self.candidates_dirty
+            || (self.candidates_stale && self.candidates_refreshed.is_none_or(|t| t.elapsed() >= CANDIDATE_REFRESH));
         if !due || self.candidates_query.busy() {
             return;
         }
@@ -676,8 +754,14 @@ impl StudioApp {
         let filter = self.state.candidate_filter.trim().to_string();
         let project = self.project.clone();
         let started = self.candidates_query.start(ctx, "geode-candidates", move || {
-            let parsed = if filter.is_empty() { None } else { Some(crate::engine::query::Filter::parse(&filter).map_err(|e| e.to_string())?) };
-            Store::open(&project).and_then(|s| s.query_candidates(parsed.as_ref(), None, None, Some(20_000))).map_err(|e| e.to_string())
+            let parsed = if filter.is_empty() {
+                None
+            } else {
+                Some(crate::engine::query::Filter::parse(&filter).map_err(|e| e.to_string())?)
+            };
+            Store::open(&project)
+                .and_then(|s| s.query_candidates(parsed.as_ref(), None, None, Some(20_000)))
+                .map_err(|e| e.to_string())
         });
         if let Err(e) = started {
             self.candidate_error = Some(e);
@@ -696,7 +780,10 @@ impl StudioApp {
 
     /// Recompute the dataset explorer rows when the search, filters or sort changed.
     pub fn refresh_filter(&mut self) {
-        let key = format!("{}|{:?}|{:?}|{:?}|{:?}", self.state.search, self.state.ranges, self.state.sort, self.plot_box, self.latent.region);
+        let key = format!(
+            "{}|{:?}|{:?}|{:?}|{:?}",
+            self.state.search, self.state.ranges, self.state.sort, self.plot_box, self.latent.region
+        );
         if key == self.filter_key {
             return;
         }
@@ -716,14 +803,20 @@ impl StudioApp {
                         let (x, y) = (column_value(e, self.state.plot_x), column_value(e, self.state.plot_y));
                         x.zip(y).is_some_and(|(x, y)| x >= b[0] && x <= b[1] && y >= b[2] && y <= b[3])
                     })
-                    && latent_region.as_ref().is_none_or(|(b, map)| map.points.get(i).is_some_and(|p| p[0] >= b[0] && p[0] <= b[1] && p[1] >= b[2] && p[1] <= b[3]))
+                    && latent_region.as_ref().is_none_or(|(b, map)| {
+                        map.points.get(i).is_some_and(|p| p[0] >= b[0] && p[0] <= b[1] && p[1] >= b[2] && p[1] <= b[3])
+                    })
             })
             .collect();
         let (col, desc) = self.state.sort;
         match col {
             Column::Formula => rows.sort_by(|&a, &b| ds.entries[a].formula.cmp(&ds.entries[b].formula)),
             Column::Id => rows.sort_by_key(|&i| ds.entries[i].id),
-            c => rows.sort_by(|&a, &b| column_value(&ds.entries[a], c).unwrap_or(f64::NEG_INFINITY).total_cmp(&column_value(&ds.entries[b], c).unwrap_or(f64::NEG_INFINITY))),
+            c => rows.sort_by(|&a, &b| {
+                column_value(&ds.entries[a], c)
+                    .unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&column_value(&ds.entries[b], c).unwrap_or(f64::NEG_INFINITY))
+            }),
         }
         if desc {
             rows.reverse();
@@ -793,7 +886,8 @@ impl StudioApp {
                     let tx = self.dialog_tx.clone();
                     if self.opts.dialogs == Dialogs::Native {
                         std::thread::spawn(move || {
-                            if let Some(p) = rfd::FileDialog::new().add_filter("Geode project", &["geode"]).pick_file() {
+                            if let Some(p) = rfd::FileDialog::new().add_filter("Geode project", &["geode"]).pick_file()
+                            {
                                 let _ = tx.send(DialogAnswer::Project(p));
                             }
                         });
@@ -802,21 +896,36 @@ impl StudioApp {
                 if ui.button("New project…").clicked() && self.opts.dialogs == Dialogs::Native {
                     let tx = self.dialog_tx.clone();
                     std::thread::spawn(move || {
-                        if let Some(p) = rfd::FileDialog::new().set_file_name("project.geode").add_filter("Geode project", &["geode"]).save_file() {
+                        if let Some(p) = rfd::FileDialog::new()
+                            .set_file_name("project.geode")
+                            .add_filter("Geode project", &["geode"])
+                            .save_file()
+                        {
                             let _ = tx.send(DialogAnswer::Project(p));
                         }
                     });
                 }
                 ui.separator();
                 ui.menu_button("Export selected crystal", |ui| {
-                    for (label, f) in [("CIF…  Ctrl+E", Some(Format::Cif)), ("POSCAR…", Some(Format::Poscar)), ("Extended XYZ…", Some(Format::Extxyz)), ("pymatgen JSON…", Some(Format::PymatgenJson)), ("Properties as CSV…", None)] {
+                    for (label, f) in [
+                        ("CIF…  Ctrl+E", Some(Format::Cif)),
+                        ("POSCAR…", Some(Format::Poscar)),
+                        ("Extended XYZ…", Some(Format::Extxyz)),
+                        ("pymatgen JSON…", Some(Format::PymatgenJson)),
+                        ("Properties as CSV…", None),
+                    ] {
                         if ui.button(label).clicked() {
                             self.export(ExportWhat::Selected(f));
                         }
                     }
                 });
                 ui.menu_button("Export explorer list", |ui| {
-                    for (label, f) in [("CIF (one block per crystal)…", Some(Format::Cif)), ("Extended XYZ…", Some(Format::Extxyz)), ("pymatgen JSON…", Some(Format::PymatgenJson)), ("Properties as CSV…", None)] {
+                    for (label, f) in [
+                        ("CIF (one block per crystal)…", Some(Format::Cif)),
+                        ("Extended XYZ…", Some(Format::Extxyz)),
+                        ("pymatgen JSON…", Some(Format::PymatgenJson)),
+                        ("Properties as CSV…", None),
+                    ] {
                         if ui.button(label).clicked() {
                             self.export(ExportWhat::List(f));
                         }
@@ -848,8 +957,12 @@ impl StudioApp {
                 if ui.button("Analyse the whole dataset").clicked() {
                     self.start_run("analyze", serde_json::json!({}), 0);
                 }
-                let relax = ui.add_enabled(self.selection.is_some(), egui::Button::new("Relax the selected crystal with CHGNet"));
-                if relax.on_hover_text("FIRE on positions and cell, fmax 0.05 eV/A; the trajectory appears in the Runs tab").clicked() {
+                let relax = ui
+                    .add_enabled(self.selection.is_some(), egui::Button::new("Relax the selected crystal with CHGNet"));
+                if relax
+                    .on_hover_text("FIRE on positions and cell, fmax 0.05 eV/A; the trajectory appears in the Runs tab")
+                    .clicked()
+                {
                     self.relax_selected();
                 }
                 ui.separator();
@@ -862,11 +975,20 @@ impl StudioApp {
             let name = self.project.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             ui.label(format!("Project: {name}")).on_hover_text(self.project.display().to_string());
             ui.label(format!("Dataset: OQMD/ICSD, {} crystals", self.dataset.len()));
-            let running: Vec<&RunRow> = self.runs.iter().filter(|r| r.status == "running" || r.status == "queued" || r.status == "paused").collect();
+            let running: Vec<&RunRow> = self
+                .runs
+                .iter()
+                .filter(|r| r.status == "running" || r.status == "queued" || r.status == "paused")
+                .collect();
             if !running.is_empty() {
                 ui.separator();
                 for r in running.iter().take(3) {
-                    let p = self.progress.get(&r.id).filter(|_| r.status == "running").map(|p| p.fraction).unwrap_or(r.progress);
+                    let p = self
+                        .progress
+                        .get(&r.id)
+                        .filter(|_| r.status == "running")
+                        .map(|p| p.fraction)
+                        .unwrap_or(r.progress);
                     let label = format!("{} {} {}", r.kind, r.id, r.status);
                     if ui.add(egui::ProgressBar::new(p as f32).desired_width(120.0).text(label)).clicked() {
                         self.state.show_dock = true;
@@ -883,14 +1005,17 @@ impl StudioApp {
         if self.toasts.is_empty() {
             return;
         }
-        egui::Area::new(egui::Id::unique("toasts")).anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0)).show(ctx, |ui| {
-            for t in self.toasts.iter().rev().take(4) {
-                egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    let text = egui::RichText::new(&t.text);
-                    ui.label(if t.error { text.color(ui.visuals().error_fg_color) } else { text });
-                });
-            }
-        });
+        egui::Area::new(egui::Id::unique("toasts")).anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0)).show(
+            ctx,
+            |ui| {
+                for t in self.toasts.iter().rev().take(4) {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        let text = egui::RichText::new(&t.text);
+                        ui.label(if t.error { text.color(ui.visuals().error_fg_color) } else { text });
+                    });
+                }
+            },
+        );
     }
 }
 
@@ -927,13 +1052,30 @@ impl eframe::App for StudioApp {
         self.shortcuts(&ctx);
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar_ui(ui, frame));
         if self.state.show_explorer {
-            egui::Panel::left("explorer").resizable(true).default_size(360.0).min_size(240.0).max_size(700.0).show(ui, |ui| self.explorer_ui(ui));
+            egui::Panel::left("explorer")
+                .resizable(true)
+                .default_size(360.0)
+                .min_size(240.0)
+                .max_size(700.0)
+                .show(ui, |ui| self.explorer_ui(ui));
         }
         if self.state.show_inspector {
-            egui::Panel::right("inspector").resizable(true).default_size(330.0).min_size(240.0).max_size(560.0).show(ui, |ui| self.inspector_ui(ui));
+            egui::Panel::right("inspector")
+                .resizable(true)
+                .default_size(330.0)
+                .min_size(240.0)
+                .max_size(560.0)
+                .show(ui, |ui| self.inspector_ui(ui));
         }
         if self.state.show_dock {
-            self.dock_height = egui::Panel::bottom("dock").resizable(true).default_size(380.0).min_size(140.0).show(ui, |ui| self.dock_ui(ui)).response.rect.height();
+            self.dock_height = egui::Panel::bottom("dock")
+                .resizable(true)
+                .default_size(380.0)
+                .min_size(140.0)
+                .show(ui, |ui| self.dock_ui(ui))
+                .response
+                .rect
+                .height();
         }
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {

@@ -37,7 +37,12 @@ impl<T: Send + 'static> BackgroundQuery<T> {
 
     /// Run `query` on a named thread and repaint when it answers. Returns the error when no thread could
     /// be started.
-    pub fn start(&mut self, ctx: &egui::Context, name: &str, query: impl FnOnce() -> T + Send + 'static) -> Result<(), String> {
+    pub fn start(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        query: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<(), String> {
         let (tx, rx) = channel();
         let ctx = ctx.clone();
         std::thread::Builder::new()

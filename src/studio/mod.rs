@@ -16,19 +16,36 @@ pub mod worker;
 pub use app::{Dialogs, Item, StudioApp, StudioOptions};
 
 /// A label followed by a combo box named by it (for screen readers and UI tests).
-pub fn labelled_combo<R>(ui: &mut eframe::egui::Ui, label: &str, id_salt: impl std::hash::Hash + std::fmt::Debug, selected: impl Into<eframe::egui::WidgetText>, add_contents: impl FnOnce(&mut eframe::egui::Ui) -> R) -> eframe::egui::Response {
+pub fn labelled_combo<R>(
+    ui: &mut eframe::egui::Ui,
+    label: &str,
+    id_salt: impl std::hash::Hash + std::fmt::Debug,
+    selected: impl Into<eframe::egui::WidgetText>,
+    add_contents: impl FnOnce(&mut eframe::egui::Ui) -> R,
+) -> eframe::egui::Response {
     let l = ui.label(label);
-    eframe::egui::ComboBox::from_id_salt(id_salt).selected_text(selected).show_ui(ui, add_contents).response.labelled_by(l.id)
+    eframe::egui::ComboBox::from_id_salt(id_salt)
+        .selected_text(selected)
+        .show_ui(ui, add_contents)
+        .response
+        .labelled_by(l.id)
 }
 
 /// Open the studio window; returns when it is closed.
 pub fn run(opts: StudioOptions) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default().with_title("Geode").with_inner_size([1440.0, 900.0]).with_min_inner_size([900.0, 600.0]).with_drag_and_drop(true),
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("Geode")
+            .with_inner_size([1440.0, 900.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
         renderer: eframe::Renderer::Wgpu,
         persist_window: opts.persist,
         ..Default::default()
     };
-    eframe::run_native("Geode", native, Box::new(move |cc| Ok(Box::new(StudioApp::new(cc, opts)))))
-        .map_err(|e| anyhow::anyhow!("cannot open the studio window: {e} (set WGPU_BACKEND=gl or vulkan, and DISPLAY or WAYLAND_DISPLAY)"))
+    eframe::run_native("Geode", native, Box::new(move |cc| Ok(Box::new(StudioApp::new(cc, opts))))).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the studio window: {e} (set WGPU_BACKEND=gl or vulkan, and DISPLAY or WAYLAND_DISPLAY)"
+        )
+    })
 }

@@ -52,7 +52,21 @@ pub struct EvolveForm {
 
 impl Default for EvolveForm {
     fn default() -> Self {
-        EvolveForm { space: "fixed".into(), elements: "Ba, Ti, O".into(), templates: "SrTiO3, MgAl2O4".into(), composition: "MgO".into(), min_units: 1, max_units: 4, algorithm: "ga".into(), population: 10, budget: 80, shares: [0.2, 0.4, 0.15, 0.1, 0.15], objectives: "energy".into(), potential: "chgnet".into(), relax_top: 0 }
+        EvolveForm {
+            space: "fixed".into(),
+            elements: "Ba, Ti, O".into(),
+            templates: "SrTiO3, MgAl2O4".into(),
+            composition: "MgO".into(),
+            min_units: 1,
+            max_units: 4,
+            algorithm: "ga".into(),
+            population: 10,
+            budget: 80,
+            shares: [0.2, 0.4, 0.15, 0.1, 0.15],
+            objectives: "energy".into(),
+            potential: "chgnet".into(),
+            relax_top: 0,
+        }
     }
 }
 
@@ -116,7 +130,15 @@ pub enum Column {
 
 impl Column {
     /// Numeric columns, for plot axes, colour and range filters.
-    pub const NUMERIC: [Column; 7] = [Column::FormationEnergy, Column::BandGap, Column::EAboveHull, Column::Density, Column::VolumePerAtom, Column::Atoms, Column::SpaceGroup];
+    pub const NUMERIC: [Column; 7] = [
+        Column::FormationEnergy,
+        Column::BandGap,
+        Column::EAboveHull,
+        Column::Density,
+        Column::VolumePerAtom,
+        Column::Atoms,
+        Column::SpaceGroup,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {

@@ -55,7 +55,9 @@ impl Worker {
         std::thread::Builder::new()
             .name("geode-studio-worker".into())
             .spawn(move || {
-                crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get().saturating_sub(1).max(1)).unwrap_or(1));
+                crate::ml::init_threads(
+                    std::thread::available_parallelism().map(|n| n.get().saturating_sub(1).max(1)).unwrap_or(1),
+                );
                 let mut models: HashMap<String, Box<dyn PropertyModel>> = HashMap::new();
                 while let Ok(task) = task_rx.recv() {
                     let out = run_task(task, &mut models);
@@ -79,7 +81,10 @@ impl Worker {
     }
 }
 
-fn model<'a>(models: &'a mut HashMap<String, Box<dyn PropertyModel>>, name: &str) -> Result<&'a dyn PropertyModel, String> {
+fn model<'a>(
+    models: &'a mut HashMap<String, Box<dyn PropertyModel>>,
+    name: &str,
+) -> Result<&'a dyn PropertyModel, String> {
     if !models.contains_key(name) {
         let m = crate::ml::shipped::open(name).map_err(|e| e.to_string())?;
         models.insert(name.to_string(), m);

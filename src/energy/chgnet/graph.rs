@@ -135,7 +135,12 @@ mod tests {
     #[test]
     fn simple_cubic_has_six_bonds_and_thirty_angles_per_atom_within_three_angstrom() {
         // One atom, a = 2.9 Å: 6 neighbours at 2.9 Å (bond graph), 12 at 4.1 Å, 8 at 5.02 Å, 6 at 5.8 Å (atom graph).
-        let s = Structure::from_frac(Lattice::cubic(2.9).unwrap(), vec![Element::from_symbol("Po").unwrap()], vec![Vector3::zeros()]).unwrap();
+        let s = Structure::from_frac(
+            Lattice::cubic(2.9).unwrap(),
+            vec![Element::from_symbol("Po").unwrap()],
+            vec![Vector3::zeros()],
+        )
+        .unwrap();
         let g = CrystalGraph::chgnet(&s);
         assert_eq!(g.edges.len(), 6 + 12 + 8 + 6);
         assert_eq!(g.undirected_to_directed.len(), g.edges.len() / 2);

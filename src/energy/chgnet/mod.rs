@@ -45,14 +45,20 @@ impl Chgnet {
     /// The shipped CHGNet 0.3.0 weights (parsed once per process, then shared).
     pub fn pretrained() -> Chgnet {
         static NET: OnceLock<Arc<Network>> = OnceLock::new();
-        let net = NET.get_or_init(|| Arc::new(Network::from_safetensors(SHIPPED).expect("the embedded CHGNet weights are valid"))).clone();
+        let net = NET
+            .get_or_init(|| {
+                Arc::new(Network::from_safetensors(SHIPPED).expect("the embedded CHGNet weights are valid"))
+            })
+            .clone();
         Chgnet { net, batch_size: DEFAULT_BATCH, name: "chgnet-0.3.0".into() }
     }
 
     /// Weights from a safetensors file written by `scripts/convert_chgnet.py` (e.g. a fine-tuned model).
     pub fn from_file(path: &std::path::Path) -> Result<Chgnet, CalcError> {
-        let bytes = std::fs::read(path).map_err(|e| CalcError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-        let net = Network::from_safetensors(&bytes).map_err(|e| CalcError::Invalid(format!("{}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| CalcError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        let net =
+            Network::from_safetensors(&bytes).map_err(|e| CalcError::Invalid(format!("{}: {e}", path.display())))?;
         Ok(Chgnet { net: Arc::new(net), batch_size: DEFAULT_BATCH, name: format!("chgnet({})", path.display()) })
     }
 
@@ -71,7 +77,10 @@ impl Chgnet {
             return Err(CalcError::Invalid("CHGNet needs at least one site".into()));
         }
         if let Some(e) = s.species().iter().find(|e| e.z() > MAX_Z) {
-            return Err(CalcError::UnsupportedElement { calculator: self.name.clone(), element: e.symbol().to_string() });
+            return Err(CalcError::UnsupportedElement {
+                calculator: self.name.clone(),
+                element: e.symbol().to_string(),
+            });
         }
         // Atoms within the 6 Å sphere at this density, before any graph is built.
         let per_atom = 4.0 / 3.0 * std::f64::consts::PI * self.net.cutoffs.0.powi(3) * s.n_sites() as f64 / s.volume();
@@ -87,12 +96,19 @@ impl Chgnet {
 
     /// Run the network over `structures`, `batch_size` per forward pass; `each(output, k, atoms)` turns the k-th
     /// crystal of a batch (its sites at `atoms` in the batch's per-site arrays) into a result.
-    fn batched<T>(&self, structures: &[Structure], derivatives: bool, each: impl Fn(&model::BatchOutput, usize, std::ops::Range<usize>) -> T) -> Vec<Result<T, CalcError>> {
-        let mut out: Vec<Option<Result<T, CalcError>>> = structures.iter().map(|s| self.check(s).err().map(Err)).collect();
+    fn batched<T>(
+        &self,
+        structures: &[Structure],
+        derivatives: bool,
+        each: impl Fn(&model::BatchOutput, usize, std::ops::Range<usize>) -> T,
+    ) -> Vec<Result<T, CalcError>> {
+        let mut out: Vec<Option<Result<T, CalcError>>> =
+            structures.iter().map(|s| self.check(s).err().map(Err)).collect();
         let ok: Vec<usize> = (0..structures.len()).filter(|&i| out[i].is_none()).collect();
         let (atom_cut, bond_cut) = self.net.cutoffs;
         for chunk in ok.chunks(self.batch_size.max(1)) {
-            let graphs: Vec<CrystalGraph> = chunk.iter().map(|&i| CrystalGraph::new(&structures[i], atom_cut, bond_cut)).collect();
+            let graphs: Vec<CrystalGraph> =
+                chunk.iter().map(|&i| CrystalGraph::new(&structures[i], atom_cut, bond_cut)).collect();
             let refs: Vec<&CrystalGraph> = graphs.iter().collect();
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.net.forward(&refs, derivatives))) {
                 Ok(b) => {
@@ -104,7 +120,11 @@ impl Chgnet {
                     }
                 }
                 Err(p) => {
-                    let reason = p.downcast_ref::<String>().map(|s| crate::ml::error::first_line(s)).or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "libtorch error".into());
+                    let reason = p
+                        .downcast_ref::<String>()
+                        .map(|s| crate::ml::error::first_line(s))
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "libtorch error".into());
                     for &i in chunk {
                         out[i] = Some(Err(CalcError::Failed { calculator: self.name.clone(), reason: reason.clone() }));
                     }
@@ -165,7 +185,16 @@ mod tests {
         Structure::from_frac(
             Lattice::cubic(a).unwrap(),
             vec![na, na, na, na, cl, cl, cl, cl],
-            vec![f(0., 0., 0.), f(0., 0.5, 0.5), f(0.5, 0., 0.5), f(0.5, 0.5, 0.), f(0.5, 0., 0.), f(0., 0.5, 0.), f(0., 0., 0.5), f(0.5, 0.5, 0.5)],
+            vec![
+                f(0., 0., 0.),
+                f(0., 0.5, 0.5),
+                f(0.5, 0., 0.5),
+                f(0.5, 0.5, 0.),
+                f(0.5, 0., 0.),
+                f(0., 0.5, 0.),
+                f(0., 0., 0.5),
+                f(0.5, 0.5, 0.5),
+            ],
         )
         .unwrap()
     }
@@ -193,7 +222,11 @@ mod tests {
                 c.calculate(&t).unwrap().energy
             };
             let fd = -(shift(1.0) - shift(-1.0)) / (2.0 * h);
-            assert!((fd - e0.forces[atom][axis]).abs() < 5e-3, "atom {atom} axis {axis}: autograd {} vs finite difference {fd}", e0.forces[atom][axis]);
+            assert!(
+                (fd - e0.forces[atom][axis]).abs() < 5e-3,
+                "atom {atom} axis {axis}: autograd {} vs finite difference {fd}",
+                e0.forces[atom][axis]
+            );
         }
         // σ_xx = (1/V) ∂E/∂ε_xx.
         let strain = |eps: f64| {
@@ -204,7 +237,11 @@ mod tests {
             c.calculate(&s.with_lattice(l)).unwrap().energy
         };
         let fd = (strain(5e-3) - strain(-5e-3)) / 1e-2 / s.volume();
-        assert!((fd - e0.stress[(0, 0)]).abs() < 2e-4, "stress xx: autograd {} vs finite difference {fd}", e0.stress[(0, 0)]);
+        assert!(
+            (fd - e0.stress[(0, 0)]).abs() < 2e-4,
+            "stress xx: autograd {} vs finite difference {fd}",
+            e0.stress[(0, 0)]
+        );
         let perfect = c.calculate(&rocksalt(5.6)).unwrap();
         assert!(perfect.fmax() < 1e-4, "{}", perfect.fmax());
         assert!((perfect.stress[(0, 0)] - perfect.stress[(2, 2)]).abs() < 1e-5 && perfect.stress[(0, 1)].abs() < 1e-5);
@@ -239,7 +276,8 @@ mod tests {
     fn an_isolated_atom_has_an_energy_and_no_force() {
         // No neighbour within 6 Å: no edges, no angles, only the embedding through the readout.
         let na = Element::from_symbol("Na").unwrap();
-        let s = Structure::from_frac(Lattice::cubic(12.5).unwrap(), vec![na], vec![Vector3::new(0.3, 0.3, 0.3)]).unwrap();
+        let s =
+            Structure::from_frac(Lattice::cubic(12.5).unwrap(), vec![na], vec![Vector3::new(0.3, 0.3, 0.3)]).unwrap();
         assert!(CrystalGraph::chgnet(&s).isolated_atoms() == vec![0]);
         let e = Chgnet::pretrained().calculate(&s).unwrap();
         assert!(e.energy.is_finite() && e.fmax() == 0.0 && e.stress.norm() == 0.0, "{e:?}");

@@ -151,14 +151,23 @@ impl Loader<'_> {
 
     fn linear(&mut self, prefix: &str) -> Result<Linear, String> {
         let w = self.get(&format!("{prefix}.weight"))?;
-        let b = if self.st.tensor(&format!("{prefix}.bias")).is_ok() { Some(self.get(&format!("{prefix}.bias"))?) } else { None };
+        let b = if self.st.tensor(&format!("{prefix}.bias")).is_ok() {
+            Some(self.get(&format!("{prefix}.bias"))?)
+        } else {
+            None
+        };
         Ok(Linear { w, b })
     }
 
     /// `prefix.layers.{k}` for every k holding a weight, in order.
     fn mlp(&mut self, prefix: &str) -> Result<Mlp, String> {
         let lead = format!("{prefix}.layers.");
-        let mut ks: Vec<usize> = self.st.names().iter().filter_map(|n| n.strip_prefix(&lead)?.strip_suffix(".weight")?.parse().ok()).collect();
+        let mut ks: Vec<usize> = self
+            .st
+            .names()
+            .iter()
+            .filter_map(|n| n.strip_prefix(&lead)?.strip_suffix(".weight")?.parse().ok())
+            .collect();
         ks.sort_unstable();
         if ks.is_empty() {
             return Err(format!("no layers under {prefix}"));
@@ -217,12 +226,24 @@ impl Network {
             bond_weights_bg: l.linear("bond_weights_bg")?,
             angle_embedding: l.linear("angle_embedding")?,
             atom_convs: (0..n_conv)
-                .map(|i| Ok(AtomConv { two_body: l.gated(&format!("atom_conv_layers.{i}.twoBody_atom"))?, mlp_out: l.mlp(&format!("atom_conv_layers.{i}.mlp_out"))? }))
+                .map(|i| {
+                    Ok(AtomConv {
+                        two_body: l.gated(&format!("atom_conv_layers.{i}.twoBody_atom"))?,
+                        mlp_out: l.mlp(&format!("atom_conv_layers.{i}.mlp_out"))?,
+                    })
+                })
                 .collect::<Result<_, String>>()?,
             bond_convs: (0..n_conv - 1)
-                .map(|i| Ok(BondConv { two_body: l.gated(&format!("bond_conv_layers.{i}.twoBody_bond"))?, mlp_out: l.mlp(&format!("bond_conv_layers.{i}.mlp_out"))? }))
+                .map(|i| {
+                    Ok(BondConv {
+                        two_body: l.gated(&format!("bond_conv_layers.{i}.twoBody_bond"))?,
+                        mlp_out: l.mlp(&format!("bond_conv_layers.{i}.mlp_out"))?,
+                    })
+                })
                 .collect::<Result<_, String>>()?,
-            angle_updates: (0..n_conv - 1).map(|i| Ok(AngleUpdate { two_body: l.gated(&format!("angle_layers.{i}.twoBody_bond"))? })).collect::<Result<_, String>>()?,
+            angle_updates: (0..n_conv - 1)
+                .map(|i| Ok(AngleUpdate { two_body: l.gated(&format!("angle_layers.{i}.twoBody_bond"))? }))
+                .collect::<Result<_, String>>()?,
             site_wise: l.linear("site_wise")?,
             readout_norm: l.norm("readout_norm")?,
             readout: l.mlp("mlp")?,
@@ -244,7 +265,8 @@ impl Network {
         let d = d.unsqueeze(1);
         let x = &d / cutoff;
         let out = (freq * &x).sin() / &d * (2.0 / cutoff).sqrt();
-        let env = x.pow_tensor_scalar(p) * a + x.pow_tensor_scalar(p + 1.0) * b + x.pow_tensor_scalar(p + 2.0) * c + 1.0;
+        let env =
+            x.pow_tensor_scalar(p) * a + x.pow_tensor_scalar(p + 1.0) * b + x.pow_tensor_scalar(p + 2.0) * c + 1.0;
         let env = env.where_self(&x.lt(1.0), &env.zeros_like());
         out * env
     }
@@ -266,7 +288,8 @@ impl Network {
         let mut owner = Vec::new();
         let mut pos = Vec::new();
         let mut lattices = Vec::new();
-        let (mut ctr, mut nbr, mut img, mut edge_owner, mut d2u, mut u2d) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut ctr, mut nbr, mut img, mut edge_owner, mut d2u, mut u2d) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut ang_atom, mut ang_u1, mut ang_d1, mut ang_u2, mut ang_d2) = (vec![], vec![], vec![], vec![], vec![]);
         let mut volumes = Vec::new();
         let (mut atom_off, mut dir_off, mut und_off) = (0i64, 0i64, 0i64);
@@ -301,7 +324,8 @@ impl Network {
         }
         let n_atoms = atom_off;
         let idx = |v: &[i64]| Tensor::from_slice(v);
-        let (owner_t, ctr_t, nbr_t, edge_owner_t, d2u_t, u2d_t) = (idx(&owner), idx(&ctr), idx(&nbr), idx(&edge_owner), idx(&d2u), idx(&u2d));
+        let (owner_t, ctr_t, nbr_t, edge_owner_t, d2u_t, u2d_t) =
+            (idx(&owner), idx(&ctr), idx(&nbr), idx(&edge_owner), idx(&d2u), idx(&u2d));
         let positions = Tensor::from_slice(&pos).reshape([n_atoms, 3]).set_requires_grad(derivatives);
         let strain = Tensor::zeros([n_graph as i64, 3, 3], F32).set_requires_grad(derivatives);
         let lattice = Tensor::from_slice(&lattices).reshape([n_graph as i64, 3, 3]);
@@ -324,14 +348,21 @@ impl Network {
         let w_bg = self.bond_weights_bg.forward(&bases_bg);
         let (ang_atom_t, ang_u1_t, ang_u2_t) = (idx(&ang_atom), idx(&ang_u1), idx(&ang_u2));
         let mut angle = if !ang_atom.is_empty() {
-            let cos = (unit.index_select(0, &idx(&ang_d1)) * unit.index_select(0, &idx(&ang_d2))).sum_dim_intlist([1i64].as_slice(), false, Kind::Float) * (1.0 - 1e-6);
+            let cos = (unit.index_select(0, &idx(&ang_d1)) * unit.index_select(0, &idx(&ang_d2))).sum_dim_intlist(
+                [1i64].as_slice(),
+                false,
+                Kind::Float,
+            ) * (1.0 - 1e-6);
             Some(self.angle_embedding.forward(&self.angle_basis(&cos.acos())))
         } else {
             None
         };
         let w_ag_directed = w_ag.index_select(0, &d2u_t);
         let atom_conv = |conv: &AtomConv, atom: &Tensor, bond: &Tensor| -> Tensor {
-            let msg = Tensor::cat(&[atom.index_select(0, &ctr_t), bond.index_select(0, &d2u_t), atom.index_select(0, &nbr_t)], 1);
+            let msg = Tensor::cat(
+                &[atom.index_select(0, &ctr_t), bond.index_select(0, &d2u_t), atom.index_select(0, &nbr_t)],
+                1,
+            );
             let msg = conv.two_body.forward(&msg) * &w_ag_directed;
             let agg = Tensor::zeros([n_atoms, msg.size()[1]], F32).index_add(0, &ctr_t, &msg);
             conv.mlp_out.forward(&agg) + atom
@@ -344,7 +375,9 @@ impl Network {
                 let centre = atom.index_select(0, &ang_atom_t);
                 let (b1, b2) = (bond.index_select(0, &ang_u1_t), bond.index_select(0, &ang_u2_t));
                 let total = Tensor::cat(&[&b1, &b2, ang, &centre], 1);
-                let upd = self.bond_convs[i].two_body.forward(&total) * w_bg.index_select(0, &ang_u1_t) * w_bg.index_select(0, &ang_u2_t);
+                let upd = self.bond_convs[i].two_body.forward(&total)
+                    * w_bg.index_select(0, &ang_u1_t)
+                    * w_bg.index_select(0, &ang_u2_t);
                 let agg = Tensor::zeros(bond.size(), F32).index_add(0, &ang_u1_t, &upd);
                 bond = self.bond_convs[i].mlp_out.forward(&agg) + &bond;
                 let (b1, b2) = (bond.index_select(0, &ang_u1_t), bond.index_select(0, &ang_u2_t));
@@ -356,9 +389,12 @@ impl Network {
             }
         }
         atom = atom_conv(&self.atom_convs[n_inner], &atom, &bond);
-        let site = self.readout.forward(&self.readout_norm.forward(&atom)).squeeze_dim(1) + self.atom_ref.index_select(0, &z_t);
+        let site = self.readout.forward(&self.readout_norm.forward(&atom)).squeeze_dim(1)
+            + self.atom_ref.index_select(0, &z_t);
         let energy = Tensor::zeros([n_graph as i64], F32).index_add(0, &owner_t, &site);
-        let to_vec = |t: &Tensor| -> Vec<f64> { Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).reshape([-1])).expect("a CPU float tensor") };
+        let to_vec = |t: &Tensor| -> Vec<f64> {
+            Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).reshape([-1])).expect("a CPU float tensor")
+        };
         let (f, s) = if derivatives {
             let grads = Tensor::run_backward(&[energy.sum(Kind::Float)], &[&positions, &strain], false, false);
             (to_vec(&grads[0]), to_vec(&grads[1]))
@@ -369,7 +405,10 @@ impl Network {
             energy: to_vec(&energy),
             site_energies: to_vec(&site),
             forces: f.chunks_exact(3).map(|c| [-c[0], -c[1], -c[2]]).collect(),
-            stress: (0..n_graph).filter(|_| derivatives).map(|b| std::array::from_fn(|r| std::array::from_fn(|c| s[b * 9 + r * 3 + c] / volumes[b]))).collect(),
+            stress: (0..n_graph)
+                .filter(|_| derivatives)
+                .map(|b| std::array::from_fn(|r| std::array::from_fn(|c| s[b * 9 + r * 3 + c] / volumes[b])))
+                .collect(),
             magmoms: magmom.map(|m| to_vec(&m)).unwrap_or_default(),
         }
     }

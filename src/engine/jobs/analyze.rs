@@ -40,7 +40,16 @@ pub struct AnalyzeParams {
 
 impl Default for AnalyzeParams {
     fn default() -> Self {
-        AnalyzeParams { split: "all".into(), sample: None, symprec: 0.1, chunk_size: 64, duplicates: true, ltol: 0.2, stol: 0.3, angle_tol: 5.0 }
+        AnalyzeParams {
+            split: "all".into(),
+            sample: None,
+            symprec: 0.1,
+            chunk_size: 64,
+            duplicates: true,
+            ltol: 0.2,
+            stol: 0.3,
+            angle_tol: 5.0,
+        }
     }
 }
 
@@ -132,7 +141,15 @@ impl AnalyzeJob {
             props.push(("space_group".into(), (sym.number as f64).into()));
             extra.insert("space_group_symbol".into(), json!(sym.symbol()));
         }
-        NewCandidate { seq: 0, structure: s.clone(), stage: "analysed".into(), source: format!("dataset:oqmd-icsd-{}", e.id), props, extra, parents: Vec::new() }
+        NewCandidate {
+            seq: 0,
+            structure: s.clone(),
+            stage: "analysed".into(),
+            source: format!("dataset:oqmd-icsd-{}", e.id),
+            props,
+            extra,
+            parents: Vec::new(),
+        }
     }
 }
 
@@ -159,7 +176,15 @@ impl Job for AnalyzeJob {
             let idx = &self.order[self.state.next_entry..end];
             let cancel = ctx.cancel_flag();
             let results: Vec<Option<NewCandidate>> = ctx.pool().install(|| {
-                idx.par_iter().map(|&i| if cancel.load(std::sync::atomic::Ordering::Relaxed) { None } else { Some(self.analyse_entry(i)) }).collect()
+                idx.par_iter()
+                    .map(|&i| {
+                        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                            None
+                        } else {
+                            Some(self.analyse_entry(i))
+                        }
+                    })
+                    .collect()
             });
             if ctx.is_cancelled() {
                 return Ok(StepOutcome::Continue);
@@ -178,7 +203,12 @@ impl Job for AnalyzeJob {
         if self.state.next_group < n_groups {
             // Deduplicate a batch of formula groups. Sequence numbers equal positions in `order`.
             let ds = Dataset::embedded();
-            let matcher = StructureMatcher { ltol: self.params.ltol, stol: self.params.stol, angle_tol_deg: self.params.angle_tol, ..Default::default() };
+            let matcher = StructureMatcher {
+                ltol: self.params.ltol,
+                stol: self.params.stol,
+                angle_tol_deg: self.params.angle_tol,
+                ..Default::default()
+            };
             let end = (self.state.next_group + (self.params.chunk_size / 4).max(1)).min(n_groups);
             let batch = &self.groups[self.state.next_group..end];
             let cancel = ctx.cancel_flag();
@@ -189,7 +219,8 @@ impl Job for AnalyzeJob {
                         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                             return Vec::new();
                         }
-                        let structures: Vec<_> = g.iter().map(|&pos| ds.entries[self.order[pos]].structure.clone()).collect();
+                        let structures: Vec<_> =
+                            g.iter().map(|&pos| ds.entries[self.order[pos]].structure.clone()).collect();
                         let mut pairs = Vec::new();
                         for sub in matcher.group(&structures) {
                             let first = g[sub[0]] as i64;

@@ -23,8 +23,8 @@ use crate::energy::calculator::from_spec;
 use crate::engine::error::JobError;
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::NewCandidate;
-use crate::search::evolve::evaluate::{Relaxed, RelaxSettings};
-use crate::search::evolve::{EvolveSettings, EvolveState, Evaluator, Evolution, ObjectiveSpec, Space};
+use crate::search::evolve::evaluate::{RelaxSettings, Relaxed};
+use crate::search::evolve::{Evaluator, Evolution, EvolveSettings, EvolveState, ObjectiveSpec, Space};
 
 pub const KIND: &str = "evolve";
 
@@ -46,7 +46,13 @@ pub struct EvolveParams {
 
 impl Default for EvolveParams {
     fn default() -> Self {
-        EvolveParams { search: EvolveSettings::default(), relax: RelaxSettings::default(), property_model: "graph".into(), seeds: Vec::new(), relax_top: 0 }
+        EvolveParams {
+            search: EvolveSettings::default(),
+            relax: RelaxSettings::default(),
+            property_model: "graph".into(),
+            seeds: Vec::new(),
+            relax_top: 0,
+        }
     }
 }
 
@@ -83,7 +89,13 @@ impl EvolveParams {
         }
         let keys: RunKeys = super::parse_params(&Value::Object(run))?;
         let search: EvolveSettings = super::parse_params(&Value::Object(search))?;
-        Ok(EvolveParams { search, relax: keys.relax, property_model: keys.property_model, seeds: keys.seeds, relax_top: keys.relax_top })
+        Ok(EvolveParams {
+            search,
+            relax: keys.relax,
+            property_model: keys.property_model,
+            seeds: keys.seeds,
+            relax_top: keys.relax_top,
+        })
     }
 
     /// All parameters, defaults filled in, as one table.
@@ -101,11 +113,15 @@ impl EvolveParams {
     pub fn validate(&self) -> Result<(), JobError> {
         self.search.validate().map_err(JobError::Config)?;
         if self.search.space == Space::Prototype {
-            crate::ml::shipped::open(&self.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
+            crate::ml::shipped::open(&self.property_model)
+                .map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
         }
         from_spec(&self.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
         if !(self.relax.fmax.is_finite() && self.relax.fmax > 0.0) {
-            return Err(JobError::Config(format!("key `relax.fmax`: expected a positive number of eV/Å, got {}", self.relax.fmax)));
+            return Err(JobError::Config(format!(
+                "key `relax.fmax`: expected a positive number of eV/Å, got {}",
+                self.relax.fmax
+            )));
         }
         super::relax::inputs(&self.seeds).map(|_| ())
     }
@@ -145,21 +161,41 @@ impl EvolveJob {
     }
 
     fn evaluator(&self) -> Result<Evaluator, JobError> {
-        let objectives: Vec<ObjectiveSpec> = self.p.search.objectives.iter().map(|o| ObjectiveSpec::parse(o)).collect::<Result<_, _>>().map_err(JobError::Config)?;
+        let objectives: Vec<ObjectiveSpec> = self
+            .p
+            .search
+            .objectives
+            .iter()
+            .map(|o| ObjectiveSpec::parse(o))
+            .collect::<Result<_, _>>()
+            .map_err(JobError::Config)?;
         let prototype = self.p.search.space == Space::Prototype;
-        let calc = if prototype { None } else { Some(from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?) };
+        let calc = if prototype {
+            None
+        } else {
+            Some(
+                from_spec(&self.p.relax.potential)
+                    .map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?,
+            )
+        };
         let hull = match (objectives.contains(&ObjectiveSpec::EAboveHull), prototype) {
             (false, _) => None,
             // Predicted formation energies on the dataset's DFT hull.
             (true, true) => Some(crate::energy::PhaseDiagram::from_dataset(crate::data::Dataset::embedded())),
-            (true, false) => Some(crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?),
+            (true, false) => {
+                Some(crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?)
+            }
         };
         let model = if prototype || objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) {
-            Some(std::sync::Mutex::new(crate::ml::shipped::open(&self.p.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?))
+            Some(std::sync::Mutex::new(
+                crate::ml::shipped::open(&self.p.property_model)
+                    .map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?,
+            ))
         } else {
             None
         };
-        let relax = RelaxOptions { fmax: self.p.relax.fmax, max_steps: self.p.relax.max_steps, ..RelaxOptions::default() };
+        let relax =
+            RelaxOptions { fmax: self.p.relax.fmax, max_steps: self.p.relax.max_steps, ..RelaxOptions::default() };
         Ok(Evaluator { calc, relax, objectives, hull, model })
     }
 
@@ -192,8 +228,19 @@ impl EvolveJob {
     fn publish(&mut self, ids: &[usize], ctx: &mut JobContext) {
         for &id in ids {
             let ind = &self.evo.state.individuals[id];
-            let stage = if !ind.ok() { "failed" } else if ind.duplicate_of.is_some() { "duplicate" } else { "individual" };
-            let mut props: Vec<(String, crate::engine::store::PropValue)> = ind.values.iter().filter(|(k, v)| !k.ends_with("_std") && v.is_finite()).map(|(k, v)| (k.clone(), (*v).into())).collect();
+            let stage = if !ind.ok() {
+                "failed"
+            } else if ind.duplicate_of.is_some() {
+                "duplicate"
+            } else {
+                "individual"
+            };
+            let mut props: Vec<(String, crate::engine::store::PropValue)> = ind
+                .values
+                .iter()
+                .filter(|(k, v)| !k.ends_with("_std") && v.is_finite())
+                .map(|(k, v)| (k.clone(), (*v).into()))
+                .collect();
             props.push(("generation".into(), (ind.generation as f64).into()));
             props.push(("relax_steps".into(), (ind.relax_steps as f64).into()));
             if let Some(c) = ind.costs.first().filter(|c| c.is_finite()) {
@@ -209,7 +256,15 @@ impl EvolveJob {
                 extra.insert("space_group".into(), json!(sym.symbol()));
             }
             let parents = ind.parents.iter().filter_map(|p| self.state.seqs.get(*p).copied()).collect();
-            let seq = ctx.emit(NewCandidate { seq: 0, structure: ind.structure.clone(), stage: stage.into(), source: format!("evolve:{}", self.p.search.algorithm.name()), props, extra, parents });
+            let seq = ctx.emit(NewCandidate {
+                seq: 0,
+                structure: ind.structure.clone(),
+                stage: stage.into(),
+                source: format!("evolve:{}", self.p.search.algorithm.name()),
+                props,
+                extra,
+                parents,
+            });
             if self.state.seqs.len() <= id {
                 self.state.seqs.resize(id + 1, -1);
             }
@@ -222,7 +277,13 @@ impl EvolveJob {
             ctx.metric("diversity", g, h.diversity);
             ctx.metric("front_size", g, h.front_size as f64);
             ctx.metric("evaluated", g, h.evaluated as f64);
-            ctx.log("info", format!("generation {}: best {:.4}, mean {:.4}, diversity {:.3}, {} evaluated, {} duplicates", h.generation, h.best_cost, h.mean_cost, h.diversity, h.evaluated, h.duplicates));
+            ctx.log(
+                "info",
+                format!(
+                    "generation {}: best {:.4}, mean {:.4}, diversity {:.3}, {} evaluated, {} duplicates",
+                    h.generation, h.best_cost, h.mean_cost, h.diversity, h.evaluated, h.duplicates
+                ),
+            );
         }
     }
 }
@@ -250,21 +311,40 @@ impl EvolveJob {
     fn take_injections(&mut self, ctx: &mut JobContext) {
         let dir = inject_dir(&ctx.project, ctx.run_id);
         let Ok(entries) = std::fs::read_dir(&dir) else { return };
-        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x != "rejected")).collect();
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x != "rejected"))
+            .collect();
         files.sort();
         for f in files {
             match crate::io::read_structures(&f) {
                 Ok(ss) => {
-                    let want = crate::crystal::Composition::from_formula(&self.p.search.composition).map(|c| c.reduced_formula()).unwrap_or_default();
+                    let want = crate::crystal::Composition::from_formula(&self.p.search.composition)
+                        .map(|c| c.reduced_formula())
+                        .unwrap_or_default();
                     let elements = &self.p.search.elements;
                     for s in ss {
-                        let fits = if self.p.search.variable() { s.species().iter().all(|e| elements.iter().any(|x| x.trim() == e.symbol())) } else { s.reduced_formula() == want };
+                        let fits = if self.p.search.variable() {
+                            s.species().iter().all(|e| elements.iter().any(|x| x.trim() == e.symbol()))
+                        } else {
+                            s.reduced_formula() == want
+                        };
                         if !fits {
-                            let what = if self.p.search.variable() { format!("made of {}", elements.join(", ")) } else { want.clone() };
-                            ctx.log("warn", format!("not injected: {} from {} is not {what}", s.reduced_formula(), f.display()));
+                            let what = if self.p.search.variable() {
+                                format!("made of {}", elements.join(", "))
+                            } else {
+                                want.clone()
+                            };
+                            ctx.log(
+                                "warn",
+                                format!("not injected: {} from {} is not {what}", s.reduced_formula(), f.display()),
+                            );
                             continue;
                         }
-                        ctx.log("info", format!("injected {} ({}) from {}", s.reduced_formula(), s.n_sites(), f.display()));
+                        ctx.log(
+                            "info",
+                            format!("injected {} ({}) from {}", s.reduced_formula(), s.n_sites(), f.display()),
+                        );
                         self.evo.inject(s);
                     }
                     let _ = std::fs::remove_file(&f);
@@ -285,7 +365,14 @@ impl EvolveJob {
             return Ok(StepOutcome::Done(self.summary()));
         }
         if self.state.finals.is_none() {
-            let ids: Vec<usize> = self.evo.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).map(|i| i.id).collect();
+            let ids: Vec<usize> = self
+                .evo
+                .state
+                .individuals
+                .iter()
+                .filter(|i| i.ok() && i.duplicate_of.is_none())
+                .map(|i| i.id)
+                .collect();
             self.state.finals = Some(self.evo.rank(&ids).into_iter().take(self.p.relax_top).collect());
         }
         let finals = self.state.finals.clone().unwrap_or_default();
@@ -295,23 +382,46 @@ impl EvolveJob {
             summary["relaxed_top"] = json!(relaxed);
             return Ok(StepOutcome::Done(summary));
         };
-        ctx.set_progress("relax top", self.state.finals_done as u64, finals.len() as u64, self.state.finals_done as f64 / finals.len().max(1) as f64);
+        ctx.set_progress(
+            "relax top",
+            self.state.finals_done as u64,
+            finals.len() as u64,
+            self.state.finals_done as f64 / finals.len().max(1) as f64,
+        );
         if self.finisher.is_none() {
-            let calc = from_spec(&self.p.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
-            let hull = if self.p.relax.potential.trim() == "chgnet" { crate::energy::references::chgnet_hull().ok() } else { None };
+            let calc = from_spec(&self.p.relax.potential)
+                .map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+            let hull = if self.p.relax.potential.trim() == "chgnet" {
+                crate::energy::references::chgnet_hull().ok()
+            } else {
+                None
+            };
             self.finisher = Some((calc, hull));
         }
         let Some((calc, hull)) = &self.finisher else { return Err(JobError::Failed("potential missing".into())) };
-        let opts = RelaxOptions { fmax: self.p.relax.fmax.min(0.05), max_steps: self.p.relax.max_steps.max(500), ..RelaxOptions::default() };
+        let opts = RelaxOptions {
+            fmax: self.p.relax.fmax.min(0.05),
+            max_steps: self.p.relax.max_steps.max(500),
+            ..RelaxOptions::default()
+        };
         let ind = &self.evo.state.individuals[id];
         let seq = self.state.seqs.get(id).copied().unwrap_or(-1);
         let cancel = ctx.cancel_flag();
-        let out = crate::energy::relax(calc.as_ref(), &ind.structure, &opts, &mut |_, _| if cancel.load(std::sync::atomic::Ordering::Relaxed) { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) });
+        let out = crate::energy::relax(calc.as_ref(), &ind.structure, &opts, &mut |_, _| {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        });
         match out {
             Ok(r) if r.cancelled => return Ok(StepOutcome::Continue),
             Ok(r) => {
                 let per_atom = r.evaluation.energy / r.structure.n_sites() as f64;
-                let mut props: Vec<(String, crate::engine::store::PropValue)> = vec![("relaxed_energy_per_atom".into(), per_atom.into()), ("relax_steps".into(), (r.steps as f64).into())];
+                let mut props: Vec<(String, crate::engine::store::PropValue)> = vec![
+                    ("relaxed_energy_per_atom".into(), per_atom.into()),
+                    ("relax_steps".into(), (r.steps as f64).into()),
+                ];
                 if let Some(h) = hull
                     && let Ok(p) = h.e_above_hull(&r.structure.composition(), per_atom)
                 {
@@ -320,10 +430,29 @@ impl EvolveJob {
                 for (k, v) in &props {
                     ctx.update_prop(seq, k, *v);
                 }
-                ctx.log("info", format!("individual {id} ({}) relaxed: {per_atom:.4} eV/atom{}", ind.structure.reduced_formula(), props.iter().find(|(k, _)| k == "relaxed_e_above_hull").map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value)).unwrap_or_default()));
+                ctx.log(
+                    "info",
+                    format!(
+                        "individual {id} ({}) relaxed: {per_atom:.4} eV/atom{}",
+                        ind.structure.reduced_formula(),
+                        props
+                            .iter()
+                            .find(|(k, _)| k == "relaxed_e_above_hull")
+                            .map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value))
+                            .unwrap_or_default()
+                    ),
+                );
                 let mut extra = serde_json::Map::new();
                 extra.insert("relaxed_from_seq".into(), json!(seq));
-                ctx.emit(NewCandidate { seq: 0, structure: r.structure, stage: "relaxed".into(), source: format!("evolve:{}:relax_top", self.p.search.algorithm.name()), props, extra, parents: vec![seq] });
+                ctx.emit(NewCandidate {
+                    seq: 0,
+                    structure: r.structure,
+                    stage: "relaxed".into(),
+                    source: format!("evolve:{}:relax_top", self.p.search.algorithm.name()),
+                    props,
+                    extra,
+                    parents: vec![seq],
+                });
             }
             Err(e) => ctx.log("warn", format!("individual {id}: relaxation failed: {e}")),
         }
@@ -381,7 +510,9 @@ impl Job for EvolveJob {
         let end = (start + chunk).min(pending.len());
         let cancel = ctx.cancel_flag();
         let t = Instant::now();
-        let relaxed: Vec<Option<Relaxed>> = ctx.pool().install(|| pending[start..end].par_iter().map(|p| eval.relax_one(&p.structure, &cancel)).collect());
+        let relaxed: Vec<Option<Relaxed>> = ctx
+            .pool()
+            .install(|| pending[start..end].par_iter().map(|p| eval.relax_one(&p.structure, &cancel)).collect());
         self.state.seconds_relax += t.elapsed().as_secs_f64();
         if relaxed.iter().any(Option::is_none) {
             return Ok(StepOutcome::Continue); // paused: the chunk is relaxed again on resume
@@ -401,7 +532,12 @@ impl Job for EvolveJob {
         }
         // The generation is relaxed: score, select, publish.
         let t = Instant::now();
-        let relaxed: Vec<Relaxed> = self.state.done.drain(..).map(|(structure, energy_per_atom, steps)| Relaxed { structure, energy_per_atom, steps }).collect();
+        let relaxed: Vec<Relaxed> = self
+            .state
+            .done
+            .drain(..)
+            .map(|(structure, energy_per_atom, steps)| Relaxed { structure, energy_per_atom, steps })
+            .collect();
         let scored = eval.score(relaxed);
         let ids = self.evo.accept(scored);
         self.state.seconds_evaluation += t.elapsed().as_secs_f64();

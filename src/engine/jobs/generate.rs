@@ -51,7 +51,16 @@ pub struct GenerateParams {
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { n: 100, model: "crystal-vae".into(), property_model: "graph".into(), batch: 64, seeds: Vec::new(), settings: CampaignSettings::default(), relax: String::new(), relax_steps: 300 }
+        GenerateParams {
+            n: 100,
+            model: "crystal-vae".into(),
+            property_model: "graph".into(),
+            batch: 64,
+            seeds: Vec::new(),
+            settings: CampaignSettings::default(),
+            relax: String::new(),
+            relax_steps: 300,
+        }
     }
 }
 
@@ -61,9 +70,13 @@ impl GenerateParams {
             return Err(JobError::Config("keys `n` and `batch` must be at least 1".into()));
         }
         for t in &self.settings.targets {
-            crate::search::generate::PropertyTarget::parse(t).map_err(|e| JobError::Config(format!("key `settings.targets`: {e}")))?;
+            crate::search::generate::PropertyTarget::parse(t)
+                .map_err(|e| JobError::Config(format!("key `settings.targets`: {e}")))?;
         }
-        self.settings.constraints.allowed_types().map_err(|e| JobError::Config(format!("key `settings.constraints`: {e}")))?;
+        self.settings
+            .constraints
+            .allowed_types()
+            .map_err(|e| JobError::Config(format!("key `settings.constraints`: {e}")))?;
         Ok(())
     }
 }
@@ -125,11 +138,18 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     let stable = rc.polisher.is_stable(&r);
     state.stable_novel += usize::from(stable && novel);
     let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
-    let mut props: Vec<(String, PropValue)> = vec![("relaxed_energy_per_atom".into(), e.into()), ("relax_steps".into(), (r.relax_steps as f64).into()), ("relax_converged".into(), flag(r.converged)), ("novel".into(), flag(novel))];
+    let mut props: Vec<(String, PropValue)> = vec![
+        ("relaxed_energy_per_atom".into(), e.into()),
+        ("relax_steps".into(), (r.relax_steps as f64).into()),
+        ("relax_converged".into(), flag(r.converged)),
+        ("novel".into(), flag(novel)),
+    ];
     // The relaxed crystal's own predictions, under the same names as the generated one's.
     match rc.campaign.judge_each(std::slice::from_ref(&r.structure), rc.model).pop() {
         Some(Ok((predicted, distance))) => {
-            props.extend(predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })));
+            props.extend(
+                predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })),
+            );
             if let Some(d) = distance {
                 props.push(("distance_to_target".into(), d.into()));
                 state.relaxed_hits += usize::from(d == 0.0);
@@ -147,7 +167,15 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     let mut extra = serde_json::Map::new();
     extra.insert("index".into(), json!(index));
     extra.insert("relaxed_from_seq".into(), json!(seq));
-    ctx.emit(NewCandidate { seq: 0, structure: r.structure, stage: "relaxed".into(), source: rc.source.clone(), props, extra, parents: vec![seq] });
+    ctx.emit(NewCandidate {
+        seq: 0,
+        structure: r.structure,
+        stage: "relaxed".into(),
+        source: rc.source.clone(),
+        props,
+        extra,
+        parents: vec![seq],
+    });
 }
 
 impl Job for GenerateJob {
@@ -171,13 +199,23 @@ impl Job for GenerateJob {
             let seeds: Vec<_> = super::relax::inputs(&self.p.seeds)?.into_iter().map(|(_, s)| s).collect();
             let vae = CrystalVae::open(&self.p.model).map_err(|e| JobError::Config(format!("key `model`: {e}")))?;
             let campaign = Campaign::new(vae, self.p.settings.clone(), &seeds).map_err(JobError::Config)?;
-            let model = crate::ml::shipped::open(&self.p.property_model).map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
+            let model = crate::ml::shipped::open(&self.p.property_model)
+                .map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
             if !campaign.targets.is_empty() {
-                ctx.log("info", format!("targets: {}", campaign.targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join("; ")));
+                ctx.log(
+                    "info",
+                    format!(
+                        "targets: {}",
+                        campaign.targets.iter().map(|t| t.describe()).collect::<Vec<_>>().join("; ")
+                    ),
+                );
             }
             self.ready = Some((campaign, model));
             if !self.p.relax.trim().is_empty() {
-                self.polisher = Some(Polisher::new(PolishSettings::relaxing(&self.p.relax, self.p.relax_steps)).map_err(|e| JobError::Config(format!("key `relax`: {e}")))?);
+                self.polisher = Some(
+                    Polisher::new(PolishSettings::relaxing(&self.p.relax, self.p.relax_steps))
+                        .map_err(|e| JobError::Config(format!("key `relax`: {e}")))?,
+                );
             }
         }
         let Some((campaign, model)) = &self.ready else { return Err(JobError::Failed("campaign missing".into())) };
@@ -196,7 +234,9 @@ impl Job for GenerateJob {
                 ctx.set_progress("decoding", start as u64, n_total as u64, f);
             };
             campaign
-                .generate(start, count, n_total, self.seed, model.as_ref(), &mut progress, &|| cancel.load(std::sync::atomic::Ordering::Relaxed))
+                .generate(start, count, n_total, self.seed, model.as_ref(), &mut progress, &|| {
+                    cancel.load(std::sync::atomic::Ordering::Relaxed)
+                })
                 .map_err(JobError::Failed)?
         };
         if ctx.is_cancelled() {
@@ -218,7 +258,11 @@ impl Job for GenerateJob {
             self.state.hits += usize::from(hit);
             self.state.novel_valid += usize::from(valid && g.novel);
             let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
-            let mut props: Vec<(String, PropValue)> = g.predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })).collect();
+            let mut props: Vec<(String, PropValue)> = g
+                .predicted
+                .iter()
+                .map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) }))
+                .collect();
             props.push(("head_formation_energy_per_atom".into(), g.head_properties[0].into()));
             props.push(("head_band_gap".into(), g.head_properties[1].into()));
             props.push(("structurally_valid".into(), flag(g.structurally_valid)));
@@ -242,9 +286,22 @@ impl Job for GenerateJob {
                 }
                 _ => None,
             };
-            let seq = ctx.emit(NewCandidate { seq: 0, structure: g.structure, stage: stage.into(), source: format!("crystal-vae ({})", self.p.model), props, extra, parents: Vec::new() });
+            let seq = ctx.emit(NewCandidate {
+                seq: 0,
+                structure: g.structure,
+                stage: stage.into(),
+                source: format!("crystal-vae ({})", self.p.model),
+                props,
+                extra,
+                parents: Vec::new(),
+            });
             if let (Some(r), Some(polisher)) = (polished, &self.polisher) {
-                let rc = RelaxedContext { campaign, polisher, model: model.as_ref(), source: format!("crystal-vae ({}) + {}", self.p.model, self.p.relax.trim()) };
+                let rc = RelaxedContext {
+                    campaign,
+                    polisher,
+                    model: model.as_ref(),
+                    source: format!("crystal-vae ({}) + {}", self.p.model, self.p.relax.trim()),
+                };
                 emit_relaxed(ctx, &mut self.state, &rc, seq, start + k, r);
             }
         }
@@ -260,7 +317,13 @@ impl Job for GenerateJob {
         ctx.set_counter("per_second", self.state.next as f64 / self.state.seconds.max(1e-9));
         ctx.set_progress("decoding", self.state.next as u64, n_total as u64, self.state.next as f64 / n_total as f64);
         if self.state.next >= self.p.n {
-            ctx.log("info", format!("{} crystals decoded, {} built, {} valid, {} valid and novel", self.p.n, self.state.built, self.state.valid, self.state.novel_valid));
+            ctx.log(
+                "info",
+                format!(
+                    "{} crystals decoded, {} built, {} valid, {} valid and novel",
+                    self.p.n, self.state.built, self.state.valid, self.state.novel_valid
+                ),
+            );
             return Ok(StepOutcome::Done(self.summary()));
         }
         Ok(StepOutcome::Continue)

@@ -16,7 +16,8 @@ use super::error::JobError;
 use super::job::Job;
 
 /// Names of the registered job kinds.
-pub const KINDS: [&str; 7] = [analyze::KIND, evolve::KIND, generate::KIND, relax::KIND, screen::KIND, train::KIND, train_generator::KIND];
+pub const KINDS: [&str; 7] =
+    [analyze::KIND, evolve::KIND, generate::KIND, relax::KIND, screen::KIND, train::KIND, train_generator::KIND];
 
 /// Deserialize parameters, reporting the path of the key that failed and the expected form.
 pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> {
@@ -24,7 +25,11 @@ pub fn parse_params<P: DeserializeOwned>(params: &Value) -> Result<P, JobError> 
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        if path == "." || path.is_empty() { JobError::Config(inner) } else { JobError::Config(format!("key `{path}`: {inner}")) }
+        if path == "." || path.is_empty() {
+            JobError::Config(inner)
+        } else {
+            JobError::Config(format!("key `{path}`: {inner}"))
+        }
     })
 }
 
@@ -97,11 +102,15 @@ pub fn split_config(text: &str, is_toml: bool) -> Result<(u64, i64, Value), JobE
     let obj = v.as_object_mut().ok_or_else(|| JobError::Config("the config must be a table of keys".into()))?;
     let seed = match obj.remove("seed") {
         None => 0,
-        Some(s) => s.as_u64().ok_or_else(|| JobError::Config(format!("key `seed`: expected a non-negative integer, got {s}")))?,
+        Some(s) => s
+            .as_u64()
+            .ok_or_else(|| JobError::Config(format!("key `seed`: expected a non-negative integer, got {s}")))?,
     };
     let priority = match obj.remove("priority") {
         None => 0,
-        Some(p) => p.as_i64().ok_or_else(|| JobError::Config(format!("key `priority`: expected an integer, got {p}")))?,
+        Some(p) => {
+            p.as_i64().ok_or_else(|| JobError::Config(format!("key `priority`: expected an integer, got {p}")))?
+        }
     };
     obj.remove("kind");
     Ok((seed, priority, v))

@@ -44,7 +44,15 @@ pub struct RelaxParams {
 
 impl Default for RelaxParams {
     fn default() -> Self {
-        RelaxParams { structures: Vec::new(), potential: "chgnet".into(), fmax: 0.05, max_steps: 500, relax_cell: true, frame_every: 10, symprec: None }
+        RelaxParams {
+            structures: Vec::new(),
+            potential: "chgnet".into(),
+            fmax: 0.05,
+            max_steps: 500,
+            relax_cell: true,
+            frame_every: 10,
+            symprec: None,
+        }
     }
 }
 
@@ -54,12 +62,15 @@ pub(crate) fn inputs(keys: &[String]) -> Result<Vec<(String, Structure)>, JobErr
     let mut out = Vec::new();
     for k in keys {
         if Path::new(k).is_file() {
-            let ss = io::read_structures(Path::new(k)).map_err(|e| JobError::Config(format!("key `structures`: {e}")))?;
+            let ss =
+                io::read_structures(Path::new(k)).map_err(|e| JobError::Config(format!("key `structures`: {e}")))?;
             out.extend(ss.into_iter().enumerate().map(|(i, s)| (format!("{k}#{i}"), s)));
         } else {
             let hits = ds.lookup(k);
             if hits.is_empty() {
-                return Err(JobError::Config(format!("key `structures`: {k:?} is neither a file nor a dataset id, label or formula")));
+                return Err(JobError::Config(format!(
+                    "key `structures`: {k:?} is neither a file nor a dataset id, label or formula"
+                )));
             }
             out.extend(hits.into_iter().map(|e| (format!("oqmd-icsd-{}", e.id), e.structure.clone())));
         }
@@ -122,11 +133,19 @@ impl Job for RelaxJob {
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
         let n = self.inputs.len();
         if self.state.next >= n {
-            return Ok(StepOutcome::Done(json!({"structures": n, "converged": self.state.converged, "potential": self.calc.name()})));
+            return Ok(StepOutcome::Done(
+                json!({"structures": n, "converged": self.state.converged, "potential": self.calc.name()}),
+            ));
         }
         let i = self.state.next;
         let (name, start) = &self.inputs[i];
-        let opts = RelaxOptions { fmax: self.params.fmax, max_steps: self.params.max_steps, relax_cell: self.params.relax_cell, symprec: self.params.symprec, ..RelaxOptions::default() };
+        let opts = RelaxOptions {
+            fmax: self.params.fmax,
+            max_steps: self.params.max_steps,
+            relax_cell: self.params.relax_cell,
+            symprec: self.params.symprec,
+            ..RelaxOptions::default()
+        };
         let cancel = ctx.cancel_flag();
         let every = self.params.frame_every;
         let mut points = Vec::new();
@@ -142,7 +161,11 @@ impl Job for RelaxJob {
             if every > 0 && p.step % every == 0 {
                 frames.push((p.clone(), s.clone()));
             }
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .map_err(|e| JobError::Failed(format!("{name}: {e}")))?;
         if out.cancelled {
@@ -158,8 +181,20 @@ impl Job for RelaxJob {
             let mut extra = serde_json::Map::new();
             extra.insert("input".into(), json!(name));
             extra.insert("step".into(), json!(p.step));
-            let props = vec![("energy".to_string(), p.energy.into()), ("fmax".to_string(), p.fmax.into()), ("step".to_string(), (p.step as f64).into())];
-            ctx.emit(NewCandidate { seq: 0, structure: s, stage: "frame".into(), source: source.clone(), props, extra, parents: Vec::new() });
+            let props = vec![
+                ("energy".to_string(), p.energy.into()),
+                ("fmax".to_string(), p.fmax.into()),
+                ("step".to_string(), (p.step as f64).into()),
+            ];
+            ctx.emit(NewCandidate {
+                seq: 0,
+                structure: s,
+                stage: "frame".into(),
+                source: source.clone(),
+                props,
+                extra,
+                parents: Vec::new(),
+            });
         }
         let ev = &out.evaluation;
         let natoms = out.structure.n_sites() as f64;
@@ -175,8 +210,24 @@ impl Job for RelaxJob {
             ("converged".to_string(), f64::from(u8::from(out.converged)).into()),
             ("initial_energy_per_atom".to_string(), (out.trajectory[0].energy / natoms).into()),
         ];
-        ctx.emit(NewCandidate { seq: 0, structure: out.structure.clone(), stage: "relaxed".into(), source, props, extra, parents: Vec::new() });
-        ctx.log("info", format!("{name}: {} after {} steps, {:.6} eV/atom", if out.converged { "converged" } else { "not converged" }, out.steps, ev.energy / natoms));
+        ctx.emit(NewCandidate {
+            seq: 0,
+            structure: out.structure.clone(),
+            stage: "relaxed".into(),
+            source,
+            props,
+            extra,
+            parents: Vec::new(),
+        });
+        ctx.log(
+            "info",
+            format!(
+                "{name}: {} after {} steps, {:.6} eV/atom",
+                if out.converged { "converged" } else { "not converged" },
+                out.steps,
+                ev.energy / natoms
+            ),
+        );
         self.state.converged += usize::from(out.converged);
         self.state.next += 1;
         ctx.set_counter("converged", self.state.converged as f64);

@@ -31,12 +31,15 @@ use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::{NewCandidate, PropValue};
 use crate::ml::{PropertyModel, Target, shipped};
 use crate::search::enumerate::{self, Candidate};
-use crate::search::objectives::{Constraint, Estimate, Objective, crowding_distances, non_dominated_fronts, probability_all};
+use crate::search::objectives::{
+    Constraint, Estimate, Objective, crowding_distances, non_dominated_fronts, probability_all,
+};
 
 pub const KIND: &str = "screen";
 
 /// The funnel's stages, in order.
-pub const STAGES: [&str; 6] = ["enumerated", "chemistry", "composition_model", "structure_model", "hull", "constraints"];
+pub const STAGES: [&str; 6] =
+    ["enumerated", "chemistry", "composition_model", "structure_model", "hull", "constraints"];
 
 /// Parameters of a `screen` run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,7 +98,9 @@ impl Default for ScreenParams {
 }
 
 fn elements(key: &str, v: &[String]) -> Result<Vec<Element>, JobError> {
-    v.iter().map(|s| Element::from_symbol(s).map_err(|_| JobError::Config(format!("key `{key}`: unknown element {s:?}")))).collect()
+    v.iter()
+        .map(|s| Element::from_symbol(s).map_err(|_| JobError::Config(format!("key `{key}`: unknown element {s:?}"))))
+        .collect()
 }
 
 impl ScreenParams {
@@ -117,7 +122,8 @@ impl ScreenParams {
             return bad("max_atoms", "expected at least 1".into());
         }
         if self.relax_top > 0 {
-            crate::energy::calculator::from_spec(&self.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
+            crate::energy::calculator::from_spec(&self.potential)
+                .map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
         }
         elements("substitute_elements", &self.substitute_elements)?;
         elements("allowed_elements", &self.allowed_elements)?;
@@ -131,7 +137,12 @@ impl ScreenParams {
         let ds = Dataset::embedded();
         for t in &self.templates {
             if enumerate::templates_for(t, ds).is_empty() {
-                return bad("templates", format!("{t:?} is neither a dataset id, a formula in the dataset, nor an AFLOW prototype (aflow:KEY)"));
+                return bad(
+                    "templates",
+                    format!(
+                        "{t:?} is neither a dataset id, a formula in the dataset, nor an AFLOW prototype (aflow:KEY)"
+                    ),
+                );
             }
         }
         Ok(())
@@ -212,15 +223,21 @@ impl ScreenJob {
         use crate::energy::{Calculator, Chgnet, RelaxOptions, relax};
         if self.potential.is_none() {
             crate::ml::init_threads(1);
-            let calc = from_spec(&self.params.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
+            let calc =
+                from_spec(&self.params.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
             let shipped = calc.name() == Calculator::name(&Chgnet::pretrained());
-            let hull = shipped.then(crate::energy::references::chgnet_hull).transpose().map_err(|e| JobError::Failed(format!("the CHGNet hull: {e}")))?;
+            let hull = shipped
+                .then(crate::energy::references::chgnet_hull)
+                .transpose()
+                .map_err(|e| JobError::Failed(format!("the CHGNet hull: {e}")))?;
             self.potential = Some((calc, hull));
         }
         let (calc, hull) = self.potential.as_ref().expect("set above");
         let c = &self.candidates[seq as usize];
         let name = c.structure.reduced_formula();
-        let out = match relax(calc.as_ref(), &c.structure, &RelaxOptions::default(), &mut |_, _| std::ops::ControlFlow::Continue(())) {
+        let out = match relax(calc.as_ref(), &c.structure, &RelaxOptions::default(), &mut |_, _| {
+            std::ops::ControlFlow::Continue(())
+        }) {
             Ok(o) => o,
             Err(e) => {
                 ctx.log("warn", format!("candidate {seq} ({name}): relaxation failed: {e}"));
@@ -250,8 +267,27 @@ impl ScreenJob {
         for (k, v) in &props {
             ctx.update_prop(seq, k, *v);
         }
-        ctx.log("info", format!("candidate {seq} ({name}) relaxed in {} steps: {per_atom:.4} eV/atom{}", out.steps, props.iter().find(|(k, _)| k == "relaxed_e_above_hull").map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value)).unwrap_or_default()));
-        ctx.emit(NewCandidate { seq: 0, structure: out.structure, stage: "relaxed".into(), source: format!("relax:{}", c.template), props, extra, parents: Vec::new() });
+        ctx.log(
+            "info",
+            format!(
+                "candidate {seq} ({name}) relaxed in {} steps: {per_atom:.4} eV/atom{}",
+                out.steps,
+                props
+                    .iter()
+                    .find(|(k, _)| k == "relaxed_e_above_hull")
+                    .map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value))
+                    .unwrap_or_default()
+            ),
+        );
+        ctx.emit(NewCandidate {
+            seq: 0,
+            structure: out.structure,
+            stage: "relaxed".into(),
+            source: format!("relax:{}", c.template),
+            props,
+            extra,
+            parents: Vec::new(),
+        });
         Ok(())
     }
 
@@ -261,7 +297,11 @@ impl ScreenJob {
             return Err(format!("{} atoms > max_atoms {}", s.n_sites(), self.params.max_atoms));
         }
         let comp = s.composition();
-        if let Some(e) = comp.elements().into_iter().find(|e| self.excluded.contains(e) || (!self.allowed.is_empty() && !self.allowed.contains(e))) {
+        if let Some(e) = comp
+            .elements()
+            .into_iter()
+            .find(|e| self.excluded.contains(e) || (!self.allowed.is_empty() && !self.allowed.contains(e)))
+        {
             return Err(format!("element {e} not allowed"));
         }
         let v = oxidation::validity(&comp, ValidityOptions::default());
@@ -314,14 +354,22 @@ impl Job for ScreenJob {
             // Stage 2: composition model on the survivors.
             let idx2: Vec<usize> = (0..chunk.len()).filter(|&i| chem[i].is_ok()).collect();
             let comps: Vec<_> = idx2.iter().map(|&i| chunk[i].structure.composition()).collect();
-            let p2 = if comps.is_empty() { Vec::new() } else { comp_model.predict_compositions(&comps).map_err(model_err)? };
+            let p2 = if comps.is_empty() {
+                Vec::new()
+            } else {
+                comp_model.predict_compositions(&comps).map_err(model_err)?
+            };
             let t2 = comp_model.targets();
             let fe_k = t2.iter().position(|t| *t == Target::FormationEnergyPerAtom);
             let mut comp_pred: BTreeMap<usize, Vec<crate::ml::Prediction>> = BTreeMap::new();
             for (&i, p) in idx2.iter().zip(p2) {
                 comp_pred.insert(i, p);
             }
-            let pass2 = |i: usize| comp_pred.get(&i).is_some_and(|p| fe_k.is_none_or(|k| p[k].mean - 2.0 * p[k].std <= self.params.max_formation_energy));
+            let pass2 = |i: usize| {
+                comp_pred.get(&i).is_some_and(|p| {
+                    fe_k.is_none_or(|k| p[k].mean - 2.0 * p[k].std <= self.params.max_formation_energy)
+                })
+            };
             self.state.seconds[1] += clock.elapsed().as_secs_f64();
             // Stage 3: structure model.
             let clock = std::time::Instant::now();
@@ -340,7 +388,10 @@ impl Job for ScreenJob {
                 let mut extra = serde_json::Map::new();
                 extra.insert("template".into(), json!(c.template));
                 extra.insert("prototype".into(), json!(c.prototype));
-                extra.insert("substitutions".into(), json!(c.substitutions.iter().map(|(a, b)| [a.symbol(), b.symbol()]).collect::<Vec<_>>()));
+                extra.insert(
+                    "substitutions".into(),
+                    json!(c.substitutions.iter().map(|(a, b)| [a.symbol(), b.symbol()]).collect::<Vec<_>>()),
+                );
                 if let Some(p) = c.probability {
                     props.push(("substitution_probability".into(), p.into()));
                 }
@@ -354,11 +405,17 @@ impl Job for ScreenJob {
                     stage = 1;
                     if let Some(p) = comp_pred.get(&i) {
                         for (t, x) in t2.iter().zip(p) {
-                            props.push((format!("{}_composition", t.name()), PropValue { value: x.mean, std: Some(x.std) }));
+                            props.push((
+                                format!("{}_composition", t.name()),
+                                PropValue { value: x.mean, std: Some(x.std) },
+                            ));
                         }
                     }
                     if !pass2(i) {
-                        stopped = Some(format!("composition model: formation energy lower bound above {} eV/atom", self.params.max_formation_energy));
+                        stopped = Some(format!(
+                            "composition model: formation energy lower bound above {} eV/atom",
+                            self.params.max_formation_energy
+                        ));
                     } else {
                         let p = &graph_pred[&i];
                         for (t, x) in t3.iter().zip(p) {
@@ -366,7 +423,10 @@ impl Job for ScreenJob {
                             estimates.insert(t.name().to_string(), est(x));
                         }
                         stage = 3;
-                        match estimates.get("formation_energy_per_atom").map(|fe| (fe, hull.e_above_hull(&c.structure.composition(), fe.mean))) {
+                        match estimates
+                            .get("formation_energy_per_atom")
+                            .map(|fe| (fe, hull.e_above_hull(&c.structure.composition(), fe.mean)))
+                        {
                             Some((fe, Ok(h))) => {
                                 let e = Estimate { mean: h.e_above_hull, std: fe.std };
                                 props.push(("e_above_hull".into(), PropValue { value: e.mean, std: Some(e.std) }));
@@ -377,10 +437,15 @@ impl Job for ScreenJob {
                                 let prob = probability_all(&self.constraints, &estimates);
                                 props.push(("p_constraints".into(), prob.into()));
                                 if prob < self.params.min_probability {
-                                    stopped = Some(format!("P(constraints) = {prob:.3} < {}", self.params.min_probability));
+                                    stopped =
+                                        Some(format!("P(constraints) = {prob:.3} < {}", self.params.min_probability));
                                 } else {
                                     stage = 5;
-                                    let costs = self.objectives.iter().map(|o| estimates.get(&o.property).map_or(f64::INFINITY, |e| o.cost(*e, 0.0))).collect();
+                                    let costs = self
+                                        .objectives
+                                        .iter()
+                                        .map(|o| estimates.get(&o.property).map_or(f64::INFINITY, |e| o.cost(*e, 0.0)))
+                                        .collect();
                                     self.state.passed.push((self.state.next as i64 + i as i64, costs, prob));
                                 }
                             }
@@ -395,7 +460,15 @@ impl Job for ScreenJob {
                 if let Some(w) = &stopped {
                     extra.insert("stopped".into(), json!(w));
                 }
-                ctx.emit(NewCandidate { seq: 0, structure: c.structure.clone(), stage: STAGES[stage].into(), source: format!("substitution:{}", c.template), props, extra, parents: Vec::new() });
+                ctx.emit(NewCandidate {
+                    seq: 0,
+                    structure: c.structure.clone(),
+                    stage: STAGES[stage].into(),
+                    source: format!("substitution:{}", c.template),
+                    props,
+                    extra,
+                    parents: Vec::new(),
+                });
             }
             self.state.seconds[3] += clock.elapsed().as_secs_f64();
             self.state.next = end;
@@ -407,7 +480,8 @@ impl Job for ScreenJob {
         }
         // Rank the candidates that passed: Pareto fronts of the objectives, or the constraint probability.
         let passed = &self.state.passed;
-        let costs: Vec<Vec<f64>> = passed.iter().map(|(_, c, p)| if c.is_empty() { vec![-p] } else { c.clone() }).collect();
+        let costs: Vec<Vec<f64>> =
+            passed.iter().map(|(_, c, p)| if c.is_empty() { vec![-p] } else { c.clone() }).collect();
         let fronts = non_dominated_fronts(&costs);
         let crowd = crowding_distances(&costs, &fronts);
         if self.state.to_relax.is_none() {
@@ -417,7 +491,9 @@ impl Job for ScreenJob {
             }
             // Best first: lower front, then larger crowding distance, then higher constraint probability.
             let mut order: Vec<usize> = (0..passed.len()).collect();
-            order.sort_by(|&a, &b| fronts[a].cmp(&fronts[b]).then(crowd[b].total_cmp(&crowd[a])).then(passed[b].2.total_cmp(&passed[a].2)));
+            order.sort_by(|&a, &b| {
+                fronts[a].cmp(&fronts[b]).then(crowd[b].total_cmp(&crowd[a])).then(passed[b].2.total_cmp(&passed[a].2))
+            });
             self.state.to_relax = Some(order.into_iter().take(self.params.relax_top).map(|k| passed[k].0).collect());
             if self.params.relax_top > 0 {
                 return Ok(StepOutcome::Continue);
@@ -430,18 +506,26 @@ impl Job for ScreenJob {
             self.state.relax_seconds += clock.elapsed().as_secs_f64();
             self.state.relaxed += 1;
             ctx.set_counter("relaxed", self.state.relaxed as f64);
-            ctx.set_progress("relax", self.state.relaxed as u64, to_relax.len() as u64, 0.99 + 0.01 * self.state.relaxed as f64 / to_relax.len() as f64);
+            ctx.set_progress(
+                "relax",
+                self.state.relaxed as u64,
+                to_relax.len() as u64,
+                0.99 + 0.01 * self.state.relaxed as f64 / to_relax.len() as f64,
+            );
             return Ok(StepOutcome::Continue);
         }
         ctx.set_progress("done", n as u64, n as u64, 1.0);
-        let funnel: serde_json::Map<String, Value> = STAGES.iter().zip(&self.state.reached).map(|(s, n)| (s.to_string(), json!(n))).collect();
+        let funnel: serde_json::Map<String, Value> =
+            STAGES.iter().zip(&self.state.reached).map(|(s, n)| (s.to_string(), json!(n))).collect();
         // Throughput of each stage: candidates that entered it per second of its wall time (the hull stage
         // includes emitting the candidates).
         let r = &self.state.reached;
         let t = &self.state.seconds;
         let rate = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
         let throughput = json!({"chemistry": rate(r[0], t[0]), "composition_model": rate(r[1], t[1]), "structure_model": rate(r[2], t[2]), "hull_and_constraints": rate(r[3], t[3])});
-        Ok(StepOutcome::Done(json!({"candidates": n, "funnel": funnel, "passed": passed.len(), "pareto_front": fronts.iter().filter(|f| **f == 0).count(),
-                                    "stage_seconds": t, "candidates_per_second": throughput, "relaxed": self.state.relaxed, "relax_seconds": self.state.relax_seconds})))
+        Ok(StepOutcome::Done(
+            json!({"candidates": n, "funnel": funnel, "passed": passed.len(), "pareto_front": fronts.iter().filter(|f| **f == 0).count(),
+                                    "stage_seconds": t, "candidates_per_second": throughput, "relaxed": self.state.relaxed, "relax_seconds": self.state.relax_seconds}),
+        ))
     }
 }

@@ -112,7 +112,13 @@ impl TrainJob {
         for i in 0..self.cfg.members {
             let m = Member::new(&arch, self.cfg.targets.len(), tch::Device::Cpu);
             let p = partial.join(format!("member{i}.safetensors"));
-            tch::no_grad(|| m.vs.read_safetensors(&p)).map_err(|e| JobError::Failed(format!("cannot read {}: {}", p.display(), crate::ml::error::first_line(&e.to_string()))))?;
+            tch::no_grad(|| m.vs.read_safetensors(&p)).map_err(|e| {
+                JobError::Failed(format!(
+                    "cannot read {}: {}",
+                    p.display(),
+                    crate::ml::error::first_line(&e.to_string())
+                ))
+            })?;
             members.push(m);
         }
         let mut ens = train::assemble(&self.cfg, members, &self.data_description(), self.seed);
@@ -123,7 +129,8 @@ impl TrainJob {
         ens.card.metrics = train::metrics_value(&metrics);
         ens.card.created_at = now_iso();
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| JobError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| JobError::Failed(format!("cannot create {}: {e}", dir.display())))?;
         }
         checkpoint::save(&mut ens, out).map_err(model_err)?;
         let metrics_json = json!(ens.card.metrics);
@@ -139,7 +146,9 @@ impl TrainJob {
             card: serde_json::to_value(&ens.card).unwrap_or(Value::Null),
         });
         let _ = std::fs::remove_dir_all(&partial);
-        Ok(json!({"model": out.display().to_string(), "weights_sha256": ens.card.weights_sha256, "test": metrics_json, "members": self.cfg.members, "epochs": self.state.epochs_total}))
+        Ok(
+            json!({"model": out.display().to_string(), "weights_sha256": ens.card.weights_sha256, "test": metrics_json, "members": self.cfg.members, "epochs": self.state.epochs_total}),
+        )
     }
 }
 
@@ -175,7 +184,8 @@ impl Job for TrainJob {
             return self.finish(ctx, sets, &out).map(StepOutcome::Done);
         }
         if self.trainer.is_none() {
-            let mut t = Trainer::new(&self.cfg, sets.train.clone(), sets.val.clone(), self.seed, self.state.member).map_err(model_err)?;
+            let mut t = Trainer::new(&self.cfg, sets.train.clone(), sets.val.clone(), self.seed, self.state.member)
+                .map_err(model_err)?;
             if let Some(p) = &self.state.progress {
                 t.restore_state(&partial, p.clone()).map_err(model_err)?;
             }
@@ -199,12 +209,30 @@ impl Job for TrainJob {
             ctx.metric(&format!("val_mae_{}", t.name()), step, *mae);
         }
         self.state.epochs_total += 1;
-        let maes: Vec<String> = self.cfg.targets.iter().zip(&report.val_mae).map(|(t, m)| format!("{} {m:.4}", t.name())).collect();
-        ctx.log("debug", format!("member {} epoch {}: train loss {:.4}, val MAE {}{}", report.member, report.epoch, report.train_loss, maes.join(", "), if report.improved { " (best)" } else { "" }));
+        let maes: Vec<String> =
+            self.cfg.targets.iter().zip(&report.val_mae).map(|(t, m)| format!("{} {m:.4}", t.name())).collect();
+        ctx.log(
+            "debug",
+            format!(
+                "member {} epoch {}: train loss {:.4}, val MAE {}{}",
+                report.member,
+                report.epoch,
+                report.train_loss,
+                maes.join(", "),
+                if report.improved { " (best)" } else { "" }
+            ),
+        );
         if trainer.progress.done {
             let p = partial.join(format!("member{}.safetensors", self.state.member));
-            std::fs::copy(partial.join("best.safetensors"), &p).map_err(|e| JobError::Failed(format!("cannot write {}: {e}", p.display())))?;
-            ctx.log("info", format!("member {} done after {} epochs (best epoch {}, val score {:.4})", self.state.member, trainer.progress.epoch, trainer.progress.best_epoch, trainer.progress.best_val));
+            std::fs::copy(partial.join("best.safetensors"), &p)
+                .map_err(|e| JobError::Failed(format!("cannot write {}: {e}", p.display())))?;
+            ctx.log(
+                "info",
+                format!(
+                    "member {} done after {} epochs (best epoch {}, val score {:.4})",
+                    self.state.member, trainer.progress.epoch, trainer.progress.best_epoch, trainer.progress.best_val
+                ),
+            );
             self.state.member += 1;
             self.state.progress = None;
             self.trainer = None;
@@ -213,7 +241,12 @@ impl Job for TrainJob {
         }
         let done_epochs = self.state.member * self.cfg.epochs + self.state.progress.as_ref().map_or(0, |p| p.epoch);
         let total = self.cfg.members * self.cfg.epochs;
-        ctx.set_progress(&format!("member {}/{}", (self.state.member + 1).min(self.cfg.members), self.cfg.members), done_epochs as u64, total as u64, 0.98 * done_epochs as f64 / total as f64);
+        ctx.set_progress(
+            &format!("member {}/{}", (self.state.member + 1).min(self.cfg.members), self.cfg.members),
+            done_epochs as u64,
+            total as u64,
+            0.98 * done_epochs as f64 / total as f64,
+        );
         Ok(StepOutcome::Continue)
     }
 }

@@ -41,13 +41,28 @@ pub struct TrainGeneratorParams {
 impl Default for TrainGeneratorParams {
     fn default() -> Self {
         let t = GenTrainConfig::default();
-        TrainGeneratorParams { model: t.model, epochs: t.epochs, batch_size: t.batch_size, learning_rate: t.learning_rate, limit: t.limit, name: "crystal-vae".into(), out: String::new(), torch_threads: 0 }
+        TrainGeneratorParams {
+            model: t.model,
+            epochs: t.epochs,
+            batch_size: t.batch_size,
+            learning_rate: t.learning_rate,
+            limit: t.limit,
+            name: "crystal-vae".into(),
+            out: String::new(),
+            torch_threads: 0,
+        }
     }
 }
 
 impl TrainGeneratorParams {
     pub fn train_config(&self) -> GenTrainConfig {
-        GenTrainConfig { model: self.model.clone(), epochs: self.epochs, batch_size: self.batch_size, learning_rate: self.learning_rate, limit: self.limit }
+        GenTrainConfig {
+            model: self.model.clone(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            limit: self.limit,
+        }
     }
 
     pub fn validate(&self) -> Result<(), JobError> {
@@ -82,7 +97,11 @@ impl TrainGeneratorJob {
     }
 
     fn out_path(&self, project: &Path) -> PathBuf {
-        if self.p.out.is_empty() { project.parent().unwrap_or(Path::new(".")).join(format!("{}.safetensors", self.p.name)) } else { PathBuf::from(&self.p.out) }
+        if self.p.out.is_empty() {
+            project.parent().unwrap_or(Path::new(".")).join(format!("{}.safetensors", self.p.name))
+        } else {
+            PathBuf::from(&self.p.out)
+        }
     }
 
     fn partial(out: &Path) -> PathBuf {
@@ -113,12 +132,18 @@ impl Job for TrainGeneratorJob {
             ctx.set_progress("prepare", 0, 1, 0.0);
             let cfg = &self.p.train_config();
             let seed = self.seed;
-            let (train, val) = ctx.pool().install(|| (embedded_samples(&cfg.model, Split::Train, cfg.limit, seed), embedded_samples(&cfg.model, Split::Val, cfg.limit.map(|n| (n / 8).max(16)), seed)));
+            let (train, val) = ctx.pool().install(|| {
+                (
+                    embedded_samples(&cfg.model, Split::Train, cfg.limit, seed),
+                    embedded_samples(&cfg.model, Split::Val, cfg.limit.map(|n| (n / 8).max(16)), seed),
+                )
+            });
             ctx.log("info", format!("{} training and {} validation crystals", train.len(), val.len()));
             let mut t = GenTrainer::new(cfg.clone(), Arc::new(train), Arc::new(val), seed, DATA).map_err(model_err)?;
             ctx.log("info", format!("crystal VAE with {} parameters", t.vae.n_parameters()));
             if self.state.epochs_done > 0 {
-                let bytes = std::fs::read(&partial).map_err(|e| JobError::Failed(format!("cannot resume from {}: {e}", partial.display())))?;
+                let bytes = std::fs::read(&partial)
+                    .map_err(|e| JobError::Failed(format!("cannot resume from {}: {e}", partial.display())))?;
                 t.restore(&bytes, self.state.epochs_done).map_err(model_err)?;
                 ctx.log("info", format!("resumed after epoch {}", self.state.epochs_done));
             }
@@ -132,11 +157,20 @@ impl Job for TrainGeneratorJob {
             let limit = self.p.limit.map(|n| n.max(4 * trainer.vae.latent_dim() as usize));
             trainer.vae.fit_latent_prior_on_train_split(limit).map_err(JobError::Failed)?;
             let card = &mut trainer.vae.card;
-            for (k, v) in [("val_coord", val.coord), ("val_lattice", val.lattice), ("val_composition", val.composition), ("val_n_atoms", val.n_atoms), ("val_property", val.property), ("val_kl", val.kl), ("val_loss", val.total)] {
+            for (k, v) in [
+                ("val_coord", val.coord),
+                ("val_lattice", val.lattice),
+                ("val_composition", val.composition),
+                ("val_n_atoms", val.n_atoms),
+                ("val_property", val.property),
+                ("val_kl", val.kl),
+                ("val_loss", val.total),
+            ] {
                 card.metrics.insert(k.into(), v);
             }
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| JobError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| JobError::Failed(format!("cannot create {}: {e}", dir.display())))?;
             }
             trainer.vae.save(&out).map_err(model_err)?;
             let metrics = json!(trainer.vae.card.metrics);
@@ -149,7 +183,9 @@ impl Job for TrainGeneratorJob {
                 card: serde_json::to_value(&trainer.vae.card).unwrap_or(Value::Null),
             });
             let _ = std::fs::remove_file(&partial);
-            return Ok(StepOutcome::Done(json!({"model": out.display().to_string(), "weights_sha256": trainer.vae.card.weights_sha256, "epochs": trainer.epoch, "validation": metrics})));
+            return Ok(StepOutcome::Done(
+                json!({"model": out.display().to_string(), "weights_sha256": trainer.vae.card.weights_sha256, "epochs": trainer.epoch, "validation": metrics}),
+            ));
         }
         let cancel = ctx.cancel_flag();
         let epochs = self.p.epochs;
@@ -168,11 +204,19 @@ impl Job for TrainGeneratorJob {
             }
         };
         let bytes = trainer.vae.to_bytes().map_err(model_err)?;
-        std::fs::write(&partial, bytes).map_err(|e| JobError::Failed(format!("cannot write {}: {e}", partial.display())))?;
+        std::fs::write(&partial, bytes)
+            .map_err(|e| JobError::Failed(format!("cannot write {}: {e}", partial.display())))?;
         let step = report.epoch as i64;
         ctx.metric("loss", step, report.train.total);
         ctx.metric("val_loss", step, report.val.total);
-        for (k, v) in [("val_coord", report.val.coord), ("val_lattice", report.val.lattice), ("val_composition", report.val.composition), ("val_n_atoms", report.val.n_atoms), ("val_property", report.val.property), ("val_kl", report.val.kl)] {
+        for (k, v) in [
+            ("val_coord", report.val.coord),
+            ("val_lattice", report.val.lattice),
+            ("val_composition", report.val.composition),
+            ("val_n_atoms", report.val.n_atoms),
+            ("val_property", report.val.property),
+            ("val_kl", report.val.kl),
+        ] {
             ctx.metric(k, step, v);
         }
         ctx.log(

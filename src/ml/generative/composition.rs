@@ -28,7 +28,13 @@ const MIN_FRACTION: f64 = 1e-4;
 
 /// The composition of whole-atom `counts` (indexed by Z − 1).
 pub fn counts_composition(counts: &[usize]) -> Composition {
-    Composition::from_pairs(counts.iter().enumerate().filter(|(_, k)| **k > 0).filter_map(|(t, &k)| Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64))))
+    Composition::from_pairs(
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k > 0)
+            .filter_map(|(t, &k)| Element::from_z(t as u32 + 1).ok().map(|e| (e, k as f64))),
+    )
 }
 
 /// Whether whole-atom `counts` (indexed by Z − 1) pass SMACT's compositional validity.
@@ -48,7 +54,13 @@ pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Ve
 /// within `budget` nats of the cheapest: the formulas the element-count prior and a property guide
 /// choose among. The bonus applies before the list is cut, so a formula with a likelier number of
 /// elements is not crowded out by many cheap variants of an unlikely one.
-pub fn ranked_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], k: usize, budget: f64, bonus: &[f64]) -> Vec<(f64, Vec<usize>)> {
+pub fn ranked_valid_counts(
+    q: &[f64],
+    size_log_p: &[(usize, f64)],
+    k: usize,
+    budget: f64,
+    bonus: &[f64],
+) -> Vec<(f64, Vec<usize>)> {
     let Some((pool, mut cands)) = candidates(q, size_log_p) else { return Vec::new() };
     if k == 0 {
         return Vec::new();
@@ -105,17 +117,23 @@ fn candidates(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<(Vec<usize>, Vec
     pool.truncate(POOL);
     let ln_q: Vec<f64> = pool.iter().map(|&t| (q[t] / total).ln()).collect();
     let best_lp = size_log_p.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
-    let mut sizes: Vec<(usize, f64)> = size_log_p.iter().copied().filter(|(n, lp)| *n > 0 && best_lp - lp <= SIZE_WINDOW_NATS).collect();
+    let mut sizes: Vec<(usize, f64)> =
+        size_log_p.iter().copied().filter(|(n, lp)| *n > 0 && best_lp - lp <= SIZE_WINDOW_NATS).collect();
     sizes.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     sizes.truncate(MAX_SIZES);
     let mut cands: Vec<(f64, usize, [u8; POOL])> = Vec::new();
     let mut x = vec![0u8; pool.len()];
     for &(n, lp) in &sizes {
         enumerate(&mut x, 0, n, &mut |c| {
-            let kl: f64 = c.iter().zip(&ln_q).filter(|(k, _)| **k > 0).map(|(&k, lq)| {
-                let f = k as f64 / n as f64;
-                f * (f.ln() - lq)
-            }).sum();
+            let kl: f64 = c
+                .iter()
+                .zip(&ln_q)
+                .filter(|(k, _)| **k > 0)
+                .map(|(&k, lq)| {
+                    let f = k as f64 / n as f64;
+                    f * (f.ln() - lq)
+                })
+                .sum();
             let mut counts = [0u8; POOL];
             counts[..c.len()].copy_from_slice(c);
             cands.push((kl + best_lp - lp, n, counts));

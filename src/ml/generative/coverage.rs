@@ -79,7 +79,10 @@ pub struct Fingerprint {
 
 /// Fingerprints of many crystals, in parallel.
 pub fn fingerprints(structures: &[Structure], scaler: &CompositionScaler) -> Vec<Fingerprint> {
-    structures.par_iter().map(|s| Fingerprint { structure: structure_fingerprint(s).ok(), composition: scaler.transform(s) }).collect()
+    structures
+        .par_iter()
+        .map(|s| Fingerprint { structure: structure_fingerprint(s).ok(), composition: scaler.transform(s) })
+        .collect()
 }
 
 /// The coverage figures.
@@ -111,17 +114,33 @@ fn euclid(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Coverage of `reference` by `generated` (fingerprints from [`fingerprints`]).
-pub fn coverage(generated: &[Fingerprint], reference: &[Fingerprint], structure_cutoff: f64, composition_cutoff: f64) -> Coverage {
-    let generated_fp: Vec<(&[f64], &[f64])> = generated.iter().filter_map(|f| Some((f.structure.as_deref()?, f.composition.as_slice()))).collect();
-    let refs: Vec<(&[f64], &[f64])> = reference.iter().filter_map(|f| Some((f.structure.as_deref()?, f.composition.as_slice()))).collect();
+pub fn coverage(
+    generated: &[Fingerprint],
+    reference: &[Fingerprint],
+    structure_cutoff: f64,
+    composition_cutoff: f64,
+) -> Coverage {
+    let generated_fp: Vec<(&[f64], &[f64])> =
+        generated.iter().filter_map(|f| Some((f.structure.as_deref()?, f.composition.as_slice()))).collect();
+    let refs: Vec<(&[f64], &[f64])> =
+        reference.iter().filter_map(|f| Some((f.structure.as_deref()?, f.composition.as_slice()))).collect();
     let (ng, nr) = (generated_fp.len(), refs.len());
-    let mut out = Coverage { structure_cutoff, composition_cutoff, n_generated: generated.len(), n_fingerprinted: ng, n_reference: nr, ..Default::default() };
+    let mut out = Coverage {
+        structure_cutoff,
+        composition_cutoff,
+        n_generated: generated.len(),
+        n_fingerprinted: ng,
+        n_reference: nr,
+        ..Default::default()
+    };
     if ng == 0 || nr == 0 {
         return out;
     }
     // Row g: distances to every reference crystal.
-    let rows: Vec<(Vec<f64>, Vec<f64>)> =
-        generated_fp.par_iter().map(|(gs, gc)| refs.iter().map(|(rs, rc)| (euclid(gs, rs), euclid(gc, rc))).unzip()).collect();
+    let rows: Vec<(Vec<f64>, Vec<f64>)> = generated_fp
+        .par_iter()
+        .map(|(gs, gc)| refs.iter().map(|(rs, rc)| (euclid(gs, rs), euclid(gc, rc))).unzip())
+        .collect();
     let within = |s: f64, c: f64| s <= structure_cutoff && c <= composition_cutoff;
     let min = |it: &mut dyn Iterator<Item = f64>| it.fold(f64::INFINITY, f64::min);
     let mut precision_hits = 0;
@@ -176,14 +195,16 @@ mod tests {
     fn coupled_and_decoupled_coverage_differ_as_defined() {
         // Reference crystal 0 is near generated 0 in structure and near generated 1 in composition only.
         let reference = [fp(&[0.0], &[0.0]), fp(&[5.0], &[50.0])];
-        let generated = [fp(&[0.1], &[30.0]), fp(&[3.0], &[1.0]), Fingerprint { structure: None, composition: vec![0.0] }];
+        let generated =
+            [fp(&[0.1], &[30.0]), fp(&[3.0], &[1.0]), Fingerprint { structure: None, composition: vec![0.0] }];
         let c = coverage(&generated, &reference, 0.4, 10.0);
         assert_eq!(c.recall, 0.0);
         assert_eq!(c.recall_cdvae, 0.5);
         assert_eq!(c.precision, 0.0);
         assert_eq!((c.n_generated, c.n_fingerprinted, c.n_reference), (3, 2, 2));
         // A generated crystal on top of reference 1 covers it and counts for precision (1 of 3).
-        let generated = [fp(&[5.0], &[50.0]), fp(&[9.0], &[0.0]), Fingerprint { structure: None, composition: vec![0.0] }];
+        let generated =
+            [fp(&[5.0], &[50.0]), fp(&[9.0], &[0.0]), Fingerprint { structure: None, composition: vec![0.0] }];
         let c = coverage(&generated, &reference, 0.4, 10.0);
         assert_eq!(c.recall, 0.5);
         assert!((c.precision - 1.0 / 3.0).abs() < 1e-12);

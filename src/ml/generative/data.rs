@@ -37,7 +37,10 @@ pub struct GenSample {
 /// The structure in its Niggli-reduced cell, coordinates wrapped.
 pub fn canonical(s: &Structure) -> Result<Structure, CrystalError> {
     let (reduced, t) = s.lattice.niggli_reduced();
-    let tinv = t.cast::<f64>().try_inverse().ok_or_else(|| CrystalError::InvalidParameters("Niggli transformation is singular".into()))?;
+    let tinv = t
+        .cast::<f64>()
+        .try_inverse()
+        .ok_or_else(|| CrystalError::InvalidParameters("Niggli transformation is singular".into()))?;
     let frac = s.frac_coords().iter().map(|f| crate::crystal::structure::wrap_frac(&(tinv * f))).collect();
     Structure::from_frac(reduced, s.species().to_vec(), frac)
 }
@@ -55,7 +58,14 @@ pub fn lattice_from6(v: &[f64; 6], n: usize) -> Result<Lattice, CrystalError> {
     let s = (n.max(1) as f64).cbrt();
     let len = |x: f64| (x.clamp(-1.0, 3.5)).exp() * s;
     let ang = |x: f64| x.clamp(ANGLE_RANGE_DEG.0, ANGLE_RANGE_DEG.1);
-    Lattice::from_parameters(LatticeParams { a: len(v[0]), b: len(v[1]), c: len(v[2]), alpha_deg: ang(v[3]), beta_deg: ang(v[4]), gamma_deg: ang(v[5]) })
+    Lattice::from_parameters(LatticeParams {
+        a: len(v[0]),
+        b: len(v[1]),
+        c: len(v[2]),
+        alpha_deg: ang(v[3]),
+        beta_deg: ang(v[4]),
+        gamma_deg: ang(v[5]),
+    })
 }
 
 /// Element fractions of `z` as (type index, fraction), in type order.
@@ -70,7 +80,13 @@ pub fn composition_of(z: &[u8]) -> Vec<(usize, f32)> {
 impl GenSample {
     /// Prepare a crystal; fails for elements beyond Z = 100, more than `max_atoms` sites or a cell that
     /// will not reduce.
-    pub fn new(name: &str, s: &Structure, props: [Option<f64>; 2], graph: &GraphSpec, max_atoms: usize) -> Result<GenSample, String> {
+    pub fn new(
+        name: &str,
+        s: &Structure,
+        props: [Option<f64>; 2],
+        graph: &GraphSpec,
+        max_atoms: usize,
+    ) -> Result<GenSample, String> {
         if s.n_sites() == 0 || s.n_sites() > max_atoms {
             return Err(format!("{name}: {} sites (the model takes 1 to {max_atoms})", s.n_sites()));
         }
@@ -104,7 +120,10 @@ pub struct Edges {
 
 /// Edges of atoms at fractional `frac` in `lattice`.
 pub fn edges(lattice: &Lattice, z: &[u8], frac: &[Vector3<f64>], cutoff: f64, max_neighbors: usize) -> Edges {
-    let species: Vec<Element> = z.iter().map(|&x| Element::from_z(x as u32).unwrap_or_else(|_| Element::from_z(1).expect("H exists"))).collect();
+    let species: Vec<Element> = z
+        .iter()
+        .map(|&x| Element::from_z(x as u32).unwrap_or_else(|_| Element::from_z(1).expect("H exists")))
+        .collect();
     let Ok(s) = Structure::from_frac(lattice.clone(), species, frac.to_vec()) else { return Edges::default() };
     let nl = s.neighbor_list(cutoff);
     let wrapped: Vec<Vector3<f64>> = frac.iter().map(crate::crystal::structure::wrap_frac).collect();
@@ -147,7 +166,15 @@ mod tests {
 
     #[test]
     fn lattice_round_trips_through_six_numbers() {
-        let l = Lattice::from_parameters(LatticeParams { a: 4.0, b: 5.0, c: 6.5, alpha_deg: 80.0, beta_deg: 95.0, gamma_deg: 100.0 }).unwrap();
+        let l = Lattice::from_parameters(LatticeParams {
+            a: 4.0,
+            b: 5.0,
+            c: 6.5,
+            alpha_deg: 80.0,
+            beta_deg: 95.0,
+            gamma_deg: 100.0,
+        })
+        .unwrap();
         let back = lattice_from6(&lat6_of(&l, 7), 7).unwrap().params();
         assert!((back.a - 4.0).abs() < 1e-9 && (back.c - 6.5).abs() < 1e-9 && (back.gamma_deg - 100.0).abs() < 1e-9);
     }

@@ -106,11 +106,19 @@ pub struct Reference<'a> {
 }
 
 fn distribution(structures: &[&Structure], fe: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    (structures.iter().map(|s| s.density()).collect(), structures.iter().map(|s| s.composition().n_elements() as f64).collect(), fe.to_vec())
+    (
+        structures.iter().map(|s| s.density()).collect(),
+        structures.iter().map(|s| s.composition().n_elements() as f64).collect(),
+        fe.to_vec(),
+    )
 }
 
 fn predict_fe(model: &dyn PropertyModel, structures: &[&Structure]) -> Result<Vec<f64>, ModelError> {
-    let k = model.targets().iter().position(|t| *t == Target::FormationEnergyPerAtom).ok_or_else(|| ModelError::Setup(format!("{} does not predict formation energy", model.name())))?;
+    let k = model
+        .targets()
+        .iter()
+        .position(|t| *t == Target::FormationEnergyPerAtom)
+        .ok_or_else(|| ModelError::Setup(format!("{} does not predict formation energy", model.name())))?;
     let owned: Vec<Structure> = structures.iter().map(|s| (*s).clone()).collect();
     let mut out = Vec::with_capacity(owned.len());
     for chunk in owned.chunks(512) {
@@ -135,7 +143,12 @@ impl Default for EvalOptions {
 }
 
 /// Score `generated` against `reference`.
-pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn PropertyModel, options: EvalOptions) -> Result<(GenerationMetrics, Vec<CrystalFacts>), ModelError> {
+pub fn evaluate(
+    generated: &[Structure],
+    reference: &Reference,
+    model: &dyn PropertyModel,
+    options: EvalOptions,
+) -> Result<(GenerationMetrics, Vec<CrystalFacts>), ModelError> {
     let n = generated.len();
     let matcher = StructureMatcher::default();
     let opts = ValidityOptions::default();
@@ -175,23 +188,32 @@ pub fn evaluate(generated: &[Structure], reference: &Reference, model: &dyn Prop
     let (cd, cn, cf) = distribution(&cmp_refs, &cmp_fe);
     let dist_to_compare = |refs: &[&Structure], fe: &[f64]| {
         let (d, e, f) = distribution(refs, fe);
-        Distances { density: wasserstein_1d(&d, &cd), n_elements: wasserstein_1d(&e, &cn), formation_energy: wasserstein_1d(&f, &cf) }
+        Distances {
+            density: wasserstein_1d(&d, &cd),
+            n_elements: wasserstein_1d(&e, &cn),
+            formation_energy: wasserstein_1d(&f, &cf),
+        }
     };
     let wasserstein = dist_to_compare(&gen_refs, &fe);
     // Coverage: every generated crystal against the comparison set, compositions standardised on the
     // training set.
     let cov_setup = options.coverage.then(|| {
-        let scaler = CompositionScaler::fit(if reference.train.is_empty() { reference.compare } else { reference.train });
+        let scaler =
+            CompositionScaler::fit(if reference.train.is_empty() { reference.compare } else { reference.train });
         let compare_fp = fingerprints(reference.compare, &scaler);
         (scaler, compare_fp)
     });
-    let cov = cov_setup.as_ref().map(|(scaler, compare_fp)| coverage(&fingerprints(generated, scaler), compare_fp, STRUCTURE_CUTOFF, COMPOSITION_CUTOFF));
+    let cov = cov_setup.as_ref().map(|(scaler, compare_fp)| {
+        coverage(&fingerprints(generated, scaler), compare_fp, STRUCTURE_CUTOFF, COMPOSITION_CUTOFF)
+    });
     let (wasserstein_floor, coverage_floor) = if options.floor && !reference.train.is_empty() {
         let step = (reference.train.len() / n.max(1)).max(1);
         let sample: Vec<&Structure> = reference.train.iter().step_by(step).take(n.max(1)).collect();
         let sfe = predict_fe(model, &sample)?;
         let owned: Vec<Structure> = sample.iter().map(|s| (*s).clone()).collect();
-        let cov_floor = cov_setup.as_ref().map(|(scaler, compare_fp)| coverage(&fingerprints(&owned, scaler), compare_fp, STRUCTURE_CUTOFF, COMPOSITION_CUTOFF));
+        let cov_floor = cov_setup.as_ref().map(|(scaler, compare_fp)| {
+            coverage(&fingerprints(&owned, scaler), compare_fp, STRUCTURE_CUTOFF, COMPOSITION_CUTOFF)
+        });
         (Some(dist_to_compare(&sample, &sfe)), cov_floor)
     } else {
         (None, None)

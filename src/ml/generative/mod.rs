@@ -39,7 +39,6 @@ pub const GEN_CARD_KEY: &str = "geode_generator_card";
 pub const SHIPPED_NAME: &str = "crystal-vae";
 static SHIPPED: &[u8] = include_bytes!("../../../assets/models/crystal-vae.safetensors");
 
-
 impl CrystalVae {
     /// Serialise weights and card (the card's hash is filled in).
     pub fn to_bytes(&mut self) -> Result<Vec<u8>, ModelError> {
@@ -60,18 +59,25 @@ impl CrystalVae {
     /// Load from safetensors bytes; `what` names the source in errors.
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<CrystalVae, ModelError> {
         let text = metadata_entry(bytes, GEN_CARD_KEY, what)?;
-        let card: GenCard = serde_json::from_str(&text).map_err(|e| ModelError::Setup(format!("{what}: malformed generator card: {e}")))?;
+        let card: GenCard = serde_json::from_str(&text)
+            .map_err(|e| ModelError::Setup(format!("{what}: malformed generator card: {e}")))?;
         card.config.validate().map_err(|e| ModelError::Setup(format!("{what}: {e}")))?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Setup(format!("{what}: {e:?}")))?;
         let vae = CrystalVae::new(card);
         load_vars(&vae.vs, &st, "", what)?;
         let n = vae.vs.variables().len();
         if st.names().len() != n {
-            return Err(ModelError::Setup(format!("{what}: {} tensors stored, the architecture has {n}", st.names().len())));
+            return Err(ModelError::Setup(format!(
+                "{what}: {} tensors stored, the architecture has {n}",
+                st.names().len()
+            )));
         }
         let check = weights_hash(&vars_of(&vae.vs, "")?);
         if check != vae.card.weights_sha256 {
-            return Err(ModelError::Setup(format!("{what}: weights hash {check} differs from the card's {}", vae.card.weights_sha256)));
+            return Err(ModelError::Setup(format!(
+                "{what}: weights hash {check} differs from the card's {}",
+                vae.card.weights_sha256
+            )));
         }
         Ok(vae)
     }
@@ -87,7 +93,8 @@ impl CrystalVae {
     }
 
     pub fn load(path: &Path) -> Result<CrystalVae, ModelError> {
-        let bytes = std::fs::read(path).map_err(|e| ModelError::Setup(format!("cannot read {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| ModelError::Setup(format!("cannot read {}: {e}", path.display())))?;
         CrystalVae::from_bytes(&bytes, &path.display().to_string())
     }
 }

@@ -92,7 +92,10 @@ impl GenConfig {
             return Err("latent ≥ 2, hidden ≥ 8 and score_layers ≥ 1 are required".into());
         }
         if !(self.sigma_min > 0.0 && self.sigma_max > self.sigma_min) {
-            return Err(format!("noise levels need 0 < sigma_min < sigma_max (got {} and {})", self.sigma_min, self.sigma_max));
+            return Err(format!(
+                "noise levels need 0 < sigma_min < sigma_max (got {} and {})",
+                self.sigma_min, self.sigma_max
+            ));
         }
         if self.max_atoms == 0 || self.max_atoms > 200 {
             return Err(format!("max_atoms must be 1..=200 (got {})", self.max_atoms));
@@ -176,14 +179,22 @@ pub const MAX_OFFSET_NATS: f64 = 6.0;
 pub fn fit_element_count_offsets(cheapest: &[Vec<f64>], log_target: &[f64]) -> Vec<f64> {
     let n_k = log_target.len();
     let tau = OFFSET_TEMPERATURE_NATS;
-    let reachable: Vec<bool> = (0..n_k).map(|k| cheapest.iter().any(|c| c.get(k).is_some_and(|x| x.is_finite()))).collect();
+    let reachable: Vec<bool> =
+        (0..n_k).map(|k| cheapest.iter().any(|c| c.get(k).is_some_and(|x| x.is_finite()))).collect();
     let fitted: Vec<bool> = (0..n_k).map(|k| reachable[k] && log_target[k].exp() >= 1e-3).collect();
     let mode = (0..n_k).max_by(|&a, &b| log_target[a].total_cmp(&log_target[b])).unwrap_or(0);
     let mut b = vec![0.0f64; n_k];
     for _ in 0..2000 {
         let mut share = vec![0.0f64; n_k];
         for c in cheapest {
-            let logits: Vec<f64> = (0..n_k).map(|k| c.get(k).copied().filter(|x| x.is_finite() && fitted[k]).map_or(f64::NEG_INFINITY, |x| (b[k] - x) / tau)).collect();
+            let logits: Vec<f64> = (0..n_k)
+                .map(|k| {
+                    c.get(k)
+                        .copied()
+                        .filter(|x| x.is_finite() && fitted[k])
+                        .map_or(f64::NEG_INFINITY, |x| (b[k] - x) / tau)
+                })
+                .collect();
             let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             if !top.is_finite() {
                 continue;
@@ -233,7 +244,11 @@ struct Mlp {
 
 impl Mlp {
     fn new(p: nn::Path, i: i64, h: i64, o: i64) -> Mlp {
-        Mlp { a: nn::linear(&p / "a", i, h, Default::default()), b: nn::linear(&p / "b", h, h, Default::default()), c: nn::linear(&p / "c", h, o, Default::default()) }
+        Mlp {
+            a: nn::linear(&p / "a", i, h, Default::default()),
+            b: nn::linear(&p / "b", h, h, Default::default()),
+            c: nn::linear(&p / "c", h, o, Default::default()),
+        }
     }
     fn forward(&self, x: &Tensor) -> Tensor {
         self.c.forward(&self.b.forward(&self.a.forward(x).silu()).silu())
@@ -294,7 +309,13 @@ impl ScoreNet {
             layers: (0..cfg.score_layers)
                 .map(|i| {
                     let l = &p / format!("layer{i}");
-                    ScoreLayer { src: lin(&l / "src", h, h), dst: nobias(&l / "dst", h, h), edge: nobias(&l / "edge", h, h), mix: lin(&l / "mix", h, h), norm: nn::layer_norm(&l / "norm", vec![h], Default::default()) }
+                    ScoreLayer {
+                        src: lin(&l / "src", h, h),
+                        dst: nobias(&l / "dst", h, h),
+                        edge: nobias(&l / "edge", h, h),
+                        mix: lin(&l / "mix", h, h),
+                        norm: nn::layer_norm(&l / "norm", vec![h], Default::default()),
+                    }
                 })
                 .collect(),
             out_src: lin(&p / "out_src", h, h),
@@ -331,12 +352,20 @@ impl ScoreNet {
         let env = (-(&u * &u) + 1.0).square().unsqueeze(1);
         let e = self.edge_in.forward(&rbf);
         for l in &self.layers {
-            let m = (l.src.forward(&h).index_select(0, x.src) + l.dst.forward(&h).index_select(0, x.dst) + l.edge.forward(&e)).silu();
+            let m = (l.src.forward(&h).index_select(0, x.src)
+                + l.dst.forward(&h).index_select(0, x.dst)
+                + l.edge.forward(&e))
+            .silu();
             let m = l.mix.forward(&m) * &env;
             let agg = Tensor::zeros([n, h_dim], (Kind::Float, z.device())).index_add(0, x.dst, &m);
             h = &h + l.norm.forward(&agg).silu();
         }
-        let w = self.out.forward(&(self.out_src.forward(&h).index_select(0, x.src) + self.out_dst.forward(&h).index_select(0, x.dst) + self.out_edge.forward(&e)).silu()) * &env;
+        let w = self.out.forward(
+            &(self.out_src.forward(&h).index_select(0, x.src)
+                + self.out_dst.forward(&h).index_select(0, x.dst)
+                + self.out_edge.forward(&e))
+            .silu(),
+        ) * &env;
         let unit = x.vec / x.dist.clamp_min(1e-3).unsqueeze(1);
         Tensor::zeros([n, 3], (Kind::Float, z.device())).index_add(0, x.dst, &(unit * w))
     }
@@ -408,7 +437,12 @@ impl CrystalVae {
     }
 
     pub fn heads(&self, z: &Tensor) -> Heads {
-        Heads { n_logits: self.head_n.forward(z), comp_logits: self.head_comp.forward(z), lattice: self.head_lattice.forward(z), props: self.head_props.forward(z) }
+        Heads {
+            n_logits: self.head_n.forward(z),
+            comp_logits: self.head_comp.forward(z),
+            lattice: self.head_lattice.forward(z),
+            props: self.head_props.forward(z),
+        }
     }
 
     /// Properties predicted by the heads [B, 2] in physical units (eV/atom, eV; the gap clamped at 0).
@@ -428,7 +462,12 @@ impl CrystalVae {
     /// The property heads' error in standard deviations of each property: the square root of the
     /// card's validation loss (`val_property`, a standardised MSE), or [`DEFAULT_HEAD_ERROR`].
     pub fn head_error(&self) -> f64 {
-        self.card.metrics.get("val_property").copied().filter(|v| v.is_finite() && *v > 0.0).map_or(DEFAULT_HEAD_ERROR, f64::sqrt)
+        self.card
+            .metrics
+            .get("val_property")
+            .copied()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .map_or(DEFAULT_HEAD_ERROR, f64::sqrt)
     }
 
     /// Predicted unit noise ε̂ [N, 3] for noisy structures conditioned on their codes `z` [B, latent].
@@ -450,7 +489,10 @@ mod tests {
     fn shares(cheapest: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
         let mut s = vec![0.0; b.len()];
         for c in cheapest {
-            let k = (0..b.len()).filter(|&k| c[k].is_finite()).min_by(|&x, &y| (c[x] - b[x]).total_cmp(&(c[y] - b[y]))).unwrap();
+            let k = (0..b.len())
+                .filter(|&k| c[k].is_finite())
+                .min_by(|&x, &y| (c[x] - b[x]).total_cmp(&(c[y] - b[y])))
+                .unwrap();
             s[k] += 1.0 / cheapest.len() as f64;
         }
         s
@@ -464,11 +506,20 @@ mod tests {
         let cheapest: Vec<Vec<f64>> = (0..4000)
             .map(|_| {
                 let fav = rng.random_range(2.5..4.5f64);
-                (0..=MAX_ELEMENT_COUNT).map(|k| if (1..=5).contains(&k) { (k as f64 - fav).abs() * rng.random_range(0.2..1.0) } else { f64::INFINITY }).collect()
+                (0..=MAX_ELEMENT_COUNT)
+                    .map(|k| {
+                        if (1..=5).contains(&k) {
+                            (k as f64 - fav).abs() * rng.random_range(0.2..1.0)
+                        } else {
+                            f64::INFINITY
+                        }
+                    })
+                    .collect()
             })
             .collect();
         let target: [f64; 6] = [0.0, 0.02, 0.30, 0.52, 0.14, 0.02];
-        let log_target: Vec<f64> = (0..=MAX_ELEMENT_COUNT).map(|k| target.get(k).copied().unwrap_or(0.0).max(1e-6).ln()).collect();
+        let log_target: Vec<f64> =
+            (0..=MAX_ELEMENT_COUNT).map(|k| target.get(k).copied().unwrap_or(0.0).max(1e-6).ln()).collect();
         let none = shares(&cheapest, &[0.0; MAX_ELEMENT_COUNT + 1]);
         assert!(none[2] < 0.2 && none[4] > 0.25, "without a bonus binaries are rare and quaternaries common: {none:?}");
         let b = fit_element_count_offsets(&cheapest, &log_target);
@@ -481,4 +532,3 @@ mod tests {
         }
     }
 }
-

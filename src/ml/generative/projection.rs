@@ -84,7 +84,11 @@ impl Pca2 {
             let big = v.iter().copied().fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
             if big < 0.0 { v.iter().map(|x| -x).collect() } else { v }
         };
-        Some(Pca2 { axes: [axis(0), axis(1)], explained: [eig.eigenvalues[order[0]].max(0.0) / total, eig.eigenvalues[order[1]].max(0.0) / total], mean })
+        Some(Pca2 {
+            axes: [axis(0), axis(1)],
+            explained: [eig.eigenvalues[order[0]].max(0.0) / total, eig.eigenvalues[order[1]].max(0.0) / total],
+            mean,
+        })
     }
 
     /// Map coordinates of a code.
@@ -149,25 +153,34 @@ impl Tsne2 {
             return Err(format!("t-SNE perplexity must be at least 2 (got {perplexity})"));
         }
         if (n as f64) < 3.0 * perplexity + 2.0 {
-            return Err(format!("t-SNE with perplexity {perplexity} needs more than {} codes (got {n})", (3.0 * perplexity + 1.0).floor()));
+            return Err(format!(
+                "t-SNE with perplexity {perplexity} needs more than {} codes (got {n})",
+                (3.0 * perplexity + 1.0).floor()
+            ));
         }
         if epochs == 0 {
             return Err("t-SNE needs at least one epoch".into());
         }
         if let Some(i) = codes.iter().position(|c| c.len() != l || c.iter().any(|x| !x.is_finite())) {
-            return Err(format!("code {i} has {} numbers or a non-finite one (expected {l} finite numbers)", codes[i].len()));
+            return Err(format!(
+                "code {i} has {} numbers or a non-finite one (expected {l} finite numbers)",
+                codes[i].len()
+            ));
         }
         let pca = Pca2::fit(codes).ok_or("too few codes for a map")?;
         // The PCA map scaled to a standard deviation of 1e-4 on its first axis (openTSNE's start), so
         // the early-exaggeration phase starts from the global layout instead of noise.
         let start: Vec<[f64; 2]> = codes.iter().map(|c| pca.project(c)).collect();
         let sd = (start.iter().map(|p| p[0] * p[0]).sum::<f64>() / n as f64).sqrt().max(1e-12);
-        let init: Vec<f32> = start.iter().flat_map(|p| [(p[0] / sd * 1e-4) as f32, (p[1] / sd * 1e-4) as f32]).collect();
+        let init: Vec<f32> =
+            start.iter().flat_map(|p| [(p[0] / sd * 1e-4) as f32, (p[1] / sd * 1e-4) as f32]).collect();
         let flat: Vec<f32> = codes.iter().flatten().map(|&x| x as f32).collect();
         let samples: Vec<&[f32]> = flat.chunks(l).collect();
         let mut tsne = bhtsne::tSNE::<f32, &[f32], 2>::new(&samples);
         tsne.perplexity(perplexity as f32).epochs(epochs).initial_embedding(init);
-        tsne.fit_sne(|a: &&[f32], b: &&[f32]| a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt());
+        tsne.fit_sne(|a: &&[f32], b: &&[f32]| {
+            a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
+        });
         let y = tsne.embedding();
         let points: Vec<[f64; 2]> = y.chunks(2).map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
         if points.len() != n || points.iter().any(|p| !(p[0].is_finite() && p[1].is_finite())) {
@@ -193,7 +206,9 @@ impl Tsne2 {
     /// The code at map point `p`: the inverse-square-distance weighted mean of the codes of the
     /// [`MAP_NEIGHBOURS`] nearest map points.
     pub fn lift(&self, p: [f64; 2]) -> Vec<f64> {
-        let near = nearest(self.points.len(), MAP_NEIGHBOURS, |i| (self.points[i][0] - p[0]).powi(2) + (self.points[i][1] - p[1]).powi(2));
+        let near = nearest(self.points.len(), MAP_NEIGHBOURS, |i| {
+            (self.points[i][0] - p[0]).powi(2) + (self.points[i][1] - p[1]).powi(2)
+        });
         let w = weights(&near);
         let total: f64 = w.iter().sum();
         let l = self.codes.first().map_or(0, Vec::len);
@@ -264,7 +279,10 @@ impl Projection {
     /// Names of the two map axes.
     pub fn axis_labels(&self) -> [String; 2] {
         match self {
-            Projection::Pca(p) => [format!("PC1 ({:.0} % of variance)", 100.0 * p.explained[0]), format!("PC2 ({:.0} %)", 100.0 * p.explained[1])],
+            Projection::Pca(p) => [
+                format!("PC1 ({:.0} % of variance)", 100.0 * p.explained[0]),
+                format!("PC2 ({:.0} %)", 100.0 * p.explained[1]),
+            ],
             Projection::Tsne(t) => [format!("t-SNE 1 (perplexity {:.0})", t.perplexity), "t-SNE 2".into()],
         }
     }
@@ -283,7 +301,8 @@ pub fn neighbour_preservation(codes: &[Vec<f64>], points: &[[f64; 2]], k: usize,
     for &i in sample {
         let inf = |j: usize, d: f64| if j == i { f64::INFINITY } else { d };
         let a = nearest(n, k, |j| inf(j, squared_distance(&codes[j], &codes[i])));
-        let b = nearest(n, k, |j| inf(j, (points[j][0] - points[i][0]).powi(2) + (points[j][1] - points[i][1]).powi(2)));
+        let b =
+            nearest(n, k, |j| inf(j, (points[j][0] - points[i][0]).powi(2) + (points[j][1] - points[i][1]).powi(2)));
         let kept = a.iter().filter(|x| b.iter().any(|y| y.0 == x.0)).count();
         sum += kept as f64 / k as f64;
     }
@@ -300,7 +319,11 @@ mod tests {
         let (mut codes, mut label) = (Vec::new(), Vec::new());
         for c in 0..3 {
             for _ in 0..60 {
-                codes.push((0..16).map(|j| if j == c { 10.0 } else { 0.0 } + crate::ml::generative::train::gauss(&mut rng)).collect());
+                codes.push(
+                    (0..16)
+                        .map(|j| if j == c { 10.0 } else { 0.0 } + crate::ml::generative::train::gauss(&mut rng))
+                        .collect(),
+                );
                 label.push(c);
             }
         }
@@ -315,7 +338,14 @@ mod tests {
         assert_eq!(t.points.len(), codes.len());
         // Each point's nearest map neighbour belongs to its own cluster.
         for i in 0..codes.len() {
-            let j = nearest(codes.len(), 2, |j| if j == i { f64::INFINITY } else { (t.points[j][0] - t.points[i][0]).powi(2) + (t.points[j][1] - t.points[i][1]).powi(2) })[0].0;
+            let j = nearest(codes.len(), 2, |j| {
+                if j == i {
+                    f64::INFINITY
+                } else {
+                    (t.points[j][0] - t.points[i][0]).powi(2) + (t.points[j][1] - t.points[i][1]).powi(2)
+                }
+            })[0]
+                .0;
             assert_eq!(label[i], label[j], "code {i}'s nearest map point {j} is in another cluster");
         }
         // A fitted code lands on its own point; a new code near cluster 1's centre lands among cluster 1.
@@ -351,10 +381,12 @@ mod tests {
     #[test]
     fn finds_the_plane_of_planar_codes_and_lifts_back() {
         // Codes on the plane spanned by (1, 1, 0)/√2 (spread 3) and (0, 0, 1) (spread 1), offset by (1, 2, 3).
-        let codes: Vec<Vec<f64>> = (0..50).map(|i| {
-            let (s, t) = (3.0 * ((i as f64) * 0.7).sin(), ((i as f64) * 1.3).cos());
-            vec![1.0 + s / 2f64.sqrt(), 2.0 + s / 2f64.sqrt(), 3.0 + t]
-        }).collect();
+        let codes: Vec<Vec<f64>> = (0..50)
+            .map(|i| {
+                let (s, t) = (3.0 * ((i as f64) * 0.7).sin(), ((i as f64) * 1.3).cos());
+                vec![1.0 + s / 2f64.sqrt(), 2.0 + s / 2f64.sqrt(), 3.0 + t]
+            })
+            .collect();
         let p = Pca2::fit(&codes).unwrap();
         // Both axes lie in the plane: orthogonal to its normal (1, −1, 0)/√2.
         for a in &p.axes {

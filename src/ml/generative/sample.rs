@@ -93,7 +93,18 @@ pub type FormulaGuide<'a> = dyn Fn(&[Vec<usize>]) -> Vec<f64> + 'a;
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { steps_per_level: 5, step_lr: 1e-4, seed: 0, composition_temperature: 1.0, charge_balance: true, repair_rounds: 2, composition_anchor: 0.0, guidance: DEFAULT_GUIDANCE, element_prior: DEFAULT_ELEMENT_PRIOR, formula_candidates: 1 }
+        SampleOptions {
+            steps_per_level: 5,
+            step_lr: 1e-4,
+            seed: 0,
+            composition_temperature: 1.0,
+            charge_balance: true,
+            repair_rounds: 2,
+            composition_anchor: 0.0,
+            guidance: DEFAULT_GUIDANCE,
+            element_prior: DEFAULT_ELEMENT_PRIOR,
+            formula_candidates: 1,
+        }
     }
 }
 
@@ -118,7 +129,9 @@ impl Constraints {
         for s in &self.elements {
             let e = Element::from_symbol(s.trim()).map_err(|e| format!("allowed elements: {e}"))?;
             if e.z() as usize > N_TYPES {
-                return Err(format!("allowed elements: {e} is beyond Z = {N_TYPES}, which the generator does not place"));
+                return Err(format!(
+                    "allowed elements: {e} is beyond Z = {N_TYPES}, which the generator does not place"
+                ));
             }
             out.push(e.z() as usize - 1);
         }
@@ -144,7 +157,11 @@ pub fn round_counts(p: &[f64], n: usize, temperature: f64) -> Vec<usize> {
     let sharp: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
     let total: f64 = sharp.iter().sum::<f64>().max(1e-300);
     let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0);
-    let kept: Vec<f64> = p.iter().enumerate().map(|(i, &x)| if i == best || sharp[i] / total * n as f64 >= 0.5 { x } else { 0.0 }).collect();
+    let kept: Vec<f64> = p
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| if i == best || sharp[i] / total * n as f64 >= 0.5 { x } else { 0.0 })
+        .collect();
     let total: f64 = kept.iter().sum::<f64>().max(1e-12);
     let exact: Vec<f64> = kept.iter().map(|x| x / total * n as f64).collect();
     let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
@@ -234,14 +251,29 @@ pub(crate) fn rows(t: &Tensor) -> Vec<Vec<f64>> {
 impl CrystalVae {
     /// Decode latent codes `z` [B, latent] into crystals. `progress(done, total)` is called after each
     /// Langevin step; `cancelled` stops early (the result is then empty).
-    pub fn decode(&self, z: &Tensor, c: &Constraints, o: &SampleOptions, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+    pub fn decode(
+        &self,
+        z: &Tensor,
+        c: &Constraints,
+        o: &SampleOptions,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Decoded>, String> {
         self.decode_anchored(z, &[], c, o, progress, cancelled)
     }
 
     /// [`CrystalVae::decode`] with an anchor composition per code (element fractions over the
     /// generator's types, or `None`), mixed into the composition head's fractions with weight
     /// `o.composition_anchor` before rounding.
-    pub fn decode_anchored(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+    pub fn decode_anchored(
+        &self,
+        z: &Tensor,
+        anchors: &[Option<Vec<f64>>],
+        c: &Constraints,
+        o: &SampleOptions,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Decoded>, String> {
         self.decode_guided(z, anchors, c, o, None, progress, cancelled)
     }
 
@@ -250,7 +282,16 @@ impl CrystalVae {
     /// decoded with each of its K best formulas and keeps the crystal whose own code (encoded again)
     /// lies nearest it: structurally valid crystals first, then the smallest Euclidean distance.
     #[allow(clippy::too_many_arguments)]
-    pub fn decode_guided(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, guide: Option<&FormulaGuide>, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+    pub fn decode_guided(
+        &self,
+        z: &Tensor,
+        anchors: &[Option<Vec<f64>>],
+        c: &Constraints,
+        o: &SampleOptions,
+        guide: Option<&FormulaGuide>,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Decoded>, String> {
         let k = o.formula_candidates.max(1);
         if k == 1 {
             return self.decode_with_formula_rank(z, anchors, c, o, guide, 0, progress, cancelled);
@@ -277,7 +318,8 @@ impl CrystalVae {
                 return Ok(Vec::new()); // cancelled
             }
             let built: Vec<usize> = (0..decoded.len()).filter(|&i| decoded[i].structure.is_ok()).collect();
-            let again = rows(&self.encode_structures(built.iter().filter_map(|&i| decoded[i].structure.as_ref().ok()))?);
+            let again =
+                rows(&self.encode_structures(built.iter().filter_map(|&i| decoded[i].structure.as_ref().ok()))?);
             let mut distance = vec![f64::INFINITY; decoded.len()];
             for (r, &i) in built.iter().enumerate() {
                 distance[i] = again[r].iter().zip(&codes[i]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
@@ -299,16 +341,34 @@ impl CrystalVae {
     /// Decoding with the formula ranked `rank` places down (0 = the best; the last one when a code
     /// has fewer).
     #[allow(clippy::too_many_arguments)]
-    pub fn decode_with_formula_rank(&self, z: &Tensor, anchors: &[Option<Vec<f64>>], c: &Constraints, o: &SampleOptions, guide: Option<&FormulaGuide>, rank: usize, progress: &mut dyn FnMut(usize, usize), cancelled: &dyn Fn() -> bool) -> Result<Vec<Decoded>, String> {
+    pub fn decode_with_formula_rank(
+        &self,
+        z: &Tensor,
+        anchors: &[Option<Vec<f64>>],
+        c: &Constraints,
+        o: &SampleOptions,
+        guide: Option<&FormulaGuide>,
+        rank: usize,
+        progress: &mut dyn FnMut(usize, usize),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Decoded>, String> {
         let cfg = self.config().clone();
         let allowed = c.allowed_types()?;
         let (lo, hi) = (c.min_atoms.unwrap_or(1).max(1), c.max_atoms.unwrap_or(cfg.max_atoms).min(cfg.max_atoms));
         if lo > hi {
-            return Err(format!("no cell size allowed: min_atoms {lo} > max_atoms {hi} (the model makes at most {})", cfg.max_atoms));
+            return Err(format!(
+                "no cell size allowed: min_atoms {lo} > max_atoms {hi} (the model makes at most {})",
+                cfg.max_atoms
+            ));
         }
         let (n_logits, comp, lat, props) = tch::no_grad(|| {
             let h = self.heads(z);
-            (rows(&h.n_logits), rows(&h.comp_logits.softmax(1, Kind::Float)), rows(&h.lattice), rows(&self.head_properties(z)))
+            (
+                rows(&h.n_logits),
+                rows(&h.comp_logits.softmax(1, Kind::Float)),
+                rows(&h.lattice),
+                rows(&self.head_properties(z)),
+            )
         });
         let norm = &self.card.norm;
         // Per crystal: the formula (counts by Z − 1), then atomic numbers and lattice (or why not).
@@ -321,7 +381,9 @@ impl CrystalVae {
         let mut all_counts: Vec<Vec<usize>> = Vec::with_capacity(n_logits.len());
         let mut choices: Vec<Vec<(f64, Vec<usize>)>> = Vec::new();
         for i in 0..n_logits.len() {
-            let n = (lo..=hi).max_by(|&a, &b| n_logits[i][a - 1].total_cmp(&n_logits[i][b - 1]).then(b.cmp(&a))).unwrap_or(lo);
+            let n = (lo..=hi)
+                .max_by(|&a, &b| n_logits[i][a - 1].total_cmp(&n_logits[i][b - 1]).then(b.cmp(&a)))
+                .unwrap_or(lo);
             let mut p = comp[i].clone();
             if let Some(Some(a)) = anchors.get(i) {
                 let w = o.composition_anchor.clamp(0.0, 1.0);
@@ -349,7 +411,13 @@ impl CrystalVae {
                 };
                 if guide.is_some() {
                     let best = ranked.first().map_or(0.0, |r| r.0);
-                    choices.push(ranked.into_iter().take(GUIDE_CANDIDATES).take_while(|r| r.0 - best <= GUIDE_BUDGET_NATS).collect());
+                    choices.push(
+                        ranked
+                            .into_iter()
+                            .take(GUIDE_CANDIDATES)
+                            .take_while(|r| r.0 - best <= GUIDE_BUDGET_NATS)
+                            .collect(),
+                    );
                 } else if let Some((_, c)) = ranked.get(rank.min(ranked.len().saturating_sub(1))).cloned() {
                     counts = c;
                 }
@@ -365,7 +433,13 @@ impl CrystalVae {
                 let mut scored: Vec<(usize, f64)> = cands
                     .iter()
                     .enumerate()
-                    .map(|(j, (cost, _))| (j, cost + o.guidance * penalty.get(at + j).copied().filter(|x| x.is_finite()).unwrap_or(f64::INFINITY)))
+                    .map(|(j, (cost, _))| {
+                        (
+                            j,
+                            cost + o.guidance
+                                * penalty.get(at + j).copied().filter(|x| x.is_finite()).unwrap_or(f64::INFINITY),
+                        )
+                    })
                     .collect();
                 scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
                 // No candidate (no charge-balanced formula near the head): the rounded formula stays.
@@ -378,12 +452,17 @@ impl CrystalVae {
         let mut plans: Vec<Result<(Vec<u8>, Lattice), String>> = Vec::with_capacity(n_logits.len());
         for (i, counts) in all_counts.iter().enumerate() {
             let n = counts.iter().sum::<usize>();
-            let z_atoms: Vec<u8> = counts.iter().enumerate().flat_map(|(t, &k)| std::iter::repeat_n((t + 1) as u8, k)).collect();
+            let z_atoms: Vec<u8> =
+                counts.iter().enumerate().flat_map(|(t, &k)| std::iter::repeat_n((t + 1) as u8, k)).collect();
             let l6: [f64; 6] = std::array::from_fn(|k| lat[i][k] * norm.lat_std[k] + norm.lat_mean[k]);
-            plans.push(lattice_from6(&l6, n).map(|l| (z_atoms, l)).map_err(|e| format!("the lattice head gave no cell: {e}")));
+            plans.push(
+                lattice_from6(&l6, n).map(|l| (z_atoms, l)).map_err(|e| format!("the lattice head gave no cell: {e}")),
+            );
         }
         // Random starting positions.
-        let mut rngs: Vec<ChaCha8Rng> = (0..plans.len()).map(|i| ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64))).collect();
+        let mut rngs: Vec<ChaCha8Rng> = (0..plans.len())
+            .map(|i| ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64)))
+            .collect();
         let live: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].is_ok()).collect();
         let mut frac: Vec<Vec<Vector3<f64>>> = plans
             .iter()
@@ -430,7 +509,10 @@ impl CrystalVae {
             .enumerate()
             .map(|(i, p)| Decoded {
                 structure: p.and_then(|(za, l)| {
-                    let species = za.iter().map(|&x| Element::from_z(x as u32).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+                    let species = za
+                        .iter()
+                        .map(|&x| Element::from_z(x as u32).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()?;
                     Structure::from_frac(l, species, frac[i].clone()).map_err(|e| e.to_string())
                 }),
                 head_properties: [props[i][0], props[i][1]],
@@ -443,11 +525,25 @@ impl CrystalVae {
     /// cancelled. The denoiser runs on chunks of at most [`ANNEAL_CHUNK_ATOMS`] atoms: each crystal's
     /// step depends on that crystal alone, and small chunks keep the edge tensors in cache.
     #[allow(clippy::too_many_arguments)]
-    fn anneal(&self, plans: &[Result<(Vec<u8>, Lattice), String>], frac: &mut [Vec<Vector3<f64>>], rngs: &mut [ChaCha8Rng], which: &[usize], z: &Tensor, sigmas: &[f64], o: &SampleOptions, tick: &mut dyn FnMut(), cancelled: &dyn Fn() -> bool) -> Result<bool, String> {
+    fn anneal(
+        &self,
+        plans: &[Result<(Vec<u8>, Lattice), String>],
+        frac: &mut [Vec<Vector3<f64>>],
+        rngs: &mut [ChaCha8Rng],
+        which: &[usize],
+        z: &Tensor,
+        sigmas: &[f64],
+        o: &SampleOptions,
+        tick: &mut dyn FnMut(),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<bool, String> {
         let cfg = self.config();
         let plan = |i: usize| plans[i].as_ref().expect("annealed plans are Ok");
         let chunks = chunk_by_atoms(which, |i| plan(i).0.len(), ANNEAL_CHUNK_ATOMS);
-        let z_chunks: Vec<Tensor> = chunks.iter().map(|c| z.index_select(0, &Tensor::from_slice(&c.iter().map(|&i| i as i64).collect::<Vec<_>>()))).collect();
+        let z_chunks: Vec<Tensor> = chunks
+            .iter()
+            .map(|c| z.index_select(0, &Tensor::from_slice(&c.iter().map(|&i| i as i64).collect::<Vec<_>>())))
+            .collect();
         let sigma_min = cfg.sigmas().last().copied().unwrap_or(cfg.sigma_min);
         for &sigma in sigmas {
             let eta = o.step_lr * (sigma / sigma_min).powi(2);
@@ -464,7 +560,8 @@ impl CrystalVae {
                         })
                         .collect();
                     let edges = edges_many(&items, cfg.score_cutoff_ang, cfg.score_neighbors);
-                    let input = ScoreTensors::new(items.iter().map(|x| x.1), &edges, vec![sigma.ln() as f32; chunk.len()]);
+                    let input =
+                        ScoreTensors::new(items.iter().map(|x| x.1), &edges, vec![sigma.ln() as f32; chunk.len()]);
                     let eps = tch::no_grad(|| self.score(&input.view(), z_sub)).to_kind(Kind::Double);
                     let eps = Vec::<f64>::try_from(eps.flatten(0, -1)).map_err(|e| e.to_string())?;
                     let mut k = 0;
@@ -516,7 +613,10 @@ impl CrystalVae {
         }
         let c = nalgebra::DMatrix::from_row_slice(l, l, &p.chol);
         let inv = c.clone().try_inverse()?;
-        let f = |m: &nalgebra::DMatrix<f64>| Tensor::from_slice(&m.transpose().iter().map(|&x| x as f32).collect::<Vec<_>>()).reshape([l as i64, l as i64]);
+        let f = |m: &nalgebra::DMatrix<f64>| {
+            Tensor::from_slice(&m.transpose().iter().map(|&x| x as f32).collect::<Vec<_>>())
+                .reshape([l as i64, l as i64])
+        };
         Some((Tensor::from_slice(&p.mean.iter().map(|&x| x as f32).collect::<Vec<_>>()), f(&c), f(&inv)))
     }
 
@@ -524,7 +624,12 @@ impl CrystalVae {
     /// crystals; returns how many were used.
     pub fn fit_latent_prior_on_train_split(&mut self, limit: Option<usize>) -> Result<usize, String> {
         let max_atoms = self.config().max_atoms;
-        let train: Vec<&Structure> = crate::data::Dataset::embedded().split(crate::data::Split::Train).map(|e| &e.structure).filter(|s| s.n_sites() <= max_atoms).take(limit.unwrap_or(usize::MAX)).collect();
+        let train: Vec<&Structure> = crate::data::Dataset::embedded()
+            .split(crate::data::Split::Train)
+            .map(|e| &e.structure)
+            .filter(|s| s.n_sites() <= max_atoms)
+            .take(limit.unwrap_or(usize::MAX))
+            .collect();
         self.fit_latent_prior(train.iter().copied())?;
         Ok(train.len())
     }
@@ -548,9 +653,11 @@ impl CrystalVae {
         }
         let chol = nalgebra::Cholesky::new(cov).ok_or("the codes' covariance is not positive definite")?.l();
         let chol_rows: Vec<f64> = (0..l).flat_map(|i| (0..l).map(move |j| (i, j))).map(|(i, j)| chol[(i, j)]).collect();
-        self.card.latent_prior = Some(super::model::LatentPrior { mean: mean.iter().copied().collect(), chol: chol_rows, n });
+        self.card.latent_prior =
+            Some(super::model::LatentPrior { mean: mean.iter().copied().collect(), chol: chol_rows, n });
         let log_p = super::model::element_count_log_prior(structures.iter().copied());
-        self.card.element_count_offsets = Some(self.calibrate_element_counts(&log_p, CALIBRATION_CODES.min(structures.len())));
+        self.card.element_count_offsets =
+            Some(self.calibrate_element_counts(&log_p, CALIBRATION_CODES.min(structures.len())));
         self.card.element_count_log_prior = Some(log_p);
         Ok(())
     }
@@ -585,7 +692,9 @@ impl CrystalVae {
         let samples = structures
             .into_iter()
             .enumerate()
-            .map(|(i, s)| super::data::GenSample::new(&format!("structure {}", i + 1), s, [None, None], &cfg.graph, usize::MAX))
+            .map(|(i, s)| {
+                super::data::GenSample::new(&format!("structure {}", i + 1), s, [None, None], &cfg.graph, usize::MAX)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::new();
         for chunk in samples.chunks(256) {
@@ -638,7 +747,15 @@ impl CrystalVae {
     /// cost ± the head in standard deviations. Window goals read the unclamped heads (a band gap below 0
     /// still has a gradient). Returns the path: the codes after every `record_every` steps (the last one
     /// always included).
-    pub fn optimise_latent(&self, z0: &Tensor, goals: &[Goal], steps: usize, lr: f64, prior_weight: f64, record_every: usize) -> Vec<Tensor> {
+    pub fn optimise_latent(
+        &self,
+        z0: &Tensor,
+        goals: &[Goal],
+        steps: usize,
+        lr: f64,
+        prior_weight: f64,
+        record_every: usize,
+    ) -> Vec<Tensor> {
         let norm = self.card.norm.clone();
         let head_error = self.head_error();
         let mut z = z0.detach().copy().set_requires_grad(true);
@@ -665,7 +782,12 @@ impl CrystalVae {
                         let sigma = head_error * norm.prop_std[head];
                         // × 2·head_error²: far outside, −ln P ≈ ½(d/σ)², so this is d² in standard
                         // deviations, the pull the prior weight was tuned against.
-                        window_log_probability_tensor(&((Tensor::from(lo as f32) - &x) / sigma), &((Tensor::from(hi as f32) - &x) / sigma)).sum(Kind::Float) * (-2.0 * head_error * head_error)
+                        window_log_probability_tensor(
+                            &((Tensor::from(lo as f32) - &x) / sigma),
+                            &((Tensor::from(hi as f32) - &x) / sigma),
+                        )
+                        .sum(Kind::Float)
+                            * (-2.0 * head_error * head_error)
                     }
                     Goal::Minimise { head } => (p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
                     Goal::Maximise { head } => (-p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
@@ -718,7 +840,12 @@ mod tests {
     fn element_count_log_prior_is_the_smoothed_training_share() {
         let el = |s: &str| Element::from_symbol(s).unwrap();
         let cubic = Lattice::cubic(4.0).unwrap();
-        let nacl = Structure::from_frac(cubic.clone(), vec![el("Na"), el("Cl")], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
+        let nacl = Structure::from_frac(
+            cubic.clone(),
+            vec![el("Na"), el("Cl")],
+            vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)],
+        )
+        .unwrap();
         let fe = Structure::from_frac(cubic, vec![el("Fe")], vec![Vector3::zeros()]).unwrap();
         let log_p = super::super::model::element_count_log_prior([&nacl, &nacl, &nacl, &fe]);
         assert_eq!(log_p.len(), super::super::model::MAX_ELEMENT_COUNT + 1);
@@ -731,7 +858,12 @@ mod tests {
     #[test]
     fn collapsed_sites_move_into_the_void() {
         let l = Lattice::cubic(4.0).unwrap();
-        let mut frac = vec![Vector3::new(0.0, 0.0, 0.0), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.51, 0.5, 0.5), Vector3::new(0.99, 0.0, 0.0)];
+        let mut frac = vec![
+            Vector3::new(0.0, 0.0, 0.0),
+            Vector3::new(0.5, 0.5, 0.5),
+            Vector3::new(0.51, 0.5, 0.5),
+            Vector3::new(0.99, 0.0, 0.0),
+        ];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         // Sites 2 (0.04 Å from site 1) and 3 (0.04 Å from site 0 across the boundary) move; 0 and 1 stay.
         assert_eq!(reseed_collapsed(&l, &mut frac, &mut rng), 2);

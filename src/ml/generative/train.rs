@@ -62,7 +62,19 @@ pub fn embedded_samples(cfg: &GenConfig, split: Split, limit: Option<usize>, see
         entries.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         entries.truncate(n);
     }
-    entries.iter().filter_map(|e| GenSample::new(&e.name, &e.structure, [Some(e.formation_energy_per_atom), e.band_gap], &cfg.graph, cfg.max_atoms).ok()).collect()
+    entries
+        .iter()
+        .filter_map(|e| {
+            GenSample::new(
+                &e.name,
+                &e.structure,
+                [Some(e.formation_energy_per_atom), e.band_gap],
+                &cfg.graph,
+                cfg.max_atoms,
+            )
+            .ok()
+        })
+        .collect()
 }
 
 /// Means and standard deviations of the lattice numbers and properties.
@@ -132,9 +144,14 @@ pub fn batch_loss(vae: &CrystalVae, batch: &[&GenSample], rng: &mut ChaCha8Rng, 
         }
     }
     let comp = Tensor::from_slice(&comp).reshape([b, N_TYPES as i64]);
-    let l_comp = -(comp * heads.comp_logits.log_softmax(1, Kind::Float)).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float);
+    let l_comp = -(comp * heads.comp_logits.log_softmax(1, Kind::Float))
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float);
 
-    let lat: Vec<f32> = batch.iter().flat_map(|s| (0..6).map(move |k| ((s.lat6[k] - norm.lat_mean[k]) / norm.lat_std[k]) as f32)).collect();
+    let lat: Vec<f32> = batch
+        .iter()
+        .flat_map(|s| (0..6).map(move |k| ((s.lat6[k] - norm.lat_mean[k]) / norm.lat_std[k]) as f32))
+        .collect();
     let l_lat = (&heads.lattice - Tensor::from_slice(&lat).reshape([b, 6])).square().mean(Kind::Float);
 
     let (mut pv, mut pm) = (Vec::new(), Vec::new());
@@ -145,9 +162,12 @@ pub fn batch_loss(vae: &CrystalVae, batch: &[&GenSample], rng: &mut ChaCha8Rng, 
         }
     }
     let pm = Tensor::from_slice(&pm).reshape([b, 2]);
-    let l_prop = ((&heads.props - Tensor::from_slice(&pv).reshape([b, 2])).square() * &pm).sum(Kind::Float) / pm.sum(Kind::Float).clamp_min(1.0);
+    let l_prop = ((&heads.props - Tensor::from_slice(&pv).reshape([b, 2])).square() * &pm).sum(Kind::Float)
+        / pm.sum(Kind::Float).clamp_min(1.0);
 
-    let kl = (((&logvar + 1.0) - mu.square() - logvar.exp()) * -0.5).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float);
+    let kl = (((&logvar + 1.0) - mu.square() - logvar.exp()) * -0.5)
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float);
 
     // Denoising: one noise level per crystal.
     let sigmas = cfg.sigmas();
@@ -177,10 +197,22 @@ pub fn batch_loss(vae: &CrystalVae, batch: &[&GenSample], rng: &mut ChaCha8Rng, 
     let input = ScoreTensors::new(batch.iter().map(|s| s.z.as_slice()), &edges, log_sigma);
     let eps_hat = vae.score(&input.view(), &z);
     let n_atoms = target.len() as i64 / 3;
-    let l_coord = (eps_hat - Tensor::from_slice(&target).reshape([n_atoms, 3])).square().sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float);
+    let l_coord = (eps_hat - Tensor::from_slice(&target).reshape([n_atoms, 3]))
+        .square()
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float);
 
-    let total = &l_n + &l_comp + &l_lat * cfg.w_lattice + &l_prop * cfg.w_property + &l_coord * cfg.w_coord + &kl * cfg.beta_kl;
-    let parts = LossParts { n_atoms: scalar(&l_n), composition: scalar(&l_comp), lattice: scalar(&l_lat), property: scalar(&l_prop), coord: scalar(&l_coord), kl: scalar(&kl), total: scalar(&total) };
+    let total =
+        &l_n + &l_comp + &l_lat * cfg.w_lattice + &l_prop * cfg.w_property + &l_coord * cfg.w_coord + &kl * cfg.beta_kl;
+    let parts = LossParts {
+        n_atoms: scalar(&l_n),
+        composition: scalar(&l_comp),
+        lattice: scalar(&l_lat),
+        property: scalar(&l_prop),
+        coord: scalar(&l_coord),
+        kl: scalar(&kl),
+        total: scalar(&total),
+    };
     (total, parts)
 }
 
@@ -197,8 +229,13 @@ pub struct ScoreTensors {
 
 impl ScoreTensors {
     /// Batch the atoms (`z` per structure) and edges of many structures; `log_sigma` per structure.
-    pub fn new<'a>(z: impl Iterator<Item = &'a [u8]>, edges: &[super::data::Edges], log_sigma: Vec<f32>) -> ScoreTensors {
-        let (mut types, mut gi, mut src, mut dst, mut vec, mut dist) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    pub fn new<'a>(
+        z: impl Iterator<Item = &'a [u8]>,
+        edges: &[super::data::Edges],
+        log_sigma: Vec<f32>,
+    ) -> ScoreTensors {
+        let (mut types, mut gi, mut src, mut dst, mut vec, mut dist) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut offset = 0i64;
         for (b, (zs, e)) in z.zip(edges).enumerate() {
             types.extend(zs.iter().map(|&x| (x as i64 - 1).clamp(0, N_TYPES as i64 - 1)));
@@ -222,7 +259,15 @@ impl ScoreTensors {
     }
 
     pub fn view(&self) -> ScoreInput<'_> {
-        ScoreInput { types: &self.types, graph_index: &self.graph_index, log_sigma: &self.log_sigma, src: &self.src, dst: &self.dst, vec: &self.vec, dist: &self.dist }
+        ScoreInput {
+            types: &self.types,
+            graph_index: &self.graph_index,
+            log_sigma: &self.log_sigma,
+            src: &self.src,
+            dst: &self.dst,
+            vec: &self.vec,
+            dist: &self.dist,
+        }
     }
 }
 
@@ -247,7 +292,13 @@ pub struct GenTrainer {
 }
 
 impl GenTrainer {
-    pub fn new(cfg: GenTrainConfig, train: Arc<Vec<GenSample>>, val: Arc<Vec<GenSample>>, seed: u64, data: &str) -> Result<GenTrainer, ModelError> {
+    pub fn new(
+        cfg: GenTrainConfig,
+        train: Arc<Vec<GenSample>>,
+        val: Arc<Vec<GenSample>>,
+        seed: u64,
+        data: &str,
+    ) -> Result<GenTrainer, ModelError> {
         cfg.validate().map_err(ModelError::Setup)?;
         if train.is_empty() {
             return Err(ModelError::Setup("no training crystals".into()));
@@ -293,10 +344,15 @@ impl GenTrainer {
 
     /// One epoch over shuffled mini-batches, then the validation loss (codes at their means, fixed
     /// noise seed). `cancelled` is polled between batches; `progress(done, total)` after each.
-    pub fn epoch(&mut self, cancelled: &dyn Fn() -> bool, progress: &mut dyn FnMut(usize, usize)) -> Result<GenEpochReport, ModelError> {
+    pub fn epoch(
+        &mut self,
+        cancelled: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<GenEpochReport, ModelError> {
         let t0 = std::time::Instant::now();
         let e = self.epoch;
-        let lr = self.cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * e as f64 / self.cfg.epochs as f64).cos()));
+        let lr = self.cfg.learning_rate
+            * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * e as f64 / self.cfg.epochs as f64).cos()));
         self.opt.set_lr(lr);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (e as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut order: Vec<usize> = (0..self.train.len()).collect();

@@ -30,7 +30,9 @@ impl ObjectiveSpec {
         match text.trim() {
             "energy" | "energy_per_atom" => Ok(ObjectiveSpec::Energy),
             "e_above_hull" | "stability" => Ok(ObjectiveSpec::EAboveHull),
-            t => PropertyTarget::parse(t).map(ObjectiveSpec::Property).map_err(|e| format!("{t:?}: {e} (or use `energy`, `e_above_hull`)")),
+            t => PropertyTarget::parse(t)
+                .map(ObjectiveSpec::Property)
+                .map_err(|e| format!("{t:?}: {e} (or use `energy`, `e_above_hull`)")),
         }
     }
 
@@ -107,8 +109,12 @@ impl Evaluator {
     /// Relax one structure. `Ok(None)` when cancelled; failures (a collapsing cell, a potential error)
     /// give a +∞ energy rather than an error, so one bad individual never stops a search.
     pub fn relax_one(&self, s: &Structure, cancel: &AtomicBool) -> Option<Relaxed> {
-        let Some(calc) = &self.calc else { return Some(Relaxed { structure: s.clone(), energy_per_atom: f64::NAN, steps: 0 }) };
-        let mut stop = |_: &crate::energy::RelaxStep, _: &Structure| if cancel.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+        let Some(calc) = &self.calc else {
+            return Some(Relaxed { structure: s.clone(), energy_per_atom: f64::NAN, steps: 0 });
+        };
+        let mut stop = |_: &crate::energy::RelaxStep, _: &Structure| {
+            if cancel.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        };
         match relax(calc.as_ref(), s, &self.relax, &mut stop) {
             Ok(r) if r.cancelled => None,
             Ok(r) => {
@@ -116,7 +122,11 @@ impl Evaluator {
                 // A relaxation that pushed atoms on top of each other is not a structure.
                 let v = r.structure.structural_validity();
                 let sane = v.valid && v.min_distance_ang > 0.7 && e.is_finite();
-                Some(Relaxed { energy_per_atom: if sane { e } else { f64::INFINITY }, steps: r.steps, structure: r.structure })
+                Some(Relaxed {
+                    energy_per_atom: if sane { e } else { f64::INFINITY },
+                    steps: r.steps,
+                    structure: r.structure,
+                })
             }
             Err(_) => Some(Relaxed { structure: s.clone(), energy_per_atom: f64::INFINITY, steps: 0 }),
         }
@@ -170,8 +180,18 @@ impl Evaluator {
                         }
                     }
                 }
-                let costs = if r.energy_per_atom == f64::INFINITY { vec![f64::INFINITY; self.objectives.len()] } else { self.objectives.iter().map(|o| cost(o, &values)).collect() };
-                Evaluated { structure: r.structure, energy_per_atom: r.energy_per_atom, values, costs, relax_steps: r.steps }
+                let costs = if r.energy_per_atom == f64::INFINITY {
+                    vec![f64::INFINITY; self.objectives.len()]
+                } else {
+                    self.objectives.iter().map(|o| cost(o, &values)).collect()
+                };
+                Evaluated {
+                    structure: r.structure,
+                    energy_per_atom: r.energy_per_atom,
+                    values,
+                    costs,
+                    relax_steps: r.steps,
+                }
             })
             .collect()
     }
@@ -183,7 +203,9 @@ pub fn cost(o: &ObjectiveSpec, values: &BTreeMap<String, f64>) -> f64 {
     match o {
         ObjectiveSpec::Energy => get("energy_per_atom"),
         // Predicted stabilities are judged at mean + σ (see `Evaluator::score`).
-        ObjectiveSpec::EAboveHull => values.get("e_above_hull_upper").copied().filter(|v| v.is_finite()).unwrap_or_else(|| get("e_above_hull")),
+        ObjectiveSpec::EAboveHull => {
+            values.get("e_above_hull_upper").copied().filter(|v| v.is_finite()).unwrap_or_else(|| get("e_above_hull"))
+        }
         ObjectiveSpec::Property(t) => {
             let v = get(t.target.name());
             if !v.is_finite() {

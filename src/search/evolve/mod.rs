@@ -37,8 +37,8 @@ use crate::crystal::{Composition, Element, Lattice, Structure};
 use crate::search::objectives::{crowding_distances, non_dominated_fronts};
 use crate::search::random_structure::{RandomOptions, feasible_space_groups, random_in_groups};
 pub use evaluate::{Evaluated, Evaluator, ObjectiveSpec};
-pub use prototype::PrototypeSpace;
 pub use operators::Operator;
+pub use prototype::PrototypeSpace;
 
 /// The search algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -172,24 +172,48 @@ impl EvolveSettings {
             if !self.composition.trim().is_empty() {
                 return Err("keys `composition` and `elements`: give one (fixed or variable composition)".into());
             }
-            let els: Vec<Element> = self.elements.iter().map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}"))).collect::<Result<_, _>>()?;
-            let stoich = crate::chem::oxidation::neutral_stoichiometries(&els, self.max_amount.max(1), crate::chem::oxidation::OxidationSet::Icsd24)
-                .map_err(|e| format!("key `elements`: {e} has no known oxidation states"))?;
-            let mut units: Vec<Vec<(Element, usize)>> = stoich.into_iter().map(|s| els.iter().copied().zip(s.amounts.iter().map(|a| *a as usize)).collect()).collect();
+            let els: Vec<Element> = self
+                .elements
+                .iter()
+                .map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}")))
+                .collect::<Result<_, _>>()?;
+            let stoich = crate::chem::oxidation::neutral_stoichiometries(
+                &els,
+                self.max_amount.max(1),
+                crate::chem::oxidation::OxidationSet::Icsd24,
+            )
+            .map_err(|e| format!("key `elements`: {e} has no known oxidation states"))?;
+            let mut units: Vec<Vec<(Element, usize)>> = stoich
+                .into_iter()
+                .map(|s| els.iter().copied().zip(s.amounts.iter().map(|a| *a as usize)).collect())
+                .collect();
             units.sort();
             units.dedup();
             if units.is_empty() {
-                return Err(format!("key `elements`: no charge-neutral stoichiometry of {} with amounts up to {}", self.elements.join("-"), self.max_amount));
+                return Err(format!(
+                    "key `elements`: no charge-neutral stoichiometry of {} with amounts up to {}",
+                    self.elements.join("-"),
+                    self.max_amount
+                ));
             }
             return Ok(units);
         }
         let c = Composition::from_formula(&self.composition).map_err(|e| format!("key `composition`: {e}"))?;
         if c.n_elements() == 0 {
-            return Err("key `composition`: give a formula such as \"SrTiO3\" (or `elements` for a variable composition)".into());
+            return Err(
+                "key `composition`: give a formula such as \"SrTiO3\" (or `elements` for a variable composition)"
+                    .into(),
+            );
         }
         let unit = c
             .iter()
-            .map(|(e, n)| if n.fract() == 0.0 && n >= 1.0 { Ok((e, n as usize)) } else { Err(format!("key `composition`: {} has a non-integer amount {n}", e)) })
+            .map(|(e, n)| {
+                if n.fract() == 0.0 && n >= 1.0 {
+                    Ok((e, n as usize))
+                } else {
+                    Err(format!("key `composition`: {} has a non-integer amount {n}", e))
+                }
+            })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(vec![unit])
     }
@@ -202,9 +226,14 @@ impl EvolveSettings {
             return Err("key `templates`: give dataset formulas or ids, or aflow:KEY prototypes".into());
         }
         if !matches!(self.algorithm, Algorithm::Ga | Algorithm::Random | Algorithm::Anneal) {
-            return Err(format!("key `algorithm`: {} works on structures; use ga, random or anneal in prototype space", self.algorithm.name()));
+            return Err(format!(
+                "key `algorithm`: {} works on structures; use ga, random or anneal in prototype space",
+                self.algorithm.name()
+            ));
         }
-        if self.objectives.is_empty() || self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom")) {
+        if self.objectives.is_empty()
+            || self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom"))
+        {
             return Err("key `objectives`: prototype space has no relaxed energies; use e_above_hull (predicted) and property targets".into());
         }
         for o in &self.objectives {
@@ -218,7 +247,11 @@ impl EvolveSettings {
 
     /// The prototype space of these settings.
     pub fn prototype_space(&self) -> Result<prototype::PrototypeSpace, String> {
-        let pool: Vec<Element> = self.elements.iter().map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}"))).collect::<Result<_, _>>()?;
+        let pool: Vec<Element> = self
+            .elements
+            .iter()
+            .map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}")))
+            .collect::<Result<_, _>>()?;
         prototype::PrototypeSpace::new(&self.templates, &pool, self.max_atoms)
     }
 
@@ -241,7 +274,12 @@ impl EvolveSettings {
             return Err(format!("key `formula_units`: expected [min, max] with 1 ≤ min ≤ max, got [{lo}, {hi}]"));
         }
         if per * lo > self.max_atoms {
-            return Err(format!("key `max_atoms`: {} formula unit(s) of {} already hold {} atoms", lo, self.composition, per * lo));
+            return Err(format!(
+                "key `max_atoms`: {} formula unit(s) of {} already hold {} atoms",
+                lo,
+                self.composition,
+                per * lo
+            ));
         }
         if self.variable() && self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom")) {
             return Err("key `objectives`: energies per atom of different compositions do not compare; use `e_above_hull` for a variable composition".into());
@@ -267,7 +305,10 @@ impl EvolveSettings {
             return Err("key `operators`: shares must be non-negative with a positive sum".into());
         }
         if !(self.min_distance_factor > 0.0 && self.min_distance_factor < 2.0) {
-            return Err(format!("key `min_distance_factor`: expected a number in (0, 2), got {}", self.min_distance_factor));
+            return Err(format!(
+                "key `min_distance_factor`: expected a number in (0, 2), got {}",
+                self.min_distance_factor
+            ));
         }
         if !(self.cooling > 0.0 && self.cooling <= 1.0 && self.temperature >= 0.0) {
             return Err("key `cooling`/`temperature`: expected 0 < cooling ≤ 1 and temperature ≥ 0".into());
@@ -394,7 +435,15 @@ impl Evolution {
             let space = settings.prototype_space()?;
             let state = EvolveState { temperature: settings.temperature, ..EvolveState::default() };
             let elements = space.pool.clone();
-            return Ok(Evolution { settings, state, seed, groups: BTreeMap::new(), elements, prototypes: Some(space), fingerprints: Vec::new() });
+            return Ok(Evolution {
+                settings,
+                state,
+                seed,
+                groups: BTreeMap::new(),
+                elements,
+                prototypes: Some(space),
+                fingerprints: Vec::new(),
+            });
         }
         let units = settings.formula_units_searched()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
@@ -414,7 +463,10 @@ impl Evolution {
         }
         let elements = units.first().map(|u| u.iter().map(|x| x.0).collect()).unwrap_or_default();
         if groups.is_empty() {
-            return Err(format!("no space group among those allowed holds {} with {:?} formula units", settings.composition, settings.formula_units));
+            return Err(format!(
+                "no space group among those allowed holds {} with {:?} formula units",
+                settings.composition, settings.formula_units
+            ));
         }
         let state = EvolveState { temperature: settings.temperature, ..EvolveState::default() };
         Ok(Evolution { settings, state, seed, groups, elements, prototypes: None, fingerprints: Vec::new() })
@@ -433,20 +485,34 @@ impl Evolution {
 
     /// The best individual by the first objective (duplicates and failures excluded).
     pub fn best(&self) -> Option<&Individual> {
-        self.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).min_by(|a, b| a.costs[0].total_cmp(&b.costs[0]))
+        self.state
+            .individuals
+            .iter()
+            .filter(|i| i.ok() && i.duplicate_of.is_none())
+            .min_by(|a, b| a.costs[0].total_cmp(&b.costs[0]))
     }
 
     /// True when the budget is spent or the stop energy reached.
     pub fn done(&self) -> bool {
-        self.evaluated() >= self.settings.budget || self.settings.stop_energy.is_some_and(|e| self.state.individuals.iter().any(|i| i.ok() && i.energy_per_atom <= e))
+        self.evaluated() >= self.settings.budget
+            || self
+                .settings
+                .stop_energy
+                .is_some_and(|e| self.state.individuals.iter().any(|i| i.ok() && i.energy_per_atom <= e))
     }
 
     fn rng(&self, salt: u64) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.state.generation as u64) << 8 ^ salt)
+        ChaCha8Rng::seed_from_u64(
+            self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (self.state.generation as u64) << 8 ^ salt,
+        )
     }
 
     fn random_opts(&self) -> RandomOptions {
-        RandomOptions { min_distance_factor: self.settings.min_distance_factor, space_groups: self.settings.space_groups.clone(), ..RandomOptions::default() }
+        RandomOptions {
+            min_distance_factor: self.settings.min_distance_factor,
+            space_groups: self.settings.space_groups.clone(),
+            ..RandomOptions::default()
+        }
     }
 
     /// A random symmetric structure: a random formula unit (variable composition) and number of them.
@@ -478,7 +544,12 @@ impl Evolution {
         }
         let mut rng = self.rng(1);
         let n = self.settings.population.min(self.settings.budget - self.evaluated());
-        let mut out: Vec<Proposal> = self.state.injected.drain(..).map(|s| Proposal { structure: s, operator: Operator::Seed, parents: Vec::new(), slot: None }).collect();
+        let mut out: Vec<Proposal> = self
+            .state
+            .injected
+            .drain(..)
+            .map(|s| Proposal { structure: s, operator: Operator::Seed, parents: Vec::new(), slot: None })
+            .collect();
         let first = self.state.individuals.is_empty() || self.state.population.is_empty();
         if self.settings.algorithm == Algorithm::Bo && !first && out.len() < n {
             let k = n - out.len();
@@ -591,15 +662,22 @@ impl Evolution {
     fn prototype_offspring(&self, space: &prototype::PrototypeSpace, rng: &mut ChaCha8Rng) -> Option<Proposal> {
         let rank: BTreeMap<usize, usize> = self.state.population.iter().enumerate().map(|(r, id)| (*id, r)).collect();
         let s = &self.settings.operators;
-        let shares = [(Operator::Random, s.random), (Operator::Heredity, s.heredity), (Operator::Transmutation, s.transmutation + s.permutation + s.rattle), (Operator::Strain, s.strain)];
+        let shares = [
+            (Operator::Random, s.random),
+            (Operator::Heredity, s.heredity),
+            (Operator::Transmutation, s.transmutation + s.permutation + s.rattle),
+            (Operator::Strain, s.strain),
+        ];
         let total: f64 = shares.iter().map(|x| x.1).sum();
         for _ in 0..20 {
             let mut x = rng.random::<f64>() * total;
-            let op = shares.iter().find(|o| {
-                x -= o.1;
-                x <= 0.0
-            })
-            .map_or(Operator::Transmutation, |o| o.0);
+            let op = shares
+                .iter()
+                .find(|o| {
+                    x -= o.1;
+                    x <= 0.0
+                })
+                .map_or(Operator::Transmutation, |o| o.0);
             let a = self.tournament(&rank, rng);
             let sa = &self.state.individuals[a].structure;
             let (child, parents, op) = match op {
@@ -625,7 +703,8 @@ impl Evolution {
         }
         let rank: BTreeMap<usize, usize> = self.state.population.iter().enumerate().map(|(r, id)| (*id, r)).collect();
         let f = self.settings.min_distance_factor * 0.85;
-        let mut ops = vec![Operator::Random, Operator::Heredity, Operator::Strain, Operator::Permutation, Operator::Rattle];
+        let mut ops =
+            vec![Operator::Random, Operator::Heredity, Operator::Strain, Operator::Permutation, Operator::Rattle];
         if self.settings.variable() {
             ops.push(Operator::Transmutation);
         }
@@ -645,7 +724,11 @@ impl Evolution {
                 }
                 Operator::Strain => (operators::strain(sa, 0.15, f, rng), vec![a]),
                 Operator::Permutation => (operators::permutation(sa, 1 + sa.n_sites() / 8, f, rng), vec![a]),
-                Operator::Transmutation => (operators::transmutation(sa, &self.elements, f, rng).filter(|c| c.n_sites() <= self.settings.max_atoms), vec![a]),
+                Operator::Transmutation => (
+                    operators::transmutation(sa, &self.elements, f, rng)
+                        .filter(|c| c.n_sites() <= self.settings.max_atoms),
+                    vec![a],
+                ),
                 _ => (operators::rattle(sa, 0.25, f, rng), vec![a]),
             };
             if let Some(c) = child {
@@ -660,7 +743,12 @@ impl Evolution {
         let id = *self.state.walkers.get(w)?;
         let s = &self.state.individuals[id].structure;
         if let Some(space) = &self.prototypes {
-            return space.swap(s, rng).map(|c| Proposal { structure: c, operator: Operator::Substitution, parents: vec![id], slot: Some(w) });
+            return space.swap(s, rng).map(|c| Proposal {
+                structure: c,
+                operator: Operator::Substitution,
+                parents: vec![id],
+                slot: Some(w),
+            });
         }
         let f = self.settings.min_distance_factor * 0.85;
         for _ in 0..20 {
@@ -699,7 +787,15 @@ impl Evolution {
             let mi = MinImage::new(&x.lattice);
             for (i, f) in frac.iter_mut().enumerate() {
                 // Nearest atom of the same element in the target (target fractional coords in x's cell).
-                let best = t.frac_coords().iter().zip(t.species()).filter(|(_, e)| **e == x.species()[i]).map(|(g, _)| (g - *f).map(|d| d - d.round())).min_by(|a, b| mi.distance(&x.lattice.to_cart(a), false).total_cmp(&mi.distance(&x.lattice.to_cart(b), false)));
+                let best = t
+                    .frac_coords()
+                    .iter()
+                    .zip(t.species())
+                    .filter(|(_, e)| **e == x.species()[i])
+                    .map(|(g, _)| (g - *f).map(|d| d - d.round()))
+                    .min_by(|a, b| {
+                        mi.distance(&x.lattice.to_cart(a), false).total_cmp(&mi.distance(&x.lattice.to_cart(b), false))
+                    });
                 if let Some(d) = best {
                     *f = wrap_frac(&(*f + d * r));
                 }
@@ -721,7 +817,8 @@ impl Evolution {
             // At a common volume per atom: relaxations stopped at a finite fmax leave the same structure at
             // slightly different volumes, which shifts every far peak of the fingerprint.
             let s = &self.state.individuals[id].structure;
-            let scaled = s.scaled_to_volume(FINGERPRINT_VOLUME_PER_ATOM * s.n_sites() as f64).unwrap_or_else(|_| s.clone());
+            let scaled =
+                s.scaled_to_volume(FINGERPRINT_VOLUME_PER_ATOM * s.n_sites() as f64).unwrap_or_else(|_| s.clone());
             self.fingerprints[id] = Some(oganov_valle(&scaled, &ov_params()));
         }
         self.fingerprints[id].as_ref().expect("just computed")
@@ -770,7 +867,9 @@ impl Evolution {
             let key = (prototype::PrototypeSpace::template_of(me), me.species().to_vec());
             return (0..id).find(|&j| {
                 let o = &self.state.individuals[j];
-                o.ok() && o.duplicate_of.is_none() && (prototype::PrototypeSpace::template_of(&o.structure), o.structure.species().to_vec()) == key
+                o.ok()
+                    && o.duplicate_of.is_none()
+                    && (prototype::PrototypeSpace::template_of(&o.structure), o.structure.species().to_vec()) == key
             });
         }
         let e = self.state.individuals[id].energy_per_atom;
@@ -779,7 +878,13 @@ impl Evolution {
         let others: Vec<usize> = (0..id)
             .filter(|&j| {
                 let o = &self.state.individuals[j];
-                o.ok() && o.duplicate_of.is_none() && (o.energy_per_atom - e).abs() < 0.01 && o.structure.reduced_formula() == formula && (o.structure.n_sites() == n || o.structure.n_sites().is_multiple_of(n) || n.is_multiple_of(o.structure.n_sites()))
+                o.ok()
+                    && o.duplicate_of.is_none()
+                    && (o.energy_per_atom - e).abs() < 0.01
+                    && o.structure.reduced_formula() == formula
+                    && (o.structure.n_sites() == n
+                        || o.structure.n_sites().is_multiple_of(n)
+                        || n.is_multiple_of(o.structure.n_sites()))
             })
             .collect();
         self.fingerprint(id);
@@ -796,7 +901,8 @@ impl Evolution {
     /// Survivors: the best `population` unique individuals (NSGA-II fronts and crowding for several
     /// objectives), the walkers' and particles' structures for `anneal` and `swarm`.
     fn select(&mut self) {
-        let candidates: Vec<usize> = self.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).map(|i| i.id).collect();
+        let candidates: Vec<usize> =
+            self.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).map(|i| i.id).collect();
         let ranked = self.rank(&candidates);
         self.state.population = ranked.into_iter().take(self.settings.population).collect();
         if matches!(self.settings.algorithm, Algorithm::Anneal | Algorithm::Swarm) && self.state.walkers.is_empty() {
@@ -856,7 +962,11 @@ impl Evolution {
     fn record_stats(&mut self) {
         let pop = self.state.population.clone();
         let best = self.best().map(|b| (b.costs[0], b.id));
-        let mean = if pop.is_empty() { f64::NAN } else { pop.iter().map(|&i| self.state.individuals[i].costs[0]).sum::<f64>() / pop.len() as f64 };
+        let mean = if pop.is_empty() {
+            f64::NAN
+        } else {
+            pop.iter().map(|&i| self.state.individuals[i].costs[0]).sum::<f64>() / pop.len() as f64
+        };
         let mut dsum = 0.0;
         let mut npairs = 0;
         for (k, &a) in pop.iter().enumerate() {
@@ -901,7 +1011,8 @@ impl Evolution {
 
     /// The first Pareto front of all unique individuals (ids), for multi-objective runs.
     pub fn pareto_front(&self) -> Vec<usize> {
-        let ids: Vec<usize> = self.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).map(|i| i.id).collect();
+        let ids: Vec<usize> =
+            self.state.individuals.iter().filter(|i| i.ok() && i.duplicate_of.is_none()).map(|i| i.id).collect();
         let costs: Vec<Vec<f64>> = ids.iter().map(|&i| self.state.individuals[i].costs.clone()).collect();
         let fronts = non_dominated_fronts(&costs);
         ids.into_iter().zip(fronts).filter(|(_, f)| *f == 0).map(|(i, _)| i).collect()
@@ -920,7 +1031,8 @@ pub fn run(evo: &mut Evolution, eval: &Evaluator, mut stop: impl FnMut(&Evolutio
             break;
         }
         let t = std::time::Instant::now();
-        let relaxed: Vec<evaluate::Relaxed> = proposals.par_iter().filter_map(|p| eval.relax_one(&p.structure, &never)).collect();
+        let relaxed: Vec<evaluate::Relaxed> =
+            proposals.par_iter().filter_map(|p| eval.relax_one(&p.structure, &never)).collect();
         t_relax += t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         let scored = eval.score(relaxed);

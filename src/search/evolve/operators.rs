@@ -83,9 +83,11 @@ pub fn heredity(a: &Structure, b: &Structure, factor: f64, rng: &mut impl Rng) -
     let la = a.lattice.cart_from_frac();
     let lb = b.lattice.cart_from_frac();
     let lattice = Lattice::from_cart_from_frac(la * w + lb * (1.0 - w)).ok()?;
-    let shift = |rng: &mut dyn rand::RngCore| Vector3::new(rng.random::<f64>(), rng.random::<f64>(), rng.random::<f64>());
+    let shift =
+        |rng: &mut dyn rand::RngCore| Vector3::new(rng.random::<f64>(), rng.random::<f64>(), rng.random::<f64>());
     let (sa, sb) = (shift(rng), shift(rng));
-    let moved = |s: &Structure, t: Vector3<f64>| s.frac_coords().iter().map(|f| wrap_frac(&(f + t))).collect::<Vec<_>>();
+    let moved =
+        |s: &Structure, t: Vector3<f64>| s.frac_coords().iter().map(|f| wrap_frac(&(f + t))).collect::<Vec<_>>();
     let (fa, fb) = (moved(a, sa), moved(b, sb));
     let mut taken: Vec<(Element, Vector3<f64>)> = Vec::new();
     let mut spare: Vec<(Element, Vector3<f64>)> = Vec::new();
@@ -118,7 +120,8 @@ pub fn heredity(a: &Structure, b: &Structure, factor: f64, rng: &mut impl Rng) -
         }
     }
     let (species, frac): (Vec<Element>, Vec<Vector3<f64>>) = taken.into_iter().unzip();
-    let child = Structure::from_frac(lattice, species, frac).ok()?.scaled_to_volume(0.5 * (a.volume() + b.volume())).ok()?;
+    let child =
+        Structure::from_frac(lattice, species, frac).ok()?.scaled_to_volume(0.5 * (a.volume() + b.volume())).ok()?;
     atoms_apart(&child, factor).then_some(child)
 }
 
@@ -171,7 +174,8 @@ pub fn permutation(s: &Structure, swaps: usize, factor: f64, rng: &mut impl Rng)
 /// Displace each atom by a Gaussian vector of σ = `sigma_ang` per Cartesian component (Å).
 pub fn rattle(s: &Structure, sigma_ang: f64, factor: f64, rng: &mut impl Rng) -> Option<Structure> {
     let n = Normal::new(0.0, sigma_ang).ok()?;
-    let cart: Vec<Vector3<f64>> = s.cart_coords().iter().map(|c| c + Vector3::new(n.sample(rng), n.sample(rng), n.sample(rng))).collect();
+    let cart: Vec<Vector3<f64>> =
+        s.cart_coords().iter().map(|c| c + Vector3::new(n.sample(rng), n.sample(rng), n.sample(rng))).collect();
     let child = Structure::from_cart(s.lattice.clone(), s.species().to_vec(), &cart).ok()?.wrapped();
     atoms_apart(&child, factor).then_some(child)
 }
@@ -195,7 +199,14 @@ mod tests {
     use crate::data::Dataset;
 
     fn rocksalt() -> Structure {
-        Dataset::embedded().lookup("NaCl").into_iter().min_by(|a, b| a.energy_per_atom.total_cmp(&b.energy_per_atom)).unwrap().structure.repeat([2, 1, 1]).unwrap()
+        Dataset::embedded()
+            .lookup("NaCl")
+            .into_iter()
+            .min_by(|a, b| a.energy_per_atom.total_cmp(&b.energy_per_atom))
+            .unwrap()
+            .structure
+            .repeat([2, 1, 1])
+            .unwrap()
     }
 
     #[test]
@@ -204,7 +215,12 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut made = [0; 4];
         for _ in 0..40 {
-            let children = [heredity(&s, &s.translated(Vector3::new(0.3, 0.1, 0.0)), 0.5, &mut rng), strain(&s, 0.1, 0.5, &mut rng), permutation(&s, 1, 0.5, &mut rng), rattle(&s, 0.2, 0.5, &mut rng)];
+            let children = [
+                heredity(&s, &s.translated(Vector3::new(0.3, 0.1, 0.0)), 0.5, &mut rng),
+                strain(&s, 0.1, 0.5, &mut rng),
+                permutation(&s, 1, 0.5, &mut rng),
+                rattle(&s, 0.2, 0.5, &mut rng),
+            ];
             for (k, c) in children.into_iter().enumerate() {
                 if let Some(c) = c {
                     made[k] += 1;

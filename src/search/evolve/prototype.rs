@@ -39,7 +39,9 @@ impl PrototypeSpace {
         for k in keys {
             let t = templates_for(k, ds);
             if t.is_empty() {
-                return Err(format!("key `templates`: {k:?} is neither a dataset id or formula nor an AFLOW prototype (aflow:KEY)"));
+                return Err(format!(
+                    "key `templates`: {k:?} is neither a dataset id or formula nor an AFLOW prototype (aflow:KEY)"
+                ));
             }
             templates.extend(t.into_iter().filter(|t| t.structure.n_sites() <= max_atoms));
         }
@@ -117,7 +119,10 @@ impl PrototypeSpace {
                 .iter()
                 .filter(|e| !present.contains(e))
                 .map(|e| {
-                    let p = oxidation_states(*e, crate::chem::oxidation::OxidationSet::Icsd24).iter().map(|q| table.cond_prob(&species(*e, *q), &old_species)).fold(0.0, f64::max);
+                    let p = oxidation_states(*e, crate::chem::oxidation::OxidationSet::Icsd24)
+                        .iter()
+                        .map(|q| table.cond_prob(&species(*e, *q), &old_species))
+                        .fold(0.0, f64::max);
                     (*e, p)
                 })
                 .filter(|(_, p)| *p > 0.0)
@@ -131,7 +136,8 @@ impl PrototypeSpace {
                 x -= o.1;
                 x <= 0.0
             })?;
-            let m: BTreeMap<Element, Element> = map.iter().map(|(k, v)| (*k, if *v == old { new.0 } else { *v })).collect();
+            let m: BTreeMap<Element, Element> =
+                map.iter().map(|(k, v)| (*k, if *v == old { new.0 } else { *v })).collect();
             if let Some(c) = self.place(t, &m) {
                 return Some(c);
             }
@@ -147,8 +153,10 @@ impl PrototypeSpace {
             return None;
         }
         for _ in 0..10 {
-            let m: BTreeMap<Element, Element> = ma.iter().map(|(k, v)| (*k, if rng.random::<bool>() { *v } else { mb[k] })).collect();
-            if m != ma && m != mb
+            let m: BTreeMap<Element, Element> =
+                ma.iter().map(|(k, v)| (*k, if rng.random::<bool>() { *v } else { mb[k] })).collect();
+            if m != ma
+                && m != mb
                 && let Some(c) = self.place(ta, &m)
             {
                 return Some(c);
@@ -163,7 +171,9 @@ impl PrototypeSpace {
         let mut els = s.composition().elements();
         let chi = |e: &Element| e.data().electronegativity.unwrap_or(0.0);
         els.sort_by(|a, b| chi(a).total_cmp(&chi(b)));
-        let options: Vec<usize> = (0..self.templates.len()).filter(|&u| u != t && self.templates[u].structure.composition().n_elements() == els.len()).collect();
+        let options: Vec<usize> = (0..self.templates.len())
+            .filter(|&u| u != t && self.templates[u].structure.composition().n_elements() == els.len())
+            .collect();
         for _ in 0..10 {
             let &u = options.choose(rng)?;
             let mut tel = self.templates[u].structure.composition().elements();
@@ -186,14 +196,20 @@ mod tests {
 
     #[test]
     fn moves_stay_charge_balanced_and_on_templates() {
-        let pool: Vec<Element> = ["Ca", "Sr", "Ba", "Mg", "Ti", "Zr", "Sn", "O", "S"].iter().map(|s| Element::from_symbol(s).unwrap()).collect();
+        let pool: Vec<Element> = ["Ca", "Sr", "Ba", "Mg", "Ti", "Zr", "Sn", "O", "S"]
+            .iter()
+            .map(|s| Element::from_symbol(s).unwrap())
+            .collect();
         let space = PrototypeSpace::new(&["SrTiO3".into(), "MgAl2O4".into(), "CaTiO3".into()], &pool, 30).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let a = space.random(&mut rng).unwrap();
         let b = space.random(&mut rng).unwrap();
         let mut made = 0;
         for _ in 0..30 {
-            for c in [space.swap(&a, &mut rng), space.crossover(&a, &b, &mut rng), space.switch_template(&a, &mut rng)].into_iter().flatten() {
+            for c in [space.swap(&a, &mut rng), space.crossover(&a, &b, &mut rng), space.switch_template(&a, &mut rng)]
+                .into_iter()
+                .flatten()
+            {
                 assert!(oxidation_assignment(&c).is_some(), "{}", c.reduced_formula());
                 assert!(c.species().iter().all(|e| pool.contains(e)));
                 assert!(PrototypeSpace::template_of(&c).is_some());

@@ -68,7 +68,9 @@ impl Gp {
         }
         d.sort_by(f64::total_cmp);
         let length = d.get(d.len() / 2).copied().filter(|l| *l > 1e-9).unwrap_or(1.0);
-        let k = DMatrix::from_fn(n, n, |i, j| (-sq_dist(&x[i], &x[j]) / (2.0 * length * length)).exp() + if i == j { 1e-2 } else { 0.0 });
+        let k = DMatrix::from_fn(n, n, |i, j| {
+            (-sq_dist(&x[i], &x[j]) / (2.0 * length * length)).exp() + if i == j { 1e-2 } else { 0.0 }
+        });
         let chol = k.cholesky()?;
         let yn = DVector::from_iterator(n, y.iter().map(|v| (v - y_mean) / y_std));
         let alpha = chol.solve(&yn);
@@ -78,7 +80,10 @@ impl Gp {
     /// Predicted mean and standard deviation (target units) at descriptor `q`.
     pub fn predict(&self, q: &[f64]) -> (f64, f64) {
         let q = DVector::from_vec(q.to_vec());
-        let ks = DVector::from_iterator(self.x.len(), self.x.iter().map(|x| (-sq_dist(x, &q) / (2.0 * self.length * self.length)).exp()));
+        let ks = DVector::from_iterator(
+            self.x.len(),
+            self.x.iter().map(|x| (-sq_dist(x, &q) / (2.0 * self.length * self.length)).exp()),
+        );
         let mean = ks.dot(&self.alpha);
         let v = self.chol.solve(&ks);
         let var = (1.0 + 1e-2 - ks.dot(&v)).max(1e-12);

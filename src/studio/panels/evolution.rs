@@ -42,7 +42,8 @@ fn value(v: &Value, k: &str) -> Option<f64> {
 /// The form's contents as `evolve` parameters.
 pub fn form_params(f: &EvolveForm) -> Value {
     let [random, heredity, strain, permutation, rattle] = f.shares;
-    let list = |s: &str| s.split([',', ' ']).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>();
+    let list =
+        |s: &str| s.split([',', ' ']).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>();
     let mut v = json!({
         "formula_units": [f.min_units, f.max_units.max(f.min_units)],
         "algorithm": f.algorithm,
@@ -69,10 +70,20 @@ pub fn form_params(f: &EvolveForm) -> Value {
 /// cannot be read gives an empty view of the run.
 fn load_evolution(project: &std::path::Path, run: &crate::engine::store::RunRow) -> EvolutionView {
     let Ok(store) = Store::open(project) else {
-        return EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), ..Default::default() };
+        return EvolutionView {
+            run: Some(run.id),
+            status: run.status.clone(),
+            loaded: Some(Instant::now()),
+            ..Default::default()
+        };
     };
-    let metric = |name: &str| store.metrics(run.id, name).unwrap_or_default().into_iter().map(|(g, x)| [g as f64, x]).collect::<Vec<_>>();
-    let specs: Vec<ObjectiveSpec> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| ObjectiveSpec::parse(o.as_str()?).ok()).collect()).unwrap_or_default();
+    let metric = |name: &str| {
+        store.metrics(run.id, name).unwrap_or_default().into_iter().map(|(g, x)| [g as f64, x]).collect::<Vec<_>>()
+    };
+    let specs: Vec<ObjectiveSpec> = run.params["objectives"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| ObjectiveSpec::parse(o.as_str()?).ok()).collect())
+        .unwrap_or_default();
     let axes = match specs.as_slice() {
         [a, b, ..] => (a.column().to_string(), b.column().to_string()),
         [a] => ("generation".to_string(), a.column().to_string()),
@@ -95,8 +106,14 @@ fn load_evolution(project: &std::path::Path, run: &crate::engine::store::RunRow)
     // The live Pareto front of a multi-objective run: the two axes turned into the objectives' costs.
     let front: Vec<usize> = if specs.len() >= 2 {
         let unique: Vec<usize> = (0..points.len()).filter(|&i| points[i].4 == "individual").collect();
-        let cost = |spec: &ObjectiveSpec, v: f64| crate::search::evolve::evaluate::cost(spec, &std::collections::BTreeMap::from([(spec.column().to_string(), v)]));
-        let costs: Vec<Vec<f64>> = unique.iter().map(|&i| vec![cost(&specs[0], points[i].2), cost(&specs[1], points[i].3)]).collect();
+        let cost = |spec: &ObjectiveSpec, v: f64| {
+            crate::search::evolve::evaluate::cost(
+                spec,
+                &std::collections::BTreeMap::from([(spec.column().to_string(), v)]),
+            )
+        };
+        let costs: Vec<Vec<f64>> =
+            unique.iter().map(|&i| vec![cost(&specs[0], points[i].2), cost(&specs[1], points[i].3)]).collect();
         let fronts = crate::search::objectives::non_dominated_fronts(&costs);
         unique.into_iter().zip(fronts).filter(|(_, f)| *f == 0).map(|(i, _)| i).collect()
     } else {
@@ -127,7 +144,11 @@ fn load_evolution(project: &std::path::Path, run: &crate::engine::store::RunRow)
                     r.id,
                     r.formula,
                     value(&r.properties, "generation").unwrap_or(0.0),
-                    if parents.is_empty() { String::new() } else { format!(" of {}", parents.iter().map(|p| format!("#{p}")).collect::<Vec<_>>().join(" + ")) },
+                    if parents.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" of {}", parents.iter().map(|p| format!("#{p}")).collect::<Vec<_>>().join(" + "))
+                    },
                     value(&r.properties, "energy_per_atom").unwrap_or(f64::NAN),
                     r.properties.get("space_group").and_then(Value::as_str).unwrap_or("")
                 );
@@ -135,9 +156,19 @@ fn load_evolution(project: &std::path::Path, run: &crate::engine::store::RunRow)
             }
         }
     }
-    EvolutionView { run: Some(run.id), status: run.status.clone(), loaded: Some(Instant::now()), best: metric("best"), mean: metric("mean"), diversity: metric("diversity"), points, front, axes, family }
+    EvolutionView {
+        run: Some(run.id),
+        status: run.status.clone(),
+        loaded: Some(Instant::now()),
+        best: metric("best"),
+        mean: metric("mean"),
+        diversity: metric("diversity"),
+        points,
+        front,
+        axes,
+        family,
+    }
 }
-
 
 impl StudioApp {
     /// Keep the tab's view of its run current: re-read when the shown run or its status changes, and at
@@ -148,12 +179,15 @@ impl StudioApp {
         }
         let Some(run) = self.shown_run("evolve").cloned() else { return };
         let v = &self.evolution;
-        let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
+        let stale = v.run != Some(run.id)
+            || v.status != run.status
+            || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
         if !stale || self.evolution_query.busy() || self.store.is_none() {
             return;
         }
         let project = self.project.clone();
-        if let Err(e) = self.evolution_query.start(ctx, "geode-evolution-view", move || load_evolution(&project, &run)) {
+        if let Err(e) = self.evolution_query.start(ctx, "geode-evolution-view", move || load_evolution(&project, &run))
+        {
             self.toast(e, true);
         }
     }
@@ -298,7 +332,9 @@ impl StudioApp {
             && let Some((s, _)) = self.structure_of(&item)
         {
             match crate::engine::jobs::evolve::inject(&self.project, r.id, &s) {
-                Ok(_) => self.toast(format!("{} queued for run {}'s next generation", s.reduced_formula(), r.id), false),
+                Ok(_) => {
+                    self.toast(format!("{} queued for run {}'s next generation", s.reduced_formula(), r.id), false)
+                }
                 Err(e) => self.toast(format!("Cannot inject: {e}"), true),
             }
         }

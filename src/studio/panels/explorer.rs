@@ -57,7 +57,15 @@ impl Search {
     }
 }
 
-const TABLE_COLUMNS: [Column; 7] = [Column::Id, Column::Formula, Column::SpaceGroup, Column::Atoms, Column::FormationEnergy, Column::BandGap, Column::EAboveHull];
+const TABLE_COLUMNS: [Column; 7] = [
+    Column::Id,
+    Column::Formula,
+    Column::SpaceGroup,
+    Column::Atoms,
+    Column::FormationEnergy,
+    Column::BandGap,
+    Column::EAboveHull,
+];
 
 fn short_label(c: Column) -> &'static str {
     match c {
@@ -77,8 +85,16 @@ impl StudioApp {
     pub fn explorer_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.state.explorer_tab, ExplorerTab::Dataset, "Dataset");
-            ui.selectable_value(&mut self.state.explorer_tab, ExplorerTab::Candidates, format!("Candidates ({})", self.candidates.len()));
-            ui.selectable_value(&mut self.state.explorer_tab, ExplorerTab::Files, format!("Files ({})", self.files.len()));
+            ui.selectable_value(
+                &mut self.state.explorer_tab,
+                ExplorerTab::Candidates,
+                format!("Candidates ({})", self.candidates.len()),
+            );
+            ui.selectable_value(
+                &mut self.state.explorer_tab,
+                ExplorerTab::Files,
+                format!("Files ({})", self.files.len()),
+            );
         });
         ui.separator();
         match self.state.explorer_tab {
@@ -91,7 +107,13 @@ impl StudioApp {
     fn dataset_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("Search");
-            ui.add(egui::TextEdit::singleline(&mut self.state.search).hint_text("Fe O · LiFePO4 · sg:225 · perovskite").desired_width(f32::INFINITY).id(egui::Id::unique("dataset_search"))).labelled_by(label.id);
+            ui.add(
+                egui::TextEdit::singleline(&mut self.state.search)
+                    .hint_text("Fe O · LiFePO4 · sg:225 · perovskite")
+                    .desired_width(f32::INFINITY)
+                    .id(egui::Id::unique("dataset_search")),
+            )
+            .labelled_by(label.id);
         });
         ui.collapsing(format!("Filters ({})", self.state.ranges.len() + self.plot_box.is_some() as usize), |ui| {
             let mut remove = None;
@@ -130,7 +152,11 @@ impl StudioApp {
         let mut sort = self.state.sort;
         let ds = self.dataset;
         let rows = &self.filtered;
-        let mut table = TableBuilder::new(ui).striped(true).resizable(true).sense(egui::Sense::click()).cell_layout(egui::Layout::left_to_right(egui::Align::Center));
+        let mut table = TableBuilder::new(ui)
+            .striped(true)
+            .resizable(true)
+            .sense(egui::Sense::click())
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center));
         for c in TABLE_COLUMNS {
             table = table.column(match c {
                 Column::Formula => TableColumn::initial(110.0).at_least(60.0),
@@ -143,7 +169,14 @@ impl StudioApp {
                 for c in TABLE_COLUMNS {
                     header.col(|ui| {
                         let arrow = if sort.0 == c { if sort.1 { " v" } else { " ^" } } else { "" };
-                        if ui.add(egui::Button::new(egui::RichText::new(format!("{}{arrow}", short_label(c))).strong()).frame(false)).on_hover_text(format!("Sort by {}", c.label())).clicked() {
+                        if ui
+                            .add(
+                                egui::Button::new(egui::RichText::new(format!("{}{arrow}", short_label(c))).strong())
+                                    .frame(false),
+                            )
+                            .on_hover_text(format!("Sort by {}", c.label()))
+                            .clicked()
+                        {
                             sort = if sort.0 == c { (c, !sort.1) } else { (c, false) };
                         }
                     });
@@ -158,7 +191,9 @@ impl StudioApp {
                             let t = match c {
                                 Column::Id => e.id.to_string(),
                                 Column::Formula => e.formula.clone(),
-                                Column::SpaceGroup | Column::Atoms => format!("{}", column_value(e, c).unwrap_or(0.0) as i64),
+                                Column::SpaceGroup | Column::Atoms => {
+                                    format!("{}", column_value(e, c).unwrap_or(0.0) as i64)
+                                }
                                 _ => column_value(e, c).map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
                             };
                             ui.add(egui::Label::new(t).selectable(false).truncate());
@@ -178,7 +213,13 @@ impl StudioApp {
     fn candidates_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("Where");
-            let r = ui.add(egui::TextEdit::singleline(&mut self.state.candidate_filter).hint_text("band_gap > 1 and e_above_hull < 0.05").desired_width(f32::INFINITY)).labelled_by(label.id);
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.state.candidate_filter)
+                        .hint_text("band_gap > 1 and e_above_hull < 0.05")
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(label.id);
             if r.lost_focus() || r.changed() {
                 self.candidates_dirty = true;
             }
@@ -225,7 +266,18 @@ impl StudioApp {
                         ui.label(c.run_id.map(|r| r.to_string()).unwrap_or_default());
                     });
                     row.col(|ui| {
-                        let props: Vec<String> = c.properties.as_object().map(|o| o.iter().filter_map(|(k, v)| v.get("value").and_then(|x| x.as_f64()).map(|x| format!("{k} {x:.3}"))).take(4).collect()).unwrap_or_default();
+                        let props: Vec<String> = c
+                            .properties
+                            .as_object()
+                            .map(|o| {
+                                o.iter()
+                                    .filter_map(|(k, v)| {
+                                        v.get("value").and_then(|x| x.as_f64()).map(|x| format!("{k} {x:.3}"))
+                                    })
+                                    .take(4)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
                         ui.add(egui::Label::new(props.join(", ")).truncate());
                     });
                     if row.response().clicked() {
@@ -254,7 +306,10 @@ impl StudioApp {
                 for (si, s) in f.structures.iter().enumerate().take(5000) {
                     let item = Item::File { file: fi, index: si };
                     let sel = self.selection.as_ref() == Some(&item);
-                    if ui.selectable_label(sel, format!("  [{si}] {} ({} atoms)", s.reduced_formula(), s.n_sites())).clicked() {
+                    if ui
+                        .selectable_label(sel, format!("  [{si}] {} ({} atoms)", s.reduced_formula(), s.n_sites()))
+                        .clicked()
+                    {
                         clicked = Some(item);
                     }
                 }
@@ -287,7 +342,9 @@ mod tests {
         let fe_o = Search::parse("Fe O");
         let n = ds.entries.iter().filter(|e| fe_o.matches(e)).count();
         assert!(n > 50, "{n}");
-        assert!(ds.entries.iter().filter(|e| fe_o.matches(e)).all(|e| e.formula.contains("Fe") && e.formula.contains('O')));
+        assert!(
+            ds.entries.iter().filter(|e| fe_o.matches(e)).all(|e| e.formula.contains("Fe") && e.formula.contains('O'))
+        );
         let nacl = Search::parse("NaCl");
         assert!(ds.entries.iter().filter(|e| nacl.matches(e)).all(|e| e.formula == "NaCl"));
         let sg = Search::parse("sg:225");

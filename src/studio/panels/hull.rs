@@ -48,7 +48,8 @@ fn coords(els: &[Element], c: &Composition, energy: f64) -> [f64; 2] {
 /// The hull picture of `system` (`A-B` or `A-B-C`) with the given candidates overlaid.
 pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, Option<f64>)]) -> HullView {
     let mut v = HullView { system: system.to_string(), ..Default::default() };
-    let els: Result<Vec<Element>, _> = system.split(['-', ' ', ',']).filter(|s| !s.is_empty()).map(Element::from_symbol).collect();
+    let els: Result<Vec<Element>, _> =
+        system.split(['-', ' ', ',']).filter(|s| !s.is_empty()).map(Element::from_symbol).collect();
     let mut els = match els {
         Ok(e) if (2..=3).contains(&e.len()) => e,
         Ok(_) => {
@@ -75,7 +76,15 @@ pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, O
             continue;
         }
         let Ok(h) = pd.e_above_hull(&c, e.formation_energy_per_atom) else { continue };
-        v.points.push(HullPoint { item: Item::Dataset(e.id), formula: e.formula.clone(), xy: coords(&els, &c, h.formation_energy_per_atom), formation_energy: h.formation_energy_per_atom, e_above_hull: h.e_above_hull, stable: false, std: None });
+        v.points.push(HullPoint {
+            item: Item::Dataset(e.id),
+            formula: e.formula.clone(),
+            xy: coords(&els, &c, h.formation_energy_per_atom),
+            formation_energy: h.formation_energy_per_atom,
+            e_above_hull: h.e_above_hull,
+            stable: false,
+            std: None,
+        });
     }
     // Stable phases (elements included), marked on the dataset points or added for synthetic elements.
     let ents = pd.entries();
@@ -87,13 +96,28 @@ pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, O
         stable_xy.push((i, xy));
         match v.points.iter_mut().find(|p| matches!(p.item, Item::Dataset(id) if id.to_string() == ents[i].name)) {
             Some(p) => p.stable = true,
-            None => v.points.push(HullPoint { item: Item::Dataset(u32::MAX), formula: c.reduced_formula(), xy, formation_energy: f, e_above_hull: 0.0, stable: true, std: None }),
+            None => v.points.push(HullPoint {
+                item: Item::Dataset(u32::MAX),
+                formula: c.reduced_formula(),
+                xy,
+                formation_energy: f,
+                e_above_hull: 0.0,
+                stable: true,
+                std: None,
+            }),
         }
     }
     // Tie-lines: two stable phases are joined when the hull at their midpoint is made of exactly them.
     for (a, (i, xa)) in stable_xy.iter().enumerate() {
         for (j, xb) in stable_xy.iter().skip(a + 1) {
-            let mid = Composition::from_pairs(ents[*i].composition.fractional().iter().map(|(e, x)| (e, x / 2.0)).chain(ents[*j].composition.fractional().iter().map(|(e, x)| (e, x / 2.0))));
+            let mid = Composition::from_pairs(
+                ents[*i]
+                    .composition
+                    .fractional()
+                    .iter()
+                    .map(|(e, x)| (e, x / 2.0))
+                    .chain(ents[*j].composition.fractional().iter().map(|(e, x)| (e, x / 2.0))),
+            );
             if let Ok(d) = pd.decomposition(&mid) {
                 let mut ids: Vec<usize> = d.products.iter().map(|p| p.0).collect();
                 ids.sort_unstable();
@@ -111,7 +135,15 @@ pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, O
             continue;
         }
         let Ok(h) = pd.e_above_hull(&c, *fe) else { continue };
-        v.points.push(HullPoint { item: Item::Candidate(*id), formula: formula.clone(), xy: coords(&els, &c, h.formation_energy_per_atom), formation_energy: h.formation_energy_per_atom, e_above_hull: h.e_above_hull, stable: false, std: *std });
+        v.points.push(HullPoint {
+            item: Item::Candidate(*id),
+            formula: formula.clone(),
+            xy: coords(&els, &c, h.formation_energy_per_atom),
+            formation_energy: h.formation_energy_per_atom,
+            e_above_hull: h.e_above_hull,
+            stable: false,
+            std: *std,
+        });
     }
     v.elements = els;
     v
@@ -122,7 +154,9 @@ impl StudioApp {
         let mut recompute = false;
         ui.horizontal(|ui| {
             ui.label("Chemical system");
-            let r = ui.add(egui::TextEdit::singleline(&mut self.hull_system).hint_text("Li-O or Li-Fe-O").desired_width(140.0));
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut self.hull_system).hint_text("Li-O or Li-Fe-O").desired_width(140.0),
+            );
             recompute |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             recompute |= ui.button("Show hull").clicked();
             if let Some(item) = self.selection.clone() {
@@ -167,46 +201,90 @@ impl StudioApp {
         }
         let n_stable = v.points.iter().filter(|p| p.stable).count();
         let n_cand = v.points.iter().filter(|p| matches!(p.item, Item::Candidate(_))).count();
-        ui.label(format!("{}: {} phases, {} stable, {} candidates (energies in eV/atom)", v.system, v.points.len() - n_cand, n_stable, n_cand));
+        ui.label(format!(
+            "{}: {} phases, {} stable, {} candidates (energies in eV/atom)",
+            v.system,
+            v.points.len() - n_cand,
+            n_stable,
+            n_cand
+        ));
         let binary = v.elements.len() == 2;
         let mut plot = Plot::new("hull_plot").label_formatter(|_| None);
         if binary {
-            plot = plot.x_axis_label(format!("x in {}(1-x) {}(x)", v.elements[0], v.elements[1])).y_axis_label("formation energy (eV/atom)");
+            plot = plot
+                .x_axis_label(format!("x in {}(1-x) {}(x)", v.elements[0], v.elements[1]))
+                .y_axis_label("formation energy (eV/atom)");
         } else {
             plot = plot.data_aspect(1.0).show_axes([false, false]).show_grid(false);
         }
         let pts = &v.points;
         let resp = plot.show(ui, |plot_ui| {
             for l in &v.lines {
-                plot_ui.line(Line::new("hull", PlotPoints::from(l.to_vec())).color(egui::Color32::from_rgb(90, 160, 255)).width(1.5));
+                plot_ui.line(
+                    Line::new("hull", PlotPoints::from(l.to_vec()))
+                        .color(egui::Color32::from_rgb(90, 160, 255))
+                        .width(1.5),
+                );
             }
             if !binary {
                 let (a, b, c) = ([0.0, 0.0], [1.0, 0.0], [0.5, 3f64.sqrt() / 2.0]);
-                plot_ui.line(Line::new("triangle", PlotPoints::from(vec![a, b, c, a])).color(egui::Color32::from_gray(140)));
+                plot_ui.line(
+                    Line::new("triangle", PlotPoints::from(vec![a, b, c, a])).color(egui::Color32::from_gray(140)),
+                );
                 for (p, e) in [(a, v.elements[0]), (b, v.elements[1]), (c, v.elements[2])] {
-                    plot_ui.text(egui_plot::Text::new("corner", egui_plot::PlotPoint::new(p[0], p[1] - 0.05 + if p[1] > 0.0 { 0.1 } else { 0.0 }), e.symbol()));
+                    plot_ui.text(egui_plot::Text::new(
+                        "corner",
+                        egui_plot::PlotPoint::new(p[0], p[1] - 0.05 + if p[1] > 0.0 { 0.1 } else { 0.0 }),
+                        e.symbol(),
+                    ));
                 }
             }
-            let unstable: Vec<[f64; 2]> = pts.iter().filter(|p| !p.stable && matches!(p.item, Item::Dataset(_))).map(|p| p.xy).collect();
+            let unstable: Vec<[f64; 2]> =
+                pts.iter().filter(|p| !p.stable && matches!(p.item, Item::Dataset(_))).map(|p| p.xy).collect();
             let stable: Vec<[f64; 2]> = pts.iter().filter(|p| p.stable).map(|p| p.xy).collect();
-            let cands: Vec<[f64; 2]> = pts.iter().filter(|p| matches!(p.item, Item::Candidate(_))).map(|p| p.xy).collect();
-            plot_ui.points(Points::new("unstable", PlotPoints::from(unstable)).radius(2.5).color(egui::Color32::from_gray(120)));
-            plot_ui.points(Points::new("stable", PlotPoints::from(stable)).radius(4.5).color(egui::Color32::from_rgb(90, 160, 255)));
-            plot_ui.points(Points::new("candidates", PlotPoints::from(cands)).radius(4.0).color(egui::Color32::from_rgb(255, 170, 40)).shape(egui_plot::MarkerShape::Diamond));
+            let cands: Vec<[f64; 2]> =
+                pts.iter().filter(|p| matches!(p.item, Item::Candidate(_))).map(|p| p.xy).collect();
+            plot_ui.points(
+                Points::new("unstable", PlotPoints::from(unstable)).radius(2.5).color(egui::Color32::from_gray(120)),
+            );
+            plot_ui.points(
+                Points::new("stable", PlotPoints::from(stable))
+                    .radius(4.5)
+                    .color(egui::Color32::from_rgb(90, 160, 255)),
+            );
+            plot_ui.points(
+                Points::new("candidates", PlotPoints::from(cands))
+                    .radius(4.0)
+                    .color(egui::Color32::from_rgb(255, 170, 40))
+                    .shape(egui_plot::MarkerShape::Diamond),
+            );
             if binary {
                 // Candidates' σ as vertical error bars.
                 for p in pts.iter().filter(|p| p.std.is_some()) {
                     let s = p.std.unwrap_or(0.0);
-                    plot_ui.line(Line::new("σ", PlotPoints::from(vec![[p.xy[0], p.xy[1] - s], [p.xy[0], p.xy[1] + s]])).color(egui::Color32::from_rgb(255, 170, 40)));
+                    plot_ui.line(
+                        Line::new("σ", PlotPoints::from(vec![[p.xy[0], p.xy[1] - s], [p.xy[0], p.xy[1] + s]]))
+                            .color(egui::Color32::from_rgb(255, 170, 40)),
+                    );
                 }
             }
             plot_ui.response().hover_pos().and_then(|px| {
-                pts.iter().map(|p| (p, plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p.xy[0], p.xy[1])).distance(px))).filter(|(_, d)| *d < 8.0).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(p, _)| p.clone())
+                pts.iter()
+                    .map(|p| (p, plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p.xy[0], p.xy[1])).distance(px)))
+                    .filter(|(_, d)| *d < 8.0)
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(p, _)| p.clone())
             })
         });
         if let Some(p) = resp.inner {
             let sigma = p.std.map(|s| format!(" ± {s:.3}")).unwrap_or_default();
-            resp.response.clone().on_hover_text_at_pointer(format!("{}{}\nformation energy {:.3}{sigma} eV/atom\ne_above_hull {:.3} eV/atom", p.formula, if p.stable { " (stable)" } else { "" }, p.formation_energy, p.e_above_hull));
+            resp.response.clone().on_hover_text_at_pointer(format!(
+                "{}{}\nformation energy {:.3}{sigma} eV/atom\ne_above_hull {:.3} eV/atom",
+                p.formula,
+                if p.stable { " (stable)" } else { "" },
+                p.formation_energy,
+                p.e_above_hull
+            ));
             if resp.response.clicked() && !matches!(p.item, Item::Dataset(u32::MAX)) {
                 self.select(p.item);
             }

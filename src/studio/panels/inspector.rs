@@ -32,7 +32,11 @@ impl ItemInfo {
             formula: s.reduced_formula(),
             full_formula: s.composition().formula(),
             n_sites: s.n_sites(),
-            space_group: if s.n_sites() <= 2000 { s.symmetry(DEFAULT_SYMPREC_ANG).ok().map(|d| (d.number as u16, d.symbol())) } else { None },
+            space_group: if s.n_sites() <= 2000 {
+                s.symmetry(DEFAULT_SYMPREC_ANG).ok().map(|d| (d.number as u16, d.symbol()))
+            } else {
+                None
+            },
             lattice: s.lattice.params(),
             volume: s.volume(),
             density: s.density(),
@@ -66,10 +70,14 @@ impl StudioApp {
             ui.heading(&info.formula);
             ui.label(egui::RichText::new(&info.full_formula).weak());
             egui::Grid::new("inspector_structure").num_columns(2).striped(true).show(ui, |ui| {
-                grid_row(ui, "Space group", match &info.space_group {
-                    Some((n, sym)) => format!("{sym} ({n})"),
-                    None => "not determined".into(),
-                });
+                grid_row(
+                    ui,
+                    "Space group",
+                    match &info.space_group {
+                        Some((n, sym)) => format!("{sym} ({n})"),
+                        None => "not determined".into(),
+                    },
+                );
                 grid_row(ui, "Sites", info.n_sites.to_string());
                 let p = info.lattice;
                 grid_row(ui, "a, b, c", format!("{:.4}, {:.4}, {:.4} Å", p.a, p.b, p.c));
@@ -79,7 +87,12 @@ impl StudioApp {
                 grid_row(
                     ui,
                     "Validity",
-                    if info.valid { egui::RichText::new(format!("valid (min distance {:.3} Å)", info.min_distance)) } else { egui::RichText::new(format!("INVALID (min distance {:.3} Å < 0.5 Å)", info.min_distance)).color(ui.visuals().error_fg_color) },
+                    if info.valid {
+                        egui::RichText::new(format!("valid (min distance {:.3} Å)", info.min_distance))
+                    } else {
+                        egui::RichText::new(format!("INVALID (min distance {:.3} Å < 0.5 Å)", info.min_distance))
+                            .color(ui.visuals().error_fg_color)
+                    },
                 );
             });
             ui.separator();
@@ -111,7 +124,11 @@ impl StudioApp {
                 ui.strong("DFT (OQMD)");
                 egui::Grid::new("inspector_dft").num_columns(2).striped(true).show(ui, |ui| {
                     grid_row(ui, "Formation energy", format!("{:.4} eV/atom", e.formation_energy_per_atom));
-                    grid_row(ui, "Band gap", e.band_gap.map(|g| format!("{g:.3} eV")).unwrap_or_else(|| "not recorded".into()));
+                    grid_row(
+                        ui,
+                        "Band gap",
+                        e.band_gap.map(|g| format!("{g:.3} eV")).unwrap_or_else(|| "not recorded".into()),
+                    );
                     grid_row(ui, "E above hull", format!("{:.4} eV/atom", e.e_above_hull));
                     grid_row(ui, "Prototype", &e.prototype);
                     grid_row(ui, "Source", format!("OQMD/ICSD {} ({}), {} split", e.id, e.name, e.split.name()));
@@ -120,10 +137,24 @@ impl StudioApp {
             Item::Candidate(id) => {
                 // A candidate outside the loaded rows is read once and kept until the rows reload.
                 if !self.candidates.iter().any(|c| c.id == *id) && self.inspected.as_ref().is_none_or(|c| c.id != *id) {
-                    let f = crate::engine::query::Filter::Num { name: "id".into(), op: crate::engine::query::Op::Eq, value: *id as f64 };
-                    self.inspected = self.store.as_ref().and_then(|s| s.query_candidates(Some(&f), None, None, Some(1)).ok()).and_then(|r| r.into_iter().next());
+                    let f = crate::engine::query::Filter::Num {
+                        name: "id".into(),
+                        op: crate::engine::query::Op::Eq,
+                        value: *id as f64,
+                    };
+                    self.inspected = self
+                        .store
+                        .as_ref()
+                        .and_then(|s| s.query_candidates(Some(&f), None, None, Some(1)).ok())
+                        .and_then(|r| r.into_iter().next());
                 }
-                let Some(c) = self.candidates.iter().find(|c| c.id == *id).or(self.inspected.as_ref().filter(|c| c.id == *id)).cloned() else {
+                let Some(c) = self
+                    .candidates
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .or(self.inspected.as_ref().filter(|c| c.id == *id))
+                    .cloned()
+                else {
                     return;
                 };
                 ui.strong("Candidate");
@@ -133,7 +164,10 @@ impl StudioApp {
                     grid_row(ui, "Stage", &c.stage);
                     if let Some(o) = c.properties.as_object() {
                         for (k, v) in o {
-                            let text = match (v.get("value").and_then(|x| x.as_f64()), v.get("std").and_then(|x| x.as_f64())) {
+                            let text = match (
+                                v.get("value").and_then(|x| x.as_f64()),
+                                v.get("std").and_then(|x| x.as_f64()),
+                            ) {
                                 (Some(x), Some(s)) => format!("{x:.4} ± {s:.4}"),
                                 (Some(x), None) => format!("{x:.4}"),
                                 _ => describe_json(v),
@@ -141,7 +175,8 @@ impl StudioApp {
                             // Long values (decompositions, lists) are cut so the panel keeps its width.
                             if text.chars().count() > 48 {
                                 ui.label(egui::RichText::new(k).weak());
-                                ui.label(format!("{}…", text.chars().take(47).collect::<String>())).on_hover_text(&text);
+                                ui.label(format!("{}…", text.chars().take(47).collect::<String>()))
+                                    .on_hover_text(&text);
                                 ui.end_row();
                             } else {
                                 grid_row(ui, k, text);
@@ -153,7 +188,10 @@ impl StudioApp {
                     && let Ok(parents) = store.candidate_parents(*id)
                     && !parents.is_empty()
                 {
-                    ui.label(format!("Parents: {}", parents.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")));
+                    ui.label(format!(
+                        "Parents: {}",
+                        parents.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+                    ));
                 }
             }
             Item::File { file, index } => {
@@ -188,8 +226,19 @@ impl StudioApp {
                     }
                 },
                 Some(Err(e)) => {
-                    let short = if e.contains("no shipped model") { "not available (model weights not found)".to_string() } else { e.chars().take(80).collect::<String>() };
-                    ui.add(egui::Label::new(egui::RichText::new(format!("{name}: {model} failed: {short}")).color(ui.visuals().error_fg_color)).wrap()).on_hover_text(e);
+                    let short = if e.contains("no shipped model") {
+                        "not available (model weights not found)".to_string()
+                    } else {
+                        e.chars().take(80).collect::<String>()
+                    };
+                    ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(format!("{name}: {model} failed: {short}"))
+                                .color(ui.visuals().error_fg_color),
+                        )
+                        .wrap(),
+                    )
+                    .on_hover_text(e);
                 }
                 None => {
                     ui.horizontal(|ui| {
@@ -241,20 +290,32 @@ fn describe_json(v: &serde_json::Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(a) if a.iter().all(|x| x.get("formula").is_some() && x.get("fraction").is_some()) => a
             .iter()
-            .map(|x| format!("{:.3} {}", x["fraction"].as_f64().unwrap_or(f64::NAN), x["formula"].as_str().unwrap_or("?")))
+            .map(|x| {
+                format!("{:.3} {}", x["fraction"].as_f64().unwrap_or(f64::NAN), x["formula"].as_str().unwrap_or("?"))
+            })
             .collect::<Vec<_>>()
             .join(" + "),
-        Value::Array(a) if a.iter().all(|x| x.as_array().is_some_and(|p| p.len() == 2 && p.iter().all(Value::is_string))) => a
-            .iter()
-            .filter(|p| p[0] != p[1])
-            .map(|p| format!("{} -> {}", p[0].as_str().unwrap_or("?"), p[1].as_str().unwrap_or("?")))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Value::Array(a)
+            if a.iter().all(|x| x.as_array().is_some_and(|p| p.len() == 2 && p.iter().all(Value::is_string))) =>
+        {
+            a.iter()
+                .filter(|p| p[0] != p[1])
+                .map(|p| format!("{} -> {}", p[0].as_str().unwrap_or("?"), p[1].as_str().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
         // Long numeric vectors (a latent code): the first values and the length, not a 1,000-character row.
         Value::Array(a) if a.len() > 6 && a.iter().all(Value::is_number) => {
-            format!("[{}, … ({} numbers)]", a.iter().take(3).map(|x| format!("{:.3}", x.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", "), a.len())
+            format!(
+                "[{}, … ({} numbers)]",
+                a.iter()
+                    .take(3)
+                    .map(|x| format!("{:.3}", x.as_f64().unwrap_or(f64::NAN)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.len()
+            )
         }
         _ => v.to_string(),
     }
 }
-

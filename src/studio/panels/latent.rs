@@ -254,7 +254,11 @@ impl StudioApp {
 
     /// The target as `generate` understands it.
     pub fn latent_targets(&self) -> Vec<String> {
-        let mut targets = vec![format!("band_gap in [{:.2}, {:.2}]", self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi))];
+        let mut targets = vec![format!(
+            "band_gap in [{:.2}, {:.2}]",
+            self.latent.gap_lo.min(self.latent.gap_hi),
+            self.latent.gap_lo.max(self.latent.gap_hi)
+        )];
         if self.latent.use_fe_max {
             targets.push(format!("formation_energy_per_atom < {:.2}", self.latent.fe_max));
         }
@@ -309,7 +313,11 @@ impl StudioApp {
             .iter()
             .filter(|c| c.source.starts_with("crystal-vae"))
             .map(|c| {
-                let z: Option<Vec<f64>> = c.properties.get("latent").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|v| v.as_f64()).collect());
+                let z: Option<Vec<f64>> = c
+                    .properties
+                    .get("latent")
+                    .and_then(|v| v.as_array())
+                    .map(|a| a.iter().filter_map(|v| v.as_f64()).collect());
                 Shown {
                     id: c.id,
                     run_id: c.run_id,
@@ -329,24 +337,33 @@ impl StudioApp {
 
     fn in_target(&self, fe: Option<f64>, gap: Option<f64>) -> bool {
         let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
-        gap.is_some_and(|g| g >= lo && g <= hi) && (!self.latent.use_fe_max || fe.is_some_and(|f| f < self.latent.fe_max))
+        gap.is_some_and(|g| g >= lo && g <= hi)
+            && (!self.latent.use_fe_max || fe.is_some_and(|f| f < self.latent.fe_max))
     }
 
     pub fn latent_ui(&mut self, ui: &mut egui::Ui) {
         self.latent_poll(ui.ctx());
         let mut released = false;
         // Sliders are compound widgets that do not wrap, so each group gets its own row.
-        let slider = |ui: &mut egui::Ui, v: &mut f64, range: std::ops::RangeInclusive<f64>, suffix: &str, enabled: bool| {
-            ui.spacing_mut().slider_width = 90.0;
-            let r = ui.add_enabled(enabled, egui::Slider::new(v, range).step_by(0.05).fixed_decimals(2).suffix(suffix));
-            r.drag_stopped() || (r.changed() && !r.dragged())
-        };
+        let slider =
+            |ui: &mut egui::Ui, v: &mut f64, range: std::ops::RangeInclusive<f64>, suffix: &str, enabled: bool| {
+                ui.spacing_mut().slider_width = 90.0;
+                let r =
+                    ui.add_enabled(enabled, egui::Slider::new(v, range).step_by(0.05).fixed_decimals(2).suffix(suffix));
+                r.drag_stopped() || (r.changed() && !r.dragged())
+            };
         ui.horizontal(|ui| {
             ui.label("Target band gap");
             released |= slider(ui, &mut self.latent.gap_lo, 0.0..=8.0, "", true);
             ui.label("to");
             released |= slider(ui, &mut self.latent.gap_hi, 0.0..=8.0, " eV", true);
-            if ui.button("Generate").on_hover_text("Start a generate run: latent codes moved towards these targets, decoded, checked and predicted").clicked() {
+            if ui
+                .button("Generate")
+                .on_hover_text(
+                    "Start a generate run: latent codes moved towards these targets, decoded, checked and predicted",
+                )
+                .clicked()
+            {
                 self.latent_generate_for_target();
             }
         });
@@ -387,10 +404,13 @@ impl StudioApp {
         let Some(map) = self.latent_current_map() else {
             match &self.latent.error {
                 Some(e) => ui.colored_label(egui::Color32::from_rgb(220, 80, 80), format!("No latent map: {e}")),
-                None => ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(format!("Encoding {} crystals with the crystal VAE…", self.dataset.entries.len()))
-                }).inner,
+                None => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(format!("Encoding {} crystals with the crystal VAE…", self.dataset.entries.len()))
+                    })
+                    .inner
+                }
             };
             return;
         };
@@ -417,7 +437,11 @@ impl StudioApp {
                 Some(Item::Dataset(id)) => Some(*id),
                 _ => None,
             };
-            if ui.add_enabled(sel.is_some(), egui::Button::new("Start here")).on_hover_text("Mark the selected dataset crystal as the start of an interpolation path").clicked() {
+            if ui
+                .add_enabled(sel.is_some(), egui::Button::new("Start here"))
+                .on_hover_text("Mark the selected dataset crystal as the start of an interpolation path")
+                .clicked()
+            {
                 self.latent.path_start = sel;
             }
             match self.latent.path_start.and_then(|id| self.dataset.get(id)) {
@@ -425,11 +449,19 @@ impl StudioApp {
                 None => ui.weak("no start"),
             };
             let can = self.latent.path_start.is_some() && sel.is_some() && sel != self.latent.path_start;
-            if ui.add_enabled(can, egui::Button::new("Path to selected")).on_hover_text("Decode 12 crystals on the straight line between the two codes").clicked() {
+            if ui
+                .add_enabled(can, egui::Button::new("Path to selected"))
+                .on_hover_text("Decode 12 crystals on the straight line between the two codes")
+                .clicked()
+            {
                 self.latent_path_to_selected();
             }
             let label = if self.latent.playing.is_some() { "Pause" } else { "Play path" };
-            if ui.add_enabled(path.len() > 1, egui::Button::new(label)).on_hover_text("Step through the path in the viewer").clicked() {
+            if ui
+                .add_enabled(path.len() > 1, egui::Button::new(label))
+                .on_hover_text("Step through the path in the viewer")
+                .clicked()
+            {
                 self.latent.playing = if self.latent.playing.is_some() { None } else { Some((0, 0.0)) };
             }
             if !path.is_empty() {
@@ -463,20 +495,31 @@ impl StudioApp {
         let cc = self.latent.color;
         // Points drawn: the explorer's rows, without the map's own region (so the region can be redrawn).
         let regioned = self.latent.region.is_some();
-        let key = key_of((if regioned { "" } else { self.filter_key.as_str() }, cc, map.points.len(), map.projection.method().label()));
+        let key = key_of((
+            if regioned { "" } else { self.filter_key.as_str() },
+            cc,
+            map.points.len(),
+            map.projection.method().label(),
+        ));
         let filtered = &self.filtered;
-        self.latent.map_scatter.update_coloured(key, || super::plots::plotted_rows(filtered, ds.entries.len(), regioned).map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0))).collect());
+        self.latent.map_scatter.update_coloured(key, || {
+            super::plots::plotted_rows(filtered, ds.entries.len(), regioned)
+                .map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0)))
+                .collect()
+        });
         let scatter = &self.latent.map_scatter;
         let n_rows = scatter.rows.len();
         let (cmin, cmax) = scatter.range;
-        let generated: Vec<(i64, [f64; 2], &str)> = shown.iter().filter_map(|g| Some((g.id, g.map?, g.formula.as_str()))).collect();
+        let generated: Vec<(i64, [f64; 2], &str)> =
+            shown.iter().filter_map(|g| Some((g.id, g.map?, g.formula.as_str()))).collect();
         let path: Vec<[f64; 2]> = self.latent_path(shown).iter().filter_map(|s| s.map).collect();
         let selected = match &self.selection {
             Some(Item::Dataset(id)) => ds.entries.iter().position(|e| e.id == *id).map(|i| map.points[i]),
             Some(Item::Candidate(id)) => generated.iter().find(|g| g.0 == *id).map(|g| g.1),
             _ => None,
         };
-        let start = self.latent.path_start.and_then(|id| ds.entries.iter().position(|e| e.id == id)).map(|i| map.points[i]);
+        let start =
+            self.latent.path_start.and_then(|id| ds.entries.iter().position(|e| e.id == id)).map(|i| map.points[i]);
         let shift = ui.input(|i| i.modifiers.shift);
         let region = self.latent.region;
         let [x_label, y_label] = map.projection.axis_labels();
@@ -494,22 +537,47 @@ impl StudioApp {
                 }
                 if !generated.is_empty() {
                     let g: Vec<[f64; 2]> = generated.iter().map(|g| g.1).collect();
-                    plot_ui.points(Points::new("generated", PlotPoints::from(g)).radius(5.0).shape(MarkerShape::Cross).color(GENERATED));
+                    plot_ui.points(
+                        Points::new("generated", PlotPoints::from(g))
+                            .radius(5.0)
+                            .shape(MarkerShape::Cross)
+                            .color(GENERATED),
+                    );
                 }
                 if path.len() > 1 {
-                    plot_ui.line(Line::new("path", PlotPoints::from(path.clone())).color(egui::Color32::from_rgb(90, 200, 255)).width(2.0));
+                    plot_ui.line(
+                        Line::new("path", PlotPoints::from(path.clone()))
+                            .color(egui::Color32::from_rgb(90, 200, 255))
+                            .width(2.0),
+                    );
                 }
                 if let Some(s) = start {
-                    plot_ui.points(Points::new("path start", PlotPoints::from(vec![s])).radius(6.0).shape(MarkerShape::Diamond).color(egui::Color32::from_rgb(90, 200, 255)));
+                    plot_ui.points(
+                        Points::new("path start", PlotPoints::from(vec![s]))
+                            .radius(6.0)
+                            .shape(MarkerShape::Diamond)
+                            .color(egui::Color32::from_rgb(90, 200, 255)),
+                    );
                 }
                 if let Some(s) = selected {
-                    plot_ui.points(Points::new("selected", PlotPoints::from(vec![s])).radius(7.0).color(egui::Color32::from_rgb(255, 200, 30)).shape(MarkerShape::Circle).filled(false));
+                    plot_ui.points(
+                        Points::new("selected", PlotPoints::from(vec![s]))
+                            .radius(7.0)
+                            .color(egui::Color32::from_rgb(255, 200, 30))
+                            .shape(MarkerShape::Circle)
+                            .filled(false),
+                    );
                 }
                 let pointer = plot_ui.pointer_coordinate();
                 let near = plot_ui.response().hover_pos().and_then(|px| {
                     let d = |p: [f64; 2]| plot_ui.screen_from_plot(egui_plot::PlotPoint::new(p[0], p[1])).distance(px);
-                    let g = generated.iter().map(|g| (Item::Candidate(g.0), d(g.1))).filter(|x| x.1 < 8.0).min_by(|a, b| a.1.total_cmp(&b.1));
-                    g.map(|x| x.0).or_else(|| scatter.nearest(plot_ui, px, 8.0).map(|i| Item::Dataset(ds.entries[i].id)))
+                    let g = generated
+                        .iter()
+                        .map(|g| (Item::Candidate(g.0), d(g.1)))
+                        .filter(|x| x.1 < 8.0)
+                        .min_by(|a, b| a.1.total_cmp(&b.1));
+                    g.map(|x| x.0)
+                        .or_else(|| scatter.nearest(plot_ui, px, 8.0).map(|i| Item::Dataset(ds.entries[i].id)))
                 });
                 (pointer, near)
             });
@@ -517,13 +585,31 @@ impl StudioApp {
         let response = resp.response;
         if let Some(item) = &near {
             let text = match item {
-                Item::Dataset(id) => ds.get(*id).map(|e| format!("{} ({})\n{} {:.3}", e.formula, e.id, cc.label(), column_value(e, cc).unwrap_or(f64::NAN))).unwrap_or_default(),
-                Item::Candidate(id) => generated.iter().find(|g| g.0 == *id).map(|g| format!("{} (generated, candidate {id})", g.2)).unwrap_or_default(),
+                Item::Dataset(id) => ds
+                    .get(*id)
+                    .map(|e| {
+                        format!(
+                            "{} ({})\n{} {:.3}",
+                            e.formula,
+                            e.id,
+                            cc.label(),
+                            column_value(e, cc).unwrap_or(f64::NAN)
+                        )
+                    })
+                    .unwrap_or_default(),
+                Item::Candidate(id) => generated
+                    .iter()
+                    .find(|g| g.0 == *id)
+                    .map(|g| format!("{} (generated, candidate {id})", g.2))
+                    .unwrap_or_default(),
                 Item::File { .. } => String::new(),
             };
             response.clone().on_hover_text_at_pointer(text);
         } else if let Some(p) = pointer {
-            response.clone().on_hover_text_at_pointer(format!("empty: click to decode a crystal at ({:.2}, {:.2}); Shift+drag to box a region", p.x, p.y));
+            response.clone().on_hover_text_at_pointer(format!(
+                "empty: click to decode a crystal at ({:.2}, {:.2}); Shift+drag to box a region",
+                p.x, p.y
+            ));
         }
         // Region selection with Shift+drag, in map coordinates.
         if let Some(r) = super::plots::shift_drag_box(ui, &response, pointer, shift, "latent_region_start") {
@@ -534,14 +620,22 @@ impl StudioApp {
                 (Some(item), _) => self.select(item),
                 (None, Some(p)) => {
                     let z = map.projection.lift([p.x, p.y]);
-                    self.start_run("generate", serde_json::json!({"n": 1, "batch": 1, "settings": {"mode": "decode", "points": [z]}}), 0);
+                    self.start_run(
+                        "generate",
+                        serde_json::json!({"n": 1, "batch": 1, "settings": {"mode": "decode", "points": [z]}}),
+                        0,
+                    );
                 }
                 _ => {}
             }
         }
         let tsne_note = match (&self.latent.method, &self.latent.tsne, &self.latent.tsne_error) {
-            (MapMethod::Tsne, None, Some(e)) => format!("t-SNE failed ({e}), PCA shown (choose PCA, then t-SNE, to retry); "),
-            (MapMethod::Tsne, None, None) => format!("fitting t-SNE to {} codes, PCA shown meanwhile; ", map.codes.len()),
+            (MapMethod::Tsne, None, Some(e)) => {
+                format!("t-SNE failed ({e}), PCA shown (choose PCA, then t-SNE, to retry); ")
+            }
+            (MapMethod::Tsne, None, None) => {
+                format!("fitting t-SNE to {} codes, PCA shown meanwhile; ", map.codes.len())
+            }
             _ => String::new(),
         };
         ui.weak(format!(
@@ -560,13 +654,23 @@ impl StudioApp {
     fn latent_plane_ui(&mut self, ui: &mut egui::Ui, shown: &[Shown], height: f32) -> bool {
         let ds = self.dataset;
         self.latent.plane_scatter.update_plain(ds.len() as u64, egui::Color32::from_gray(110), || {
-            ds.entries.iter().enumerate().filter_map(|(i, e)| Some((i, [column_value(e, Column::FormationEnergy)?, column_value(e, Column::BandGap)?]))).collect()
+            ds.entries
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    Some((i, [column_value(e, Column::FormationEnergy)?, column_value(e, Column::BandGap)?]))
+                })
+                .collect()
         });
         let backdrop = &self.latent.plane_scatter;
         let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
         let handle = [self.latent.fe_max, 0.5 * (lo + hi)];
-        let (hits, misses): (Vec<&Shown>, Vec<&Shown>) = shown.iter().filter(|s| s.valid && s.fe.is_some() && s.gap.is_some()).partition(|s| self.in_target(s.fe, s.gap));
-        let xy = |v: &[&Shown]| -> Vec<[f64; 2]> { v.iter().map(|s| [s.fe.unwrap_or(0.0), s.gap.unwrap_or(0.0)]).collect() };
+        let (hits, misses): (Vec<&Shown>, Vec<&Shown>) = shown
+            .iter()
+            .filter(|s| s.valid && s.fe.is_some() && s.gap.is_some())
+            .partition(|s| self.in_target(s.fe, s.gap));
+        let xy =
+            |v: &[&Shown]| -> Vec<[f64; 2]> { v.iter().map(|s| [s.fe.unwrap_or(0.0), s.gap.unwrap_or(0.0)]).collect() };
         let (hit_pts, miss_pts) = (xy(&hits), xy(&misses));
         let use_fe = self.latent.use_fe_max;
         // Panning is off while the pointer is over the handle (as of the last frame) or dragging it.
@@ -584,14 +688,33 @@ impl StudioApp {
             .show(ui, |plot_ui| {
                 plot_ui.add(backdrop.item("dataset", 1.2));
                 let (x0, x1) = (-6.0, if use_fe { handle[0] } else { 3.0 });
-                plot_ui.polygon(Polygon::new("target", PlotPoints::from(vec![[x0, lo], [x1, lo], [x1, hi], [x0, hi]])).fill_color(egui::Color32::from_rgba_unmultiplied(90, 200, 255, 40)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(90, 200, 255))));
+                plot_ui.polygon(
+                    Polygon::new("target", PlotPoints::from(vec![[x0, lo], [x1, lo], [x1, hi], [x0, hi]]))
+                        .fill_color(egui::Color32::from_rgba_unmultiplied(90, 200, 255, 40))
+                        .stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(90, 200, 255))),
+                );
                 if !miss_pts.is_empty() {
-                    plot_ui.points(Points::new("generated", PlotPoints::from(miss_pts)).radius(4.0).shape(MarkerShape::Cross).color(GENERATED));
+                    plot_ui.points(
+                        Points::new("generated", PlotPoints::from(miss_pts))
+                            .radius(4.0)
+                            .shape(MarkerShape::Cross)
+                            .color(GENERATED),
+                    );
                 }
                 if !hit_pts.is_empty() {
-                    plot_ui.points(Points::new("on target", PlotPoints::from(hit_pts)).radius(4.5).shape(MarkerShape::Cross).color(egui::Color32::from_rgb(80, 220, 120)));
+                    plot_ui.points(
+                        Points::new("on target", PlotPoints::from(hit_pts))
+                            .radius(4.5)
+                            .shape(MarkerShape::Cross)
+                            .color(egui::Color32::from_rgb(80, 220, 120)),
+                    );
                 }
-                plot_ui.points(Points::new("target handle", PlotPoints::from(vec![handle])).radius(8.0).shape(MarkerShape::Diamond).color(egui::Color32::from_rgb(90, 200, 255)));
+                plot_ui.points(
+                    Points::new("target handle", PlotPoints::from(vec![handle]))
+                        .radius(8.0)
+                        .shape(MarkerShape::Diamond)
+                        .color(egui::Color32::from_rgb(90, 200, 255)),
+                );
                 let handle_px = plot_ui.screen_from_plot(egui_plot::PlotPoint::new(handle[0], handle[1]));
                 let near_handle = plot_ui.response().hover_pos().is_some_and(|px| handle_px.distance(px) < 14.0);
                 (plot_ui.pointer_coordinate(), plot_ui.pointer_coordinate_drag_delta(), near_handle, handle_px)
@@ -620,14 +743,23 @@ impl StudioApp {
             }
         }
         if near_handle || self.latent.dragging {
-            response.clone().on_hover_text_at_pointer(format!("target: band gap {lo:.2}–{hi:.2} eV{}; drag to move, release to generate", if use_fe { format!(", formation energy below {:.2} eV/atom", self.latent.fe_max) } else { String::new() }));
+            response.clone().on_hover_text_at_pointer(format!(
+                "target: band gap {lo:.2}–{hi:.2} eV{}; drag to move, release to generate",
+                if use_fe {
+                    format!(", formation energy below {:.2} eV/atom", self.latent.fe_max)
+                } else {
+                    String::new()
+                }
+            ));
         } else if let Some(p) = pointer {
             response.clone().on_hover_text_at_pointer(format!("E_f {:.2} eV/atom, band gap {:.2} eV", p.x, p.y));
         }
         // Generated and relaxed crystals are counted apart: a relaxed one is the same crystal again.
         let count = |v: &[&Shown], relaxed: bool| v.iter().filter(|s| s.relaxed == relaxed).count();
-        let (n_valid, n_relaxed) = (count(&hits, false) + count(&misses, false), count(&hits, true) + count(&misses, true));
-        let relaxed = if n_relaxed > 0 { format!(", {} of {n_relaxed} relaxed", count(&hits, true)) } else { String::new() };
+        let (n_valid, n_relaxed) =
+            (count(&hits, false) + count(&misses, false), count(&hits, true) + count(&misses, true));
+        let relaxed =
+            if n_relaxed > 0 { format!(", {} of {n_relaxed} relaxed", count(&hits, true)) } else { String::new() };
         ui.weak(format!("target {lo:.2}–{hi:.2} eV: {} of {n_valid} valid generated inside{relaxed} (forward model); drag the diamond", count(&hits, false)));
         released
     }
@@ -638,16 +770,32 @@ impl StudioApp {
         egui::ScrollArea::horizontal().id_salt("latent_gallery").show(ui, |ui| {
             ui.horizontal(|ui| {
                 if shown.is_empty() {
-                    ui.weak("Generated crystals appear here as they are decoded: drag the target handle or press Generate.");
+                    ui.weak(
+                        "Generated crystals appear here as they are decoded: drag the target handle or press Generate.",
+                    );
                 }
                 for s in shown.iter().take(GALLERY) {
                     let hit = s.valid && self.in_target(s.fe, s.gap);
-                    let props = if s.valid { format!("{} eV · {}", s.gap.map(|g| format!("{g:.2}")).unwrap_or("?".into()), s.fe.map(|f| format!("{f:.2}")).unwrap_or("?".into())) } else { "invalid".into() };
+                    let props = if s.valid {
+                        format!(
+                            "{} eV · {}",
+                            s.gap.map(|g| format!("{g:.2}")).unwrap_or("?".into()),
+                            s.fe.map(|f| format!("{f:.2}")).unwrap_or("?".into())
+                        )
+                    } else {
+                        "invalid".into()
+                    };
                     let text = format!("{}{}\n{props}", s.formula, if s.relaxed { " · relaxed" } else { "" });
                     let colour = if hit { egui::Color32::from_rgb(80, 220, 120) } else { ui.visuals().text_color() };
                     let selected = self.selection == Some(Item::Candidate(s.id));
-                    let b = egui::Button::selectable(selected, egui::RichText::new(text).size(10.5).color(colour)).min_size(egui::vec2(96.0, 36.0));
-                    let tip = format!("candidate {}{}: band gap (eV) · formation energy (eV/atom), predicted{}; click to open", s.id, if s.relaxed { " (symmetrised and relaxed with CHGNet, then predicted again)" } else { "" }, if hit { "; inside the target (green)" } else { "" });
+                    let b = egui::Button::selectable(selected, egui::RichText::new(text).size(10.5).color(colour))
+                        .min_size(egui::vec2(96.0, 36.0));
+                    let tip = format!(
+                        "candidate {}{}: band gap (eV) · formation energy (eV/atom), predicted{}; click to open",
+                        s.id,
+                        if s.relaxed { " (symmetrised and relaxed with CHGNet, then predicted again)" } else { "" },
+                        if hit { "; inside the target (green)" } else { "" }
+                    );
                     if ui.add(b).on_hover_text(tip).clicked() {
                         open = Some(s.id);
                     }

@@ -13,7 +13,8 @@ use crate::studio::state::{Column, DockTab};
 
 /// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
 pub fn viridis(t: f64) -> egui::Color32 {
-    const STOPS: [[f64; 3]; 5] = [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
+    const STOPS: [[f64; 3]; 5] =
+        [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
     let t = t.clamp(0.0, 1.0) * 4.0;
     let i = (t.floor() as usize).min(3);
     let f = t - i as f64;
@@ -23,18 +24,30 @@ pub fn viridis(t: f64) -> egui::Color32 {
 
 /// Dataset rows a scatter draws: the explorer's rows, or every row while the scatter's own selection
 /// filters the explorer (so the selection can be redrawn).
-pub fn plotted_rows<'a>(filtered: &'a [usize], n_entries: usize, own_selection: bool) -> Box<dyn Iterator<Item = usize> + 'a> {
+pub fn plotted_rows<'a>(
+    filtered: &'a [usize],
+    n_entries: usize,
+    own_selection: bool,
+) -> Box<dyn Iterator<Item = usize> + 'a> {
     if own_selection { Box::new(0..n_entries) } else { Box::new(filtered.iter().copied()) }
 }
 
 /// How a Shift+drag selection box is drawn: translucent amber over the points.
 pub fn selection_box(name: &str, b: [f64; 4]) -> Polygon<'static> {
-    Polygon::new(name, PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]])).fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30)).stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30)))
+    Polygon::new(name, PlotPoints::from(vec![[b[0], b[2]], [b[1], b[2]], [b[1], b[3]], [b[0], b[3]]]))
+        .fill_color(egui::Color32::from_rgba_unmultiplied(255, 200, 30, 30))
+        .stroke(egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 30)))
 }
 
 /// A box drawn on a plot with Shift+drag: (x min, x max, y min, y max) in plot coordinates once the drag
 /// ends, `None` before (or for an empty box). `key` names the drag's start in egui's temporary memory.
-pub fn shift_drag_box(ui: &egui::Ui, response: &egui::Response, pointer: Option<egui_plot::PlotPoint>, shift: bool, key: &str) -> Option<[f64; 4]> {
+pub fn shift_drag_box(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    pointer: Option<egui_plot::PlotPoint>,
+    shift: bool,
+    key: &str,
+) -> Option<[f64; 4]> {
     let drag_id = egui::Id::unique(key);
     if shift && response.drag_started() {
         ui.data_mut(|d| d.insert_temp(drag_id, pointer));
@@ -54,7 +67,11 @@ impl StudioApp {
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Plots, "Property plot");
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Latent, "Latent map");
             let n_active = self.runs.iter().filter(|r| r.status == "running" || r.status == "queued").count();
-            ui.selectable_value(&mut self.state.dock_tab, DockTab::Runs, if n_active > 0 { format!("Runs ({n_active} active)") } else { "Runs".to_string() });
+            ui.selectable_value(
+                &mut self.state.dock_tab,
+                DockTab::Runs,
+                if n_active > 0 { format!("Runs ({n_active} active)") } else { "Runs".to_string() },
+            );
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Models, "Models");
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Screening, "Screening");
             ui.selectable_value(&mut self.state.dock_tab, DockTab::Hull, "Hull");
@@ -81,11 +98,12 @@ impl StudioApp {
         let key = key_of((if boxed { "" } else { self.filter_key.as_str() }, xc, yc, cc, ds.len()));
         let filtered = &self.filtered;
         self.plot_scatter.update_coloured(key, || {
-            plotted_rows(filtered, ds.entries.len(), boxed).filter_map(|i| {
-                let e = &ds.entries[i];
-                Some((i, [column_value(e, xc)?, column_value(e, yc)?], column_value(e, cc).unwrap_or(0.0)))
-            })
-            .collect()
+            plotted_rows(filtered, ds.entries.len(), boxed)
+                .filter_map(|i| {
+                    let e = &ds.entries[i];
+                    Some((i, [column_value(e, xc)?, column_value(e, yc)?], column_value(e, cc).unwrap_or(0.0)))
+                })
+                .collect()
         });
         let (cmin, cmax) = self.plot_scatter.range;
         let n_points = self.plot_scatter.rows.len();
@@ -121,7 +139,13 @@ impl StudioApp {
             .show(ui, |plot_ui| {
                 plot_ui.add(scatter.item("crystals", 1.8));
                 if let Some(s) = selected {
-                    plot_ui.points(Points::new("selected", PlotPoints::from(vec![s])).radius(6.0).color(egui::Color32::from_rgb(255, 200, 30)).shape(egui_plot::MarkerShape::Circle).filled(false));
+                    plot_ui.points(
+                        Points::new("selected", PlotPoints::from(vec![s]))
+                            .radius(6.0)
+                            .color(egui::Color32::from_rgb(255, 200, 30))
+                            .shape(egui_plot::MarkerShape::Circle)
+                            .filled(false),
+                    );
                 }
                 if let Some(b) = plot_box {
                     plot_ui.polygon(selection_box("selection", b));
@@ -135,11 +159,21 @@ impl StudioApp {
         let (pointer, nearest) = resp.inner;
         let response = resp.response;
         if nearest.is_none() && pointer.is_some() && !response.dragged() {
-            response.clone().on_hover_text_at_pointer("Click a point to open it; Shift+drag to select a region (filters the explorer)");
+            response.clone().on_hover_text_at_pointer(
+                "Click a point to open it; Shift+drag to select a region (filters the explorer)",
+            );
         }
         if let Some(i) = nearest {
             let e = &ds.entries[i];
-            response.clone().on_hover_text_at_pointer(format!("{} ({})\n{} {:.3}\n{} {:.3}", e.formula, e.id, xc.label(), column_value(e, xc).unwrap_or(f64::NAN), yc.label(), column_value(e, yc).unwrap_or(f64::NAN)));
+            response.clone().on_hover_text_at_pointer(format!(
+                "{} ({})\n{} {:.3}\n{} {:.3}",
+                e.formula,
+                e.id,
+                xc.label(),
+                column_value(e, xc).unwrap_or(f64::NAN),
+                yc.label(),
+                column_value(e, yc).unwrap_or(f64::NAN)
+            ));
         }
         // Box selection with Shift+drag, in plot coordinates.
         if let Some(b) = shift_drag_box(ui, &response, pointer, shift, "plot_box_start") {

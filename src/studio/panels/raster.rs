@@ -75,8 +75,22 @@ pub struct RasterScatter {
 }
 
 impl RasterScatter {
-    pub fn new(name: &str, points: Arc<Vec<([f64; 2], Color32)>>, bounds: PlotBounds, radius: f32, data_key: u64, cache: &RasterCache) -> RasterScatter {
-        RasterScatter { base: PlotItemBase::new(name.to_string()), points, radius, data_key, cache: cache.clone(), bounds }
+    pub fn new(
+        name: &str,
+        points: Arc<Vec<([f64; 2], Color32)>>,
+        bounds: PlotBounds,
+        radius: f32,
+        data_key: u64,
+        cache: &RasterCache,
+    ) -> RasterScatter {
+        RasterScatter {
+            base: PlotItemBase::new(name.to_string()),
+            points,
+            radius,
+            data_key,
+            cache: cache.clone(),
+            bounds,
+        }
     }
 }
 
@@ -103,7 +117,12 @@ pub fn splat(size: [usize; 2], points: impl Iterator<Item = (egui::Pos2, Color32
                 let dst = &mut img.pixels[y * w + x];
                 let keep = 1.0 - src.a() as f32 / 255.0;
                 let mix = |s: u8, d: u8| (s as f32 + d as f32 * keep).round().min(255.0) as u8;
-                *dst = Color32::from_rgba_premultiplied(mix(src.r(), dst.r()), mix(src.g(), dst.g()), mix(src.b(), dst.b()), mix(src.a(), dst.a()));
+                *dst = Color32::from_rgba_premultiplied(
+                    mix(src.r(), dst.r()),
+                    mix(src.g(), dst.g()),
+                    mix(src.b(), dst.b()),
+                    mix(src.a(), dst.a()),
+                );
             }
         }
     }
@@ -115,7 +134,12 @@ impl PlotItem for RasterScatter {
         let frame = *transform.frame();
         let ppp = ui.ctx().pixels_per_point();
         let (bmin, bmax) = (transform.bounds().min(), transform.bounds().max());
-        let key = RasterKey { data: self.data_key, bounds: [bmin[0], bmin[1], bmax[0], bmax[1]], frame: [frame.min.x, frame.min.y, frame.max.x, frame.max.y].map(|v| (v * ppp).round()), pixels_per_point: ppp };
+        let key = RasterKey {
+            data: self.data_key,
+            bounds: [bmin[0], bmin[1], bmax[0], bmax[1]],
+            frame: [frame.min.x, frame.min.y, frame.max.x, frame.max.y].map(|v| (v * ppp).round()),
+            pixels_per_point: ppp,
+        };
         let size = [(frame.width() * ppp).round().max(0.0) as usize, (frame.height() * ppp).round().max(0.0) as usize];
         if size[0] == 0 || size[1] == 0 {
             return;
@@ -134,7 +158,18 @@ impl PlotItem for RasterScatter {
                     d.texture.set(img, TextureOptions::NEAREST);
                     (d.key, d.tiles, d.size) = (key, tiles, size);
                 }
-                None => *cache = Some(Drawn { key, texture: ui.ctx().load_texture(format!("raster scatter {}", self.name()), img, TextureOptions::NEAREST), tiles, size }),
+                None => {
+                    *cache = Some(Drawn {
+                        key,
+                        texture: ui.ctx().load_texture(
+                            format!("raster scatter {}", self.name()),
+                            img,
+                            TextureOptions::NEAREST,
+                        ),
+                        tiles,
+                        size,
+                    })
+                }
             }
         }
         if let Some(d) = cache.as_ref() {
@@ -190,7 +225,14 @@ pub struct ScatterCache {
 
 impl Default for ScatterCache {
     fn default() -> Self {
-        ScatterCache { key: None, rows: Arc::default(), points: Arc::default(), range: (0.0, 0.0), bounds: PlotBounds::NOTHING, raster: RasterCache::default() }
+        ScatterCache {
+            key: None,
+            rows: Arc::default(),
+            points: Arc::default(),
+            range: (0.0, 0.0),
+            bounds: PlotBounds::NOTHING,
+            raster: RasterCache::default(),
+        }
     }
 }
 
@@ -267,7 +309,8 @@ mod tests {
     fn discs_land_where_their_points_are_and_later_points_cover_earlier_ones() {
         let red = Color32::from_rgb(255, 0, 0);
         let blue = Color32::from_rgb(0, 0, 255);
-        let img = splat([20, 10], [(pos2(5.0, 5.0), red), (pos2(15.0, 5.0), red), (pos2(15.0, 5.0), blue)].into_iter(), 2.0);
+        let img =
+            splat([20, 10], [(pos2(5.0, 5.0), red), (pos2(15.0, 5.0), red), (pos2(15.0, 5.0), blue)].into_iter(), 2.0);
         let at = |x: usize, y: usize| img.pixels[y * 20 + x];
         assert_eq!(at(4, 4), red);
         assert_eq!(at(14, 4), blue);

@@ -14,7 +14,12 @@ impl StudioApp {
             return;
         }
         // A relaxation's trajectory across the whole dock: its plots need the width.
-        if let Some(run) = self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id)).filter(|r| r.kind == "relax" && self.store.is_some()).cloned() {
+        if let Some(run) = self
+            .selected_run
+            .and_then(|id| self.runs.iter().find(|r| r.id == id))
+            .filter(|r| r.kind == "relax" && self.store.is_some())
+            .cloned()
+        {
             self.trajectory_ui(ui, &run);
             ui.separator();
         }
@@ -66,20 +71,45 @@ impl StudioApp {
                 ui.weak("Select a run to see its log and metrics");
                 return;
             };
-            ui.strong(format!("Run {} · {} · {} · seed {} · geode {}", run.id, run.kind, run.status, run.seed, run.code_version));
-            ui.label(format!("{} candidates · created {} · finished {}", run.n_candidates, run.created_at, run.finished_at.as_deref().unwrap_or("–")));
+            ui.strong(format!(
+                "Run {} · {} · {} · seed {} · geode {}",
+                run.id, run.kind, run.status, run.seed, run.code_version
+            ));
+            ui.label(format!(
+                "{} candidates · created {} · finished {}",
+                run.n_candidates,
+                run.created_at,
+                run.finished_at.as_deref().unwrap_or("–")
+            ));
             if let Some(e) = &run.error {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
             if let Some(store) = &self.store {
-                let names: Vec<&str> = if run.kind == "train" { vec!["train_loss", "val_mae_formation_energy_per_atom", "val_mae_band_gap"] } else { vec![] };
-                let series: Vec<(String, Vec<[f64; 2]>)> = names.iter().filter_map(|n| store.metrics(run.id, n).ok().filter(|v| !v.is_empty()).map(|v| (n.to_string(), v.into_iter().map(|(s, y)| [s as f64, y]).collect()))).collect();
+                let names: Vec<&str> = if run.kind == "train" {
+                    vec!["train_loss", "val_mae_formation_energy_per_atom", "val_mae_band_gap"]
+                } else {
+                    vec![]
+                };
+                let series: Vec<(String, Vec<[f64; 2]>)> = names
+                    .iter()
+                    .filter_map(|n| {
+                        store
+                            .metrics(run.id, n)
+                            .ok()
+                            .filter(|v| !v.is_empty())
+                            .map(|v| (n.to_string(), v.into_iter().map(|(s, y)| [s as f64, y]).collect()))
+                    })
+                    .collect();
                 if !series.is_empty() {
-                    Plot::new(("run_metrics", run.id)).height(120.0).legend(Legend::default()).x_axis_label("epoch").show(ui, |p| {
-                        for (n, pts) in series {
-                            p.line(Line::new(n, PlotPoints::from(pts)));
-                        }
-                    });
+                    Plot::new(("run_metrics", run.id))
+                        .height(120.0)
+                        .legend(Legend::default())
+                        .x_axis_label("epoch")
+                        .show(ui, |p| {
+                            for (n, pts) in series {
+                                p.line(Line::new(n, PlotPoints::from(pts)));
+                            }
+                        });
                 }
                 egui::ScrollArea::vertical().id_salt("run_log").stick_to_bottom(true).show(ui, |ui| {
                     ui.weak(format!("parameters {}", run.params));
@@ -88,7 +118,11 @@ impl StudioApp {
                     }
                     for (at, level, msg) in store.logs(run.id).unwrap_or_default() {
                         let t = format!("{at} [{level}] {msg}");
-                        if level == "error" { ui.colored_label(ui.visuals().error_fg_color, t) } else { ui.monospace(t) };
+                        if level == "error" {
+                            ui.colored_label(ui.visuals().error_fg_color, t)
+                        } else {
+                            ui.monospace(t)
+                        };
                     }
                 });
             }

@@ -31,7 +31,9 @@ fn value(v: &Value, k: &str) -> Option<f64> {
 
 /// The form's contents as `screen` parameters.
 pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
-    let list = |s: &str, sep: &[char]| s.split(sep).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>();
+    let list = |s: &str, sep: &[char]| {
+        s.split(sep).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>()
+    };
     json!({
         "templates": list(&f.templates, &[',', ' ']),
         "threshold": f.threshold,
@@ -47,9 +49,15 @@ pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
 /// The screening view of `run`, read from the project at `project` (off the UI thread). A project that
 /// cannot be read gives an empty view of the run.
 fn load_screening(project: &std::path::Path, run: &crate::engine::store::RunRow) -> ScreeningView {
-    let objectives: Vec<String> = run.params["objectives"].as_array().map(|a| a.iter().filter_map(|o| o.as_str()?.split_whitespace().nth(1).map(String::from)).collect()).unwrap_or_default();
+    let objectives: Vec<String> = run.params["objectives"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o.as_str()?.split_whitespace().nth(1).map(String::from)).collect())
+        .unwrap_or_default();
     let x = objectives.first().cloned().unwrap_or_else(|| "e_above_hull".into());
-    let y = objectives.get(1).cloned().unwrap_or_else(|| if x == "band_gap" { "e_above_hull".into() } else { "band_gap".into() });
+    let y = objectives
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| if x == "band_gap" { "e_above_hull".into() } else { "band_gap".into() });
     let mut points = Vec::new();
     if let Ok(store) = Store::open(project)
         && let Ok(rows) = store.query_candidates(None, Some(run.id), None, Some(20_000))
@@ -66,7 +74,9 @@ fn load_screening(project: &std::path::Path, run: &crate::engine::store::RunRow)
 impl StudioApp {
     /// The run of `kind` a tab shows: the selected run if it is one, else the newest of that kind.
     pub(crate) fn shown_run(&self, kind: &str) -> Option<&crate::engine::store::RunRow> {
-        self.selected_run.and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == kind)).or_else(|| self.runs.iter().rev().find(|r| r.kind == kind))
+        self.selected_run
+            .and_then(|id| self.runs.iter().find(|r| r.id == id && r.kind == kind))
+            .or_else(|| self.runs.iter().rev().find(|r| r.kind == kind))
     }
 
     /// Keep the tab's view of its run current: re-read when the shown run or its status changes, and at
@@ -77,12 +87,15 @@ impl StudioApp {
         }
         let Some(run) = self.shown_run("screen").cloned() else { return };
         let v = &self.screening;
-        let stale = v.run != Some(run.id) || v.status != run.status || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
+        let stale = v.run != Some(run.id)
+            || v.status != run.status
+            || (run.status == "running" && v.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)));
         if !stale || self.screening_query.busy() || self.store.is_none() {
             return;
         }
         let project = self.project.clone();
-        if let Err(e) = self.screening_query.start(ctx, "geode-screening-view", move || load_screening(&project, &run)) {
+        if let Err(e) = self.screening_query.start(ctx, "geode-screening-view", move || load_screening(&project, &run))
+        {
             self.toast(e, true);
         }
     }

@@ -19,7 +19,13 @@ pub struct Camera {
 
 impl Default for Camera {
     fn default() -> Self {
-        Camera { target: [0.0; 3], distance: 20.0, rotation: Quat::IDENTITY.to_array(), orthographic: false, fov_y: 30f32.to_radians() }
+        Camera {
+            target: [0.0; 3],
+            distance: 20.0,
+            rotation: Quat::IDENTITY.to_array(),
+            orthographic: false,
+            fov_y: 30f32.to_radians(),
+        }
     }
 }
 

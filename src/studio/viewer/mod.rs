@@ -128,7 +128,11 @@ impl Viewer {
 
     /// Light or dark background and cell-edge colours (linear RGB).
     pub fn set_theme(&mut self, dark: bool) {
-        let (bg, cell) = if dark { ([0.012, 0.012, 0.016, 1.0], [0.6, 0.6, 0.65, 1.0]) } else { ([0.93, 0.93, 0.94, 1.0], [0.12, 0.12, 0.14, 1.0]) };
+        let (bg, cell) = if dark {
+            ([0.012, 0.012, 0.016, 1.0], [0.6, 0.6, 0.65, 1.0])
+        } else {
+            ([0.93, 0.93, 0.94, 1.0], [0.12, 0.12, 0.14, 1.0])
+        };
         if self.background != bg {
             self.background = bg;
             self.cell_color = cell;
@@ -151,7 +155,13 @@ impl Viewer {
     }
 
     fn refresh_draw(&mut self) {
-        self.draw = Arc::new(DrawData::from_scene(&self.scene, self.settings.scene.style, self.hovered, &self.selected, self.cell_color));
+        self.draw = Arc::new(DrawData::from_scene(
+            &self.scene,
+            self.settings.scene.style,
+            self.hovered,
+            &self.selected,
+            self.cell_color,
+        ));
         self.version += 1;
     }
 
@@ -182,13 +192,26 @@ impl Viewer {
         let sel = &self.selected;
         let mut out = Vec::new();
         if sel.len() >= 2 {
-            out.push(Measurement::Distance { a: self.atom_label(sel[0]), b: self.atom_label(sel[1]), ang: p(sel[0]).distance(p(sel[1])) });
+            out.push(Measurement::Distance {
+                a: self.atom_label(sel[0]),
+                b: self.atom_label(sel[1]),
+                ang: p(sel[0]).distance(p(sel[1])),
+            });
         }
         if sel.len() == 3 {
-            out.push(Measurement::Distance { a: self.atom_label(sel[1]), b: self.atom_label(sel[2]), ang: p(sel[1]).distance(p(sel[2])) });
+            out.push(Measurement::Distance {
+                a: self.atom_label(sel[1]),
+                b: self.atom_label(sel[2]),
+                ang: p(sel[1]).distance(p(sel[2])),
+            });
             let (u, v) = (p(sel[0]) - p(sel[1]), p(sel[2]) - p(sel[1]));
             let deg = (u.dot(v) / (u.length() * v.length())).clamp(-1.0, 1.0).acos().to_degrees();
-            out.push(Measurement::Angle { a: self.atom_label(sel[0]), b: self.atom_label(sel[1]), c: self.atom_label(sel[2]), deg });
+            out.push(Measurement::Angle {
+                a: self.atom_label(sel[0]),
+                b: self.atom_label(sel[1]),
+                c: self.atom_label(sel[2]),
+                deg,
+            });
         }
         out
     }
@@ -227,19 +250,27 @@ impl Viewer {
             });
             ui.label("Supercell");
             for k in 0..3 {
-                ui.add(egui::DragValue::new(&mut s.scene.supercell[k]).range(1..=20).speed(0.05)).on_hover_text(["Repetitions along a", "Repetitions along b", "Repetitions along c"][k]);
+                ui.add(egui::DragValue::new(&mut s.scene.supercell[k]).range(1..=20).speed(0.05))
+                    .on_hover_text(["Repetitions along a", "Repetitions along b", "Repetitions along c"][k]);
             }
-            ui.checkbox(&mut s.scene.boundary_atoms, "Boundary atoms").on_hover_text("Repeat atoms on cell faces, edges and corners, as VESTA does");
+            ui.checkbox(&mut s.scene.boundary_atoms, "Boundary atoms")
+                .on_hover_text("Repeat atoms on cell faces, edges and corners, as VESTA does");
             ui.checkbox(&mut s.scene.show_bonds, "Bonds");
             let vesta = matches!(s.scene.bond_rule, BondRule::Vesta);
-            crate::studio::labelled_combo(ui, "by", ("bondrule", self.id), if vesta { "VESTA cutoffs" } else { "covalent radii" }, |ui| {
-                if ui.selectable_label(!vesta, "Covalent radii ×1.15").clicked() {
-                    s.scene.bond_rule = BondRule::default();
-                }
-                if ui.selectable_label(vesta, "VESTA cutoffs").clicked() {
-                    s.scene.bond_rule = BondRule::Vesta;
-                }
-            });
+            crate::studio::labelled_combo(
+                ui,
+                "by",
+                ("bondrule", self.id),
+                if vesta { "VESTA cutoffs" } else { "covalent radii" },
+                |ui| {
+                    if ui.selectable_label(!vesta, "Covalent radii ×1.15").clicked() {
+                        s.scene.bond_rule = BondRule::default();
+                    }
+                    if ui.selectable_label(vesta, "VESTA cutoffs").clicked() {
+                        s.scene.bond_rule = BondRule::Vesta;
+                    }
+                },
+            );
             ui.checkbox(&mut s.scene.show_cell, "Cell");
             ui.checkbox(&mut s.labels, "Labels");
             ui.checkbox(&mut s.legend, "Legend");
@@ -284,7 +315,10 @@ impl Viewer {
             let d = response.drag_delta();
             self.camera.orbit(d.x, d.y);
         }
-        if response.dragged_by(egui::PointerButton::Secondary) || response.dragged_by(egui::PointerButton::Middle) || (response.dragged_by(egui::PointerButton::Primary) && ui.input(|i| i.modifiers.shift)) {
+        if response.dragged_by(egui::PointerButton::Secondary)
+            || response.dragged_by(egui::PointerButton::Middle)
+            || (response.dragged_by(egui::PointerButton::Primary) && ui.input(|i| i.modifiers.shift))
+        {
             let d = response.drag_delta();
             self.camera.pan(d.x, d.y, rect.height());
         }
@@ -317,7 +351,17 @@ impl Viewer {
         }
         let ppp = ui.ctx().pixels_per_point();
         let px = [(rect.width() * ppp).round().max(1.0) as u32, (rect.height() * ppp).round().max(1.0) as u32];
-        ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, ViewerCallback { id: self.id, version: self.version, draw: self.draw.clone(), camera: self.camera, size_px: px, background: self.background }));
+        ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            ViewerCallback {
+                id: self.id,
+                version: self.version,
+                draw: self.draw.clone(),
+                camera: self.camera,
+                size_px: px,
+                background: self.background,
+            },
+        ));
         self.overlay_ui(ui, rect);
         if let Some(i) = self.hovered {
             let a = self.scene.atoms[i];
@@ -339,17 +383,35 @@ impl Viewer {
         if self.settings.labels && self.scene.atoms.len() <= 2000 {
             for (i, a) in self.scene.atoms.iter().enumerate() {
                 if let Some(p) = self.camera.project(a.pos, size) {
-                    painter.text(rect.min + egui::vec2(p[0], p[1]), egui::Align2::CENTER_CENTER, self.atom_label(i), egui::FontId::proportional(11.0), text_color);
+                    painter.text(
+                        rect.min + egui::vec2(p[0], p[1]),
+                        egui::Align2::CENTER_CENTER,
+                        self.atom_label(i),
+                        egui::FontId::proportional(11.0),
+                        text_color,
+                    );
                 }
             }
         }
         for &i in &self.selected {
             if let Some(p) = self.camera.project(self.scene.atoms[i].pos, size) {
-                painter.text(rect.min + egui::vec2(p[0] + 10.0, p[1] - 10.0), egui::Align2::LEFT_BOTTOM, self.atom_label(i), egui::FontId::proportional(13.0), egui::Color32::from_rgb(255, 200, 30));
+                painter.text(
+                    rect.min + egui::vec2(p[0] + 10.0, p[1] - 10.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    self.atom_label(i),
+                    egui::FontId::proportional(13.0),
+                    egui::Color32::from_rgb(255, 200, 30),
+                );
             }
         }
         if !self.title.is_empty() {
-            painter.text(rect.left_top() + egui::vec2(8.0, 6.0), egui::Align2::LEFT_TOP, &self.title, egui::FontId::proportional(15.0), text_color);
+            painter.text(
+                rect.left_top() + egui::vec2(8.0, 6.0),
+                egui::Align2::LEFT_TOP,
+                &self.title,
+                egui::FontId::proportional(15.0),
+                text_color,
+            );
         }
         let mut y = rect.top() + 26.0;
         for m in self.measurements() {
@@ -357,7 +419,13 @@ impl Viewer {
                 Measurement::Distance { a, b, ang } => format!("{a}–{b}  {ang:.4} Å"),
                 Measurement::Angle { a, b, c, deg } => format!("{a}–{b}–{c}  {deg:.2}°"),
             };
-            painter.text(egui::pos2(rect.left() + 8.0, y), egui::Align2::LEFT_TOP, t, egui::FontId::monospace(13.0), egui::Color32::from_rgb(255, 200, 30));
+            painter.text(
+                egui::pos2(rect.left() + 8.0, y),
+                egui::Align2::LEFT_TOP,
+                t,
+                egui::FontId::monospace(13.0),
+                egui::Color32::from_rgb(255, 200, 30),
+            );
             y += 18.0;
         }
         if self.settings.legend && !self.scene.elements.is_empty() {
@@ -370,14 +438,21 @@ impl Viewer {
                     ColorScheme::Vesta => c.vesta_color,
                 };
                 painter.circle_filled(egui::pos2(x + 6.0, yb), 6.0, egui::Color32::from_rgb(rgb[0], rgb[1], rgb[2]));
-                let galley = painter.layout_no_wrap(e.symbol().to_string(), egui::FontId::proportional(13.0), text_color);
+                let galley =
+                    painter.layout_no_wrap(e.symbol().to_string(), egui::FontId::proportional(13.0), text_color);
                 let w = galley.size().x;
                 painter.galley(egui::pos2(x + 15.0, yb - galley.size().y / 2.0), galley, text_color);
                 x += 26.0 + w;
             }
         }
         if self.structure.is_none() {
-            painter.text(rect.center(), egui::Align2::CENTER_CENTER, "Select a crystal in the explorer, or open a file (Ctrl+O)", egui::FontId::proportional(16.0), text_color);
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Select a crystal in the explorer, or open a file (Ctrl+O)",
+                egui::FontId::proportional(16.0),
+                text_color,
+            );
         }
     }
 }
@@ -393,7 +468,14 @@ struct ViewerCallback {
 }
 
 impl egui_wgpu::CallbackTrait for ViewerCallback {
-    fn prepare(&self, device: &wgpu::Device, queue: &wgpu::Queue, _screen: &egui_wgpu::ScreenDescriptor, encoder: &mut wgpu::CommandEncoder, resources: &mut egui_wgpu::CallbackResources) -> Vec<wgpu::CommandBuffer> {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
         if let Some(r) = resources.get_mut::<ViewerRenderer>() {
             r.set_scene(device, self.id, self.version, &self.draw);
             r.render(device, queue, encoder, self.id, &self.camera, self.size_px, self.background);
@@ -401,7 +483,12 @@ impl egui_wgpu::CallbackTrait for ViewerCallback {
         Vec::new()
     }
 
-    fn paint(&self, _info: egui::PaintCallbackInfo, pass: &mut wgpu::RenderPass<'static>, resources: &egui_wgpu::CallbackResources) {
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
         if let Some(r) = resources.get::<ViewerRenderer>() {
             r.blit(pass, self.id);
         }

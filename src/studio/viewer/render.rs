@@ -73,7 +73,13 @@ fn bond_radius(style: Style) -> f32 {
 
 impl DrawData {
     /// Instances for a scene; `hovered` and `selected` index `scene.atoms`.
-    pub fn from_scene(scene: &Scene, style: Style, hovered: Option<usize>, selected: &[usize], cell_color: [f32; 4]) -> DrawData {
+    pub fn from_scene(
+        scene: &Scene,
+        style: Style,
+        hovered: Option<usize>,
+        selected: &[usize],
+        cell_color: [f32; 4],
+    ) -> DrawData {
         let mut d = DrawData::default();
         for (i, a) in scene.atoms.iter().enumerate() {
             let flags = (hovered == Some(i)) as u32 | ((selected.contains(&i) as u32) << 1);
@@ -210,7 +216,10 @@ pub struct ViewerRenderer {
 
 fn shader(device: &wgpu::Device, name: &str, body: &str) -> wgpu::ShaderModule {
     let src = format!("{}\n{}", include_str!("../../../shaders/common.wgsl"), body);
-    device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(src.into()) })
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    })
 }
 
 impl ViewerRenderer {
@@ -222,11 +231,19 @@ impl ViewerRenderer {
             entries: &[wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
                 count: None,
             }],
         });
-        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("viewer"), bind_group_layouts: &[Some(&bind_layout)], immediate_size: 0 });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("viewer"),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
         let depth = |write: bool| wgpu::DepthStencilState {
             format: DEPTH_FORMAT,
             depth_write_enabled: Some(write),
@@ -235,8 +252,16 @@ impl ViewerRenderer {
             bias: Default::default(),
         };
         let ms = wgpu::MultisampleState { count: MSAA, mask: !0, alpha_to_coverage_enabled: false };
-        let opaque = [Some(wgpu::ColorTargetState { format: OFFSCREEN_FORMAT, blend: None, write_mask: wgpu::ColorWrites::ALL })];
-        let blended = [Some(wgpu::ColorTargetState { format: OFFSCREEN_FORMAT, blend: Some(wgpu::BlendState::ALPHA_BLENDING), write_mask: wgpu::ColorWrites::ALL })];
+        let opaque = [Some(wgpu::ColorTargetState {
+            format: OFFSCREEN_FORMAT,
+            blend: None,
+            write_mask: wgpu::ColorWrites::ALL,
+        })];
+        let blended = [Some(wgpu::ColorTargetState {
+            format: OFFSCREEN_FORMAT,
+            blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+            write_mask: wgpu::ColorWrites::ALL,
+        })];
 
         let atoms_sh = shader(device, "atoms", include_str!("../../../shaders/atoms.wgsl"));
         let atom_attrs = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32, 2 => Float32x4, 3 => Uint32];
@@ -247,12 +272,21 @@ impl ViewerRenderer {
                 module: &atoms_sh,
                 entry_point: Some("vs_main"),
                 compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout { array_stride: std::mem::size_of::<AtomInstance>() as u64, step_mode: wgpu::VertexStepMode::Instance, attributes: &atom_attrs })],
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<AtomInstance>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &atom_attrs,
+                })],
             },
             primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleStrip, ..Default::default() },
             depth_stencil: Some(depth(true)),
             multisample: ms,
-            fragment: Some(wgpu::FragmentState { module: &atoms_sh, entry_point: Some("fs_main"), compilation_options: Default::default(), targets: &opaque }),
+            fragment: Some(wgpu::FragmentState {
+                module: &atoms_sh,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &opaque,
+            }),
             multiview_mask: None,
             cache: None,
         });
@@ -267,12 +301,21 @@ impl ViewerRenderer {
                 module: &bonds_sh,
                 entry_point: Some("vs_main"),
                 compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout { array_stride: std::mem::size_of::<BondInstance>() as u64, step_mode: wgpu::VertexStepMode::Instance, attributes: &bond_attrs })],
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<BondInstance>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &bond_attrs,
+                })],
             },
             primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::TriangleStrip, ..Default::default() },
             depth_stencil: Some(depth(true)),
             multisample: ms,
-            fragment: Some(wgpu::FragmentState { module: &bonds_sh, entry_point: Some("fs_main"), compilation_options: Default::default(), targets: &opaque }),
+            fragment: Some(wgpu::FragmentState {
+                module: &bonds_sh,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &opaque,
+            }),
             multiview_mask: None,
             cache: None,
         });
@@ -287,12 +330,21 @@ impl ViewerRenderer {
                     module: &flat_sh,
                     entry_point: Some("vs_main"),
                     compilation_options: Default::default(),
-                    buffers: &[Some(wgpu::VertexBufferLayout { array_stride: std::mem::size_of::<FlatVertex>() as u64, step_mode: wgpu::VertexStepMode::Vertex, attributes: &flat_attrs })],
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<FlatVertex>() as u64,
+                        step_mode: wgpu::VertexStepMode::Vertex,
+                        attributes: &flat_attrs,
+                    })],
                 },
                 primitive: wgpu::PrimitiveState { topology, ..Default::default() },
                 depth_stencil: Some(depth(!blend)),
                 multisample: ms,
-                fragment: Some(wgpu::FragmentState { module: &flat_sh, entry_point: Some("fs_main"), compilation_options: Default::default(), targets: if blend { &blended } else { &opaque } }),
+                fragment: Some(wgpu::FragmentState {
+                    module: &flat_sh,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: if blend { &blended } else { &opaque },
+                }),
                 multiview_mask: None,
                 cache: None,
             })
@@ -306,37 +358,91 @@ impl ViewerRenderer {
                 wgpu::BindGroupLayoutEntry {
                     binding: 0,
                     visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture { sample_type: wgpu::TextureSampleType::Float { filterable: true }, view_dimension: wgpu::TextureViewDimension::D2, multisampled: false },
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
                     count: None,
                 },
-                wgpu::BindGroupLayoutEntry { binding: 1, visibility: wgpu::ShaderStages::FRAGMENT, ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering), count: None },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
             ],
         });
         let blit = blit_format.map(|fmt| {
-            let sh = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("blit"), source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/blit.wgsl").into()) });
-            let bl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("blit"), bind_group_layouts: &[Some(&blit_layout)], immediate_size: 0 });
+            let sh = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("blit"),
+                source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/blit.wgsl").into()),
+            });
+            let bl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("blit"),
+                bind_group_layouts: &[Some(&blit_layout)],
+                immediate_size: 0,
+            });
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some("blit"),
                 layout: Some(&bl),
-                vertex: wgpu::VertexState { module: &sh, entry_point: Some("vs_main"), compilation_options: Default::default(), buffers: &[] },
+                vertex: wgpu::VertexState {
+                    module: &sh,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
                 primitive: Default::default(),
                 depth_stencil: None,
                 multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState { module: &sh, entry_point: Some("fs_main"), compilation_options: Default::default(), targets: &[Some(wgpu::ColorTargetState { format: fmt, blend: None, write_mask: wgpu::ColorWrites::ALL })] }),
+                fragment: Some(wgpu::FragmentState {
+                    module: &sh,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: fmt,
+                        blend: None,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
                 multiview_mask: None,
                 cache: None,
             })
         });
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor { label: Some("viewer blit"), mag_filter: wgpu::FilterMode::Linear, min_filter: wgpu::FilterMode::Linear, ..Default::default() });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("viewer blit"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
 
-        ViewerRenderer { bind_layout, atoms, bonds, lines, triangles, blit, blit_layout, sampler, views: HashMap::new() }
+        ViewerRenderer {
+            bind_layout,
+            atoms,
+            bonds,
+            lines,
+            triangles,
+            blit,
+            blit_layout,
+            sampler,
+            views: HashMap::new(),
+        }
     }
 
     fn view(&mut self, device: &wgpu::Device, id: u64) -> &mut View {
         let (layout, views) = (&self.bind_layout, &mut self.views);
         views.entry(id).or_insert_with(|| {
-            let uniform = device.create_buffer(&wgpu::BufferDescriptor { label: Some("viewer globals"), size: std::mem::size_of::<Globals>() as u64, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
-            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("viewer globals"), layout, entries: &[wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }] });
+            let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("viewer globals"),
+                size: std::mem::size_of::<Globals>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("viewer globals"),
+                layout,
+                entries: &[wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }],
+            });
             View { target: None, scene: None, scene_version: u64::MAX, uniform, bind, rendered: None }
         })
     }
@@ -348,7 +454,13 @@ impl ViewerRenderer {
             return;
         }
         let buf = |label: &str, bytes: &[u8]| {
-            (!bytes.is_empty()).then(|| device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage: wgpu::BufferUsages::VERTEX }))
+            (!bytes.is_empty()).then(|| {
+                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytes,
+                    usage: wgpu::BufferUsages::VERTEX,
+                })
+            })
         };
         v.scene = Some(GpuScene {
             atoms: buf("atoms", bytemuck::cast_slice(&data.atoms)),
@@ -365,7 +477,16 @@ impl ViewerRenderer {
 
     /// Render view `id` with `camera` into its offscreen target of `size` pixels.
     #[allow(clippy::too_many_arguments)]
-    pub fn render(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder, id: u64, camera: &Camera, size: [u32; 2], background: [f64; 4]) {
+    pub fn render(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        id: u64,
+        camera: &Camera,
+        size: [u32; 2],
+        background: [f64; 4],
+    ) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         let blit = self.blit.is_some();
         let (blit_layout, sampler) = (&self.blit_layout, &self.sampler);
@@ -378,7 +499,12 @@ impl ViewerRenderer {
         let view = camera.view();
         let proj = camera.projection(size[0] as f32 / size[1] as f32);
         let light = glam::Vec3::new(0.35, 0.55, 0.75).normalize();
-        let g = Globals { view: view.to_cols_array_2d(), proj: proj.to_cols_array_2d(), light_dir: [light.x, light.y, light.z, 0.0], params: [camera.orthographic as u32 as f32, size[0] as f32, size[1] as f32, 0.0] };
+        let g = Globals {
+            view: view.to_cols_array_2d(),
+            proj: proj.to_cols_array_2d(),
+            light_dir: [light.x, light.y, light.z, 0.0],
+            params: [camera.orthographic as u32 as f32, size[0] as f32, size[1] as f32, 0.0],
+        };
         let key = (bytemuck::bytes_of(&g).to_vec(), background.map(f64::to_bits), v.scene_version);
         if v.rendered.as_ref() == Some(&key) {
             return;
@@ -392,9 +518,21 @@ impl ViewerRenderer {
                 view: &t.msaa,
                 depth_slice: None,
                 resolve_target: Some(&t.resolve_view),
-                ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color { r: background[0], g: background[1], b: background[2], a: background[3] }), store: wgpu::StoreOp::Discard },
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color {
+                        r: background[0],
+                        g: background[1],
+                        b: background[2],
+                        a: background[3],
+                    }),
+                    store: wgpu::StoreOp::Discard,
+                },
             })],
-            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment { view: &t.depth, depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }), stencil_ops: None }),
+            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                view: &t.depth,
+                depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
+                stencil_ops: None,
+            }),
             timestamp_writes: None,
             occlusion_query_set: None,
             multiview_mask: None,
@@ -435,21 +573,47 @@ impl ViewerRenderer {
 
     /// Render `data` seen by `camera` at `size` pixels and read it back as tightly packed RGBA8
     /// (sRGB) rows, top row first. Blocks until the GPU is done.
-    pub fn render_to_rgba(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, data: &DrawData, camera: &Camera, size: [u32; 2], background: [f64; 4]) -> Result<Vec<u8>, String> {
+    pub fn render_to_rgba(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        data: &DrawData,
+        camera: &Camera,
+        size: [u32; 2],
+        background: [f64; 4],
+    ) -> Result<Vec<u8>, String> {
         // A view id of its own, so exports never disturb what is on screen.
         const EXPORT_VIEW: u64 = u64::MAX - 1;
         self.views.remove(&EXPORT_VIEW);
         self.set_scene(device, EXPORT_VIEW, 0, data);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("viewer export") });
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("viewer export") });
         self.render(device, queue, &mut encoder, EXPORT_VIEW, camera, size, background);
         let t = self.views.get(&EXPORT_VIEW).and_then(|v| v.target.as_ref()).ok_or("no export target")?;
         let size = t.size;
         let row = size[0] * 4;
         let padded = row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
-        let buffer = device.create_buffer(&wgpu::BufferDescriptor { label: Some("viewer readback"), size: (padded * size[1]) as u64, usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ, mapped_at_creation: false });
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("viewer readback"),
+            size: (padded * size[1]) as u64,
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
         encoder.copy_texture_to_buffer(
-            wgpu::TexelCopyTextureInfo { texture: &t.resolve, mip_level: 0, origin: wgpu::Origin3d::ZERO, aspect: wgpu::TextureAspect::All },
-            wgpu::TexelCopyBufferInfo { buffer: &buffer, layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded), rows_per_image: Some(size[1]) } },
+            wgpu::TexelCopyTextureInfo {
+                texture: &t.resolve,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded),
+                    rows_per_image: Some(size[1]),
+                },
+            },
             wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 },
         );
         let index = queue.submit([encoder.finish()]);
@@ -458,7 +622,12 @@ impl ViewerRenderer {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(std::time::Duration::from_secs(60)) }).map_err(|e| format!("GPU did not finish: {e}"))?;
+        device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: Some(std::time::Duration::from_secs(60)),
+            })
+            .map_err(|e| format!("GPU did not finish: {e}"))?;
         rx.recv().map_err(|e| e.to_string())?.map_err(|e| format!("cannot read the image back: {e}"))?;
         let mapped = slice.get_mapped_range().map_err(|e| format!("cannot map the image: {e:?}"))?;
         let mut out = Vec::with_capacity((row * size[1]) as usize);
@@ -473,20 +642,43 @@ impl ViewerRenderer {
     }
 }
 
-fn make_target(device: &wgpu::Device, size: [u32; 2], blit: Option<(&wgpu::BindGroupLayout, &wgpu::Sampler)>) -> Target {
+fn make_target(
+    device: &wgpu::Device,
+    size: [u32; 2],
+    blit: Option<(&wgpu::BindGroupLayout, &wgpu::Sampler)>,
+) -> Target {
     let extent = wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: 1 };
     let tex = |label, format, samples, usage| {
-        device.create_texture(&wgpu::TextureDescriptor { label: Some(label), size: extent, mip_level_count: 1, sample_count: samples, dimension: wgpu::TextureDimension::D2, format, usage, view_formats: &[] })
+        device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: samples,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage,
+            view_formats: &[],
+        })
     };
-    let msaa = tex("viewer msaa", OFFSCREEN_FORMAT, MSAA, wgpu::TextureUsages::RENDER_ATTACHMENT).create_view(&Default::default());
-    let resolve = tex("viewer image", OFFSCREEN_FORMAT, 1, wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC);
+    let msaa = tex("viewer msaa", OFFSCREEN_FORMAT, MSAA, wgpu::TextureUsages::RENDER_ATTACHMENT)
+        .create_view(&Default::default());
+    let resolve = tex(
+        "viewer image",
+        OFFSCREEN_FORMAT,
+        1,
+        wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
+    );
     let resolve_view = resolve.create_view(&Default::default());
-    let depth = tex("viewer depth", DEPTH_FORMAT, MSAA, wgpu::TextureUsages::RENDER_ATTACHMENT).create_view(&Default::default());
+    let depth = tex("viewer depth", DEPTH_FORMAT, MSAA, wgpu::TextureUsages::RENDER_ATTACHMENT)
+        .create_view(&Default::default());
     let blit_bind = blit.map(|(layout, sampler)| {
         device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("viewer blit"),
             layout,
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&resolve_view) }, wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(sampler) }],
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&resolve_view) },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(sampler) },
+            ],
         })
     });
     Target { size, msaa, resolve, resolve_view, depth, blit_bind }
@@ -508,7 +700,8 @@ mod tests {
 
     #[test]
     fn hull_of_an_octahedron_has_eight_outward_faces() {
-        let pts = [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, -1.0]];
+        let pts =
+            [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, -1.0]];
         let f = convex_hull_triangles(&pts);
         assert_eq!(f.len(), 8);
         for t in f {
@@ -516,7 +709,8 @@ mod tests {
             assert!((b - a).cross(c - a).dot(a) > 0.0);
         }
         // A cube: 6 square faces, two triangles each.
-        let cube: Vec<[f32; 3]> = (0..8).map(|i| [(i & 1) as f32, ((i >> 1) & 1) as f32, ((i >> 2) & 1) as f32]).collect();
+        let cube: Vec<[f32; 3]> =
+            (0..8).map(|i| [(i & 1) as f32, ((i >> 1) & 1) as f32, ((i >> 2) & 1) as f32]).collect();
         assert_eq!(convex_hull_triangles(&cube).len(), 12);
     }
 }

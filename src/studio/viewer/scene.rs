@@ -56,7 +56,15 @@ pub struct SceneOptions {
 
 impl Default for SceneOptions {
     fn default() -> Self {
-        SceneOptions { style: Style::BallAndStick, colors: ColorScheme::Vesta, supercell: [1, 1, 1], boundary_atoms: true, bond_rule: BondRule::default(), show_bonds: true, show_cell: true }
+        SceneOptions {
+            style: Style::BallAndStick,
+            colors: ColorScheme::Vesta,
+            supercell: [1, 1, 1],
+            boundary_atoms: true,
+            bond_rule: BondRule::default(),
+            show_bonds: true,
+            show_cell: true,
+        }
     }
 }
 
@@ -154,7 +162,12 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
     let mut scene = Scene::default();
     // Index of shown copies: (site, integer offset of the copy relative to the wrapped site).
     let mut index: HashMap<(usize, [i32; 3]), usize> = HashMap::new();
-    let wrapped: Vec<[f64; 3]> = s.frac_coords().iter().map(|f| [f.x.rem_euclid(1.0), f.y.rem_euclid(1.0), f.z.rem_euclid(1.0)]).map(|f| f.map(|x| if x >= 1.0 - 1e-12 { 0.0 } else { x })).collect();
+    let wrapped: Vec<[f64; 3]> = s
+        .frac_coords()
+        .iter()
+        .map(|f| [f.x.rem_euclid(1.0), f.y.rem_euclid(1.0), f.z.rem_euclid(1.0)])
+        .map(|f| f.map(|x| if x >= 1.0 - 1e-12 { 0.0 } else { x }))
+        .collect();
     for (site, f) in wrapped.iter().enumerate() {
         let el = s.species()[site];
         // Copies along each axis: the cells 0..n, plus one more when the atom sits on the lower face.
@@ -170,7 +183,14 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
                 for &k in &ranges[2] {
                     let fr = [f[0] + i as f64, f[1] + j as f64, f[2] + k as f64];
                     index.insert((site, [i, j, k]), scene.atoms.len());
-                    scene.atoms.push(SceneAtom { pos: cart(fr), radius: element_radius(el, opts.style), color: element_color(el, opts.colors), site, frac: fr, element: el });
+                    scene.atoms.push(SceneAtom {
+                        pos: cart(fr),
+                        radius: element_radius(el, opts.style),
+                        color: element_color(el, opts.colors),
+                        site,
+                        frac: fr,
+                        element: el,
+                    });
                 }
             }
         }
@@ -179,7 +199,12 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
     let need_bonds = (opts.show_bonds && opts.style != Style::SpaceFilling) || opts.style == Style::Polyhedra;
     if need_bonds {
         // Offsets of the wrapped coordinates relative to the structure's own coordinates.
-        let shift: Vec<[i32; 3]> = s.frac_coords().iter().zip(&wrapped).map(|(f, w)| [(f.x - w[0]).round() as i32, (f.y - w[1]).round() as i32, (f.z - w[2]).round() as i32]).collect();
+        let shift: Vec<[i32; 3]> = s
+            .frac_coords()
+            .iter()
+            .zip(&wrapped)
+            .map(|(f, w)| [(f.x - w[0]).round() as i32, (f.y - w[1]).round() as i32, (f.z - w[2]).round() as i32])
+            .collect();
         let bonds = s.bonds(opts.bond_rule);
         let mut neighbours: Vec<Vec<(usize, [i32; 3])>> = vec![Vec::new(); scene.atoms.len()];
         for (ai, a) in scene.atoms.clone().iter().enumerate() {
@@ -189,12 +214,30 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
                 let t = [0, 1, 2].map(|k| off[k] + b.image[k] + shift[b.b][k] - shift[a.site][k]);
                 neighbours[ai].push((b.b, t));
                 match index.get(&(b.b, t)) {
-                    Some(&bi) if bi > ai => scene.bonds.push(SceneBond { start: a.pos, end: scene.atoms[bi].pos, color_a: a.color, color_b: scene.atoms[bi].color, atom_a: ai, atom_b: Some(bi) }),
+                    Some(&bi) if bi > ai => scene.bonds.push(SceneBond {
+                        start: a.pos,
+                        end: scene.atoms[bi].pos,
+                        color_a: a.color,
+                        color_b: scene.atoms[bi].color,
+                        atom_a: ai,
+                        atom_b: Some(bi),
+                    }),
                     Some(_) => {}
                     None => {
-                        let other = cart([wrapped[b.b][0] + t[0] as f64, wrapped[b.b][1] + t[1] as f64, wrapped[b.b][2] + t[2] as f64]);
+                        let other = cart([
+                            wrapped[b.b][0] + t[0] as f64,
+                            wrapped[b.b][1] + t[1] as f64,
+                            wrapped[b.b][2] + t[2] as f64,
+                        ]);
                         let mid = [0, 1, 2].map(|k| 0.5 * (a.pos[k] + other[k]));
-                        scene.bonds.push(SceneBond { start: a.pos, end: mid, color_a: a.color, color_b: a.color, atom_a: ai, atom_b: None });
+                        scene.bonds.push(SceneBond {
+                            start: a.pos,
+                            end: mid,
+                            color_a: a.color,
+                            color_b: a.color,
+                            atom_a: ai,
+                            atom_b: None,
+                        });
                     }
                 }
             }
@@ -206,7 +249,16 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
                 if nb.len() < 4 || nb.iter().any(|(site, _)| s.species()[*site].x() < a.element.x()) {
                     continue;
                 }
-                let vertices = nb.iter().map(|(site, t)| cart([wrapped[*site][0] + t[0] as f64, wrapped[*site][1] + t[1] as f64, wrapped[*site][2] + t[2] as f64])).collect();
+                let vertices = nb
+                    .iter()
+                    .map(|(site, t)| {
+                        cart([
+                            wrapped[*site][0] + t[0] as f64,
+                            wrapped[*site][1] + t[1] as f64,
+                            wrapped[*site][2] + t[2] as f64,
+                        ])
+                    })
+                    .collect();
                 let mut color = a.color;
                 color[3] = 0.45;
                 scene.polyhedra.push(Polyhedron { center: ai, vertices, color });
@@ -218,7 +270,9 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
     }
     if opts.show_cell {
         let nf = n.map(|x| x as f64);
-        let corners: Vec<[f64; 3]> = (0..8).map(|c| [((c & 1) as f64) * nf[0], (((c >> 1) & 1) as f64) * nf[1], (((c >> 2) & 1) as f64) * nf[2]]).collect();
+        let corners: Vec<[f64; 3]> = (0..8)
+            .map(|c| [((c & 1) as f64) * nf[0], (((c >> 1) & 1) as f64) * nf[1], (((c >> 2) & 1) as f64) * nf[2]])
+            .collect();
         for a in 0..8 {
             for bit in [1, 2, 4] {
                 if a & bit == 0 {
@@ -241,7 +295,14 @@ pub fn build_scene(s: &Structure, opts: &SceneOptions) -> Scene {
         }
         scene.center = [0, 1, 2].map(|k| 0.5 * (lo[k] + hi[k]));
         let max_r = scene.atoms.iter().map(|a| a.radius).fold(0.0, f32::max);
-        scene.radius = pts.iter().map(|p| ((p[0] - scene.center[0]).powi(2) + (p[1] - scene.center[1]).powi(2) + (p[2] - scene.center[2]).powi(2)).sqrt()).fold(0.0, f32::max) + max_r;
+        scene.radius = pts
+            .iter()
+            .map(|p| {
+                ((p[0] - scene.center[0]).powi(2) + (p[1] - scene.center[1]).powi(2) + (p[2] - scene.center[2]).powi(2))
+                    .sqrt()
+            })
+            .fold(0.0, f32::max)
+            + max_r;
     }
     let mut els = s.composition().sorted_elements();
     els.dedup();
@@ -257,7 +318,12 @@ mod tests {
 
     fn na_bcc() -> Structure {
         let na = Element::from_symbol("Na").unwrap();
-        Structure::from_frac(Lattice::cubic(4.23).unwrap(), vec![na, na], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap()
+        Structure::from_frac(
+            Lattice::cubic(4.23).unwrap(),
+            vec![na, na],
+            vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)],
+        )
+        .unwrap()
     }
 
     #[test]
@@ -285,12 +351,15 @@ mod tests {
         assert_eq!(scene.bonds.iter().filter(|b| b.atom_b.is_some()).count(), 1);
         assert_eq!(scene.bonds.iter().filter(|b| b.atom_b.is_none()).count(), 14);
         for b in &scene.bonds {
-            let d = ((b.end[0] - b.start[0]).powi(2) + (b.end[1] - b.start[1]).powi(2) + (b.end[2] - b.start[2]).powi(2)).sqrt();
+            let d =
+                ((b.end[0] - b.start[0]).powi(2) + (b.end[1] - b.start[1]).powi(2) + (b.end[2] - b.start[2]).powi(2))
+                    .sqrt();
             assert!((d - 3.663 / 2.0).abs() < 1e-2 || (d - 3.663).abs() < 1e-2, "{d}");
         }
         let full = build_scene(&s, &SceneOptions::default());
         assert_eq!(full.bonds.iter().filter(|b| b.atom_b.is_some()).count(), 8, "the centre bonds to all 8 corners");
-        let tight = build_scene(&s, &SceneOptions { bond_rule: BondRule::Covalent { scale: 1.0 }, ..Default::default() });
+        let tight =
+            build_scene(&s, &SceneOptions { bond_rule: BondRule::Covalent { scale: 1.0 }, ..Default::default() });
         assert!(tight.bonds.is_empty());
     }
 }
