@@ -44,7 +44,7 @@ fn main() {
                     props: vec![
                         (
                             "band_gap".into(),
-                            PropValue { value: e.band_gap.unwrap_or(0.0) + (i % 97) as f64 * 1e-3, std: Some(0.1) },
+                            PropValue::with_std(e.band_gap.unwrap_or(0.0) + (i % 97) as f64 * 1e-3, 0.1),
                         ),
                         ("e_above_hull".into(), (e.e_above_hull + (i % 89) as f64 * 1e-4).into()),
                     ],
@@ -110,7 +110,9 @@ fn main() {
         })
         .collect();
     let events = engine.events();
-    let id = engine.submit("analyze", &json!({"chunk_size": 256}), 1, 0).unwrap();
+    let id = engine
+        .submit(&geode::engine::RunSpec::from_params("analyze", &json!({"chunk_size": 256})).unwrap(), 1, 0)
+        .unwrap();
     let t0 = Instant::now();
     let mut progress_events = 0;
     while t0.elapsed() < Duration::from_secs(2) {

@@ -159,7 +159,7 @@ fn main() {
         h.state_mut().selection = selected;
         h.run_steps(3);
     }
-    h.state_mut().start_run("analyze", serde_json::json!({}), 1);
+    h.state_mut().start_run(geode::engine::RunSpec::Analyze(Default::default()), 1);
     h.run_steps(5);
     let busy = frames(&mut h, n, orbit);
     let busy_still = frames(&mut h, n, still);

@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         "min_probability": 0.0, "relax_top": 20,
     });
     let t = std::time::Instant::now();
-    let screen_id = engine.submit("screen", &screen, 1, 0)?;
+    let screen_id = engine.submit(&geode::engine::RunSpec::from_params("screen", &screen)?, 1, 0)?;
     engine.wait_idle();
     let screen_s = t.elapsed().as_secs_f64();
 
@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
         "relax": {"potential": "chgnet", "fmax": 0.1, "max_steps": 250},
     });
     let t = std::time::Instant::now();
-    let evolve_id = engine.submit("evolve", &evolve, 1, 0)?;
+    let evolve_id = engine.submit(&geode::engine::RunSpec::from_params("evolve", &evolve)?, 1, 0)?;
     engine.wait_idle();
     let evolve_s = t.elapsed().as_secs_f64();
 

@@ -209,8 +209,12 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
     h.state_mut().state.show_explorer = false;
     geode::io::write_structures(&input, &[s], None).unwrap();
     h.state_mut().start_run(
-        "relax",
-        serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 4, "fmax": 0.02}),
+        geode::engine::RunSpec::Relax(geode::engine::jobs::relax::RelaxParams {
+            structures: vec![input.to_str().unwrap().to_string()],
+            frame_every: 4,
+            fmax: 0.02,
+            ..Default::default()
+        }),
         1,
     );
     let t0 = Instant::now();

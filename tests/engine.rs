@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use geode::engine::query::Filter;
 use geode::engine::store::{NewCandidate, PropValue, SortBy};
-use geode::engine::{Engine, EventKind, RunStatus, Store, jobs};
+use geode::engine::{Engine, EventKind, RunConfig, RunSpec, RunStatus, Store};
 use serde_json::{Value, json};
 
 fn tmp_project(name: &str) -> PathBuf {
@@ -30,7 +30,7 @@ fn outcome(project: &Path, run_id: i64) -> Vec<(i64, String, Value)> {
 
 fn run_to_end(project: &Path, threads: usize, params: &Value, seed: u64) -> i64 {
     let engine = Engine::new(project, threads, 1).unwrap();
-    let id = engine.submit("analyze", params, seed, 0).unwrap();
+    let id = engine.submit(&RunSpec::from_params("analyze", &params).unwrap(), seed, 0).unwrap();
     engine.wait_idle();
     let store = Store::open(project).unwrap();
     assert_eq!(store.run(id).unwrap().status, "finished", "{:?}", store.run(id).unwrap().error);
@@ -65,7 +65,7 @@ fn cancel_then_resume_gives_the_uninterrupted_result() {
     let p = tmp_project("cancelled");
     let engine = Engine::new(&p, 2, 1).unwrap();
     let events = engine.events();
-    let id = engine.submit("analyze", &params, 5, 0).unwrap();
+    let id = engine.submit(&RunSpec::from_params("analyze", &params).unwrap(), 5, 0).unwrap();
     // Cancel as soon as the first candidates are committed.
     loop {
         let ev = events.recv_timeout(Duration::from_secs(60)).expect("events flow");
@@ -90,7 +90,13 @@ fn pause_holds_the_run_and_unpause_finishes_it() {
     let p = tmp_project("pause");
     let engine = Engine::new(&p, 1, 1).unwrap();
     let events = engine.events();
-    let id = engine.submit("analyze", &json!({"sample": 40, "chunk_size": 2, "duplicates": false}), 1, 0).unwrap();
+    let id = engine
+        .submit(
+            &RunSpec::from_params("analyze", &json!({"sample": 40, "chunk_size": 2, "duplicates": false})).unwrap(),
+            1,
+            0,
+        )
+        .unwrap();
     loop {
         if let EventKind::Candidates(_) = events.recv_timeout(Duration::from_secs(60)).unwrap().kind {
             engine.pause(id);
@@ -121,8 +127,20 @@ fn progress_events_and_priorities() {
     let p = tmp_project("prio");
     let engine = Engine::new(&p, 1, 1).unwrap();
     let events = engine.events();
-    let low = engine.submit("analyze", &json!({"sample": 30, "chunk_size": 5, "duplicates": false}), 1, 0).unwrap();
-    let high = engine.submit("analyze", &json!({"sample": 30, "chunk_size": 5, "duplicates": false}), 2, 10).unwrap();
+    let low = engine
+        .submit(
+            &RunSpec::from_params("analyze", &json!({"sample": 30, "chunk_size": 5, "duplicates": false})).unwrap(),
+            1,
+            0,
+        )
+        .unwrap();
+    let high = engine
+        .submit(
+            &RunSpec::from_params("analyze", &json!({"sample": 30, "chunk_size": 5, "duplicates": false})).unwrap(),
+            2,
+            10,
+        )
+        .unwrap();
     engine.wait_idle();
     let mut finished = Vec::new();
     let mut progress = 0;
@@ -155,17 +173,17 @@ fn bad_configs_name_the_key() {
         (json!({"split": "dev"}), "split"),
     ];
     for (params, key) in cases {
-        let msg = jobs::validate("analyze", &params).unwrap_err().to_string();
+        let msg = RunSpec::from_params("analyze", &params).and_then(|s| s.validate()).unwrap_err().to_string();
         assert!(msg.contains(key), "{params}: {msg}");
     }
-    assert!(jobs::validate("nope", &json!({})).unwrap_err().to_string().contains("analyze"));
-    let msg = jobs::split_config("seed = -3\n", true).unwrap_err().to_string();
+    assert!(RunSpec::from_params("nope", &json!({})).unwrap_err().to_string().contains("analyze"));
+    let msg = RunConfig::parse("analyze", "seed = -3\n", true, None).unwrap_err().to_string();
     assert!(msg.contains("seed"), "{msg}");
-    let msg = jobs::split_config("sample = \n", true).unwrap_err().to_string();
+    let msg = RunConfig::parse("analyze", "sample = \n", true, None).unwrap_err().to_string();
     assert!(msg.contains("line 1"), "{msg}");
-    let (seed, prio, params) = jobs::split_config("seed = 4\npriority = 2\nsample = 10\n", true).unwrap();
-    assert_eq!((seed, prio), (4, 2));
-    assert_eq!(params, json!({"sample": 10}));
+    let c = RunConfig::parse("analyze", "seed = 4\npriority = 2\nsample = 10\n", true, None).unwrap();
+    assert_eq!((c.seed, c.priority), (4, 2));
+    assert_eq!(c.spec.params()["sample"], json!(10));
 }
 
 fn candidate(i: i64, gap: f64, hull: f64) -> NewCandidate {
@@ -175,10 +193,7 @@ fn candidate(i: i64, gap: f64, hull: f64) -> NewCandidate {
         structure: s,
         stage: "test".into(),
         source: "unit".into(),
-        props: vec![
-            ("band_gap".into(), PropValue { value: gap, std: Some(0.1) }),
-            ("e_above_hull".into(), hull.into()),
-        ],
+        props: vec![("band_gap".into(), PropValue::with_std(gap, 0.1)), ("e_above_hull".into(), hull.into())],
         extra: Default::default(),
         parents: if i > 0 { vec![1] } else { vec![] },
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use geode::crystal::{Element, Lattice, Structure};
-use geode::energy::calculator::from_spec;
+use geode::energy::spec::from_spec;
 use geode::energy::{RelaxOptions, relax};
 use geode::engine::store::SortBy;
 use geode::engine::{Engine, EventKind, Store};
@@ -117,7 +117,10 @@ fn bad_settings_name_the_key() {
         (json!({"composition": "NaCl", "populaton": 3}), "populaton"),
         (json!({"composition": "NaCl", "relax": {"potential": "nope"}}), "relax.potential"),
     ] {
-        let e = geode::engine::jobs::validate("evolve", &settings).unwrap_err().to_string();
+        let e = geode::engine::RunSpec::from_params("evolve", &settings)
+            .and_then(|s| s.validate())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(key), "{settings}: {e}");
     }
 }
@@ -152,7 +155,7 @@ fn outcome(project: &Path, run_id: i64) -> Vec<(i64, String, String, Value)> {
 fn evolve_run_records_individuals_lineage_and_the_best() {
     let p = tmp_project("run");
     let engine = Engine::new(&p, 2, 1).unwrap();
-    let id = engine.submit("evolve", &params(), 7, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("evolve", &params()).unwrap(), 7, 0).unwrap();
     engine.wait_idle();
     let store = Store::open(&p).unwrap();
     let run = store.run(id).unwrap();
@@ -182,13 +185,13 @@ fn evolve_run_records_individuals_lineage_and_the_best() {
 fn cancelled_evolve_run_resumes_to_the_uninterrupted_result() {
     let reference = tmp_project("ref");
     let engine = Engine::new(&reference, 2, 1).unwrap();
-    let rr = engine.submit("evolve", &params(), 9, 0).unwrap();
+    let rr = engine.submit(&geode::engine::RunSpec::from_params("evolve", &params()).unwrap(), 9, 0).unwrap();
     engine.wait_idle();
 
     let p = tmp_project("cancel");
     let engine = Engine::new(&p, 2, 1).unwrap();
     let events = engine.events();
-    let id = engine.submit("evolve", &params(), 9, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("evolve", &params()).unwrap(), 9, 0).unwrap();
     loop {
         let ev = events.recv_timeout(Duration::from_secs(120)).expect("events flow");
         if let EventKind::Candidates(_) = ev.kind {
@@ -264,7 +267,7 @@ fn prototype_space_search_runs_without_relaxation() {
         "max_atoms": 30, "population": 8, "budget": 32, "objectives": ["e_above_hull", "band_gap in [2, 3]"],
         "relax_top": 2, "relax": {"potential": "lj:sigma=2.0,epsilon=0.01,cutoff=6"},
     });
-    let id = engine.submit("evolve", &params, 3, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("evolve", &params).unwrap(), 3, 0).unwrap();
     engine.wait_idle();
     let store = Store::open(&p).unwrap();
     let run = store.run(id).unwrap();
@@ -311,5 +314,11 @@ fn prototype_space_search_runs_without_relaxation() {
     // Energies per atom have no meaning here.
     let bad =
         json!({"space": "prototype", "templates": ["SrTiO3"], "elements": ["Sr", "Ti", "O"], "objectives": ["energy"]});
-    assert!(geode::engine::jobs::validate("evolve", &bad).unwrap_err().to_string().contains("objectives"));
+    assert!(
+        geode::engine::RunSpec::from_params("evolve", &bad)
+            .and_then(|s| s.validate())
+            .unwrap_err()
+            .to_string()
+            .contains("objectives")
+    );
 }

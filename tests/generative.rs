@@ -380,7 +380,7 @@ fn the_conditional_sampler_starts_from_training_crystals_that_meet_the_target() 
     let settings = CampaignSettings {
         mode: Mode::Conditional,
         radius: 0.0,
-        targets: vec!["band_gap in [3.0, 3.5]".into()],
+        targets: vec![geode::search::generate::PropertyTarget::parse("band_gap in [3.0, 3.5]").unwrap()],
         opt_steps: 0,
         sampling: SampleOptions { steps_per_level: 1, ..Default::default() },
         ..Default::default()
@@ -428,7 +428,7 @@ fn the_conditional_sampler_starts_from_training_crystals_that_meet_the_target() 
     // No training crystal meets an impossible target: a clear error.
     let bad = CampaignSettings {
         mode: Mode::Conditional,
-        targets: vec!["band_gap in [3.0, 3.5]".into()],
+        targets: vec![geode::search::generate::PropertyTarget::parse("band_gap in [3.0, 3.5]").unwrap()],
         constraints: Constraints { elements: vec!["Cu".into(), "Zn".into()], ..Default::default() },
         ..Default::default()
     };
@@ -556,7 +556,7 @@ fn oversampled_runs_keep_the_decoding_the_generator_itself_puts_nearest_the_targ
     geode::ml::init_threads(1);
     let settings = |r: usize| CampaignSettings {
         mode: Mode::Conditional,
-        targets: vec!["band_gap in [1.5, 2.0]".into()],
+        targets: vec![geode::search::generate::PropertyTarget::parse("band_gap in [1.5, 2.0]").unwrap()],
         opt_steps: 0,
         sampling: SampleOptions { steps_per_level: 1, ..Default::default() },
         oversample: r,
@@ -653,8 +653,11 @@ fn targeted_codes_that_optimisation_leaves_outside_the_window_are_drawn_again() 
     use geode::search::generate::{Campaign, CampaignSettings};
     use tch::Kind;
     geode::ml::init_threads(1);
-    let settings =
-        CampaignSettings { targets: vec!["band_gap in [1.5, 2.0]".into()], oversample: 1, ..Default::default() };
+    let settings = CampaignSettings {
+        targets: vec![geode::search::generate::PropertyTarget::parse("band_gap in [1.5, 2.0]").unwrap()],
+        oversample: 1,
+        ..Default::default()
+    };
     let campaign = Campaign::new(CrystalVae::shipped().unwrap(), settings, &[]).unwrap();
     let inside = |z: &tch::Tensor| {
         Vec::<f64>::try_from(

@@ -115,7 +115,7 @@ fn cancelled_training_resumes_to_a_complete_model() {
     let params = json!({"name": "r", "model": "composition", "members": 2, "epochs": 6, "patience": 6, "limit_train": 500, "torch_threads": 1,
                         "out": out.display().to_string(), "composition": {"hidden": 16, "blocks": 1, "dropout": 0.0}});
     let engine = Engine::new(&project, 1, 1).unwrap();
-    let id = engine.submit("train", &params, 4, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("train", &params).unwrap(), 4, 0).unwrap();
     let store = Store::open(&project).unwrap();
     // Cancel once a few epochs are committed.
     let t0 = std::time::Instant::now();

@@ -252,7 +252,7 @@ fn relax_job_streams_the_trajectory_and_resumes() {
     let p = dir.join("p.geode");
     let _ = std::fs::remove_file(&p);
     let engine = Engine::new(&p, 1, 1).unwrap();
-    let id = engine.submit("relax", &params, 0, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("relax", &params).unwrap(), 0, 0).unwrap();
     // Cancel once the three small inputs are done (progress 3/4), i.e. during the large one, then resume.
     let t0 = std::time::Instant::now();
     while Store::open(&p).unwrap().run(id).unwrap().progress < 0.7 && t0.elapsed().as_secs() < 300 {

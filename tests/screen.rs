@@ -50,7 +50,7 @@ fn rows(project: &Path, run: i64) -> Vec<(i64, String, String, Value)> {
 fn funnel_records_every_stage_and_ranks_the_survivors() {
     let p = tmp_project("funnel");
     let engine = Engine::new(&p, 2, 1).unwrap();
-    let id = engine.submit("screen", &params(), 1, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("screen", &params()).unwrap(), 1, 0).unwrap();
     engine.wait_idle();
     let store = Store::open(&p).unwrap();
     let run = store.run(id).unwrap();
@@ -97,13 +97,13 @@ fn funnel_records_every_stage_and_ranks_the_survivors() {
 fn cancelled_screen_resumes_to_the_same_result() {
     let reference = tmp_project("ref");
     let engine = Engine::new(&reference, 1, 1).unwrap();
-    let id = engine.submit("screen", &params(), 1, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("screen", &params()).unwrap(), 1, 0).unwrap();
     engine.wait_idle();
     let want = rows(&reference, id);
 
     let p = tmp_project("resume");
     let engine = Engine::new(&p, 1, 1).unwrap();
-    let id = engine.submit("screen", &params(), 1, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("screen", &params()).unwrap(), 1, 0).unwrap();
     // Cancel once a few chunks are in.
     let t0 = std::time::Instant::now();
     while Store::open(&p).unwrap().run(id).unwrap().progress < 0.2 && t0.elapsed().as_secs() < 120 {
@@ -128,7 +128,7 @@ fn best_candidates_are_relaxed_with_chgnet_and_placed_on_its_hull() {
     let engine = Engine::new(&p, 1, 1).unwrap();
     let mut params = params();
     params["relax_top"] = json!(3);
-    let id = engine.submit("screen", &params, 1, 0).unwrap();
+    let id = engine.submit(&geode::engine::RunSpec::from_params("screen", &params).unwrap(), 1, 0).unwrap();
     engine.wait_idle();
     let store = Store::open(&p).unwrap();
     let run = store.run(id).unwrap();

@@ -89,3 +89,49 @@ fn neutral_stoichiometries_agree_with_smact_filter() {
         }
     }
 }
+
+/// The assignment `geode chem validate` shows: the most plausible of the assignments SMACT accepts,
+/// ranked by SMACT's ICSD-24 counts (fixture: `scripts/make_smact_counts.py`, which enumerates with
+/// smact's own states and Pauling test); SrTiO3 → Sr2+ Ti4+ O2-, LiFePO4 → Li+ Fe2+ P5+ O2-.
+#[test]
+fn most_plausible_assignment_follows_icsd_frequencies() {
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smact_plausible.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = fx["cases"].as_array().unwrap();
+    assert!(cases.len() >= 40);
+    for c in cases {
+        let f = c["formula"].as_str().unwrap();
+        let comp = Composition::from_formula(f).unwrap();
+        let ours = oxidation::most_plausible(&comp, ValidityOptions::default());
+        let theirs: Option<Vec<(Element, i8)>> = c["best"].as_array().map(|qs| {
+            c["elements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(qs)
+                .map(|(e, q)| (Element::from_symbol(e.as_str().unwrap()).unwrap(), q.as_i64().unwrap() as i8))
+                .collect()
+        });
+        let sorted = |v: Option<Vec<(Element, i8)>>| {
+            v.map(|mut v| {
+                v.sort_by_key(|(e, _)| e.z());
+                v
+            })
+        };
+        assert_eq!(sorted(ours), sorted(theirs), "{f}");
+    }
+    let sto = Composition::from_formula("SrTiO3").unwrap();
+    let v = oxidation::Verdict::ChargeBalanced(oxidation::most_plausible(&sto, ValidityOptions::default()).unwrap());
+    assert_eq!(v.explain(), "charge-balanced as Sr2+ Ti4+ O2-");
+    // Thirty elements: answered by the dynamic programme, and charge-neutral.
+    let big =
+        Composition::from_formula("H3Li10Na2K5Mg2Ca8Sr8Ba8Ti11V7Cr4Mn2Fe8Co1Ni7Cu7Zn10Al1Ga12In8Si5Ge12Sn4Pb10O200")
+            .unwrap();
+    if let Some(a) = oxidation::most_plausible(&big, ValidityOptions { use_pauling_test: false, ..Default::default() })
+    {
+        let q: i64 = a.iter().map(|(e, q)| i64::from(*q) * big.amount(*e) as i64).sum();
+        assert_eq!(q, 0);
+    }
+}

@@ -151,7 +151,14 @@ fn runs_start_and_finish_from_the_studio() {
     let dir = tmp("runs");
     let mut h = harness(&dir);
     h.run_steps(2);
-    h.state_mut().start_run("analyze", serde_json::json!({"sample": 20, "chunk_size": 5}), 3);
+    h.state_mut().start_run(
+        geode::engine::RunSpec::Analyze(geode::engine::jobs::analyze::AnalyzeParams {
+            sample: Some(20),
+            chunk_size: 5,
+            ..Default::default()
+        }),
+        3,
+    );
     step_until(&mut h, "the run to finish", |h| h.state().runs.iter().any(|r| r.status == "finished"));
     h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
     reload_candidates(&mut h);
@@ -248,8 +255,12 @@ fn relax_runs_show_their_trajectory_and_play_it_in_the_viewer() {
     let mut h = harness(&dir);
     h.run_steps(2);
     h.state_mut().start_run(
-        "relax",
-        serde_json::json!({"structures": [input.to_str().unwrap()], "frame_every": 2, "fmax": 0.02}),
+        geode::engine::RunSpec::Relax(geode::engine::jobs::relax::RelaxParams {
+            structures: vec![input.to_str().unwrap().to_string()],
+            frame_every: 2,
+            fmax: 0.02,
+            ..Default::default()
+        }),
         1,
     );
     step_until(&mut h, "the relaxation to finish", |h| h.state().runs.iter().any(|r| r.status == "finished"));
@@ -388,7 +399,10 @@ fn latent_map_shows_the_dataset_and_generates_towards_a_band_gap_target() {
     );
     let runs = geode::engine::store::Store::open(&dir.join("p.geode")).unwrap().runs().unwrap();
     let new = runs.iter().find(|r| Some(r.id) == retarget).expect("the retargeted run is stored");
-    assert_eq!(new.params["settings"]["targets"][0], format!("band_gap in [{lo1:.2}, {hi1:.2}]"));
+    let target =
+        geode::search::generate::PropertyTarget::parse(new.params["settings"]["targets"][0].as_str().unwrap()).unwrap();
+    assert_eq!(target.target, geode::ml::Target::BandGap);
+    assert!((target.lo - lo1).abs() <= 0.005 && (target.hi - hi1).abs() <= 0.005, "{target:?} vs [{lo1}, {hi1}]");
     assert_eq!(h.state().state.dock_tab, geode::studio::state::DockTab::Latent, "retargeting stays on the map");
 
     // A Shift+drag region on the map filters the explorer to the crystals inside it.

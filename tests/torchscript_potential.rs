@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use geode::crystal::{Element, Lattice, Structure};
-use geode::energy::calculator::from_spec;
+use geode::energy::spec::from_spec;
 use geode::energy::{Calculator, LennardJones, RelaxOptions, relax};
 use nalgebra::Vector3;
 use tch::{CModule, Kind, Tensor};

@@ -135,12 +135,7 @@ impl Verdict {
 
     /// A short sentence for people.
     pub fn explain(&self) -> String {
-        let states = |v: &[(Element, i8)]| {
-            v.iter()
-                .map(|(e, q)| format!("{e}{}{}", q.abs(), if *q < 0 { '-' } else { '+' }))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let states = |v: &[(Element, i8)]| v.iter().map(|(e, q)| species(*e, *q)).collect::<Vec<_>>().join(" ");
         match self {
             Verdict::Element => "a single element".into(),
             Verdict::Alloy => "metals only (alloy)".into(),
@@ -153,6 +148,104 @@ impl Verdict {
             Verdict::NotChargeBalanced => "no charge-neutral assignment of one oxidation state per element".into(),
         }
     }
+}
+
+/// A species as chemists write it: `Fe2+`, `O2-`, `Li+`, `Cl-`.
+pub fn species(e: Element, q: i8) -> String {
+    let sign = if q < 0 { '-' } else { '+' };
+    if q.abs() == 1 { format!("{e}{sign}") } else { format!("{e}{}{sign}", q.abs()) }
+}
+
+#[derive(Deserialize)]
+struct CountsFile {
+    counts: HashMap<String, HashMap<String, u32>>,
+}
+
+/// ln of the fraction of an element's ICSD-24 compounds that report it in state `q` (SMACT's counts,
+/// `assets/smact_icsd24_counts.json`); a state without a count weighs as half a report.
+fn log_frequency(e: Element, q: i8) -> f64 {
+    static T: OnceLock<HashMap<Element, HashMap<i8, u32>>> = OnceLock::new();
+    let t = T.get_or_init(|| {
+        let f: CountsFile = serde_json::from_str(include_str!("../../assets/smact_icsd24_counts.json"))
+            .expect("embedded smact_icsd24_counts.json is valid");
+        f.counts
+            .into_iter()
+            .filter_map(|(s, c)| {
+                let e = Element::from_symbol(&s).ok()?;
+                Some((e, c.into_iter().filter_map(|(q, n)| Some((q.parse().ok()?, n))).collect()))
+            })
+            .collect()
+    });
+    let Some(c) = t.get(&e) else { return (0.5f64).ln() };
+    let total: u32 = c.values().sum();
+    let n = c.get(&q).map_or(0.5, |&n| f64::from(n));
+    (n / f64::from(total.max(1))).ln()
+}
+
+/// The most plausible charge-balanced assignment of one oxidation state per element (in formula
+/// order): the one whose states are most often reported in the ICSD, i.e. that
+/// maximises Σ ln(count(e, q) / Σ_q count(e, q)) over SMACT's ICSD-24 counts, among the assignments
+/// [`validity`] accepts (the Pauling test too, if asked). `None` where there is none.
+/// Exact by enumeration up to 100,000 combinations; beyond, a dynamic programme over the partial
+/// charge keeps the 32 best partial assignments per charge.
+pub fn most_plausible(comp: &Composition, opts: ValidityOptions) -> Option<Vec<(Element, i8)>> {
+    let els: Vec<(Element, f64)> = comp.iter().collect();
+    if els.len() < 2 {
+        return None;
+    }
+    let counts: Vec<u64> = els.iter().map(|(_, a)| a.trunc().max(0.0) as u64).collect();
+    let g = counts.iter().fold(0, |g, c| gcd(g, *c)).max(1);
+    let n: Vec<i64> = counts.iter().map(|c| (c / g) as i64).collect();
+    let states: Vec<&[i8]> = els.iter().map(|(e, _)| oxidation_states(*e, opts.oxidation_set)).collect();
+    if states.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let eneg: Vec<Option<f64>> = els.iter().map(|(e, _)| pauling_electronegativity(*e)).collect();
+    let score = |qs: &[i8]| -> f64 { els.iter().zip(qs).map(|((e, _), q)| log_frequency(*e, *q)).sum() };
+    let accept = |qs: &[i8]| !opts.use_pauling_test || pauling_test(qs, &eneg);
+    const K: usize = 32;
+    let combos = states.iter().try_fold(1u64, |acc, s| acc.checked_mul(s.len() as u64)).unwrap_or(u64::MAX);
+    let mut candidates: Vec<(f64, Vec<i8>)> = Vec::new();
+    if combos <= 100_000 {
+        let mut idx = vec![0usize; els.len()];
+        loop {
+            let qs: Vec<i8> = idx.iter().enumerate().map(|(i, &k)| states[i][k]).collect();
+            if qs.iter().zip(&n).map(|(q, n)| i64::from(*q) * n).sum::<i64>() == 0 && accept(&qs) {
+                candidates.push((score(&qs), qs));
+            }
+            if !next_combination(&mut idx, |i| states[i].len()) {
+                break;
+            }
+        }
+    } else {
+        // charge so far → the K best partial assignments reaching it.
+        let mut layer: HashMap<i64, Vec<(f64, Vec<i8>)>> = HashMap::from([(0, vec![(0.0, Vec::new())])]);
+        for (i, (e, _)) in els.iter().enumerate() {
+            let mut next: HashMap<i64, Vec<(f64, Vec<i8>)>> = HashMap::new();
+            for (charge, partials) in &layer {
+                for &q in states[i] {
+                    let slot = next.entry(charge + i64::from(q) * n[i]).or_default();
+                    for (sc, qs) in partials {
+                        let mut qs = qs.clone();
+                        qs.push(q);
+                        slot.push((sc + log_frequency(*e, q), qs));
+                    }
+                }
+            }
+            for v in next.values_mut() {
+                v.sort_by(|a, b| b.0.total_cmp(&a.0));
+                v.truncate(K);
+            }
+            layer = next;
+        }
+        candidates = layer.remove(&0).unwrap_or_default().into_iter().filter(|(_, qs)| accept(qs)).collect();
+    }
+    let best = candidates.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let mut out: Vec<(Element, i8)> = els.iter().zip(best.1).map(|((e, _), q)| (*e, q)).collect();
+    // In formula order (pymatgen's: by electronegativity), as chemists read `Sr2+ Ti4+ O2-`.
+    let order = comp.sorted_elements();
+    out.sort_by_key(|(e, _)| order.iter().position(|x| x == e));
+    Some(out)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -78,7 +78,13 @@ fn validate(formulas: &[String], opts: ValidityOptions, json_out: bool) -> anyho
                 continue;
             }
         };
-        let v = oxidation::validity(&comp, opts);
+        // The verdict is SMACT's; the assignment shown is the most plausible one (ICSD-24 frequencies).
+        let v = match oxidation::validity(&comp, opts) {
+            Verdict::ChargeBalanced(first) => {
+                Verdict::ChargeBalanced(oxidation::most_plausible(&comp, opts).unwrap_or(first))
+            }
+            other => other,
+        };
         if json_out {
             let states = match &v {
                 Verdict::ChargeBalanced(s) => {

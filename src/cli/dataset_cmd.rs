@@ -87,6 +87,11 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
         DatasetAction::Stats { json } => stats(json),
         DatasetAction::Prototypes { key, json } => prototypes(key.as_deref(), json),
         DatasetAction::Show { id, json, format } => {
+            // With --format, stdout carries the structure alone (`> file.cif` gives a file any reader
+            // takes); the summary goes to stderr.
+            let format =
+                format.map(|f| Format::from_name(&f).with_context(|| format!("unknown format {f:?}"))).transpose()?;
+            let say = |line: String| if format.is_some() { eprintln!("{line}") } else { println!("{line}") };
             let ds = Dataset::embedded();
             let e = ds.find(&id).with_context(|| format!("no dataset entry {id:?}"))?;
             let s = e.structure_with_properties();
@@ -96,26 +101,25 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
                 obj.insert(k.clone(), val.clone());
             }
             if json {
-                println!("{v}");
+                say(v.to_string());
             } else {
-                println!("{} ({}, {} atoms, split {})", e.formula, e.name, e.structure.n_sites(), e.split.name());
-                println!("  formation energy  {:.4} eV/atom", e.formation_energy_per_atom);
-                match e.band_gap {
-                    Some(g) => println!("  band gap          {g:.3} eV"),
-                    None => println!("  band gap          not recorded"),
-                }
-                println!("  e above hull      {:.4} eV/atom (OQMD stability {:.4})", e.e_above_hull, e.stability);
-                println!(
+                say(format!("{} ({}, {} atoms, split {})", e.formula, e.name, e.structure.n_sites(), e.split.name()));
+                say(format!("  formation energy  {:.4} eV/atom", e.formation_energy_per_atom));
+                say(match e.band_gap {
+                    Some(g) => format!("  band gap          {g:.3} eV"),
+                    None => "  band gap          not recorded".to_string(),
+                });
+                say(format!("  e above hull      {:.4} eV/atom (OQMD stability {:.4})", e.e_above_hull, e.stability));
+                say(format!(
                     "  space group       {} (source) / {} {} (Geode, symprec 0.1 Å)",
                     e.space_group,
                     v["space_group_symbol"].as_str().unwrap_or("?"),
                     v["space_group_number"]
-                );
-                println!("  prototype         {}", e.prototype);
-                println!("  density           {:.4} g/cm³", e.structure.density());
+                ));
+                say(format!("  prototype         {}", e.prototype));
+                say(format!("  density           {:.4} g/cm³", e.structure.density()));
             }
             if let Some(f) = format {
-                let f = Format::from_name(&f).with_context(|| format!("unknown format {f:?}"))?;
                 print!("{}", io::to_string(&[s], f)?);
             }
             Ok(0)

@@ -10,9 +10,9 @@ use serde_json::json;
 use crate::energy::{Calculator, Evaluation, RelaxOptions, relax};
 use crate::io;
 
-/// Parse `--potential` ([`crate::energy::calculator::from_spec`]).
+/// Parse `--potential` ([`crate::energy::spec::from_spec`]).
 pub fn potential(spec: &str) -> anyhow::Result<Box<dyn Calculator>> {
-    crate::energy::calculator::from_spec(spec).map_err(|e| anyhow::anyhow!("--potential {spec:?}: {e}"))
+    crate::energy::spec::from_spec(spec).map_err(|e| anyhow::anyhow!("--potential {spec:?}: {e}"))
 }
 
 fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
@@ -26,24 +26,51 @@ fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
     })
 }
 
+/// `geode energy FILE...`: like every multi-file command, a file that cannot be read (or a structure
+/// the potential cannot evaluate) is reported and skipped, the rest are computed, and the exit code is
+/// 1 when anything failed.
 pub fn energy(files: &[PathBuf], spec: &str, json_out: bool) -> anyhow::Result<i32> {
     let calc = potential(spec)?;
+    let mut failed = false;
+    let mut report = |file: &str, index: Option<usize>, e: String| {
+        failed = true;
+        if json_out {
+            println!("{}", json!({"file": file, "index": index, "error": e}));
+        } else {
+            match index {
+                Some(i) => eprintln!("{file}#{i}: {e}"),
+                None => eprintln!("{file}: {e}"),
+            }
+        }
+    };
     for f in files {
-        let structures = io::read_structures(f)?;
+        let file = f.display().to_string();
+        let structures = match io::read_structures(f) {
+            Ok(s) => s,
+            Err(e) => {
+                report(&file, None, e.to_string());
+                continue;
+            }
+        };
         let results = calc.calculate_batch(&structures);
         for (i, (s, r)) in structures.iter().zip(results).enumerate() {
-            let ev = r.with_context(|| format!("{}: structure {i}", f.display()))?;
+            let ev = match r {
+                Ok(ev) => ev,
+                Err(e) => {
+                    report(&file, Some(i), e.to_string());
+                    continue;
+                }
+            };
             if json_out {
                 let mut v = evaluation_json(&ev);
-                v["file"] = json!(f.display().to_string());
+                v["file"] = json!(file);
                 v["index"] = json!(i);
                 v["formula"] = json!(s.reduced_formula());
                 v["potential"] = json!(calc.name());
                 println!("{v}");
             } else {
                 println!(
-                    "{}#{i} {}: E = {:.6} eV ({:.6} eV/atom), fmax = {:.4} eV/Å, pressure = {:.4} GPa",
-                    f.display(),
+                    "{file}#{i} {}: E = {:.6} eV ({:.6} eV/atom), fmax = {:.4} eV/Å, pressure = {:.4} GPa",
                     s.reduced_formula(),
                     ev.energy,
                     ev.energy_per_atom(),
@@ -53,7 +80,7 @@ pub fn energy(files: &[PathBuf], spec: &str, json_out: bool) -> anyhow::Result<i
             }
         }
     }
-    Ok(0)
+    Ok(if failed { 1 } else { 0 })
 }
 
 pub fn relax_file(input: &Path, output: &Path, spec: &str, opts: RelaxOptions, json_out: bool) -> anyhow::Result<i32> {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::crystal::matcher::StructureMatcher;
 use crate::crystal::{Composition, Element, Structure};
 use crate::data::Dataset;
-use crate::energy::calculator::from_spec;
+use crate::energy::spec::from_spec;
 use crate::energy::{RelaxOptions, relax};
 use crate::search::evolve::{self, Algorithm, Evaluator, Evolution, EvolveSettings, ObjectiveSpec};
 use crate::search::random_structure::{RandomOptions, feasible_space_groups, random_in_groups, random_symmetric};

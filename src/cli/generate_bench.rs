@@ -12,7 +12,7 @@ use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
 use crate::data::{Dataset, Split};
 use crate::ml::generative::sample::{FormulaGuide, Goal};
-use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
+use crate::ml::generative::{CrystalVae, SampleOptions};
 use crate::ml::{PropertyModel, Target};
 use crate::search::generate::{Campaign, CampaignSettings, Generated, Mode, PropertyTarget, composition_guide};
 use crate::search::polish::{PolishSettings, Polisher};
@@ -23,27 +23,6 @@ fn spread<T: Clone>(v: &[T], n: usize) -> Vec<T> {
     }
     let step = v.len() as f64 / n as f64;
     (0..n).map(|i| v[(i as f64 * step) as usize].clone()).collect()
-}
-
-fn decode_all(
-    vae: &CrystalVae,
-    z: &tch::Tensor,
-    opts: &SampleOptions,
-    guide: Option<&FormulaGuide>,
-) -> anyhow::Result<Vec<Option<Structure>>> {
-    let n = z.size()[0];
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let len = 128.min(n - start);
-        let o = SampleOptions { seed: opts.seed.wrapping_add(start as u64), ..opts.clone() };
-        let d = vae
-            .decode_guided(&z.narrow(0, start, len), &[], &Constraints::default(), &o, guide, &mut |_, _| {}, &|| false)
-            .map_err(anyhow::Error::msg)?;
-        out.extend(d.into_iter().map(|d| d.structure.ok()));
-        start += len;
-    }
-    Ok(out)
 }
 
 fn valid(s: &Structure) -> bool {
@@ -144,7 +123,7 @@ pub fn run(
     let t0 = std::time::Instant::now();
     let rec_in = spread(&test, n_rec);
     let z = vae.encode_structures(&rec_in).map_err(anyhow::Error::msg)?;
-    let rec = decode_all(&vae, &z, opts, None)?;
+    let rec = vae.decode_in_chunks(&z, opts, None).map_err(anyhow::Error::msg)?;
     let matcher = StructureMatcher { ltol: 0.3, stol: 0.5, angle_tol_deg: 10.0, ..Default::default() };
     let (mut matched, mut rms_sum, mut same_formula, mut same_n) = (0usize, 0.0, 0usize, 0usize);
     for (a, b) in rec_in.iter().zip(&rec) {
@@ -179,7 +158,8 @@ pub fn run(
     let guide = guide_net.as_ref().map(|m| composition_guide(m.as_ref(), &min_fe, &scale));
     let mut best = vec![f64::INFINITY; starts.len()];
     for zk in &path {
-        let dec = decode_all(&vae, zk, opts, guide.as_ref().map(|g| g as &FormulaGuide))?;
+        let dec =
+            vae.decode_in_chunks(zk, opts, guide.as_ref().map(|g| g as &FormulaGuide)).map_err(anyhow::Error::msg)?;
         let ok: Vec<(usize, Structure)> =
             dec.into_iter().enumerate().filter_map(|(i, s)| s.filter(valid).map(|s| (i, s))).collect();
         let fe = fe_of(pm.as_ref(), &ok.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>())?;
@@ -202,7 +182,7 @@ pub fn run(
         let t0 = std::time::Instant::now();
         let settings = CampaignSettings {
             mode,
-            targets: vec![format!("band_gap in [{lo}, {hi}]")],
+            targets: vec![PropertyTarget { target: crate::ml::Target::BandGap, lo, hi, extreme: None }],
             sampling: opts.clone(),
             guide_model: guide_model.to_string(),
             oversample,

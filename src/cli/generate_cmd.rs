@@ -12,7 +12,7 @@ use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
 use crate::ml::generative::metrics::{EvalOptions, GenerationMetrics, Reference, evaluate};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
-use crate::search::generate::{Campaign, CampaignSettings, Generated, Judged, Mode};
+use crate::search::generate::{Campaign, CampaignSettings, Generated, Judged, Mode, PropertyTarget};
 use crate::search::polish::{PolishSettings, Polished, Polisher, SunReport, sun};
 
 #[derive(Debug, Subcommand)]
@@ -536,7 +536,12 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     let settings = CampaignSettings {
         mode,
         radius: a.radius,
-        targets: a.target.clone(),
+        targets: a
+            .target
+            .iter()
+            .map(|t| PropertyTarget::parse(t))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
         constraints: Constraints { elements: a.elements.clone(), min_atoms: a.min_atoms, max_atoms: a.max_atoms },
         sampling: SampleOptions {
             steps_per_level: a.steps_per_level,

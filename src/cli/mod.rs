@@ -56,25 +56,11 @@ pub enum Command {
         #[arg(long)]
         order_partial: bool,
     },
-    /// Start a run on the engine and follow it (Ctrl-C cancels cleanly; resume with `geode runs resume`)
+    /// Start a run on the engine and follow it (Ctrl-C cancels cleanly; resume with `geode runs resume`);
+    /// `geode run KIND --help` lists the kind's config keys with their defaults
     Run {
-        /// Job kind (analyze, relax, screen, train)
-        kind: String,
-        /// Run config (TOML, or JSON by extension): `seed`, `priority` and the job's parameters
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Project file (created if missing)
-        #[arg(long, default_value = "project.geode")]
-        project: PathBuf,
-        /// Override the config's seed
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Worker threads (default: all cores but one)
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print the finished run as JSON instead of a progress bar
-        #[arg(long)]
-        json: bool,
+        #[command(subcommand)]
+        kind: run_cmd::RunKind,
     },
     /// Runs of a project: list, show, resume, cancel
     Runs {
@@ -82,6 +68,11 @@ pub enum Command {
         project: PathBuf,
         #[command(subcommand)]
         action: run_cmd::RunsAction,
+    },
+    /// Every property name (with its unit) that --where, --sort, constraints, objectives and targets take
+    Properties {
+        #[arg(long)]
+        json: bool,
     },
     /// Candidates of a project: list (filter, sort), show, export, annotate
     Candidates {
@@ -239,6 +230,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         None => open_studio(None, Vec::new()),
         Some(Command::Studio { project, files }) => open_studio(project, files),
         Some(Command::Info { files, json, symprec }) => info::run(&files, json, symprec),
+        Some(Command::Properties { json }) => properties(json),
         Some(Command::Convert { input, output, from, to, order_partial }) => {
             info::convert(&input, &output, from.as_deref(), to.as_deref(), order_partial)?;
             Ok(0)
@@ -272,10 +264,39 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),
-        Some(Command::Run { kind, config, project, seed, threads, json }) => {
-            run_cmd::run(&kind, config.as_deref(), &project, seed, threads, json)
+        Some(Command::Run { kind }) => {
+            let (kind, a) = kind.split();
+            run_cmd::run(kind, a.config.as_deref(), &a.project, a.seed, a.threads, a.json)
         }
         Some(Command::Runs { project, action }) => run_cmd::runs(action, &project),
         Some(Command::Candidates { project, action }) => run_cmd::candidates(action, &project),
     }
+}
+
+/// `geode properties`: the registry, one property a line (or a JSON object a line).
+fn properties(json: bool) -> anyhow::Result<i32> {
+    use crate::data::property::{Kind, PROPERTIES, Place};
+    for p in PROPERTIES {
+        let kind = match p.kind {
+            Kind::Real => "number",
+            Kind::Integer => "integer",
+            Kind::Flag => "flag (0/1)",
+            Kind::Text => "text",
+        };
+        let place = match p.place {
+            Place::Column => "candidate",
+            Place::Stored => "property",
+            Place::Annotation => "annotation",
+        };
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"name": p.name, "unit": p.unit, "kind": kind, "place": place, "description": p.description})
+            );
+        } else {
+            let unit = if p.unit.is_empty() { String::new() } else { format!("[{}]", p.unit) };
+            println!("{:38} {:10} {:11} {}", p.name, unit, kind, p.description);
+        }
+    }
+    Ok(0)
 }

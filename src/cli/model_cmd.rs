@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -26,6 +26,7 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let m = open_model(model)?;
     let targets = m.targets();
+    let seen = m.training_elements();
     let mut failed = false;
     for f in files {
         let path = f.as_ref();
@@ -42,10 +43,43 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
                 continue;
             }
         };
-        let preds = m.predict(&structures).with_context(|| format!("predicting {file}"))?;
+        let preds = match m.predict(&structures) {
+            Ok(p) => p,
+            Err(e) => {
+                failed = true;
+                if json_out {
+                    println!("{}", json!({"file": file, "error": e.to_string()}));
+                } else {
+                    eprintln!("{file}: {e}");
+                }
+                continue;
+            }
+        };
         for (i, (s, p)) in structures.iter().zip(&preds).enumerate() {
+            // Elements the model never saw: the numbers are extrapolations, and say so.
+            let unseen: Vec<String> = match &seen {
+                Some(seen) => s
+                    .composition()
+                    .iter()
+                    .filter(|(e, _)| !seen.contains(e))
+                    .map(|(e, _)| e.symbol().to_string())
+                    .collect(),
+                None => Vec::new(),
+            };
+            if !unseen.is_empty() && !json_out {
+                eprintln!(
+                    "warning: {file}{}: {} not in {}'s training data; these predictions are extrapolations",
+                    if structures.len() > 1 { format!(" [{i}]") } else { String::new() },
+                    unseen.join(", "),
+                    m.name()
+                );
+            }
             if json_out {
                 let mut v = json!({"file": file, "index": i, "formula": s.reduced_formula(), "model": m.name()});
+                if seen.is_some() {
+                    v["unseen_elements"] = json!(unseen);
+                    v["extrapolation"] = json!(!unseen.is_empty());
+                }
                 for (t, x) in targets.iter().zip(p) {
                     v[t.name()] = pred_json(x);
                 }

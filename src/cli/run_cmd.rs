@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::engine::query::Filter;
 use crate::engine::runner::default_threads;
 use crate::engine::store::SortBy;
-use crate::engine::{Engine, EventKind, RunStatus, Store, jobs};
+use crate::engine::{Engine, EventKind, RunConfig, RunSpec, RunStatus, Store};
 use crate::io::{self, Format};
 
 /// Set by Ctrl-C; the running job is cancelled cleanly (state saved) when it flips.
@@ -26,7 +26,107 @@ fn install_ctrl_c() {
     });
 }
 
-/// Start a run from a config file and follow it to the end.
+/// The options every `geode run KIND` takes.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run config (TOML, or JSON by extension): `seed`, `priority` and the job's keys (listed below);
+    /// relative paths inside it are read from the config's folder
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Project file (created if missing; never made from a file that is not a project)
+    #[arg(long, default_value = "project.geode")]
+    pub project: PathBuf,
+    /// Override the config's seed
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores but one)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the finished run as JSON instead of a progress bar and summary
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The job kinds, one subcommand each; each one's help lists its config keys from its typed spec.
+#[derive(Debug, Subcommand)]
+pub enum RunKind {
+    /// Analyse the embedded dataset: validity, symmetry, density, duplicates
+    #[command(after_long_help = keys_help("analyze"), after_help = KEYS_HINT)]
+    Analyze(RunArgs),
+    /// Global structure search: genetic algorithm, random search, basin hopping, swarm, Bayesian
+    #[command(after_long_help = keys_help("evolve"), after_help = KEYS_HINT)]
+    Evolve(RunArgs),
+    /// Generate crystals with the crystal VAE (prior samples, targets, seeds, interpolation)
+    #[command(after_long_help = keys_help("generate"), after_help = KEYS_HINT)]
+    Generate(RunArgs),
+    /// Relax structures with a potential (CHGNet by default), storing the trajectory
+    #[command(after_long_help = keys_help("relax"), after_help = KEYS_HINT)]
+    Relax(RunArgs),
+    /// The screening funnel: enumerate, chemistry, models, hull, constraints, Pareto ranks
+    #[command(after_long_help = keys_help("screen"), after_help = KEYS_HINT)]
+    Screen(RunArgs),
+    /// Train a property-model ensemble (composition or graph network)
+    #[command(after_long_help = keys_help("train"), after_help = KEYS_HINT)]
+    Train(RunArgs),
+    /// Train the crystal VAE generator
+    #[command(name = "train_generator", after_long_help = keys_help("train_generator"), after_help = KEYS_HINT)]
+    TrainGenerator(RunArgs),
+}
+
+const KEYS_HINT: &str = "Run with --help (not -h) to list the config keys with their defaults.";
+
+impl RunKind {
+    /// The kind's name and its options.
+    pub fn split(self) -> (&'static str, RunArgs) {
+        use crate::engine::jobs::*;
+        match self {
+            RunKind::Analyze(a) => (analyze::KIND, a),
+            RunKind::Evolve(a) => (evolve::KIND, a),
+            RunKind::Generate(a) => (generate::KIND, a),
+            RunKind::Relax(a) => (relax::KIND, a),
+            RunKind::Screen(a) => (screen::KIND, a),
+            RunKind::Train(a) => (train::KIND, a),
+            RunKind::TrainGenerator(a) => (train_generator::KIND, a),
+        }
+    }
+}
+
+/// The config keys of `kind` with their defaults, read from the kind's typed spec (so the help cannot
+/// drift from what the parser takes).
+fn keys_help(kind: &str) -> String {
+    let mut out = format!(
+        "Config keys of `{kind}` (TOML; the defaults shown; dotted keys are tables):\n  seed = 0\n  priority = 0\n"
+    );
+    match RunSpec::default_for(kind) {
+        Ok(spec) => {
+            let mut lines = Vec::new();
+            flatten_keys("", &spec.params(), &mut lines);
+            for (k, v) in lines {
+                out.push_str(&format!("  {k} = {v}\n"));
+            }
+        }
+        Err(e) => out.push_str(&format!("  ({e})\n")),
+    }
+    out.push_str("Property names in constraints, objectives and targets: `geode properties`.");
+    out
+}
+
+/// `(dotted key, TOML-like default)` for every leaf of a parameter table.
+fn flatten_keys(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten_keys(&key, x, out);
+            }
+        }
+        Value::Null => out.push((prefix.to_string(), "(absent: see the docs)".into())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// Start a run from a config file and follow it to the end. The config is read and checked before the
+/// project is opened, so a bad config leaves no project file behind.
 pub fn run(
     kind: &str,
     config: Option<&Path>,
@@ -35,20 +135,14 @@ pub fn run(
     threads: Option<usize>,
     json_out: bool,
 ) -> anyhow::Result<i32> {
-    let (cfg_seed, priority, params) = match config {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read run config {}", path.display()))?;
-            let is_toml = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-            jobs::split_config(&text, is_toml).with_context(|| format!("in {}", path.display()))?
-        }
-        None => (0, 0, Value::Object(Default::default())),
+    let cfg = match config {
+        Some(path) => RunConfig::read(kind, path)?,
+        None => RunConfig::new(RunSpec::default_for(kind)?),
     };
-    let seed = seed.unwrap_or(cfg_seed);
+    cfg.spec.validate().with_context(|| config.map(|p| format!("in {}", p.display())).unwrap_or_default())?;
+    let seed = seed.unwrap_or(cfg.seed);
     let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
-    let run_id = engine
-        .submit(kind, &params, seed, priority)
-        .with_context(|| config.map(|p| format!("in {}", p.display())).unwrap_or_default())?;
+    let run_id = engine.submit(&cfg.spec, seed, cfg.priority)?;
     if !json_out {
         eprintln!("run {run_id} ({kind}, seed {seed}) in {}", project.display());
     }
@@ -190,6 +284,9 @@ pub fn runs(action: RunsAction, project: &Path) -> anyhow::Result<i32> {
         RunsAction::List { json } => {
             let store = Store::open(project)?;
             let rows = store.runs()?;
+            if rows.is_empty() && !json {
+                eprintln!("0 candidates");
+            }
             for r in rows {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
@@ -356,11 +453,8 @@ pub enum CandidatesAction {
     },
 }
 
-fn sort_arg(s: &Option<String>) -> Option<SortBy> {
-    s.as_ref().map(|s| match s.strip_prefix('-') {
-        Some(k) => SortBy { key: k.to_string(), descending: true },
-        None => SortBy { key: s.clone(), descending: false },
-    })
+fn sort_arg(s: &Option<String>) -> anyhow::Result<Option<SortBy>> {
+    Ok(s.as_deref().map(SortBy::parse).transpose()?)
 }
 
 fn fmt_props(p: &Value) -> String {
@@ -384,8 +478,11 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
     let store = Store::open(project)?;
     match action {
         CandidatesAction::List { filter, sort, run, limit, json } => {
-            let f = filter.as_deref().map(Filter::parse).transpose()?;
-            let rows = store.query_candidates(f.as_ref(), run, sort_arg(&sort).as_ref(), Some(limit))?;
+            let f = filter.as_deref().map(Filter::parse).transpose().map_err(crate::engine::JobError::from)?;
+            let rows = store.query_candidates(f.as_ref(), run, sort_arg(&sort)?.as_ref(), Some(limit))?;
+            if rows.is_empty() && !json {
+                eprintln!("0 candidates");
+            }
             for r in rows {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
@@ -396,6 +493,10 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
             Ok(0)
         }
         CandidatesAction::Show { id, json, format } => {
+            // With --format, stdout carries the structure alone; the summary goes to stderr.
+            let format =
+                format.map(|f| Format::from_name(&f).with_context(|| format!("unknown format {f:?}"))).transpose()?;
+            let say = |line: String| if format.is_some() { eprintln!("{line}") } else { println!("{line}") };
             let rows = store.query_candidates(
                 Some(&Filter::Num { name: "id".into(), op: crate::engine::query::Op::Eq, value: id as f64 }),
                 None,
@@ -413,29 +514,30 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
                 v["tags"] = json!(tags);
                 v["notes"] = json!(notes);
                 v["cif"] = json!(io::cif::write(&s, &format!("candidate-{id}")));
-                println!("{v}");
+                say(v.to_string());
             } else {
-                println!(
-                    "candidate {} {} ({} sites), run {:?} seq {}, stage {:?}, source {}",
-                    r.id, r.formula, r.n_sites, r.run_id, r.seq, r.stage, r.source
-                );
-                println!("  {}", fmt_props(&r.properties));
+                let run = r.run_id.map(|x| format!("run {x} seq {}", r.seq)).unwrap_or_else(|| "no run".into());
+                say(format!(
+                    "candidate {} {} ({} sites), {run}, stage {}, source {}",
+                    r.id, r.formula, r.n_sites, r.stage, r.source
+                ));
+                say(format!("  {}", fmt_props(&r.properties)));
                 if !parents.is_empty() {
-                    println!("  parents {parents:?}");
+                    let ids: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
+                    say(format!("  parents {}", ids.join(", ")));
                 }
                 if fav || !tags.is_empty() || !notes.is_empty() {
-                    println!("  favourite {fav}  tags {tags:?}  notes {notes:?}");
+                    say(format!("  favourite {}  tags {tags}  notes {notes}", if fav { "yes" } else { "no" }));
                 }
             }
             if let Some(f) = format {
-                let f = Format::from_name(&f).with_context(|| format!("unknown format {f:?}"))?;
                 print!("{}", io::to_string(&[s], f)?);
             }
             Ok(0)
         }
         CandidatesAction::Export { filter, sort, run, limit, out, format } => {
-            let f = filter.as_deref().map(Filter::parse).transpose()?;
-            let rows = store.query_candidates(f.as_ref(), run, sort_arg(&sort).as_ref(), limit)?;
+            let f = filter.as_deref().map(Filter::parse).transpose().map_err(crate::engine::JobError::from)?;
+            let rows = store.query_candidates(f.as_ref(), run, sort_arg(&sort)?.as_ref(), limit)?;
             let n = export(&store, &rows, &out, format.as_deref())?;
             eprintln!("exported {n} candidates to {}", out.display());
             Ok(0)
@@ -446,6 +548,95 @@ pub fn candidates(action: CandidatesAction, project: &Path) -> anyhow::Result<i3
             Ok(0)
         }
     }
+}
+
+/// Text facts of candidates that go into exports beside the numbers (what made the candidate).
+const EXPORTED_FACTS: [&str; 9] =
+    ["template", "prototype", "potential", "model", "input", "mode", "operator", "space_group_symbol", "name"];
+
+/// The CSV of candidates' properties: the row's columns, then for each property its mean, σ and 90 %
+/// interval (the σ and interval columns only where some candidate has them), units in the headers
+/// (`band_gap [eV]`), integers and flags written as integers, then the text facts (template, prototype,
+/// potential, model, …) that say where each candidate came from.
+pub fn properties_csv(rows: &[crate::engine::store::CandidateRow]) -> anyhow::Result<String> {
+    use std::collections::BTreeSet;
+    let mut numeric: BTreeSet<String> = BTreeSet::new();
+    let mut parts: BTreeSet<(String, &str)> = BTreeSet::new();
+    let mut facts: BTreeSet<&str> = BTreeSet::new();
+    for r in rows {
+        for (k, v) in r.properties.as_object().into_iter().flatten() {
+            if v.get("value").is_some() {
+                numeric.insert(k.clone());
+                for part in ["std", "lo90", "hi90"] {
+                    if v.get(part).is_some_and(|x| !x.is_null()) {
+                        parts.insert((k.clone(), part));
+                    }
+                }
+            } else if let Some(f) = EXPORTED_FACTS.iter().find(|f| **f == k.as_str()) {
+                facts.insert(f);
+            }
+        }
+    }
+    let unit = |k: &str| crate::data::property::lookup(k).map(|p| p.unit).unwrap_or("");
+    let head = |k: &str, part: &str| {
+        let name = if part.is_empty() { k.to_string() } else { format!("{k}_{part}") };
+        match unit(k) {
+            "" => name,
+            u => format!("{name} [{u}]"),
+        }
+    };
+    let integer = |k: &str| {
+        crate::data::property::lookup(k)
+            .is_ok_and(|p| matches!(p.kind, crate::data::property::Kind::Integer | crate::data::property::Kind::Flag))
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> =
+        ["id", "run_id", "seq", "formula", "chemical_system", "n_sites", "stage", "source"].map(String::from).to_vec();
+    for k in &numeric {
+        header.push(head(k, ""));
+        for part in ["std", "lo90", "hi90"] {
+            if parts.contains(&(k.clone(), part)) {
+                header.push(head(k, part));
+            }
+        }
+    }
+    header.extend(facts.iter().map(|f| f.to_string()));
+    w.write_record(&header)?;
+    for r in rows {
+        let mut rec = vec![
+            r.id.to_string(),
+            r.run_id.map(|x| x.to_string()).unwrap_or_default(),
+            r.seq.to_string(),
+            r.formula.clone(),
+            r.chemical_system.clone(),
+            r.n_sites.to_string(),
+            r.stage.clone(),
+            r.source.clone(),
+        ];
+        for k in &numeric {
+            let v = r.properties.get(k);
+            let num = |part: &str| v.and_then(|v| v.get(part)).and_then(Value::as_f64);
+            rec.push(match num("value") {
+                Some(x) if integer(k) && x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+                Some(x) => x.to_string(),
+                None => String::new(),
+            });
+            for part in ["std", "lo90", "hi90"] {
+                if parts.contains(&(k.clone(), part)) {
+                    rec.push(num(part).map(|x| x.to_string()).unwrap_or_default());
+                }
+            }
+        }
+        for f in &facts {
+            rec.push(match r.properties.get(*f) {
+                Some(Value::String(t)) => t.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            });
+        }
+        w.write_record(&rec)?;
+    }
+    Ok(String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?)
 }
 
 /// Write candidates to `out`: by extension one multi-structure file or a CSV of properties; a `.zip`
@@ -466,9 +657,25 @@ pub fn export(
         s.properties.insert("id".into(), json!(format!("candidate-{}", r.id)));
         if let Some(o) = r.properties.as_object() {
             for (k, v) in o {
-                let val = v.get("value").cloned().unwrap_or_else(|| v.clone());
-                s.properties.insert(k.clone(), val);
+                match v.get("value") {
+                    Some(val) => {
+                        s.properties.insert(k.clone(), val.clone());
+                        for part in ["std", "lo90", "hi90"] {
+                            if let Some(x) = v.get(part) {
+                                s.properties.insert(format!("{k}_{part}"), x.clone());
+                            }
+                        }
+                    }
+                    None => {
+                        s.properties.insert(k.clone(), v.clone());
+                    }
+                }
             }
+        }
+        s.properties.insert("stage".into(), json!(r.stage));
+        s.properties.insert("source".into(), json!(r.source));
+        if let Some(run) = r.run_id {
+            s.properties.insert("run_id".into(), json!(run));
         }
         Ok(s)
     };
@@ -487,40 +694,7 @@ pub fn export(
     };
     match ext.as_str() {
         "csv" => {
-            let mut keys: std::collections::BTreeSet<String> = Default::default();
-            for r in rows {
-                if let Some(o) = r.properties.as_object() {
-                    keys.extend(o.iter().filter(|(_, v)| v.get("value").is_some()).map(|(k, _)| k.clone()));
-                }
-            }
-            let mut text = format!(
-                "id,run_id,seq,formula,n_sites,stage,{}\n",
-                keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
-            );
-            for r in rows {
-                let vals: Vec<String> = keys
-                    .iter()
-                    .map(|k| {
-                        r.properties
-                            .get(k)
-                            .and_then(|v| v.get("value"))
-                            .and_then(Value::as_f64)
-                            .map(|x| x.to_string())
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                text.push_str(&format!(
-                    "{},{},{},{},{},{},{}\n",
-                    r.id,
-                    r.run_id.map(|x| x.to_string()).unwrap_or_default(),
-                    r.seq,
-                    r.formula,
-                    r.n_sites,
-                    r.stage,
-                    vals.join(",")
-                ));
-            }
-            std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(out, properties_csv(rows)?).with_context(|| format!("cannot write {}", out.display()))?;
         }
         "zip" => {
             let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -531,6 +705,8 @@ pub fn export(
                 zip.start_file(file_name(r), opts)?;
                 std::io::Write::write_all(&mut zip, text.as_bytes())?;
             }
+            zip.start_file("properties.csv", opts)?;
+            std::io::Write::write_all(&mut zip, properties_csv(rows)?.as_bytes())?;
             zip.finish()?;
         }
         "cif" | "xyz" | "extxyz" | "json" | "vasp" => {

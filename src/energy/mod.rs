@@ -7,11 +7,15 @@
 pub mod calculator;
 pub mod chgnet;
 pub mod hull;
+pub mod lj;
 pub mod references;
 pub mod relax;
+pub mod spec;
 pub mod torchscript;
 
-pub use calculator::{CalcError, Calculator, Evaluation, LennardJones};
+pub use calculator::{CalcError, Calculator, Evaluation};
 pub use chgnet::Chgnet;
 pub use hull::{Decomposition, HullError, HullPoint, PhaseDiagram, PhaseEntry};
+pub use lj::LennardJones;
 pub use relax::{RelaxOptions, RelaxStep, Relaxation, relax};
+pub use spec::{PotentialSpec, from_spec};

@@ -15,9 +15,11 @@ pub mod job;
 pub mod jobs;
 pub mod query;
 pub mod runner;
+pub mod spec;
 pub mod store;
 
 pub use error::JobError;
 pub use job::{Event, EventKind, Job, JobContext, Progress, StepOutcome};
 pub use runner::{Engine, RunHandle};
+pub use spec::{RunConfig, RunSpec};
 pub use store::{NewCandidate, NewModel, PropValue, RunStatus, Store};

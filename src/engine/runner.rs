@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::error::JobError;
 use super::job::{Event, EventKind, Job, JobContext, Progress, StepOutcome};
-use super::jobs;
+use super::spec::RunSpec;
 use super::store::{RunStatus, StepCommit, Store};
 
 /// Interval of progress events from the monitor thread.
@@ -135,11 +135,11 @@ impl Engine {
         self.events_rx.clone()
     }
 
-    /// Record a new run and queue it; returns its id. `params` are validated before anything is stored.
-    pub fn submit(&self, kind: &str, params: &Value, seed: u64, priority: i64) -> Result<i64, JobError> {
-        let params = jobs::validate(kind, params)?;
+    /// Record a new run and queue it; returns its id. The spec is validated before anything is stored.
+    pub fn submit(&self, spec: &RunSpec, seed: u64, priority: i64) -> Result<i64, JobError> {
+        spec.validate()?;
         let store = Store::open(&self.project)?;
-        let run_id = store.create_run(kind, &params, seed, priority)?;
+        let run_id = store.create_run(spec, seed, priority)?;
         self.enqueue(run_id, priority);
         Ok(run_id)
     }
@@ -397,7 +397,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
     let body = || -> Result<RunStatus, JobError> {
         let mut store = Store::open(project)?;
         let run = store.run(run_id)?;
-        let mut job: Box<dyn Job> = jobs::make(&run.kind, &run.params, run.seed)?;
+        let mut job: Box<dyn Job> = run.spec()?.into_job(run.seed)?;
         let mut next_seq = 0;
         if let Some(cp) = store.checkpoint(run_id)? {
             job.restore(&cp["job"])?;

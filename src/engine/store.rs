@@ -108,7 +108,14 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     "#,
+    // 2: the version of each run's stored parameter form (`engine::spec::SPEC_VERSION`).
+    r#"
+    ALTER TABLE runs ADD COLUMN spec_version INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
+
+/// `PRAGMA application_id` of a Geode project ("GEOD"), so no other SQLite file is taken for one.
+pub const APPLICATION_ID: i32 = 0x4745_4f44;
 
 /// Version of the schema this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -161,11 +168,28 @@ pub struct PropValue {
     pub value: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std: Option<f64>,
+    /// The model's calibrated 90 % interval, when the value is a model's prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lo90: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hi90: Option<f64>,
+}
+
+impl PropValue {
+    /// A model's prediction: mean, σ and its 90 % interval.
+    pub fn predicted(p: &crate::ml::Prediction) -> PropValue {
+        PropValue { value: p.mean, std: Some(p.std), lo90: Some(p.lo90), hi90: Some(p.hi90) }
+    }
+
+    /// A value with a standard deviation and no interval.
+    pub fn with_std(value: f64, std: f64) -> PropValue {
+        PropValue { value, std: Some(std), lo90: None, hi90: None }
+    }
 }
 
 impl From<f64> for PropValue {
     fn from(value: f64) -> Self {
-        PropValue { value, std: None }
+        PropValue { value, std: None, lo90: None, hi90: None }
     }
 }
 
@@ -206,7 +230,10 @@ pub struct CandidateRow {
 pub struct RunRow {
     pub id: i64,
     pub kind: String,
+    /// The parameters as stored (see [`RunRow::spec`] for the typed form).
     pub params: Value,
+    /// The version of the stored parameter form.
+    pub spec_version: i64,
     pub seed: u64,
     pub priority: i64,
     pub status: String,
@@ -222,12 +249,38 @@ pub struct RunRow {
     pub n_candidates: i64,
 }
 
+impl RunRow {
+    /// The run's typed specification.
+    pub fn spec(&self) -> Result<crate::engine::spec::RunSpec, JobError> {
+        crate::engine::spec::RunSpec::from_stored(&self.kind, &self.params, self.spec_version)
+    }
+}
+
 /// Sort order for candidate listings.
 #[derive(Debug, Clone)]
 pub struct SortBy {
     /// A column (`id`, `formula`, `n_sites`) or a property name.
     pub key: String,
     pub descending: bool,
+}
+
+impl SortBy {
+    /// `band_gap` sorts ascending, `-band_gap` descending; the name must be a registered property
+    /// (an unknown one is an error with the closest names, never an unsorted list).
+    pub fn parse(text: &str) -> Result<SortBy, JobError> {
+        let t = text.trim();
+        let (key, descending) = match t.strip_prefix('-') {
+            Some(k) => (k.trim(), true),
+            None => (t, false),
+        };
+        let p = crate::data::property::lookup(key).map_err(|e| JobError::Filter(format!("sort key: {e}")))?;
+        if p.name == "tag" {
+            return Err(JobError::Filter(
+                "cannot sort by tag: filter by it instead, e.g. --where \"has_tag('x')\"".into(),
+            ));
+        }
+        Ok(SortBy { key: p.name.to_string(), descending })
+    }
 }
 
 /// An open project file.
@@ -259,8 +312,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 impl Store {
-    /// Open (creating if needed) a project file and bring its schema up to date.
+    /// Open a project file and bring its schema up to date, or create one where no file is. A file that
+    /// is not a Geode project (empty, another program's SQLite database, or not SQLite at all) is
+    /// refused and left as it was.
     pub fn open(path: &Path) -> Result<Store, JobError> {
+        let existed = path.exists();
+        if existed {
+            Store::check_project(path)?;
+        }
         let conn = Connection::open(path).map_err(|e| JobError::store(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| JobError::store(path, e))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
@@ -268,6 +327,41 @@ impl Store {
         let mut store = Store { conn, path: path.to_path_buf() };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Refuse a file that is not a Geode project, without writing to it.
+    fn check_project(path: &Path) -> Result<(), JobError> {
+        let not_project = |why: &str| JobError::Store(format!("{} is not a Geode project: {why}", path.display()));
+        let meta = std::fs::metadata(path).map_err(|e| JobError::Store(format!("{e}: {}", path.display())))?;
+        if meta.is_dir() {
+            return Err(not_project("it is a folder"));
+        }
+        if meta.len() == 0 {
+            return Err(not_project("the file is empty (remove it, or choose another name)"));
+        }
+        let mut head = [0u8; 16];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| JobError::Store(format!("{e}: {}", path.display())))?;
+        if n < 16 || &head != b"SQLite format 3\0" {
+            return Err(not_project("it is not an SQLite file"));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| JobError::store(path, e))?;
+        let app: i32 =
+            conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| JobError::store(path, e))?;
+        if app == APPLICATION_ID {
+            return Ok(());
+        }
+        // Projects made before the application id was set: a `runs` and a `candidates` table.
+        let ours: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'candidates', 'candidate_props')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| JobError::store(path, e))?;
+        if app == 0 && ours == 3 { Ok(()) } else { Err(not_project("it is another program's SQLite database")) }
     }
 
     /// An in-memory store (tests, scratch runs).
@@ -294,6 +388,10 @@ impl Store {
                 self.path.display()
             )));
         }
+        let app: i32 = self.conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if app != APPLICATION_ID {
+            self.conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| self.err(e))?;
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction().map_err(|e| JobError::store(&self.path, e))?;
             tx.execute_batch(sql).map_err(|e| JobError::store(&self.path, e))?;
@@ -309,12 +407,13 @@ impl Store {
 
     // ---- runs ----------------------------------------------------------------------------
 
-    /// Record a new run in state `queued`; returns its id.
-    pub fn create_run(&self, kind: &str, params: &Value, seed: u64, priority: i64) -> Result<i64, JobError> {
+    /// Record a new run in state `queued`; returns its id. The spec is stored in its versioned JSON form.
+    pub fn create_run(&self, spec: &crate::engine::spec::RunSpec, seed: u64, priority: i64) -> Result<i64, JobError> {
+        let (kind, params, version) = spec.to_stored();
         self.conn
             .execute(
-                "INSERT INTO runs (kind, params, seed, priority, status, code_version, created_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6)",
-                params![kind, params.to_string(), seed as i64, priority, env!("CARGO_PKG_VERSION"), now_iso()],
+                "INSERT INTO runs (kind, params, seed, priority, status, code_version, created_at, spec_version) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
+                params![kind, params.to_string(), seed as i64, priority, env!("CARGO_PKG_VERSION"), now_iso(), version],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -400,7 +499,7 @@ impl Store {
         let sql = format!(
             "SELECT r.id, r.kind, r.params, r.seed, r.priority, r.status, r.code_version, r.created_at, r.started_at, r.finished_at,
                     r.progress, r.stage, r.counters, r.result, r.error,
-                    (SELECT COUNT(*) FROM candidates c WHERE c.run_id = r.id)
+                    (SELECT COUNT(*) FROM candidates c WHERE c.run_id = r.id), r.spec_version
              FROM runs r {clause} ORDER BY r.id"
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -426,6 +525,7 @@ impl Store {
                     result: result.and_then(|s| serde_json::from_str(&s).ok()),
                     error: r.get(14)?,
                     n_candidates: r.get(15)?,
+                    spec_version: r.get(16)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -546,11 +646,23 @@ impl Store {
         let mut order = "c.id".to_string();
         if let Some(s) = sort {
             let dir = if s.descending { "DESC" } else { "ASC" };
-            match s.key.as_str() {
-                "id" | "formula" | "n_sites" | "seq" | "stage" | "run_id" | "chemical_system" => {
-                    order = format!("c.{} {dir}, c.id", s.key)
+            let prop = crate::data::property::lookup(&s.key).map_err(|e| JobError::Filter(format!("sort key: {e}")))?;
+            match prop.place {
+                crate::data::property::Place::Column => order = format!("c.{} {dir}, c.id", prop.name),
+                crate::data::property::Place::Annotation if prop.is_numeric() => {
+                    order = format!(
+                        "COALESCE((SELECT a.{} FROM annotations a WHERE a.candidate_id = c.id), 0) {dir}, c.id",
+                        prop.name
+                    )
                 }
-                key => {
+                crate::data::property::Place::Annotation => {
+                    return Err(JobError::Filter(format!(
+                        "cannot sort by {}: filter by it instead, e.g. --where \"has_tag('shortlist')\"",
+                        prop.name
+                    )));
+                }
+                crate::data::property::Place::Stored => {
+                    let key = prop.name;
                     args.push(key.to_string().into());
                     join =
                         format!("LEFT JOIN candidate_props sp ON sp.candidate_id = c.id AND sp.name = ?{}", args.len());

@@ -138,6 +138,16 @@ pub struct Member {
 }
 
 impl Member {
+    /// A CPU member of this architecture with the weights of a `.safetensors` file (a training
+    /// run's `OUT.partial/memberN.safetensors`).
+    pub fn read_weights(arch: &Architecture, n_targets: usize, path: &std::path::Path) -> Result<Member, ModelError> {
+        let m = Member::new(arch, n_targets, Device::Cpu);
+        tch::no_grad(|| m.vs.read_safetensors(path)).map_err(|e| {
+            ModelError::Setup(format!("cannot read {}: {}", path.display(), super::error::first_line(&e.to_string())))
+        })?;
+        Ok(m)
+    }
+
     pub fn new(arch: &Architecture, n_targets: usize, device: Device) -> Member {
         let vs = nn::VarStore::new(device);
         let root = vs.root();

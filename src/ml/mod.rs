@@ -102,6 +102,24 @@ pub trait PropertyModel: Send {
     fn predict(&self, structures: &[crate::crystal::Structure]) -> Result<Vec<Vec<Prediction>>, ModelError>;
     /// Predictions from compositions alone; structure models answer [`ModelError::Unsupported`].
     fn predict_compositions(&self, comps: &[crate::crystal::Composition]) -> Result<Vec<Vec<Prediction>>, ModelError>;
+    /// The elements the model saw in training, where known; a prediction for a crystal with another
+    /// element is an extrapolation and is flagged as one.
+    fn training_elements(&self) -> Option<std::collections::BTreeSet<crate::crystal::Element>> {
+        None
+    }
+}
+
+/// The elements of the embedded dataset's training split (what the shipped `graph` and `composition`
+/// ensembles were trained on).
+pub fn embedded_training_elements() -> std::collections::BTreeSet<crate::crystal::Element> {
+    static SET: std::sync::OnceLock<std::collections::BTreeSet<crate::crystal::Element>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        crate::data::Dataset::embedded()
+            .split(crate::data::Split::Train)
+            .flat_map(|e| e.structure.composition().iter().map(|(el, _)| el).collect::<Vec<_>>())
+            .collect()
+    })
+    .clone()
 }
 
 impl PropertyModel for Ensemble {
@@ -120,5 +138,9 @@ impl PropertyModel for Ensemble {
     fn predict_compositions(&self, comps: &[crate::crystal::Composition]) -> Result<Vec<Vec<Prediction>>, ModelError> {
         let samples = comps.iter().map(|c| self.prepare_composition(c)).collect::<Result<Vec<_>, _>>()?;
         self.predict_samples(&samples)
+    }
+
+    fn training_elements(&self) -> Option<std::collections::BTreeSet<crate::crystal::Element>> {
+        self.card.data.starts_with("embedded").then(embedded_training_elements)
     }
 }

@@ -65,6 +65,33 @@ pub fn default_for(target: Target) -> Option<&'static str> {
     NAMES.iter().copied().find(|n| cards().iter().any(|(m, c)| m == n && c.targets.contains(&target)))
 }
 
+/// True for a model spec that names a file (`.safetensors` ensemble or TorchScript `.pt`/`.pth`/`.ts`).
+pub fn is_file_spec(spec: &str) -> bool {
+    let lower = spec.to_ascii_lowercase();
+    [".pt", ".pth", ".ts", ".safetensors"].iter().any(|e| lower.ends_with(e))
+}
+
+/// Check a model spec without loading it (run configs at submission): a shipped name, or a model file
+/// that exists. The closest shipped names are offered for a misspelt one.
+pub fn check(spec: &str) -> Result<(), ModelError> {
+    if is_file_spec(spec) {
+        return if std::path::Path::new(spec).is_file() {
+            Ok(())
+        } else {
+            Err(ModelError::Setup(format!("no model file {spec}")))
+        };
+    }
+    if NAMES.contains(&spec) {
+        return Ok(());
+    }
+    let near = crate::data::property::closest(spec, NAMES);
+    Err(ModelError::Setup(format!(
+        "unknown model {spec:?}{}: use one of {} or a path to a .safetensors ensemble or a TorchScript .pt file",
+        if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(" or ")) },
+        NAMES.join(", ")
+    )))
+}
+
 /// Open a model by shipped name, `.safetensors` ensemble path or TorchScript `.pt` path.
 pub fn open(spec: &str) -> Result<Box<dyn super::PropertyModel>, ModelError> {
     let lower = spec.to_ascii_lowercase();

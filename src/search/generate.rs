@@ -18,7 +18,9 @@ use crate::ml::{Prediction, PropertyModel, Target};
 
 /// A property target: `band_gap in [1.5, 2.0]`, `band_gap > 3`, `formation_energy_per_atom < -2`,
 /// `min formation_energy_per_atom`, `max band_gap`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+///
+/// Configs and the store hold a target as this text (it is parsed once, where it is read).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PropertyTarget {
     pub target: Target,
     /// Window in the property's unit; ±∞ for one-sided targets.
@@ -39,52 +41,27 @@ impl PropertyTarget {
     /// Parse a target text (see the type's documentation).
     pub fn parse(text: &str) -> Result<PropertyTarget, String> {
         let t = text.trim();
-        let names = || Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
-        let prop = |s: &str| {
-            Target::from_name(s.trim())
-                .ok_or_else(|| format!("target {text:?}: unknown property {:?} (use {})", s.trim(), names()))
+        let names = || Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(" and ");
+        // A registered name the models cannot aim at is refused with what they can aim at.
+        let target = |p: &'static crate::data::property::Property| {
+            Target::from_name(p.name).ok_or_else(|| {
+                format!("target {t:?}: {} is not a property the models predict (targets take {})", p.name, names())
+            })
         };
-        for (word, ext) in [("min ", Extreme::Min), ("max ", Extreme::Max)] {
-            if let Some(rest) = t.strip_prefix(word) {
+        for (word, ext) in [("min", Extreme::Min), ("max", Extreme::Max)] {
+            if let Some(rest) = t.strip_prefix(word).filter(|r| r.starts_with(char::is_whitespace)) {
+                let p = crate::data::property::lookup(rest.trim()).map_err(|e| format!("target {t:?}: {e}"))?;
                 return Ok(PropertyTarget {
-                    target: prop(rest)?,
+                    target: target(p)?,
                     lo: f64::NEG_INFINITY,
                     hi: f64::INFINITY,
                     extreme: Some(ext),
                 });
             }
         }
-        let num = |s: &str| {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| format!("target {text:?}: {:?} is not a number", s.trim()))
-        };
-        if let Some((name, range)) = t.split_once(" in ") {
-            let r = range.trim();
-            let inner = r
-                .strip_prefix('[')
-                .and_then(|r| r.strip_suffix(']'))
-                .ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
-            let (a, b) =
-                inner.split_once(',').ok_or_else(|| format!("target {text:?}: write the range as [lo, hi]"))?;
-            let (lo, hi) = (num(a)?, num(b)?);
-            if lo > hi {
-                return Err(format!("target {text:?}: lower bound {lo} is above upper bound {hi}"));
-            }
-            return Ok(PropertyTarget { target: prop(name)?, lo, hi, extreme: None });
-        }
-        for op in ["<=", ">=", "<", ">"] {
-            if let Some((name, v)) = t.split_once(op) {
-                let v = num(v)?;
-                let (lo, hi) = if op.starts_with('<') { (f64::NEG_INFINITY, v) } else { (v, f64::INFINITY) };
-                return Ok(PropertyTarget { target: prop(name)?, lo, hi, extreme: None });
-            }
-        }
-        Err(format!(
-            "target {text:?}: expected `PROPERTY in [lo, hi]`, `PROPERTY < x`, `PROPERTY > x`, `min PROPERTY` or `max PROPERTY`"
-        ))
+        let (p, lo, hi) = crate::data::expr::Expr::parse_window(t, "target")
+            .map_err(|e| format!("{} (or `min PROPERTY`, `max PROPERTY`)", e.0))?;
+        Ok(PropertyTarget { target: target(p)?, lo, hi, extreme: None })
     }
 
     fn head(&self) -> usize {
@@ -115,6 +92,19 @@ impl PropertyTarget {
             None if self.hi.is_infinite() => format!("{} > {}", self.target.name(), self.lo),
             None => format!("{} in [{}, {}]", self.target.name(), self.lo, self.hi),
         }
+    }
+}
+
+impl Serialize for PropertyTarget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.describe())
+    }
+}
+
+impl<'de> Deserialize<'de> for PropertyTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PropertyTarget::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -174,7 +164,8 @@ pub struct CampaignSettings {
     pub radius: f64,
     /// `decode`: latent points.
     pub points: Vec<Vec<f64>>,
-    pub targets: Vec<String>,
+    /// Property targets (`band_gap in [1.5, 2.0]`, `min formation_energy_per_atom`), as text in configs.
+    pub targets: Vec<PropertyTarget>,
     pub constraints: Constraints,
     pub sampling: SampleOptions,
     /// Latent optimisation towards targets: Adam steps, learning rate and the prior penalty weight.
@@ -208,6 +199,59 @@ impl Default for CampaignSettings {
             guide_model: DEFAULT_GUIDE_MODEL.into(),
             oversample: DEFAULT_OVERSAMPLE,
         }
+    }
+}
+
+impl CampaignSettings {
+    /// Every check that needs neither the generator nor a model (run at submission): ranges of the
+    /// numbers, the element constraints, and that the mode has its `n_seeds` seed crystals or points.
+    pub fn validate(&self, n_seeds: usize) -> Result<(), String> {
+        self.constraints.allowed_types()?;
+        let w = self.sampling.composition_anchor;
+        if !(0.0..=1.0).contains(&w) {
+            return Err(format!("sampling.composition_anchor must be between 0 and 1 (got {w})"));
+        }
+        let need = match self.mode {
+            Mode::Around => {
+                if !(self.radius.is_finite() && self.radius >= 0.0) {
+                    return Err(format!("radius must be ≥ 0 (got {})", self.radius));
+                }
+                1
+            }
+            Mode::Interpolate => 2,
+            Mode::Decode if self.points.is_empty() => return Err("decode needs at least one latent point".into()),
+            Mode::Decode | Mode::Sample | Mode::Conditional => 0,
+        };
+        if n_seeds < need {
+            return Err(format!("this mode needs {need} seed crystal(s), {n_seeds} given"));
+        }
+        let g = self.sampling.guidance;
+        if !(g.is_finite() && g >= 0.0) {
+            return Err(format!("sampling.guidance must be ≥ 0 (got {g})"));
+        }
+        let w = self.sampling.element_prior;
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!("sampling.element_prior must be ≥ 0 (got {w})"));
+        }
+        if self.oversample == 0 {
+            return Err("oversample must be at least 1 (1 keeps every decoded code)".into());
+        }
+        if !(1..=16).contains(&self.sampling.formula_candidates) {
+            return Err(format!(
+                "sampling.formula_candidates must be 1 to 16 (got {}; 1 decodes the best formula only)",
+                self.sampling.formula_candidates
+            ));
+        }
+        if !(self.opt_lr.is_finite() && self.opt_lr > 0.0) {
+            return Err(format!("opt_lr must be > 0 (got {})", self.opt_lr));
+        }
+        if !(self.prior_weight.is_finite() && self.prior_weight >= 0.0) {
+            return Err(format!("prior_weight must be ≥ 0 (got {})", self.prior_weight));
+        }
+        if g > 0.0 && !self.targets.is_empty() {
+            crate::ml::shipped::check(&self.guide_model).map_err(|e| format!("guide_model: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -383,65 +427,28 @@ fn type_fractions(s: &Structure) -> Vec<f64> {
 
 impl Campaign {
     pub fn new(vae: CrystalVae, settings: CampaignSettings, seeds: &[Structure]) -> Result<Campaign, String> {
-        let targets = settings.targets.iter().map(|t| PropertyTarget::parse(t)).collect::<Result<Vec<_>, _>>()?;
-        settings.constraints.allowed_types()?;
-        let w = settings.sampling.composition_anchor;
-        if !(0.0..=1.0).contains(&w) {
-            return Err(format!("composition_anchor must be between 0 and 1 (got {w})"));
-        }
-        let need = match settings.mode {
-            Mode::Around => {
-                if !(settings.radius.is_finite() && settings.radius >= 0.0) {
-                    return Err(format!("radius must be ≥ 0 (got {})", settings.radius));
-                }
-                1
-            }
-            Mode::Interpolate => 2,
-            Mode::Decode => {
-                if settings.points.is_empty() {
-                    return Err("decode needs at least one latent point".into());
-                }
-                if let Some(p) = settings.points.iter().find(|p| p.len() != vae.latent_dim() as usize) {
-                    return Err(format!(
-                        "a latent point has {} coordinates; the model's latent space has {}",
-                        p.len(),
-                        vae.latent_dim()
-                    ));
-                }
-                0
-            }
-            Mode::Sample | Mode::Conditional => 0,
-        };
-        if seeds.len() < need {
-            return Err(format!("this mode needs {need} seed crystal(s), {} given", seeds.len()));
+        settings.validate(seeds.len())?;
+        let targets = settings.targets.clone();
+        if settings.mode == Mode::Decode
+            && let Some(p) = settings.points.iter().find(|p| p.len() != vae.latent_dim() as usize)
+        {
+            return Err(format!(
+                "a latent point has {} coordinates; the model's latent space has {}",
+                p.len(),
+                vae.latent_dim()
+            ));
         }
         let mut seed_fractions = Vec::new();
         let seed_codes = if settings.mode == Mode::Conditional {
             let labelled = conditional_seeds(&targets, &settings.constraints, vae.config().max_atoms)?;
             seed_fractions = labelled.iter().copied().map(type_fractions).collect();
             Some(vae.encode_structures(labelled.iter().copied())?)
-        } else if need > 0 {
+        } else if matches!(settings.mode, Mode::Around | Mode::Interpolate) {
             Some(vae.encode_structures(seeds)?)
         } else {
             None
         };
         let g = settings.sampling.guidance;
-        if !(g.is_finite() && g >= 0.0) {
-            return Err(format!("guidance must be ≥ 0 (got {g})"));
-        }
-        let w = settings.sampling.element_prior;
-        if !(w.is_finite() && w >= 0.0) {
-            return Err(format!("element_prior must be ≥ 0 (got {w})"));
-        }
-        if settings.oversample == 0 {
-            return Err("oversample must be at least 1 (1 keeps every decoded code)".into());
-        }
-        if !(1..=16).contains(&settings.sampling.formula_candidates) {
-            return Err(format!(
-                "sampling.formula_candidates must be 1 to 16 (got {}; 1 decodes the best formula only)",
-                settings.sampling.formula_candidates
-            ));
-        }
         let guide = if g > 0.0 && !targets.is_empty() {
             let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
             if let Some(t) = targets.iter().find(|t| !m.targets().contains(&t.target)) {
@@ -842,5 +849,8 @@ mod tests {
         assert_eq!(PropertyTarget::parse("min formation_energy_per_atom").unwrap().extreme, Some(Extreme::Min));
         assert!(PropertyTarget::parse("gap in [1, 2]").unwrap_err().contains("unknown property"));
         assert!(PropertyTarget::parse("band_gap in [2, 1]").unwrap_err().contains("above"));
+        assert!(PropertyTarget::parse("bandgap > 1").unwrap_err().contains("did you mean band_gap?"));
+        assert!(PropertyTarget::parse("max bandgap").unwrap_err().contains("did you mean band_gap?"));
+        assert!(PropertyTarget::parse("density < 3").unwrap_err().contains("not a property the models predict"));
     }
 }

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::crystal::fingerprint::erf;
+use crate::data::expr::Expr;
+use crate::data::property;
 
 /// A property value with its uncertainty (σ = 0 when exact).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,39 +25,11 @@ pub struct Constraint {
 }
 
 impl Constraint {
-    /// Parse `band_gap in [1.1, 1.8]`, `e_above_hull < 0.05`, `formation_energy_per_atom <= 0`.
+    /// Parse `band_gap in [1.1, 1.8]`, `e_above_hull < 0.05`, `formation_energy_per_atom <= 0` (the
+    /// grammar of [`crate::data::expr`]; the name must be a registered numeric property).
     pub fn parse(text: &str) -> Result<Constraint, String> {
-        let t = text.trim();
-        let bad = |why: &str| format!("constraint {t:?}: {why} (write `name in [lo, hi]`, `name < x` or `name > x`)");
-        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| bad(&format!("{:?} is not a number", s.trim())));
-        let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if let Some((name, range)) = t.split_once(" in ") {
-            let name = name.trim();
-            let r = range.trim();
-            let inner =
-                r.strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(|| bad("the range needs brackets"))?;
-            let (a, b) = inner.split_once(',').ok_or_else(|| bad("the range needs two numbers"))?;
-            let (lo, hi) = (num(a)?, num(b)?);
-            if !name_ok(name) || lo > hi {
-                return Err(bad("bad name or empty range"));
-            }
-            return Ok(Constraint { property: name.to_string(), lo, hi });
-        }
-        for (op, upper) in [("<=", true), (">=", false), ("<", true), (">", false)] {
-            if let Some((name, x)) = t.split_once(op) {
-                let name = name.trim();
-                if !name_ok(name) {
-                    return Err(bad("bad property name"));
-                }
-                let x = num(x)?;
-                return Ok(if upper {
-                    Constraint { property: name.into(), lo: f64::NEG_INFINITY, hi: x }
-                } else {
-                    Constraint { property: name.into(), lo: x, hi: f64::INFINITY }
-                });
-            }
-        }
-        Err(bad("no operator"))
+        let (prop, lo, hi) = Expr::parse_window(text, "constraint").map_err(|e| e.0)?;
+        Ok(Constraint { property: prop.name.to_string(), lo, hi })
     }
 
     /// Probability that a value with this estimate lies inside (a step function when σ = 0).
@@ -83,6 +57,8 @@ pub struct Objective {
 }
 
 impl Objective {
+    /// Parse `min NAME` or `max NAME` (`minimise`/`maximise` read the same); NAME is a registered
+    /// numeric property.
     pub fn parse(text: &str) -> Result<Objective, String> {
         let t = text.trim();
         let (dir, name) =
@@ -92,7 +68,11 @@ impl Objective {
             "max" | "maximise" | "maximize" => true,
             _ => return Err(format!("objective {t:?}: expected min or max, got {dir:?}")),
         };
-        Ok(Objective { property: name.trim().to_string(), maximise })
+        let prop = property::lookup(name.trim()).map_err(|e| format!("objective {t:?}: {e}"))?;
+        if !prop.is_numeric() {
+            return Err(format!("objective {t:?}: {} is text, not a number to minimise or maximise", prop.name));
+        }
+        Ok(Objective { property: prop.name.to_string(), maximise })
     }
 
     /// The value to minimise: the mean, or a confidence bound `mean ± kσ` (k > 0 is optimistic:
@@ -183,7 +163,10 @@ mod tests {
         assert!((e.probability(Estimate { mean: 0.05, std: 0.1 }) - 0.5).abs() < 1e-12);
         assert!(Constraint::parse("band_gap in [2, 1]").is_err());
         assert!(Constraint::parse("band gap < 1").is_err());
-        assert!(Constraint::parse("band_gap ~ 1").unwrap_err().contains("no operator"));
+        assert!(Constraint::parse("band_gap ~ 1").unwrap_err().contains("unexpected"));
+        assert!(Constraint::parse("e_above_hul < 0.05").unwrap_err().contains("did you mean e_above_hull?"));
+        assert!(Objective::parse("min bandgap").unwrap_err().contains("did you mean band_gap?"));
+        assert!(Objective::parse("max formula").unwrap_err().contains("is text"));
         let o = Objective::parse("max band_gap").unwrap();
         assert!(o.maximise && o.cost(Estimate { mean: 1.0, std: 0.5 }, 1.0) == -1.5);
         assert!(Objective::parse("best band_gap").is_err());

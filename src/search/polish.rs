@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
-use crate::energy::calculator::{Calculator, from_spec};
+use crate::energy::calculator::Calculator;
 use crate::energy::hull::PhaseDiagram;
 use crate::energy::relax::{RelaxOptions, relax};
+use crate::energy::spec::from_spec;
 use crate::ml::generative::metrics::NoveltyIndex;
 
 /// What to do to each generated crystal.

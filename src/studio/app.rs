@@ -621,22 +621,25 @@ impl StudioApp {
                 path.display().to_string()
             }
         };
-        self.start_run("relax", serde_json::json!({"structures": [input], "frame_every": 5}), 0);
+        let params =
+            crate::engine::jobs::relax::RelaxParams { structures: vec![input], frame_every: 5, ..Default::default() };
+        self.start_run(crate::engine::RunSpec::Relax(params), 0);
     }
 
     /// Start a run on the engine and show it in the Runs tab.
-    pub fn start_run(&mut self, kind: &str, params: serde_json::Value, seed: u64) {
-        self.submit_run(kind, params, seed, true);
+    pub fn start_run(&mut self, spec: crate::engine::RunSpec, seed: u64) {
+        self.submit_run(spec, seed, true);
     }
 
     /// Start a run on the engine; `show` switches the dock to the Runs tab. The run's id, or `None`
-    /// (with a toast saying why).
-    pub fn submit_run(&mut self, kind: &str, params: serde_json::Value, seed: u64, show: bool) -> Option<i64> {
+    /// (with a toast saying why: the spec is checked at submission, cheaply, on this thread).
+    pub fn submit_run(&mut self, spec: crate::engine::RunSpec, seed: u64, show: bool) -> Option<i64> {
+        let kind = spec.kind();
         let Some(engine) = &self.engine else {
             self.toast("No project open", true);
             return None;
         };
-        match engine.submit(kind, &params, seed, 0) {
+        match engine.submit(&spec, seed, 0) {
             Ok(id) => {
                 self.selected_run = Some(id);
                 if show {
@@ -952,10 +955,16 @@ impl StudioApp {
             });
             ui.menu_button("Runs", |ui| {
                 if ui.button("Analyse 500 dataset crystals (symmetry, validity, duplicates)").clicked() {
-                    self.start_run("analyze", serde_json::json!({"sample": 500}), 0);
+                    self.start_run(
+                        crate::engine::RunSpec::Analyze(crate::engine::jobs::analyze::AnalyzeParams {
+                            sample: Some(500),
+                            ..Default::default()
+                        }),
+                        0,
+                    );
                 }
                 if ui.button("Analyse the whole dataset").clicked() {
-                    self.start_run("analyze", serde_json::json!({}), 0);
+                    self.start_run(crate::engine::RunSpec::Analyze(Default::default()), 0);
                 }
                 let relax = ui
                     .add_enabled(self.selection.is_some(), egui::Button::new("Relax the selected crystal with CHGNet"));

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::crystal::Structure;
 use crate::energy::RelaxOptions;
-use crate::energy::calculator::from_spec;
+use crate::energy::spec::from_spec;
 use crate::engine::error::JobError;
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::NewCandidate;
@@ -113,17 +113,18 @@ impl EvolveParams {
     pub fn validate(&self) -> Result<(), JobError> {
         self.search.validate().map_err(JobError::Config)?;
         if self.search.space == Space::Prototype {
-            crate::ml::shipped::open(&self.property_model)
+            crate::ml::shipped::check(&self.property_model)
                 .map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
         }
-        from_spec(&self.relax.potential).map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
+        crate::energy::spec::check_spec(&self.relax.potential)
+            .map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
         if !(self.relax.fmax.is_finite() && self.relax.fmax > 0.0) {
             return Err(JobError::Config(format!(
                 "key `relax.fmax`: expected a positive number of eV/Å, got {}",
                 self.relax.fmax
             )));
         }
-        super::relax::inputs(&self.seeds).map(|_| ())
+        super::relax::check_inputs("seeds", &self.seeds)
     }
 }
 

@@ -65,19 +65,21 @@ impl Default for GenerateParams {
 }
 
 impl GenerateParams {
+    /// Every check that loads no model (run at submission); the job's `new` loads the generator.
     pub fn validate(&self) -> Result<(), JobError> {
+        let bad = |key: &str, e: String| JobError::Config(format!("key `{key}`: {e}"));
         if self.n == 0 || self.batch == 0 {
             return Err(JobError::Config("keys `n` and `batch` must be at least 1".into()));
         }
-        for t in &self.settings.targets {
-            crate::search::generate::PropertyTarget::parse(t)
-                .map_err(|e| JobError::Config(format!("key `settings.targets`: {e}")))?;
+        self.settings.validate(self.seeds.len()).map_err(|e| bad("settings", e))?;
+        if !(self.model.is_empty() || self.model == "crystal-vae" || std::path::Path::new(&self.model).is_file()) {
+            return Err(bad("model", format!("expected crystal-vae or a .safetensors file, got {:?}", self.model)));
         }
-        self.settings
-            .constraints
-            .allowed_types()
-            .map_err(|e| JobError::Config(format!("key `settings.constraints`: {e}")))?;
-        Ok(())
+        crate::ml::shipped::check(&self.property_model).map_err(|e| bad("property_model", e.to_string()))?;
+        if !self.relax.is_empty() {
+            crate::energy::spec::check_spec(&self.relax).map_err(|e| bad("relax", e.to_string()))?;
+        }
+        super::relax::check_inputs("seeds", &self.seeds)
     }
 }
 
@@ -147,9 +149,7 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     // The relaxed crystal's own predictions, under the same names as the generated one's.
     match rc.campaign.judge_each(std::slice::from_ref(&r.structure), rc.model).pop() {
         Some(Ok((predicted, distance))) => {
-            props.extend(
-                predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) })),
-            );
+            props.extend(predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue::predicted(p))));
             if let Some(d) = distance {
                 props.push(("distance_to_target".into(), d.into()));
                 state.relaxed_hits += usize::from(d == 0.0);
@@ -258,11 +258,8 @@ impl Job for GenerateJob {
             self.state.hits += usize::from(hit);
             self.state.novel_valid += usize::from(valid && g.novel);
             let flag = |b: bool| PropValue::from(f64::from(u8::from(b)));
-            let mut props: Vec<(String, PropValue)> = g
-                .predicted
-                .iter()
-                .map(|(t, p)| (t.name().to_string(), PropValue { value: p.mean, std: Some(p.std) }))
-                .collect();
+            let mut props: Vec<(String, PropValue)> =
+                g.predicted.iter().map(|(t, p)| (t.name().to_string(), PropValue::predicted(p))).collect();
             props.push(("head_formation_energy_per_atom".into(), g.head_properties[0].into()));
             props.push(("head_band_gap".into(), g.head_properties[1].into()));
             props.push(("structurally_valid".into(), flag(g.structurally_valid)));
@@ -273,6 +270,7 @@ impl Job for GenerateJob {
             }
             let mut extra = serde_json::Map::new();
             extra.insert("latent".into(), json!(g.latent));
+            extra.insert("model".into(), json!(self.p.property_model));
             extra.insert("mode".into(), json!(self.p.settings.mode));
             extra.insert("index".into(), json!(start + k));
             if !targets.is_empty() {

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::crystal::Structure;
 use crate::data::Dataset;
-use crate::energy::calculator::{Calculator, from_spec};
+use crate::energy::calculator::Calculator;
+use crate::energy::spec::from_spec;
 use crate::energy::{RelaxOptions, relax};
 use crate::engine::error::JobError;
 use crate::engine::job::{Job, JobContext, StepOutcome};
@@ -78,19 +79,35 @@ pub(crate) fn inputs(keys: &[String]) -> Result<Vec<(String, Structure)>, JobErr
     Ok(out)
 }
 
+/// Check input names at submission without reading any file: each is an existing file, or a dataset
+/// id, label or formula.
+pub(crate) fn check_inputs(key: &str, keys: &[String]) -> Result<(), JobError> {
+    let ds = Dataset::embedded();
+    for k in keys {
+        if !Path::new(k).is_file() && ds.lookup(k).is_empty() {
+            return Err(JobError::Config(format!(
+                "key `{key}`: {k:?} is neither a file nor a dataset id, label or formula"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl RelaxParams {
+    /// Cheap checks only (no potential is loaded, no file parsed); the job's `new` reads the inputs.
     pub fn validate(&self) -> Result<(), JobError> {
         if self.structures.is_empty() {
             return Err(JobError::Config("key `structures`: give at least one dataset id, formula or file".into()));
         }
-        from_spec(&self.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
+        crate::energy::spec::check_spec(&self.potential)
+            .map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
         if !(self.fmax.is_finite() && self.fmax > 0.0) {
             return Err(JobError::Config(format!("key `fmax`: expected a positive number of eV/Å, got {}", self.fmax)));
         }
         if self.max_steps == 0 {
             return Err(JobError::Config("key `max_steps`: expected at least 1".into()));
         }
-        inputs(&self.structures).map(|_| ())
+        check_inputs("structures", &self.structures)
     }
 }
 

@@ -103,6 +103,9 @@ fn elements(key: &str, v: &[String]) -> Result<Vec<Element>, JobError> {
         .collect()
 }
 
+/// The properties the funnel estimates (with σ) for constraints and objectives.
+pub const JUDGED: [&str; 3] = ["formation_energy_per_atom", "band_gap", "e_above_hull"];
+
 impl ScreenParams {
     pub fn validate(&self) -> Result<(), JobError> {
         let bad = |key: &str, msg: String| Err(JobError::Config(format!("key `{key}`: {msg}")));
@@ -122,17 +125,26 @@ impl ScreenParams {
             return bad("max_atoms", "expected at least 1".into());
         }
         if self.relax_top > 0 {
-            crate::energy::calculator::from_spec(&self.potential)
+            crate::energy::spec::check_spec(&self.potential)
                 .map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
         }
         elements("substitute_elements", &self.substitute_elements)?;
         elements("allowed_elements", &self.allowed_elements)?;
         elements("excluded_elements", &self.excluded_elements)?;
+        let judged = |key: &str, name: &str| {
+            if JUDGED.contains(&name) {
+                Ok(())
+            } else {
+                bad(key, format!("the screen does not compute {name} (it judges {})", JUDGED.join(", ")))
+            }
+        };
         for c in &self.constraints {
-            Constraint::parse(c).map_err(|e| JobError::Config(format!("key `constraints`: {e}")))?;
+            let c = Constraint::parse(c).map_err(|e| JobError::Config(format!("key `constraints`: {e}")))?;
+            judged("constraints", &c.property)?;
         }
         for o in &self.objectives {
-            Objective::parse(o).map_err(|e| JobError::Config(format!("key `objectives`: {e}")))?;
+            let o = Objective::parse(o).map_err(|e| JobError::Config(format!("key `objectives`: {e}")))?;
+            judged("objectives", &o.property)?;
         }
         let ds = Dataset::embedded();
         for t in &self.templates {
@@ -219,7 +231,7 @@ impl ScreenJob {
     /// Relax the candidate emitted as `seq` with the potential; record its relaxed energy (and, with the
     /// shipped CHGNet, its distance to the CHGNet hull) and store the relaxed structure as its child.
     fn relax_one(&mut self, ctx: &mut JobContext, seq: i64) -> Result<(), JobError> {
-        use crate::energy::calculator::from_spec;
+        use crate::energy::spec::from_spec;
         use crate::energy::{Calculator, Chgnet, RelaxOptions, relax};
         if self.potential.is_none() {
             crate::ml::init_threads(1);
@@ -387,6 +399,10 @@ impl Job for ScreenJob {
                 let mut props: Vec<(String, PropValue)> = Vec::new();
                 let mut extra = serde_json::Map::new();
                 extra.insert("template".into(), json!(c.template));
+                extra.insert(
+                    "model".into(),
+                    json!(format!("{} + {}", self.params.composition_model, self.params.structure_model)),
+                );
                 extra.insert("prototype".into(), json!(c.prototype));
                 extra.insert(
                     "substitutions".into(),
@@ -405,10 +421,7 @@ impl Job for ScreenJob {
                     stage = 1;
                     if let Some(p) = comp_pred.get(&i) {
                         for (t, x) in t2.iter().zip(p) {
-                            props.push((
-                                format!("{}_composition", t.name()),
-                                PropValue { value: x.mean, std: Some(x.std) },
-                            ));
+                            props.push((format!("{}_composition", t.name()), PropValue::predicted(x)));
                         }
                     }
                     if !pass2(i) {
@@ -419,7 +432,7 @@ impl Job for ScreenJob {
                     } else {
                         let p = &graph_pred[&i];
                         for (t, x) in t3.iter().zip(p) {
-                            props.push((t.name().to_string(), PropValue { value: x.mean, std: Some(x.std) }));
+                            props.push((t.name().to_string(), PropValue::predicted(x)));
                             estimates.insert(t.name().to_string(), est(x));
                         }
                         stage = 3;
@@ -429,7 +442,7 @@ impl Job for ScreenJob {
                         {
                             Some((fe, Ok(h))) => {
                                 let e = Estimate { mean: h.e_above_hull, std: fe.std };
-                                props.push(("e_above_hull".into(), PropValue { value: e.mean, std: Some(e.std) }));
+                                props.push(("e_above_hull".into(), PropValue::with_std(e.mean, e.std)));
                                 estimates.insert("e_above_hull".into(), e);
                                 let ents = hull.entries();
                                 extra.insert("decomposition".into(), json!(h.decomposition.products.iter().map(|(k, x)| json!({"formula": ents[*k].composition.reduced_formula(), "fraction": x})).collect::<Vec<_>>()));

@@ -110,15 +110,8 @@ impl TrainJob {
         let arch = self.cfg.architecture();
         let mut members = Vec::new();
         for i in 0..self.cfg.members {
-            let m = Member::new(&arch, self.cfg.targets.len(), tch::Device::Cpu);
             let p = partial.join(format!("member{i}.safetensors"));
-            tch::no_grad(|| m.vs.read_safetensors(&p)).map_err(|e| {
-                JobError::Failed(format!(
-                    "cannot read {}: {}",
-                    p.display(),
-                    crate::ml::error::first_line(&e.to_string())
-                ))
-            })?;
+            let m = Member::read_weights(&arch, self.cfg.targets.len(), &p).map_err(model_err)?;
             members.push(m);
         }
         let mut ens = train::assemble(&self.cfg, members, &self.data_description(), self.seed);

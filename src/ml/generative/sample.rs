@@ -277,6 +277,36 @@ impl CrystalVae {
         self.decode_guided(z, anchors, c, o, None, progress, cancelled)
     }
 
+    /// Decode every code of `z` in chunks of 128 without constraints or anchors (the chunk at `start` is
+    /// sampled with seed `o.seed + start`, so a result does not depend on the chunking elsewhere); a
+    /// crystal that could not be built is `None`.
+    pub fn decode_in_chunks(
+        &self,
+        z: &Tensor,
+        o: &SampleOptions,
+        guide: Option<&FormulaGuide>,
+    ) -> Result<Vec<Option<Structure>>, String> {
+        let n = z.size()[0];
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let len = 128.min(n - start);
+            let oc = SampleOptions { seed: o.seed.wrapping_add(start as u64), ..o.clone() };
+            let d = self.decode_guided(
+                &z.narrow(0, start, len),
+                &[],
+                &Constraints::default(),
+                &oc,
+                guide,
+                &mut |_, _| {},
+                &|| false,
+            )?;
+            out.extend(d.into_iter().map(|d| d.structure.ok()));
+            start += len;
+        }
+        Ok(out)
+    }
+
     /// [`CrystalVae::decode_anchored`] with a property guide on the choice of formula (used when
     /// `o.guidance > 0` and charge balancing is on). With `o.formula_candidates` K > 1, each code is
     /// decoded with each of its K best formulas and keeps the crystal whose own code (encoded again)

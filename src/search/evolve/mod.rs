@@ -55,6 +55,14 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    pub const ALL: [Algorithm; 5] =
+        [Algorithm::Ga, Algorithm::Random, Algorithm::Anneal, Algorithm::Swarm, Algorithm::Bo];
+
+    /// The algorithm of this name (`ga`, `random`, `anneal`, `swarm`, `bo`).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Ga => "ga",

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::engine::RunSpec;
 use crate::engine::store::Store;
 use crate::search::evolve::ObjectiveSpec;
 use crate::studio::app::{Item, StudioApp};
@@ -39,31 +40,51 @@ fn value(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(|x| x.get("value").and_then(Value::as_f64).or_else(|| x.as_f64()))
 }
 
-/// The form's contents as `evolve` parameters.
-pub fn form_params(f: &EvolveForm) -> Value {
+/// The form's contents as a typed `evolve` spec (the engine checks its values at submission).
+pub fn form_params(f: &EvolveForm) -> Result<RunSpec, String> {
+    use crate::engine::jobs::evolve::EvolveParams;
+    use crate::search::evolve::evaluate::RelaxSettings;
+    use crate::search::evolve::{Algorithm, EvolveSettings, OperatorShares, Space};
     let [random, heredity, strain, permutation, rattle] = f.shares;
     let list =
         |s: &str| s.split([',', ' ']).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>();
-    let mut v = json!({
-        "formula_units": [f.min_units, f.max_units.max(f.min_units)],
-        "algorithm": f.algorithm,
-        "population": f.population,
-        "budget": f.budget,
-        "operators": {"random": random, "heredity": heredity, "strain": strain, "permutation": permutation, "rattle": rattle},
-        "objectives": f.objectives.split(['\n', ';']).map(str::trim).filter(|x| !x.is_empty()).collect::<Vec<_>>(),
-        "relax": {"potential": f.potential.trim()},
-        "relax_top": f.relax_top,
-    });
+    let algorithm = Algorithm::from_name(&f.algorithm).ok_or_else(|| {
+        format!(
+            "unknown algorithm {:?} (use {})",
+            f.algorithm,
+            Algorithm::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let mut search = EvolveSettings {
+        formula_units: [f.min_units, f.max_units.max(f.min_units)],
+        algorithm,
+        population: f.population,
+        budget: f.budget,
+        operators: OperatorShares { random, heredity, strain, permutation, rattle, ..OperatorShares::default() },
+        objectives: f
+            .objectives
+            .split(['\n', ';'])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect(),
+        ..EvolveSettings::default()
+    };
     match f.space.as_str() {
-        "variable" => v["elements"] = json!(list(&f.elements)),
+        "variable" => search.elements = list(&f.elements),
         "prototype" => {
-            v["space"] = json!("prototype");
-            v["elements"] = json!(list(&f.elements));
-            v["templates"] = json!(list(&f.templates));
+            search.space = Space::Prototype;
+            search.elements = list(&f.elements);
+            search.templates = list(&f.templates);
         }
-        _ => v["composition"] = json!(f.composition.trim()),
+        _ => search.composition = f.composition.trim().to_string(),
     }
-    v
+    Ok(RunSpec::Evolve(EvolveParams {
+        search,
+        relax: RelaxSettings { potential: f.potential.trim().to_string(), ..RelaxSettings::default() },
+        relax_top: f.relax_top,
+        ..EvolveParams::default()
+    }))
 }
 
 /// The evolution view of `run`, read from the project at `project` (off the UI thread). A project that
@@ -339,9 +360,13 @@ impl StudioApp {
             }
         }
         if launch {
-            let params = form_params(&self.state.evolve);
-            self.start_run("evolve", params, 1);
-            self.state.dock_tab = DockTab::Evolution;
+            match form_params(&self.state.evolve) {
+                Ok(spec) => {
+                    self.start_run(spec, 1);
+                    self.state.dock_tab = DockTab::Evolution;
+                }
+                Err(e) => self.toast(format!("Cannot start evolve: {e}"), true),
+            }
         }
     }
 }

@@ -26,8 +26,12 @@ use eframe::egui;
 use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points, Polygon};
 
 use super::raster::{ScatterCache, key_of};
+use crate::engine::RunSpec;
+use crate::engine::jobs::generate::GenerateParams;
+use crate::ml::Target;
 use crate::ml::generative::CrystalVae;
 use crate::ml::generative::projection::{MapMethod, Projection, TSNE_EPOCHS, TSNE_PERPLEXITY};
+use crate::search::generate::{CampaignSettings, Mode, PropertyTarget};
 use crate::studio::app::{Item, StudioApp, column_value};
 use crate::studio::state::Column;
 
@@ -252,35 +256,55 @@ impl StudioApp {
         }
     }
 
-    /// The target as `generate` understands it.
-    pub fn latent_targets(&self) -> Vec<String> {
-        let mut targets = vec![format!(
-            "band_gap in [{:.2}, {:.2}]",
-            self.latent.gap_lo.min(self.latent.gap_hi),
-            self.latent.gap_lo.max(self.latent.gap_hi)
-        )];
+    /// The target the controls set, typed.
+    pub fn latent_targets(&self) -> Vec<PropertyTarget> {
+        // Targets in steps of 0.01 eV (the handle's resolution), so runs read as they were meant.
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        let (lo, hi) = (r(self.latent.gap_lo.min(self.latent.gap_hi)), r(self.latent.gap_lo.max(self.latent.gap_hi)));
+        let mut targets = vec![PropertyTarget { target: Target::BandGap, lo, hi, extreme: None }];
         if self.latent.use_fe_max {
-            targets.push(format!("formation_energy_per_atom < {:.2}", self.latent.fe_max));
+            targets.push(PropertyTarget {
+                target: Target::FormationEnergyPerAtom,
+                lo: f64::NEG_INFINITY,
+                hi: r(self.latent.fe_max),
+                extreme: None,
+            });
         }
         targets
     }
 
+    /// A `generate` spec of `n` crystals in batches of `batch` with these settings (two Langevin steps
+    /// per noise level: the studio's quick decoding).
+    fn generate_spec(n: usize, batch: usize, seeds: Vec<String>, settings: CampaignSettings) -> RunSpec {
+        let mut settings = settings;
+        settings.sampling.steps_per_level = 2;
+        RunSpec::Generate(GenerateParams { n, batch, seeds, settings, ..GenerateParams::default() })
+    }
+
     /// The `generate` run the target controls start.
-    fn latent_target_params(&self) -> serde_json::Value {
-        let mode = if self.latent.conditional { "conditional" } else { "sample" };
-        let guidance = if self.latent.guided { crate::ml::generative::sample::DEFAULT_GUIDANCE } else { 0.0 };
-        let mut p = serde_json::json!({"n": self.latent.n.max(1), "batch": 16, "settings": {"mode": mode, "targets": self.latent_targets(), "sampling": {"steps_per_level": 2, "guidance": guidance}, "oversample": self.latent.best_of.max(1)}});
-        if self.latent.relax {
-            p["relax"] = serde_json::json!("chgnet");
+    fn latent_target_params(&self) -> RunSpec {
+        let mut settings = CampaignSettings {
+            mode: if self.latent.conditional { Mode::Conditional } else { Mode::Sample },
+            targets: self.latent_targets(),
+            oversample: self.latent.best_of.max(1),
+            ..CampaignSettings::default()
+        };
+        settings.sampling.guidance =
+            if self.latent.guided { crate::ml::generative::sample::DEFAULT_GUIDANCE } else { 0.0 };
+        let mut spec = Self::generate_spec(self.latent.n.max(1), 16, Vec::new(), settings);
+        if let RunSpec::Generate(p) = &mut spec
+            && self.latent.relax
+        {
+            p.relax = "chgnet".into();
         }
-        p
+        spec
     }
 
     /// Start a generation run towards the form's targets; its crystals arrive in the gallery and on
     /// both plots (the Runs tab has its progress and log).
     pub fn latent_generate_for_target(&mut self) {
-        let params = self.latent_target_params();
-        self.latent.target_run = self.submit_run("generate", params, 0, false);
+        let spec = self.latent_target_params();
+        self.latent.target_run = self.submit_run(spec, 0, false);
     }
 
     /// Retarget: cancel the panel's running target run, if any, and start one towards the new target,
@@ -291,8 +315,8 @@ impl StudioApp {
         {
             let _ = engine.cancel(id);
         }
-        let params = self.latent_target_params();
-        self.latent.target_run = self.submit_run("generate", params, 0, false);
+        let spec = self.latent_target_params();
+        self.latent.target_run = self.submit_run(spec, 0, false);
     }
 
     /// Start an interpolation run from the marked start crystal to the selected dataset crystal.
@@ -301,8 +325,9 @@ impl StudioApp {
             self.toast("Mark a start crystal, then select the end crystal (both from the dataset)", true);
             return;
         };
-        let params = serde_json::json!({"n": 12, "batch": 12, "seeds": [format!("oqmd-icsd-{a}"), format!("oqmd-icsd-{b}")], "settings": {"mode": "interpolate", "sampling": {"steps_per_level": 2}}});
-        self.latent.path_run = self.submit_run("generate", params, 0, false);
+        let seeds = vec![format!("oqmd-icsd-{a}"), format!("oqmd-icsd-{b}")];
+        let settings = CampaignSettings { mode: Mode::Interpolate, ..CampaignSettings::default() };
+        self.latent.path_run = self.submit_run(Self::generate_spec(12, 12, seeds, settings), 0, false);
         self.latent.playing = None;
     }
 
@@ -336,7 +361,9 @@ impl StudioApp {
     }
 
     fn in_target(&self, fe: Option<f64>, gap: Option<f64>) -> bool {
-        let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
+        // Targets in steps of 0.01 eV (the handle's resolution), so runs read as they were meant.
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        let (lo, hi) = (r(self.latent.gap_lo.min(self.latent.gap_hi)), r(self.latent.gap_lo.max(self.latent.gap_hi)));
         gap.is_some_and(|g| g >= lo && g <= hi)
             && (!self.latent.use_fe_max || fe.is_some_and(|f| f < self.latent.fe_max))
     }
@@ -620,11 +647,11 @@ impl StudioApp {
                 (Some(item), _) => self.select(item),
                 (None, Some(p)) => {
                     let z = map.projection.lift([p.x, p.y]);
-                    self.start_run(
-                        "generate",
-                        serde_json::json!({"n": 1, "batch": 1, "settings": {"mode": "decode", "points": [z]}}),
-                        0,
-                    );
+                    let settings =
+                        CampaignSettings { mode: Mode::Decode, points: vec![z], ..CampaignSettings::default() };
+                    let spec =
+                        RunSpec::Generate(GenerateParams { n: 1, batch: 1, settings, ..GenerateParams::default() });
+                    self.start_run(spec, 0);
                 }
                 _ => {}
             }
@@ -663,7 +690,9 @@ impl StudioApp {
                 .collect()
         });
         let backdrop = &self.latent.plane_scatter;
-        let (lo, hi) = (self.latent.gap_lo.min(self.latent.gap_hi), self.latent.gap_lo.max(self.latent.gap_hi));
+        // Targets in steps of 0.01 eV (the handle's resolution), so runs read as they were meant.
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        let (lo, hi) = (r(self.latent.gap_lo.min(self.latent.gap_hi)), r(self.latent.gap_lo.max(self.latent.gap_hi)));
         let handle = [self.latent.fe_max, 0.5 * (lo + hi)];
         let (hits, misses): (Vec<&Shown>, Vec<&Shown>) = shown
             .iter()

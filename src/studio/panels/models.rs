@@ -120,16 +120,18 @@ impl StudioApp {
                         )
                         .clicked()
                     {
-                        match shipped::config(name)
-                            .ok_or_else(|| "no config".to_string())
-                            .and_then(|t| crate::engine::jobs::split_config(t, true).map_err(|e| e.to_string()))
-                        {
-                            Ok((seed, _, mut params)) => {
+                        match shipped::config(name).ok_or_else(|| "no config".to_string()).and_then(|t| {
+                            crate::engine::RunConfig::parse("train", t, true, None).map_err(|e| e.to_string())
+                        }) {
+                            Ok(crate::engine::RunConfig {
+                                spec: crate::engine::RunSpec::Train(mut p), seed, ..
+                            }) => {
                                 let out = self.project.with_file_name(format!("{name}-retrained.safetensors"));
-                                params["out"] = serde_json::json!(out.display().to_string());
-                                params["name"] = serde_json::json!(format!("{name}-retrained"));
-                                self.start_run("train", params, seed);
+                                p.out = out.display().to_string();
+                                p.name = format!("{name}-retrained");
+                                self.start_run(crate::engine::RunSpec::Train(p), seed);
                             }
+                            Ok(_) => self.toast(format!("The training config of {name} is not a train run"), true),
                             Err(e) => self.toast(format!("Cannot read the training config of {name}: {e}"), true),
                         }
                     }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_plot::{Plot, PlotPoints, Points};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::engine::RunSpec;
 use crate::engine::jobs::screen::STAGES;
 use crate::engine::store::Store;
 use crate::studio::app::{Item, StudioApp};
@@ -29,20 +30,21 @@ fn value(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(|x| x.get("value").and_then(Value::as_f64).or_else(|| x.as_f64()))
 }
 
-/// The form's contents as `screen` parameters.
-pub fn form_params(f: &crate::studio::state::ScreenForm) -> Value {
+/// The form's contents as a typed `screen` spec (the engine checks its values at submission).
+pub fn form_params(f: &crate::studio::state::ScreenForm) -> RunSpec {
     let list = |s: &str, sep: &[char]| {
         s.split(sep).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>()
     };
-    json!({
-        "templates": list(&f.templates, &[',', ' ']),
-        "threshold": f.threshold,
-        "excluded_elements": list(&f.excluded, &[',', ' ']),
-        "max_atoms": f.max_atoms,
-        "constraints": list(&f.constraints, &['\n', ';']),
-        "objectives": list(&f.objectives, &['\n', ';']),
-        "min_probability": f.min_probability,
-        "relax_top": f.relax_top,
+    RunSpec::Screen(crate::engine::jobs::screen::ScreenParams {
+        templates: list(&f.templates, &[',', ' ']),
+        threshold: f.threshold,
+        excluded_elements: list(&f.excluded, &[',', ' ']),
+        max_atoms: f.max_atoms,
+        constraints: list(&f.constraints, &['\n', ';']),
+        objectives: list(&f.objectives, &['\n', ';']),
+        min_probability: f.min_probability,
+        relax_top: f.relax_top,
+        ..Default::default()
     })
 }
 
@@ -209,8 +211,8 @@ impl StudioApp {
             self.select(Item::Candidate(id));
         }
         if launch {
-            let params = form_params(&self.state.screen);
-            self.start_run("screen", params, 1);
+            let spec = form_params(&self.state.screen);
+            self.start_run(spec, 1);
             self.state.dock_tab = DockTab::Screening;
         }
     }
