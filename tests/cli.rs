@@ -5,33 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
-fn geode(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geode-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::*;
 
 #[test]
 fn info_json_matches_pymatgen_for_the_example() {
@@ -136,4 +111,31 @@ fn dataset_commands() {
     assert!(text.lines().count() > 1500);
     assert!(text.lines().skip(1).all(|l| l.split(',').nth(3) == Some("test")));
     std::fs::remove_dir_all(&d).ok();
+}
+
+/// Every command and every argument of `geode` says what it is for in `--help`.
+#[test]
+fn every_command_and_argument_has_a_description() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                missing.push(format!("{path} --{id}"));
+            }
+        }
+        for s in cmd.get_subcommands() {
+            let sub = format!("{path} {}", s.get_name());
+            if s.get_name() != "help" && s.get_about().is_none() && s.get_long_about().is_none() {
+                missing.push(format!("{sub} (the command itself)"));
+            }
+            walk(s, &sub, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&geode::cli::Cli::command(), "geode", &mut missing);
+    assert!(missing.is_empty(), "{} undocumented:\n{}", missing.len(), missing.join("\n"));
 }

@@ -1,37 +1,11 @@
 //! `geode hull` and `geode chem` as a user runs them, checked against pymatgen's and SMACT's answers
 //! stored in the fixtures (`tests/fixtures/hull_pymatgen.json`, `smact_validity.json`).
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use geode::data::Dataset;
 use serde_json::Value;
 
-fn geode(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
-    )
-    .unwrap()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geode-cli-screening-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
-}
+mod common;
+use common::*;
 
 #[test]
 fn hull_from_csv_matches_pymatgen() {

@@ -30,7 +30,7 @@ fn outcome(project: &Path, run_id: i64) -> Vec<(i64, String, Value)> {
 
 fn run_to_end(project: &Path, threads: usize, params: &Value, seed: u64) -> i64 {
     let engine = Engine::new(project, threads, 1).unwrap();
-    let id = engine.submit(&RunSpec::from_params("analyze", &params).unwrap(), seed, 0).unwrap();
+    let id = engine.submit(&RunSpec::from_params("analyze", params).unwrap(), seed, 0).unwrap();
     engine.wait_idle();
     let store = Store::open(project).unwrap();
     assert_eq!(store.run(id).unwrap().status, "finished", "{:?}", store.run(id).unwrap().error);

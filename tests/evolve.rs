@@ -168,6 +168,13 @@ fn evolve_run_records_individuals_lineage_and_the_best() {
     let s = geode::io::cif::parse(cif, "best.cif", &Default::default()).unwrap().remove(0);
     assert_eq!(s.reduced_formula(), "Ar");
     assert!((best["energy_per_atom"].as_f64().unwrap() - fcc_energy()).abs() < 0.01 * fcc_energy().abs());
+    // `best.id` is the store's candidate id, the one `geode candidates show` takes.
+    let best_id = best["id"].as_i64().expect("best.id is a candidate id");
+    assert_eq!(store.candidate_structure(best_id).unwrap().reduced_formula(), "Ar");
+    assert_eq!(
+        store.query_candidates(None, Some(id), None, None).unwrap().iter().find(|r| r.id == best_id).unwrap().seq,
+        best["seq"].as_i64().unwrap()
+    );
     // The family tree is in the store: offspring point at earlier candidates of the run.
     let rows = store.query_candidates(None, Some(id), None, None).unwrap();
     let mut linked = 0;

@@ -3,38 +3,12 @@
 //! the shipped models; a cancelled training run resumes; bad configs name the key.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use geode::engine::{Engine, Store};
 use serde_json::{Value, json};
 
-fn geode(args: &[&str]) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_geode")).args(args).env("OMP_NUM_THREADS", "1").output().expect("run geode");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geode-models-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::*;
 
 fn check_prediction(v: &Value, target: &str) {
     let p = &v[target];

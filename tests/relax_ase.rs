@@ -8,6 +8,9 @@ use geode::energy::{Calculator, LennardJones, RelaxOptions, relax};
 use nalgebra::Vector3;
 use serde_json::Value;
 
+mod common;
+use common::*;
+
 fn fixture() -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lj_ase.json")).unwrap(),
@@ -164,15 +167,6 @@ fn relaxation_can_be_stopped_and_rejects_bad_options() {
         })
         .unwrap();
     assert!((fixed.structure.volume() - s.volume()).abs() < 1e-9 && fixed.converged && fixed.evaluation.fmax() < 1e-3);
-}
-
-fn geode(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geode")).args(args).output().expect("run geode");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -4,40 +4,13 @@
 //! failed config or a foreign file, structure-only stdout for `show --format`, and exports with σ.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use geode::engine::store::{NewCandidate, PropValue, StepCommit};
 use geode::engine::{RunSpec, Store};
 use serde_json::{Value, json};
 
-fn geode_in(dir: Option<&Path>, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_geode"));
-    cmd.args(args).env("OMP_NUM_THREADS", "1");
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    let out = cmd.output().expect("run geode");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn geode(args: &[&str]) -> (i32, String, String) {
-    geode_in(None, args)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geode-seams-{}-{name}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::*;
 
 /// A project with three candidates carrying predictions (mean, σ, 90 % interval), as a screen would.
 fn project_with_predictions(dir: &Path) -> PathBuf {
@@ -269,21 +242,10 @@ fn exports_carry_sigma_intervals_units_and_provenance() {
 
 #[test]
 fn multi_file_commands_skip_bad_files_alike_and_flag_unseen_elements() {
-    use geode::crystal::{Element, Lattice, Structure};
-    use nalgebra::Vector3;
+    use geode::crystal::Element;
     let d = tmp("multi");
     let good = d.join("ar.cif");
-    let ar = Structure::from_cart(
-        Lattice::cubic(5.26).unwrap(),
-        vec![Element::from_symbol("Ar").unwrap(); 4],
-        &[
-            Vector3::zeros(),
-            Vector3::new(0.0, 2.63, 2.63),
-            Vector3::new(2.63, 0.0, 2.63),
-            Vector3::new(2.63, 2.63, 0.0),
-        ],
-    )
-    .unwrap();
+    let ar = fcc(5.26, "Ar");
     geode::io::write_structures(&good, &[ar], None).unwrap();
     let bad = d.join("bad.cif");
     std::fs::write(&bad, "data_x\n_cell_length_a 3\n").unwrap();
@@ -305,12 +267,7 @@ fn multi_file_commands_skip_bad_files_alike_and_flag_unseen_elements() {
     // An element the shipped models never saw in training: the prediction says it is an extrapolation.
     let seen = geode::ml::embedded_training_elements();
     let unseen = (1..=94).map(|z| Element::from_z(z).unwrap()).find(|e| !seen.contains(e)).expect("an unseen element");
-    let s = Structure::from_cart(
-        Lattice::cubic(5.6).unwrap(),
-        vec![unseen, Element::from_symbol("Cl").unwrap()],
-        &[Vector3::zeros(), Vector3::new(2.8, 2.8, 2.8)],
-    )
-    .unwrap();
+    let s = rock_salt(5.6, unseen.symbol(), "Cl");
     let f = d.join("unseen.cif");
     geode::io::write_structures(&f, &[s], None).unwrap();
     let (_, out, _) = geode(&["predict", "--model", "composition", "--json", f.to_str().unwrap()]);

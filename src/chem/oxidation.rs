@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::crystal::composition::gcd;
 use crate::crystal::{Composition, Element};
 
 /// Which oxidation-state table to use.
@@ -246,10 +247,6 @@ pub fn most_plausible(comp: &Composition, opts: ValidityOptions) -> Option<Vec<(
     let order = comp.sorted_elements();
     out.sort_by_key(|(e, _)| order.iter().position(|x| x == e));
     Some(out)
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// SMACT's `smact_validity`: amounts are truncated to integers and divided by their gcd, then every

@@ -12,6 +12,7 @@ use crate::crystal::{Composition, Element};
 pub enum ChemAction {
     /// SMACT validity (charge neutrality with ICSD-24 oxidation states and the Pauling test) of formulas
     Validate {
+        /// Formulas to check, e.g. Fe2O3 LiFePO4
         #[arg(required = true)]
         formulas: Vec<String>,
         /// Metals-only compositions are not valid automatically
@@ -20,16 +21,19 @@ pub enum ChemAction {
         /// Skip the Pauling electronegativity test
         #[arg(long)]
         no_pauling: bool,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// Charge-neutral stoichiometries of an element set (SMACT's smact_filter), e.g. `Li Fe O`
     Stoichiometries {
+        /// Element symbols, e.g. Li Fe O
         #[arg(required = true)]
         elements: Vec<String>,
         /// Largest amount of any element
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = crate::cli::whole_u32)]
         threshold: u32,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -44,6 +48,7 @@ pub enum ChemAction {
         /// Compositions that turn into this one (default: compositions this one turns into)
         #[arg(long)]
         to_this: bool,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },

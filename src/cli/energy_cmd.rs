@@ -83,7 +83,26 @@ pub fn energy(files: &[PathBuf], spec: &str, json_out: bool) -> anyhow::Result<i
     Ok(if failed { 1 } else { 0 })
 }
 
+/// Fail before any work when `output` cannot be written: an unknown format, or a file that cannot be
+/// created there (the probe leaves no file behind).
+fn check_writable(output: &Path) -> anyhow::Result<()> {
+    if io::Format::from_path(output).is_none() {
+        bail!("{}: unknown output format (use .cif, .vasp/POSCAR, .extxyz or .json)", output.display());
+    }
+    let existed = output.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    if !existed {
+        std::fs::remove_file(output).ok();
+    }
+    Ok(())
+}
+
 pub fn relax_file(input: &Path, output: &Path, spec: &str, opts: RelaxOptions, json_out: bool) -> anyhow::Result<i32> {
+    check_writable(output)?;
     let calc = potential(spec)?;
     let structures = io::read_structures(input)?;
     let [start] = structures.as_slice() else {

@@ -25,13 +25,16 @@ pub enum EvolveAction {
         /// Formula of the cell, e.g. SrTiO3 or Na4Cl4 (atoms per primitive cell)
         #[arg(long)]
         composition: String,
-        #[arg(long, default_value_t = 10)]
+        /// How many structures to make
+        #[arg(long, default_value_t = 10, value_parser = crate::cli::whole)]
         n: usize,
-        /// Space-group number; default: a random feasible group per structure
-        #[arg(long)]
+        /// Space-group number (1-230); default: a random feasible group per structure
+        #[arg(long, value_parser = crate::cli::space_group)]
         space_group: Option<u8>,
-        #[arg(long, default_value_t = 0)]
+        /// Random seed
+        #[arg(long, default_value_t = 0, value_parser = crate::cli::whole_u64)]
         seed: u64,
+        /// Folder the CIFs go to (created if missing)
         #[arg(long)]
         out: PathBuf,
     },
@@ -43,12 +46,14 @@ pub enum EvolveAction {
         /// space groups N or M (TiO2@136/141: rutile or anatase, whichever the potential ranks lower)
         #[arg(long, default_value = "Si,NaCl,MgO,ZnO,TiO2@136/141,GaAs,SrTiO3")]
         systems: String,
-        #[arg(long, default_value_t = 10)]
+        /// Independent searches (seeds) per system and method
+        #[arg(long, default_value_t = 10, value_parser = crate::cli::whole_u64)]
         seeds: u64,
         /// Structures evaluated per search
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 60, value_parser = crate::cli::whole)]
         budget: usize,
-        #[arg(long, default_value_t = 10)]
+        /// Structures per generation
+        #[arg(long, default_value_t = 10, value_parser = crate::cli::whole)]
         population: usize,
         /// ga, anneal, swarm or bo (compared with random)
         #[arg(long, default_value = "ga")]
@@ -56,8 +61,10 @@ pub enum EvolveAction {
         /// eV/Å
         #[arg(long, default_value_t = 0.1)]
         fmax: f64,
-        #[arg(long, default_value_t = 250)]
+        /// FIRE steps per relaxation at most
+        #[arg(long, default_value_t = 250, value_parser = crate::cli::whole)]
         steps: usize,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },

@@ -25,16 +25,18 @@ pub enum GenerateAction {
         #[arg(long, default_value = "crystal-vae")]
         model: String,
         /// Test crystals to reconstruct
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = crate::cli::whole)]
         n_reconstruct: usize,
         /// Optimisation paths (CDVAE: 100)
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = crate::cli::whole)]
         n_paths: usize,
         /// Crystals generated per band-gap window
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = crate::cli::whole)]
         n_target: usize,
-        #[arg(long, default_value_t = 5)]
+        /// Langevin steps per noise level when decoding
+        #[arg(long, default_value_t = 5, value_parser = crate::cli::whole)]
         steps_per_level: usize,
+        /// Composition temperature (fractions ∝ p^(1/T); below 1 sharpens)
         #[arg(long, default_value_t = 1.0)]
         composition_temperature: f64,
         /// Keep the heads' rounded formulas even when they are not charge-balanced
@@ -43,17 +45,19 @@ pub enum GenerateAction {
         /// Weight of the composition model's guidance on formulas (0 = off; see `geode generate --guidance`)
         #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_GUIDANCE)]
         guidance: f64,
+        /// Composition model that guides formulas towards the targets
         #[arg(long, default_value = crate::search::generate::DEFAULT_GUIDE_MODEL)]
         guide_model: String,
         /// Weight of the element-count prior on formulas (0 = off; see `geode generate --element-prior`)
         #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
         element_prior: f64,
         /// Codes decoded per crystal kept in the band-gap windows (see `geode generate --oversample`)
-        #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE)]
+        #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE, value_parser = crate::cli::whole)]
         oversample: usize,
         /// Formulas tried per code in every decoding (see `geode generate --formula-candidates`)
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
         formula_candidates: u64,
+        /// Forward model that judges the generated crystals (hit rates)
         #[arg(long, default_value = "graph")]
         property_model: String,
         /// Also symmetrise and relax every valid crystal of the band-gap windows with this potential
@@ -62,8 +66,9 @@ pub enum GenerateAction {
         #[arg(long, value_name = "POTENTIAL")]
         relax: Option<String>,
         /// FIRE steps per relaxation
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 300, value_parser = crate::cli::whole)]
         relax_steps: usize,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -79,7 +84,7 @@ pub enum GenerateAction {
         #[arg(long, default_value_t = crate::ml::generative::projection::TSNE_PERPLEXITY)]
         perplexity: f64,
         /// t-SNE epochs
-        #[arg(long, default_value_t = crate::ml::generative::projection::TSNE_EPOCHS)]
+        #[arg(long, default_value_t = crate::ml::generative::projection::TSNE_EPOCHS, value_parser = crate::cli::whole)]
         epochs: usize,
         /// Only this split (train, val, test); all crystals by default
         #[arg(long)]
@@ -90,14 +95,19 @@ pub enum GenerateAction {
         /// The CSV to write
         #[arg(long)]
         out: PathBuf,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// Refit a generator's latent prior (a Gaussian of the training split's codes) and rewrite the file
-    FitPrior { model: PathBuf },
+    FitPrior {
+        /// The generator file (.safetensors) whose prior is refitted and rewritten
+        model: PathBuf,
+    },
     /// Score a folder of crystals (CIF, POSCAR, extxyz…): validity, uniqueness, novelty against the
     /// training split, Wasserstein distances to and coverage (COV-R, COV-P) of the test split
     Eval {
+        /// Folder of crystals to score (CIF, POSCAR, extxyz, JSON files)
         dir: PathBuf,
         /// Forward model for the formation-energy distribution
         #[arg(long, default_value = "graph")]
@@ -113,11 +123,12 @@ pub enum GenerateAction {
         #[arg(long, value_name = "POTENTIAL")]
         relax: Option<String>,
         /// S.U.N. on the first N crystals only (relaxation is the slow part)
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = crate::cli::whole)]
         relax_limit: Option<usize>,
         /// FIRE steps per relaxation
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 300, value_parser = crate::cli::whole)]
         relax_steps: usize,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -126,7 +137,7 @@ pub enum GenerateAction {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Number of crystals
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::cli::whole)]
     pub n: usize,
     /// Property target, repeatable: 'band_gap in [1.5,2.0]', 'formation_energy_per_atom < -1', 'min formation_energy_per_atom'
     #[arg(long)]
@@ -134,9 +145,11 @@ pub struct GenerateArgs {
     /// Allowed elements, comma-separated (e.g. Li,Fe,P,O)
     #[arg(long, value_delimiter = ',')]
     pub elements: Vec<String>,
-    #[arg(long)]
+    /// Fewest atoms per cell
+    #[arg(long, value_parser = crate::cli::whole)]
     pub min_atoms: Option<usize>,
-    #[arg(long)]
+    /// Most atoms per cell
+    #[arg(long, value_parser = crate::cli::whole)]
     pub max_atoms: Option<usize>,
     /// sample (from the prior; with --target, moved towards it by latent optimisation), conditional
     /// (around training crystals whose DFT labels meet the --target, then optimised), around (the
@@ -156,9 +169,10 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "graph")]
     pub property_model: String,
     /// Langevin steps per noise level
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::cli::whole)]
     pub steps_per_level: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Random seed (codes and decoding)
+    #[arg(long, default_value_t = 0, value_parser = crate::cli::whole_u64)]
     pub seed: u64,
     /// Composition temperature (fractions ∝ p^(1/T); below 1 sharpens)
     #[arg(long, default_value_t = 1.0)]
@@ -203,7 +217,7 @@ pub struct GenerateArgs {
     /// the one whose structure, encoded again by the generator, its own property heads put nearest
     /// the targets (cycle consistency; the forward model that reports the properties plays no part).
     /// 1 keeps every code; each step up costs one more decoding per crystal
-    #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE)]
+    #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE, value_parser = crate::cli::whole)]
     pub oversample: usize,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
@@ -212,10 +226,10 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "POTENTIAL")]
     pub relax: Option<String>,
     /// FIRE steps per relaxation
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = crate::cli::whole)]
     pub relax_steps: usize,
     /// Crystals decoded together
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::cli::whole)]
     pub batch: usize,
     /// Write only valid crystals (structure and SMACT composition)
     #[arg(long)]

@@ -44,7 +44,9 @@ pub enum Command {
     },
     /// Convert between structure formats (format from the extensions unless given)
     Convert {
+        /// Structure file to read
         input: PathBuf,
+        /// File to write (format from its extension unless --to is given)
         output: PathBuf,
         /// Input format: cif, poscar, extxyz, db, json (default: detected from content)
         #[arg(long)]
@@ -64,6 +66,7 @@ pub enum Command {
     },
     /// Runs of a project: list, show, resume, cancel
     Runs {
+        /// Project file (.geode)
         #[arg(long, default_value = "project.geode", global = true)]
         project: PathBuf,
         #[command(subcommand)]
@@ -71,11 +74,13 @@ pub enum Command {
     },
     /// Every property name (with its unit) that --where, --sort, constraints, objectives and targets take
     Properties {
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// Candidates of a project: list (filter, sort), show, export, annotate
     Candidates {
+        /// Project file (.geode)
         #[arg(long, default_value = "project.geode", global = true)]
         project: PathBuf,
         #[command(subcommand)]
@@ -83,11 +88,13 @@ pub enum Command {
     },
     /// Predict formation energy and band gap (mean, σ, 90 % interval) for structure files
     Predict {
+        /// Structure files (CIF, POSCAR/CONTCAR, extxyz, ASE .db, pymatgen JSON)
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// A shipped model (graph, composition, composition-oqmd), a .safetensors ensemble or a TorchScript .pt
         #[arg(long, default_value = "graph")]
         model: String,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -165,11 +172,13 @@ pub enum Command {
         /// Write one CIF per candidate into this directory
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// Energy (eV), energy per atom, forces (eV/Å) and stress (GPa) of every structure in the files
     Energy {
+        /// Structure files (CIF, POSCAR/CONTCAR, extxyz, ASE .db, pymatgen JSON)
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
@@ -183,7 +192,9 @@ pub enum Command {
     /// Relax positions and cell with FIRE (ASE's algorithm and defaults) and write the result; exit code 3
     /// when not converged within --steps
     Relax {
+        /// Structure file holding the one structure to relax
         input: PathBuf,
+        /// Where the relaxed structure goes (.cif, .vasp, .extxyz, .json); checked before relaxing
         output: PathBuf,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
         /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
@@ -193,7 +204,7 @@ pub enum Command {
         #[arg(long, default_value_t = 0.05)]
         fmax: f64,
         /// At most this many steps
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = crate::cli::whole)]
         steps: usize,
         /// Keep the cell fixed (positions only)
         #[arg(long)]
@@ -201,6 +212,7 @@ pub enum Command {
         /// Keep the starting space group, found at this tolerance (Å), as ASE's FixSymmetry
         #[arg(long, value_name = "ANGSTROM")]
         symprec: Option<f64>,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -299,4 +311,32 @@ fn properties(json: bool) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// clap parser for counts and sizes: a whole number ≥ 0, refused in plain words otherwise (clap's own
+/// message for `-3` would be "invalid digit found in string").
+pub(crate) fn whole(s: &str) -> Result<usize, String> {
+    whole_u64(s).and_then(|x| usize::try_from(x).map_err(|_| format!("{s} is too large")))
+}
+
+/// [`whole`] for 64-bit values (seeds).
+pub(crate) fn whole_u64(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!("expected a whole number ≥ 0, got the negative number {t}"));
+    }
+    t.parse::<u64>().map_err(|_| format!("expected a whole number ≥ 0, got {t:?}"))
+}
+
+/// [`whole`] for 32-bit values.
+pub(crate) fn whole_u32(s: &str) -> Result<u32, String> {
+    whole_u64(s).and_then(|x| u32::try_from(x).map_err(|_| format!("{s} is too large (at most {})", u32::MAX)))
+}
+
+/// clap parser for an international space-group number, 1 to 230.
+pub(crate) fn space_group(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if (1..=230).contains(&n) => Ok(n as u8),
+        _ => Err(format!("expected a space-group number from 1 to 230, got {s:?}")),
+    }
 }

@@ -108,6 +108,7 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
 pub enum ModelAction {
     /// The shipped models with their cards
     List {
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
@@ -116,6 +117,7 @@ pub enum ModelAction {
         /// A shipped name, a .safetensors ensemble or a TorchScript .pt model (default: every shipped model)
         #[arg(long)]
         model: Option<String>,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },

@@ -37,10 +37,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "project.geode")]
     pub project: PathBuf,
     /// Override the config's seed
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::whole_u64)]
     pub seed: Option<u64>,
     /// Worker threads (default: all cores but one)
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::whole)]
     pub threads: Option<usize>,
     /// Print the finished run as JSON instead of a progress bar and summary
     #[arg(long)]
@@ -149,6 +149,69 @@ pub fn run(
     follow(&engine, run_id, json_out)
 }
 
+/// A finished run's result in a few readable lines (the whole result is behind `--json` and
+/// `geode runs show ID --json`).
+fn summary(kind: &str, r: &Value, run_id: i64, project: &Path) -> Vec<String> {
+    let num = |v: &Value| match v {
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        Value::Number(n) => format!("{:.4}", n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let p = project.display();
+    match kind {
+        "screen" => {
+            let funnel: Vec<String> =
+                crate::engine::jobs::screen::STAGES.iter().map(|s| format!("{s} {}", num(&r["funnel"][*s]))).collect();
+            vec![
+                format!("funnel: {}", funnel.join(" → ")),
+                format!(
+                    "passed every constraint: {}; on the Pareto front: {}; relaxed: {}",
+                    num(&r["passed"]),
+                    num(&r["pareto_front"]),
+                    num(&r["relaxed"])
+                ),
+                format!(
+                    "ranked: geode candidates list --project {p} --run {run_id} --where \"stage = 'constraints'\" --sort pareto_rank"
+                ),
+            ]
+        }
+        "evolve" => {
+            let b = &r["best"];
+            let mut out = vec![format!(
+                "evaluated {} structures in {} generations ({} duplicates, {} failed)",
+                num(&r["evaluated"]),
+                num(&r["generations"]),
+                num(&r["duplicates"]),
+                num(&r["failed"])
+            )];
+            if !b.is_null() {
+                out.push(format!(
+                    "best: candidate {} {} ({} sites, {}), {} eV/atom, generation {} ({})",
+                    num(&b["id"]),
+                    num(&b["formula"]),
+                    num(&b["n_sites"]),
+                    b["space_group"]["symbol"].as_str().unwrap_or("space group unknown"),
+                    num(&b["energy_per_atom"]),
+                    num(&b["generation"]),
+                    num(&b["operator"])
+                ));
+                out.push(format!("its structure: geode candidates show {} --project {p} --format cif", num(&b["id"])));
+            }
+            out
+        }
+        _ => match r.as_object() {
+            Some(m) => m
+                .iter()
+                .filter(|(_, v)| !v.is_object() && !v.is_array())
+                .map(|(k, v)| format!("{}: {}", k.replace('_', " "), num(v)))
+                .collect(),
+            None => Vec::new(),
+        },
+    }
+}
+
 /// Resume an unfinished run and follow it.
 pub fn resume(run_id: i64, project: &Path, threads: Option<usize>, json_out: bool) -> anyhow::Result<i32> {
     let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
@@ -203,11 +266,12 @@ fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&row)?);
     } else {
         match status {
-            RunStatus::Finished => eprintln!(
-                "run {run_id} finished: {} candidates; result {}",
-                row.n_candidates,
-                row.result.unwrap_or(Value::Null)
-            ),
+            RunStatus::Finished => {
+                eprintln!("run {run_id} ({}) finished: {} candidates", row.kind, row.n_candidates);
+                for line in summary(&row.kind, row.result.as_ref().unwrap_or(&Value::Null), run_id, engine.project()) {
+                    eprintln!("  {line}");
+                }
+            }
             RunStatus::Cancelled => eprintln!(
                 "run {run_id} cancelled after {} candidates; continue with: geode runs resume {run_id} --project {}",
                 row.n_candidates,
@@ -227,27 +291,41 @@ fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
 pub enum RunsAction {
     /// All runs of the project
     List {
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// One run: parameters, status, progress, result and log
     Show {
+        /// Run id
         id: i64,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// Continue an interrupted, paused or cancelled run from its last checkpoint
     Resume {
+        /// Run id
         id: i64,
-        #[arg(long)]
+        /// Worker threads (default: all cores but one)
+        #[arg(long, value_parser = crate::cli::whole)]
         threads: Option<usize>,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// Ask a run (possibly running in another process) to stop; its state is kept for resume
-    Cancel { id: i64 },
+    Cancel {
+        /// Run id
+        id: i64,
+    },
     /// Add structures (files of any supported format) to an evolve run's next generation
-    Inject { id: i64, files: Vec<PathBuf> },
+    Inject {
+        /// Run id (an evolve run)
+        id: i64,
+        /// Structure files (CIF, POSCAR/CONTCAR, extxyz, ASE .db, pymatgen JSON)
+        files: Vec<PathBuf>,
+    },
 }
 
 /// A numeric property of a candidate row (stored as `{value, std}` or a bare number).
@@ -407,16 +485,21 @@ pub enum CandidatesAction {
         /// Sort key (a property or id, formula, n_sites); prefix with - for descending
         #[arg(long, allow_hyphen_values = true)]
         sort: Option<String>,
+        /// Only the candidates of this run
         #[arg(long)]
         run: Option<i64>,
-        #[arg(long, default_value_t = 50)]
+        /// At most this many candidates
+        #[arg(long, default_value_t = 50, value_parser = crate::cli::whole)]
         limit: usize,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
     },
     /// One candidate with its properties, lineage and structure
     Show {
+        /// Candidate id
         id: i64,
+        /// Print one JSON object per line instead of text
         #[arg(long)]
         json: bool,
         /// Print the structure in this format (cif, poscar, extxyz, json)
@@ -425,14 +508,17 @@ pub enum CandidatesAction {
     },
     /// Export candidates: a .cif/.extxyz/.json file, a .csv of properties, a .zip or a folder (with --format)
     Export {
+        /// Filter, e.g. "band_gap in [1, 2] and e_above_hull < 0.05" (`geode properties` lists the names)
         #[arg(long = "where")]
         filter: Option<String>,
         /// Sort key; prefix with - for descending
         #[arg(long, allow_hyphen_values = true)]
         sort: Option<String>,
+        /// Only the candidates of this run
         #[arg(long)]
         run: Option<i64>,
-        #[arg(long)]
+        /// At most this many candidates
+        #[arg(long, value_parser = crate::cli::whole)]
         limit: Option<usize>,
         /// Output: FILE.cif, FILE.extxyz, FILE.json, FILE.csv, FILE.zip or a folder
         #[arg(long)]
@@ -443,11 +529,15 @@ pub enum CandidatesAction {
     },
     /// Mark, tag or annotate a candidate
     Annotate {
+        /// Candidate id
         id: i64,
+        /// Mark (true) or unmark (false) the candidate as a favourite
         #[arg(long)]
         favourite: Option<bool>,
+        /// Tags, separated by commas (replace the candidate's tags)
         #[arg(long)]
         tags: Option<String>,
+        /// Free-text notes (replace the candidate's notes)
         #[arg(long)]
         notes: Option<String>,
     },

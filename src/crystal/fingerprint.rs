@@ -112,69 +112,16 @@ impl OvFingerprint {
     }
 }
 
-/// Error function, accurate to a few ulp. For |x| < 2.5 the series erf(x) = 2/√π · e^{−x²}
-/// Σ_n 2ⁿ x^{2n+1} / (1·3·…·(2n+1)) (Abramowitz & Stegun 7.1.6), whose terms are all positive (no
-/// cancellation); beyond, 1 − erfc(x) with erfc from its continued fraction (A&S 7.1.14) evaluated
-/// by the modified Lentz method. For |x| ≥ 6, |1 − erf(x)| < 3·10⁻¹⁷ and ±1 is returned.
-pub fn erf(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    let ax = x.abs();
-    if ax >= 6.0 {
-        return x.signum();
-    }
-    if ax == 0.0 {
-        return x; // ±0
-    }
-    let x2 = ax * ax;
-    let v = if ax < 2.5 {
-        let mut term = ax;
-        let mut sum = ax;
-        let mut n = 0.0;
-        while n < 500.0 {
-            n += 1.0;
-            term *= 2.0 * x2 / (2.0 * n + 1.0);
-            sum += term;
-            if term <= sum * 1e-17 {
-                break;
-            }
-        }
-        2.0 / std::f64::consts::PI.sqrt() * (-x2).exp() * sum
-    } else {
-        // erfc(x) = e^{−x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + …))))).
-        let tiny = 1e-300;
-        let mut f = ax;
-        let mut c = ax;
-        let mut d = 0.0;
-        for k in 1..500 {
-            let a = k as f64 / 2.0;
-            d = ax + a * d;
-            d = if d.abs() < tiny { tiny } else { d };
-            c = ax + a / c;
-            c = if c.abs() < tiny { tiny } else { c };
-            d = 1.0 / d;
-            let delta = c * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        1.0 - (-x2).exp() / (std::f64::consts::PI.sqrt() * f)
-    };
-    v.min(1.0).copysign(x)
-}
-
 /// Smearing window: offsets −m..=m (in bins) and the fraction of a Gaussian falling into each, as
 /// ASE computes them (`0.5 erf(c(2i+1)) − 0.5 erf(c(2i−1))`, normalised by `erf(c(2m+1))`).
 fn smearing(p: &OvParams) -> (i64, Vec<f64>) {
     let m = (p.nsigma * p.sigma_ang / p.binwidth_ang).ceil();
     let m = if m.is_finite() && m >= 0.0 { m.min(1000.0) as i64 } else { 0 };
     let c = 0.25 * std::f64::consts::SQRT_2 * p.binwidth_ang / p.sigma_ang;
-    let norm = erf(c * (2 * m + 1) as f64);
+    let norm = libm::erf(c * (2 * m + 1) as f64);
     let w = (-m..=m)
         .map(|i| {
-            let v = 0.5 * erf(c * (2 * i + 1) as f64) - 0.5 * erf(c * (2 * i - 1) as f64);
+            let v = 0.5 * libm::erf(c * (2 * i + 1) as f64) - 0.5 * libm::erf(c * (2 * i - 1) as f64);
             if norm > 0.0 {
                 v / norm
             } else if i == 0 {
@@ -355,10 +302,10 @@ mod tests {
             (4.42, 0.999_999_999_591_707),
             (-1.0, -0.842_700_792_949_714_9),
         ] {
-            assert!((erf(x) - e).abs() < 4e-16, "erf({x}) = {} vs {e}", erf(x));
+            assert!((libm::erf(x) - e).abs() < 4e-16, "libm::erf({x}) = {} vs {e}", libm::erf(x));
         }
-        assert_eq!(erf(7.0), 1.0);
-        assert!(erf(f64::NAN).is_nan());
+        assert_eq!(libm::erf(7.0), 1.0);
+        assert!(libm::erf(f64::NAN).is_nan());
     }
 
     #[test]

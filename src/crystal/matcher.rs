@@ -293,7 +293,7 @@ fn divisors(n: usize) -> impl Iterator<Item = usize> {
 }
 
 fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
+    super::composition::gcd(a as u64, b as u64) as usize
 }
 
 /// One step of pymatgen's `Structure.get_primitive_structure(tolerance)`: the first smaller cell

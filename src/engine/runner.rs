@@ -470,7 +470,8 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
             if !ids.is_empty() {
                 send(EventKind::Candidates(ids));
             }
-            if let StepOutcome::Done(result) = outcome {
+            if let StepOutcome::Done(mut result) = outcome {
+                resolve_best(&store, run_id, &mut result)?;
                 store.set_result(run_id, &result)?;
                 store.set_progress(run_id, 1.0, "done", &commit.counters)?;
                 return Ok(RunStatus::Finished);
@@ -528,4 +529,17 @@ mod tests {
         drop((background, plain));
         std::fs::remove_dir_all(&dir).ok();
     }
+}
+
+/// A result's `best` names its candidate by the run's sequence number (`best.seq`, all a job knows);
+/// give it `best.id`, the store id every other command takes (`geode candidates show ID`). A job's own
+/// number for the individual, if any, moves to `best.individual`.
+fn resolve_best(store: &Store, run_id: i64, result: &mut Value) -> Result<(), JobError> {
+    let Some(best) = result.get_mut("best").and_then(Value::as_object_mut) else { return Ok(()) };
+    let Some(seq) = best.get("seq").and_then(Value::as_i64) else { return Ok(()) };
+    if let Some(own) = best.remove("id") {
+        best.insert("individual".into(), own);
+    }
+    best.insert("id".into(), json!(store.candidate_id(run_id, seq)?));
+    Ok(())
 }

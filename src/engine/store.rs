@@ -433,6 +433,14 @@ impl Store {
         Ok(())
     }
 
+    /// The store id of the candidate a run emitted as number `seq`, if it was committed.
+    pub fn candidate_id(&self, run_id: i64, seq: i64) -> Result<Option<i64>, JobError> {
+        self.conn
+            .query_row("SELECT id FROM candidates WHERE run_id=?1 AND seq=?2", params![run_id, seq], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     pub fn set_result(&self, run_id: i64, result: &Value) -> Result<(), JobError> {
         self.conn
             .execute("UPDATE runs SET result=?2 WHERE id=?1", params![run_id, result.to_string()])

@@ -9,7 +9,7 @@ use nalgebra::Vector3;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Value};
 
-use super::IoError;
+use super::{IoError, python_json_to_strict};
 use crate::crystal::{Element, Lattice, Structure};
 
 /// One row of an ASE database.
@@ -127,44 +127,6 @@ pub fn for_each_row(
         f(built)?;
     }
     Ok(())
-}
-
-/// ASE writes key-value pairs with Python's `json`, which emits bare `NaN`, `Infinity` and
-/// `-Infinity`. Replace those tokens (outside strings) by `null` so strict JSON parsers accept them.
-fn python_json_to_strict(text: &str) -> std::borrow::Cow<'_, str> {
-    if !(text.contains("NaN") || text.contains("Infinity")) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
-        if let Some(t) = token {
-            out.push_str("null");
-            rest = &rest[t.len()..];
-        } else {
-            if c == '"' {
-                in_string = true;
-            }
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -814,7 +814,7 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         }
     }
 
-    /// Writes the cross-check files for `scripts/check_io_roundtrip.py`.
+    /// Writes the cross-check files for `scripts/check_io_roundtrip.py` and reads them back.
     #[test]
     fn write_roundtrip_files() {
         let dir = roundtrip_dir();
@@ -832,6 +832,12 @@ O        0.37000000       0.90000000       1.50000000       3.00000000        3 
         std::fs::write(dir.join("frames.extxyz"), write(&frames)).unwrap();
         let side = json!({"format": "extxyz", "structures": sidecar(&frames)});
         std::fs::write(dir.join("frames.extxyz.expected.json"), serde_json::to_string_pretty(&side).unwrap()).unwrap();
+        // What the script will read, Geode reads back the same.
+        let back = crate::io::read_structures(&dir.join("frames.extxyz")).unwrap();
+        assert_eq!(back.len(), frames.len());
+        for (a, b) in frames.iter().zip(&back) {
+            assert_same(a, b, 1e-9);
+        }
     }
 
     #[test]

@@ -185,3 +185,39 @@ pub fn write_structures(path: &Path, structures: &[Structure], format: Option<Fo
     let text = to_string(structures, format)?;
     std::fs::write(path, text).map_err(|e| IoError::io(path, e))
 }
+
+/// Python's `json` (pymatgen's `as_dict` dumps, ASE's key-value pairs) emits bare `NaN`, `Infinity` and `-Infinity`; read them (outside strings) as `null`.
+pub(crate) fn python_json_to_strict(text: &str) -> std::borrow::Cow<'_, str> {
+    if !(text.contains("NaN") || text.contains("Infinity")) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if let Some(t) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t)) {
+            out.push_str("null");
+            rest = &rest[t.len()..];
+        } else {
+            if c == '"' {
+                in_string = true;
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

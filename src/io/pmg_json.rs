@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use nalgebra::Vector3;
 use serde_json::{Map, Value, json};
 
-use super::IoError;
 use super::poscar::check_plain_text;
+use super::{IoError, python_json_to_strict};
 use crate::crystal::{CrystalError, Element, Lattice, LatticeParams, Structure};
 
 /// Parse pymatgen JSON (see the module notes). `path` names the file in error messages.
@@ -367,42 +367,6 @@ pub fn write(structures: &[Structure]) -> String {
     out
 }
 
-/// Python's `json` emits bare `NaN`, `Infinity` and `-Infinity`; read them (outside strings) as `null`.
-fn python_json_to_strict(text: &str) -> std::borrow::Cow<'_, str> {
-    if !(text.contains("NaN") || text.contains("Infinity")) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        if let Some(t) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t)) {
-            out.push_str("null");
-            rest = &rest[t.len()..];
-        } else {
-            if c == '"' {
-                in_string = true;
-            }
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::poscar::fixtures::*;
@@ -567,7 +531,7 @@ mod tests {
         assert_eq!(write(&[]).trim(), "[]");
     }
 
-    /// Writes the cross-check files for `scripts/check_io_roundtrip.py`.
+    /// Writes the cross-check files for `scripts/check_io_roundtrip.py` and reads them back.
     #[test]
     fn write_roundtrip_files() {
         let dir = roundtrip_dir();
@@ -579,6 +543,11 @@ mod tests {
         let side = json!({"format": "pmg_json", "structures": sidecar(&frames)});
         std::fs::write(dir.join("structures.json.expected.json"), serde_json::to_string_pretty(&side).unwrap())
             .unwrap();
+        let back = crate::io::read_structures(&dir.join("structures.json")).unwrap();
+        assert_eq!(back.len(), frames.len());
+        for (a, b) in frames.iter().zip(&back) {
+            assert_same(a, b, 1e-12);
+        }
     }
 
     #[test]

@@ -846,7 +846,7 @@ mod tests {
         assert_eq!(parse_real("1.5D-1"), Some(0.15));
     }
 
-    /// Writes the cross-check files for `scripts/check_io_roundtrip.py`.
+    /// Writes the cross-check files for `scripts/check_io_roundtrip.py` and reads them back.
     #[test]
     fn write_roundtrip_files() {
         let dir = roundtrip_dir();
@@ -859,9 +859,12 @@ mod tests {
             let text = write(&s);
             std::fs::write(dir.join(name), &text).unwrap();
             let expected = s.permuted(&write_order(&s));
-            let side = serde_json::json!({"format": "poscar", "structures": sidecar(&[expected])});
+            let side = serde_json::json!({"format": "poscar", "structures": sidecar(std::slice::from_ref(&expected))});
             std::fs::write(dir.join(format!("{name}.expected.json")), serde_json::to_string_pretty(&side).unwrap())
                 .unwrap();
+            let back = crate::io::read_structures(&dir.join(name)).unwrap();
+            assert_eq!(back.len(), 1);
+            assert_same(&expected, &back[0], 1e-12);
         }
     }
 

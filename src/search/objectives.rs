@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::crystal::fingerprint::erf;
 use crate::data::expr::Expr;
 use crate::data::property;
 
@@ -16,7 +15,8 @@ pub struct Estimate {
     pub std: f64,
 }
 
-/// `property in [lo, hi]`, `property < x`, `property > x` (`<=`, `>=` read the same).
+/// `property in [lo, hi]`, `property < x`, `property > x` (`<=`, `>=` read the same). Configs and the
+/// store hold it as that text; it is parsed once, where it is read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Constraint {
     pub property: String,
@@ -32,6 +32,15 @@ impl Constraint {
         Ok(Constraint { property: prop.name.to_string(), lo, hi })
     }
 
+    /// The text [`Constraint::parse`] reads back.
+    pub fn describe(&self) -> String {
+        match (self.lo.is_finite(), self.hi.is_finite()) {
+            (false, _) => format!("{} < {}", self.property, self.hi),
+            (true, false) => format!("{} > {}", self.property, self.lo),
+            (true, true) => format!("{} in [{}, {}]", self.property, self.lo, self.hi),
+        }
+    }
+
     /// Probability that a value with this estimate lies inside (a step function when σ = 0).
     pub fn probability(&self, e: Estimate) -> f64 {
         let cdf = |x: f64| {
@@ -42,14 +51,14 @@ impl Constraint {
             } else if e.std <= 0.0 {
                 if e.mean <= x { 1.0 } else { 0.0 }
             } else {
-                0.5 * (1.0 + erf((x - e.mean) / (e.std * std::f64::consts::SQRT_2)))
+                0.5 * (1.0 + libm::erf((x - e.mean) / (e.std * std::f64::consts::SQRT_2)))
             }
         };
         (cdf(self.hi) - cdf(self.lo)).clamp(0.0, 1.0)
     }
 }
 
-/// `min property` or `max property`.
+/// `min property` or `max property` (text in configs and the store, like [`Constraint`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objective {
     pub property: String,
@@ -75,12 +84,36 @@ impl Objective {
         Ok(Objective { property: prop.name.to_string(), maximise })
     }
 
+    /// The text [`Objective::parse`] reads back.
+    pub fn describe(&self) -> String {
+        format!("{} {}", if self.maximise { "max" } else { "min" }, self.property)
+    }
+
     /// The value to minimise: the mean, or a confidence bound `mean ± kσ` (k > 0 is optimistic:
     /// lower bound for minimisation).
     pub fn cost(&self, e: Estimate, k: f64) -> f64 {
         if self.maximise { -(e.mean + k * e.std) } else { e.mean - k * e.std }
     }
 }
+
+/// Serde as text: `"band_gap in [1, 2]"`, `"min e_above_hull"`.
+macro_rules! serde_as_text {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.describe())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$t>::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+serde_as_text!(Constraint);
+serde_as_text!(Objective);
 
 /// Probability that all constraints hold (treated as independent); missing properties give 0.
 pub fn probability_all(constraints: &[Constraint], props: &BTreeMap<String, Estimate>) -> f64 {
@@ -167,6 +200,13 @@ mod tests {
         assert!(Constraint::parse("e_above_hul < 0.05").unwrap_err().contains("did you mean e_above_hull?"));
         assert!(Objective::parse("min bandgap").unwrap_err().contains("did you mean band_gap?"));
         assert!(Objective::parse("max formula").unwrap_err().contains("is text"));
+        for t in ["band_gap in [1.1, 1.8]", "e_above_hull < 0.05", "band_gap > 0.5"] {
+            assert_eq!(Constraint::parse(t).unwrap().describe(), t);
+            let json = serde_json::to_string(&Constraint::parse(t).unwrap()).unwrap();
+            assert_eq!(serde_json::from_str::<Constraint>(&json).unwrap(), Constraint::parse(t).unwrap());
+        }
+        assert_eq!(Objective::parse("max band_gap").unwrap().describe(), "max band_gap");
+        assert!(serde_json::from_str::<Objective>("\"min bandgap\"").unwrap_err().to_string().contains("band_gap"));
         let o = Objective::parse("max band_gap").unwrap();
         assert!(o.maximise && o.cost(Estimate { mean: 1.0, std: 0.5 }, 1.0) == -1.5);
         assert!(Objective::parse("best band_gap").is_err());

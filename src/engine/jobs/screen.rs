@@ -60,9 +60,9 @@ pub struct ScreenParams {
     /// Composition-model cut (eV/atom): stop when mean − 2σ of the formation energy is above this.
     pub max_formation_energy: f64,
     /// e.g. `band_gap in [1.1, 1.8]`, `e_above_hull < 0.05`.
-    pub constraints: Vec<String>,
+    pub constraints: Vec<Constraint>,
     /// e.g. `min e_above_hull`, `max band_gap`.
-    pub objectives: Vec<String>,
+    pub objectives: Vec<Objective>,
     /// Keep candidates whose probability of meeting every constraint is at least this.
     pub min_probability: f64,
     pub composition_model: String,
@@ -139,11 +139,9 @@ impl ScreenParams {
             }
         };
         for c in &self.constraints {
-            let c = Constraint::parse(c).map_err(|e| JobError::Config(format!("key `constraints`: {e}")))?;
             judged("constraints", &c.property)?;
         }
         for o in &self.objectives {
-            let o = Objective::parse(o).map_err(|e| JobError::Config(format!("key `objectives`: {e}")))?;
             judged("objectives", &o.property)?;
         }
         let ds = Dataset::embedded();
@@ -215,8 +213,8 @@ impl ScreenJob {
         cands.sort_by(|a, b| b.probability.unwrap_or(0.0).total_cmp(&a.probability.unwrap_or(0.0)));
         let candidates = enumerate::dedupe(cands, 0.01);
         Ok(ScreenJob {
-            constraints: params.constraints.iter().map(|c| Constraint::parse(c).expect("validated")).collect(),
-            objectives: params.objectives.iter().map(|o| Objective::parse(o).expect("validated")).collect(),
+            constraints: params.constraints.clone(),
+            objectives: params.objectives.clone(),
             allowed: elements("allowed_elements", &params.allowed_elements)?,
             excluded: elements("excluded_elements", &params.excluded_elements)?,
             params,

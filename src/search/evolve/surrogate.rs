@@ -11,7 +11,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::crystal::fingerprint::{OvParams, erf, oganov_valle};
+use crate::crystal::fingerprint::{OvParams, oganov_valle};
 use crate::crystal::{Element, Structure};
 
 /// Fixed-length descriptor of a structure for a search over `elements`.
@@ -98,7 +98,7 @@ pub fn expected_improvement(mean: f64, std: f64, best: f64) -> f64 {
     }
     let z = (best - mean) / std;
     let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
-    let cdf = 0.5 * (1.0 + erf(z / std::f64::consts::SQRT_2));
+    let cdf = 0.5 * (1.0 + libm::erf(z / std::f64::consts::SQRT_2));
     (best - mean) * cdf + std * pdf
 }
 

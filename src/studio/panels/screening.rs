@@ -30,22 +30,28 @@ fn value(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(|x| x.get("value").and_then(Value::as_f64).or_else(|| x.as_f64()))
 }
 
-/// The form's contents as a typed `screen` spec (the engine checks its values at submission).
-pub fn form_params(f: &crate::studio::state::ScreenForm) -> RunSpec {
+/// The form's contents as a typed `screen` spec: constraints and objectives are parsed here (a
+/// misspelt property is refused with the closest names); the engine checks the rest at submission.
+pub fn form_params(f: &crate::studio::state::ScreenForm) -> Result<RunSpec, String> {
+    use crate::search::objectives::{Constraint, Objective};
     let list = |s: &str, sep: &[char]| {
         s.split(sep).map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect::<Vec<_>>()
     };
-    RunSpec::Screen(crate::engine::jobs::screen::ScreenParams {
+    let constraints =
+        list(&f.constraints, &['\n', ';']).iter().map(|c| Constraint::parse(c)).collect::<Result<Vec<_>, _>>()?;
+    let objectives =
+        list(&f.objectives, &['\n', ';']).iter().map(|o| Objective::parse(o)).collect::<Result<Vec<_>, _>>()?;
+    Ok(RunSpec::Screen(crate::engine::jobs::screen::ScreenParams {
         templates: list(&f.templates, &[',', ' ']),
         threshold: f.threshold,
         excluded_elements: list(&f.excluded, &[',', ' ']),
         max_atoms: f.max_atoms,
-        constraints: list(&f.constraints, &['\n', ';']),
-        objectives: list(&f.objectives, &['\n', ';']),
+        constraints,
+        objectives,
         min_probability: f.min_probability,
         relax_top: f.relax_top,
         ..Default::default()
-    })
+    }))
 }
 
 /// The screening view of `run`, read from the project at `project` (off the UI thread). A project that
@@ -211,8 +217,10 @@ impl StudioApp {
             self.select(Item::Candidate(id));
         }
         if launch {
-            let spec = form_params(&self.state.screen);
-            self.start_run(spec, 1);
+            match form_params(&self.state.screen) {
+                Ok(spec) => self.start_run(spec, 1),
+                Err(e) => self.toast(format!("Cannot start screen: {e}"), true),
+            }
             self.state.dock_tab = DockTab::Screening;
         }
     }
