@@ -219,7 +219,7 @@ fn cancelled_evolve_run_resumes_to_the_uninterrupted_result() {
 fn variable_composition_draws_neutral_stoichiometries_of_the_system() {
     let settings = EvolveSettings {
         elements: vec!["Sr".into(), "Ti".into(), "O".into()],
-        objectives: vec!["e_above_hull".into()],
+        objectives: vec![ObjectiveSpec::EAboveHull],
         formula_units: [1, 2],
         max_atoms: 14,
         ..EvolveSettings::default()
@@ -237,7 +237,7 @@ fn variable_composition_draws_neutral_stoichiometries_of_the_system() {
         evo.propose().iter().map(|p| p.structure.reduced_formula()).collect();
     assert!(drawn.len() >= 3, "one generation draws several compositions: {drawn:?}");
     // Energies per atom of different compositions do not compare.
-    let bad = EvolveSettings { objectives: vec!["energy".into()], ..settings };
+    let bad = EvolveSettings { objectives: vec![ObjectiveSpec::Energy], ..settings };
     assert!(Evolution::new(bad, 0).err().unwrap().contains("e_above_hull"));
 }
 

@@ -3,7 +3,7 @@
 //! model is in `generative_train.rs`).
 
 use geode::crystal::Structure;
-use geode::ml::generative::{Constraints, CrystalVae, SampleOptions};
+use geode::ml::generative::{Codes, Constraints, CrystalVae, SampleOptions};
 
 #[test]
 fn the_shipped_generator_decodes_prior_samples_into_valid_crystals() {
@@ -389,12 +389,9 @@ fn the_conditional_sampler_starts_from_training_crystals_that_meet_the_target() 
     // With radius 0 and no optimisation the codes are training crystals' own codes, whose heads predict
     // gaps near the window far more often than prior samples do.
     let codes = campaign.codes(0, 64, 64, 3);
-    let prior = campaign.vae.prior_codes(64, 3);
-    let gap_head = |z: &tch::Tensor| -> f64 {
-        let p = Vec::<f64>::try_from(
-            tch::no_grad(|| campaign.vae.head_properties(z)).select(1, 1).to_kind(tch::Kind::Double),
-        )
-        .unwrap();
+    let prior = campaign.vae.prior(64, 3);
+    let gap_head = |z: &Codes| -> f64 {
+        let p: Vec<f64> = campaign.vae.property_heads(z, false).iter().map(|h| h[1]).collect();
         p.iter().sum::<f64>() / p.len() as f64
     };
     let (cond, unc) = (gap_head(&codes), gap_head(&prior));
@@ -409,7 +406,15 @@ fn the_conditional_sampler_starts_from_training_crystals_that_meet_the_target() 
     let full = SampleOptions { steps_per_level: 1, seed: 1, composition_anchor: 1.0, ..Default::default() };
     let decoded = campaign
         .vae
-        .decode_anchored(&codes.narrow(0, 0, 8), &anchors, &Constraints::default(), &full, &mut |_, _| {}, &|| false)
+        .decode_codes(
+            &codes.select(&(0..8).collect::<Vec<_>>()),
+            &anchors,
+            &Constraints::default(),
+            &full,
+            None,
+            &mut |_, _| {},
+            &|| false,
+        )
         .unwrap();
     for (d, a) in decoded.iter().zip(&anchors) {
         let s = d.structure.as_ref().unwrap();
@@ -576,11 +581,7 @@ fn oversampled_runs_keep_the_decoding_the_generator_itself_puts_nearest_the_targ
     for (i, g) in kept.iter().enumerate() {
         let g = g.as_ref().unwrap();
         let best = (3 * i..3 * i + 3).min_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
-        assert_eq!(
-            g.latent,
-            Vec::<f32>::try_from(codes.get(best as i64)).unwrap(),
-            "crystal {i} keeps the code of its best sibling"
-        );
+        assert_eq!(g.latent, codes.rows_f32()[best], "crystal {i} keeps the code of its best sibling");
         assert_eq!(g.structure.reduced_formula(), decoded[best].structure.as_ref().unwrap().reduced_formula());
     }
     // Around two seeds, every sibling of crystal i walks around seed i mod 2 (radius 0: exactly its code).
@@ -591,12 +592,12 @@ fn oversampled_runs_keep_the_decoding_the_generator_itself_puts_nearest_the_targ
         .collect();
     let around = CampaignSettings { mode: Mode::Around, radius: 0.0, ..settings(3) };
     let around = Campaign::new(CrystalVae::shipped().unwrap(), around, &seeds).unwrap();
-    let mu = around.vae.encode_structures(&seeds).unwrap();
-    let codes = around.codes(0, 12, 12, 5);
+    let mu = around.vae.codes_of(&seeds.iter().collect::<Vec<_>>()).unwrap().rows();
+    let codes = around.codes(0, 12, 12, 5).rows();
     for j in 0..12 {
-        let want = mu.get(((j / 3) % 2) as i64);
+        let want = &mu[(j / 3) % 2];
         assert!(
-            f64::try_from((codes.get(j as i64) - want).abs().max()).unwrap() < 1e-6,
+            codes[j].iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) < 1e-6,
             "code {j} is not around seed {}",
             (j / 3) % 2
         );
@@ -651,7 +652,6 @@ fn latent_optimisation_brings_codes_into_the_windows_interior_even_from_metallic
 fn targeted_codes_that_optimisation_leaves_outside_the_window_are_drawn_again() {
     use geode::ml::generative::sample::Goal;
     use geode::search::generate::{Campaign, CampaignSettings};
-    use tch::Kind;
     geode::ml::init_threads(1);
     let settings = CampaignSettings {
         targets: vec![geode::search::generate::PropertyTarget::parse("band_gap in [1.5, 2.0]").unwrap()],
@@ -659,30 +659,18 @@ fn targeted_codes_that_optimisation_leaves_outside_the_window_are_drawn_again() 
         ..Default::default()
     };
     let campaign = Campaign::new(CrystalVae::shipped().unwrap(), settings, &[]).unwrap();
-    let inside = |z: &tch::Tensor| {
-        Vec::<f64>::try_from(
-            tch::no_grad(|| campaign.vae.head_properties_unclamped(z)).select(1, 1).to_kind(Kind::Double),
-        )
-        .unwrap()
-        .iter()
-        .filter(|g| (1.5..=2.0).contains(*g))
-        .count()
-    };
+    let inside =
+        |z: &Codes| campaign.vae.property_heads(z, true).iter().filter(|h| (1.5..=2.0).contains(&h[1])).count();
     // One optimisation of the first draw (the run's prior samples) leaves some codes outside: those the
     // head reads as metals where it is flat, so the prior's pull wins (about one in eight when written).
     let s = &campaign.settings;
-    let first = campaign
-        .vae
-        .optimise_latent(
-            &campaign.vae.prior_codes(128, 7),
-            &[Goal::Window { head: 1, lo: 1.5, hi: 2.0 }],
-            s.opt_steps,
-            s.opt_lr,
-            s.prior_weight,
-            s.opt_steps,
-        )
-        .pop()
-        .unwrap();
+    let first = campaign.vae.optimise(
+        &campaign.vae.prior(128, 7),
+        &[Goal::Window { head: 1, lo: 1.5, hi: 2.0 }],
+        s.opt_steps,
+        s.opt_lr,
+        s.prior_weight,
+    );
     let once = inside(&first);
     assert!(once < 124, "{once} of 128 inside after one optimisation: nothing left to redraw");
     // The campaign's codes start from the same draw and redraw the misses.
@@ -690,10 +678,11 @@ fn targeted_codes_that_optimisation_leaves_outside_the_window_are_drawn_again() 
     let redrawn = inside(&codes);
     assert!(redrawn >= 126 && redrawn > once, "{redrawn} of 128 inside with redraws, {once} without");
     // Codes that landed the first time are kept as they were.
-    let same = Vec::<f64>::try_from((&codes - &first).abs().sum_dim_intlist(1, false, Kind::Double))
-        .unwrap()
+    let same = codes
+        .rows()
         .iter()
-        .filter(|d| **d < 1e-6)
+        .zip(first.rows())
+        .filter(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() < 1e-6)
         .count();
     assert!(same >= once, "{same} codes unchanged, {once} landed the first time");
 }

@@ -282,3 +282,40 @@ fn multi_file_commands_skip_bad_files_alike_and_flag_unseen_elements() {
     assert!(out.contains("\"extrapolation\":false"), "{out}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// `geode dataset show ID --format cif > f.cif` gives a file pymatgen reads to the same crystal as Geode
+/// does (pymatgen's reading recorded by `scripts/make_show_cif_fixture.py`).
+#[test]
+fn show_format_cif_reads_the_same_in_geode_and_pymatgen() {
+    let d = tmp("show-pmg");
+    let fx = fixture("show_cif_pymatgen.json");
+    let entries = fx["entries"].as_object().unwrap();
+    assert!(entries.len() >= 5);
+    for (id, want) in entries {
+        let (code, out, err) = geode(&["dataset", "show", id, "--format", "cif"]);
+        assert_eq!(code, 0, "{err}");
+        let f = d.join(format!("{id}.cif"));
+        std::fs::write(&f, &out).unwrap();
+        let s = &geode::io::read_structures(&f).unwrap()[0];
+        let p = s.lattice.params();
+        let close = |a: f64, b: &Value| (a - b.as_f64().unwrap()).abs() < 1e-6;
+        assert_eq!(s.n_sites() as u64, want["natoms"].as_u64().unwrap(), "{id}");
+        for (k, x) in [p.a, p.b, p.c].into_iter().enumerate() {
+            assert!(close(x, &want["abc"][k]), "{id}: a{k} {x} vs {}", want["abc"][k]);
+        }
+        for (k, x) in [p.alpha_deg, p.beta_deg, p.gamma_deg].into_iter().enumerate() {
+            assert!(close(x, &want["angles"][k]), "{id}: angle {k} {x} vs {}", want["angles"][k]);
+        }
+        assert!(close(s.volume(), &want["volume"]), "{id}");
+        let theirs = geode::crystal::Composition::from_formula(want["formula"].as_str().unwrap()).unwrap();
+        assert!(
+            s.composition().almost_equals_fractional(&theirs, 1e-9),
+            "{id}: {} vs {}",
+            s.reduced_formula(),
+            want["formula"]
+        );
+        let (_, info, _) = geode(&["info", "--json", f.to_str().unwrap()]);
+        assert_eq!(json_lines(&info)[0]["space_group_number"], want["space_group_number"], "{id}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

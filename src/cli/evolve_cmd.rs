@@ -113,7 +113,10 @@ fn random(composition: &str, n: usize, space_group: Option<u8>, seed: u64, out: 
         made += 1;
     }
     if made == 0 {
-        bail!("no structure could be drawn (space group {:?} may not hold {composition})", space_group);
+        match space_group {
+            Some(g) => bail!("no structure could be drawn: space group {g} may not hold {composition}"),
+            None => bail!("no structure could be drawn for {composition} in any feasible space group"),
+        }
     }
     eprintln!("{made} structures in {}", out.display());
     Ok(0)

@@ -4,7 +4,6 @@
 //! training set. The `generate` job and `geode generate` both call [`Campaign::batch`].
 
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
 
 use crate::chem::oxidation::{ValidityOptions, validity};
 use crate::crystal::Structure;
@@ -12,8 +11,8 @@ use crate::data::{Dataset, Split};
 use crate::ml::generative::composition::counts_composition;
 use crate::ml::generative::data::N_TYPES;
 use crate::ml::generative::metrics::NoveltyIndex;
-use crate::ml::generative::sample::{Decoded, FormulaGuide, Goal, rows};
-use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
+use crate::ml::generative::sample::{Decoded, FormulaGuide, Goal};
+use crate::ml::generative::{Codes, Constraints, CrystalVae, SampleOptions};
 use crate::ml::{Prediction, PropertyModel, Target};
 
 /// A property target: `band_gap in [1.5, 2.0]`, `band_gap > 3`, `formation_energy_per_atom < -2`,
@@ -404,7 +403,7 @@ pub struct Campaign {
     pub vae: CrystalVae,
     pub settings: CampaignSettings,
     pub targets: Vec<PropertyTarget>,
-    seed_codes: Option<Tensor>,
+    seed_codes: Option<Codes>,
     /// The conditional sampler's training crystals as element fractions over the generator's types
     /// (the composition anchors of the codes drawn around them).
     seed_fractions: Vec<Vec<f64>>,
@@ -442,9 +441,9 @@ impl Campaign {
         let seed_codes = if settings.mode == Mode::Conditional {
             let labelled = conditional_seeds(&targets, &settings.constraints, vae.config().max_atoms)?;
             seed_fractions = labelled.iter().copied().map(type_fractions).collect();
-            Some(vae.encode_structures(labelled.iter().copied())?)
+            Some(vae.codes_of(&labelled)?)
         } else if matches!(settings.mode, Mode::Around | Mode::Interpolate) {
-            Some(vae.encode_structures(seeds)?)
+            Some(vae.codes_of(&seeds.iter().collect::<Vec<_>>())?)
         } else {
             None
         };
@@ -497,7 +496,7 @@ impl Campaign {
     /// leaves outside a window (one the band-gap head reads as a metal can sit where the head is flat
     /// and the prior's pull wins) is drawn again, around the same seed crystal in `around` and
     /// `conditional` runs, and optimised again, up to [`LATENT_REDRAWS`] times, before any is decoded.
-    pub fn codes(&self, start: usize, count: usize, total: usize, run_seed: u64) -> Tensor {
+    pub fn codes(&self, start: usize, count: usize, total: usize, run_seed: u64) -> Codes {
         let base = self.base_codes(start, count, total, run_seed, 0);
         if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
             return base;
@@ -508,14 +507,12 @@ impl Campaign {
             if missed.is_empty() {
                 break;
             }
-            let idx = Tensor::from_slice(&missed.iter().map(|&i| i as i64).collect::<Vec<_>>());
-            let fresh =
-                self.optimised(&self.base_codes(start, count, total, run_seed, draw as u64).index_select(0, &idx));
+            let fresh = self.optimised(&self.base_codes(start, count, total, run_seed, draw as u64).select(&missed));
             let still = self.outside_windows(&fresh);
-            let landed: Vec<i64> = (0..missed.len()).filter(|k| !still.contains(k)).map(|k| k as i64).collect();
+            let landed: Vec<usize> = (0..missed.len()).filter(|k| !still.contains(k)).collect();
             if !landed.is_empty() {
-                let landed = Tensor::from_slice(&landed);
-                z = z.index_copy(0, &idx.index_select(0, &landed), &fresh.index_select(0, &landed));
+                let at: Vec<usize> = landed.iter().map(|&k| missed[k]).collect();
+                z = z.replace_rows(&at, &fresh, &landed);
             }
             missed = still.into_iter().map(|k| missed[k]).collect();
         }
@@ -523,19 +520,16 @@ impl Campaign {
     }
 
     /// `z` after the campaign's latent optimisation towards its targets.
-    fn optimised(&self, z: &Tensor) -> Tensor {
+    fn optimised(&self, z: &Codes) -> Codes {
         let goals: Vec<Goal> = self.targets.iter().map(|t| t.goal()).collect();
         let s = &self.settings;
-        self.vae
-            .optimise_latent(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight, s.opt_steps.max(1))
-            .pop()
-            .unwrap_or_else(|| z.shallow_clone())
+        self.vae.optimise(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight)
     }
 
     /// Rows of `z` whose unclamped heads lie outside one of the window targets
     /// ([`PropertyTarget::distance`] above 0; min/max targets never miss).
-    fn outside_windows(&self, z: &Tensor) -> Vec<usize> {
-        let heads = rows(&tch::no_grad(|| self.vae.head_properties_unclamped(z)));
+    fn outside_windows(&self, z: &Codes) -> Vec<usize> {
+        let heads = self.vae.property_heads(z, true);
         heads
             .iter()
             .enumerate()
@@ -546,41 +540,35 @@ impl Campaign {
 
     /// The codes of crystals `start..start + count` before any optimisation. `draw` 0 is the first
     /// draw; later draws take fresh noise (prior samples, or perturbations of the same seed crystals).
-    fn base_codes(&self, start: usize, count: usize, total: usize, run_seed: u64, draw: u64) -> Tensor {
-        let l = self.vae.latent_dim();
+    fn base_codes(&self, start: usize, count: usize, total: usize, run_seed: u64, draw: u64) -> Codes {
+        let l = self.vae.latent_dim() as usize;
         let noise_seed =
             run_seed ^ (start as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ draw.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match (self.settings.mode, &self.seed_codes) {
             (Mode::Around, Some(sc)) => {
                 // Code i belongs to crystal i / r of an oversampled run: every sibling walks around its seed.
-                let (k, r) = (sc.size()[0], self.oversample());
-                let idx: Vec<i64> = (start..start + count).map(|i| (i / r) as i64 % k).collect();
-                let noise = self.vae.prior_noise(count, noise_seed);
-                sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
+                let (k, r) = (sc.len(), self.oversample());
+                let idx: Vec<usize> = (start..start + count).map(|i| (i / r) % k).collect();
+                sc.around(&idx, &self.vae.noise(count, noise_seed), self.settings.radius)
             }
             (Mode::Conditional, Some(sc)) => {
                 // A random training crystal meeting the targets for each code (seeded, so runs repeat).
-                let idx: Vec<i64> = (start..start + count).map(|i| self.conditional_pick(i, run_seed) as i64).collect();
-                let noise = self.vae.prior_noise(count, noise_seed);
-                sc.index_select(0, &Tensor::from_slice(&idx)) + noise * self.settings.radius
+                let idx: Vec<usize> = (start..start + count).map(|i| self.conditional_pick(i, run_seed)).collect();
+                sc.around(&idx, &self.vae.noise(count, noise_seed), self.settings.radius)
             }
             (Mode::Interpolate, Some(sc)) => {
                 let total = total.max(2) as f64;
-                let ts: Vec<f32> =
-                    (start..start + count).map(|i| (i as f64 / (total - 1.0).max(1.0)).min(1.0) as f32).collect();
-                let t = Tensor::from_slice(&ts).unsqueeze(1);
-                let a = sc.get(0).unsqueeze(0);
-                let b = sc.get(1).unsqueeze(0);
-                &a + (b - &a) * t
+                let ts: Vec<f64> =
+                    (start..start + count).map(|i| (i as f64 / (total - 1.0).max(1.0)).min(1.0)).collect();
+                sc.interpolate(&ts)
             }
             (Mode::Decode, _) => {
                 let points = &self.settings.points;
-                let v: Vec<f32> = (start..start + count)
-                    .flat_map(|i| points[i % points.len().max(1)].iter().map(|&x| x as f32).collect::<Vec<_>>())
-                    .collect();
-                Tensor::from_slice(&v).reshape([count as i64, l])
+                let rows: Vec<Vec<f64>> =
+                    (start..start + count).map(|i| points[i % points.len().max(1)].clone()).collect();
+                Codes::from_rows(&rows, l)
             }
-            _ => self.vae.prior_codes(count, noise_seed),
+            _ => self.vae.prior(count, noise_seed),
         }
     }
 
@@ -626,7 +614,7 @@ impl Campaign {
                 (i * r..(i + 1) * r).min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b))).unwrap_or(i * r)
             })
             .collect();
-        let codes = codes.index_select(0, &Tensor::from_slice(&keep.iter().map(|&k| k as i64).collect::<Vec<_>>()));
+        let codes = codes.select(&keep);
         let mut decoded: Vec<Option<Decoded>> = decoded.into_iter().map(Some).collect();
         let chosen: Vec<Decoded> =
             keep.iter().map(|&k| decoded[k].take().expect("each code is kept at most once")).collect();
@@ -642,16 +630,11 @@ impl Campaign {
         let built: Vec<(usize, &Structure)> =
             decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s))).collect();
         // One batch; should one crystal not encode (no neighbours within the graph's cutoff), each alone.
-        let heads: Vec<Option<Vec<f64>>> = match self.vae.encode_structures(built.iter().map(|x| x.1)) {
-            Ok(mu) => rows(&tch::no_grad(|| self.vae.head_properties(&mu))).into_iter().map(Some).collect(),
+        let heads: Vec<Option<Vec<f64>>> = match self.vae.codes_of(&built.iter().map(|x| x.1).collect::<Vec<_>>()) {
+            Ok(mu) => self.vae.property_heads(&mu, false).into_iter().map(Some).collect(),
             Err(_) => built
                 .iter()
-                .map(|(_, s)| {
-                    self.vae
-                        .encode_structures([*s])
-                        .ok()
-                        .and_then(|mu| rows(&tch::no_grad(|| self.vae.head_properties(&mu))).pop())
-                })
+                .map(|(_, s)| self.vae.codes_of(&[*s]).ok().and_then(|mu| self.vae.property_heads(&mu, false).pop()))
                 .collect(),
         };
         let norm = &self.vae.card.norm;
@@ -682,7 +665,7 @@ impl Campaign {
     /// the campaign's formula guide, if any. Empty when cancelled.
     pub fn decode_codes(
         &self,
-        codes: &Tensor,
+        codes: &Codes,
         anchors: &[Option<Vec<f64>>],
         sample_seed: u64,
         progress: &mut dyn FnMut(usize, usize),
@@ -693,7 +676,7 @@ impl Campaign {
             Some(m) => {
                 let scale = |t: Target| self.property_scale(t);
                 let guide = composition_guide(m.as_ref(), &self.targets, &scale);
-                self.vae.decode_guided(
+                self.vae.decode_codes(
                     codes,
                     anchors,
                     &self.settings.constraints,
@@ -703,7 +686,7 @@ impl Campaign {
                     cancelled,
                 )
             }
-            None => self.vae.decode_anchored(codes, anchors, &self.settings.constraints, &opts, progress, cancelled),
+            None => self.vae.decode_codes(codes, anchors, &self.settings.constraints, &opts, None, progress, cancelled),
         }
     }
 
@@ -712,7 +695,7 @@ impl Campaign {
     /// errors.
     pub fn evaluate_codes(
         &self,
-        codes: &Tensor,
+        codes: &Codes,
         anchors: &[Option<Vec<f64>>],
         model: &dyn PropertyModel,
         sample_seed: u64,
@@ -770,12 +753,10 @@ impl Campaign {
     fn assess(
         &self,
         decoded: Vec<Decoded>,
-        codes: &Tensor,
+        codes: &Codes,
         model: &dyn PropertyModel,
     ) -> Result<Vec<Result<Generated, String>>, String> {
-        let latents = codes.to_kind(Kind::Float).contiguous();
-        let l = self.vae.latent_dim() as usize;
-        let flat = Vec::<f32>::try_from(latents.flatten(0, -1)).map_err(|e| e.to_string())?;
+        let mut latents = codes.rows_f32();
         let (built, structures): (Vec<usize>, Vec<Structure>) =
             decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
         let judged = self.judge(&structures, model)?;
@@ -786,7 +767,7 @@ impl Campaign {
             out[i] = Ok(Generated {
                 structurally_valid: s.is_structurally_valid(),
                 compositionally_valid: validity(&s.composition(), ValidityOptions::default()).is_valid(),
-                latent: flat[i * l..(i + 1) * l].to_vec(),
+                latent: std::mem::take(&mut latents[i]),
                 head_properties: decoded[i].head_properties,
                 predicted,
                 distance_to_target,
@@ -801,7 +782,6 @@ impl Campaign {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ml::generative::sample::window_log_probability_tensor;
 
     #[test]
     fn window_probabilities_match_mpmath_even_far_in_the_tails() {
@@ -825,16 +805,6 @@ mod tests {
             );
             let want = f("ln_p", 0.0);
             assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{c}: got {got}");
-            // The tensor form that latent optimisation differentiates (f64 here): the same value, and a
-            // finite gradient with respect to the mean even 1,000 σ out.
-            let (mean, sigma) = (f("mean", 0.0), f("sigma", 0.0));
-            let x = Tensor::from_slice(&[mean]).set_requires_grad(true);
-            let bound = |v: f64| (Tensor::from_slice(&[v.clamp(-1e6, 1e6)]) - &x) / sigma;
-            let lp = window_log_probability_tensor(&bound(f("lo", f64::NEG_INFINITY)), &bound(f("hi", f64::INFINITY)));
-            let value = lp.double_value(&[0]);
-            assert!((value - want).abs() <= 1e-6 * want.abs().max(1.0), "{c}: tensor form gave {value}");
-            let grad = Tensor::run_backward(&[lp.sum(Kind::Double)], &[&x], false, false).remove(0).double_value(&[0]);
-            assert!(grad.is_finite(), "{c}: gradient {grad}");
         }
     }
 

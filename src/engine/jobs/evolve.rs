@@ -162,14 +162,7 @@ impl EvolveJob {
     }
 
     fn evaluator(&self) -> Result<Evaluator, JobError> {
-        let objectives: Vec<ObjectiveSpec> = self
-            .p
-            .search
-            .objectives
-            .iter()
-            .map(|o| ObjectiveSpec::parse(o))
-            .collect::<Result<_, _>>()
-            .map_err(JobError::Config)?;
+        let objectives: Vec<ObjectiveSpec> = self.p.search.objectives.clone();
         let prototype = self.p.search.space == Space::Prototype;
         let calc = if prototype {
             None

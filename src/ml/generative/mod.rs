@@ -12,6 +12,7 @@
 //!
 //! Units: lengths Å, energies eV/atom, band gaps eV. Noise levels σ are Cartesian Å.
 
+pub mod codes;
 pub mod composition;
 pub mod coverage;
 pub mod data;
@@ -25,6 +26,7 @@ use std::path::Path;
 
 use safetensors::SafeTensors;
 
+pub use codes::Codes;
 pub use model::{CrystalVae, GenCard, GenConfig};
 pub use sample::{Constraints, Decoded, SampleOptions};
 

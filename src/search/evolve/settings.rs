@@ -100,7 +100,7 @@ pub struct EvolveSettings {
     pub operators: OperatorShares,
     /// Minimised objectives: `energy` (eV/atom), `e_above_hull` (eV/atom, on the CHGNet hull of the
     /// dataset), or a forward-model target such as `band_gap in [1.5, 2.5]` / `max band_gap`.
-    pub objectives: Vec<String>,
+    pub objectives: Vec<ObjectiveSpec>,
     /// Atoms i, j start at least this × (rᵢ + rⱼ) apart (covalent radii).
     pub min_distance_factor: f64,
     /// Two relaxed structures are duplicates below this Oganov–Valle cosine distance (fingerprints of
@@ -129,7 +129,7 @@ impl Default for EvolveSettings {
             population: 12,
             budget: 120,
             operators: OperatorShares::default(),
-            objectives: vec!["energy".into()],
+            objectives: vec![ObjectiveSpec::Energy],
             min_distance_factor: 0.7,
             duplicate_distance: 0.01,
             space_groups: Vec::new(),
@@ -206,13 +206,8 @@ impl EvolveSettings {
                 self.algorithm.name()
             ));
         }
-        if self.objectives.is_empty()
-            || self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom"))
-        {
+        if self.objectives.is_empty() || self.objectives.contains(&ObjectiveSpec::Energy) {
             return Err("key `objectives`: prototype space has no relaxed energies; use e_above_hull (predicted) and property targets".into());
-        }
-        for o in &self.objectives {
-            ObjectiveSpec::parse(o).map_err(|e| format!("key `objectives`: {e}"))?;
         }
         if self.population < 2 || self.budget < self.population {
             return Err("keys `population`/`budget`: expected 2 ≤ population ≤ budget".into());
@@ -256,7 +251,7 @@ impl EvolveSettings {
                 per * lo
             ));
         }
-        if self.variable() && self.objectives.iter().any(|o| matches!(o.trim(), "energy" | "energy_per_atom")) {
+        if self.variable() && self.objectives.contains(&ObjectiveSpec::Energy) {
             return Err("key `objectives`: energies per atom of different compositions do not compare; use `e_above_hull` for a variable composition".into());
         }
         if self.population < 2 {
@@ -267,9 +262,6 @@ impl EvolveSettings {
         }
         if self.objectives.is_empty() {
             return Err("key `objectives`: give at least one (e.g. \"energy\")".into());
-        }
-        for o in &self.objectives {
-            ObjectiveSpec::parse(o).map_err(|e| format!("key `objectives`: {e}"))?;
         }
         if let Some(bad) = self.space_groups.iter().find(|n| !(1..=230).contains(*n)) {
             return Err(format!("key `space_groups`: {bad} is not a space-group number (1–230)"));

@@ -66,8 +66,8 @@ pub fn form_params(f: &EvolveForm) -> Result<RunSpec, String> {
             .split(['\n', ';'])
             .map(str::trim)
             .filter(|x| !x.is_empty())
-            .map(String::from)
-            .collect(),
+            .map(ObjectiveSpec::parse)
+            .collect::<Result<_, _>>()?,
         ..EvolveSettings::default()
     };
     match f.space.as_str() {
