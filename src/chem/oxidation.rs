@@ -188,7 +188,8 @@ fn log_frequency(e: Element, q: i8) -> f64 {
 /// maximises Σ ln(count(e, q) / Σ_q count(e, q)) over SMACT's ICSD-24 counts, among the assignments
 /// [`validity`] accepts (the Pauling test too, if asked). `None` where there is none.
 /// Exact by enumeration up to 100,000 combinations; beyond, a dynamic programme over the partial
-/// charge keeps the 32 best partial assignments per charge.
+/// charge keeps the 32 best partial assignments per charge (per electronegativity cut, with the
+/// Pauling test).
 pub fn most_plausible(comp: &Composition, opts: ValidityOptions) -> Option<Vec<(Element, i8)>> {
     let els: Vec<(Element, f64)> = comp.iter().collect();
     if els.len() < 2 {
@@ -219,27 +220,53 @@ pub fn most_plausible(comp: &Composition, opts: ValidityOptions) -> Option<Vec<(
             }
         }
     } else {
-        // charge so far → the K best partial assignments reaching it.
-        let mut layer: HashMap<i64, Vec<(f64, Vec<i8>)>> = HashMap::from([(0, vec![(0.0, Vec::new())])]);
-        for (i, (e, _)) in els.iter().enumerate() {
-            let mut next: HashMap<i64, Vec<(f64, Vec<i8>)>> = HashMap::new();
-            for (charge, partials) in &layer {
-                for &q in states[i] {
-                    let slot = next.entry(charge + i64::from(q) * n[i]).or_default();
-                    for (sc, qs) in partials {
-                        let mut qs = qs.clone();
-                        qs.push(q);
-                        slot.push((sc + log_frequency(*e, q), qs));
+        // With the Pauling test, every cut by electronegativity (cations below, anions above) in turn, so
+        // each assignment the programme builds passes it; then charge so far → the K best partial
+        // assignments reaching it.
+        let x: Vec<f64> = eneg.iter().map(|e| e.unwrap_or(f64::NAN)).collect();
+        let cuts: Vec<Option<f64>> = if !opts.use_pauling_test {
+            vec![None]
+        } else if x.iter().any(|v| v.is_nan()) {
+            Vec::new() // an unknown electronegativity fails every assignment
+        } else {
+            let mut c: Vec<f64> = x.clone();
+            c.sort_by(f64::total_cmp);
+            c.dedup();
+            c.push(f64::INFINITY);
+            c.into_iter().map(Some).collect()
+        };
+        for cut in cuts {
+            let allowed = |i: usize, q: i8| match cut {
+                None => true,
+                Some(t) => {
+                    if x[i] < t {
+                        q >= 0
+                    } else {
+                        q <= 0
                     }
                 }
+            };
+            let mut layer: HashMap<i64, Vec<(f64, Vec<i8>)>> = HashMap::from([(0, vec![(0.0, Vec::new())])]);
+            for (i, (e, _)) in els.iter().enumerate() {
+                let mut next: HashMap<i64, Vec<(f64, Vec<i8>)>> = HashMap::new();
+                for (charge, partials) in &layer {
+                    for &q in states[i].iter().filter(|&&q| allowed(i, q)) {
+                        let slot = next.entry(charge + i64::from(q) * n[i]).or_default();
+                        for (sc, qs) in partials {
+                            let mut qs = qs.clone();
+                            qs.push(q);
+                            slot.push((sc + log_frequency(*e, q), qs));
+                        }
+                    }
+                }
+                for v in next.values_mut() {
+                    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    v.truncate(K);
+                }
+                layer = next;
             }
-            for v in next.values_mut() {
-                v.sort_by(|a, b| b.0.total_cmp(&a.0));
-                v.truncate(K);
-            }
-            layer = next;
+            candidates.extend(layer.remove(&0).unwrap_or_default().into_iter().filter(|(_, qs)| accept(qs)));
         }
-        candidates = layer.remove(&0).unwrap_or_default().into_iter().filter(|(_, qs)| accept(qs)).collect();
     }
     let best = candidates.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
     let mut out: Vec<(Element, i8)> = els.iter().zip(best.1).map(|((e, _), q)| (*e, q)).collect();
@@ -252,25 +279,15 @@ pub fn most_plausible(comp: &Composition, opts: ValidityOptions) -> Option<Vec<(
 /// SMACT's `smact_validity`: amounts are truncated to integers and divided by their gcd, then every
 /// combination of one oxidation state per element is tried for Σ qᵢ nᵢ = 0 (and the Pauling test).
 pub fn validity(comp: &Composition, opts: ValidityOptions) -> Verdict {
-    let els: Vec<(Element, f64)> = comp.iter().collect();
-    if els.len() <= 1 {
-        return Verdict::Element;
+    let p = match prepare(comp, opts) {
+        Ok(p) => p,
+        Err(v) => return v,
+    };
+    let combos = p.states.iter().try_fold(1u64, |acc, s| acc.checked_mul(s.len() as u64)).unwrap_or(u64::MAX);
+    if combos > DFS_COMBINATIONS {
+        return by_charge_sums(&p, opts.use_pauling_test);
     }
-    if opts.include_alloys && els.iter().all(|(e, _)| is_metal(*e)) {
-        return Verdict::Alloy;
-    }
-    let counts: Vec<u64> = els.iter().map(|(_, a)| a.trunc().max(0.0) as u64).collect();
-    let g = counts.iter().fold(0, |g, c| gcd(g, *c)).max(1);
-    let n: Vec<i64> = counts.iter().map(|c| (c / g) as i64).collect();
-    let mut states = Vec::with_capacity(els.len());
-    for (e, _) in &els {
-        let s = oxidation_states(*e, opts.oxidation_set);
-        if s.is_empty() {
-            return Verdict::NoOxidationStates(*e);
-        }
-        states.push(s);
-    }
-    let eneg: Vec<Option<f64>> = els.iter().map(|(e, _)| pauling_electronegativity(*e)).collect();
+    let Prepared { els, n, states, eneg } = p;
     // Depth-first over one state per element in itertools.product order, pruning branches whose
     // remaining elements cannot bring the charge back to zero: same first hit as SMACT's exhaustive
     // loop, without its exponential cost on many-element compositions.
@@ -314,6 +331,118 @@ pub fn validity(comp: &Composition, opts: ValidityOptions) -> Verdict {
             idx[depth] += 1;
         }
     }
+}
+
+/// What both ways of deciding [`validity`] start from.
+struct Prepared {
+    els: Vec<(Element, f64)>,
+    /// Amounts truncated to integers and divided by their gcd.
+    n: Vec<i64>,
+    states: Vec<&'static [i8]>,
+    eneg: Vec<Option<f64>>,
+}
+
+/// The composition's elements, integer amounts, states and electronegativities, or the verdict that needs
+/// no charges (a single element, an alloy, an element without oxidation states).
+fn prepare(comp: &Composition, opts: ValidityOptions) -> Result<Prepared, Verdict> {
+    let els: Vec<(Element, f64)> = comp.iter().collect();
+    if els.len() <= 1 {
+        return Err(Verdict::Element);
+    }
+    if opts.include_alloys && els.iter().all(|(e, _)| is_metal(*e)) {
+        return Err(Verdict::Alloy);
+    }
+    let counts: Vec<u64> = els.iter().map(|(_, a)| a.trunc().max(0.0) as u64).collect();
+    let g = counts.iter().fold(0, |g, c| gcd(g, *c)).max(1);
+    let n: Vec<i64> = counts.iter().map(|c| (c / g) as i64).collect();
+    let mut states = Vec::with_capacity(els.len());
+    for (e, _) in &els {
+        let s = oxidation_states(*e, opts.oxidation_set);
+        if s.is_empty() {
+            return Err(Verdict::NoOxidationStates(*e));
+        }
+        states.push(s);
+    }
+    let eneg: Vec<Option<f64>> = els.iter().map(|(e, _)| pauling_electronegativity(*e)).collect();
+    Ok(Prepared { els, n, states, eneg })
+}
+
+/// [`validity`] decided by charge sums whatever the number of combinations (what it does itself beyond
+/// [`DFS_COMBINATIONS`]): the same valid/invalid verdicts; the assignment shown may be another
+/// charge-balanced one than SMACT's first hit.
+pub fn validity_by_charge_sums(comp: &Composition, opts: ValidityOptions) -> Verdict {
+    match prepare(comp, opts) {
+        Ok(p) => by_charge_sums(&p, opts.use_pauling_test),
+        Err(v) => v,
+    }
+}
+
+/// Above this many combinations of one state per element, [`validity`] decides by charge sums instead
+/// of walking the combinations (its answer is the same; the assignment it shows may differ from SMACT's
+/// first hit, which only the walk reproduces).
+const DFS_COMBINATIONS: u64 = 1_000_000;
+
+/// [`validity`] in time polynomial in the number of elements: charge balance is a bounded subset sum, so
+/// a pass over the elements keeps every reachable partial charge (with one way to reach it). With the
+/// Pauling test, an assignment passes iff every cation is less electronegative than every anion, so
+/// each cut of the elements by electronegativity (cations below it, anions above, elements of one
+/// electronegativity on one side) is tried with states of the matching sign only.
+fn by_charge_sums(p: &Prepared, use_pauling_test: bool) -> Verdict {
+    let Prepared { els, n, states, eneg } = p;
+    let assignment = |qs: Vec<i8>| els.iter().zip(qs).map(|((e, _), q)| (*e, q)).collect::<Vec<_>>();
+    let all = |_: usize, _: i8| true;
+    let Some(any) = balance_by_charge_sums(states, n, &all) else { return Verdict::NotChargeBalanced };
+    if !use_pauling_test {
+        return Verdict::ChargeBalanced(assignment(any));
+    }
+    // A pair with an unknown electronegativity fails SMACT's test whatever the charges.
+    if eneg.iter().all(Option::is_some) {
+        let x: Vec<f64> = eneg.iter().map(|e| e.unwrap_or(f64::NAN)).collect();
+        let mut cuts: Vec<f64> = x.clone();
+        cuts.sort_by(f64::total_cmp);
+        cuts.dedup();
+        cuts.push(f64::INFINITY);
+        for cut in cuts {
+            // Elements below `cut` may be cations, the rest anions (zero charge fits either side).
+            let allowed = |i: usize, q: i8| if x[i] < cut { q >= 0 } else { q <= 0 };
+            if let Some(qs) = balance_by_charge_sums(states, n, &allowed)
+                && pauling_test(&qs, eneg)
+            {
+                return Verdict::ChargeBalanced(assignment(qs));
+            }
+        }
+    }
+    Verdict::FailsPauling(assignment(any))
+}
+
+/// One state per element (`allowed` filters them) with Σ qᵢ nᵢ = 0, if any: the reachable partial
+/// charges after each element, each with the state and previous charge that first reached it.
+fn balance_by_charge_sums(states: &[&[i8]], n: &[i64], allowed: &dyn Fn(usize, i8) -> bool) -> Option<Vec<i8>> {
+    let mut layers: Vec<HashMap<i64, (i8, i64)>> = Vec::with_capacity(states.len());
+    let mut reach: Vec<i64> = vec![0];
+    for (i, qs) in states.iter().enumerate() {
+        let mut next: HashMap<i64, (i8, i64)> = HashMap::new();
+        for &sum in &reach {
+            for &q in qs.iter().filter(|&&q| allowed(i, q)) {
+                next.entry(sum + i64::from(q) * n[i]).or_insert((q, sum));
+            }
+        }
+        if next.is_empty() {
+            return None;
+        }
+        let mut keys: Vec<i64> = next.keys().copied().collect();
+        keys.sort_unstable();
+        reach = keys;
+        layers.push(next);
+    }
+    let mut sum = 0i64;
+    let mut out = vec![0i8; states.len()];
+    for (i, layer) in layers.iter().enumerate().rev() {
+        let &(q, prev) = layer.get(&sum)?;
+        out[i] = q;
+        sum = prev;
+    }
+    Some(out)
 }
 
 /// Advance `idx` to the next combination with `idx[i] < len(i)`, last position fastest (the order of

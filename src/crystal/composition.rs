@@ -53,19 +53,30 @@ impl Composition {
         }
     }
 
-    /// Parse a formula such as `Fe2O3`, `LiFePO4`, `Ca(OH)2`, `Li0.5CoO2` or `Fe2 O3`.
+    /// Parse a formula such as `Fe2O3`, `LiFePO4`, `Ca(OH)2`, `Li0.5CoO2` or `Fe2 O3`. Amounts are
+    /// numbers up to [`MAX_AMOUNT`]; a malformed or larger one is an error naming it.
     pub fn from_formula(formula: &str) -> Result<Composition, CrystalError> {
         let err =
             |reason: &str| CrystalError::InvalidFormula { formula: formula.to_string(), reason: reason.to_string() };
         let chars: Vec<char> = formula.chars().filter(|c| !c.is_whitespace()).collect();
         let mut stack: Vec<Composition> = vec![Composition::new()];
         let mut i = 0;
-        let read_number = |i: &mut usize| -> Option<f64> {
+        // An amount: digits with at most one decimal point, finite and at most MAX_AMOUNT; anything else
+        // is refused rather than read as 1 (`Fe1.5.5O`) or saturated (`K99999999999999999999Cl`).
+        let read_number = |i: &mut usize| -> Result<Option<f64>, CrystalError> {
             let start = *i;
             while *i < chars.len() && (chars[*i].is_ascii_digit() || chars[*i] == '.') {
                 *i += 1;
             }
-            if *i == start { None } else { chars[start..*i].iter().collect::<String>().parse().ok() }
+            if *i == start {
+                return Ok(None);
+            }
+            let text: String = chars[start..*i].iter().collect();
+            match text.parse::<f64>() {
+                Ok(x) if x.is_finite() && x <= MAX_AMOUNT => Ok(Some(x)),
+                Ok(_) => Err(err(&format!("amount {text} is above the largest Geode takes ({MAX_AMOUNT})"))),
+                Err(_) => Err(err(&format!("{text:?} is not an amount"))),
+            }
         };
         while i < chars.len() {
             let c = chars[i];
@@ -74,7 +85,7 @@ impl Composition {
                 i += 1;
             } else if c == ')' || c == ']' {
                 i += 1;
-                let mult = read_number(&mut i).unwrap_or(1.0);
+                let mult = read_number(&mut i)?.unwrap_or(1.0);
                 let inner = stack.pop().ok_or_else(|| err("unbalanced parenthesis"))?;
                 let outer = stack.last_mut().ok_or_else(|| err("unbalanced parenthesis"))?;
                 for (e, a) in inner.amounts {
@@ -88,7 +99,7 @@ impl Composition {
                     i += 1;
                 }
                 let el = Element::from_symbol(&sym).map_err(|_| err(&format!("unknown element {sym:?}")))?;
-                let amt = read_number(&mut i).unwrap_or(1.0);
+                let amt = read_number(&mut i)?.unwrap_or(1.0);
                 stack.last_mut().expect("stack never empty here").add(el, amt);
             } else {
                 return Err(err(&format!("unexpected character {c:?}")));
@@ -100,6 +111,9 @@ impl Composition {
         let c = stack.pop().expect("one composition left");
         if c.amounts.is_empty() {
             return Err(err("no elements"));
+        }
+        if let Some((e, a)) = c.iter().find(|(_, a)| *a > MAX_AMOUNT) {
+            return Err(err(&format!("{e} amounts to {a}, above the largest Geode takes ({MAX_AMOUNT})")));
         }
         Ok(c)
     }
@@ -203,6 +217,10 @@ impl Composition {
     }
 }
 
+/// The largest amount a formula may give one element (or a bracket's multiplier): a million atoms, far
+/// beyond any cell Geode computes, and small enough that integer charge sums cannot overflow.
+pub const MAX_AMOUNT: f64 = 1e6;
+
 /// Greatest common divisor (Euclid); `gcd(0, b) = b`.
 pub fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
@@ -258,6 +276,18 @@ impl fmt::Display for Composition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_and_huge_amounts_are_refused_not_misread() {
+        for bad in ["Fe1.5.5O", "Fe..O", "(FeO)2.3.4", "K99999999999999999999Cl", "(Fe1000)1001"] {
+            let e = Composition::from_formula(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        let huge = format!("Fe{}O", "9".repeat(400));
+        assert!(Composition::from_formula(&huge).unwrap_err().to_string().contains("above the largest"));
+        assert_eq!(Composition::from_formula("Li0.5CoO2").unwrap().amount(Element::from_symbol("Li").unwrap()), 0.5);
+        assert_eq!(Composition::from_formula("(Fe1000)1000").unwrap().reduced_formula(), "Fe");
+    }
 
     fn rf(s: &str) -> String {
         Composition::from_formula(s).unwrap().reduced_formula()

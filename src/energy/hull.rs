@@ -207,8 +207,13 @@ impl PhaseDiagram {
         }
         let fractions = |i: usize| &frac_flat[frac_start[i]..frac_start[i + 1]];
         let masks: Vec<u128> = entries.iter().map(|e| mask_of(e.composition.iter().map(|(el, _)| el))).collect();
-        // Ties (same composition, same energy) go to the smaller name in string order, as in pymatgen.
-        let wins = |i: usize, j: usize, ei: f64, ej: f64| ei < ej || (ei == ej && entries[i].name < entries[j].name);
+        // Ties (same composition, same energy) go to the smaller name in string order, as in pymatgen, and
+        // then to the earlier row: a total order, so the elemental reference and the winner of its
+        // composition group are always the same entry (files that repeat `O1,0.0` rows have equal names).
+        let wins = |i: usize, j: usize, ei: f64, ej: f64| {
+            ei < ej
+                || (ei == ej && (entries[i].name < entries[j].name || (entries[i].name == entries[j].name && i < j)))
+        };
         let mut refs: BTreeMap<Element, (usize, f64)> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             if e.composition.n_elements() == 1 {
