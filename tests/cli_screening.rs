@@ -52,11 +52,28 @@ fn hull_from_csv_matches_pymatgen() {
         let theirs: Vec<&str> = q["decomposition"].as_array().unwrap().iter().map(|d| d[0].as_str().unwrap()).collect();
         assert_eq!(ours, theirs, "{r}");
     }
-    // Without --refs the embedded dataset is the reference, and the answers are the same.
-    let (code, out, err) = geode(&["hull", "--query", dir.join("q.csv").to_str().unwrap(), "--json"]);
+    // `--refs dataset` is the embedded dataset, and the answers are the same.
+    let (code, out, err) =
+        geode(&["hull", "--refs", "dataset", "--query", dir.join("q.csv").to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{err}");
     for (r, q) in json_lines(&out).iter().zip(expected) {
         assert!((r["e_above_hull"].as_f64().unwrap() - q["e_above_hull"].as_f64().unwrap()).abs() < 1e-6);
+    }
+    // Without --refs the complete OQMD references are used: never higher than the dataset's hull (more
+    // competitors can only lower it), and each product names its source.
+    let (code, out, err) = geode(&["hull", "--query", dir.join("q.csv").to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    for (r, q) in json_lines(&out).iter().zip(expected) {
+        assert!(r["e_above_hull"].as_f64().unwrap() >= q["e_above_hull"].as_f64().unwrap() - 1e-9, "{r}");
+        for d in r["decomposition"].as_array().unwrap() {
+            assert!(
+                matches!(
+                    d["source"].as_str(),
+                    Some("ICSD (OQMD-relaxed)" | "OQMD composition table" | "elemental reference (0 eV/atom)")
+                ),
+                "{d}"
+            );
+        }
     }
     // The text table names the products.
     let (code, out, _) = geode(&["hull", "--query", dir.join("q.csv").to_str().unwrap()]);

@@ -1,5 +1,7 @@
 //! `geode hull`: energy above the convex hull and decomposition products of query compositions, against
-//! reference energies from a CSV table or, by default, the embedded dataset's DFT formation energies.
+//! reference energies from a CSV table, the embedded ≤ 20-atom dataset (`--refs dataset`) or, by
+//! default, the complete OQMD references ([`crate::data::hull_references`]); each decomposition phase
+//! says where it comes from, and thin chemical systems are flagged.
 
 use std::path::Path;
 
@@ -91,7 +93,24 @@ pub fn run_structures(
 
 fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out: bool) -> anyhow::Result<i32> {
     let query = Path::new(query_name);
-    let (pd, source) = match refs {
+    let owned: PhaseDiagram;
+    let complete: std::sync::Arc<PhaseDiagram>;
+    let formation_only = |what: &str| -> anyhow::Result<()> {
+        if queries.kind != EnergyKind::Formation {
+            bail!(
+                "{} gives `energy_per_atom`; against {what} queries need `formation_energy_per_atom` (or pass --refs with total energies and elemental references)",
+                query.display()
+            );
+        }
+        Ok(())
+    };
+    let (pd, source): (&PhaseDiagram, String) = match refs {
+        // `--refs dataset`: the embedded ≤ 20-atom training set only (the default before the complete set).
+        Some(p) if p == Path::new("dataset") && !p.exists() => {
+            formation_only("the embedded dataset")?;
+            owned = PhaseDiagram::from_dataset(Dataset::embedded());
+            (&owned, "embedded OQMD/ICSD dataset, ≤ 20 atoms (DFT formation energies)".to_string())
+        }
         Some(p) => {
             let table = energy_csv::read(p)?;
             if table.kind != queries.kind {
@@ -103,27 +122,40 @@ fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out:
                     queries.kind.column()
                 );
             }
-            let pd = match table.kind {
+            owned = match table.kind {
                 EnergyKind::Formation => PhaseDiagram::from_formation_energies(entries_of(&table)),
                 EnergyKind::Total => PhaseDiagram::new(entries_of(&table)),
             }
             .with_context(|| format!("building the phase diagram from {}", p.display()))?;
-            (pd, p.display().to_string())
+            (&owned, p.display().to_string())
         }
         None => {
-            if queries.kind != EnergyKind::Formation {
-                bail!(
-                    "{} gives `energy_per_atom`; against the embedded dataset queries need `formation_energy_per_atom` (or pass --refs with total energies and elemental references)",
-                    query.display()
-                );
-            }
+            formation_only("the OQMD references")?;
+            complete = PhaseDiagram::complete();
             (
-                PhaseDiagram::from_dataset(Dataset::embedded()),
-                "embedded OQMD/ICSD dataset (DFT formation energies)".to_string(),
+                &complete,
+                "complete OQMD references: every OQMD-relaxed ICSD structure and OQMD's composition table".to_string(),
             )
         }
     };
-    print_results(&pd, &queries, &source, query_name, json_out)
+    print_results(pd, &queries, &source, query_name, json_out)
+}
+
+/// Below this many known compositions (elements excluded) in a query's chemical system, the answer
+/// comes with a warning: the hull there is thin, and a query can land below it for want of competitors.
+const FEW_REFERENCES: usize = 3;
+
+/// Where a reference phase comes from, by its name in the complete references.
+fn source_of(name: &str) -> &'static str {
+    if name.starts_with("icsd:") {
+        "ICSD (OQMD-relaxed)"
+    } else if name.starts_with("oqmd-table:") {
+        "OQMD composition table"
+    } else if crate::crystal::Element::from_symbol(name).is_ok() {
+        "elemental reference (0 eV/atom)"
+    } else {
+        "references"
+    }
 }
 
 fn print_results(
@@ -155,16 +187,30 @@ fn print_results(
         match res {
             Ok(p) => {
                 let products = describe(&p);
+                let known = pd.compositions_in_system(&row.composition);
+                let few = (known < FEW_REFERENCES).then(|| {
+                    format!(
+                        "only {known} compound{} known in {}: few competing phases, the hull there is thin",
+                        if known == 1 { "" } else { "s" },
+                        row.composition.chemical_system().replace('-', "–")
+                    )
+                });
                 if json_out {
-                    let d: Vec<_> =
-                        products.iter().map(|(n, f, x)| json!({"name": n, "formula": f, "fraction": x})).collect();
+                    let d: Vec<_> = products
+                        .iter()
+                        .map(|(n, f, x)| json!({"name": n, "formula": f, "fraction": x, "source": source_of(n)}))
+                        .collect();
                     println!(
                         "{}",
                         json!({"line": row.line, "name": row.name, "formula": row.formula, "energy_per_atom": row.energy_per_atom,
                                "formation_energy_per_atom": p.formation_energy_per_atom, "e_above_hull": p.e_above_hull,
-                               "hull_formation_energy_per_atom": p.decomposition.formation_energy_per_atom, "decomposition": d})
+                               "hull_formation_energy_per_atom": p.decomposition.formation_energy_per_atom, "decomposition": d,
+                               "compounds_in_system": known, "warning": few})
                     );
                 } else {
+                    if let Some(w) = &few {
+                        eprintln!("{} line {}: {}: {w}", query.display(), row.line, row.formula);
+                    }
                     let d = products
                         .iter()
                         .map(|(n, f, x)| if n == f { format!("{x:.4} {f}") } else { format!("{x:.4} {f} [{n}]") })

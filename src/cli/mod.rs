@@ -129,7 +129,8 @@ pub enum Command {
     /// Energy above the convex hull and decomposition of query compositions (CSV with `formula` and
     /// `formation_energy_per_atom`, or `energy_per_atom` when the references give total energies)
     Hull {
-        /// Reference energies (CSV, same columns); default: the embedded dataset's DFT formation energies
+        /// Reference energies (CSV, same columns), or `dataset` for the embedded ≤ 20-atom set; default: the
+        /// complete OQMD references (every OQMD-relaxed ICSD structure and OQMD's composition table)
         #[arg(long)]
         refs: Option<PathBuf>,
         /// Query compositions and energies (CSV)

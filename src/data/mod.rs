@@ -8,6 +8,7 @@
 
 pub mod dataset;
 pub mod expr;
+pub mod hull_references;
 pub mod property;
 pub mod prototypes;
 pub mod split;

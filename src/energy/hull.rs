@@ -294,6 +294,31 @@ impl PhaseDiagram {
         PhaseDiagram::new(entries)
     }
 
+    /// The complete OQMD references ([`crate::data::hull_references`]: every OQMD-relaxed ICSD structure
+    /// and OQMD's composition table), built once per process; the default hull. Entry names say where
+    /// each phase comes from (`icsd:…`, `oqmd-table:…`).
+    pub fn complete() -> Arc<PhaseDiagram> {
+        static PD: std::sync::OnceLock<Arc<PhaseDiagram>> = std::sync::OnceLock::new();
+        PD.get_or_init(|| {
+            let entries = crate::data::hull_references::complete()
+                .iter()
+                .map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.formation_energy_per_atom))
+                .collect();
+            Arc::new(
+                PhaseDiagram::from_formation_energies(entries)
+                    .expect("the complete references are finite and non-empty"),
+            )
+        })
+        .clone()
+    }
+
+    /// How many distinct compositions with more than one element the diagram knows within the chemical
+    /// system of `composition` (its subsystems included).
+    pub fn compositions_in_system(&self, composition: &Composition) -> usize {
+        let m = mask_of(composition.iter().map(|(el, _)| el));
+        self.groups.iter().filter(|(k, _)| k.count_ones() > 1 && subset(**k, m)).map(|(_, g)| g.len()).sum()
+    }
+
     /// The embedded dataset's DFT formation energies as references (entry names are dataset ids).
     pub fn from_dataset(dataset: &crate::data::Dataset) -> PhaseDiagram {
         let entries = dataset

@@ -174,11 +174,11 @@ impl EvolveJob {
         };
         let hull = match (objectives.contains(&ObjectiveSpec::EAboveHull), prototype) {
             (false, _) => None,
-            // Predicted formation energies on the dataset's DFT hull.
-            (true, true) => Some(crate::energy::PhaseDiagram::from_dataset(crate::data::Dataset::embedded())),
-            (true, false) => {
-                Some(crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?)
-            }
+            // Predicted formation energies on the complete OQMD hull.
+            (true, true) => Some(crate::energy::PhaseDiagram::complete()),
+            (true, false) => Some(std::sync::Arc::new(
+                crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?,
+            )),
         };
         let model = if prototype || objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) {
             Some(std::sync::Mutex::new(

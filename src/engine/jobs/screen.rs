@@ -187,7 +187,7 @@ pub struct ScreenJob {
     allowed: Vec<Element>,
     excluded: Vec<Element>,
     models: Option<(Box<dyn PropertyModel>, Box<dyn PropertyModel>)>,
-    hull: Option<PhaseDiagram>,
+    hull: Option<std::sync::Arc<PhaseDiagram>>,
     /// The potential for `relax_top` and, for the shipped CHGNet, its hull; loaded when first needed.
     potential: Option<(Box<dyn crate::energy::Calculator>, Option<PhaseDiagram>)>,
     state: State,
@@ -348,7 +348,7 @@ impl Job for ScreenJob {
             let comp = shipped::open(&self.params.composition_model).map_err(model_err)?;
             let graph = shipped::open(&self.params.structure_model).map_err(model_err)?;
             self.models = Some((comp, graph));
-            self.hull = Some(PhaseDiagram::from_dataset(Dataset::embedded()));
+            self.hull = Some(PhaseDiagram::complete());
             ctx.log("info", format!("{n} candidates enumerated from {} template queries", self.params.templates.len()));
         }
         if self.state.next < n {

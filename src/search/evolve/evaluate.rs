@@ -102,12 +102,12 @@ impl Default for RelaxSettings {
 /// Relaxes and scores structures.
 pub struct Evaluator {
     /// The potential; `None` in prototype space (no energies: structures are scored as made, and
-    /// `e_above_hull` comes from the predicted formation energy on `hull`, the dataset's DFT hull).
+    /// `e_above_hull` comes from the predicted formation energy on `hull`, the complete OQMD hull).
     pub calc: Option<Box<dyn Calculator>>,
     pub relax: RelaxOptions,
     pub objectives: Vec<ObjectiveSpec>,
     /// Needed for `e_above_hull`.
-    pub hull: Option<PhaseDiagram>,
+    pub hull: Option<std::sync::Arc<PhaseDiagram>>,
     /// Needed for property objectives (behind a lock: models are not shareable between threads).
     pub model: Option<std::sync::Mutex<Box<dyn PropertyModel>>>,
 }
