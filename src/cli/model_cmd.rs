@@ -31,24 +31,15 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
     for f in files {
         let path = f.as_ref();
         let file = path.display().to_string();
-        let structures = match io::read_structures(path) {
-            Ok(s) => s,
+        // A file that cannot be read or predicted is reported and skipped; the others are computed.
+        let read = io::read_structures(path).map_err(|e| e.to_string());
+        let predicted = read.and_then(|s| m.predict(&s).map(|p| (s, p)).map_err(|e| e.to_string()));
+        let (structures, preds) = match predicted {
+            Ok(x) => x,
             Err(e) => {
                 failed = true;
                 if json_out {
-                    println!("{}", json!({"file": file, "error": e.to_string()}));
-                } else {
-                    eprintln!("{file}: {e}");
-                }
-                continue;
-            }
-        };
-        let preds = match m.predict(&structures) {
-            Ok(p) => p,
-            Err(e) => {
-                failed = true;
-                if json_out {
-                    println!("{}", json!({"file": file, "error": e.to_string()}));
+                    println!("{}", json!({"file": file, "error": e}));
                 } else {
                     eprintln!("{file}: {e}");
                 }
