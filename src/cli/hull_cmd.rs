@@ -147,10 +147,11 @@ const FEW_REFERENCES: usize = 3;
 
 /// Where a reference phase comes from, by its name in the complete references.
 fn source_of(name: &str) -> &'static str {
+    use crate::data::hull_references::Source;
     if name.starts_with("icsd:") {
-        "ICSD (OQMD-relaxed)"
+        Source::Icsd.label()
     } else if name.starts_with("oqmd-table:") {
-        "OQMD composition table"
+        Source::OqmdTable.label()
     } else if crate::crystal::Element::from_symbol(name).is_ok() {
         "elemental reference (0 eV/atom)"
     } else {

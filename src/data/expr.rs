@@ -384,17 +384,6 @@ impl Expr {
             ))
         })
     }
-
-    /// Every property name the expression reads.
-    pub fn names(&self) -> Vec<&str> {
-        match self {
-            Expr::And(v) | Expr::Or(v) => v.iter().flat_map(Expr::names).collect(),
-            Expr::Not(e) => e.names(),
-            Expr::Num { name, .. } | Expr::Range { name, .. } | Expr::Text { name, .. } | Expr::Null { name, .. } => {
-                vec![name]
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -49,11 +49,6 @@ impl Property {
     pub fn is_numeric(&self) -> bool {
         self.kind != Kind::Text
     }
-
-    /// `band_gap (eV)`, or the bare name for unitless properties.
-    pub fn label(&self) -> String {
-        if self.unit.is_empty() { self.name.to_string() } else { format!("{} ({})", self.name, self.unit) }
-    }
 }
 
 const fn p(name: &'static str, unit: &'static str, kind: Kind, place: Place, description: &'static str) -> Property {

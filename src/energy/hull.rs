@@ -316,7 +316,24 @@ impl PhaseDiagram {
     /// system of `composition` (its subsystems included).
     pub fn compositions_in_system(&self, composition: &Composition) -> usize {
         let m = mask_of(composition.iter().map(|(el, _)| el));
-        self.groups.iter().filter(|(k, _)| k.count_ones() > 1 && subset(**k, m)).map(|(_, g)| g.len()).sum()
+        if m.count_ones() > 16 {
+            return self
+                .groups
+                .iter()
+                .filter(|(k, _)| k.count_ones() > 1 && subset(**k, m))
+                .map(|(_, g)| g.len())
+                .sum();
+        }
+        // Every subsystem's own group, by walking the submasks of `m` (2^k lookups, not the whole table).
+        let mut n = 0;
+        let mut sub = m;
+        while sub != 0 {
+            if sub.count_ones() > 1 {
+                n += self.groups.get(&sub).map_or(0, Vec::len);
+            }
+            sub = (sub - 1) & m;
+        }
+        n
     }
 
     /// The embedded dataset's DFT formation energies as references (entry names are dataset ids).

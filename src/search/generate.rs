@@ -94,18 +94,7 @@ impl PropertyTarget {
     }
 }
 
-impl Serialize for PropertyTarget {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.describe())
-    }
-}
-
-impl<'de> Deserialize<'de> for PropertyTarget {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        PropertyTarget::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(PropertyTarget, describe);
 
 /// Where the latent codes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -5,6 +5,24 @@
 //!
 //! Layer 4: depends on `crystal`, `chem`, `data`, `ml` and `energy`.
 
+/// Serde of a type as its text (`"band_gap in [1, 2]"`, `"min e_above_hull"`): serialised by `$text`,
+/// read back by `parse`, so configs and the store hold what a user writes and it is parsed once.
+macro_rules! serde_as_text {
+    ($t:ty, $text:ident) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.$text())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                <$t>::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 pub mod enumerate;
 pub mod evolve;
 pub mod generate;

@@ -96,24 +96,8 @@ impl Objective {
     }
 }
 
-/// Serde as text: `"band_gap in [1, 2]"`, `"min e_above_hull"`.
-macro_rules! serde_as_text {
-    ($t:ty) => {
-        impl serde::Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.describe())
-            }
-        }
-        impl<'de> serde::Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(d)?;
-                <$t>::parse(&text).map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-serde_as_text!(Constraint);
-serde_as_text!(Objective);
+serde_as_text!(Constraint, describe);
+serde_as_text!(Objective, describe);
 
 /// Probability that all constraints hold (treated as independent); missing properties give 0.
 pub fn probability_all(constraints: &[Constraint], props: &BTreeMap<String, Estimate>) -> f64 {

@@ -2,7 +2,7 @@
 //! inside is private to `ml`: campaigns, jobs and the command line draw, move, select, decode and read
 //! codes only through these methods and the generator's, so `tch` stays in `ml` and `energy`.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::CrystalVae;
 use super::sample::{Constraints, Decoded, FormulaGuide, Goal, SampleOptions, rows};
@@ -59,11 +59,6 @@ impl Codes {
         let a = self.0.get(0).unsqueeze(0);
         let b = self.0.get(1).unsqueeze(0);
         Codes(&a + (b - &a) * t)
-    }
-
-    /// Largest absolute difference between two batches of the same shape.
-    pub fn max_abs_difference(&self, other: &Codes) -> f64 {
-        (&self.0 - &other.0).abs().max().to_kind(Kind::Double).double_value(&[])
     }
 }
 

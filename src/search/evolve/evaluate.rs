@@ -56,20 +56,9 @@ impl ObjectiveSpec {
     }
 }
 
-/// Objectives travel as their text (`"energy_per_atom"`, `"e_above_hull"`, `"band_gap in [1, 2]"`) in
-/// configs and the store, and are parsed once, where they are read.
-impl Serialize for ObjectiveSpec {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for ObjectiveSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ObjectiveSpec::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
+// Objectives travel as their text (`"energy_per_atom"`, `"e_above_hull"`, `"band_gap in [1, 2]"`) in
+// configs and the store, and are parsed once, where they are read.
+serde_as_text!(ObjectiveSpec, name);
 
 /// What evaluation found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
