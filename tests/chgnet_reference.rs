@@ -247,27 +247,53 @@ fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
     let (b1, b3) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
     assert!(b1.abs() < 0.01, "rock salt {b1} eV/atom from the hull");
     assert!(b3 > 0.05, "zinc blende NaCl only {b3} eV/atom above the hull");
-    // Without --refs: the shipped CHGNet energies of the whole dataset and the relaxed elements.
-    let (code, out, err) = geode_cli(&[
-        "hull",
-        "--structures",
-        files[0].to_str().unwrap(),
-        files[1].to_str().unwrap(),
-        "--relax",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // --refs chgnet: the shipped CHGNet energies of the whole dataset and the relaxed elements.
+    let hull_of = |extra: &[&str]| {
+        let mut args =
+            vec!["hull", "--structures", files[0].to_str().unwrap(), files[1].to_str().unwrap(), "--relax", "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = geode_cli(&args);
+        assert_eq!(code, 0, "{err}");
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()
+    };
+    let rows = hull_of(&["--refs", "chgnet"]);
     let (b1_shipped, b3_shipped) =
         (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
     assert!(
         b1_shipped.abs() < 0.01 && (b3_shipped - b3).abs() < 0.02,
         "shipped table: B1 {b1_shipped}, B3 {b3_shipped} (own table: {b1}, {b3})"
     );
-    // Another potential needs its own references.
+    // Default: the complete OQMD hull, CHGNet's energies put on OQMD's scale by the fitted chemical
+    // potentials. Rock salt lands near OQMD's own NaCl; the polymorphs keep CHGNet's energy difference.
+    let rows = hull_of(&[]);
+    let (b1_dft, b3_dft) = (rows[0]["e_above_hull"].as_f64().unwrap(), rows[1]["e_above_hull"].as_f64().unwrap());
+    assert!(b1_dft.abs() < 0.06, "rock salt {b1_dft} eV/atom from the complete OQMD hull");
+    assert!(((b3_dft - b1_dft) - (b3_shipped - b1_shipped)).abs() < 1e-6, "B1 {b1_dft}, B3 {b3_dft}");
+    let oqmd_nacl = geode::data::Dataset::embedded()
+        .entries
+        .iter()
+        .filter(|e| e.formula == "NaCl")
+        .map(|e| e.formation_energy_per_atom)
+        .fold(f64::INFINITY, f64::min);
+    let f = rows[0]["formation_energy_per_atom"].as_f64().unwrap();
+    assert!((f - oqmd_nacl).abs() < 0.06, "ΔH_f(CHGNet) {f} vs OQMD {oqmd_nacl}");
+    assert!(rows[0]["decomposition"][0]["source"].as_str().unwrap().starts_with("ICSD"), "{}", rows[0]);
+    // Another potential needs its own fitted chemical potentials (or references).
     let (code, _, err) =
         geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), "--potential", "lj:sigma=3,epsilon=0.01"]);
     assert_ne!(code, 0);
-    assert!(err.contains("--refs"), "{err}");
+    assert!(err.contains("--scale") && err.contains("--refs"), "{err}");
+    // A scale fitted for another potential is refused.
+    let (code, _, err) = geode_cli(&[
+        "hull",
+        "--structures",
+        files[0].to_str().unwrap(),
+        "--potential",
+        "lj:sigma=3,epsilon=0.01",
+        "--scale",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/potentials/chgnet-0.3.0-formation-scale.csv"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("fitted for \"chgnet-0.3.0\""), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -97,6 +97,14 @@ fn hull_queries_agree_with_pymatgen() {
                 p.e_above_hull
             );
             assert!((p.e_above_hull - s["phase_separation_energy"].as_f64().unwrap()).abs() <= 2e-5);
+            // The same hull of the other compositions, asked by composition (the stability report's path).
+            let without = pd.decomposition_without(&pd.entries()[index[key]].composition).unwrap();
+            let hull_others = pd.formation_energy_per_atom(index[key]) - exact;
+            assert!(
+                (without.formation_energy_per_atom - hull_others).abs() <= 1e-6,
+                "{system} {key}: hull without its composition {} vs {hull_others}",
+                without.formation_energy_per_atom
+            );
             assert!(p.e_above_hull < 0.0, "{system} {key} is stable, so below the others' hull");
             assert_same_decomposition(
                 &named(&pd, &p.decomposition.products),

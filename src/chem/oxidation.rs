@@ -183,6 +183,29 @@ fn log_frequency(e: Element, q: i8) -> f64 {
     (n / f64::from(total.max(1))).ln()
 }
 
+/// A state reported for less than this share of an element's ICSD-24 compounds is rare (O⁻ 0.4 %,
+/// Cl⁷⁺ 3.8 %, Fe⁴⁺ 1.2 %; Pb⁴⁺ 6.3 % is not).
+pub const RARE_STATE_SHARE: f64 = 0.05;
+
+/// The share of an element's ICSD-24 compounds that report it in state `q` (SMACT's counts).
+pub fn state_share(e: Element, q: i8) -> f64 {
+    log_frequency(e, q).exp()
+}
+
+/// The rare states ([`RARE_STATE_SHARE`]) a charge-balanced composition relies on: those of its most
+/// plausible assignment ([`most_plausible`]), with their shares. Empty when every state is common;
+/// `None` when the composition has no charge-balanced assignment (single elements and alloys included).
+pub fn rare_states(comp: &Composition, opts: ValidityOptions) -> Option<Vec<(Element, i8, f64)>> {
+    let states = most_plausible(comp, opts)?;
+    Some(
+        states
+            .into_iter()
+            .map(|(e, q)| (e, q, state_share(e, q)))
+            .filter(|(_, _, share)| *share < RARE_STATE_SHARE)
+            .collect(),
+    )
+}
+
 /// The most plausible charge-balanced assignment of one oxidation state per element (in formula
 /// order): the one whose states are most often reported in the ICSD, i.e. that
 /// maximises Σ ln(count(e, q) / Σ_q count(e, q)) over SMACT's ICSD-24 counts, among the assignments
@@ -521,6 +544,23 @@ mod tests {
 
     fn v(f: &str) -> Verdict {
         validity(&Composition::from_formula(f).unwrap(), ValidityOptions::default())
+    }
+
+    /// The loophole formulas lean on peroxide O⁻ or Cl⁷⁺; ordinary compounds do not.
+    #[test]
+    fn rare_states_flag_the_loopholes() {
+        let rare = |f: &str| rare_states(&Composition::from_formula(f).unwrap(), ValidityOptions::default());
+        for f in ["Li2O2", "NaClF8", "Li2ClO9"] {
+            let r = rare(f).unwrap_or_else(|| panic!("{f} is charge-balanced"));
+            assert!(!r.is_empty(), "{f}: {r:?}");
+            assert!(r.iter().all(|(_, _, share)| *share < RARE_STATE_SHARE));
+        }
+        for f in ["Li2O", "Fe2O3", "NaCl", "PbO2", "LiFePO4"] {
+            assert_eq!(rare(f), Some(vec![]), "{f}");
+        }
+        assert_eq!(rare("CuZn"), None);
+        let o = Element::from_symbol("O").unwrap();
+        assert!((state_share(o, -2) - 0.9956).abs() < 1e-3);
     }
 
     #[test]

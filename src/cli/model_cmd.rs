@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -114,11 +114,32 @@ pub enum ModelAction {
     },
     /// The composition-feature names, in the order a TorchScript composition model receives them
     Features,
+    /// Stability classification like Matbench Discovery: each crystal of a split judged stable or not
+    /// (e_above_hull ≤ 0 on the complete OQMD hull without its own composition) by the composition and graph
+    /// ensembles, CHGNet on OQMD's scale and their combination; F1, precision, recall, accuracy, DAF, MAE
+    /// and the calibration (ECE) of P(stable)
+    Stability {
+        /// The split: train, val or test
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Relaxed CHGNet energies of the split's crystals (`geode dataset energies --relax --split test
+        /// --out FILE`), for the relaxed rows
+        #[arg(long)]
+        relaxed: Option<std::path::PathBuf>,
+        /// Print one JSON object per pipeline instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn model(action: ModelAction) -> anyhow::Result<i32> {
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     match action {
+        ModelAction::Stability { split, relaxed, json } => {
+            let split = Split::from_name(&split)
+                .with_context(|| format!("--split: unknown split {split:?}; expected train, val or test"))?;
+            super::stability_cmd::run(split, relaxed.as_deref(), json)
+        }
         ModelAction::Features => {
             for (i, name) in crate::chem::features::feature_names().iter().enumerate() {
                 println!("{i}\t{name}");

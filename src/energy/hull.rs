@@ -184,6 +184,9 @@ fn subset(a: u128, b: u128) -> bool {
     a & !b == 0
 }
 
+/// The complete OQMD hull, built once per process ([`PhaseDiagram::complete`]).
+static COMPLETE: std::sync::OnceLock<Arc<PhaseDiagram>> = std::sync::OnceLock::new();
+
 impl PhaseDiagram {
     /// A diagram from entries with energies on one scale; every element present needs an elemental entry.
     pub fn new(entries: Vec<PhaseEntry>) -> Result<PhaseDiagram, HullError> {
@@ -298,18 +301,33 @@ impl PhaseDiagram {
     /// and OQMD's composition table), built once per process; the default hull. Entry names say where
     /// each phase comes from (`icsd:…`, `oqmd-table:…`).
     pub fn complete() -> Arc<PhaseDiagram> {
-        static PD: std::sync::OnceLock<Arc<PhaseDiagram>> = std::sync::OnceLock::new();
-        PD.get_or_init(|| {
-            let entries = crate::data::hull_references::complete()
-                .iter()
-                .map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.formation_energy_per_atom))
-                .collect();
-            Arc::new(
-                PhaseDiagram::from_formation_energies(entries)
-                    .expect("the complete references are finite and non-empty"),
-            )
-        })
-        .clone()
+        COMPLETE
+            .get_or_init(|| {
+                let entries = crate::data::hull_references::complete()
+                    .iter()
+                    .map(|r| PhaseEntry::new(r.name.clone(), r.composition.clone(), r.formation_energy_per_atom))
+                    .collect();
+                Arc::new(
+                    PhaseDiagram::from_formation_energies(entries)
+                        .expect("the complete references are finite and non-empty"),
+                )
+            })
+            .clone()
+    }
+
+    /// The complete hull if it is built; otherwise starts building it on a thread of its own (once) and
+    /// returns `None`, so an interactive caller never waits for it.
+    pub fn complete_if_ready() -> Option<Arc<PhaseDiagram>> {
+        if let Some(pd) = COMPLETE.get() {
+            return Some(pd.clone());
+        }
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            std::thread::spawn(|| {
+                PhaseDiagram::complete();
+            });
+        });
+        None
     }
 
     /// How many distinct compositions with more than one element the diagram knows within the chemical
@@ -482,6 +500,48 @@ impl PhaseDiagram {
             formation_energy_per_atom: f,
             decomposition: Decomposition { products, formation_energy_per_atom: value },
         }))
+    }
+
+    /// The hull at `composition` made of every phase of *other* compositions: all polymorphs of this one
+    /// left out, as for a crystal whose composition is new (Matbench Discovery's setting). The query is
+    /// judged against the stable phases of every proper subsystem plus the other compositions of its own
+    /// element set. An element alone has nothing else to compete with: its hull is its reference (0).
+    pub fn decomposition_without(&self, composition: &Composition) -> Result<Decomposition, HullError> {
+        let n = composition.num_atoms();
+        if composition.n_elements() == 0 || n <= 0.0 {
+            return Err(HullError::EmptyComposition);
+        }
+        let mask = mask_of(composition.iter().map(|(e, _)| e));
+        let els = elements_of(mask);
+        let x: Vec<(Element, f64)> = composition.iter().map(|(e, a)| (e, a / n)).collect();
+        let same = |j: usize| {
+            self.masks[j] == mask && self.fractions(j).iter().zip(&x).all(|((_, a), (_, b))| (a - b).abs() < 1e-9)
+        };
+        let mut pool: Vec<usize> = Vec::new();
+        let mut add_subsystem = |m: u128| {
+            if m != mask && self.groups.contains_key(&m) {
+                pool.extend_from_slice(&self.stable_of_set(m));
+            }
+        };
+        if mask.count_ones() <= 16 {
+            let mut sub = mask;
+            while sub != 0 {
+                add_subsystem(sub);
+                sub = (sub - 1) & mask;
+            }
+        } else {
+            let subs: Vec<u128> = self.groups.keys().filter(|m| subset(**m, mask)).copied().collect();
+            subs.into_iter().for_each(add_subsystem);
+        }
+        if els.len() > 1 {
+            pool.extend(self.groups.get(&mask).into_iter().flatten().copied().filter(|&j| !same(j)));
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        let (value, basis) = self.solve_over(&pool, &els, &x, None)?;
+        let mut products: Vec<(usize, f64)> = basis.into_iter().filter(|(_, l)| *l > MIN_FRACTION).collect();
+        products.sort_by_key(|p| p.0);
+        Ok(Decomposition { products, formation_energy_per_atom: value })
     }
 
     /// The simplex over entries `pool` (which must hold every element's reference) at atom fractions `x`

@@ -6,8 +6,10 @@
 
 pub mod calculator;
 pub mod chgnet;
+pub mod formation_scale;
 pub mod hull;
 pub mod lj;
+pub mod on_hull;
 pub mod references;
 pub mod relax;
 pub mod spec;
@@ -15,7 +17,9 @@ pub mod torchscript;
 
 pub use calculator::{CalcError, Calculator, Evaluation};
 pub use chgnet::Chgnet;
+pub use formation_scale::FormationScale;
 pub use hull::{Decomposition, HullError, HullPoint, PhaseDiagram, PhaseEntry};
 pub use lj::LennardJones;
+pub use on_hull::{HullChoice, PotentialHull};
 pub use relax::{RelaxOptions, RelaxStep, Relaxation, relax};
 pub use spec::{PotentialSpec, from_spec};

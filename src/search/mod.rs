@@ -29,3 +29,4 @@ pub mod generate;
 pub mod objectives;
 pub mod polish;
 pub mod random_structure;
+pub mod stability;

@@ -1,7 +1,8 @@
 //! Post-processing of generated crystals and the S.U.N. figure: symmetrise with moyo (the primitive
 //! standardised cell at a loose tolerance, so near-symmetric decoder output snaps onto its group), relax
-//! with an interatomic potential (FIRE with the cell, ASE's defaults), and place the relaxed energy on the
-//! same potential's convex hull. S.U.N. (MISSION.md) = stable (≤ 0.1 eV/atom above the hull after
+//! with an interatomic potential (FIRE with the cell, ASE's defaults), and place the relaxed energy on a
+//! convex hull ([`crate::energy::on_hull`]: by default the complete OQMD hull through the potential's fitted
+//! chemical potentials). S.U.N. (MISSION.md) = stable (≤ 0.1 eV/atom above the hull after
 //! relaxation) ∧ unique (structure matching within the set) ∧ novel (no match in the training set).
 //!
 //! Units: energies eV/atom, tolerances Å.
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
 use crate::energy::calculator::Calculator;
-use crate::energy::hull::PhaseDiagram;
+use crate::energy::on_hull::{HullChoice, PotentialHull};
 use crate::energy::relax::{RelaxOptions, relax};
 use crate::energy::spec::from_spec;
 use crate::ml::generative::metrics::NoveltyIndex;
@@ -31,6 +32,8 @@ pub struct PolishSettings {
     pub max_steps: usize,
     /// Stable when at most this far above the hull (eV/atom).
     pub stable_below: f64,
+    /// Which hull the relaxed energy is placed on.
+    pub hull: HullChoice,
 }
 
 impl Default for PolishSettings {
@@ -41,6 +44,7 @@ impl Default for PolishSettings {
             fmax: 0.05,
             max_steps: 300,
             stable_below: 0.1,
+            hull: HullChoice::Dft,
         }
     }
 }
@@ -67,8 +71,10 @@ pub struct Polished {
     pub energy_per_atom: Option<f64>,
     pub relax_steps: usize,
     pub converged: bool,
-    /// Above the potential's hull (eV/atom); `None` when an element is missing from the hull.
+    /// Above the hull (eV/atom); `None` when an element is missing from the hull.
     pub e_above_hull: Option<f64>,
+    /// Formation energy on the hull's scale (OQMD's on the DFT hull), eV/atom.
+    pub formation_energy_per_atom: Option<f64>,
     /// What went wrong, if anything.
     pub note: Option<String>,
 }
@@ -77,22 +83,18 @@ pub struct Polished {
 pub struct Polisher {
     settings: PolishSettings,
     calc: Option<Box<dyn Calculator>>,
-    hull: Option<PhaseDiagram>,
+    hull: Option<PotentialHull>,
 }
 
 impl Polisher {
-    /// Loads the potential; with `chgnet` the hull is the shipped CHGNet table (every dataset crystal
-    /// plus relaxed elements); other potentials give energies without a hull.
+    /// Loads the potential and its hull ([`PotentialHull::for_potential`]: with the shipped CHGNet, the
+    /// complete OQMD hull or the CHGNet-only one); other potentials give energies without a hull.
     pub fn new(settings: PolishSettings) -> Result<Polisher, String> {
         let (calc, hull) = match settings.potential.as_deref().map(str::trim) {
             None | Some("") => (None, None),
             Some(spec) => {
                 let calc = from_spec(spec).map_err(|e| format!("potential {spec:?}: {e}"))?;
-                let hull = if spec == "chgnet" {
-                    Some(crate::energy::references::chgnet_hull().map_err(|e| format!("CHGNet hull: {e}"))?)
-                } else {
-                    None
-                };
+                let hull = PotentialHull::for_potential(&calc.name(), settings.hull)?;
                 (Some(calc), hull)
             }
         };
@@ -101,6 +103,11 @@ impl Polisher {
 
     pub fn settings(&self) -> &PolishSettings {
         &self.settings
+    }
+
+    /// The hull relaxed crystals are placed on ("none" without one).
+    pub fn hull_label(&self) -> &str {
+        self.hull.as_ref().map_or("none", |h| h.label())
     }
 
     /// Symmetrise, relax and place on the hull; `cancelled` stops a relaxation early.
@@ -113,6 +120,7 @@ impl Polisher {
             relax_steps: 0,
             converged: false,
             e_above_hull: None,
+            formation_energy_per_atom: None,
             note: None,
         };
         if let Some(tol) = self.settings.symprec_ang {
@@ -144,8 +152,11 @@ impl Polisher {
                         out.converged = r.converged;
                         out.structure = r.structure;
                         if let Some(h) = &self.hull {
-                            match h.e_above_hull(&out.structure.composition(), per_atom) {
-                                Ok(p) => out.e_above_hull = Some(p.e_above_hull),
+                            match h.place(&out.structure.composition(), per_atom) {
+                                Ok(p) => {
+                                    out.e_above_hull = Some(p.e_above_hull);
+                                    out.formation_energy_per_atom = Some(p.formation_energy_per_atom);
+                                }
                                 Err(e) => out.note = Some(format!("not on the hull: {e}")),
                             }
                         }
@@ -185,6 +196,8 @@ pub struct SunReport {
     pub median_e_above_hull: Option<f64>,
     pub stable_below: f64,
     pub potential: String,
+    /// The hull stability was judged on.
+    pub hull: String,
 }
 
 /// Polish the valid crystals (`valid[i]`) in parallel and count S.U.N. against `train` (novelty);
@@ -236,6 +249,7 @@ pub fn sun(
         median_e_above_hull: (!e_hull.is_empty()).then(|| e_hull[e_hull.len() / 2]),
         stable_below: polisher.settings.stable_below,
         potential: polisher.calc.as_ref().map(|c| c.name()).unwrap_or_else(|| "none".into()),
+        hull: polisher.hull_label().to_string(),
     };
     (report, polished)
 }

@@ -144,7 +144,12 @@ pub struct StudioApp {
     /// "Use system" button; read once per selection, not every frame).
     pub(crate) selected_system: Option<(String, String, usize)>,
     pub hull: super::panels::hull::HullView,
-    pub phase_diagram: Option<crate::energy::PhaseDiagram>,
+    /// The dataset-only hull (`dataset only` in the Hull tab), built on first use (small).
+    pub phase_diagram: Option<std::sync::Arc<crate::energy::PhaseDiagram>>,
+    /// The Hull tab shows the embedded dataset's hull instead of the complete OQMD one.
+    pub hull_dataset_only: bool,
+    /// The Hull tab has a system to draw once its diagram is ready.
+    pub hull_pending: bool,
     /// Predictions per item key and model.
     pub predictions: HashMap<String, HashMap<String, super::worker::PredictionResult>>,
     pending: HashSet<(String, String)>,
@@ -232,6 +237,8 @@ impl StudioApp {
             selected_system: None,
             hull: Default::default(),
             phase_diagram: None,
+            hull_dataset_only: false,
+            hull_pending: false,
             predictions: HashMap::new(),
             pending: HashSet::new(),
             parity: HashMap::new(),

@@ -150,7 +150,7 @@ pub struct EvolveJob {
     evo: Evolution,
     eval: Option<Evaluator>,
     /// `relax_top`: the potential and, with CHGNet, its hull (made once).
-    finisher: Option<(Box<dyn crate::energy::Calculator>, Option<crate::energy::PhaseDiagram>)>,
+    finisher: Option<(Box<dyn crate::energy::Calculator>, Option<crate::energy::PotentialHull>)>,
     state: State,
 }
 
@@ -172,13 +172,23 @@ impl EvolveJob {
                     .map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?,
             )
         };
-        let hull = match (objectives.contains(&ObjectiveSpec::EAboveHull), prototype) {
+        let hull = match (objectives.contains(&ObjectiveSpec::EAboveHull), &calc) {
             (false, _) => None,
             // Predicted formation energies on the complete OQMD hull.
-            (true, true) => Some(crate::energy::PhaseDiagram::complete()),
-            (true, false) => Some(std::sync::Arc::new(
-                crate::energy::references::chgnet_hull().map_err(|e| JobError::Failed(format!("hull: {e}")))?,
+            (true, None) => Some(crate::energy::PotentialHull::own(
+                crate::energy::PhaseDiagram::complete(),
+                "complete OQMD hull (predicted formation energies)",
             )),
+            (true, Some(c)) => Some(
+                crate::energy::PotentialHull::for_potential(&c.name(), self.p.relax.hull)
+                    .map_err(|e| JobError::Failed(format!("hull: {e}")))?
+                    .ok_or_else(|| {
+                        JobError::Config(format!(
+                            "objective `e_above_hull` needs a hull for {}: only the shipped CHGNet has one",
+                            c.name()
+                        ))
+                    })?,
+            ),
         };
         let model = if prototype || objectives.iter().any(|o| matches!(o, ObjectiveSpec::Property(_))) {
             Some(std::sync::Mutex::new(
@@ -385,11 +395,8 @@ impl EvolveJob {
         if self.finisher.is_none() {
             let calc = from_spec(&self.p.relax.potential)
                 .map_err(|e| JobError::Config(format!("key `relax.potential`: {e}")))?;
-            let hull = if self.p.relax.potential.trim() == "chgnet" {
-                crate::energy::references::chgnet_hull().ok()
-            } else {
-                None
-            };
+            let hull = crate::energy::PotentialHull::for_potential(&calc.name(), self.p.relax.hull)
+                .map_err(JobError::Failed)?;
             self.finisher = Some((calc, hull));
         }
         let Some((calc, hull)) = &self.finisher else { return Err(JobError::Failed("potential missing".into())) };
@@ -417,9 +424,10 @@ impl EvolveJob {
                     ("relax_steps".into(), (r.steps as f64).into()),
                 ];
                 if let Some(h) = hull
-                    && let Ok(p) = h.e_above_hull(&r.structure.composition(), per_atom)
+                    && let Ok(p) = h.place(&r.structure.composition(), per_atom)
                 {
                     props.push(("relaxed_e_above_hull".into(), p.e_above_hull.into()));
+                    props.push(("relaxed_formation_energy_per_atom".into(), p.formation_energy_per_atom.into()));
                 }
                 for (k, v) in &props {
                     ctx.update_prop(seq, k, *v);
@@ -432,7 +440,7 @@ impl EvolveJob {
                         props
                             .iter()
                             .find(|(k, _)| k == "relaxed_e_above_hull")
-                            .map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value))
+                            .map(|(_, v)| format!(", {:.3} eV/atom above the hull", v.value))
                             .unwrap_or_default()
                     ),
                 );

@@ -42,11 +42,14 @@ pub struct GenerateParams {
     pub settings: CampaignSettings,
     /// Post-processing of every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential
     /// (`chgnet`, `lj:…`, `torchscript:…`); the relaxed crystal is emitted too (stage `relaxed`, its
-    /// parent the generated one) with its energy and, with CHGNet, its distance above the CHGNet hull.
+    /// parent the generated one) with its energy and, with CHGNet, its distance above the hull.
     /// Empty: no post-processing.
     pub relax: String,
     /// FIRE steps per relaxation.
     pub relax_steps: usize,
+    /// The hull relaxed crystals are placed on: `dft` (the complete OQMD hull, through the potential's
+    /// fitted chemical potentials) or `potential` (the CHGNet-only hull).
+    pub hull: crate::energy::HullChoice,
 }
 
 impl Default for GenerateParams {
@@ -60,6 +63,7 @@ impl Default for GenerateParams {
             settings: CampaignSettings::default(),
             relax: String::new(),
             relax_steps: 300,
+            hull: crate::energy::HullChoice::Dft,
         }
     }
 }
@@ -213,8 +217,11 @@ impl Job for GenerateJob {
             self.ready = Some((campaign, model));
             if !self.p.relax.trim().is_empty() {
                 self.polisher = Some(
-                    Polisher::new(PolishSettings::relaxing(&self.p.relax, self.p.relax_steps))
-                        .map_err(|e| JobError::Config(format!("key `relax`: {e}")))?,
+                    Polisher::new(PolishSettings {
+                        hull: self.p.hull,
+                        ..PolishSettings::relaxing(&self.p.relax, self.p.relax_steps)
+                    })
+                    .map_err(|e| JobError::Config(format!("key `relax`: {e}")))?,
                 );
             }
         }

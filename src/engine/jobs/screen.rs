@@ -5,7 +5,7 @@
 //! 2. `composition_model`: predicted formation energy (composition ensemble) below `max_formation_energy`
 //!    at the lower confidence bound (mean − 2σ);
 //! 3. `structure_model`: formation energy and band gap with σ from the crystal-graph ensemble;
-//! 4. `hull`: energy above the hull of the embedded dataset's DFT energies, with the predicted energy;
+//! 4. `hull`: energy above the complete OQMD hull, with the predicted formation energy;
 //! 5. `constraints`: probability that every constraint holds ≥ `min_probability`.
 //!
 //! Candidates that reach the end are ranked: Pareto front (non-dominated sorting of the objectives) and
@@ -13,9 +13,10 @@
 //!
 //! With `relax_top = N`, the N best of them (by that ranking) are then relaxed with the interatomic potential
 //! (`potential`, CHGNet by default), one per step: each gets `relaxed_energy_per_atom`, `relax_steps`,
-//! `relax_converged` and, with the shipped CHGNet, `relaxed_e_above_hull` against the shipped CHGNet energies
-//! of the dataset and the relaxed elements; the relaxed structure is stored as a candidate at stage `relaxed`
-//! whose parent is the screened one.
+//! `relax_converged` and, with the shipped CHGNet, `relaxed_formation_energy_per_atom` and
+//! `relaxed_e_above_hull` on the hull `hull` names (by default the complete OQMD hull, through CHGNet's fitted
+//! chemical potentials; `potential`: the CHGNet-only hull); the relaxed structure is stored as a candidate
+//! at stage `relaxed` whose parent is the screened one.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,9 @@ pub struct ScreenParams {
     pub relax_top: usize,
     /// The potential for `relax_top` (`chgnet`, `chgnet:weights=…`, `lj:…`, `torchscript:path=…`).
     pub potential: String,
+    /// The hull `relax_top` places relaxed candidates on: `dft` (the complete OQMD hull through the
+    /// potential's fitted chemical potentials) or `potential` (the CHGNet-only hull).
+    pub hull: crate::energy::HullChoice,
 }
 
 impl Default for ScreenParams {
@@ -93,6 +97,7 @@ impl Default for ScreenParams {
             chunk_size: 256,
             relax_top: 0,
             potential: "chgnet".into(),
+            hull: crate::energy::HullChoice::Dft,
         }
     }
 }
@@ -189,7 +194,7 @@ pub struct ScreenJob {
     models: Option<(Box<dyn PropertyModel>, Box<dyn PropertyModel>)>,
     hull: Option<std::sync::Arc<PhaseDiagram>>,
     /// The potential for `relax_top` and, for the shipped CHGNet, its hull; loaded when first needed.
-    potential: Option<(Box<dyn crate::energy::Calculator>, Option<PhaseDiagram>)>,
+    potential: Option<(Box<dyn crate::energy::Calculator>, Option<crate::energy::PotentialHull>)>,
     state: State,
 }
 
@@ -230,16 +235,15 @@ impl ScreenJob {
     /// shipped CHGNet, its distance to the CHGNet hull) and store the relaxed structure as its child.
     fn relax_one(&mut self, ctx: &mut JobContext, seq: i64) -> Result<(), JobError> {
         use crate::energy::spec::from_spec;
-        use crate::energy::{Calculator, Chgnet, RelaxOptions, relax};
+        use crate::energy::{PotentialHull, RelaxOptions, relax};
         if self.potential.is_none() {
             crate::ml::init_threads(1);
             let calc =
                 from_spec(&self.params.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
-            let shipped = calc.name() == Calculator::name(&Chgnet::pretrained());
-            let hull = shipped
-                .then(crate::energy::references::chgnet_hull)
-                .transpose()
-                .map_err(|e| JobError::Failed(format!("the CHGNet hull: {e}")))?;
+            let hull = PotentialHull::for_potential(&calc.name(), self.params.hull).map_err(JobError::Failed)?;
+            if let Some(h) = &hull {
+                ctx.log("info", format!("relaxed candidates go on the {}", h.label()));
+            }
             self.potential = Some((calc, hull));
         }
         let (calc, hull) = self.potential.as_ref().expect("set above");
@@ -264,14 +268,16 @@ impl ScreenJob {
         let mut extra = serde_json::Map::new();
         extra.insert("relaxed_from_seq".into(), json!(seq));
         extra.insert("potential".into(), json!(calc.name()));
-        if let Some(pd) = hull {
-            match pd.e_above_hull(&out.structure.composition(), per_atom) {
+        if let Some(on) = hull {
+            match on.place(&out.structure.composition(), per_atom) {
                 Ok(h) => {
                     props.push(("relaxed_e_above_hull".into(), h.e_above_hull.into()));
-                    let ents = pd.entries();
-                    extra.insert("decomposition".into(), json!(h.decomposition.products.iter().map(|(k, x)| json!({"formula": ents[*k].composition.reduced_formula(), "name": ents[*k].name, "fraction": x})).collect::<Vec<_>>()));
+                    props.push(("relaxed_formation_energy_per_atom".into(), h.formation_energy_per_atom.into()));
+                    let ents = on.diagram().entries();
+                    extra.insert("decomposition".into(), json!(h.point.decomposition.products.iter().map(|(k, x)| json!({"formula": ents[*k].composition.reduced_formula(), "name": ents[*k].name, "fraction": x})).collect::<Vec<_>>()));
+                    extra.insert("hull".into(), json!(on.label()));
                 }
-                Err(e) => ctx.log("warn", format!("candidate {seq} ({name}): CHGNet hull: {e}")),
+                Err(e) => ctx.log("warn", format!("candidate {seq} ({name}): hull: {e}")),
             }
         }
         for (k, v) in &props {
@@ -285,7 +291,7 @@ impl ScreenJob {
                 props
                     .iter()
                     .find(|(k, _)| k == "relaxed_e_above_hull")
-                    .map(|(_, v)| format!(", {:.3} eV/atom above the CHGNet hull", v.value))
+                    .map(|(_, v)| format!(", {:.3} eV/atom above the hull", v.value))
                     .unwrap_or_default()
             ),
         );

@@ -11,10 +11,13 @@
 //! cost(c) = KL(c/N′ ‖ q) + ln P(N) − ln P(N′),
 //!
 //! the divergence of the formula's fractions from the head's plus how much less likely its cell size
-//! is than the head's favourite. KL(f‖q) is zero at f = q and finite for any formula over elements the
+//! is than the head's favourite, plus a penalty (default [`RARE_STATE_PENALTY_NATS`]) when the formula is
+//! charge-balanced only through rare oxidation states (peroxide O⁻, Cl⁷⁺ beside F⁻: under
+//! [`crate::chem::oxidation::RARE_STATE_SHARE`] of the element's ICSD compounds), so the decoder prefers
+//! formulas with common states. KL(f‖q) is zero at f = q and finite for any formula over elements the
 //! head gives weight to, so the search prefers the closest neutral formula, not the head's top element.
 
-use crate::chem::oxidation::{ValidityOptions, validity};
+use crate::chem::oxidation::{ValidityOptions, rare_states, validity};
 use crate::crystal::{Composition, Element};
 
 /// Elements searched: the most likely ones under the composition head.
@@ -37,6 +40,14 @@ pub fn counts_composition(counts: &[usize]) -> Composition {
     )
 }
 
+/// Nats added to a formula's cost when it is charge-balanced only through rare oxidation states.
+pub const RARE_STATE_PENALTY_NATS: f64 = 3.0;
+
+/// Whether charge-balanced `counts` rely on a rare oxidation state in their most plausible assignment.
+pub fn counts_rely_on_rare_states(counts: &[usize]) -> bool {
+    rare_states(&counts_composition(counts), ValidityOptions::default()).is_some_and(|r| !r.is_empty())
+}
+
 /// Whether whole-atom `counts` (indexed by Z − 1) pass SMACT's compositional validity.
 pub fn counts_valid(counts: &[usize]) -> bool {
     counts.iter().any(|k| *k > 0) && validity(&counts_composition(counts), ValidityOptions::default()).is_valid()
@@ -45,21 +56,23 @@ pub fn counts_valid(counts: &[usize]) -> bool {
 /// The charge-balanced counts closest to the heads (see the module docs), or `None` when no formula
 /// over the searched elements and sizes passes. `q` are element fractions indexed by Z − 1 (zero for
 /// elements that are not allowed); `size_log_p` lists the allowed cell sizes N with ln P(N).
-pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)]) -> Option<Vec<usize>> {
-    ranked_valid_counts(q, size_log_p, 1, 0.0, &[]).into_iter().next().map(|(_, c)| c)
+pub fn nearest_valid_counts(q: &[f64], size_log_p: &[(usize, f64)], rare_penalty: f64) -> Option<Vec<usize>> {
+    ranked_valid_counts(q, size_log_p, 1, 0.0, &[], rare_penalty).into_iter().next().map(|(_, c)| c)
 }
 
 /// Up to `k` charge-balanced count vectors in order of cost (nats, see the module docs) minus
 /// `bonus[n]` for a formula of n distinct elements (the last entry for more; empty = no bonus), those
 /// within `budget` nats of the cheapest: the formulas the element-count prior and a property guide
 /// choose among. The bonus applies before the list is cut, so a formula with a likelier number of
-/// elements is not crowded out by many cheap variants of an unlikely one.
+/// elements is not crowded out by many cheap variants of an unlikely one; so does `rare_penalty` (nats)
+/// for formulas balanced only through rare oxidation states.
 pub fn ranked_valid_counts(
     q: &[f64],
     size_log_p: &[(usize, f64)],
     k: usize,
     budget: f64,
     bonus: &[f64],
+    rare_penalty: f64,
 ) -> Vec<(f64, Vec<usize>)> {
     let Some((pool, mut cands)) = candidates(q, size_log_p) else { return Vec::new() };
     if k == 0 {
@@ -71,16 +84,25 @@ pub fn ranked_valid_counts(
         }
         cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     }
+    // Candidates come in order of cost; a penalised one may be overtaken by a later one, so the walk stops
+    // only when no later candidate (cost ≥ this one's) can enter the k best or the budget.
     let mut out: Vec<(f64, Vec<usize>)> = Vec::new();
     for (cost, _, c) in cands {
-        if out.len() >= k || out.first().is_some_and(|(c0, _)| cost - c0 > budget) {
+        if out.len() >= k && cost >= out[k - 1].0 || out.first().is_some_and(|(c0, _)| cost - c0 > budget) {
             break;
         }
         let counts = spread_counts(&pool, &c, q.len());
         // The same formula at another cell size is another candidate (a different crystal).
         if counts_valid(&counts) {
-            out.push((cost, counts));
+            let penalised =
+                if rare_penalty > 0.0 && counts_rely_on_rare_states(&counts) { cost + rare_penalty } else { cost };
+            let at = out.partition_point(|(x, _)| *x <= penalised);
+            out.insert(at, (penalised, counts));
         }
+    }
+    out.truncate(k);
+    if let Some(c0) = out.first().map(|x| x.0) {
+        out.retain(|(x, _)| x - c0 <= budget);
     }
     out
 }
@@ -192,7 +214,7 @@ mod tests {
         // formulas are NaCl at N = 4 or 6.
         let q = q_of(&[("Na", 0.6), ("Cl", 0.4)]);
         let sizes = [(4, -1.2), (5, -0.7), (6, -1.0)];
-        let c = nearest_valid_counts(&q, &sizes).unwrap();
+        let c = nearest_valid_counts(&q, &sizes, 0.0).unwrap();
         assert_eq!(formula(&c), "NaCl");
         assert_eq!(c.iter().sum::<usize>(), 6, "N = 6 is more likely than N = 4");
     }
@@ -201,7 +223,7 @@ mod tests {
     fn prefers_the_close_neutral_formula_over_the_top_element() {
         // Sr/Ti/O at 0.2/0.2/0.6 for N = 5 is already SrTiO3; a blur towards Ti keeps the perovskite.
         let q = q_of(&[("Sr", 0.18), ("Ti", 0.24), ("O", 0.58)]);
-        let c = nearest_valid_counts(&q, &[(5, -0.1), (10, -3.0)]).unwrap();
+        let c = nearest_valid_counts(&q, &[(5, -0.1), (10, -3.0)], 0.0).unwrap();
         assert_eq!(formula(&c), "SrTiO3");
         assert!(counts_valid(&c));
     }
@@ -210,20 +232,20 @@ mod tests {
     fn none_when_nothing_is_neutral() {
         // He and Ne have no ICSD oxidation states, so their mixtures fail; a single element passes.
         let q = q_of(&[("He", 0.5), ("Ne", 0.5)]);
-        let c = nearest_valid_counts(&q, &[(2, 0.0)]).unwrap();
+        let c = nearest_valid_counts(&q, &[(2, 0.0)], 0.0).unwrap();
         assert_eq!(c.iter().filter(|k| **k > 0).count(), 1);
-        assert!(nearest_valid_counts(&vec![0.0; 100], &[(2, 0.0)]).is_none());
+        assert!(nearest_valid_counts(&vec![0.0; 100], &[(2, 0.0)], 0.0).is_none());
     }
 
     #[test]
     fn ranked_formulas_start_with_the_nearest_and_stay_within_the_budget() {
         let q = q_of(&[("Na", 0.6), ("Cl", 0.4)]);
         let sizes = [(4, -1.2), (5, -0.7), (6, -1.0)];
-        let ranked = ranked_valid_counts(&q, &sizes, 8, 1.0, &[]);
-        assert_eq!(Some(ranked[0].1.clone()), nearest_valid_counts(&q, &sizes));
+        let ranked = ranked_valid_counts(&q, &sizes, 8, 1.0, &[], 0.0);
+        assert_eq!(Some(ranked[0].1.clone()), nearest_valid_counts(&q, &sizes, 0.0));
         assert!(ranked.len() >= 2 && ranked.windows(2).all(|w| w[0].0 <= w[1].0));
         assert!(ranked.iter().all(|(c, k)| c - ranked[0].0 <= 1.0 && counts_valid(k)));
-        assert!(ranked_valid_counts(&q, &sizes, 3, 10.0, &[]).len() <= 3);
+        assert!(ranked_valid_counts(&q, &sizes, 3, 10.0, &[], 0.0).len() <= 3);
     }
 
     #[test]
@@ -231,20 +253,37 @@ mod tests {
         // An Fe/Co/Ni alloy head for 4 atoms: Fe2CoNi is 0.02 nats from the head, Fe4 0.92.
         let q = q_of(&[("Fe", 0.4), ("Co", 0.3), ("Ni", 0.3)]);
         let sizes = [(4, 0.0)];
-        let plain = ranked_valid_counts(&q, &sizes, 1, 10.0, &[]);
+        let plain = ranked_valid_counts(&q, &sizes, 1, 10.0, &[], 0.0);
         assert_eq!(formula(&plain[0].1), "Fe2CoNi");
         // 2 nats for single elements: Fe4 now costs 0.92 − 2 and is the one formula kept, though
         // dozens of alloys are cheaper before the bonus.
-        let single = ranked_valid_counts(&q, &sizes, 1, 10.0, &[0.0, 2.0, 0.0, 0.0]);
+        let single = ranked_valid_counts(&q, &sizes, 1, 10.0, &[0.0, 2.0, 0.0, 0.0], 0.0);
         assert_eq!(formula(&single[0].1), "Fe");
         assert!((single[0].0 - ((1.0f64 / 0.4).ln() - 2.0)).abs() < 1e-9, "{}", single[0].0);
         // The last entry holds for every larger count.
-        let ternary = ranked_valid_counts(&q, &sizes, 1, 10.0, &[0.0, 0.0, 0.0, 5.0]);
+        let ternary = ranked_valid_counts(&q, &sizes, 1, 10.0, &[0.0, 0.0, 0.0, 5.0], 0.0);
         assert_eq!(ternary[0].1.iter().filter(|k| **k > 0).count(), 3);
         // The cheapest formula of each number of elements, before any bonus.
         let by_k = cheapest_by_element_count(&q, &sizes, 10.0);
         assert!(by_k[0].is_infinite() && by_k[4].is_infinite() && by_k[5].is_infinite());
         assert!((by_k[1] - (1.0f64 / 0.4).ln()).abs() < 1e-9);
         assert!((by_k[3] - plain[0].0).abs() < 1e-12 && by_k[2] > by_k[3] && by_k[2] < by_k[1]);
+    }
+
+    /// Even Li/O fractions round to the peroxide Li2O2 (O⁻, 0.4 % of O's ICSD compounds); with the rare-state
+    /// penalty the oxide Li2O at the next likely cell size wins.
+    #[test]
+    fn the_rare_state_penalty_prefers_common_oxidation_states() {
+        let q = q_of(&[("Li", 0.5), ("O", 0.5)]);
+        let sizes = [(4, 0.0), (3, -0.5)];
+        let (li, o) = (2, 7); // Z − 1
+        let plain = nearest_valid_counts(&q, &sizes, 0.0).unwrap();
+        assert_eq!((plain[li], plain[o]), (2, 2), "Li2O2");
+        assert!(counts_rely_on_rare_states(&nearest_valid_counts(&q, &sizes, 0.0).unwrap()));
+        let c = nearest_valid_counts(&q, &sizes, RARE_STATE_PENALTY_NATS).unwrap();
+        assert_eq!((c[li], c[o]), (2, 1), "Li2O");
+        let ranked = ranked_valid_counts(&q, &sizes, 4, 10.0, &[], RARE_STATE_PENALTY_NATS);
+        assert!(ranked.windows(2).all(|w| w[0].0 <= w[1].0), "sorted by penalised cost");
+        assert_eq!((ranked[0].1[li], ranked[0].1[o]), (2, 1));
     }
 }

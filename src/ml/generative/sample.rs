@@ -13,7 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::composition::{cheapest_by_element_count, counts_valid, nearest_valid_counts, ranked_valid_counts};
+use super::composition::{
+    RARE_STATE_PENALTY_NATS, cheapest_by_element_count, counts_rely_on_rare_states, counts_valid, nearest_valid_counts,
+    ranked_valid_counts,
+};
 use super::data::{N_TYPES, edges_many, lattice_from6};
 use super::model::{CrystalVae, clamp_gap};
 use super::train::{ScoreTensors, gauss};
@@ -64,6 +67,9 @@ pub struct SampleOptions {
     /// and the one whose code lies nearest the code decoded is kept (structurally valid ones first).
     /// Costs K decodings; 1 = the best formula only.
     pub formula_candidates: usize,
+    /// Nats added to the cost of a formula balanced only through rare oxidation states (peroxide O⁻,
+    /// Cl⁷⁺…; [`super::composition::RARE_STATE_PENALTY_NATS`] by default); 0 = off.
+    pub rare_state_penalty: f64,
 }
 
 /// The guidance weight targeted runs use unless told otherwise (measured in docs/generative.md).
@@ -104,6 +110,7 @@ impl Default for SampleOptions {
             guidance: DEFAULT_GUIDANCE,
             element_prior: DEFAULT_ELEMENT_PRIOR,
             formula_candidates: 1,
+            rare_state_penalty: RARE_STATE_PENALTY_NATS,
         }
     }
 }
@@ -429,15 +436,16 @@ impl CrystalVae {
                 }
             }
             let mut counts = round_counts(&p, n, o.composition_temperature);
-            if o.charge_balance && (guide.is_some() || !bonus.is_empty() || !counts_valid(&counts)) {
+            let rare = o.rare_state_penalty > 0.0 && counts_valid(&counts) && counts_rely_on_rare_states(&counts);
+            if o.charge_balance && (guide.is_some() || !bonus.is_empty() || rare || !counts_valid(&counts)) {
                 let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
                 let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
                 let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);
                 let sizes: Vec<(usize, f64)> = (lo..=hi).map(|k| (k, n_logits[i][k - 1] - lse)).collect();
                 let ranked = if guide.is_some() || !bonus.is_empty() {
-                    ranked_valid_counts(&q, &sizes, PRIOR_CANDIDATES, PRIOR_BUDGET_NATS, &bonus)
+                    ranked_valid_counts(&q, &sizes, PRIOR_CANDIDATES, PRIOR_BUDGET_NATS, &bonus, o.rare_state_penalty)
                 } else {
-                    nearest_valid_counts(&q, &sizes).map(|c| (0.0, c)).into_iter().collect()
+                    nearest_valid_counts(&q, &sizes, o.rare_state_penalty).map(|c| (0.0, c)).into_iter().collect()
                 };
                 if guide.is_some() {
                     let best = ranked.first().map_or(0.0, |r| r.0);

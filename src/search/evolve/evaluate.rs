@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crystal::Structure;
 use crate::energy::calculator::Calculator;
-use crate::energy::hull::PhaseDiagram;
+use crate::energy::on_hull::PotentialHull;
 use crate::energy::{RelaxOptions, relax};
 use crate::ml::PropertyModel;
 use crate::search::generate::{Extreme, PropertyTarget};
@@ -80,11 +80,14 @@ pub struct RelaxSettings {
     pub fmax: f64,
     /// FIRE steps at most; 0: single-point energies of the structures as made (no relaxation).
     pub max_steps: usize,
+    /// The hull `e_above_hull` and `relax_top` use: `dft` (the complete OQMD hull through the potential's
+    /// fitted chemical potentials) or `potential` (the CHGNet-only hull).
+    pub hull: crate::energy::on_hull::HullChoice,
 }
 
 impl Default for RelaxSettings {
     fn default() -> Self {
-        RelaxSettings { potential: "chgnet".into(), fmax: 0.1, max_steps: 250 }
+        RelaxSettings { potential: "chgnet".into(), fmax: 0.1, max_steps: 250, hull: Default::default() }
     }
 }
 
@@ -96,7 +99,7 @@ pub struct Evaluator {
     pub relax: RelaxOptions,
     pub objectives: Vec<ObjectiveSpec>,
     /// Needed for `e_above_hull`.
-    pub hull: Option<std::sync::Arc<PhaseDiagram>>,
+    pub hull: Option<PotentialHull>,
     /// Needed for property objectives (behind a lock: models are not shareable between threads).
     pub model: Option<std::sync::Mutex<Box<dyn PropertyModel>>>,
 }
@@ -169,7 +172,7 @@ impl Evaluator {
                     if let Some(h) = &self.hull {
                         let comp = r.structure.composition();
                         if r.energy_per_atom.is_finite() {
-                            if let Ok(p) = h.e_above_hull(&comp, r.energy_per_atom) {
+                            if let Ok(p) = h.place(&comp, r.energy_per_atom) {
                                 values.insert("e_above_hull".into(), p.e_above_hull);
                             }
                         } else if let Some(fe) = values.get("formation_energy_per_atom").copied() {
@@ -177,7 +180,7 @@ impl Evaluator {
                             // exploiting the model where it is unsure (it otherwise finds compositions the
                             // model places far below the DFT hull).
                             let sd = values.get("formation_energy_per_atom_std").copied().unwrap_or(0.0);
-                            if let (Ok(p), Ok(q)) = (h.e_above_hull(&comp, fe), h.e_above_hull(&comp, fe + sd)) {
+                            if let (Ok(p), Ok(q)) = (h.place(&comp, fe), h.place(&comp, fe + sd)) {
                                 values.insert("e_above_hull".into(), p.e_above_hull);
                                 values.insert("e_above_hull_upper".into(), q.e_above_hull);
                             }

@@ -1,7 +1,9 @@
-//! The Hull tab: the convex hull of a chemical system from the embedded dataset's DFT formation energies —
-//! formation energy against composition for binaries, the Gibbs triangle with tie-lines for ternaries —
-//! with the stable phases marked, unstable ones faded, and the project's candidates of that system
-//! overlaid with their predicted energies and σ. Click a point to open the crystal.
+//! The Hull tab: the convex hull of a chemical system on the complete OQMD references (every OQMD-relaxed
+//! ICSD structure and OQMD's composition table; built once, off the UI thread) or, on request, the
+//! embedded ≤ 20-atom dataset alone — formation energy against composition for binaries, the Gibbs triangle
+//! with tie-lines for ternaries — with every stable phase labelled, unstable ones faded, each phase's source
+//! on hover, and the project's candidates of that system overlaid with their predicted energies and σ.
+//! Click a point that is a dataset crystal or a candidate to open it.
 
 use eframe::egui;
 use egui_plot::{Line, Plot, PlotPoints, Points};
@@ -35,6 +37,23 @@ pub struct HullPoint {
     pub stable: bool,
     /// σ of the formation energy for predicted (candidate) points.
     pub std: Option<f64>,
+    /// Where the phase comes from (`ICSD 1707 (OQMD-relaxed)`, `OQMD composition table`, a candidate).
+    pub source: String,
+}
+
+/// Where a reference entry comes from, by its name (complete references: `icsd:<n>-<ICSD id>-<formula>`,
+/// `oqmd-table:…`; the dataset diagram names entries by dataset id; elemental references by symbol).
+pub fn source_of(name: &str) -> String {
+    if let Some(label) = name.strip_prefix("icsd:") {
+        let icsd = label.split('-').nth(1).unwrap_or("?");
+        format!("ICSD {icsd}, OQMD-relaxed ({label})")
+    } else if name.starts_with("oqmd-table:") {
+        "OQMD composition table (often a hypothetical prototype)".into()
+    } else if Element::from_symbol(name).is_ok() {
+        "elemental reference (0 eV/atom)".into()
+    } else {
+        format!("embedded dataset, OQMD/ICSD {name}")
+    }
 }
 
 /// Plot coordinates of a composition in a system: binaries (fraction of the second element, ΔH_f);
@@ -69,43 +88,41 @@ pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, O
             return v;
         }
     };
+    // Dataset crystals open in the viewer: the complete references name them by the same label.
     let ds = Dataset::embedded();
-    for e in &ds.entries {
-        let c = e.structure.composition();
+    let by_label: std::collections::HashMap<&str, u32> = ds.entries.iter().map(|e| (e.name.as_str(), e.id)).collect();
+    let item_of = |name: &str| {
+        name.strip_prefix("icsd:")
+            .and_then(|l| by_label.get(l).copied())
+            .or_else(|| name.parse::<u32>().ok().filter(|id| ds.get(*id).is_some()))
+            .map_or(Item::Dataset(u32::MAX), Item::Dataset)
+    };
+    let ents = pd.entries();
+    let stable_set: std::collections::HashSet<usize> = stable.iter().copied().collect();
+    let mut stable_xy = Vec::new();
+    for (i, e) in ents.iter().enumerate() {
+        let c = &e.composition;
         if !c.elements().iter().all(|x| els.contains(x)) {
             continue;
         }
-        let Ok(h) = pd.e_above_hull(&c, e.formation_energy_per_atom) else { continue };
-        v.points.push(HullPoint {
-            item: Item::Dataset(e.id),
-            formula: e.formula.clone(),
-            xy: coords(&els, &c, h.formation_energy_per_atom),
-            formation_energy: h.formation_energy_per_atom,
-            e_above_hull: h.e_above_hull,
-            stable: false,
-            std: None,
-        });
-    }
-    // Stable phases (elements included), marked on the dataset points or added for synthetic elements.
-    let ents = pd.entries();
-    let mut stable_xy = Vec::new();
-    for &i in &stable {
-        let c = &ents[i].composition;
         let f = pd.formation_energy_per_atom(i);
+        let is_stable = stable_set.contains(&i);
+        let e_above =
+            if is_stable { 0.0 } else { pd.e_above_hull(c, e.energy_per_atom).map_or(f64::NAN, |h| h.e_above_hull) };
         let xy = coords(&els, c, f);
-        stable_xy.push((i, xy));
-        match v.points.iter_mut().find(|p| matches!(p.item, Item::Dataset(id) if id.to_string() == ents[i].name)) {
-            Some(p) => p.stable = true,
-            None => v.points.push(HullPoint {
-                item: Item::Dataset(u32::MAX),
-                formula: c.reduced_formula(),
-                xy,
-                formation_energy: f,
-                e_above_hull: 0.0,
-                stable: true,
-                std: None,
-            }),
+        if is_stable {
+            stable_xy.push((i, xy));
         }
+        v.points.push(HullPoint {
+            item: item_of(&e.name),
+            formula: c.reduced_formula(),
+            xy,
+            formation_energy: f,
+            e_above_hull: e_above,
+            stable: is_stable,
+            std: None,
+            source: source_of(&e.name),
+        });
     }
     // Tie-lines: two stable phases are joined when the hull at their midpoint is made of exactly them.
     for (a, (i, xa)) in stable_xy.iter().enumerate() {
@@ -143,6 +160,7 @@ pub fn build(pd: &PhaseDiagram, system: &str, candidates: &[(i64, String, f64, O
             e_above_hull: h.e_above_hull,
             stable: false,
             std: *std,
+            source: format!("project candidate {id} (predicted)"),
         });
     }
     v.elements = els;
@@ -159,6 +177,10 @@ impl StudioApp {
             );
             recompute |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             recompute |= ui.button("Show hull").clicked();
+            recompute |= ui
+                .checkbox(&mut self.hull_dataset_only, "dataset only (≤ 20 atoms)")
+                .on_hover_text("Off: the complete OQMD references (every OQMD-relaxed ICSD structure and OQMD's composition table). On: only the embedded ≤ 20-atom training set.")
+                .changed();
             if let Some(item) = self.selection.clone() {
                 let key = item.key();
                 if self.selected_system.as_ref().is_none_or(|(k, _, _)| *k != key) {
@@ -176,19 +198,41 @@ impl StudioApp {
                 }
             }
         });
+        // The complete hull is built once per process on a thread of its own; until then the tab says so.
+        let pd = if self.hull_dataset_only {
+            Some(
+                self.phase_diagram
+                    .get_or_insert_with(|| std::sync::Arc::new(PhaseDiagram::from_dataset(Dataset::embedded())))
+                    .clone(),
+            )
+        } else {
+            PhaseDiagram::complete_if_ready()
+        };
         // Also on first display, for the system the tab starts with.
-        if recompute || (self.hull.system.is_empty() && !self.hull_system.is_empty()) {
-            let pd = self.phase_diagram.get_or_insert_with(|| PhaseDiagram::from_dataset(Dataset::embedded()));
-            let cands: Vec<(i64, String, f64, Option<f64>)> = self
-                .candidates
-                .iter()
-                .filter_map(|c| {
-                    let fe = c.properties.get("formation_energy_per_atom")?;
-                    let value = fe.get("value").and_then(Value::as_f64).or_else(|| fe.as_f64())?;
-                    Some((c.id, c.formula.clone(), value, fe.get("std").and_then(Value::as_f64)))
-                })
-                .collect();
-            self.hull = build(pd, &self.hull_system, &cands);
+        self.hull_pending |= recompute || (self.hull.system.is_empty() && !self.hull_system.is_empty());
+        match pd {
+            None if self.hull_pending => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Building the complete OQMD hull (32,159 ICSD structures and 341,614 OQMD compositions)…");
+                });
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+                return;
+            }
+            Some(pd) if self.hull_pending => {
+                self.hull_pending = false;
+                let cands: Vec<(i64, String, f64, Option<f64>)> = self
+                    .candidates
+                    .iter()
+                    .filter_map(|c| {
+                        let fe = c.properties.get("formation_energy_per_atom")?;
+                        let value = fe.get("value").and_then(Value::as_f64).or_else(|| fe.as_f64())?;
+                        Some((c.id, c.formula.clone(), value, fe.get("std").and_then(Value::as_f64)))
+                    })
+                    .collect();
+                self.hull = build(&pd, &self.hull_system, &cands);
+            }
+            _ => {}
         }
         let v = &self.hull;
         if let Some(e) = &v.error {
@@ -196,17 +240,18 @@ impl StudioApp {
             return;
         }
         if v.elements.is_empty() {
-            ui.weak("Type a binary or ternary system (or select a crystal and press Use) to see its convex hull from the dataset's DFT energies.");
+            ui.weak("Type a binary or ternary system (or select a crystal and press Use) to see its convex hull from OQMD's DFT energies.");
             return;
         }
         let n_stable = v.points.iter().filter(|p| p.stable).count();
         let n_cand = v.points.iter().filter(|p| matches!(p.item, Item::Candidate(_))).count();
         ui.label(format!(
-            "{}: {} phases, {} stable, {} candidates (energies in eV/atom)",
+            "{}: {} phases, {} stable, {} candidates (energies in eV/atom; {})",
             v.system,
             v.points.len() - n_cand,
             n_stable,
-            n_cand
+            n_cand,
+            if self.hull_dataset_only { "embedded ≤ 20-atom dataset" } else { "complete OQMD references" }
         ));
         let binary = v.elements.len() == 2;
         let mut plot = Plot::new("hull_plot").label_formatter(|_| None);
@@ -252,6 +297,19 @@ impl StudioApp {
                     .radius(4.5)
                     .color(egui::Color32::from_rgb(90, 160, 255)),
             );
+            // Every stable phase is labelled with its formula (elements at the corners already are).
+            for p in pts.iter().filter(|p| p.stable && p.formula.chars().filter(|c| c.is_ascii_uppercase()).count() > 1)
+            {
+                plot_ui.text(
+                    egui_plot::Text::new(
+                        "label",
+                        egui_plot::PlotPoint::new(p.xy[0], p.xy[1]),
+                        format!("  {}", p.formula),
+                    )
+                    .anchor(egui::Align2::LEFT_TOP)
+                    .color(egui::Color32::from_rgb(150, 195, 255)),
+                );
+            }
             plot_ui.points(
                 Points::new("candidates", PlotPoints::from(cands))
                     .radius(4.0)
@@ -279,11 +337,12 @@ impl StudioApp {
         if let Some(p) = resp.inner {
             let sigma = p.std.map(|s| format!(" ± {s:.3}")).unwrap_or_default();
             resp.response.clone().on_hover_text_at_pointer(format!(
-                "{}{}\nformation energy {:.3}{sigma} eV/atom\ne_above_hull {:.3} eV/atom",
+                "{}{}\nformation energy {:.3}{sigma} eV/atom\ne_above_hull {:.3} eV/atom\nsource: {}",
                 p.formula,
                 if p.stable { " (stable)" } else { "" },
                 p.formation_energy,
-                p.e_above_hull
+                p.e_above_hull,
+                p.source
             ));
             if resp.response.clicked() && !matches!(p.item, Item::Dataset(u32::MAX)) {
                 self.select(p.item);
@@ -314,5 +373,19 @@ mod tests {
         assert!(t.points.iter().all(|p| p.xy[1] >= -1e-12 && p.xy[1] <= 0.87));
         assert!(build(&pd, "Li", &[]).error.is_some());
         assert!(build(&pd, "Li-Xq", &[]).error.is_some());
+    }
+
+    /// On the complete references every phase names its source, and stable ICSD phases of the dataset open.
+    #[test]
+    fn the_complete_hull_names_every_source() {
+        let pd = PhaseDiagram::complete();
+        let v = build(&pd, "Li-O", &[]);
+        assert!(v.error.is_none());
+        let li2o = v.points.iter().find(|p| p.stable && p.formula == "Li2O").expect("Li2O is stable");
+        assert!(li2o.source.starts_with("ICSD"), "{}", li2o.source);
+        assert!(matches!(li2o.item, Item::Dataset(id) if id != u32::MAX), "{:?}", li2o.item);
+        assert!(v.points.iter().all(|p| !p.source.is_empty()));
+        assert!(v.points.iter().any(|p| p.source.starts_with("OQMD composition table")));
+        assert_eq!(v.lines.len(), v.points.iter().filter(|p| p.stable).count() - 1);
     }
 }

@@ -129,7 +129,35 @@ impl StudioApp {
                         "Band gap",
                         e.band_gap.map(|g| format!("{g:.3} eV")).unwrap_or_else(|| "not recorded".into()),
                     );
-                    grid_row(ui, "E above hull", format!("{:.4} eV/atom", e.e_above_hull));
+                    grid_row(ui, "E above hull (OQMD)", format!("{:.4} eV/atom", e.e_above_hull));
+                    // On the complete OQMD hull (built off the UI thread; queries are cached per system).
+                    match crate::energy::PhaseDiagram::complete_if_ready() {
+                        Some(pd) => match pd.e_above_hull(&e.structure.composition(), e.formation_energy_per_atom) {
+                            Ok(h) => {
+                                grid_row(ui, "Above complete hull", format!("{:.4} eV/atom", h.e_above_hull));
+                                let phases = h
+                                    .decomposition
+                                    .products
+                                    .iter()
+                                    .map(|(k, x)| {
+                                        let p = &pd.entries()[*k];
+                                        format!(
+                                            "{x:.3} {} ({})",
+                                            p.composition.reduced_formula(),
+                                            super::hull::source_of(&p.name)
+                                        )
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join("\n");
+                                grid_row(ui, "Hull phases", phases);
+                            }
+                            Err(err) => grid_row(ui, "Above complete hull", format!("not on the hull: {err}")),
+                        },
+                        None => {
+                            grid_row(ui, "Above complete hull", "building the complete OQMD hull…");
+                            ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
+                        }
+                    }
                     grid_row(ui, "Prototype", &e.prototype);
                     grid_row(ui, "Source", format!("OQMD/ICSD {} ({}), {} split", e.id, e.name, e.split.name()));
                 });
