@@ -70,6 +70,12 @@ fn main() {
         h.state_mut().hull_system = system;
         h.run_steps(2);
         h.get_by_label("Show hull").click();
+        // The complete OQMD hull is built off the UI thread on first use.
+        let t0 = Instant::now();
+        while h.state().hull_pending && t0.elapsed() < Duration::from_secs(120) {
+            h.step();
+            std::thread::sleep(Duration::from_millis(50));
+        }
         h.run_steps(5);
     }
     save(&mut h, &out);

@@ -277,7 +277,9 @@ fn chgnet_hull_puts_rock_salt_on_it_and_zinc_blende_above() {
         .fold(f64::INFINITY, f64::min);
     let f = rows[0]["formation_energy_per_atom"].as_f64().unwrap();
     assert!((f - oqmd_nacl).abs() < 0.06, "ΔH_f(CHGNet) {f} vs OQMD {oqmd_nacl}");
-    assert!(rows[0]["decomposition"][0]["source"].as_str().unwrap().starts_with("ICSD"), "{}", rows[0]);
+    // The hull at NaCl is OQMD's (its composition table holds NaCl 15 meV/atom below the ICSD entry).
+    let source = rows[0]["decomposition"][0]["source"].as_str().unwrap();
+    assert!(source.starts_with("ICSD") || source == "OQMD composition table", "{}", rows[0]);
     // Another potential needs its own fitted chemical potentials (or references).
     let (code, _, err) =
         geode_cli(&["hull", "--structures", files[0].to_str().unwrap(), "--potential", "lj:sigma=3,epsilon=0.01"]);

@@ -365,9 +365,13 @@ fn charge_balanced_decoding_makes_every_formula_pass_smact() {
     for s in balanced.iter().chain(&decode(true, 1.0)) {
         assert!(smact(s), "{} is not charge-balanced", s.reduced_formula());
     }
-    // Without the prior, formulas that already passed are kept as they were.
+    // Without the prior, formulas that already passed are kept as they were, unless they pass only through a
+    // rare oxidation state (peroxide O⁻, Cl⁷⁺…), which the projection avoids when it can.
+    let rare = |s: &Structure| {
+        geode::chem::oxidation::rare_states(&s.composition(), Default::default()).is_some_and(|r| !r.is_empty())
+    };
     for (a, b) in raw.iter().zip(&balanced) {
-        if smact(a) {
+        if smact(a) && !rare(a) {
             assert_eq!(a.reduced_formula(), b.reduced_formula());
         }
     }

@@ -224,3 +224,54 @@ fn the_complete_hull_agrees_with_oqmds_stability() {
     let mae = errors.iter().sum::<f64>() / errors.len() as f64;
     assert!(mae < 0.002, "MAE {mae} eV/atom against OQMD's stability over {} crystals", errors.len());
 }
+
+/// The complete OQMD references against pymatgen (scripts/make_hull_complete_fixtures.py): known ICSD
+/// crystals, half of them cells of more than 20 atoms, each queried with its own formation energy; pymatgen
+/// built each query's chemical system from every reference in it.
+#[test]
+fn the_complete_references_agree_with_pymatgen() {
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_complete_pymatgen.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let pd = PhaseDiagram::complete();
+    let queries = fx["queries"].as_array().unwrap();
+    let big = queries.iter().filter(|q| q["n_atoms"].as_f64().unwrap() > 20.0).count();
+    assert!(queries.len() >= 200 && big >= 100, "{} queries, {big} of more than 20 atoms", queries.len());
+    let mut worst = 0f64;
+    for q in queries {
+        let formula = q["formula"].as_str().unwrap();
+        let c = Composition::from_formula(formula).unwrap();
+        let p = pd.e_above_hull(&c, q["formation_energy_per_atom"].as_f64().unwrap()).unwrap();
+        let d = (p.e_above_hull - q["e_above_hull"].as_f64().unwrap()).abs();
+        worst = worst.max(d);
+        assert!(d <= 1e-6, "{formula}: e_above_hull {} vs pymatgen {}", p.e_above_hull, q["e_above_hull"]);
+        // Same products (by reduced formula: equal-energy polymorphs may stand in for each other) and fractions.
+        let mut ours: Vec<(String, f64)> = p
+            .decomposition
+            .products
+            .iter()
+            .map(|(k, x)| (pd.entries()[*k].composition.reduced_formula(), *x))
+            .collect();
+        ours.sort_by(|a, b| a.0.cmp(&b.0));
+        let theirs: Vec<(String, f64)> = q["decomposition"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["formula"].as_str().unwrap().to_string(), d["fraction"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(
+            ours.iter().map(|o| &o.0).collect::<Vec<_>>(),
+            theirs.iter().map(|o| &o.0).collect::<Vec<_>>(),
+            "{formula}"
+        );
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert!((a.1 - b.1).abs() < 1e-6, "{formula}: {a:?} vs {b:?}");
+        }
+    }
+    eprintln!(
+        "{} queries on the complete references agree with pymatgen; worst |Δ| {worst:.2e} eV/atom",
+        queries.len()
+    );
+}

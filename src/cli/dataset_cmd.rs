@@ -215,7 +215,9 @@ pub fn run(action: DatasetAction) -> anyhow::Result<i32> {
                         .with_context(|| format!("--split: unknown split {s:?}; expected train, val or test"))
                 })
                 .transpose()?;
-            reference_energies(&out, &potential, &elements, relax, fmax, steps, sample, split, crystals_only)
+            let which = Which { elements, sample, split, crystals_only };
+            let opts = crate::energy::RelaxOptions { fmax, max_steps: steps, ..Default::default() };
+            reference_energies(&out, &potential, &which, relax.then(|| opts.clone()), opts)
         }
         DatasetAction::Scale { energies, out, scale, potential, json } => {
             super::scale_cmd::run(&energies, out.as_deref(), scale.as_deref(), &potential, json)
@@ -322,18 +324,28 @@ fn prototypes(key: Option<&str>, json_out: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Which references `geode dataset energies` computes.
+struct Which {
+    /// Only crystals made of these elements (all when empty).
+    elements: Vec<String>,
+    /// At most this many dataset crystals, evenly spaced.
+    sample: Option<usize>,
+    split: Option<Split>,
+    /// No elemental prototype phases.
+    crystals_only: bool,
+}
+
+/// Energies of the dataset crystals `which` selects (relaxed with `relax_crystals` when given) and of the
+/// elemental prototypes (always relaxed, with `relax_elements`).
 fn reference_energies(
     out: &std::path::Path,
     spec: &str,
-    elements: &[String],
-    relax_all: bool,
-    fmax: f64,
-    steps: usize,
-    sample: Option<usize>,
-    split: Option<Split>,
-    crystals_only: bool,
+    which: &Which,
+    relax_crystals: Option<crate::energy::RelaxOptions>,
+    relax_elements: crate::energy::RelaxOptions,
 ) -> anyhow::Result<i32> {
-    use crate::energy::RelaxOptions;
+    let Which { elements, sample, split, crystals_only } = which;
+    let (sample, split, crystals_only) = (*sample, *split, *crystals_only);
     use crate::energy::references::{self, Mode};
     let calc = super::energy_cmd::potential(spec)?;
     let els = elements
@@ -354,19 +366,21 @@ fn reference_energies(
         let len = crystals.len();
         crystals = (0..n).map(|k| crystals[k * len / n].clone()).collect();
     }
-    let opts = RelaxOptions { fmax, max_steps: steps, ..Default::default() };
     let bar = indicatif::ProgressBar::new((elemental.len() + crystals.len()) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} references ({per_sec}, {eta} left)")
             .expect("valid template"),
     );
     let tick = |_: usize| bar.inc(1);
-    let mut rows = references::energies(calc.as_ref(), &elemental, Mode::Relax(&opts), &tick);
+    let mut rows = references::energies(calc.as_ref(), &elemental, Mode::Relax(&relax_elements), &tick);
     // A dataset crystal whose relaxation fails (a runaway cell) keeps its single-point energy, marked unrelaxed.
     rows.extend(references::energies(
         calc.as_ref(),
         &crystals,
-        if relax_all { Mode::RelaxOrSinglePoint(&opts) } else { Mode::SinglePoint },
+        match &relax_crystals {
+            Some(o) => Mode::RelaxOrSinglePoint(o),
+            None => Mode::SinglePoint,
+        },
         &tick,
     ));
     bar.finish_and_clear();

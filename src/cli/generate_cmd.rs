@@ -62,7 +62,7 @@ pub enum GenerateAction {
         property_model: String,
         /// Also symmetrise and relax every valid crystal of the band-gap windows with this potential
         /// (e.g. chgnet) and report the hit rate of the relaxed crystals (forward model again) and the
-        /// share both inside and ≤ 0.1 eV/atom above the potential's hull
+        /// share both inside and ≤ 0.1 eV/atom above the hull (the complete OQMD hull for CHGNet)
         #[arg(long, value_name = "POTENTIAL")]
         relax: Option<String>,
         /// FIRE steps per relaxation
@@ -119,7 +119,7 @@ pub enum GenerateAction {
         #[arg(long)]
         no_coverage: bool,
         /// S.U.N.: symmetrise (moyo, 0.1 Å), relax each valid crystal with this potential (e.g. chgnet) and
-        /// count stable (≤ 0.1 eV/atom above its hull), unique and novel ones
+        /// count stable (≤ 0.1 eV/atom above the hull: the complete OQMD hull for CHGNet), unique and novel ones
         #[arg(long, value_name = "POTENTIAL")]
         relax: Option<String>,
         /// S.U.N. on the first N crystals only (relaxation is the slow part)
@@ -208,6 +208,11 @@ pub struct GenerateArgs {
     /// (docs/generative.md). 0 = off
     #[arg(long, default_value_t = crate::ml::generative::sample::DEFAULT_ELEMENT_PRIOR)]
     pub element_prior: f64,
+    /// Nats added to the cost of a formula that is charge-balanced only through a rare oxidation state
+    /// (peroxide O⁻, Cl⁷⁺ beside F⁻…: under 5 % of the element's ICSD compounds), so common states win;
+    /// 0 = off
+    #[arg(long, default_value_t = crate::ml::generative::composition::RARE_STATE_PENALTY_NATS)]
+    pub rare_state_penalty: f64,
     /// Decode each code with its K best formulas and keep the crystal that, encoded again, lands
     /// nearest the code (analysis by synthesis: more faithful decoding, e.g. reconstruction); costs K
     /// decodings per crystal. 1 = the best formula only
@@ -221,7 +226,7 @@ pub struct GenerateArgs {
     pub oversample: usize,
     /// Post-process every valid crystal: symmetrise (moyo, 0.1 Å) and relax with this potential (e.g.
     /// chgnet); relaxed CIFs go to OUT/relaxed/ and generated.csv gains the relaxed energy, the distance
-    /// above the potential's hull, the space group, and the forward model's predictions for the relaxed
+    /// above the hull (the complete OQMD hull for CHGNet), the space group, and the forward model's predictions for the relaxed
     /// crystal (`relaxed_band_gap`, … with σ, and `relaxed_distance_to_target`)
     #[arg(long, value_name = "POTENTIAL")]
     pub relax: Option<String>,
@@ -427,6 +432,11 @@ fn print_metrics(m: &GenerationMetrics) {
     println!("uniqueness (of valid)    {:.2} %", 100.0 * m.uniqueness);
     println!("novelty (of valid)       {:.2} %", 100.0 * m.novelty);
     println!("valid, unique and novel  {:.2} %", 100.0 * m.unique_novel);
+    println!(
+        "rare oxidation states    {:.2} % of {} charge-balanced compounds (O⁻, Cl⁷⁺…: < 5 % of the element's ICSD compounds)",
+        100.0 * m.rare_oxidation_share,
+        m.n_charge_balanced
+    );
     let w = &m.wasserstein;
     println!(
         "Wasserstein to the test split: density {:.4} g/cm³, elements {:.4}, formation energy {:.4} eV/atom ({})",
@@ -464,8 +474,8 @@ fn print_metrics(m: &GenerationMetrics) {
 
 fn print_sun(r: &SunReport) {
     println!(
-        "S.U.N. after relaxation with {} (of the first {} crystals; {} valid ones relaxed, {} converged, {} on the hull)",
-        r.potential, r.n, r.n_valid, r.n_converged, r.n_on_hull
+        "S.U.N. after relaxation with {} on the {} (of the first {} crystals; {} valid ones relaxed, {} converged, {} on the hull)",
+        r.potential, r.hull, r.n, r.n_valid, r.n_converged, r.n_on_hull
     );
     println!("  stable (≤ {} eV/atom above the hull)  {:.2} % ({})", r.stable_below, 100.0 * r.stable_rate, r.n_stable);
     println!("  stable and unique                    {}", r.n_stable_unique);
@@ -566,6 +576,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
             guidance: a.guidance,
             element_prior: a.element_prior,
             formula_candidates: a.formula_candidates as usize,
+            rare_state_penalty: a.rare_state_penalty,
             ..Default::default()
         },
         guide_model: a.guide_model.clone(),

@@ -201,8 +201,10 @@ pub fn run(split: Split, relaxed: Option<&Path>, json_out: bool) -> anyhow::Resu
         // the single-point calibrations (no relaxed validation energies).
         let keep = |e: &[Estimate]| -> Vec<Estimate> { e.iter().zip(&rel).map(|(x, r)| r.and(*x)).collect() };
         let (graph, sp) = (&here[1].1, &here[2].1);
-        rows.push(row(format!("graph ensemble (the {n} relaxed)"), &cases, &keep(graph), calib[1]));
-        rows.push(row(format!("CHGNet single point (the {n} relaxed)"), &cases, &keep(sp), calib[2]));
+        if n < cases.len() {
+            rows.push(row(format!("graph ensemble (the {n} relaxed)"), &cases, &keep(graph), calib[1]));
+            rows.push(row(format!("CHGNet single point (the {n} relaxed)"), &cases, &keep(sp), calib[2]));
+        }
         rows.push(row(format!("CHGNet relaxed ({n})"), &cases, &rel, calib[2]));
         rows.push(row(format!("graph + CHGNet relaxed ({n})"), &cases, &combine(graph, &rel), calib[3]));
     }

@@ -334,24 +334,7 @@ impl PhaseDiagram {
     /// system of `composition` (its subsystems included).
     pub fn compositions_in_system(&self, composition: &Composition) -> usize {
         let m = mask_of(composition.iter().map(|(el, _)| el));
-        if m.count_ones() > 16 {
-            return self
-                .groups
-                .iter()
-                .filter(|(k, _)| k.count_ones() > 1 && subset(**k, m))
-                .map(|(_, g)| g.len())
-                .sum();
-        }
-        // Every subsystem's own group, by walking the submasks of `m` (2^k lookups, not the whole table).
-        let mut n = 0;
-        let mut sub = m;
-        while sub != 0 {
-            if sub.count_ones() > 1 {
-                n += self.groups.get(&sub).map_or(0, Vec::len);
-            }
-            sub = (sub - 1) & m;
-        }
-        n
+        self.subsystems(m).into_iter().filter(|k| k.count_ones() > 1).map(|k| self.groups[&k].len()).sum()
     }
 
     /// The embedded dataset's DFT formation energies as references (entry names are dataset ids).
@@ -484,10 +467,9 @@ impl PhaseDiagram {
             self.masks[j] == mask && self.fractions(j).iter().zip(key).all(|((_, a), (_, b))| (a - b).abs() < 1e-9)
         };
         let mut pool: Vec<usize> = self
-            .groups
-            .iter()
-            .filter(|(m, _)| subset(**m, mask))
-            .flat_map(|(_, g)| g.iter().copied())
+            .subsystems(mask)
+            .into_iter()
+            .flat_map(|m| self.groups[&m].iter().copied())
             .filter(|j| !same(*j))
             .collect();
         pool.sort_unstable();
@@ -518,20 +500,8 @@ impl PhaseDiagram {
             self.masks[j] == mask && self.fractions(j).iter().zip(&x).all(|((_, a), (_, b))| (a - b).abs() < 1e-9)
         };
         let mut pool: Vec<usize> = Vec::new();
-        let mut add_subsystem = |m: u128| {
-            if m != mask && self.groups.contains_key(&m) {
-                pool.extend_from_slice(&self.stable_of_set(m));
-            }
-        };
-        if mask.count_ones() <= 16 {
-            let mut sub = mask;
-            while sub != 0 {
-                add_subsystem(sub);
-                sub = (sub - 1) & mask;
-            }
-        } else {
-            let subs: Vec<u128> = self.groups.keys().filter(|m| subset(**m, mask)).copied().collect();
-            subs.into_iter().for_each(add_subsystem);
+        for m in self.subsystems(mask).into_iter().filter(|m| *m != mask) {
+            pool.extend_from_slice(&self.stable_of_set(m));
         }
         if els.len() > 1 {
             pool.extend(self.groups.get(&mask).into_iter().flatten().copied().filter(|&j| !same(j)));
@@ -577,6 +547,23 @@ impl PhaseDiagram {
         Ok((columns, energies, corners))
     }
 
+    /// The element sets with entries that lie within `mask` (itself included when it has entries): by walking
+    /// the 2^k submasks of a k-element system (k ≤ 16), not the whole table of element sets.
+    fn subsystems(&self, mask: u128) -> Vec<u128> {
+        if mask.count_ones() > 16 {
+            return self.groups.keys().filter(|m| subset(**m, mask)).copied().collect();
+        }
+        let mut out = Vec::new();
+        let mut sub = mask;
+        while sub != 0 {
+            if self.groups.contains_key(&sub) {
+                out.push(sub);
+            }
+            sub = (sub - 1) & mask;
+        }
+        out
+    }
+
     /// Atom fractions of entry `i`, sorted by atomic number.
     fn fractions(&self, i: usize) -> &[(Element, f64)] {
         &self.frac_flat[self.frac_start[i]..self.frac_start[i + 1]]
@@ -600,8 +587,8 @@ impl PhaseDiagram {
             // Entries of lower systems that are unstable there stay unstable here, so the competition is the
             // stable entries of every proper subsystem plus this set's own candidates.
             let mut pool: Vec<usize> = Vec::new();
-            for m in self.groups.keys().filter(|m| **m != mask && subset(**m, mask)) {
-                pool.extend_from_slice(&self.stable_of_set(*m));
+            for m in self.subsystems(mask).into_iter().filter(|m| *m != mask) {
+                pool.extend_from_slice(&self.stable_of_set(m));
             }
             pool.sort_unstable();
             pool.extend(group.iter().copied());
@@ -639,8 +626,8 @@ impl PhaseDiagram {
             }
         }
         let mut stable: Vec<usize> = Vec::new();
-        for m in self.groups.keys().filter(|m| subset(**m, mask)) {
-            stable.extend_from_slice(&self.stable_of_set(*m));
+        for m in self.subsystems(mask) {
+            stable.extend_from_slice(&self.stable_of_set(m));
         }
         stable.sort_unstable();
         let mut columns = Vec::with_capacity(stable.len() * elements.len());

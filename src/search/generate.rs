@@ -221,6 +221,10 @@ impl CampaignSettings {
         if !(w.is_finite() && w >= 0.0) {
             return Err(format!("sampling.element_prior must be ≥ 0 (got {w})"));
         }
+        let r = self.sampling.rare_state_penalty;
+        if !(r.is_finite() && r >= 0.0) {
+            return Err(format!("sampling.rare_state_penalty must be ≥ 0 nats (got {r})"));
+        }
         if self.oversample == 0 {
             return Err("oversample must be at least 1 (1 keeps every decoded code)".into());
         }

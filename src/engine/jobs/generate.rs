@@ -165,6 +165,9 @@ fn emit_relaxed(ctx: &mut JobContext, state: &mut State, rc: &RelaxedContext, se
     if let Some(h) = r.e_above_hull {
         props.push(("relaxed_e_above_hull".into(), h.into()));
     }
+    if let Some(f) = r.formation_energy_per_atom {
+        props.push(("relaxed_formation_energy_per_atom".into(), f.into()));
+    }
     if let Some(g) = r.space_group {
         props.push(("space_group".into(), f64::from(g).into()));
     }

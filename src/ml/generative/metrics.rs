@@ -74,6 +74,11 @@ pub struct GenerationMetrics {
     pub novelty: f64,
     /// Valid, unique and novel share of all crystals.
     pub unique_novel: f64,
+    /// Share of the charge-balanced compounds whose most plausible oxidation states include a rare one
+    /// (under [`crate::chem::oxidation::RARE_STATE_SHARE`] of the element's ICSD compounds: peroxide O⁻,
+    /// Cl⁷⁺…), and how many compounds that share is of.
+    pub rare_oxidation_share: f64,
+    pub n_charge_balanced: usize,
     /// Wasserstein distances of the valid crystals to the reference set.
     pub wasserstein: Distances,
     /// The same distances for the training set itself (the floor a perfect generator reaches).
@@ -96,6 +101,8 @@ pub struct CrystalFacts {
     pub density: f64,
     pub n_elements: usize,
     pub formation_energy: Option<f64>,
+    /// Charge-balanced only through a rare oxidation state; `None` for elements, alloys and failures.
+    pub rare_oxidation_state: Option<bool>,
 }
 
 /// Reference crystals: the training set (for novelty, by reduced formula) and the comparison set (for
@@ -162,6 +169,7 @@ pub fn evaluate(
             density: s.density(),
             n_elements: s.composition().n_elements(),
             formation_energy: None,
+            rare_oxidation_state: crate::chem::oxidation::rare_states(&s.composition(), opts).map(|r| !r.is_empty()),
         })
         .collect();
     let valid: Vec<usize> = (0..n).filter(|&i| facts[i].structurally_valid && facts[i].compositionally_valid).collect();
@@ -229,6 +237,11 @@ pub fn evaluate(
         uniqueness: of_valid(facts.iter().filter(|f| f.unique).count()),
         novelty: of_valid(facts.iter().filter(|f| f.novel).count()),
         unique_novel: share(facts.iter().filter(|f| f.unique && f.novel).count()),
+        rare_oxidation_share: {
+            let balanced: Vec<bool> = facts.iter().filter_map(|f| f.rare_oxidation_state).collect();
+            balanced.iter().filter(|r| **r).count() as f64 / balanced.len().max(1) as f64
+        },
+        n_charge_balanced: facts.iter().filter(|f| f.rare_oxidation_state.is_some()).count(),
         wasserstein,
         wasserstein_floor,
         property_model: model.name(),
