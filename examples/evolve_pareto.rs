@@ -3,14 +3,14 @@
 //!
 //! 1. Screening (`screen` run): every assignment of the system's elements onto the sites of ternary
 //!    oxide templates from the dataset, the funnel's models, then CHGNet relaxation of the 20 best-ranked
-//!    survivors onto the CHGNet hull (`relaxed_e_above_hull`; the band gap is the one predicted in the
+//!    survivors onto the complete OQMD hull (`relaxed_e_above_hull`; the band gap is the one predicted in the
 //!    funnel, on the template-substituted structure).
 //! 2. Evolution (`evolve` run, NSGA-II): variable composition over the same elements (every
 //!    charge-neutral stoichiometry), random symmetric structures and variation operators, each
-//!    individual relaxed with CHGNet; objectives `e_above_hull` (CHGNet hull) and `band_gap in [lo, hi]`
+//!    individual relaxed with CHGNet; objectives `e_above_hull` (complete OQMD hull via CHGNet's fitted chemical potentials) and `band_gap in [lo, hi]`
 //!    (graph-network forward model on the relaxed structure).
 //!
-//! Costs compared: (energy above the CHGNet hull, distance of the predicted band gap to the window).
+//! Costs compared: (energy above the complete OQMD hull, distance of the predicted band gap to the window).
 //! The report says which screening results the evolutionary Pareto front dominates.
 //!
 //!     cargo run --release --no-default-features --example evolve_pareto -- Ba,Ti,O 2.0 3.0 200

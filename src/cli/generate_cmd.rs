@@ -433,9 +433,10 @@ fn print_metrics(m: &GenerationMetrics) {
     println!("novelty (of valid)       {:.2} %", 100.0 * m.novelty);
     println!("valid, unique and novel  {:.2} %", 100.0 * m.unique_novel);
     println!(
-        "rare oxidation states    {:.2} % of {} charge-balanced compounds (O⁻, Cl⁷⁺…: < 5 % of the element's ICSD compounds)",
+        "rare oxidation states    {:.2} % of {} charge-balanced compounds (< 5 % of the element's ICSD compounds); of nonmetals (O⁻, Cl⁷⁺…) {:.2} %",
         100.0 * m.rare_oxidation_share,
-        m.n_charge_balanced
+        m.n_charge_balanced,
+        100.0 * m.rare_nonmetal_share
     );
     let w = &m.wasserstein;
     println!(

@@ -12,7 +12,7 @@
 //!
 //! the divergence of the formula's fractions from the head's plus how much less likely its cell size
 //! is than the head's favourite, plus a penalty (default [`RARE_STATE_PENALTY_NATS`]) when the formula is
-//! charge-balanced only through rare oxidation states (peroxide O⁻, Cl⁷⁺ beside F⁻: under
+//! charge-balanced only through a rare oxidation state of a nonmetal (peroxide O⁻, Cl⁷⁺ beside F⁻: under
 //! [`crate::chem::oxidation::RARE_STATE_SHARE`] of the element's ICSD compounds), so the decoder prefers
 //! formulas with common states. KL(f‖q) is zero at f = q and finite for any formula over elements the
 //! head gives weight to, so the search prefers the closest neutral formula, not the head's top element.
@@ -43,9 +43,24 @@ pub fn counts_composition(counts: &[usize]) -> Composition {
 /// Nats added to a formula's cost when it is charge-balanced only through rare oxidation states.
 pub const RARE_STATE_PENALTY_NATS: f64 = 3.0;
 
-/// Whether charge-balanced `counts` rely on a rare oxidation state in their most plausible assignment.
+/// The nonmetals (IUPAC's, the metalloids B, Si, Ge, As, Sb, Te left out): the penalty looks at their rare
+/// states only (peroxide O⁻, S⁻, Cl⁷⁺…, the charge-balance loopholes), not at the negative states of metals
+/// and metalloids in intermetallics (Ge⁴⁻, Au⁻, Pt²⁻), which SMACT's counts also call rare but which are
+/// ordinary Zintl chemistry; penalising those pushed formulas into alloys and single elements (SrSi2 → Si).
+pub const PENALISED_ELEMENTS: [&str; 16] =
+    ["H", "He", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se", "Br", "Kr", "I", "Xe"];
+
+/// Whether charge-balanced `counts` rely on a rare oxidation state of a nonmetal ([`PENALISED_ELEMENTS`]) in
+/// their most plausible assignment.
 pub fn counts_rely_on_rare_states(counts: &[usize]) -> bool {
-    rare_states(&counts_composition(counts), ValidityOptions::default()).is_some_and(|r| !r.is_empty())
+    relies_on_rare_nonmetal_state(&counts_composition(counts))
+}
+
+/// Whether a charge-balanced composition relies on a rare oxidation state of a nonmetal
+/// ([`PENALISED_ELEMENTS`]) in its most plausible assignment.
+pub fn relies_on_rare_nonmetal_state(c: &Composition) -> bool {
+    rare_states(c, ValidityOptions::default())
+        .is_some_and(|r| r.iter().any(|(e, _, _)| PENALISED_ELEMENTS.contains(&e.symbol())))
 }
 
 /// Whether whole-atom `counts` (indexed by Z − 1) pass SMACT's compositional validity.

@@ -79,6 +79,9 @@ pub struct GenerationMetrics {
     /// Cl⁷⁺…), and how many compounds that share is of.
     pub rare_oxidation_share: f64,
     pub n_charge_balanced: usize,
+    /// The same for rare states of nonmetals only (peroxide O⁻, S⁻, Cl⁷⁺…: the charge-balance loopholes the
+    /// decoder's penalty avoids; [`super::composition::PENALISED_ELEMENTS`]).
+    pub rare_nonmetal_share: f64,
     /// Wasserstein distances of the valid crystals to the reference set.
     pub wasserstein: Distances,
     /// The same distances for the training set itself (the floor a perfect generator reaches).
@@ -103,6 +106,8 @@ pub struct CrystalFacts {
     pub formation_energy: Option<f64>,
     /// Charge-balanced only through a rare oxidation state; `None` for elements, alloys and failures.
     pub rare_oxidation_state: Option<bool>,
+    /// … through a rare state of a nonmetal.
+    pub rare_nonmetal_state: bool,
 }
 
 /// Reference crystals: the training set (for novelty, by reduced formula) and the comparison set (for
@@ -170,6 +175,7 @@ pub fn evaluate(
             n_elements: s.composition().n_elements(),
             formation_energy: None,
             rare_oxidation_state: crate::chem::oxidation::rare_states(&s.composition(), opts).map(|r| !r.is_empty()),
+            rare_nonmetal_state: super::composition::relies_on_rare_nonmetal_state(&s.composition()),
         })
         .collect();
     let valid: Vec<usize> = (0..n).filter(|&i| facts[i].structurally_valid && facts[i].compositionally_valid).collect();
@@ -242,6 +248,8 @@ pub fn evaluate(
             balanced.iter().filter(|r| **r).count() as f64 / balanced.len().max(1) as f64
         },
         n_charge_balanced: facts.iter().filter(|f| f.rare_oxidation_state.is_some()).count(),
+        rare_nonmetal_share: facts.iter().filter(|f| f.rare_nonmetal_state).count() as f64
+            / facts.iter().filter(|f| f.rare_oxidation_state.is_some()).count().max(1) as f64,
         wasserstein,
         wasserstein_floor,
         property_model: model.name(),
