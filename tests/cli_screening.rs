@@ -135,6 +135,19 @@ fn chem_validate_matches_smact() {
     let (code, out, err) = geode(&["chem", "substitute", "Fe3+:2", "O2-:3"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(identity)") && out.contains("Fe3+→"), "{out}");
+    // A species given twice, a non-finite amount and a threshold that is not a probability are refused.
+    for (args, needle) in [
+        (vec!["Fe3+:2", "Fe3+:1", "O2-:3"], "given twice"),
+        (vec!["Fe3+:nan", "O2-:3"], "positive number"),
+        (vec!["Fe3+:2", "O2-:3", "--threshold", "nan"], "probability"),
+        (vec!["Fe3+:2", "O2-:3", "--threshold", "1"], "probability"),
+    ] {
+        let mut a = vec!["chem", "substitute"];
+        a.extend(args);
+        let (code, _, err) = geode(&a);
+        assert_ne!(code, 0, "{a:?}");
+        assert!(err.contains(needle), "{a:?}: {err}");
+    }
 }
 
 #[test]

@@ -122,7 +122,7 @@ fn cancelled_screen_resumes_to_the_same_result() {
 }
 
 #[test]
-fn best_candidates_are_relaxed_with_chgnet_and_placed_on_its_hull() {
+fn best_candidates_are_relaxed_with_chgnet_and_placed_on_the_complete_hull() {
     let p = tmp_project("relax");
     let engine = Engine::new(&p, 1, 1).unwrap();
     let mut params = params();
@@ -152,25 +152,23 @@ fn best_candidates_are_relaxed_with_chgnet_and_placed_on_its_hull() {
     let screened: Vec<_> =
         cands.iter().filter(|c| c.2 == "constraints" && val(&c.3, "relaxed_energy_per_atom").is_some()).collect();
     assert_eq!(screened.len(), relaxed.len());
-    let table = geode::energy::references::chgnet_references();
-    let pd = PhaseDiagram::new(
-        table
-            .rows
-            .iter()
-            .map(|r| geode::energy::PhaseEntry::new(r.name.clone(), r.composition.clone(), r.energy_per_atom))
-            .collect(),
-    )
-    .unwrap();
+    // By default relaxed candidates go on the complete OQMD hull, CHGNet's energy put on OQMD's scale.
+    let scale = geode::energy::FormationScale::chgnet();
+    let pd = PhaseDiagram::complete();
     for c in &screened {
-        // Relaxed the front first; the distance is the CHGNet hull's at the relaxed energy (negative where the
-        // dataset holds no compound of that system), and the relaxed child carries the same numbers.
+        // Relaxed the front first; the distance is the complete hull's at the scaled relaxed energy, and the
+        // relaxed child carries the same numbers.
         assert_eq!(val(&c.3, "pareto_rank"), Some(0.0), "{}", c.1);
         let e = val(&c.3, "relaxed_energy_per_atom").unwrap();
         let h = val(&c.3, "relaxed_e_above_hull").unwrap();
-        let want = pd.e_above_hull(&Composition::from_formula(&c.1).unwrap(), e).unwrap().e_above_hull;
+        let comp = Composition::from_formula(&c.1).unwrap();
+        let f = scale.formation_energy_per_atom(&comp, e).unwrap();
+        let stored = val(&c.3, "relaxed_formation_energy_per_atom").unwrap();
+        assert!((stored - f).abs() < 1e-9, "{}: ΔH_f {stored} vs {f}", c.1);
+        let want = pd.e_above_hull(&comp, f).unwrap().e_above_hull;
         assert!(
             (h - want).abs() < 1e-9 && e < 0.0,
-            "{}: {e} eV/atom, {h} above the CHGNet hull (expected {want})",
+            "{}: {e} eV/atom, {h} above the complete hull (expected {want})",
             c.1
         );
         assert!(relaxed.iter().any(|r| r.1 == c.1 && val(&r.3, "relaxed_e_above_hull") == Some(h)));

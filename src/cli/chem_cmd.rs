@@ -43,7 +43,7 @@ pub enum ChemAction {
         #[arg(required = true)]
         species: Vec<String>,
         /// Keep suggestions with probability above this
-        #[arg(long, default_value_t = 1e-3)]
+        #[arg(long, default_value_t = 1e-3, value_parser = crate::cli::probability)]
         threshold: f64,
         /// Compositions that turn into this one (default: compositions this one turns into)
         #[arg(long)]
@@ -145,8 +145,15 @@ fn substitute(species: &[String], threshold: f64, dir: Direction, json_out: bool
     for s in species {
         let (sp, n) = s.split_once(':').unwrap_or((s, "1"));
         let n: f64 = n.parse().with_context(|| format!("amount {n:?} of {sp} is not a number"))?;
+        if !(n.is_finite() && n > 0.0 && n <= crate::crystal::composition::MAX_AMOUNT) {
+            bail!("amount {n} of {sp} must be a positive number up to {}", crate::crystal::composition::MAX_AMOUNT);
+        }
         if Element::from_label(sp).ok().and_then(|(_, q)| q).is_none() {
             bail!("{sp:?} is not a species with an oxidation state (write e.g. Fe3+ or O2-)");
+        }
+        // A species given twice is one question about the merged composition, not two.
+        if let Some(prev) = comp.iter_mut().find(|(x, _): &&mut (String, f64)| x == sp) {
+            bail!("{sp} is given twice (amounts {} and {n}): give it once, e.g. {sp}:{}", prev.1, prev.1 + n);
         }
         comp.push((sp.to_string(), n));
     }

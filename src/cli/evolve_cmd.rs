@@ -119,6 +119,13 @@ fn random(composition: &str, n: usize, space_group: Option<u8>, seed: u64, out: 
         }
     }
     eprintln!("{made} structures in {}", out.display());
+    if made < n {
+        // Asked for n, got fewer: say so and exit non-zero (the ones drawn stay written).
+        eprintln!(
+            "only {made} of {n} structures could be drawn for {composition} (random draws failed the minimum-distance or cell checks); try another --seed or --space-group"
+        );
+        return Ok(1);
+    }
     Ok(0)
 }
 

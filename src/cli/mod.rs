@@ -172,7 +172,7 @@ pub enum Command {
         #[arg(required = true)]
         templates: Vec<String>,
         /// Hautier substitutions above this probability
-        #[arg(long, default_value_t = 1e-3)]
+        #[arg(long, default_value_t = 1e-3, value_parser = crate::cli::probability)]
         threshold: f64,
         /// Instead: every SMACT-valid assignment of these elements (comma-separated), keeping the template's
         /// electronegativity order
@@ -340,6 +340,15 @@ pub(crate) fn whole_u64(s: &str) -> Result<u64, String> {
 /// [`whole`] for 32-bit values.
 pub(crate) fn whole_u32(s: &str) -> Result<u32, String> {
     whole_u64(s).and_then(|x| u32::try_from(x).map_err(|_| format!("{s} is too large (at most {})", u32::MAX)))
+}
+
+/// clap parser for a probability threshold: a finite number in (0, 1) (`nan`, `inf`, 0 and 1 are refused).
+pub(crate) fn probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        Ok(p) => Err(format!("expected a probability between 0 and 1 (exclusive), got {p}")),
+        Err(_) => Err(format!("expected a probability between 0 and 1, got {s:?}")),
+    }
 }
 
 /// clap parser for an international space-group number, 1 to 230.
