@@ -126,6 +126,11 @@ pub enum ModelAction {
         /// --out FILE`), for the relaxed rows
         #[arg(long)]
         relaxed: Option<std::path::PathBuf>,
+        /// Relaxed CHGNet energies of the validation split (`geode dataset energies --relax --split val
+        /// --crystals-only --out FILE`), to recalibrate the relaxed rows' P(stable) on relaxed energies (without
+        /// it they reuse the single-point calibration)
+        #[arg(long, requires = "relaxed")]
+        relaxed_val: Option<std::path::PathBuf>,
         /// Print one JSON object per pipeline instead of text
         #[arg(long)]
         json: bool,
@@ -135,10 +140,10 @@ pub enum ModelAction {
 pub fn model(action: ModelAction) -> anyhow::Result<i32> {
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     match action {
-        ModelAction::Stability { split, relaxed, json } => {
+        ModelAction::Stability { split, relaxed, relaxed_val, json } => {
             let split = Split::from_name(&split)
                 .with_context(|| format!("--split: unknown split {split:?}; expected train, val or test"))?;
-            super::stability_cmd::run(split, relaxed.as_deref(), json)
+            super::stability_cmd::run(split, relaxed.as_deref(), relaxed_val.as_deref(), json)
         }
         ModelAction::Features => {
             for (i, name) in crate::chem::features::feature_names().iter().enumerate() {

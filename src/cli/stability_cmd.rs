@@ -143,7 +143,7 @@ fn row(name: String, cases: &[Case], est: &[Estimate], calibration: Calibration)
     Row { name, report, calibration, calibrated }
 }
 
-pub fn run(split: Split, relaxed: Option<&Path>, json_out: bool) -> anyhow::Result<i32> {
+pub fn run(split: Split, relaxed: Option<&Path>, relaxed_val: Option<&Path>, json_out: bool) -> anyhow::Result<i32> {
     let t0 = std::time::Instant::now();
     let ds = Dataset::embedded();
     let pd = PhaseDiagram::complete();
@@ -197,16 +197,38 @@ pub fn run(split: Split, relaxed: Option<&Path>, json_out: bool) -> anyhow::Resu
                 split.name()
             );
         }
-        // The other pipelines on the same subset, for a like-for-like comparison; the relaxed rows reuse
-        // the single-point calibrations (no relaxed validation energies).
+        // The other pipelines on the same subset, for a like-for-like comparison. The relaxed rows are
+        // recalibrated on relaxed validation energies when given, else they reuse the single-point calibrations.
         let keep = |e: &[Estimate]| -> Vec<Estimate> { e.iter().zip(&rel).map(|(x, r)| r.and(*x)).collect() };
         let (graph, sp) = (&here[1].1, &here[2].1);
+        let (cal_rel, cal_both) = match relaxed_val {
+            Some(vp) if !val.is_empty() => {
+                let t = crate::io::energy_csv::read(vp)?;
+                let rel_val = chgnet(
+                    &val_cases,
+                    &energies_by_id(t.rows.iter().map(|r| (r.name.clone(), r.energy_per_atom))),
+                    &sigma,
+                );
+                if rel_val.iter().flatten().count() == 0 {
+                    bail!(
+                        "{} has no validation crystals (`geode dataset energies --relax --split val --crystals-only`)",
+                        vp.display()
+                    );
+                }
+                let both_val = combine(&val[1].1, &rel_val);
+                (
+                    Calibration::fit(&calibration_samples(&val_cases, &rel_val)),
+                    Calibration::fit(&calibration_samples(&val_cases, &both_val)),
+                )
+            }
+            _ => (calib[2], calib[3]),
+        };
         if n < cases.len() {
             rows.push(row(format!("graph ensemble (the {n} relaxed)"), &cases, &keep(graph), calib[1]));
             rows.push(row(format!("CHGNet single point (the {n} relaxed)"), &cases, &keep(sp), calib[2]));
         }
-        rows.push(row(format!("CHGNet relaxed ({n})"), &cases, &rel, calib[2]));
-        rows.push(row(format!("graph + CHGNet relaxed ({n})"), &cases, &combine(graph, &rel), calib[3]));
+        rows.push(row(format!("CHGNet relaxed ({n})"), &cases, &rel, cal_rel));
+        rows.push(row(format!("graph + CHGNet relaxed ({n})"), &cases, &combine(graph, &rel), cal_both));
     }
     if json_out {
         for r in &rows {
