@@ -4,15 +4,19 @@
 //! query). Geode answers the same queries on the complete diagram, cold (a fresh diagram: every system's
 //! stable set computed on first use) and warm, single thread.
 //!
-//!     cargo run --release --example bench_hull_complete
+//!     cargo run --release --example bench_hull_complete [FIXTURE.json]
+//!
+//! `scripts/bench_hull_complete.sh` times pymatgen afresh and this on the same queries, in one run.
 
 use geode::crystal::Composition;
 use geode::energy::PhaseDiagram;
 
 fn main() {
     rayon::ThreadPoolBuilder::new().num_threads(1).build_global().ok();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_complete_pymatgen.json");
-    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hull_complete_pymatgen.json").into());
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json");
     let queries: Vec<(Composition, f64, f64)> = fx["queries"]
         .as_array()
         .expect("queries")

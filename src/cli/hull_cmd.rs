@@ -179,11 +179,8 @@ const FEW_REFERENCES: usize = 3;
 
 /// Where a reference phase comes from, by its name in the complete references.
 fn source_of(name: &str) -> &'static str {
-    use crate::data::hull_references::Source;
-    if name.starts_with("icsd:") {
-        Source::Icsd.label()
-    } else if name.starts_with("oqmd-table:") {
-        Source::OqmdTable.label()
+    if let Some(source) = crate::data::hull_references::Source::of_name(name) {
+        source.label()
     } else if crate::crystal::Element::from_symbol(name).is_ok() {
         "elemental reference (0 eV/atom)"
     } else {

@@ -46,8 +46,11 @@ fn outcomes(cases: &[Case], est: &[Estimate], calibration: Calibration) -> Vec<O
         .collect()
 }
 
-fn ensemble(name: &str, structures: &[crate::crystal::Structure]) -> anyhow::Result<Vec<Estimate>> {
-    let m = crate::ml::shipped::open(name)?;
+fn ensemble(
+    m: &dyn crate::ml::PropertyModel,
+    structures: &[crate::crystal::Structure],
+) -> anyhow::Result<Vec<Estimate>> {
+    let name = m.name();
     let k = m
         .targets()
         .iter()
@@ -102,14 +105,21 @@ fn energies_by_id(rows: impl Iterator<Item = (String, f64)>) -> BTreeMap<u32, f6
 }
 
 /// The estimates of every pipeline for `cases` (CHGNet single points from the shipped table).
+/// The shipped composition and graph ensembles, opened once for every split.
+struct Ensembles {
+    composition: Box<dyn crate::ml::PropertyModel>,
+    graph: Box<dyn crate::ml::PropertyModel>,
+}
+
 fn pipelines(
+    models: &Ensembles,
     cases: &[Case],
     single: &BTreeMap<u32, f64>,
     sigma: &BTreeMap<Family, f64>,
 ) -> anyhow::Result<Vec<(String, Vec<Estimate>)>> {
     let structures: Vec<_> = cases.iter().map(|c| c.structure.clone()).collect();
-    let comp = ensemble("composition", &structures)?;
-    let graph = ensemble("graph", &structures)?;
+    let comp = ensemble(models.composition.as_ref(), &structures)?;
+    let graph = ensemble(models.graph.as_ref(), &structures)?;
     let sp = chgnet(cases, single, sigma);
     let both = combine(&graph, &sp);
     Ok(vec![
@@ -173,8 +183,10 @@ pub fn run(split: Split, relaxed: Option<&Path>, relaxed_val: Option<&Path>, jso
         })
         .collect();
     let sigma = family_sigma(&FormationScale::chgnet(), &val_rows);
-    let here = pipelines(&cases, &single, &sigma)?;
-    let val = if val_cases.is_empty() { Vec::new() } else { pipelines(&val_cases, &single, &sigma)? };
+    let models =
+        Ensembles { composition: crate::ml::shipped::open("composition")?, graph: crate::ml::shipped::open("graph")? };
+    let here = pipelines(&models, &cases, &single, &sigma)?;
+    let val = if val_cases.is_empty() { Vec::new() } else { pipelines(&models, &val_cases, &single, &sigma)? };
     let calib: Vec<Calibration> = here
         .iter()
         .enumerate()

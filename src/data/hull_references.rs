@@ -20,6 +20,18 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source of a reference by its name in [`complete`] (`icsd:…`, `oqmd-table:…`); `None` for other
+    /// names (elemental references a diagram adds, a user's own rows).
+    pub fn of_name(name: &str) -> Option<Source> {
+        if name.starts_with("icsd:") {
+            Some(Source::Icsd)
+        } else if name.starts_with("oqmd-table:") {
+            Some(Source::OqmdTable)
+        } else {
+            None
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Source::Icsd => "ICSD (OQMD-relaxed)",

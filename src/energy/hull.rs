@@ -460,27 +460,12 @@ impl PhaseDiagram {
         if e.composition.n_elements() == 1 {
             return Ok(None);
         }
-        let mask = self.masks[i];
-        let els = elements_of(mask);
-        let key = self.fractions(i);
-        let same = |j: usize| {
-            self.masks[j] == mask && self.fractions(j).iter().zip(key).all(|((_, a), (_, b))| (a - b).abs() < 1e-9)
-        };
-        let mut pool: Vec<usize> = self
-            .subsystems(mask)
-            .into_iter()
-            .flat_map(|m| self.groups[&m].iter().copied())
-            .filter(|j| !same(*j))
-            .collect();
-        pool.sort_unstable();
-        let (value, basis) = self.solve_over(&pool, &els, key, None)?;
-        let mut products: Vec<(usize, f64)> = basis.into_iter().filter(|(_, l)| *l > MIN_FRACTION).collect();
-        products.sort_by_key(|p| p.0);
+        let decomposition = self.decomposition_without(&e.composition)?;
         let f = self.formation[i];
         Ok(Some(HullPoint {
-            e_above_hull: f - value,
+            e_above_hull: f - decomposition.formation_energy_per_atom,
             formation_energy_per_atom: f,
-            decomposition: Decomposition { products, formation_energy_per_atom: value },
+            decomposition,
         }))
     }
 

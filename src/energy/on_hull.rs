@@ -29,23 +29,6 @@ pub enum HullChoice {
     Potential,
 }
 
-impl HullChoice {
-    pub fn name(self) -> &'static str {
-        match self {
-            HullChoice::Dft => "dft",
-            HullChoice::Potential => "potential",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<HullChoice, String> {
-        match s.trim() {
-            "dft" => Ok(HullChoice::Dft),
-            "potential" => Ok(HullChoice::Potential),
-            other => Err(format!("unknown hull {other:?}: expected `dft` (the complete OQMD hull) or `potential`")),
-        }
-    }
-}
-
 enum Kind {
     Dft { scale: Arc<FormationScale>, hull: Arc<PhaseDiagram> },
     Own(Arc<PhaseDiagram>),

@@ -436,8 +436,13 @@ impl CrystalVae {
                 }
             }
             let mut counts = round_counts(&p, n, o.composition_temperature);
-            let rare = o.rare_state_penalty > 0.0 && counts_valid(&counts) && counts_rely_on_rare_states(&counts);
-            if o.charge_balance && (guide.is_some() || !bonus.is_empty() || rare || !counts_valid(&counts)) {
+            // Re-chosen when a guide or the element-count prior chooses every formula, or when the rounded one
+            // fails SMACT or passes only through a rare nonmetal state (checked only then: it is the slow test).
+            let reproject = guide.is_some()
+                || !bonus.is_empty()
+                || !counts_valid(&counts)
+                || (o.rare_state_penalty > 0.0 && counts_rely_on_rare_states(&counts));
+            if o.charge_balance && reproject {
                 let inv_t = 1.0 / o.composition_temperature.clamp(0.05, 10.0);
                 let q: Vec<f64> = p.iter().map(|x| x.max(0.0).powf(inv_t)).collect();
                 let lse = log_sum_exp(&n_logits[i][lo - 1..hi]);

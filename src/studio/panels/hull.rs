@@ -44,12 +44,17 @@ pub struct HullPoint {
 /// Where a reference entry comes from, by its name (complete references: `icsd:<n>-<ICSD id>-<formula>`,
 /// `oqmd-table:…`; the dataset diagram names entries by dataset id; elemental references by symbol).
 pub fn source_of(name: &str) -> String {
-    if let Some(label) = name.strip_prefix("icsd:") {
-        let icsd = label.split('-').nth(1).unwrap_or("?");
-        format!("ICSD {icsd}, OQMD-relaxed ({label})")
-    } else if name.starts_with("oqmd-table:") {
-        "OQMD composition table (often a hypothetical prototype)".into()
-    } else if Element::from_symbol(name).is_ok() {
+    use crate::data::hull_references::Source;
+    match Source::of_name(name) {
+        Some(Source::Icsd) => {
+            let label = &name["icsd:".len()..];
+            let icsd = label.split('-').nth(1).unwrap_or("?");
+            return format!("ICSD {icsd}, OQMD-relaxed ({label})");
+        }
+        Some(Source::OqmdTable) => return "OQMD composition table (often a hypothetical prototype)".into(),
+        None => {}
+    }
+    if Element::from_symbol(name).is_ok() {
         "elemental reference (0 eV/atom)".into()
     } else {
         format!("embedded dataset, OQMD/ICSD {name}")
