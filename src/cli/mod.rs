@@ -4,6 +4,7 @@
 //! Floor: the top layer; may use everything below. Errors are `anyhow` here and only here (and in the
 //! studio). Every command that prints for machines has `--json` with one object per line.
 
+mod benchmark_cmd;
 mod chem_cmd;
 mod dataset_cmd;
 mod energy_cmd;
@@ -296,8 +297,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// `geode properties`: the registry, one property a line (or a JSON object a line).
 fn properties(json: bool) -> anyhow::Result<i32> {
-    use crate::data::property::{Kind, PROPERTIES, Place};
-    for p in PROPERTIES {
+    use crate::data::property::{Kind, Place};
+    for p in crate::data::property::all() {
         let kind = match p.kind {
             Kind::Real => "number",
             Kind::Integer => "integer",

@@ -201,6 +201,38 @@ fn summary(kind: &str, r: &Value, run_id: i64, project: &Path) -> Vec<String> {
             }
             out
         }
+        "train" => {
+            let mut out = vec![format!(
+                "model: {} ({} members, {} epochs)",
+                num(&r["model"]),
+                num(&r["members"]),
+                num(&r["epochs"])
+            )];
+            for (t, m) in r["test"].as_object().into_iter().flatten() {
+                out.push(if m.get("roc_auc").is_some() {
+                    format!(
+                        "test {t}: n={} ROC-AUC {}, F1 {}, accuracy {} (majority {}), log loss {}",
+                        num(&m["n"]),
+                        num(&m["roc_auc"]),
+                        num(&m["f1"]),
+                        num(&m["accuracy"]),
+                        num(&m["baseline_accuracy"]),
+                        num(&m["log_loss"])
+                    )
+                } else {
+                    format!(
+                        "test {t}: n={} MAE {} (mean predictor {}), RMSE {}, R² {}, 90 % coverage {}",
+                        num(&m["n"]),
+                        num(&m["mae"]),
+                        num(&m["baseline_mae"]),
+                        num(&m["rmse"]),
+                        num(&m["r2"]),
+                        num(&m["coverage90"])
+                    )
+                });
+            }
+            out
+        }
         _ => match r.as_object() {
             Some(m) => m
                 .iter()
@@ -210,6 +242,23 @@ fn summary(kind: &str, r: &Value, run_id: i64, project: &Path) -> Vec<String> {
             None => Vec::new(),
         },
     }
+}
+
+/// Submit a typed spec (validated) to the project's engine and follow it, as `geode run` does.
+pub(crate) fn submit_and_follow(
+    spec: &RunSpec,
+    project: &Path,
+    seed: u64,
+    threads: Option<usize>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
+    spec.validate()?;
+    let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
+    let run_id = engine.submit(spec, seed, 0)?;
+    if !json_out {
+        eprintln!("run {run_id} ({}, seed {seed}) in {}", spec.kind(), project.display());
+    }
+    follow(&engine, run_id, json_out)
 }
 
 /// Resume an unfinished run and follow it.

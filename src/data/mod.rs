@@ -1,5 +1,5 @@
 //! Datasets: the embedded OQMD-relaxed ICSD set, its formula-grouped splits, and building it; the 288
-//! AFLOW prototypes (`prototypes`); the registry of property names with their units (`property`) and
+//! AFLOW prototypes (`prototypes`); a user's labelled files (`labelled`); the registry of property names with their units (`property`) and
 //! the one expression grammar over them (`expr`).
 //!
 //! Floor: depends on `crystal` and `io`. The embedded file `assets/oqmd_icsd_20.json.gz` is made by
@@ -9,6 +9,7 @@
 pub mod dataset;
 pub mod expr;
 pub mod hull_references;
+pub mod labelled;
 pub mod property;
 pub mod prototypes;
 pub mod split;

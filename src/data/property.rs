@@ -127,6 +127,79 @@ pub const PROPERTIES: &[Property] = &[
     p("duplicate_of", "", Integer, Stored, "sequence number of the individual this one duplicates"),
 ];
 
+/// Properties registered while the program runs: the targets of a user's models (read from their cards)
+/// and those a project's runs stored (read when the project opens). Each is leaked once, so a name
+/// registered twice is one `&'static Property`.
+static USER: std::sync::RwLock<Vec<&'static Property>> = std::sync::RwLock::new(Vec::new());
+
+/// Every registered property: the built-in ones, then those registered since the program started.
+pub fn all() -> Vec<&'static Property> {
+    let user = USER.read().unwrap_or_else(|e| e.into_inner());
+    PROPERTIES.iter().chain(user.iter().copied()).collect()
+}
+
+/// The user property (registered at run time, not built in) of this name.
+pub fn user(name: &str) -> Option<&'static Property> {
+    USER.read().unwrap_or_else(|e| e.into_inner()).iter().find(|p| p.name == name).copied()
+}
+
+/// True for a name a user may give a property: 1–64 characters of `a-z`, `0-9` and `_`, starting with a
+/// letter (so it can stand in `--where` and in TOML without quoting).
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Register a user property (a model's target) as a stored real number. A built-in or earlier name with
+/// the same unit is returned as it is; the same name with another unit, or a name that is not
+/// [`valid_name`], is refused with a message that says why.
+pub fn register(name: &str, unit: &str, description: &str) -> Result<&'static Property, String> {
+    if !valid_name(name) {
+        return Err(format!(
+            "property name {name:?}: expected 1-64 characters of a-z, 0-9 and _, starting with a letter"
+        ));
+    }
+    let same = |p: &Property| {
+        if p.unit == unit {
+            Ok(())
+        } else {
+            Err(format!(
+                "property {name:?} is already known with unit {:?}, not {unit:?}",
+                if p.unit.is_empty() { "(none)" } else { p.unit }
+            ))
+        }
+    };
+    if let Some(p) = PROPERTIES.iter().find(|p| p.name == name) {
+        if p.place != Place::Stored || !p.is_numeric() {
+            return Err(format!("{name:?} is a built-in {} name, not a property a model may predict", place_word(p)));
+        }
+        return same(p).map(|_| p);
+    }
+    let mut user = USER.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = user.iter().find(|p| p.name == name) {
+        return same(p).map(|_| *p);
+    }
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let p: &'static Property = Box::leak(Box::new(Property {
+        name: leak(name),
+        unit: leak(unit),
+        kind: Kind::Real,
+        place: Place::Stored,
+        description: leak(if description.is_empty() { "a user model's target" } else { description }),
+    }));
+    user.push(p);
+    Ok(p)
+}
+
+fn place_word(p: &Property) -> &'static str {
+    match p.place {
+        Place::Column => "candidate column",
+        Place::Annotation => "annotation",
+        Place::Stored => "property",
+    }
+}
+
 /// An unknown property name, with the closest known names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownProperty {
@@ -149,9 +222,13 @@ impl std::error::Error for UnknownProperty {}
 
 /// The registered property of this exact name.
 pub fn lookup(name: &str) -> Result<&'static Property, UnknownProperty> {
-    PROPERTIES.iter().find(|p| p.name == name).ok_or_else(|| UnknownProperty {
+    if let Some(p) = PROPERTIES.iter().find(|p| p.name == name) {
+        return Ok(p);
+    }
+    let all = all();
+    all.iter().find(|p| p.name == name).copied().ok_or_else(|| UnknownProperty {
         name: name.to_string(),
-        suggestions: closest(name, PROPERTIES.iter().map(|p| p.name)),
+        suggestions: closest(name, all.iter().map(|p| p.name)),
     })
 }
 
@@ -213,6 +290,22 @@ mod tests {
         assert_eq!(lookup("Band_Gap").unwrap_err().suggestions.first(), Some(&"band_gap"));
         assert_eq!(lookup("formation_energy").unwrap_err().suggestions.first(), Some(&"formation_energy_per_atom"));
         assert!(lookup("hull").unwrap_err().suggestions.contains(&"e_above_hull"));
+        let none = lookup("zzzzzzzz").unwrap_err();
+        assert!(none.suggestions.is_empty());
+    }
+
+    #[test]
+    fn user_properties_join_the_registry_once() {
+        let p = register("refractive_index_test", "", "refractive index n").unwrap();
+        assert!(std::ptr::eq(p, register("refractive_index_test", "", "").unwrap()));
+        assert_eq!(lookup("refractive_index_test").unwrap().description, "refractive index n");
+        assert_eq!(lookup("refractive_index_tset").unwrap_err().suggestions, vec!["refractive_index_test"]);
+        assert!(register("refractive_index_test", "eV", "").unwrap_err().contains("already known"));
+        assert!(std::ptr::eq(register("band_gap", "eV", "").unwrap(), lookup("band_gap").unwrap()));
+        assert!(register("band_gap", "meV", "").is_err());
+        assert!(register("formula", "", "").unwrap_err().contains("candidate column"));
+        assert!(register("Bulk Modulus", "GPa", "").is_err());
+        assert!(all().iter().any(|p| p.name == "refractive_index_test"));
         let none = lookup("zzzzzzzz").unwrap_err();
         assert!(none.suggestions.is_empty());
         assert!(none.to_string().contains("geode properties"));

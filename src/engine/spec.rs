@@ -76,6 +76,7 @@ impl RunSpec {
     /// Read a parameter table for `kind`: unknown keys and wrong types are errors naming the key and
     /// the expected form; absent keys take their defaults. Nothing is checked beyond the types.
     pub fn from_params(kind: &str, params: &Value) -> Result<RunSpec, JobError> {
+        register_model_targets(params, None);
         Ok(match kind {
             analyze::KIND => RunSpec::Analyze(jobs::parse_params(params)?),
             evolve::KIND => RunSpec::Evolve(evolve::EvolveParams::from_value(params)?),
@@ -170,10 +171,20 @@ impl RunSpec {
                 potential(&mut p.potential);
                 model(&mut p.composition_model);
                 model(&mut p.structure_model);
+                p.property_models.iter_mut().for_each(&model);
             }
             RunSpec::Train(p) => {
-                if let crate::ml::train::DataSource::FormulaTables { formation_energy, band_gap } = &mut p.data {
-                    formation_energy.iter_mut().chain(band_gap.iter_mut()).for_each(input);
+                match &mut p.data {
+                    crate::ml::train::DataSource::FormulaTables { formation_energy, band_gap } => {
+                        formation_energy.iter_mut().chain(band_gap.iter_mut()).for_each(input);
+                    }
+                    crate::ml::train::DataSource::Files { files, .. } => files.iter_mut().for_each(input),
+                    crate::ml::train::DataSource::Embedded => {}
+                }
+                if let Some(f) = &mut p.from
+                    && crate::ml::shipped::is_file_spec(f)
+                {
+                    input(f);
                 }
                 output(&mut p.out);
             }
@@ -245,6 +256,7 @@ impl RunConfig {
         {
             return Err(JobError::Config(format!("key `kind`: the config is for {k}, but the run is {kind:?}")));
         }
+        register_model_targets(&v, base);
         let mut spec = RunSpec::from_params(kind, &v)?;
         if let Some(base) = base {
             spec.resolve_paths(base);
@@ -260,6 +272,27 @@ impl RunConfig {
         let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
         RunConfig::parse(kind, &text, is_toml, base)
             .map_err(|e| JobError::Config(format!("{} (in {})", strip_prefix(&e), path.display())))
+    }
+}
+
+/// Every model file a config names (a string ending in `.safetensors`, `.pt`, …; relative to `base`)
+/// has its targets registered as properties before the config is parsed, so constraints, objectives and
+/// filters in the same config may name a user model's property. Unreadable files are left to validation.
+fn register_model_targets(v: &Value, base: Option<&Path>) {
+    match v {
+        Value::String(s) if crate::ml::shipped::is_file_spec(s) => {
+            let p = Path::new(s);
+            let p = match base {
+                Some(b) if p.is_relative() => b.join(p),
+                _ => p.to_path_buf(),
+            };
+            if p.is_file() {
+                let _ = crate::ml::shipped::target_names(&p.display().to_string());
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| register_model_targets(x, base)),
+        Value::Object(m) => m.values().for_each(|x| register_model_targets(x, base)),
+        _ => {}
     }
 }
 

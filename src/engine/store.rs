@@ -112,6 +112,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN spec_version INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 3: properties a user's models introduced (name, unit), so a later process knows them.
+    r#"
+    CREATE TABLE user_properties (
+        name TEXT PRIMARY KEY,
+        unit TEXT NOT NULL,
+        description TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// `PRAGMA application_id` of a Geode project ("GEOD"), so no other SQLite file is taken for one.
@@ -326,6 +334,7 @@ impl Store {
             .map_err(|e| JobError::store(path, e))?;
         let mut store = Store { conn, path: path.to_path_buf() };
         store.migrate()?;
+        store.register_user_properties()?;
         Ok(store)
     }
 
@@ -397,6 +406,22 @@ impl Store {
             tx.execute_batch(sql).map_err(|e| JobError::store(&self.path, e))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| JobError::store(&self.path, e))?;
             tx.commit().map_err(|e| JobError::store(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Register the project's user properties (a user model's targets its runs stored) in the
+    /// property registry, so filters, sorts and constraints may name them.
+    fn register_user_properties(&self) -> Result<(), JobError> {
+        let mut st =
+            self.conn.prepare("SELECT name, unit, description FROM user_properties").map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (name, unit, description) = row.map_err(|e| self.err(e))?;
+            // A clash (same name, other unit, in this process) leaves the first meaning in force.
+            let _ = crate::data::property::register(&name, &unit, &description);
         }
         Ok(())
     }
@@ -569,7 +594,13 @@ impl Store {
                     "UPDATE candidates SET properties = json_set(properties, '$.' || ?2, json(?3)) WHERE id=?1",
                 )
                 .map_err(e)?;
+            let mut user = tx
+                .prepare_cached("INSERT OR IGNORE INTO user_properties (name, unit, description) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
             for (seq, name, v) in &step.prop_updates {
+                if let Some(p) = crate::data::property::user(name) {
+                    user.execute(params![p.name, p.unit, p.description]).map_err(e)?;
+                }
                 let id: i64 = find.query_row(params![run_id, seq], |r| r.get(0)).map_err(e)?;
                 prop.execute(params![id, name, v.value, v.std]).map_err(e)?;
                 json.execute(params![id, name, serde_json::to_string(v).unwrap_or_default()]).map_err(e)?;
@@ -890,12 +921,21 @@ fn insert_candidates(
     )?;
     let mut par =
         tx.prepare_cached("INSERT OR IGNORE INTO candidate_parents (candidate_id, parent_id) VALUES (?1, ?2)")?;
+    let mut user =
+        tx.prepare_cached("INSERT OR IGNORE INTO user_properties (name, unit, description) VALUES (?1, ?2, ?3)")?;
+    let mut seen_user: std::collections::BTreeSet<&str> = Default::default();
     let mut ids = Vec::with_capacity(candidates.len());
     for c in candidates {
         let comp = c.structure.composition();
         let mut props = c.extra.clone();
         for (k, v) in &c.props {
             props.insert(k.clone(), serde_json::to_value(v).unwrap_or(Value::Null));
+            if !seen_user.contains(k.as_str())
+                && let Some(p) = crate::data::property::user(k)
+            {
+                user.execute(params![p.name, p.unit, p.description])?;
+                seen_user.insert(p.name);
+            }
         }
         let structure = serde_json::to_string(&c.structure).unwrap_or_default();
         let n = ins.execute(params![

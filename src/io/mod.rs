@@ -187,7 +187,7 @@ pub fn write_structures(path: &Path, structures: &[Structure], format: Option<Fo
 }
 
 /// Python's `json` (pymatgen's `as_dict` dumps, ASE's key-value pairs) emits bare `NaN`, `Infinity` and `-Infinity`; read them (outside strings) as `null`.
-pub(crate) fn python_json_to_strict(text: &str) -> std::borrow::Cow<'_, str> {
+pub fn python_json_to_strict(text: &str) -> std::borrow::Cow<'_, str> {
     if !(text.contains("NaN") || text.contains("Infinity")) {
         return std::borrow::Cow::Borrowed(text);
     }

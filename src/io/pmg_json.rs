@@ -69,6 +69,12 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// `prefix` locates the object in the file (`""`, `"[2]"`), for messages.
+/// One `Structure.as_dict()` (or an entry dict with a `"structure"`) from a JSON value; `prefix` says
+/// where it sits in the file (`[3]`, `data[3]`) in error messages.
+pub fn structure_from_value(v: &Value, prefix: &str, path: &str) -> Result<Structure, IoError> {
+    structure_from(v, prefix, path)
+}
+
 fn structure_from(v: &Value, prefix: &str, path: &str) -> Result<Structure, IoError> {
     let err = |at: &str, m: String| {
         let loc = format!("{prefix}{}{at}", if prefix.is_empty() || at.is_empty() { "" } else { "." });

@@ -66,6 +66,24 @@ pub struct ModelCard {
     pub weights_sha256: String,
     pub geode_version: String,
     pub created_at: String,
+    /// Per target, in the order of `targets`: the Platt map `p → σ(a·logit p + b)` fitted on the
+    /// validation split that calibrates a classifier's mean member probability (`None` for regression).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platt: Vec<Option<[f64; 2]>>,
+    /// Element symbols of the training rows, for models trained on a user's files (the embedded data's
+    /// are known without listing them); a prediction for another element is flagged as an extrapolation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub training_elements: Vec<String>,
+    /// The labelled files the model was trained on, with the SHA-256 of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<DataFile>,
+}
+
+/// A training file and its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub path: String,
+    pub sha256: String,
 }
 
 /// A network of either kind.
@@ -172,7 +190,8 @@ impl Member {
         }
     }
 
-    /// Outputs in physical units [B, T] (eV/atom, eV); non-negative targets clamped at 0.
+    /// Outputs in physical units [B, T] (eV/atom, eV; the probability of the positive class for
+    /// classification targets); non-negative targets clamped at 0.
     pub fn predict_physical(&self, batch: &Batch, targets: &[Target]) -> Result<Tensor, ModelError> {
         let raw = tch::no_grad(|| self.forward_t(batch, false))?;
         let phys = raw * &self.target_std + &self.target_mean;
@@ -181,7 +200,13 @@ impl Member {
             .enumerate()
             .map(|(k, t)| {
                 let c = phys.select(1, k as i64);
-                if t.non_negative() { c.clamp_min(0.0) } else { c }
+                if t.is_classification() {
+                    c.sigmoid()
+                } else if t.non_negative() {
+                    c.clamp_min(0.0)
+                } else {
+                    c
+                }
             })
             .collect();
         Ok(Tensor::stack(&cols, 1))
@@ -239,7 +264,20 @@ impl Ensemble {
         for i in 0..samples.len() {
             let mut row = Vec::with_capacity(nt);
             for (k, &t) in self.card.targets.iter().enumerate() {
-                let vals: Vec<f64> = per_member.iter().map(|m| m[i][k]).collect();
+                let mut vals: Vec<f64> = per_member.iter().map(|m| m[i][k]).collect();
+                if t.is_classification() {
+                    // Calibrated probabilities; σ and the range are the members' spread after the same map.
+                    let map = self.platt(k);
+                    vals.iter_mut().for_each(|p| *p = map(*p));
+                    let (mean, std) = mean_std(&vals);
+                    if !mean.is_finite() {
+                        return Err(ModelError::Failed(format!("non-finite {} prediction for sample {i}", t.name())));
+                    }
+                    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    row.push(Prediction { mean, std, lo90: lo, hi90: hi });
+                    continue;
+                }
                 let (mean, std) = mean_std(&vals);
                 if !mean.is_finite() {
                     return Err(ModelError::Failed(format!("non-finite {} prediction for sample {i}", t.name())));
@@ -269,12 +307,43 @@ impl Ensemble {
         Prediction { mean, std, lo90: lo, hi90: hi }
     }
 
-    /// Calibrate the conformal intervals on labelled samples: `targets[sample][target]`, `None` for
-    /// missing labels.
+    /// The Platt map of classification target `k` (the identity before calibration).
+    fn platt(&self, k: usize) -> impl Fn(f64) -> f64 + use<> {
+        let [a, b] = self.card.platt.get(k).copied().flatten().unwrap_or([1.0, 0.0]);
+        move |p: f64| {
+            let q = p.clamp(1e-7, 1.0 - 1e-7);
+            let z = a * (q / (1.0 - q)).ln() + b;
+            1.0 / (1.0 + (-z).exp())
+        }
+    }
+
+    /// Calibrate on labelled samples (`labels[sample][target]`, `None` for missing labels): conformal
+    /// intervals for regression targets, a Platt map of the mean member probability for classification
+    /// targets.
     pub fn calibrate(&mut self, samples: &[Sample], labels: &[Vec<Option<f64>>]) -> Result<(), ModelError> {
         let per_member = self.member_predictions(samples)?;
         let mut conformal = Vec::new();
+        let mut platt = Vec::new();
         for k in 0..self.card.targets.len() {
+            if self.card.targets[k].is_classification() {
+                let (p, y): (Vec<f64>, Vec<f64>) = labels
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| {
+                        l[k].map(|y| (per_member.iter().map(|m| m[i][k]).sum::<f64>() / per_member.len() as f64, y))
+                    })
+                    .unzip();
+                if p.is_empty() {
+                    return Err(ModelError::Setup(format!(
+                        "no labelled samples to calibrate {}",
+                        self.card.targets[k].name()
+                    )));
+                }
+                platt.push(Some(fit_platt(&p, &y)));
+                conformal.push(Conformal { level: CONFORMAL_LEVEL, q: 0.0, beta: 0.0 });
+                continue;
+            }
+            platt.push(None);
             let mut stds = Vec::new();
             let mut pairs = Vec::new();
             for (i, lab) in labels.iter().enumerate() {
@@ -299,8 +368,42 @@ impl Ensemble {
             conformal.push(Conformal { level: CONFORMAL_LEVEL, q: scores[rank - 1], beta });
         }
         self.card.conformal = conformal;
+        self.card.platt = if platt.iter().any(Option::is_some) { platt } else { Vec::new() };
         Ok(())
     }
+}
+
+/// Platt scaling (Platt 1999): (a, b) minimising the log loss of σ(a·logit p + b) against labels y ∈
+/// {0, 1}, by Newton's method from the identity (a = 1, b = 0), with a small ridge toward it.
+pub fn fit_platt(p: &[f64], y: &[f64]) -> [f64; 2] {
+    let z: Vec<f64> = p.iter().map(|&q| q.clamp(1e-7, 1.0 - 1e-7)).map(|q| (q / (1.0 - q)).ln()).collect();
+    let (mut a, mut b) = (1.0f64, 0.0f64);
+    let ridge = 1e-3 * p.len().max(1) as f64 * 1e-3;
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (ridge * (a - 1.0), ridge * b, ridge, 0.0, ridge);
+        for (&zi, &yi) in z.iter().zip(y) {
+            let s = 1.0 / (1.0 + (-(a * zi + b)).exp());
+            let r = s - yi;
+            let w = s * (1.0 - s);
+            ga += r * zi;
+            gb += r;
+            haa += w * zi * zi;
+            hab += w * zi;
+            hbb += w;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-12 {
+            break;
+        }
+        let da = (hbb * ga - hab * gb) / det;
+        let db = (haa * gb - hab * ga) / det;
+        a -= da;
+        b -= db;
+        if da.abs() + db.abs() < 1e-10 {
+            break;
+        }
+    }
+    if a.is_finite() && b.is_finite() { [a, b] } else { [1.0, 0.0] }
 }
 
 /// Build the input for `arch` from a structure.

@@ -26,24 +26,83 @@ use serde::{Deserialize, Serialize};
 pub use ensemble::Ensemble;
 pub use error::ModelError;
 
-/// A property the models predict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+/// Regression (a value in the target's unit) or binary classification (the probability of the
+/// positive class, 0–1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+pub enum Task {
+    #[default]
+    Regression,
+    Classification,
+}
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Regression => "regression",
+            Task::Classification => "classification",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Task> {
+        [Task::Regression, Task::Classification].into_iter().find(|t| t.name() == s)
+    }
+}
+
+/// A property the models predict: one of the two built-in DFT properties of the embedded dataset, or a
+/// user's property (any name, registered in [`crate::data::property`] with its unit when a model or a
+/// training run introduces it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     /// DFT formation energy ΔH_f (eV/atom).
     FormationEnergyPerAtom,
     /// DFT band gap (eV), ≥ 0.
     BandGap,
+    /// A user's property.
+    User(UserTarget),
+}
+
+/// A user's target; its name and unit are those of its [`crate::data::property`] entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserTarget {
+    name: &'static str,
+    unit: &'static str,
+    task: Task,
+    non_negative: bool,
 }
 
 impl Target {
     pub const ALL: [Target; 2] = [Target::FormationEnergyPerAtom, Target::BandGap];
+
+    /// A target by name: a built-in one (for a regression in its unit), or a user's property, registered
+    /// with `unit` (classification targets are probabilities and have none). Names that are not valid
+    /// property names, or clash with a registered name of another unit, are refused.
+    pub fn new(name: &str, unit: &str, task: Task, non_negative: bool) -> Result<Target, String> {
+        if let Some(t) = Target::from_name(name) {
+            if task == Task::Regression && unit == t.unit() {
+                return Ok(t);
+            }
+            return Err(format!(
+                "target {name:?} is the built-in {} property in {}: give the user property another name",
+                Task::Regression.name(),
+                t.unit()
+            ));
+        }
+        let unit = if task == Task::Classification { "" } else { unit };
+        let description = match task {
+            Task::Regression => "a user model's target (predicted, with σ)".to_string(),
+            Task::Classification => "a user classifier's probability (0-1) of the positive class".to_string(),
+        };
+        let p = crate::data::property::register(name, unit, &description)?;
+        Ok(Target::User(UserTarget { name: p.name, unit: p.unit, task, non_negative }))
+    }
 
     /// The property name used in the project store and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Target::FormationEnergyPerAtom => "formation_energy_per_atom",
             Target::BandGap => "band_gap",
+            Target::User(u) => u.name,
         }
     }
 
@@ -51,24 +110,91 @@ impl Target {
         match self {
             Target::FormationEnergyPerAtom => "eV/atom",
             Target::BandGap => "eV",
+            Target::User(u) => u.unit,
         }
     }
 
-    /// The dataset entry's DFT value of this property, if it has one.
+    pub fn task(self) -> Task {
+        match self {
+            Target::User(u) => u.task,
+            _ => Task::Regression,
+        }
+    }
+
+    pub fn is_classification(self) -> bool {
+        self.task() == Task::Classification
+    }
+
+    /// The dataset entry's DFT value of this property, if it has one (user targets have none).
     pub fn label(self, e: &crate::data::Entry) -> Option<f64> {
         match self {
             Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
             Target::BandGap => e.band_gap,
+            Target::User(_) => None,
         }
     }
 
+    /// A built-in target by name.
     pub fn from_name(s: &str) -> Option<Target> {
         Target::ALL.into_iter().find(|t| t.name() == s)
     }
 
     /// True for properties that cannot be negative (predictions and intervals are clamped at 0).
     pub fn non_negative(self) -> bool {
-        matches!(self, Target::BandGap)
+        match self {
+            Target::BandGap => true,
+            Target::FormationEnergyPerAtom => false,
+            Target::User(u) => u.non_negative || u.task == Task::Classification,
+        }
+    }
+}
+
+/// How a target is written in cards, configs and sidecars: a built-in one by its name, a user's as
+/// `{name, unit, task, non_negative}`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum TargetRepr {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(default)]
+        unit: String,
+        #[serde(default)]
+        task: Task,
+        #[serde(default)]
+        non_negative: bool,
+    },
+}
+
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Target::User(u) => TargetRepr::Full {
+                name: u.name.into(),
+                unit: u.unit.into(),
+                task: u.task,
+                non_negative: u.non_negative,
+            }
+            .serialize(s),
+            t => s.serialize_str(t.name()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Target, D::Error> {
+        use serde::de::Error;
+        match TargetRepr::deserialize(d)? {
+            TargetRepr::Name(n) => Target::from_name(&n).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "unknown target {n:?}: expected formation_energy_per_atom or band_gap, or a user target as \
+                     {{name, unit, task}}"
+                ))
+            }),
+            TargetRepr::Full { name, unit, task, non_negative } => {
+                Target::new(&name, &unit, task, non_negative).map_err(D::Error::custom)
+            }
+        }
     }
 }
 
@@ -141,6 +267,15 @@ impl PropertyModel for Ensemble {
     }
 
     fn training_elements(&self) -> Option<std::collections::BTreeSet<crate::crystal::Element>> {
+        if !self.card.training_elements.is_empty() {
+            return Some(
+                self.card
+                    .training_elements
+                    .iter()
+                    .filter_map(|s| crate::crystal::Element::from_symbol(s).ok())
+                    .collect(),
+            );
+        }
         self.card.data.starts_with("embedded").then(embedded_training_elements)
     }
 }

@@ -65,6 +65,50 @@ pub fn default_for(target: Target) -> Option<&'static str> {
     NAMES.iter().copied().find(|n| cards().iter().any(|(m, c)| m == n && c.targets.contains(&target)))
 }
 
+/// The card of a shipped name or a `.safetensors` file (its header only); a user target in it joins the
+/// property registry.
+pub fn card_of(spec: &str) -> Result<ModelCard, ModelError> {
+    if spec.to_ascii_lowercase().ends_with(".safetensors") {
+        return checkpoint::card_from_file(std::path::Path::new(spec));
+    }
+    let path = path_of(spec).ok_or_else(|| {
+        ModelError::Setup(format!(
+            "no shipped model {spec:?} (expected one of {}, or a .safetensors file)",
+            NAMES.join(", ")
+        ))
+    })?;
+    checkpoint::card_from_file(&path)
+}
+
+/// The target names of a model spec without loading its weights: a shipped name or `.safetensors` file
+/// (its card), or a TorchScript model (its sidecar). User targets join the property registry.
+pub fn target_names(spec: &str) -> Result<Vec<String>, ModelError> {
+    let lower = spec.to_ascii_lowercase();
+    if is_file_spec(spec) && !lower.ends_with(".safetensors") {
+        let sidecar = format!("{spec}.json");
+        let spec: super::torchscript::TorchScriptSpec = match std::fs::read_to_string(&sidecar) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| ModelError::Setup(format!("{sidecar}: {e}")))?,
+            Err(_) => super::torchscript::TorchScriptSpec::default(),
+        };
+        return Ok(spec.targets.iter().map(|t| t.name().to_string()).collect());
+    }
+    Ok(card_of(spec)?.targets.iter().map(|t| t.name().to_string()).collect())
+}
+
+/// An ensemble by shipped name or `.safetensors` path (fine-tuning starts from one; TorchScript models
+/// cannot be fine-tuned).
+pub fn load_ensemble(spec: &str) -> Result<Ensemble, ModelError> {
+    if spec.to_ascii_lowercase().ends_with(".safetensors") {
+        return checkpoint::load(std::path::Path::new(spec));
+    }
+    if is_file_spec(spec) {
+        return Err(ModelError::Setup(format!(
+            "{spec}: only a Geode ensemble (.safetensors or a shipped name) can be fine-tuned"
+        )));
+    }
+    load(spec)
+}
+
 /// True for a model spec that names a file (`.safetensors` ensemble or TorchScript `.pt`/`.pth`/`.ts`).
 pub fn is_file_spec(spec: &str) -> bool {
     let lower = spec.to_ascii_lowercase();
@@ -76,6 +120,10 @@ pub fn is_file_spec(spec: &str) -> bool {
 pub fn check(spec: &str) -> Result<(), ModelError> {
     if is_file_spec(spec) {
         return if std::path::Path::new(spec).is_file() {
+            // A Geode ensemble's targets join the property registry, so run configs may name them.
+            if spec.to_ascii_lowercase().ends_with(".safetensors") {
+                checkpoint::card_from_file(std::path::Path::new(spec))?;
+            }
             Ok(())
         } else {
             Err(ModelError::Setup(format!("no model file {spec}")))

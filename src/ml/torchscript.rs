@@ -36,6 +36,10 @@ pub struct TorchScriptSpec {
     pub targets: Vec<Target>,
     #[serde(default)]
     pub graph: GraphSpec,
+    /// Labelled files (paths relative to the sidecar; see [`crate::data::labelled`]) that calibrate the
+    /// intervals of targets the embedded dataset has no labels for (a user's property).
+    #[serde(default)]
+    pub calibration: Vec<String>,
 }
 
 impl Default for TorchScriptSpec {
@@ -44,6 +48,7 @@ impl Default for TorchScriptSpec {
             input: "composition".into(),
             targets: vec![Target::FormationEnergyPerAtom],
             graph: GraphSpec::default(),
+            calibration: Vec::new(),
         }
     }
 }
@@ -84,7 +89,9 @@ impl TorchScriptModel {
             .map_err(|e| ModelError::Setup(format!("cannot load TorchScript model {}: {e}", path.display())))?;
         module.set_eval();
         let mut m = TorchScriptModel { path: path.to_path_buf(), spec, module, arch, conformal: Vec::new() };
-        m.calibrate_on_embedded_val()?;
+        let base = sidecar.parent().unwrap_or(Path::new(".")).to_path_buf();
+        m.spec.calibration = m.spec.calibration.iter().map(|f| base.join(f).display().to_string()).collect();
+        m.calibrate(&sidecar)?;
         Ok(m)
     }
 
@@ -134,19 +141,40 @@ impl TorchScriptModel {
         Ok(out)
     }
 
-    fn calibrate_on_embedded_val(&mut self) -> Result<(), ModelError> {
+    /// Split-conformal calibration of every target: on the embedded validation split for the built-in
+    /// properties, on the sidecar's `calibration` files for a user's.
+    fn calibrate(&mut self, sidecar: &Path) -> Result<(), ModelError> {
         let entries: Vec<_> = Dataset::embedded().split(Split::Val).collect();
-        let samples: Vec<Sample> = entries.iter().map(|e| prepare(&self.arch, &e.structure)).collect();
+        let needs_embedded = self.spec.targets.iter().any(|t| !matches!(t, Target::User(_)));
+        let samples: Vec<Sample> = if needs_embedded {
+            entries.iter().map(|e| prepare(&self.arch, &e.structure)).collect()
+        } else {
+            Vec::new()
+        };
         let raw = self.raw(&samples)?;
         let mut conformal = Vec::new();
         for (k, t) in self.spec.targets.iter().enumerate() {
             let mut pairs = Vec::new();
+            if let Target::User(_) = t {
+                if self.spec.calibration.is_empty() {
+                    return Err(ModelError::Setup(format!(
+                        "{}: target {} has no labels in the embedded dataset; list labelled files that hold it under \
+                         \"calibration\" so its intervals can be calibrated",
+                        sidecar.display(),
+                        t.name()
+                    )));
+                }
+                let data = super::train::read_labelled(&self.spec.calibration, *t, None, false)?;
+                let rows: Vec<_> = data.rows.iter().collect();
+                let set = super::train::set_of_rows(&self.arch, &rows)?;
+                for (r, out) in set.labels.iter().zip(self.raw(&set.samples)?) {
+                    if let Some(y) = r[0] {
+                        pairs.push((y, out[k].0, out[k].1));
+                    }
+                }
+            }
             for (e, r) in entries.iter().zip(&raw) {
-                let y = match t {
-                    Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
-                    Target::BandGap => e.band_gap,
-                };
-                if let Some(y) = y {
+                if let Some(y) = t.label(e) {
                     pairs.push((y, r[k].0, r[k].1));
                 }
             }

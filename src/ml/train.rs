@@ -37,6 +37,20 @@ pub enum DataSource {
     /// composition model: every formula whose reduced formula is in the embedded val or test split
     /// is removed; validation and test stay the embedded splits.
     FormulaTables { formation_energy: Vec<String>, band_gap: Vec<String> },
+    /// A user's labelled files for one target (see [`crate::data::labelled`]): structures for either
+    /// model kind, formulas for composition models. Rows go to train/val/test by their split column,
+    /// else by reduced formula as the embedded dataset does.
+    Files {
+        files: Vec<String>,
+        /// Column or key of the label (the target's name).
+        target: String,
+        /// Column or key of the split (`train`, `val`, `test`).
+        #[serde(default)]
+        split_column: Option<String>,
+        /// Skip rows that cannot be used (each is logged) instead of refusing the data.
+        #[serde(default)]
+        skip_bad: bool,
+    },
 }
 
 /// Everything a training run needs besides the seed.
@@ -69,6 +83,12 @@ pub struct TrainConfig {
     /// Where the trained ensemble is written (`.safetensors`); empty: `<name>.safetensors` beside
     /// the project file.
     pub out: String,
+    /// Fine-tune: start every member from this ensemble's weights (a shipped name or a `.safetensors`
+    /// file; member i from its member i mod n), all but the output head, which starts fresh for the new
+    /// targets. The architecture is the source's.
+    pub from: Option<String>,
+    /// The command that made the model, recorded in its card.
+    pub command: String,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +110,8 @@ impl Default for TrainConfig {
             limit_train: None,
             torch_threads: 0,
             out: String::new(),
+            from: None,
+            command: String::new(),
         }
     }
 }
@@ -131,11 +153,39 @@ impl TrainConfig {
         if self.composition.hidden < 4 || !(0.0..1.0).contains(&self.composition.dropout) {
             return bad("composition", "expected hidden ≥ 4 and dropout in [0, 1)".into());
         }
-        if self.model == "graph" && self.data != DataSource::Embedded {
+        if self.model == "graph" && matches!(self.data, DataSource::FormulaTables { .. }) {
             return bad("data", "formula tables have no structures: use model = \"composition\"".into());
+        }
+        if let DataSource::Files { files, target, .. } = &self.data {
+            if files.is_empty() {
+                return bad("data.files", "expected at least one labelled file".into());
+            }
+            if self.targets.len() != 1 || self.targets[0].name() != target {
+                return bad("targets", format!("expected the one target {target:?} of the labelled files"));
+            }
+        } else if let Some(t) = self.targets.iter().find(|t| matches!(t, Target::User(_))) {
+            return bad("targets", format!("{} is a user target: give `data.files` that hold it", t.name()));
         }
         if self.limit_train == Some(0) {
             return bad("limit_train", "expected at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// With `from`, take the source model's architecture (read from its card only).
+    pub fn resolve_from(&mut self) -> Result<(), ModelError> {
+        let Some(from) = &self.from else { return Ok(()) };
+        let card = super::shipped::card_of(from)?;
+        match card.architecture {
+            Architecture::Composition { net } => {
+                self.model = "composition".into();
+                self.composition = net;
+            }
+            Architecture::Graph { net, graph } => {
+                self.model = "graph".into();
+                self.graph = net;
+                self.graph_spec = graph;
+            }
         }
         Ok(())
     }
@@ -235,6 +285,7 @@ pub fn formula_table_set(fe: &[String], gap: &[String], targets: &[Target]) -> R
             let labels = targets.iter().map(|t| match t {
                 Target::FormationEnergyPerAtom => fe.get(f).map(|x| x.1),
                 Target::BandGap => gap.get(f).map(|x| x.1),
+                Target::User(_) => None,
             });
             (f.clone(), comp, labels.collect())
         })
@@ -247,6 +298,238 @@ pub fn formula_table_set(fe: &[String], gap: &[String], targets: &[Target]) -> R
         labels: rows.iter().map(|r| r.2.clone()).collect(),
         names: rows.into_iter().map(|r| r.0).collect(),
     })
+}
+
+/// A user's labelled files split for training: train, val (early stopping, calibration) and test.
+pub struct FilesData {
+    pub train: LabelledSet,
+    pub val: LabelledSet,
+    pub test: LabelledSet,
+    /// Rows that could not be used (only when skipping them was asked for).
+    pub bad: Vec<crate::data::labelled::BadRow>,
+    /// Each file with the SHA-256 of its bytes.
+    pub files: Vec<(String, String)>,
+    /// Element symbols of the training rows.
+    pub elements: Vec<String>,
+}
+
+/// Read labelled files for `target` (see [`crate::data::labelled`]): bad rows refuse the data unless
+/// `skip_bad`; a graph model needs structures on every row.
+pub fn read_labelled(
+    files: &[String],
+    target: Target,
+    split_column: Option<&str>,
+    skip_bad: bool,
+) -> Result<crate::data::labelled::Labelled, ModelError> {
+    use crate::data::labelled;
+    let opts = labelled::ReadOptions {
+        target: target.name().to_string(),
+        classification: target.is_classification(),
+        split_column: split_column.map(str::to_string),
+    };
+    let paths: Vec<std::path::PathBuf> = files.iter().map(std::path::PathBuf::from).collect();
+    let data = labelled::read(&paths, &opts).map_err(ModelError::Setup)?;
+    if !data.bad.is_empty() && !skip_bad {
+        let mut msg = format!("{} row(s) cannot be used:", data.bad.len());
+        for b in data.bad.iter().take(10) {
+            msg.push_str(&format!("\n  {}: {}", b.origin, b.reason));
+        }
+        if data.bad.len() > 10 {
+            msg.push_str(&format!("\n  … and {} more", data.bad.len() - 10));
+        }
+        msg.push_str("\n(skip them with --skip-bad, or fix the files)");
+        return Err(ModelError::Setup(msg));
+    }
+    if data.rows.is_empty() {
+        return Err(ModelError::Setup(format!("no labelled rows of {} in {}", target.name(), files.join(", "))));
+    }
+    Ok(data)
+}
+
+/// Rows prepared for `arch`, labelled for the one target.
+pub fn set_of_rows(arch: &Architecture, rows: &[&crate::data::labelled::Row]) -> Result<LabelledSet, ModelError> {
+    use crate::data::labelled::Input;
+    if matches!(arch, Architecture::Graph { .. })
+        && let Some(r) = rows.iter().find(|r| matches!(r.input, Input::Composition(_)))
+    {
+        return Err(ModelError::Setup(format!(
+            "{}: a graph model needs a structure on every row, this one has only a formula (use --kind composition)",
+            r.origin
+        )));
+    }
+    Ok(LabelledSet {
+        samples: rows
+            .par_iter()
+            .map(|r| match &r.input {
+                Input::Structure(s) => prepare(arch, s),
+                Input::Composition(c) => Sample::Features(composition_features(c).iter().map(|&x| x as f32).collect()),
+            })
+            .collect(),
+        labels: rows.iter().map(|r| vec![Some(r.label)]).collect(),
+        names: rows.iter().map(|r| r.origin.clone()).collect(),
+    })
+}
+
+/// The train/val/test sets of a `Files` source.
+pub fn files_data(
+    arch: &Architecture,
+    files: &[String],
+    target: Target,
+    split_column: Option<&str>,
+    skip_bad: bool,
+) -> Result<FilesData, ModelError> {
+    use crate::data::labelled::split_of_row;
+    let data = read_labelled(files, target, split_column, skip_bad)?;
+    let by = |want: Split| data.rows.iter().filter(|r| split_of_row(r) == want).collect::<Vec<_>>();
+    let (train, val, test) = (by(Split::Train), by(Split::Val), by(Split::Test));
+    if train.is_empty() || val.is_empty() {
+        return Err(ModelError::Setup(format!(
+            "{} training and {} validation rows: both are needed (the split column, or the split by reduced formula, \
+             must give each some rows)",
+            train.len(),
+            val.len()
+        )));
+    }
+    let elements: std::collections::BTreeSet<String> = train
+        .iter()
+        .flat_map(|r| r.input.composition().iter().map(|(e, _)| e.symbol().to_string()).collect::<Vec<_>>())
+        .collect();
+    Ok(FilesData {
+        train: set_of_rows(arch, &train)?,
+        val: set_of_rows(arch, &val)?,
+        test: set_of_rows(arch, &test)?,
+        bad: data.bad.clone(),
+        files: data.files.clone(),
+        elements: elements.into_iter().collect(),
+    })
+}
+
+/// Classification metrics of one target: probabilities against 0/1 labels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClassMetrics {
+    pub n: usize,
+    /// Share of positive labels.
+    pub positive_share: f64,
+    /// Area under the ROC curve (ties count one half, as scikit-learn's `roc_auc_score`).
+    pub roc_auc: f64,
+    /// At a probability threshold of 0.5.
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Mean negative log-likelihood (natural log; probabilities clipped to [1e-15, 1 − 1e-15] as scikit-learn).
+    pub log_loss: f64,
+    /// Mean squared error of the probabilities.
+    pub brier: f64,
+    /// Expected calibration error over 10 equal-width probability bins.
+    pub ece: f64,
+    /// Accuracy of always answering the training split's majority class.
+    pub baseline_accuracy: f64,
+}
+
+/// Classification metrics of probabilities `p` against labels `y` (0/1); `train_positive` is the
+/// training split's positive share (the baseline).
+pub fn class_metrics(p: &[f64], y: &[f64], train_positive: f64) -> ClassMetrics {
+    let n = p.len().max(1) as f64;
+    let pos = y.iter().filter(|&&v| v > 0.5).count() as f64;
+    let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
+    let mut correct = 0.0;
+    for (&pi, &yi) in p.iter().zip(y) {
+        let (pred, truth) = (pi >= 0.5, yi > 0.5);
+        if pred == truth {
+            correct += 1.0;
+        }
+        match (pred, truth) {
+            (true, true) => tp += 1.0,
+            (true, false) => fp += 1.0,
+            (false, true) => fn_ += 1.0,
+            _ => {}
+        }
+    }
+    let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+    let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
+    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    let eps = 1e-15;
+    let log_loss = p
+        .iter()
+        .zip(y)
+        .map(|(&pi, &yi)| {
+            let q = pi.clamp(eps, 1.0 - eps);
+            -(yi * q.ln() + (1.0 - yi) * (1.0 - q).ln())
+        })
+        .sum::<f64>()
+        / n;
+    let brier = p.iter().zip(y).map(|(pi, yi)| (pi - yi).powi(2)).sum::<f64>() / n;
+    let mut bins = [(0.0f64, 0.0f64, 0usize); 10];
+    for (&pi, &yi) in p.iter().zip(y) {
+        let b = ((pi * 10.0) as usize).min(9);
+        bins[b].0 += pi;
+        bins[b].1 += yi;
+        bins[b].2 += 1;
+    }
+    let ece = bins.iter().filter(|b| b.2 > 0).map(|b| (b.0 - b.1).abs()).sum::<f64>() / n;
+    let majority = if train_positive >= 0.5 { 1.0 } else { 0.0 };
+    ClassMetrics {
+        n: p.len(),
+        positive_share: pos / n,
+        roc_auc: roc_auc(p, y),
+        accuracy: correct / n,
+        precision,
+        recall,
+        f1,
+        log_loss,
+        brier,
+        ece,
+        baseline_accuracy: y.iter().filter(|&&v| (v > 0.5) == (majority > 0.5)).count() as f64 / n,
+    }
+}
+
+/// Area under the ROC curve by the rank-sum (Mann–Whitney) statistic with average ranks for ties; 0.5
+/// when one class is absent.
+pub fn roc_auc(p: &[f64], y: &[f64]) -> f64 {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let mut rank = vec![0.0; p.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && p[idx[j + 1]] == p[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            rank[k] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    let n_pos = y.iter().filter(|&&v| v > 0.5).count() as f64;
+    let n_neg = y.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return 0.5;
+    }
+    let sum_pos: f64 = rank.iter().zip(y).filter(|(_, v)| **v > 0.5).map(|(r, _)| r).sum();
+    (sum_pos - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Metrics of predictions against labels for every target, as the card stores them: regression targets
+/// as [`TargetMetrics`], classification targets as [`ClassMetrics`]. `train_means[k]` is the training
+/// mean (regression baseline) or positive share (classification baseline).
+pub fn all_metrics(
+    targets: &[Target],
+    preds: &[Vec<super::Prediction>],
+    labels: &[Vec<Option<f64>>],
+    train_means: &[f64],
+) -> BTreeMap<String, Value> {
+    let mut out = metrics_value(&metrics_of(targets, preds, labels, train_means));
+    for (k, &t) in targets.iter().enumerate().filter(|(_, t)| t.is_classification()) {
+        let (p, y): (Vec<f64>, Vec<f64>) =
+            labels.iter().zip(preds).filter_map(|(l, p)| l.get(k).copied().flatten().map(|y| (p[k].mean, y))).unzip();
+        if p.is_empty() {
+            continue;
+        }
+        let m = class_metrics(&p, &y, train_means.get(k).copied().unwrap_or(0.5));
+        out.insert(t.name().to_string(), serde_json::to_value(m).unwrap_or(Value::Null));
+    }
+    out
 }
 
 /// Per-target metrics of predictions against labels.
@@ -283,7 +566,7 @@ pub fn metrics_of(
     train_means: &[f64],
 ) -> BTreeMap<Target, TargetMetrics> {
     let mut out = BTreeMap::new();
-    for (k, &t) in targets.iter().enumerate() {
+    for (k, &t) in targets.iter().enumerate().filter(|(_, t)| !t.is_classification()) {
         let rows: Vec<(f64, super::Prediction)> =
             labels.iter().zip(preds).filter_map(|(l, p)| l.get(k).copied().flatten().map(|y| (y, p[k]))).collect();
         if rows.is_empty() {
@@ -386,7 +669,7 @@ pub struct EpochReport {
     pub member: usize,
     pub epoch: usize,
     pub train_loss: f64,
-    /// Validation MAE per target (physical units).
+    /// Validation score per target: MAE in the target's unit (regression), log loss (classification).
     pub val_mae: Vec<f64>,
     /// Σ_k MAE_k / std_k: the early-stopping criterion.
     pub val_score: f64,
@@ -418,11 +701,26 @@ impl Trainer {
     ) -> Result<Trainer, ModelError> {
         let cfg = cfg.clone();
         let arch = cfg.architecture();
-        let stats = label_stats(&train, cfg.targets.len());
+        // Classification heads give logits: no target normalisation.
+        let stats: Vec<(f64, f64)> = label_stats(&train, cfg.targets.len())
+            .into_iter()
+            .zip(&cfg.targets)
+            .map(|(s, t)| if t.is_classification() { (0.0, 1.0) } else { s })
+            .collect();
         tch::manual_seed((seed.wrapping_mul(1_000_003).wrapping_add(member as u64) & 0x7fff_ffff_ffff) as i64);
-        let m = Member::new(&arch, cfg.targets.len(), Device::Cpu);
+        let mut m = Member::new(&arch, cfg.targets.len(), Device::Cpu);
         let best = Member::new(&arch, cfg.targets.len(), Device::Cpu);
         set_normalisation(&m, &train, &stats)?;
+        if let Some(from) = &cfg.from {
+            let src = super::shipped::load_ensemble(from)?;
+            if src.card.architecture != arch {
+                return Err(ModelError::Setup(format!(
+                    "cannot fine-tune from {from}: its architecture differs from the one asked for (leave the network \
+                     settings to the source model)"
+                )));
+            }
+            transfer_body(&src.members[member % src.members.len()], &mut m)?;
+        }
         let opt = nn::AdamW { wd: cfg.weight_decay, ..Default::default() }.build(&m.vs, cfg.learning_rate)?;
         let mut t = Trainer {
             cfg,
@@ -501,7 +799,8 @@ impl Trainer {
         })
     }
 
-    /// Validation MAE per target of a member (physical units, clamped predictions).
+    /// Validation score per target of a member: MAE in physical units with clamped predictions
+    /// (regression), log loss of the member's probabilities (classification).
     fn val_mae(&self, m: &Member) -> Result<Vec<f64>, ModelError> {
         let nt = self.cfg.targets.len();
         let mut sum = vec![0.0; nt];
@@ -513,7 +812,13 @@ impl Trainer {
             for (i, l) in labels.iter().enumerate() {
                 for k in 0..nt {
                     if let Some(y) = l[k] {
-                        sum[k] += (flat[i * nt + k] - y).abs();
+                        let p = flat[i * nt + k];
+                        sum[k] += if self.cfg.targets[k].is_classification() {
+                            let q = p.clamp(1e-7, 1.0 - 1e-7);
+                            -(y * q.ln() + (1.0 - y) * (1.0 - q).ln())
+                        } else {
+                            (p - y).abs()
+                        };
                         cnt[k] += 1;
                     }
                 }
@@ -538,6 +843,60 @@ impl Trainer {
         self.progress = progress;
         Ok(())
     }
+}
+
+/// Fine-tuning: copy every variable of `src` into `dst` except the output head and the target
+/// normalisation (the new targets have their own); the source's feature normalisation is kept, since its
+/// weights expect it.
+pub fn transfer_body(src: &Member, dst: &mut Member) -> Result<(), ModelError> {
+    let from = src.vs.variables();
+    let to = dst.vs.variables();
+    let mut copied = 0;
+    tch::no_grad(|| -> Result<(), ModelError> {
+        for (name, mut t) in to {
+            if name.starts_with("net.head.") || name == "target_mean" || name == "target_std" {
+                continue;
+            }
+            let s = from.get(&name).ok_or_else(|| ModelError::Setup(format!("source model has no variable {name}")))?;
+            if s.size() != t.size() {
+                return Err(ModelError::Setup(format!(
+                    "variable {name}: source shape {:?}, model {:?}",
+                    s.size(),
+                    t.size()
+                )));
+            }
+            t.copy_(s);
+            copied += 1;
+        }
+        Ok(())
+    })?;
+    if copied == 0 {
+        return Err(ModelError::Setup("fine-tuning copied no weights from the source model".into()));
+    }
+    Ok(())
+}
+
+/// Train every member of an ensemble in this thread (no engine, no checkpoints: benchmarks and tests),
+/// calibrate it on `val` and return it. `report` sees every epoch.
+pub fn train_ensemble(
+    cfg: &TrainConfig,
+    train: Arc<LabelledSet>,
+    val: Arc<LabelledSet>,
+    seed: u64,
+    report: &mut dyn FnMut(&EpochReport),
+) -> Result<Ensemble, ModelError> {
+    let mut members = Vec::with_capacity(cfg.members);
+    for m in 0..cfg.members {
+        let mut t = Trainer::new(cfg, train.clone(), val.clone(), seed, m)?;
+        while !t.progress.done {
+            let r = t.epoch(&|| false)?;
+            report(&r);
+        }
+        members.push(t.best);
+    }
+    let mut ens = assemble(cfg, members, "in-memory labelled sets", seed);
+    ens.calibrate(&val.samples, &val.labels)?;
+    Ok(ens)
 }
 
 /// Set a member's feature (composition models) and target normalisation from the training set.
@@ -588,7 +947,10 @@ fn batch_loss(out: &Tensor, labels: &[&Vec<Option<f64>>], targets: &[Target], st
         let y = Tensor::from_slice(&y);
         let mask = Tensor::from_slice(&mask);
         let pred = out.select(1, k as i64);
-        let err = if t.non_negative() {
+        let err = if t.is_classification() {
+            // Binary cross-entropy on logits, in the stable form max(x, 0) − x y + ln(1 + e^−|x|).
+            pred.relu() - &pred * &y + (-pred.abs()).exp().log1p()
+        } else if t.non_negative() {
             let phys = &pred * std + mean;
             let zero = y.eq(0.0).to_kind(Kind::Float);
             (&zero * phys.relu() + (1.0 - &zero) * (&phys - &y).abs()) / std
@@ -629,13 +991,46 @@ pub fn assemble(cfg: &TrainConfig, members: Vec<Member>, data: &str, seed: u64) 
         data: data.to_string(),
         split: "embedded OQMD/ICSD, grouped by reduced formula: FNV-1a(formula) mod 10 = 0 test, 1 val, else train"
             .into(),
-        training: json!({"config": cfg, "seed": seed}),
+        training: json!({"config": cfg, "seed": seed, "command": cfg.command}),
         metrics: BTreeMap::new(),
         weights_sha256: String::new(),
         geode_version: env!("CARGO_PKG_VERSION").into(),
         created_at: String::new(),
+        platt: Vec::new(),
+        training_elements: Vec::new(),
+        data_files: Vec::new(),
     };
     Ensemble { card, members }
+}
+
+/// One line of a target's stored metrics, for logs and `geode model eval`.
+pub fn metrics_line(t: Target, m: &Value) -> String {
+    let f = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+    if t.is_classification() {
+        format!(
+            "n={} ROC-AUC {:.4}, F1 {:.4}, accuracy {:.4} (majority class {:.4}), log loss {:.4}, ECE {:.4}",
+            m["n"],
+            f("roc_auc"),
+            f("f1"),
+            f("accuracy"),
+            f("baseline_accuracy"),
+            f("log_loss"),
+            f("ece")
+        )
+    } else {
+        format!(
+            "n={} MAE {:.4} {} (mean predictor {:.4}), RMSE {:.4}, R² {:.3}, 90 % coverage {:.3}, width {:.3}, Spearman(σ, |err|) {:.3}",
+            m["n"],
+            f("mae"),
+            t.unit(),
+            f("baseline_mae"),
+            f("rmse"),
+            f("r2"),
+            f("coverage90"),
+            f("mean_width90"),
+            f("spearman_std_error")
+        )
+    }
 }
 
 /// Metrics as stored in the card: `{target: {mae, rmse, …}}`.

@@ -64,8 +64,9 @@ impl PropertyTarget {
     }
 
     fn head(&self) -> usize {
+        // `parse` admits only the two properties the generator has heads for.
         match self.target {
-            Target::FormationEnergyPerAtom => 0,
+            Target::FormationEnergyPerAtom | Target::User(_) => 0,
             Target::BandGap => 1,
         }
     }

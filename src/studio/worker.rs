@@ -110,10 +110,7 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                 let mut rows = Vec::new();
                 for (e, p) in entries.iter().zip(preds) {
                     for (k, t) in targets.iter().enumerate() {
-                        let dft = match t {
-                            Target::FormationEnergyPerAtom => Some(e.formation_energy_per_atom),
-                            Target::BandGap => e.band_gap,
-                        };
+                        let dft = t.label(e);
                         if let Some(d) = dft {
                             rows.push(ParityRow { formula: e.formula.clone(), target: *t, dft: d, predicted: p[k] });
                         }

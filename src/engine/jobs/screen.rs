@@ -68,6 +68,10 @@ pub struct ScreenParams {
     pub min_probability: f64,
     pub composition_model: String,
     pub structure_model: String,
+    /// More models (a user's `.safetensors` or TorchScript `.pt`, or shipped names) whose targets are
+    /// predicted for every candidate that reaches the structure model, stored under their names; constraints
+    /// and objectives may name them (e.g. `refractive_index > 2`).
+    pub property_models: Vec<String>,
     /// Candidates per step (each step commits atomically).
     pub chunk_size: usize,
     /// Relax this many of the best-ranked candidates with `potential` after the funnel (0: none).
@@ -94,6 +98,7 @@ impl Default for ScreenParams {
             min_probability: 0.1,
             composition_model: "composition".into(),
             structure_model: "graph".into(),
+            property_models: Vec::new(),
             chunk_size: 256,
             relax_top: 0,
             potential: "chgnet".into(),
@@ -136,11 +141,25 @@ impl ScreenParams {
         elements("substitute_elements", &self.substitute_elements)?;
         elements("allowed_elements", &self.allowed_elements)?;
         elements("excluded_elements", &self.excluded_elements)?;
+        let mut extra: Vec<String> = Vec::new();
+        for m in &self.property_models {
+            shipped::check(m).map_err(|e| JobError::Config(format!("key `property_models`: {e}")))?;
+            extra
+                .extend(shipped::target_names(m).map_err(|e| JobError::Config(format!("key `property_models`: {e}")))?);
+        }
         let judged = |key: &str, name: &str| {
-            if JUDGED.contains(&name) {
+            if JUDGED.contains(&name) || extra.iter().any(|e| e == name) {
                 Ok(())
             } else {
-                bad(key, format!("the screen does not compute {name} (it judges {})", JUDGED.join(", ")))
+                let all: Vec<&str> = JUDGED.iter().copied().chain(extra.iter().map(String::as_str)).collect();
+                bad(
+                    key,
+                    format!(
+                        "the screen does not compute {name} (it judges {}; add the model that predicts it to \
+                         `property_models`)",
+                        all.join(", ")
+                    ),
+                )
             }
         };
         for c in &self.constraints {
@@ -192,6 +211,8 @@ pub struct ScreenJob {
     allowed: Vec<Element>,
     excluded: Vec<Element>,
     models: Option<(Box<dyn PropertyModel>, Box<dyn PropertyModel>)>,
+    /// The `property_models`, loaded with the others.
+    extra_models: Vec<Box<dyn PropertyModel>>,
     hull: Option<std::sync::Arc<PhaseDiagram>>,
     /// The potential for `relax_top` and, for the shipped CHGNet, its hull; loaded when first needed.
     potential: Option<(Box<dyn crate::energy::Calculator>, Option<crate::energy::PotentialHull>)>,
@@ -225,6 +246,7 @@ impl ScreenJob {
             params,
             candidates,
             models: None,
+            extra_models: Vec::new(),
             hull: None,
             potential: None,
             state: State { reached: vec![0; STAGES.len()], ..Default::default() },
@@ -354,6 +376,13 @@ impl Job for ScreenJob {
             let comp = shipped::open(&self.params.composition_model).map_err(model_err)?;
             let graph = shipped::open(&self.params.structure_model).map_err(model_err)?;
             self.models = Some((comp, graph));
+            self.extra_models = self
+                .params
+                .property_models
+                .iter()
+                .map(|m| shipped::open(m))
+                .collect::<Result<_, _>>()
+                .map_err(model_err)?;
             self.hull = Some(PhaseDiagram::complete());
             ctx.log("info", format!("{n} candidates enumerated from {} template queries", self.params.templates.len()));
         }
@@ -392,10 +421,23 @@ impl Job for ScreenJob {
             let idx3: Vec<usize> = idx2.iter().copied().filter(|&i| pass2(i)).collect();
             let structs: Vec<_> = idx3.iter().map(|&i| chunk[i].structure.clone()).collect();
             let p3 = if structs.is_empty() { Vec::new() } else { graph_model.predict(&structs).map_err(model_err)? };
-            let t3 = graph_model.targets();
+            let mut t3 = graph_model.targets();
             let mut graph_pred: BTreeMap<usize, Vec<crate::ml::Prediction>> = BTreeMap::new();
             for (&i, p) in idx3.iter().zip(p3) {
                 graph_pred.insert(i, p);
+            }
+            // The property models' targets join the structure model's, in the same rows.
+            for m in &self.extra_models {
+                if structs.is_empty() {
+                    break;
+                }
+                let p = m.predict(&structs).map_err(model_err)?;
+                t3.extend(m.targets());
+                for (&i, p) in idx3.iter().zip(p) {
+                    if let Some(row) = graph_pred.get_mut(&i) {
+                        row.extend(p);
+                    }
+                }
             }
             self.state.seconds[2] += clock.elapsed().as_secs_f64();
             let clock = std::time::Instant::now();

@@ -38,6 +38,11 @@ struct State {
 struct Sets {
     train: Arc<LabelledSet>,
     val: Arc<LabelledSet>,
+    /// The test rows of a user's files (the embedded test split otherwise).
+    test: Option<LabelledSet>,
+    /// A user's files: their hashes and the training rows' elements.
+    files: Vec<(String, String)>,
+    elements: Vec<String>,
 }
 
 pub struct TrainJob {
@@ -58,8 +63,9 @@ pub(crate) fn model_err(e: ModelError) -> JobError {
 }
 
 impl TrainJob {
-    pub fn new(cfg: TrainConfig, seed: u64) -> Result<TrainJob, JobError> {
+    pub fn new(mut cfg: TrainConfig, seed: u64) -> Result<TrainJob, JobError> {
         cfg.validate().map_err(JobError::Config)?;
+        cfg.resolve_from().map_err(|e| JobError::Config(format!("key `from`: {e}")))?;
         Ok(TrainJob { cfg, seed, state: State::default(), sets: None, trainer: None })
     }
 
@@ -75,8 +81,32 @@ impl TrainJob {
         PathBuf::from(format!("{}.partial", out.display()))
     }
 
-    fn build_sets(cfg: &TrainConfig, seed: u64) -> Result<Sets, JobError> {
+    fn build_sets(cfg: &TrainConfig, seed: u64, ctx: &mut JobContext) -> Result<Sets, JobError> {
         let arch = cfg.architecture();
+        if let DataSource::Files { files, split_column, skip_bad, .. } = &cfg.data {
+            let mut d = ctx
+                .pool()
+                .install(|| train::files_data(&arch, files, cfg.targets[0], split_column.as_deref(), *skip_bad))
+                .map_err(|e| JobError::Config(e.to_string()))?;
+            for b in d.bad.iter().take(200) {
+                ctx.log("warn", format!("skipped {}: {}", b.origin, b.reason));
+            }
+            if !d.bad.is_empty() {
+                ctx.log("warn", format!("{} row(s) skipped in all", d.bad.len()));
+            }
+            if let Some(n) = cfg.limit_train {
+                d.train.samples.truncate(n);
+                d.train.labels.truncate(n);
+                d.train.names.truncate(n);
+            }
+            return Ok(Sets {
+                train: Arc::new(d.train),
+                val: Arc::new(d.val),
+                test: Some(d.test),
+                files: d.files,
+                elements: d.elements,
+            });
+        }
         let train = match &cfg.data {
             DataSource::Embedded => train::embedded_subset(&arch, &cfg.targets, Split::Train, cfg.limit_train, seed),
             DataSource::FormulaTables { formation_energy, band_gap } => {
@@ -88,9 +118,10 @@ impl TrainJob {
                 }
                 t
             }
+            DataSource::Files { .. } => return Err(JobError::Failed("labelled files are read above".into())),
         };
-        let val = train::embedded_set(&arch, &cfg.targets, Split::Val);
-        Ok(Sets { train: Arc::new(train), val: Arc::new(val) })
+        let val = ctx.pool().install(|| train::embedded_set(&arch, &cfg.targets, Split::Val));
+        Ok(Sets { train: Arc::new(train), val: Arc::new(val), test: None, files: Vec::new(), elements: Vec::new() })
     }
 
     fn data_description(&self) -> String {
@@ -100,6 +131,14 @@ impl TrainJob {
                 "formula tables (formation energy: {}; band gap: {}) minus the embedded val/test formulas",
                 formation_energy.join(", "),
                 band_gap.join(", ")
+            ),
+            DataSource::Files { files, target, split_column, .. } => format!(
+                "{target} from {}; split {}",
+                files.join(", "),
+                match split_column {
+                    Some(c) => format!("by the column {c:?}"),
+                    None => "by reduced formula: FNV-1a(formula) mod 10 = 0 test, 1 val, else train".into(),
+                }
             ),
         }
     }
@@ -115,11 +154,30 @@ impl TrainJob {
             members.push(m);
         }
         let mut ens = train::assemble(&self.cfg, members, &self.data_description(), self.seed);
+        if let DataSource::Files { .. } = &self.cfg.data {
+            ens.card.split = self.data_description();
+            ens.card.training_elements = sets.elements.clone();
+            ens.card.data_files = sets
+                .files
+                .iter()
+                .map(|(p, h)| crate::ml::ensemble::DataFile { path: p.clone(), sha256: h.clone() })
+                .collect();
+        }
         ens.calibrate(&sets.val.samples, &sets.val.labels).map_err(model_err)?;
-        let test = train::embedded_set(&arch, &self.cfg.targets, Split::Test);
+        let embedded_test;
+        let test = match &sets.test {
+            Some(t) => t,
+            None => {
+                let targets = self.cfg.targets.clone();
+                embedded_test = ctx.pool().install(|| train::embedded_set(&arch, &targets, Split::Test));
+                &embedded_test
+            }
+        };
         let means: Vec<f64> = train::label_stats(&sets.train, self.cfg.targets.len()).iter().map(|s| s.0).collect();
-        let metrics = train::evaluate(&ens, &test, &means).map_err(model_err)?;
-        ens.card.metrics = train::metrics_value(&metrics);
+        if !test.is_empty() {
+            let preds = ens.predict_samples(&test.samples).map_err(model_err)?;
+            ens.card.metrics = train::all_metrics(&self.cfg.targets, &preds, &test.labels, &means);
+        }
         ens.card.created_at = now_iso();
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -127,8 +185,10 @@ impl TrainJob {
         }
         checkpoint::save(&mut ens, out).map_err(model_err)?;
         let metrics_json = json!(ens.card.metrics);
-        for (t, m) in &metrics {
-            ctx.log("info", format!("test {}: MAE {:.4} {} (mean predictor {:.4}), RMSE {:.4}, R² {:.3}, 90 % coverage {:.3}, width {:.3}, Spearman(σ, |err|) {:.3}", t.name(), m.mae, t.unit(), m.baseline_mae, m.rmse, m.r2, m.coverage90, m.mean_width90, m.spearman_std_error));
+        for t in &self.cfg.targets {
+            if let Some(m) = ens.card.metrics.get(t.name()) {
+                ctx.log("info", format!("test {}: {}", t.name(), train::metrics_line(*t, m)));
+            }
         }
         ctx.record_model(NewModel {
             name: self.cfg.name.clone(),
@@ -167,7 +227,7 @@ impl Job for TrainJob {
         if self.sets.is_none() {
             ctx.set_progress("prepare", 0, 1, 0.0);
             let (cfg, seed) = (&self.cfg, self.seed);
-            let sets = ctx.pool().install(|| Self::build_sets(cfg, seed))?;
+            let sets = Self::build_sets(cfg, seed, ctx)?;
             ctx.log("info", format!("{} training and {} validation samples", sets.train.len(), sets.val.len()));
             self.sets = Some(sets);
         }
