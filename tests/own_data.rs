@@ -146,6 +146,7 @@ fn fine_tuning_starts_from_the_shipped_body_changes_it_and_loads_back() {
             target: "expt_gap".into(),
             split_column: None,
             skip_bad: false,
+            label: None,
         },
         targets: vec![target],
         members: 1,
@@ -254,6 +255,12 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
     let m = &json_lines(&stdout)[0];
     assert_eq!(m["n"], json!(79));
     assert!(m["mae"].as_f64().unwrap() < 0.7 * m["baseline_mae"].as_f64().unwrap(), "{m}");
+    // The domain of applicability: the training rows' 99th percentile in the model's representation, so
+    // few of the (mostly training) rows fall outside it.
+    let dom = card.domain.as_ref().expect("a trained model records its domain");
+    assert!(dom.threshold > 0.0 && dom.mean.len() == dom.std.len());
+    let n_out = m["rows_out_of_domain"].as_u64().unwrap();
+    assert!(n_out <= 8, "{n_out} of 79 rows outside the domain");
     // The models list shows the user's model beside the shipped ones.
     let (code, stdout, _) = geode(&["model", "list", "--project", project.to_str().unwrap()]);
     assert_eq!(code, 0);
@@ -292,4 +299,33 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
         geode(&["candidates", "list", "--project", project.to_str().unwrap(), "--where", "mass_densty > 2"]);
     assert_ne!(code, 0);
     assert!(err.contains("did you mean mass_density"), "{err}");
+}
+
+#[test]
+fn a_torchscript_model_may_predict_a_user_property_calibrated_on_the_users_file() {
+    let d = tmp("torchscript");
+    let model = d.join("gap.pt");
+    std::fs::copy(root().join("tests/assets/models/linear_composition.pt"), &model).unwrap();
+    let val = root().join("assets/matbench/matbench_cv/expt_gap/val0.csv");
+    // Without labelled files for its own property, the model cannot be calibrated, and says so.
+    std::fs::write(
+        d.join("gap.pt.json"),
+        r#"{"input": "composition", "targets": [{"name": "ts_expt_gap", "unit": "eV"}]}"#,
+    )
+    .unwrap();
+    let e = geode::ml::shipped::open(model.to_str().unwrap()).err().unwrap().to_string();
+    assert!(e.contains("ts_expt_gap") && e.contains("calibration"), "{e}");
+    std::fs::write(
+        d.join("gap.pt.json"),
+        format!(
+            r#"{{"input": "composition", "targets": [{{"name": "ts_expt_gap", "unit": "eV"}}], "calibration": [{:?}]}}"#,
+            val.display().to_string()
+        ),
+    )
+    .unwrap();
+    let m = geode::ml::shipped::open(model.to_str().unwrap()).unwrap();
+    assert_eq!(m.targets()[0].name(), "ts_expt_gap");
+    assert_eq!(geode::data::property::lookup("ts_expt_gap").unwrap().unit, "eV");
+    let p = m.predict_compositions(&[geode::crystal::Composition::from_formula("GaAs").unwrap()]).unwrap();
+    assert!(p[0][0].lo90 < p[0][0].mean && p[0][0].mean < p[0][0].hi90 && p[0][0].hi90.is_finite(), "{:?}", p[0][0]);
 }

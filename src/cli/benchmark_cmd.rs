@@ -5,7 +5,11 @@
 //! folds. The composition tasks use CrabNet's copies of those folds (`crabnet==2.0.8`,
 //! `crabnet/data/matbench_cv/TASK/{train,val,test}{i}.csv`, shipped in `assets/matbench/`): `test{i}` is
 //! Matbench's test fold i, and `train{i}` + `val{i}` its training fold, of which `val{i}` serves for early
-//! stopping and calibration only.
+//! stopping and calibration only. `matbench_dielectric` uses crystal-toolkit's copy of the 4,764 MP
+//! structures (`assets/matbench/matbench_dielectric.json.gz`, in Matbench's order) with Matbench's folds
+//! computed by scikit-learn (`matbench_dielectric_folds.json`, checked against CrabNet's fold files by
+//! `scripts/make_matbench_folds.py`); inside each training fold the rows whose reduced formula hashes to the
+//! validation bucket (about 10 %) serve for early stopping and calibration.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,9 +23,13 @@ use crate::ml::{Target, Task};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchmarkArgs {
-    /// matbench_expt_gap (experimental band gap from composition, MAE) or matbench_expt_is_metal
-    /// (metallicity from composition, ROC-AUC)
+    /// matbench_expt_gap (experimental band gap from composition, MAE), matbench_expt_is_metal
+    /// (metallicity from composition, ROC-AUC) or matbench_dielectric (refractive index from structure, MAE)
     pub task: String,
+    /// composition or graph (default: graph for structure tasks, composition otherwise; with --from, the
+    /// source model's)
+    #[arg(long)]
+    pub kind: Option<String>,
     /// Folder holding `matbench_cv/` (default: the shipped assets/matbench)
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -40,6 +48,12 @@ pub struct BenchmarkArgs {
     /// Stop a member after this many epochs without a better validation score
     #[arg(long, default_value_t = 25, value_parser = crate::cli::whole)]
     pub patience: usize,
+    /// Peak learning rate (AdamW, cosine schedule)
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Mini-batch size
+    #[arg(long, default_value_t = 64, value_parser = crate::cli::whole)]
+    pub batch_size: usize,
     /// Write each fold's ensemble as DIR/TASK-fold{i}.safetensors
     #[arg(long)]
     pub save: Option<PathBuf>,
@@ -50,23 +64,48 @@ pub struct BenchmarkArgs {
     pub json: bool,
 }
 
-/// A benchmark task: its CrabNet fold folder, target and metric.
+/// Where a task's rows and folds come from.
+enum Source {
+    /// CrabNet's `matbench_cv/FOLDER/{train,val,test}{i}.csv` (formulas).
+    CrabnetFolds(&'static str),
+    /// A file of structures (label in `column`) and a JSON of each fold's test indices.
+    Structures { file: &'static str, column: &'static str, folds: &'static str },
+}
+
+/// A benchmark task: its data, target and metric.
 struct TaskDef {
     name: &'static str,
-    folder: &'static str,
+    source: Source,
     target: &'static str,
     unit: &'static str,
     task: Task,
 }
 
-const TASKS: [TaskDef; 2] = [
-    TaskDef { name: "matbench_expt_gap", folder: "expt_gap", target: "expt_gap", unit: "eV", task: Task::Regression },
+const TASKS: [TaskDef; 3] = [
+    TaskDef {
+        name: "matbench_expt_gap",
+        source: Source::CrabnetFolds("expt_gap"),
+        target: "expt_gap",
+        unit: "eV",
+        task: Task::Regression,
+    },
     TaskDef {
         name: "matbench_expt_is_metal",
-        folder: "expt_is_metal",
+        source: Source::CrabnetFolds("expt_is_metal"),
         target: "expt_is_metal",
         unit: "",
         task: Task::Classification,
+    },
+    TaskDef {
+        name: "matbench_dielectric",
+        source: Source::Structures {
+            file: "matbench_dielectric.json.gz",
+            column: "n",
+            folds: "matbench_dielectric_folds.json",
+        },
+        target: "refractive_index",
+        unit: "",
+        task: Task::Regression,
     },
 ];
 
@@ -85,48 +124,97 @@ pub fn run(a: &BenchmarkArgs) -> anyhow::Result<i32> {
             names.join(", ")
         );
     };
-    let dir = a.data.clone().unwrap_or_else(default_dir).join("matbench_cv").join(def.folder);
+    let base = a.data.clone().unwrap_or_else(default_dir);
     let folds: Vec<usize> = if a.folds.is_empty() { (0..5).collect() } else { a.folds.clone() };
     if let Some(f) = folds.iter().find(|&&f| f >= 5) {
         bail!("--folds: fold {f} does not exist (Matbench has folds 0-4)");
     }
     let target =
         Target::new(def.target, def.unit, def.task, def.task == Task::Regression).map_err(anyhow::Error::msg)?;
+    let structures = matches!(def.source, Source::Structures { .. });
     let mut cfg = TrainConfig {
         name: def.name.into(),
-        model: "composition".into(),
-        data: DataSource::Files { files: Vec::new(), target: def.target.into(), split_column: None, skip_bad: false },
+        model: a.kind.clone().unwrap_or_else(|| if structures { "graph" } else { "composition" }.into()),
+        data: DataSource::Files {
+            files: vec![base.display().to_string()],
+            target: def.target.into(),
+            split_column: None,
+            skip_bad: false,
+            label: None,
+        },
         targets: vec![target],
         members: a.members,
         epochs: a.epochs,
         patience: a.patience,
+        learning_rate: a.learning_rate,
+        batch_size: a.batch_size,
         from: a.from.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         ..TrainConfig::default()
     };
     cfg.resolve_from()?;
-    if cfg.model != "composition" {
-        bail!("{} is a composition task: --from needs a composition model", def.name);
+    if !["composition", "graph"].contains(&cfg.model.as_str()) {
+        bail!("--kind {:?}: expected composition or graph", cfg.model);
+    }
+    if cfg.model == "graph" && !structures {
+        bail!("{} has formulas only: it needs a composition model", def.name);
     }
     let arch = cfg.architecture();
     crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let classification = def.task == Task::Classification;
+    let read_file = |p: PathBuf, column: &str| -> anyhow::Result<Vec<labelled::Row>> {
+        let opts = ReadOptions { target: column.into(), classification, split_column: None };
+        let d = labelled::read(std::slice::from_ref(&p), &opts).map_err(anyhow::Error::msg)?;
+        if let Some(b) = d.bad.first() {
+            bail!("{}: {} ({} bad rows in all)", b.origin, b.reason, d.bad.len());
+        }
+        Ok(d.rows)
+    };
+    // Structure tasks: every row once, and the folds' test indices.
+    let (all_rows, fold_tests): (Vec<labelled::Row>, Vec<Vec<usize>>) = match &def.source {
+        Source::CrabnetFolds(_) => (Vec::new(), Vec::new()),
+        Source::Structures { file, column, folds } => {
+            let rows = read_file(base.join(file), column)?;
+            let f = base.join(folds);
+            let v: Value = serde_json::from_str(
+                &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+            )
+            .with_context(|| format!("{}: not JSON", f.display()))?;
+            let tests: Vec<Vec<usize>> = serde_json::from_value(v["folds"].clone())
+                .with_context(|| format!("{}: no \"folds\" list of index lists", f.display()))?;
+            if v["n"].as_u64() != Some(rows.len() as u64) || tests.len() != 5 {
+                bail!("{}: folds for {} rows, but {} has {}", f.display(), v["n"], file, rows.len());
+            }
+            (rows, tests)
+        }
+    };
+    cfg.validate().map_err(anyhow::Error::msg)?;
     let mut scores = Vec::new();
     for &fold in &folds {
-        let read = |part: &str| -> anyhow::Result<train::LabelledSet> {
-            let p = dir.join(format!("{part}{fold}.csv"));
-            let opts = ReadOptions {
-                target: def.target.into(),
-                classification: def.task == Task::Classification,
-                split_column: None,
-            };
-            let d = labelled::read(std::slice::from_ref(&p), &opts).map_err(anyhow::Error::msg)?;
-            if let Some(b) = d.bad.first() {
-                bail!("{}: {} ({} bad rows in all)", b.origin, b.reason, d.bad.len());
+        let (tr, val, test) = match &def.source {
+            Source::CrabnetFolds(folder) => {
+                let dir = base.join("matbench_cv").join(folder);
+                let set = |part: &str| -> anyhow::Result<train::LabelledSet> {
+                    let rows = read_file(dir.join(format!("{part}{fold}.csv")), def.target)?;
+                    Ok(train::set_of_rows(&arch, &rows.iter().collect::<Vec<_>>())?)
+                };
+                (set("train")?, set("val")?, set("test")?)
             }
-            let rows: Vec<&labelled::Row> = d.rows.iter().collect();
-            Ok(train::set_of_rows(&arch, &rows)?)
+            Source::Structures { .. } => {
+                let test: std::collections::BTreeSet<usize> = fold_tests[fold].iter().copied().collect();
+                let (mut tr, mut val, mut te) = (Vec::new(), Vec::new(), Vec::new());
+                for (i, r) in all_rows.iter().enumerate() {
+                    if test.contains(&i) {
+                        te.push(r);
+                    } else if crate::data::Split::of_formula(&r.reduced_formula()) == crate::data::Split::Val {
+                        val.push(r);
+                    } else {
+                        tr.push(r);
+                    }
+                }
+                (train::set_of_rows(&arch, &tr)?, train::set_of_rows(&arch, &val)?, train::set_of_rows(&arch, &te)?)
+            }
         };
-        let (tr, val, test) = (read("train")?, read("val")?, read("test")?);
         let t0 = std::time::Instant::now();
         let mut epochs = 0usize;
         let mut ens =
@@ -139,6 +227,14 @@ pub fn run(a: &BenchmarkArgs) -> anyhow::Result<i32> {
         let means: Vec<f64> = train::label_stats(&tr, 1).iter().map(|s| s.0).collect();
         let metrics = train::all_metrics(&cfg.targets, &preds, &test.labels, &means);
         let m = metrics.get(def.target).cloned().unwrap_or(Value::Null);
+        // The validation rows' score, for choosing settings without looking at the test folds.
+        let val_preds = ens.predict_samples(&val.samples)?;
+        let val_m =
+            train::all_metrics(&cfg.targets, &val_preds, &val.labels, &means).remove(def.target).unwrap_or(Value::Null);
+        let val_score = match def.task {
+            Task::Regression => val_m["mae"].as_f64(),
+            Task::Classification => val_m["roc_auc"].as_f64(),
+        };
         let score = match def.task {
             Task::Regression => m["mae"].as_f64(),
             Task::Classification => m["roc_auc"].as_f64(),
@@ -148,8 +244,15 @@ pub fn run(a: &BenchmarkArgs) -> anyhow::Result<i32> {
         if let Some(d) = &a.save {
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
             ens.card.metrics = metrics.clone();
-            ens.card.data = format!("{}: {}", def.name, dir.display());
-            ens.card.split = format!("Matbench fold {fold} (CrabNet's train{fold}/val{fold}/test{fold}.csv)");
+            ens.card.data = format!("{}: {}", def.name, base.display());
+            ens.card.split = match def.source {
+                Source::CrabnetFolds(_) => {
+                    format!("Matbench fold {fold} (CrabNet's train{fold}/val{fold}/test{fold}.csv)")
+                }
+                Source::Structures { .. } => {
+                    format!("Matbench fold {fold}; validation: training rows in the formula-hash validation bucket")
+                }
+            };
             ens.card.created_at = crate::engine::store::now_iso();
             crate::ml::checkpoint::save(&mut ens, &d.join(format!("{}-fold{fold}.safetensors", def.name)))?;
         }
@@ -161,15 +264,17 @@ pub fn run(a: &BenchmarkArgs) -> anyhow::Result<i32> {
             v["n_val"] = json!(val.len());
             v["seconds"] = json!(seconds);
             v["epochs"] = json!(epochs);
+            v["val_score"] = json!(val_score);
             println!("{v}");
         } else {
             println!(
-                "{} fold {fold}: {} train, {} val, {} test; {} ({epochs} epochs, {seconds:.0} s)",
+                "{} fold {fold}: {} train, {} val, {} test; {} (validation {:.4}; {epochs} epochs, {seconds:.0} s)",
                 def.name,
                 tr.len(),
                 val.len(),
                 test.len(),
-                train::metrics_line(cfg.targets[0], &m)
+                train::metrics_line(cfg.targets[0], &m),
+                val_score.unwrap_or(f64::NAN)
             );
         }
     }

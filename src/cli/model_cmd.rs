@@ -46,7 +46,19 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
                 continue;
             }
         };
+        let domain = m.domain(&structures).unwrap_or(None);
         for (i, (s, p)) in structures.iter().zip(&preds).enumerate() {
+            let dom = domain.as_ref().map(|d| d[i]);
+            if let Some((dist, true)) = dom
+                && !json_out
+            {
+                eprintln!(
+                    "warning: {file}{}: outside {}'s domain of applicability (distance {dist:.2} from its training data, \
+                     beyond its 99th percentile)",
+                    if structures.len() > 1 { format!(" [{i}]") } else { String::new() },
+                    m.name()
+                );
+            }
             // Elements the model never saw: the numbers are extrapolations, and say so.
             let unseen: Vec<String> = match &seen {
                 Some(seen) => s
@@ -70,6 +82,10 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
                 if seen.is_some() {
                     v["unseen_elements"] = json!(unseen);
                     v["extrapolation"] = json!(!unseen.is_empty());
+                }
+                if let Some((dist, out)) = dom {
+                    v["domain_distance"] = json!(dist);
+                    v["out_of_domain"] = json!(out);
                 }
                 for (t, x) in targets.iter().zip(p) {
                     v[t.name()] = pred_json(x);
@@ -121,6 +137,10 @@ pub struct TrainArgs {
     /// .safetensors file); only the output head starts fresh
     #[arg(long)]
     pub from: Option<String>,
+    /// Column or key holding the label, when it is not named as the target (e.g. Matbench's `n` for a
+    /// `refractive_index` target)
+    #[arg(long)]
+    pub label: Option<String>,
     /// Column or key giving each row's split (train, val, test); default: split by reduced formula 80/10/10
     #[arg(long)]
     pub split_column: Option<String>,
@@ -181,6 +201,9 @@ pub enum ModelAction {
         /// Which of the model's targets the files label (default: the model's only target)
         #[arg(long)]
         target: Option<String>,
+        /// Column or key holding the label, when it is not named as the target
+        #[arg(long)]
+        label: Option<String>,
         /// Skip rows that cannot be used (each is reported) instead of refusing the data
         #[arg(long)]
         skip_bad: bool,
@@ -223,8 +246,8 @@ pub fn model(action: ModelAction) -> anyhow::Result<i32> {
     match action {
         ModelAction::Train(a) => train(&a),
         ModelAction::Benchmark(a) => super::benchmark_cmd::run(&a),
-        ModelAction::Eval { model: Some(model), data, target, skip_bad, json } if !data.is_empty() => {
-            eval_files(&model, &data, target.as_deref(), skip_bad, json)
+        ModelAction::Eval { model: Some(model), data, target, label, skip_bad, json } if !data.is_empty() => {
+            eval_files(&model, &data, target.as_deref(), label, skip_bad, json)
         }
         ModelAction::Stability { split, relaxed, relaxed_val, json } => {
             let split = Split::from_name(&split)
@@ -351,7 +374,7 @@ fn train(a: &TrainArgs) -> anyhow::Result<i32> {
     let files: Vec<String> = a.data.iter().map(|p| absolute(p).display().to_string()).collect();
     // Read once here to report bad rows and see what the rows hold (structures, labels ≥ 0).
     let opts = crate::data::labelled::ReadOptions {
-        target: a.target.clone(),
+        target: a.label.clone().unwrap_or_else(|| a.target.clone()),
         classification: task == Task::Classification,
         split_column: a.split_column.clone(),
     };
@@ -379,6 +402,7 @@ fn train(a: &TrainArgs) -> anyhow::Result<i32> {
             target: a.target.clone(),
             split_column: a.split_column.clone(),
             skip_bad: a.skip_bad,
+            label: a.label.clone(),
         },
         targets: vec![target],
         members: a.members,
@@ -430,6 +454,7 @@ fn eval_files(
     model: &str,
     data: &[std::path::PathBuf],
     target: Option<&str>,
+    label: Option<String>,
     skip_bad: bool,
     json_out: bool,
 ) -> anyhow::Result<i32> {
@@ -451,7 +476,7 @@ fn eval_files(
     };
     let t = targets[k];
     let files: Vec<String> = data.iter().map(|p| p.display().to_string()).collect();
-    let read = crate::ml::train::read_labelled(&files, t, None, skip_bad)?;
+    let read = crate::ml::train::read_labelled(&files, t, label.as_deref(), None, skip_bad)?;
     for b in &read.bad {
         eprintln!("{}: {} (skipped)", b.origin, b.reason);
     }
@@ -470,14 +495,19 @@ fn eval_files(
         }
     }
     let mut preds: Vec<Vec<Prediction>> = vec![Vec::new(); read.rows.len()];
+    let mut outside: Vec<Option<bool>> = vec![None; read.rows.len()];
     if !structures.is_empty() {
-        for (i, p) in s_idx.into_iter().zip(m.predict(&structures)?) {
+        let dom = m.domain(&structures)?;
+        for (j, (&i, p)) in s_idx.iter().zip(m.predict(&structures)?).enumerate() {
             preds[i] = p;
+            outside[i] = dom.as_ref().map(|d| d[j].1);
         }
     }
     if !comps.is_empty() {
-        for (i, p) in c_idx.into_iter().zip(m.predict_compositions(&comps)?) {
+        let dom = m.domain_of_compositions(&comps)?;
+        for (j, (&i, p)) in c_idx.iter().zip(m.predict_compositions(&comps)?).enumerate() {
             preds[i] = p;
+            outside[i] = dom.as_ref().map(|d| d[j].1);
         }
     }
     let labels: Vec<Vec<Option<f64>>> =
@@ -488,6 +518,16 @@ fn eval_files(
     let means: Vec<f64> = (0..targets.len()).map(|_| mean).collect();
     let metrics = crate::ml::train::all_metrics(&targets, &preds, &labels, &means);
     let Some(mt) = metrics.get(t.name()) else { bail!("no labelled rows to evaluate") };
+    // The same metrics inside and outside the model's domain of applicability, where it records one.
+    let domain_split = outside.iter().all(Option::is_some).then(|| {
+        let part = |want: bool| {
+            let idx: Vec<usize> = (0..read.rows.len()).filter(|&i| outside[i] == Some(want)).collect();
+            let p: Vec<Vec<Prediction>> = idx.iter().map(|&i| preds[i].clone()).collect();
+            let l: Vec<Vec<Option<f64>>> = idx.iter().map(|&i| labels[i].clone()).collect();
+            crate::ml::train::all_metrics(&targets, &p, &l, &means).remove(t.name()).unwrap_or(Value::Null)
+        };
+        (outside.iter().filter(|o| **o == Some(true)).count(), part(false), part(true))
+    });
     // Out-of-domain rows: elements the model never saw in training.
     let seen = m.training_elements();
     let unseen = seen.as_ref().map_or(0, |seen| {
@@ -502,11 +542,25 @@ fn eval_files(
         v["data"] = json!(files);
         v["skipped"] = json!(read.bad.len());
         v["rows_with_unseen_elements"] = json!(unseen);
+        if let Some((n_out, inside, outside)) = &domain_split {
+            v["rows_out_of_domain"] = json!(n_out);
+            v["inside_domain"] = inside.clone();
+            v["outside_domain"] = outside.clone();
+        }
         println!("{v}");
     } else {
         println!("{model} on {}: {} {}", files.join(", "), t.name(), crate::ml::train::metrics_line(t, mt));
         if unseen > 0 {
             println!("  {unseen} row(s) hold elements absent from the model's training data (extrapolations)");
+        }
+        if let Some((n_out, inside, outside)) = &domain_split {
+            println!("  {n_out} row(s) outside the model's domain of applicability");
+            if !inside.is_null() {
+                println!("  inside the domain:  {}", crate::ml::train::metrics_line(t, inside));
+            }
+            if !outside.is_null() {
+                println!("  outside the domain: {}", crate::ml::train::metrics_line(t, outside));
+            }
         }
     }
     Ok(0)

@@ -64,6 +64,11 @@ impl CompositionNet {
 
     /// Raw features [B, N_FEATURES] → standardised outputs [B, n_targets].
     pub fn forward_t(&self, features: &Tensor, train: bool) -> Tensor {
+        self.head.forward(&self.embed_t(features, train))
+    }
+
+    /// The representation the head reads [B, hidden] (the domain of applicability is measured here).
+    pub fn embed_t(&self, features: &Tensor, train: bool) -> Tensor {
         let x = (features.to_kind(Kind::Float) - &self.feature_mean) / &self.feature_std;
         let mut h = self.input.forward(&x);
         for (norm, fc1, fc2) in &self.blocks {
@@ -74,6 +79,6 @@ impl CompositionNet {
                 h = h + y;
             }
         }
-        self.head.forward(&self.out_norm.forward(&h).silu())
+        self.out_norm.forward(&h).silu()
     }
 }

@@ -77,7 +77,25 @@ pub struct ModelCard {
     /// The labelled files the model was trained on, with the SHA-256 of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_files: Vec<DataFile>,
+    /// The training rows' region of the representation, for out-of-domain flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
 }
+
+/// The domain of applicability: where the training rows sit in the first member's representation (the
+/// vector its output head reads). A new input's distance is the root-mean-square of its standardised
+/// coordinates, √(mean_k ((e_k − μ_k)/σ_k)²); inputs farther than `threshold` (the `quantile` of the
+/// training rows' own distances) are flagged out of domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Domain {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub quantile: f64,
+    pub threshold: f64,
+}
+
+/// Share of training rows inside the domain threshold.
+pub const DOMAIN_QUANTILE: f64 = 0.99;
 
 /// A training file and its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +206,15 @@ impl Member {
             (Net::Graph(n), Batch::Graph(g)) => Ok(n.forward_t(g, train)),
             _ => Err(ModelError::Failed("batch kind does not match the network".into())),
         }
+    }
+
+    /// The representation the output head reads [B, hidden], without gradients.
+    pub fn embed(&self, batch: &Batch) -> Result<Tensor, ModelError> {
+        tch::no_grad(|| match (&self.net, batch) {
+            (Net::Composition(n), Batch::Features(x)) => Ok(n.embed_t(x, false)),
+            (Net::Graph(n), Batch::Graph(g)) => Ok(n.embed_t(g, false)),
+            _ => Err(ModelError::Failed("batch kind does not match the network".into())),
+        })
     }
 
     /// Outputs in physical units [B, T] (eV/atom, eV; the probability of the positive class for
@@ -307,6 +334,54 @@ impl Ensemble {
         Prediction { mean, std, lo90: lo, hi90: hi }
     }
 
+    /// The first member's representation of samples, `[sample][k]`.
+    fn embeddings(&self, samples: &[Sample]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut out = Vec::with_capacity(samples.len());
+        for chunk in samples.chunks(PREDICT_BATCH) {
+            let refs: Vec<&Sample> = chunk.iter().collect();
+            let e = self.members[0].embed(&Batch::new(&refs, Device::Cpu)?)?;
+            let width = e.size()[1] as usize;
+            let flat = Vec::<f32>::try_from(e.to_kind(Kind::Float).flatten(0, -1))
+                .map_err(|e| ModelError::Failed(e.to_string()))?;
+            out.extend(flat.chunks_exact(width).map(|r| r.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Record the domain of applicability from the training samples (see [`Domain`]).
+    pub fn fit_domain(&mut self, train: &[Sample]) -> Result<(), ModelError> {
+        let e = self.embeddings(train)?;
+        let Some(width) = e.first().map(Vec::len) else { return Ok(()) };
+        let n = e.len() as f64;
+        let mean: Vec<f64> = (0..width).map(|k| e.iter().map(|r| r[k] as f64).sum::<f64>() / n).collect();
+        let std: Vec<f64> = (0..width)
+            .map(|k| (e.iter().map(|r| (r[k] as f64 - mean[k]).powi(2)).sum::<f64>() / n).sqrt().max(1e-6))
+            .collect();
+        let mut d: Vec<f64> = e.iter().map(|r| rms_z(r, &mean, &std)).collect();
+        d.sort_by(f64::total_cmp);
+        let k = ((DOMAIN_QUANTILE * d.len() as f64).ceil() as usize).clamp(1, d.len()) - 1;
+        self.card.domain = Some(Domain {
+            mean: mean.iter().map(|&x| x as f32).collect(),
+            std: std.iter().map(|&x| x as f32).collect(),
+            quantile: DOMAIN_QUANTILE,
+            threshold: d[k],
+        });
+        Ok(())
+    }
+
+    /// Each sample's distance from the training rows and whether it lies beyond the threshold; `None`
+    /// for models without a recorded domain.
+    pub fn domain_distances(&self, samples: &[Sample]) -> Result<Option<Vec<(f64, bool)>>, ModelError> {
+        let Some(dom) = &self.card.domain else { return Ok(None) };
+        let mean: Vec<f64> = dom.mean.iter().map(|&x| x as f64).collect();
+        let std: Vec<f64> = dom.std.iter().map(|&x| x as f64).collect();
+        let e = self.embeddings(samples)?;
+        if e.first().is_some_and(|r| r.len() != mean.len()) {
+            return Err(ModelError::Setup("the card's domain does not match the network's width".into()));
+        }
+        Ok(Some(e.iter().map(|r| rms_z(r, &mean, &std)).map(|d| (d, d > dom.threshold)).collect()))
+    }
+
     /// The Platt map of classification target `k` (the identity before calibration).
     fn platt(&self, k: usize) -> impl Fn(f64) -> f64 + use<> {
         let [a, b] = self.card.platt.get(k).copied().flatten().unwrap_or([1.0, 0.0]);
@@ -371,6 +446,12 @@ impl Ensemble {
         self.card.platt = if platt.iter().any(Option::is_some) { platt } else { Vec::new() };
         Ok(())
     }
+}
+
+fn rms_z(r: &[f32], mean: &[f64], std: &[f64]) -> f64 {
+    (r.iter().zip(mean).zip(std).map(|((&x, m), s)| ((x as f64 - m) / s).powi(2)).sum::<f64>()
+        / mean.len().max(1) as f64)
+        .sqrt()
 }
 
 /// Platt scaling (Platt 1999): (a, b) minimising the log loss of σ(a·logit p + b) against labels y ∈

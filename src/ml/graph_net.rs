@@ -137,7 +137,12 @@ impl GraphNet {
 
     /// A batch of graphs → standardised outputs [B, n_targets]. (No dropout; `train` is unused but
     /// kept for symmetry with the composition network.)
-    pub fn forward_t(&self, g: &GraphBatch, _train: bool) -> Tensor {
+    pub fn forward_t(&self, g: &GraphBatch, train: bool) -> Tensor {
+        self.head.forward(&self.embed_t(g, train))
+    }
+
+    /// The crystal's representation the head reads [B, hidden] (the domain of applicability is measured here).
+    pub fn embed_t(&self, g: &GraphBatch, _train: bool) -> Tensor {
         let x = Tensor::cat(&[self.embedding.forward(&g.z), self.elemental.index_select(0, &g.z)], 1);
         let mut h = self.node_in.forward(&x);
         let mut e = self.edge_in.forward(&self.rbf(&g.distance));
@@ -159,6 +164,6 @@ impl GraphNet {
             }
         }
         let pooled = g.mean_pool(&h);
-        self.head.forward(&self.readout.forward(&pooled).silu())
+        self.readout.forward(&pooled).silu()
     }
 }

@@ -233,6 +233,18 @@ pub trait PropertyModel: Send {
     fn training_elements(&self) -> Option<std::collections::BTreeSet<crate::crystal::Element>> {
         None
     }
+    /// Each structure's distance from the training data in the model's own representation, and whether it
+    /// lies outside the domain of applicability; `None` where the model records no domain.
+    fn domain(&self, _structures: &[crate::crystal::Structure]) -> Result<Option<Vec<(f64, bool)>>, ModelError> {
+        Ok(None)
+    }
+    /// The same for bare compositions (composition models only).
+    fn domain_of_compositions(
+        &self,
+        _comps: &[crate::crystal::Composition],
+    ) -> Result<Option<Vec<(f64, bool)>>, ModelError> {
+        Ok(None)
+    }
 }
 
 /// The elements of the embedded dataset's training split (what the shipped `graph` and `composition`
@@ -264,6 +276,25 @@ impl PropertyModel for Ensemble {
     fn predict_compositions(&self, comps: &[crate::crystal::Composition]) -> Result<Vec<Vec<Prediction>>, ModelError> {
         let samples = comps.iter().map(|c| self.prepare_composition(c)).collect::<Result<Vec<_>, _>>()?;
         self.predict_samples(&samples)
+    }
+
+    fn domain(&self, structures: &[crate::crystal::Structure]) -> Result<Option<Vec<(f64, bool)>>, ModelError> {
+        if self.card.domain.is_none() {
+            return Ok(None);
+        }
+        let samples: Vec<_> = structures.iter().map(|s| self.prepare(s)).collect();
+        self.domain_distances(&samples)
+    }
+
+    fn domain_of_compositions(
+        &self,
+        comps: &[crate::crystal::Composition],
+    ) -> Result<Option<Vec<(f64, bool)>>, ModelError> {
+        if self.card.domain.is_none() {
+            return Ok(None);
+        }
+        let samples = comps.iter().map(|c| self.prepare_composition(c)).collect::<Result<Vec<_>, _>>()?;
+        self.domain_distances(&samples)
     }
 
     fn training_elements(&self) -> Option<std::collections::BTreeSet<crate::crystal::Element>> {

@@ -164,7 +164,7 @@ impl TorchScriptModel {
                         t.name()
                     )));
                 }
-                let data = super::train::read_labelled(&self.spec.calibration, *t, None, false)?;
+                let data = super::train::read_labelled(&self.spec.calibration, *t, None, None, false)?;
                 let rows: Vec<_> = data.rows.iter().collect();
                 let set = super::train::set_of_rows(&self.arch, &rows)?;
                 for (r, out) in set.labels.iter().zip(self.raw(&set.samples)?) {

@@ -47,6 +47,9 @@ pub enum DataSource {
         /// Column or key of the split (`train`, `val`, `test`).
         #[serde(default)]
         split_column: Option<String>,
+        /// Column or key holding the label when it is not named as the target (else `target`).
+        #[serde(default)]
+        label: Option<String>,
         /// Skip rows that cannot be used (each is logged) instead of refusing the data.
         #[serde(default)]
         skip_bad: bool,
@@ -318,12 +321,13 @@ pub struct FilesData {
 pub fn read_labelled(
     files: &[String],
     target: Target,
+    label: Option<&str>,
     split_column: Option<&str>,
     skip_bad: bool,
 ) -> Result<crate::data::labelled::Labelled, ModelError> {
     use crate::data::labelled;
     let opts = labelled::ReadOptions {
-        target: target.name().to_string(),
+        target: label.unwrap_or(target.name()).to_string(),
         classification: target.is_classification(),
         split_column: split_column.map(str::to_string),
     };
@@ -375,11 +379,12 @@ pub fn files_data(
     arch: &Architecture,
     files: &[String],
     target: Target,
+    label: Option<&str>,
     split_column: Option<&str>,
     skip_bad: bool,
 ) -> Result<FilesData, ModelError> {
     use crate::data::labelled::split_of_row;
-    let data = read_labelled(files, target, split_column, skip_bad)?;
+    let data = read_labelled(files, target, label, split_column, skip_bad)?;
     let by = |want: Split| data.rows.iter().filter(|r| split_of_row(r) == want).collect::<Vec<_>>();
     let (train, val, test) = (by(Split::Train), by(Split::Val), by(Split::Test));
     if train.is_empty() || val.is_empty() {
@@ -896,6 +901,7 @@ pub fn train_ensemble(
     }
     let mut ens = assemble(cfg, members, "in-memory labelled sets", seed);
     ens.calibrate(&val.samples, &val.labels)?;
+    ens.fit_domain(&train.samples)?;
     Ok(ens)
 }
 
@@ -999,6 +1005,7 @@ pub fn assemble(cfg: &TrainConfig, members: Vec<Member>, data: &str, seed: u64) 
         platt: Vec::new(),
         training_elements: Vec::new(),
         data_files: Vec::new(),
+        domain: None,
     };
     Ensemble { card, members }
 }

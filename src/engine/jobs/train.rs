@@ -83,10 +83,19 @@ impl TrainJob {
 
     fn build_sets(cfg: &TrainConfig, seed: u64, ctx: &mut JobContext) -> Result<Sets, JobError> {
         let arch = cfg.architecture();
-        if let DataSource::Files { files, split_column, skip_bad, .. } = &cfg.data {
+        if let DataSource::Files { files, split_column, skip_bad, label, .. } = &cfg.data {
             let mut d = ctx
                 .pool()
-                .install(|| train::files_data(&arch, files, cfg.targets[0], split_column.as_deref(), *skip_bad))
+                .install(|| {
+                    train::files_data(
+                        &arch,
+                        files,
+                        cfg.targets[0],
+                        label.as_deref(),
+                        split_column.as_deref(),
+                        *skip_bad,
+                    )
+                })
                 .map_err(|e| JobError::Config(e.to_string()))?;
             for b in d.bad.iter().take(200) {
                 ctx.log("warn", format!("skipped {}: {}", b.origin, b.reason));
@@ -164,6 +173,7 @@ impl TrainJob {
                 .collect();
         }
         ens.calibrate(&sets.val.samples, &sets.val.labels).map_err(model_err)?;
+        ens.fit_domain(&sets.train.samples).map_err(model_err)?;
         let embedded_test;
         let test = match &sets.test {
             Some(t) => t,

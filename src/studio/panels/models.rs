@@ -111,8 +111,10 @@ impl StudioApp {
                 });
             }
             ui.add_space(6.0);
+            self.train_own_ui(ui);
+            ui.add_space(6.0);
             ui.horizontal(|ui| {
-                for name in shipped::NAMES {
+                for name in shipped::NAMES.into_iter().filter(|n| shipped::config(n).is_some()) {
                     if ui
                         .button(format!("Retrain {name}…"))
                         .on_hover_text(
@@ -209,5 +211,112 @@ impl StudioApp {
                 }
             }
         });
+    }
+
+    /// "Train on your data": a `train` run on the user's labelled files for any named target (the form
+    /// `geode model train` fills from its flags). Nothing is read here: the run reads and checks the files.
+    fn train_own_ui(&mut self, ui: &mut egui::Ui) {
+        let id = egui::Id::unique("train_own_form");
+        let mut f: TrainForm = ui.data_mut(|d| d.get_temp_mut_or_default::<TrainForm>(id).clone());
+        ui.collapsing("Train on your data…", |ui| {
+            egui::Grid::new("train_own_grid").num_columns(2).show(ui, |ui| {
+                ui.label("Labelled files").on_hover_text(
+                    "CSV (formula or file column), extxyz, ASE .db, pymatgen or Matbench JSON; several separated by ;",
+                );
+                ui.add(egui::TextEdit::singleline(&mut f.files).hint_text("path/to/data.csv").desired_width(260.0));
+                ui.end_row();
+                ui.label("Target").on_hover_text("the column or key holding the label; it becomes a property name");
+                ui.add(egui::TextEdit::singleline(&mut f.target).hint_text("e.g. bulk_modulus").desired_width(160.0));
+                ui.end_row();
+                ui.label("Unit");
+                ui.add(egui::TextEdit::singleline(&mut f.unit).hint_text("e.g. GPa").desired_width(80.0));
+                ui.end_row();
+                ui.label("Task");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut f.classification, false, "regression");
+                    ui.radio_value(&mut f.classification, true, "classification (0/1)");
+                });
+                ui.end_row();
+                ui.label("Model");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut f.kind, "graph".to_string(), "graph (structures)");
+                    ui.radio_value(&mut f.kind, "composition".to_string(), "composition (formulas)");
+                });
+                ui.end_row();
+                ui.label("Start from").on_hover_text("fine-tune the shipped model of that kind (transfer learning)");
+                ui.checkbox(&mut f.fine_tune, "the shipped model's weights");
+                ui.end_row();
+                ui.label("Values");
+                ui.checkbox(&mut f.non_negative, "never negative (clamp predictions at 0)");
+                ui.end_row();
+            });
+            if ui.button("Train").clicked() {
+                match f.spec(&self.project) {
+                    Ok(spec) => self.start_run(spec, 0),
+                    Err(e) => self.toast(e, true),
+                }
+            }
+        });
+        ui.data_mut(|d| d.insert_temp(id, f));
+    }
+}
+
+/// The "Train on your data" form.
+#[derive(Debug, Clone)]
+struct TrainForm {
+    files: String,
+    target: String,
+    unit: String,
+    classification: bool,
+    kind: String,
+    fine_tune: bool,
+    non_negative: bool,
+}
+
+impl Default for TrainForm {
+    fn default() -> Self {
+        TrainForm {
+            files: String::new(),
+            target: String::new(),
+            unit: String::new(),
+            classification: false,
+            kind: "graph".into(),
+            fine_tune: true,
+            non_negative: false,
+        }
+    }
+}
+
+impl TrainForm {
+    /// The run this form asks for; the model goes beside the project as `TARGET.safetensors`.
+    fn spec(&self, project: &std::path::Path) -> Result<crate::engine::RunSpec, String> {
+        use crate::ml::train::{DataSource, TrainConfig};
+        let files: Vec<String> =
+            self.files.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        if files.is_empty() {
+            return Err("Name at least one labelled file".into());
+        }
+        let task = if self.classification { crate::ml::Task::Classification } else { crate::ml::Task::Regression };
+        let target =
+            Target::new(self.target.trim(), self.unit.trim(), task, self.non_negative && !self.classification)?;
+        let cfg = TrainConfig {
+            name: target.name().to_string(),
+            model: self.kind.clone(),
+            data: DataSource::Files {
+                files,
+                target: target.name().to_string(),
+                split_column: None,
+                skip_bad: false,
+                label: None,
+            },
+            targets: vec![target],
+            out: project.with_file_name(format!("{}.safetensors", target.name())).display().to_string(),
+            from: self.fine_tune.then(|| self.kind.clone()),
+            command: format!("studio: train {} on {}", target.name(), self.files),
+            ..TrainConfig::default()
+        };
+        // The source model's architecture is taken when the run starts (`TrainJob::new`), off this thread.
+        cfg.validate()?;
+        Ok(crate::engine::RunSpec::Train(cfg))
     }
 }
