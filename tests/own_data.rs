@@ -299,6 +299,45 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
         geode(&["candidates", "list", "--project", project.to_str().unwrap(), "--where", "mass_densty > 2"]);
     assert_ne!(code, 0);
     assert!(err.contains("did you mean mass_density"), "{err}");
+    // Evolution maximises it (argon cells relaxed with Lennard-Jones, scored by the user's model).
+    let config = d.join("evolve.toml");
+    std::fs::write(
+        &config,
+        "composition = \"Ar\"\nformula_units = [1, 2]\npopulation = 4\nbudget = 8\nobjectives = [\"max mass_density\"]\n\
+         property_model = \"density.safetensors\"\n[relax]\npotential = \"lj:sigma=3.405,epsilon=0.0104,cutoff=8.5\"\n",
+    )
+    .unwrap();
+    let (code, stdout, err) = geode(&[
+        "run",
+        "evolve",
+        "--config",
+        config.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let run: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let (code, stdout, err) = geode(&[
+        "candidates",
+        "list",
+        "--project",
+        project.to_str().unwrap(),
+        "--run",
+        &run["id"].to_string(),
+        "--where",
+        "stage = 'individual'",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows = json_lines(&stdout);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let v = r["properties"]["mass_density"].as_f64().or_else(|| r["properties"]["mass_density"]["value"].as_f64());
+        let fit = r["properties"]["fitness"].as_f64().or_else(|| r["properties"]["fitness"]["value"].as_f64());
+        assert!(v.is_some() && fit.is_some(), "{r}");
+        assert!((fit.unwrap() + v.unwrap()).abs() < 1e-9, "fitness is −mass_density: {r}");
+    }
 }
 
 #[test]

@@ -62,6 +62,9 @@ pub enum Target {
     User(UserTarget),
 }
 
+/// The user targets met in this process (model cards, sidecars, training runs), first meaning first.
+static USER_TARGETS: std::sync::RwLock<Vec<UserTarget>> = std::sync::RwLock::new(Vec::new());
+
 /// A user's target; its name and unit are those of its [`crate::data::property`] entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserTarget {
@@ -94,7 +97,24 @@ impl Target {
             Task::Classification => "a user classifier's probability (0-1) of the positive class".to_string(),
         };
         let p = crate::data::property::register(name, unit, &description)?;
-        Ok(Target::User(UserTarget { name: p.name, unit: p.unit, task, non_negative }))
+        let t = UserTarget { name: p.name, unit: p.unit, task, non_negative };
+        let mut known = USER_TARGETS.write().unwrap_or_else(|e| e.into_inner());
+        if !known.iter().any(|k| k.name == t.name) {
+            known.push(t);
+        }
+        Ok(Target::User(t))
+    }
+
+    /// A built-in target, or a user target some model loaded in this process predicts.
+    pub fn registered(name: &str) -> Option<Target> {
+        Target::from_name(name).or_else(|| {
+            USER_TARGETS
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| Target::User(*t))
+        })
     }
 
     /// The property name used in the project store and on the command line.

@@ -41,10 +41,15 @@ impl PropertyTarget {
     pub fn parse(text: &str) -> Result<PropertyTarget, String> {
         let t = text.trim();
         let names = || Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(" and ");
-        // A registered name the models cannot aim at is refused with what they can aim at.
+        // A registered name no model predicts is refused with what the models aim at.
         let target = |p: &'static crate::data::property::Property| {
-            Target::from_name(p.name).ok_or_else(|| {
-                format!("target {t:?}: {} is not a property the models predict (targets take {})", p.name, names())
+            Target::registered(p.name).ok_or_else(|| {
+                format!(
+                    "target {t:?}: {} is not a property the models predict (targets take {}, or a user model's \
+                     target when its model is named)",
+                    p.name,
+                    names()
+                )
             })
         };
         for (word, ext) in [("min", Extreme::Min), ("max", Extreme::Max)] {
@@ -63,8 +68,13 @@ impl PropertyTarget {
         Ok(PropertyTarget { target: target(p)?, lo, hi, extreme: None })
     }
 
+    /// True when the generator has a head for the target (the two built-in properties).
+    pub fn has_head(&self) -> bool {
+        !matches!(self.target, Target::User(_))
+    }
+
     fn head(&self) -> usize {
-        // `parse` admits only the two properties the generator has heads for.
+        // Campaigns refuse targets without a head (`CampaignSettings::validate`).
         match self.target {
             Target::FormationEnergyPerAtom | Target::User(_) => 0,
             Target::BandGap => 1,
@@ -196,6 +206,13 @@ impl CampaignSettings {
     /// numbers, the element constraints, and that the mode has its `n_seeds` seed crystals or points.
     pub fn validate(&self, n_seeds: usize) -> Result<(), String> {
         self.constraints.allowed_types()?;
+        if let Some(t) = self.targets.iter().find(|t| !t.has_head()) {
+            return Err(format!(
+                "target {}: the generator has heads for formation_energy_per_atom and band_gap only; aim at a user \
+                 model's property with an evolution objective or a screening constraint",
+                t.target.name()
+            ));
+        }
         let w = self.sampling.composition_anchor;
         if !(0.0..=1.0).contains(&w) {
             return Err(format!("sampling.composition_anchor must be between 0 and 1 (got {w})"));
