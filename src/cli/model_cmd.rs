@@ -308,9 +308,12 @@ pub fn model(action: ModelAction) -> anyhow::Result<i32> {
         ModelAction::Eval { model, json, .. } => {
             let names: Vec<String> = match model {
                 Some(m) => vec![m],
-                None => {
-                    shipped::NAMES.iter().filter(|n| shipped::path_of(n).is_some()).map(|s| s.to_string()).collect()
-                }
+                // Every shipped model with a property the embedded test split labels.
+                None => shipped::cards()
+                    .into_iter()
+                    .filter(|(_, c)| c.targets.iter().any(|t| !matches!(t, crate::ml::Target::User(_))))
+                    .map(|(n, _)| n)
+                    .collect(),
             };
             if names.is_empty() {
                 bail!(

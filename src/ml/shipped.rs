@@ -10,8 +10,11 @@ use super::checkpoint;
 use super::ensemble::{Ensemble, ModelCard};
 use super::{ModelError, Target};
 
-/// Names of the shipped ensembles, best first for each target.
-pub const NAMES: [&str; 3] = ["graph", "composition", "composition-oqmd"];
+/// Names of the shipped ensembles, best first for each target: the two DFT properties of the embedded
+/// dataset, then the Matbench-trained models of user properties (refractive index from structure;
+/// experimental band gap and metallicity from composition; each card holds the command that made it).
+pub const NAMES: [&str; 6] =
+    ["graph", "composition", "composition-oqmd", "refractive-index", "expt-gap", "expt-is-metal"];
 
 /// Directories searched for model files.
 pub fn search_dirs() -> Vec<PathBuf> {

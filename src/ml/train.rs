@@ -679,6 +679,9 @@ pub struct EpochReport {
     /// Σ_k MAE_k / std_k: the early-stopping criterion.
     pub val_score: f64,
     pub improved: bool,
+    /// Where the epoch's time went (s): batching the samples into tensors, forward pass and loss, backward
+    /// pass and optimiser step, validation.
+    pub seconds: [f64; 4],
 }
 
 /// Trains one member.
@@ -756,16 +759,22 @@ impl Trainer {
         order.shuffle(&mut rng);
         let mut total = 0.0;
         let mut n_batches = 0;
+        let mut seconds = [0.0; 4];
         for chunk in order.chunks(self.cfg.batch_size) {
             if cancelled() {
                 return Err(ModelError::Cancelled);
             }
             let samples: Vec<&Sample> = chunk.iter().map(|&i| &self.train.samples[i]).collect();
             let labels: Vec<&Vec<Option<f64>>> = chunk.iter().map(|&i| &self.train.labels[i]).collect();
+            let clock = std::time::Instant::now();
             let batch = Batch::new(&samples, Device::Cpu)?;
+            seconds[0] += clock.elapsed().as_secs_f64();
+            let clock = std::time::Instant::now();
             let out = self.member.forward_t(&batch, true)?;
             let loss = batch_loss(&out, &labels, &self.cfg.targets, &self.stats);
             let l = f64::try_from(&loss).map_err(|e| ModelError::Failed(e.to_string()))?;
+            seconds[1] += clock.elapsed().as_secs_f64();
+            let clock = std::time::Instant::now();
             if !l.is_finite() {
                 return Err(ModelError::Failed(format!(
                     "training loss became {l} (member {}, epoch {e})",
@@ -776,10 +785,13 @@ impl Trainer {
             loss.f_backward().map_err(ModelError::from)?;
             self.opt.clip_grad_norm(5.0);
             self.opt.step();
+            seconds[2] += clock.elapsed().as_secs_f64();
             total += l;
             n_batches += 1;
         }
+        let clock = std::time::Instant::now();
         let val_mae = self.val_mae(&self.member)?;
+        seconds[3] += clock.elapsed().as_secs_f64();
         let val_score: f64 = val_mae.iter().zip(&self.stats).map(|(m, (_, s))| m / s).sum();
         self.progress.epoch += 1;
         let improved = val_score < self.progress.best_val;
@@ -801,6 +813,7 @@ impl Trainer {
             val_mae,
             val_score,
             improved,
+            seconds,
         })
     }
 

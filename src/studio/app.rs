@@ -355,7 +355,7 @@ impl StudioApp {
 
     fn request_predictions(&mut self, item: &Item, s: &Structure) {
         let key = item.key();
-        let models: HashSet<String> = self.state.models.values().cloned().collect();
+        let models: HashSet<String> = self.state.models.values().chain(&self.state.property_models).cloned().collect();
         for m in models {
             let done = self.predictions.get(&key).is_some_and(|p| p.contains_key(&m));
             if !done && self.pending.insert((key.clone(), m.clone())) {

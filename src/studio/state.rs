@@ -182,6 +182,9 @@ pub struct UiState {
     pub candidate_filter: String,
     /// Model used for each property in the inspector and the models panel.
     pub models: BTreeMap<Target, String>,
+    /// More models (a user's `.safetensors` / `.pt`, or the shipped user-property models) whose properties
+    /// the inspector shows too.
+    pub property_models: Vec<String>,
     pub plot_x: Column,
     pub plot_y: Column,
     pub plot_color: Column,
@@ -205,6 +208,7 @@ impl Default for UiState {
             sort: (Column::Id, false),
             candidate_filter: String::new(),
             models: Target::ALL.iter().map(|t| (*t, "graph".to_string())).collect(),
+            property_models: Vec::new(),
             plot_x: Column::FormationEnergy,
             plot_y: Column::BandGap,
             plot_color: Column::EAboveHull,

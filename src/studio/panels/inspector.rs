@@ -276,7 +276,36 @@ impl StudioApp {
                 }
             }
         }
-        let models: Vec<String> = Target::ALL.iter().filter_map(|t| self.state.models.get(t).cloned()).collect();
+        // The property models' own properties (a user's targets), with units and the domain flag's source.
+        for model in self.state.property_models.clone() {
+            match self.predictions.get(key).and_then(|m| m.get(&model)) {
+                Some(Ok(p)) => {
+                    for (t, x) in p.iter().filter(|(t, _)| !Target::ALL.contains(t)) {
+                        let name = t.name().replace('_', " ");
+                        if t.is_classification() {
+                            ui.label(format!("{name}: P = {:.2} (members {:.2}–{:.2})", x.mean, x.lo90, x.hi90));
+                        } else {
+                            ui.label(format!("{name}: {:.3} ± {:.3} {}", x.mean, x.std, t.unit()));
+                            ui.weak(format!("    90 % interval [{:.3}, {:.3}] · {model}", x.lo90, x.hi90));
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("{model} failed")).on_hover_text(e.as_str());
+                }
+                None => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.weak(format!("predicting with {model}…"));
+                    });
+                }
+            }
+        }
+        let models: Vec<String> = Target::ALL
+            .iter()
+            .filter_map(|t| self.state.models.get(t).cloned())
+            .chain(self.state.property_models.iter().cloned())
+            .collect();
         ui.weak(format!("Models: {} (change in the Models tab)", models.join(", ")));
     }
 

@@ -53,6 +53,45 @@ impl StudioApp {
         if cards.is_empty() {
             ui.weak("No shipped models found in assets/models/ (train them with the configs there).");
         }
+        // Models of other properties (a user's, or the shipped Matbench ones), shown in the inspector too.
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Also predict:").on_hover_text("models of other properties, shown in the inspector");
+            let mut remove = None;
+            for (i, m) in self.state.property_models.iter().enumerate() {
+                if ui.small_button(format!("{m} ✕")).on_hover_text("stop predicting with this model").clicked() {
+                    remove = Some(i);
+                }
+            }
+            if let Some(i) = remove {
+                self.state.property_models.remove(i);
+            }
+            let mut add = String::new();
+            crate::studio::labelled_combo(ui, "", ("property_model_add", "combo"), "add a model…", |ui| {
+                for (name, c) in &cards {
+                    if c.targets.iter().any(|t| !Target::ALL.contains(t)) && !self.state.property_models.contains(name)
+                    {
+                        let what: Vec<&str> = c.targets.iter().map(|t| t.name()).collect();
+                        ui.selectable_value(&mut add, name.clone(), format!("{name} ({})", what.join(", ")));
+                    }
+                }
+            });
+            let id = egui::Id::unique("property_model_path");
+            let mut path: String = ui.data_mut(|d| d.get_temp_mut_or_default::<String>(id).clone());
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut path).hint_text("or a .pt / .safetensors path").desired_width(150.0),
+            );
+            if r.lost_focus() && !path.trim().is_empty() {
+                add = path.trim().to_string();
+                path.clear();
+            }
+            ui.data_mut(|d| d.insert_temp(id, path));
+            if !add.is_empty() && !self.state.property_models.contains(&add) {
+                self.state.property_models.push(add);
+                if let Some(item) = self.selection.clone() {
+                    self.select(item);
+                }
+            }
+        });
         ui.columns(2, |cols| {
             let ui = &mut cols[0];
             egui::ScrollArea::horizontal().id_salt("model_metrics_scroll").show(ui, |ui| {
