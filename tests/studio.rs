@@ -285,3 +285,37 @@ fn the_dock_keeps_its_height_on_every_tab() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn models_tab_trains_a_model_of_the_users_own_property() {
+    geode::ml::init_threads(1);
+    let dir = tmp("own");
+    let mut h = harness(&dir);
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Models;
+    h.run_steps(2);
+    h.get_by_label("Train on your data…").click();
+    h.run_steps(2);
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/own_data/crystals.extxyz");
+    for (label, text) in [
+        ("Labelled files", data.to_str().unwrap()),
+        ("Target", "mass_density"),
+        ("Unit", "g/cm³"),
+        ("Split column", "split"),
+    ] {
+        h.get_by_label(label).focus();
+        h.run_steps(1);
+        h.get_by_label(label).type_text(text);
+        h.run_steps(1);
+    }
+    h.get_by_label("skip them (each is logged in the run)").click();
+    h.run_steps(1);
+    h.get_by_label("Train").click();
+    step_until(&mut h, "the training run to end", |h| {
+        h.state().runs.iter().any(|r| r.kind == "train" && (r.status == "finished" || r.status == "failed"))
+    });
+    let run = h.state().runs.iter().find(|r| r.kind == "train").unwrap().clone();
+    assert_eq!(run.status, "finished", "{:?}", run.error);
+    let card = geode::ml::checkpoint::card_from_file(&dir.join("mass_density.safetensors")).unwrap();
+    assert_eq!((card.targets[0].name(), card.targets[0].unit()), ("mass_density", "g/cm³"));
+    std::fs::remove_dir_all(&dir).ok();
+}

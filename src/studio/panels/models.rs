@@ -259,16 +259,26 @@ impl StudioApp {
         let mut f: TrainForm = ui.data_mut(|d| d.get_temp_mut_or_default::<TrainForm>(id).clone());
         ui.collapsing("Train on your data…", |ui| {
             egui::Grid::new("train_own_grid").num_columns(2).show(ui, |ui| {
-                ui.label("Labelled files").on_hover_text(
+                let l = ui.label("Labelled files").on_hover_text(
                     "CSV (formula or file column), extxyz, ASE .db, pymatgen or Matbench JSON; several separated by ;",
                 );
-                ui.add(egui::TextEdit::singleline(&mut f.files).hint_text("path/to/data.csv").desired_width(260.0));
+                ui.add(egui::TextEdit::singleline(&mut f.files).hint_text("path/to/data.csv").desired_width(260.0))
+                    .labelled_by(l.id);
                 ui.end_row();
-                ui.label("Target").on_hover_text("the column or key holding the label; it becomes a property name");
-                ui.add(egui::TextEdit::singleline(&mut f.target).hint_text("e.g. bulk_modulus").desired_width(160.0));
+                let l =
+                    ui.label("Target").on_hover_text("the column or key holding the label; it becomes a property name");
+                ui.add(egui::TextEdit::singleline(&mut f.target).hint_text("e.g. bulk_modulus").desired_width(160.0))
+                    .labelled_by(l.id);
                 ui.end_row();
-                ui.label("Unit");
-                ui.add(egui::TextEdit::singleline(&mut f.unit).hint_text("e.g. GPa").desired_width(80.0));
+                let l = ui.label("Unit");
+                ui.add(egui::TextEdit::singleline(&mut f.unit).hint_text("e.g. GPa").desired_width(80.0))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Split column").on_hover_text(
+                    "optional: the column or key giving each row's split (train, val, test); default: by reduced formula",
+                );
+                ui.add(egui::TextEdit::singleline(&mut f.split_column).hint_text("optional").desired_width(80.0))
+                    .labelled_by(l.id);
                 ui.end_row();
                 ui.label("Task");
                 ui.horizontal(|ui| {
@@ -287,6 +297,9 @@ impl StudioApp {
                 ui.end_row();
                 ui.label("Values");
                 ui.checkbox(&mut f.non_negative, "never negative (clamp predictions at 0)");
+                ui.end_row();
+                ui.label("Bad rows");
+                ui.checkbox(&mut f.skip_bad, "skip them (each is logged in the run)");
                 ui.end_row();
             });
             if ui.button("Train").clicked() {
@@ -310,6 +323,8 @@ struct TrainForm {
     kind: String,
     fine_tune: bool,
     non_negative: bool,
+    split_column: String,
+    skip_bad: bool,
 }
 
 impl Default for TrainForm {
@@ -322,6 +337,8 @@ impl Default for TrainForm {
             kind: "graph".into(),
             fine_tune: true,
             non_negative: false,
+            split_column: String::new(),
+            skip_bad: false,
         }
     }
 }
@@ -344,8 +361,8 @@ impl TrainForm {
             data: DataSource::Files {
                 files,
                 target: target.name().to_string(),
-                split_column: None,
-                skip_bad: false,
+                split_column: Some(self.split_column.trim().to_string()).filter(|s| !s.is_empty()),
+                skip_bad: self.skip_bad,
                 label: None,
             },
             targets: vec![target],
