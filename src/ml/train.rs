@@ -1039,10 +1039,10 @@ pub fn metrics_line(t: Target, m: &Value) -> String {
         )
     } else {
         format!(
-            "n={} MAE {:.4} {} (mean predictor {:.4}), RMSE {:.4}, R² {:.3}, 90 % coverage {:.3}, width {:.3}, Spearman(σ, |err|) {:.3}",
+            "n={} MAE {:.4}{} (mean predictor {:.4}), RMSE {:.4}, R² {:.3}, 90 % coverage {:.3}, width {:.3}, Spearman(σ, |err|) {:.3}",
             m["n"],
             f("mae"),
-            t.unit(),
+            if t.unit().is_empty() { String::new() } else { format!(" {}", t.unit()) },
             f("baseline_mae"),
             f("rmse"),
             f("r2"),
