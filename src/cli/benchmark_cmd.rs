@@ -39,21 +39,8 @@ pub struct BenchmarkArgs {
     /// Fine-tune from this ensemble (a shipped name such as composition, or a .safetensors file)
     #[arg(long)]
     pub from: Option<String>,
-    /// Ensemble members
-    #[arg(long, default_value_t = 5, value_parser = crate::cli::whole)]
-    pub members: usize,
-    /// Maximum epochs per member
-    #[arg(long, default_value_t = 150, value_parser = crate::cli::whole)]
-    pub epochs: usize,
-    /// Stop a member after this many epochs without a better validation score
-    #[arg(long, default_value_t = 25, value_parser = crate::cli::whole)]
-    pub patience: usize,
-    /// Peak learning rate (AdamW, cosine schedule)
-    #[arg(long, default_value_t = 2e-3)]
-    pub learning_rate: f64,
-    /// Mini-batch size
-    #[arg(long, default_value_t = 64, value_parser = crate::cli::whole)]
-    pub batch_size: usize,
+    #[command(flatten)]
+    pub schedule: super::model_cmd::Schedule,
     /// Write each fold's ensemble as DIR/TASK-fold{i}.safetensors
     #[arg(long)]
     pub save: Option<PathBuf>,
@@ -143,14 +130,9 @@ pub fn run(a: &BenchmarkArgs) -> anyhow::Result<i32> {
             label: None,
         },
         targets: vec![target],
-        members: a.members,
-        epochs: a.epochs,
-        patience: a.patience,
-        learning_rate: a.learning_rate,
-        batch_size: a.batch_size,
         from: a.from.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        ..TrainConfig::default()
+        ..a.schedule.apply(TrainConfig::default())
     };
     cfg.resolve_from()?;
     if !["composition", "graph"].contains(&cfg.model.as_str()) {
@@ -311,7 +293,7 @@ pub fn run(a: &BenchmarkArgs) -> anyhow::Result<i32> {
     let mean_of = |k: &str| scores.iter().filter_map(|s| s.1[k].as_f64()).sum::<f64>() / n;
     if a.json {
         let mut v = json!({"task": def.name, "folds": folds, "metric": metric, "mean": mean, "std": sd,
-            "from": a.from, "members": a.members});
+            "from": a.from, "members": a.schedule.members});
         for k in ["mae", "rmse", "r2", "coverage90", "roc_auc", "f1", "accuracy", "log_loss", "ece"] {
             if scores.iter().all(|s| s.1.get(k).is_some()) {
                 v[format!("mean_{k}")] = json!(mean_of(k));

@@ -111,6 +111,40 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
     Ok(if failed { 1 } else { 0 })
 }
 
+/// How an ensemble is trained (`geode model train` and `geode model benchmark`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Schedule {
+    /// Ensemble members
+    #[arg(long, default_value_t = 5, value_parser = crate::cli::whole)]
+    pub members: usize,
+    /// Maximum epochs per member
+    #[arg(long, default_value_t = 150, value_parser = crate::cli::whole)]
+    pub epochs: usize,
+    /// Stop a member after this many epochs without a better validation score
+    #[arg(long, default_value_t = 25, value_parser = crate::cli::whole)]
+    pub patience: usize,
+    /// Mini-batch size
+    #[arg(long, default_value_t = 64, value_parser = crate::cli::whole)]
+    pub batch_size: usize,
+    /// Peak learning rate (AdamW, cosine schedule)
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+}
+
+impl Schedule {
+    /// The schedule's keys set in a training config.
+    pub fn apply(&self, cfg: crate::ml::train::TrainConfig) -> crate::ml::train::TrainConfig {
+        crate::ml::train::TrainConfig {
+            members: self.members,
+            epochs: self.epochs,
+            patience: self.patience,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            ..cfg
+        }
+    }
+}
+
 /// `geode model train`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -147,21 +181,8 @@ pub struct TrainArgs {
     /// Skip rows that cannot be used (each is reported) instead of refusing the data
     #[arg(long)]
     pub skip_bad: bool,
-    /// Ensemble members
-    #[arg(long, default_value_t = 5, value_parser = crate::cli::whole)]
-    pub members: usize,
-    /// Maximum epochs per member
-    #[arg(long, default_value_t = 150, value_parser = crate::cli::whole)]
-    pub epochs: usize,
-    /// Stop a member after this many epochs without a better validation score
-    #[arg(long, default_value_t = 25, value_parser = crate::cli::whole)]
-    pub patience: usize,
-    /// Mini-batch size
-    #[arg(long, default_value_t = 64, value_parser = crate::cli::whole)]
-    pub batch_size: usize,
-    /// Peak learning rate (AdamW, cosine schedule)
-    #[arg(long, default_value_t = 2e-3)]
-    pub learning_rate: f64,
+    #[command(flatten)]
+    pub schedule: Schedule,
     /// Where the trained ensemble is written (.safetensors with its model card)
     #[arg(long)]
     pub out: std::path::PathBuf,
@@ -408,15 +429,10 @@ fn train(a: &TrainArgs) -> anyhow::Result<i32> {
             label: a.label.clone(),
         },
         targets: vec![target],
-        members: a.members,
-        epochs: a.epochs,
-        patience: a.patience,
-        batch_size: a.batch_size,
-        learning_rate: a.learning_rate,
         out: absolute(&a.out).display().to_string(),
         from: a.from.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        ..TrainConfig::default()
+        ..a.schedule.apply(TrainConfig::default())
     };
     if let Some(from) = &a.from {
         cfg.from = Some(if shipped::is_file_spec(from) {

@@ -492,20 +492,8 @@ pub fn class_metrics(p: &[f64], y: &[f64], train_positive: f64) -> ClassMetrics 
 /// Area under the ROC curve by the rank-sum (Mann–Whitney) statistic with average ranks for ties; 0.5
 /// when one class is absent.
 pub fn roc_auc(p: &[f64], y: &[f64]) -> f64 {
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
-    let mut rank = vec![0.0; p.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && p[idx[j + 1]] == p[idx[i]] {
-            j += 1;
-        }
-        for &k in &idx[i..=j] {
-            rank[k] = (i + j) as f64 / 2.0 + 1.0;
-        }
-        i = j + 1;
-    }
+    // 1-based ranks for the rank-sum statistic.
+    let rank: Vec<f64> = average_ranks(p).into_iter().map(|r| r + 1.0).collect();
     let n_pos = y.iter().filter(|&&v| v > 0.5).count() as f64;
     let n_neg = y.len() as f64 - n_pos;
     if n_pos == 0.0 || n_neg == 0.0 {
@@ -617,26 +605,28 @@ pub fn embedded_train_means(targets: &[Target]) -> Vec<f64> {
     (0..targets.len()).map(|k| mean_std(&labels.iter().filter_map(|l| l[k]).collect::<Vec<_>>()).0).collect()
 }
 
+/// 0-based ranks of `v`, ties sharing their average rank.
+fn average_ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            r[k] = (i + j) as f64 / 2.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
 /// Spearman rank correlation (average ranks for ties).
 pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    fn ranks(v: &[f64]) -> Vec<f64> {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0.0; v.len()];
-        let mut i = 0;
-        while i < idx.len() {
-            let mut j = i;
-            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-                j += 1;
-            }
-            for &k in &idx[i..=j] {
-                r[k] = (i + j) as f64 / 2.0;
-            }
-            i = j + 1;
-        }
-        r
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
+    let (ra, rb) = (average_ranks(a), average_ranks(b));
     let (ma, _) = mean_std(&ra);
     let (mb, _) = mean_std(&rb);
     let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
