@@ -294,6 +294,8 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
     for r in &rows {
         let v = r["properties"]["mass_density"]["value"].as_f64().or_else(|| r["properties"]["mass_density"].as_f64());
         assert!(v.is_some_and(|v| v > 2.5), "{r}");
+        // The user's model records a domain, so every candidate it judged carries the flag.
+        assert!(r["properties"].get("out_of_domain").is_some(), "{r}");
     }
     let (code, _, err) =
         geode(&["candidates", "list", "--project", project.to_str().unwrap(), "--where", "mass_densty > 2"]);

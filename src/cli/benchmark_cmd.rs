@@ -44,6 +44,7 @@ pub struct BenchmarkArgs {
     /// Write each fold's ensemble as DIR/TASK-fold{i}.safetensors
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Seed of the members' initial weights and mini-batch order (fold i uses seed + i)
     #[arg(long, default_value_t = 0, value_parser = crate::cli::whole_u64)]
     pub seed: u64,
     /// One JSON object per fold, then one for the mean

@@ -189,6 +189,7 @@ pub struct TrainArgs {
     /// Project file recording the run (created if missing)
     #[arg(long, default_value = "project.geode")]
     pub project: std::path::PathBuf,
+    /// Seed of the members' initial weights and mini-batch order
     #[arg(long, default_value_t = 0, value_parser = crate::cli::whole_u64)]
     pub seed: u64,
     /// Worker threads (default: all cores but one)

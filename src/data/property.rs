@@ -125,6 +125,13 @@ pub const PROPERTIES: &[Property] = &[
     p("generation", "", Integer, Stored, "evolution generation of the individual"),
     p("fitness", "", Real, Stored, "the first objective's cost (lower is better)"),
     p("duplicate_of", "", Integer, Stored, "sequence number of the individual this one duplicates"),
+    p(
+        "out_of_domain",
+        "",
+        Flag,
+        Stored,
+        "outside a property model's domain of applicability (far from its training data in its representation)",
+    ),
 ];
 
 /// Properties registered while the program runs: the targets of a user's models (read from their cards)

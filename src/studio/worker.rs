@@ -12,7 +12,15 @@ use crate::ml::{Prediction, PropertyModel, Target};
 
 /// Something to do off the UI thread.
 /// One model's predictions for one item, or why they are unavailable.
-pub type PredictionResult = Result<Vec<(Target, Prediction)>, String>;
+pub type PredictionResult = Result<Predicted, String>;
+
+/// A model's answer for one structure.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    pub values: Vec<(Target, Prediction)>,
+    /// Outside the model's domain of applicability (`None`: the model records no domain).
+    pub outside_domain: Option<bool>,
+}
 
 pub enum Task {
     /// Predict one structure with a model (shipped name or path); `key` comes back with the answer.
@@ -96,8 +104,13 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
     match task {
         Task::Predict { key, model: name, structure } => {
             let result = model(models, &name).and_then(|m| {
-                let p = m.predict(std::slice::from_ref(&*structure)).map_err(|e| e.to_string())?;
-                Ok(m.targets().into_iter().zip(p.into_iter().next().unwrap_or_default()).collect())
+                let one = std::slice::from_ref(&*structure);
+                let p = m.predict(one).map_err(|e| e.to_string())?;
+                let outside_domain = m.domain(one).ok().flatten().and_then(|d| d.first().map(|x| x.1));
+                Ok(Predicted {
+                    values: m.targets().into_iter().zip(p.into_iter().next().unwrap_or_default()).collect(),
+                    outside_domain,
+                })
             });
             TaskResult::Predicted { key, model: name, result }
         }

@@ -423,6 +423,8 @@ impl Job for ScreenJob {
             let p3 = if structs.is_empty() { Vec::new() } else { graph_model.predict(&structs).map_err(model_err)? };
             let mut t3 = graph_model.targets();
             let mut graph_pred: BTreeMap<usize, Vec<crate::ml::Prediction>> = BTreeMap::new();
+            // Per candidate that a property model with a recorded domain judged: the models it lies outside of.
+            let mut domain: BTreeMap<usize, Vec<String>> = BTreeMap::new();
             for (&i, p) in idx3.iter().zip(p3) {
                 graph_pred.insert(i, p);
             }
@@ -432,6 +434,15 @@ impl Job for ScreenJob {
                     break;
                 }
                 let p = m.predict(&structs).map_err(model_err)?;
+                // Inputs outside the model's domain of applicability are flagged, per candidate.
+                if let Some(d) = m.domain(&structs).map_err(model_err)? {
+                    for (&i, (_, out)) in idx3.iter().zip(d) {
+                        let flags = domain.entry(i).or_default();
+                        if out {
+                            flags.push(m.name());
+                        }
+                    }
+                }
                 t3.extend(m.targets());
                 for (&i, p) in idx3.iter().zip(p) {
                     if let Some(row) = graph_pred.get_mut(&i) {
@@ -458,6 +469,12 @@ impl Job for ScreenJob {
                     props.push(("substitution_probability".into(), p.into()));
                 }
                 props.push(("n_atoms".into(), (c.structure.n_sites() as f64).into()));
+                if let Some(models) = domain.get(&i) {
+                    props.push(("out_of_domain".into(), (if models.is_empty() { 0.0 } else { 1.0 }).into()));
+                    if !models.is_empty() {
+                        extra.insert("out_of_domain_of".into(), json!(models));
+                    }
+                }
                 let mut stage = 0;
                 let mut stopped: Option<String> = None;
                 let mut estimates: BTreeMap<String, Estimate> = BTreeMap::new();

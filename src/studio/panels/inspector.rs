@@ -244,7 +244,7 @@ impl StudioApp {
             let model = self.state.models.get(&t).cloned().unwrap_or_else(|| "graph".into());
             let name = t.name().replace('_', " ");
             match self.predictions.get(key).and_then(|m| m.get(&model)) {
-                Some(Ok(p)) => match p.iter().find(|(tt, _)| *tt == t) {
+                Some(Ok(p)) => match p.values.iter().find(|(tt, _)| *tt == t) {
                     Some((_, x)) => {
                         ui.label(format!("{name}: {:.3} ± {:.3} {}", x.mean, x.std, t.unit()));
                         ui.weak(format!("    90 % interval [{:.3}, {:.3}] · {model}", x.lo90, x.hi90));
@@ -280,7 +280,14 @@ impl StudioApp {
         for model in self.state.property_models.clone() {
             match self.predictions.get(key).and_then(|m| m.get(&model)) {
                 Some(Ok(p)) => {
-                    for (t, x) in p.iter().filter(|(t, _)| !Target::ALL.contains(t)) {
+                    if p.outside_domain == Some(true) {
+                        ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ outside {model}'s domain"))
+                            .on_hover_text(
+                                "far from the model's training data in its own representation (beyond the 99th \
+                                 percentile of the training rows): an extrapolation",
+                            );
+                    }
+                    for (t, x) in p.values.iter().filter(|(t, _)| !Target::ALL.contains(t)) {
                         let name = t.name().replace('_', " ");
                         if t.is_classification() {
                             ui.label(format!("{name}: P = {:.2} (members {:.2}–{:.2})", x.mean, x.lo90, x.hi90));
