@@ -40,6 +40,7 @@ fn main() {
         Some("evolve") => Some(evolve_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("relax") => Some(relax_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("overview") => Some(overview as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        Some("models") => Some(models_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         _ => None,
     };
     if let Some(view) = special {
@@ -185,6 +186,29 @@ fn overview(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         .map(|e| e.id)
         .unwrap_or(0);
     h.state_mut().select(Item::Dataset(pick));
+    h.run_steps(10);
+}
+
+/// The Models tab with the "Train on your data" form open and the shipped refractive-index and expt-gap
+/// models added as property models; the inspector shows their predictions for a dataset crystal
+/// (`docs/studio-models.png`).
+fn models_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
+    h.state_mut().state.dock_tab = DockTab::Models;
+    h.state_mut().state.property_models = vec!["refractive-index".into(), "expt-gap".into()];
+    let pick = h.state().dataset.entries.iter().find(|e| e.formula == "GaAs").map(|e| e.id).unwrap_or(0);
+    h.state_mut().select(Item::Dataset(pick));
+    h.run_steps(3);
+    h.get_by_label("Train on your data…").click();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+        let key = Item::Dataset(pick).key();
+        let done = h.state().predictions.get(&key).is_some_and(|m| m.len() >= 3);
+        if done {
+            break;
+        }
+    }
     h.run_steps(10);
 }
 

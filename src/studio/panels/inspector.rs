@@ -281,11 +281,14 @@ impl StudioApp {
             match self.predictions.get(key).and_then(|m| m.get(&model)) {
                 Some(Ok(p)) => {
                     if p.outside_domain == Some(true) {
-                        ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ outside {model}'s domain"))
-                            .on_hover_text(
-                                "far from the model's training data in its own representation (beyond the 99th \
+                        ui.colored_label(
+                            ui.visuals().warn_fg_color,
+                            format!("outside {model}'s domain of applicability"),
+                        )
+                        .on_hover_text(
+                            "far from the model's training data in its own representation (beyond the 99th \
                                  percentile of the training rows): an extrapolation",
-                            );
+                        );
                     }
                     for (t, x) in p.values.iter().filter(|(t, _)| !Target::ALL.contains(t)) {
                         let name = t.name().replace('_', " ");

@@ -55,26 +55,33 @@ impl StudioApp {
         }
         // Models of other properties (a user's, or the shipped Matbench ones), shown in the inspector too.
         ui.horizontal_wrapped(|ui| {
-            ui.label("Also predict:").on_hover_text("models of other properties, shown in the inspector");
             let mut remove = None;
+            let mut add = String::new();
+            crate::studio::labelled_combo(
+                ui,
+                "Also predict:",
+                ("property_model_add", "combo"),
+                "add a model…",
+                |ui| {
+                    for (name, c) in &cards {
+                        if c.targets.iter().any(|t| !Target::ALL.contains(t))
+                            && !self.state.property_models.contains(name)
+                        {
+                            let what: Vec<&str> = c.targets.iter().map(|t| t.name()).collect();
+                            ui.selectable_value(&mut add, name.clone(), format!("{name} ({})", what.join(", ")));
+                        }
+                    }
+                },
+            )
+            .on_hover_text("models of other properties, shown in the inspector");
             for (i, m) in self.state.property_models.iter().enumerate() {
-                if ui.small_button(format!("{m} ✕")).on_hover_text("stop predicting with this model").clicked() {
+                if ui.small_button(format!("{m} ×")).on_hover_text("stop predicting with this model").clicked() {
                     remove = Some(i);
                 }
             }
             if let Some(i) = remove {
                 self.state.property_models.remove(i);
             }
-            let mut add = String::new();
-            crate::studio::labelled_combo(ui, "", ("property_model_add", "combo"), "add a model…", |ui| {
-                for (name, c) in &cards {
-                    if c.targets.iter().any(|t| !Target::ALL.contains(t)) && !self.state.property_models.contains(name)
-                    {
-                        let what: Vec<&str> = c.targets.iter().map(|t| t.name()).collect();
-                        ui.selectable_value(&mut add, name.clone(), format!("{name} ({})", what.join(", ")));
-                    }
-                }
-            });
             let id = egui::Id::unique("property_model_path");
             let mut path: String = ui.data_mut(|d| d.get_temp_mut_or_default::<String>(id).clone());
             let r = ui.add(
