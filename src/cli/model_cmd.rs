@@ -95,6 +95,11 @@ pub fn predict(files: &[impl AsRef<Path>], model: &str, json_out: bool) -> anyho
                 let tag = if structures.len() > 1 { format!(" [{i}]") } else { String::new() };
                 println!("{file}{tag}  {}  ({})", s.reduced_formula(), m.name());
                 for (t, x) in targets.iter().zip(p) {
+                    if t.is_classification() {
+                        // A calibrated probability; the range is the members' spread, not a conformal interval.
+                        println!("  {:26} P = {:.3}   members {:.3}–{:.3}", t.name(), x.mean, x.lo90, x.hi90);
+                        continue;
+                    }
                     println!(
                         "  {:26} {:>8.3} ± {:.3} {}   90 % interval [{:.3}, {:.3}]",
                         t.name(),
