@@ -467,7 +467,8 @@ fn train(a: &TrainArgs) -> anyhow::Result<i32> {
         );
     }
     let spec = crate::engine::RunSpec::Train(cfg);
-    super::run_cmd::submit_and_follow(&spec, &a.project, a.seed, a.threads, a.json)
+    spec.validate()?;
+    super::run_cmd::submit_and_follow(&spec, &a.project, a.seed, 0, a.threads, a.json)
 }
 
 fn absolute(p: &Path) -> std::path::PathBuf {

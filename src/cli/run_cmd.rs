@@ -140,13 +140,7 @@ pub fn run(
         None => RunConfig::new(RunSpec::default_for(kind)?),
     };
     cfg.spec.validate().with_context(|| config.map(|p| format!("in {}", p.display())).unwrap_or_default())?;
-    let seed = seed.unwrap_or(cfg.seed);
-    let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
-    let run_id = engine.submit(&cfg.spec, seed, cfg.priority)?;
-    if !json_out {
-        eprintln!("run {run_id} ({kind}, seed {seed}) in {}", project.display());
-    }
-    follow(&engine, run_id, json_out)
+    submit_and_follow(&cfg.spec, project, seed.unwrap_or(cfg.seed), cfg.priority, threads, json_out)
 }
 
 /// A finished run's result in a few readable lines (the whole result is behind `--json` and
@@ -244,17 +238,18 @@ fn summary(kind: &str, r: &Value, run_id: i64, project: &Path) -> Vec<String> {
     }
 }
 
-/// Submit a typed spec (validated) to the project's engine and follow it, as `geode run` does.
+/// Submit a typed spec, already validated (the project is opened only now), to the project's engine and
+/// follow it.
 pub(crate) fn submit_and_follow(
     spec: &RunSpec,
     project: &Path,
     seed: u64,
+    priority: i64,
     threads: Option<usize>,
     json_out: bool,
 ) -> anyhow::Result<i32> {
-    spec.validate()?;
     let engine = Engine::new(project, threads.unwrap_or_else(default_threads), 1)?;
-    let run_id = engine.submit(spec, seed, 0)?;
+    let run_id = engine.submit(spec, seed, priority)?;
     if !json_out {
         eprintln!("run {run_id} ({}, seed {seed}) in {}", spec.kind(), project.display());
     }

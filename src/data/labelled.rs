@@ -187,12 +187,13 @@ fn label_of_value(v: &Value, classification: bool) -> Result<f64, String> {
 }
 
 fn split_of(s: &str) -> Result<Split, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "train" | "training" => Ok(Split::Train),
-        "val" | "valid" | "validation" => Ok(Split::Val),
-        "test" => Ok(Split::Test),
-        other => Err(format!("split {other:?} is not train, val or test")),
-    }
+    let name = s.trim().to_ascii_lowercase();
+    let alias = match name.as_str() {
+        "training" => "train",
+        "valid" => "val",
+        other => other,
+    };
+    Split::from_name(alias).ok_or_else(|| format!("split {name:?} is not train, val or test"))
 }
 
 fn split_of_value(v: Option<&Value>, key: &str) -> Result<Split, String> {

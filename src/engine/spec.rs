@@ -76,7 +76,6 @@ impl RunSpec {
     /// Read a parameter table for `kind`: unknown keys and wrong types are errors naming the key and
     /// the expected form; absent keys take their defaults. Nothing is checked beyond the types.
     pub fn from_params(kind: &str, params: &Value) -> Result<RunSpec, JobError> {
-        register_model_targets(params, None);
         Ok(match kind {
             analyze::KIND => RunSpec::Analyze(jobs::parse_params(params)?),
             evolve::KIND => RunSpec::Evolve(evolve::EvolveParams::from_value(params)?),
@@ -205,6 +204,8 @@ impl RunSpec {
                 "the run's parameters are in form {version}, newer than this Geode's {SPEC_VERSION}: open the project with a newer Geode"
             )));
         }
+        // Stored paths are absolute (resolved when the run was submitted).
+        register_model_targets(params, None);
         RunSpec::from_params(kind, params)
     }
 
