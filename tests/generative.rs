@@ -653,6 +653,28 @@ fn latent_optimisation_brings_codes_into_the_windows_interior_even_from_metallic
 }
 
 #[test]
+fn one_sided_targets_move_codes_without_turning_them_into_nan() {
+    // `band_gap > 2` is a window with an infinite upper bound; its log-CDF's gradient at ±∞ is 0 · ∞,
+    // which once made every optimised code NaN ("the lattice head gave no cell" for every crystal).
+    use geode::search::generate::{Campaign, CampaignSettings, PropertyTarget};
+    geode::ml::init_threads(1);
+    for target in ["band_gap > 2", "formation_energy_per_atom < -1.5"] {
+        let settings = CampaignSettings {
+            targets: vec![PropertyTarget::parse(target).unwrap()],
+            oversample: 1,
+            ..Default::default()
+        };
+        let campaign = Campaign::new(CrystalVae::shipped().unwrap(), settings, &[]).unwrap();
+        let codes = campaign.codes(0, 32, 32, 3);
+        assert!(codes.rows().iter().flatten().all(|x| x.is_finite()), "{target}: non-finite codes");
+        let heads = campaign.vae.property_heads(&codes, true);
+        let inside =
+            heads.iter().filter(|h| if target.starts_with("band_gap") { h[1] > 2.0 } else { h[0] < -1.5 }).count();
+        assert!(inside >= 28, "{target}: {inside} of 32 codes inside after optimisation");
+    }
+}
+
+#[test]
 fn targeted_codes_that_optimisation_leaves_outside_the_window_are_drawn_again() {
     use geode::ml::generative::sample::Goal;
     use geode::search::generate::{Campaign, CampaignSettings};

@@ -340,6 +340,60 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
         assert!(v.is_some() && fit.is_some(), "{r}");
         assert!((fit.unwrap() + v.unwrap()).abs() < 1e-9, "fitness is −mass_density: {r}");
     }
+    // Generation aims at it. The generator has no head for mass_density, so of each crystal's four codes
+    // the run keeps the one the user's model puts highest: its crystals beat an untargeted run's by that
+    // model, and each carries the model's prediction and domain flag.
+    let generate = |targets: &str| {
+        let config = d.join("generate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "n = 12\nbatch = 12\nproperty_models = [\"density.safetensors\"]\n[settings]\ntargets = [{targets}]\n\
+                 oversample = 4\n[settings.sampling]\nsteps_per_level = 2\n"
+            ),
+        )
+        .unwrap();
+        let (code, stdout, err) = geode(&[
+            "run",
+            "generate",
+            "--config",
+            config.to_str().unwrap(),
+            "--project",
+            project.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let run: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let (code, stdout, err) = geode(&[
+            "candidates",
+            "list",
+            "--project",
+            project.to_str().unwrap(),
+            "--run",
+            &run["id"].to_string(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let values: Vec<f64> = json_lines(&stdout)
+            .iter()
+            .map(|r| {
+                assert!(r["properties"].get("out_of_domain").is_some(), "{r}");
+                r["properties"]["mass_density"]["value"].as_f64().expect("mass_density predicted")
+            })
+            .collect();
+        assert!(values.len() >= 8, "{values:?}");
+        values.iter().sum::<f64>() / values.len() as f64
+    };
+    let aimed = generate("\"max mass_density\"");
+    let free = generate("");
+    assert!(aimed > free, "aimed at max mass_density: mean {aimed:.3} g/cm³; untargeted {free:.3} g/cm³");
+    // Without a model that predicts the property, the run is refused at submission, naming the key.
+    let config = d.join("generate-bad.toml");
+    std::fs::write(&config, "n = 2\n[settings]\ntargets = [\"max mass_density\"]\n").unwrap();
+    let (code, _, err) =
+        geode(&["run", "generate", "--config", config.to_str().unwrap(), "--project", project.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("property_models") && err.contains("mass_density"), "{err}");
 }
 
 #[test]

@@ -309,6 +309,9 @@ fn models_tab_trains_a_model_of_the_users_own_property() {
     }
     h.get_by_label("skip them (each is logged in the run)").click();
     h.run_steps(1);
+    // A composition model: predicting all 20,988 dataset crystals below then takes seconds, not a minute.
+    h.get_by_label("composition (formulas)").click();
+    h.run_steps(1);
     h.get_by_label("Train").click();
     step_until(&mut h, "the training run to end", |h| {
         h.state().runs.iter().any(|r| r.kind == "train" && (r.status == "finished" || r.status == "failed"))
@@ -317,5 +320,43 @@ fn models_tab_trains_a_model_of_the_users_own_property() {
     assert_eq!(run.status, "finished", "{:?}", run.error);
     let card = geode::ml::checkpoint::card_from_file(&dir.join("mass_density.safetensors")).unwrap();
     assert_eq!((card.targets[0].name(), card.targets[0].unit()), ("mass_density", "g/cm³"));
+    // "Also predict" with it (the project's trained models join the shipped ones in the list): every
+    // dataset crystal gets its prediction (off the UI thread), which becomes an explorer column and a
+    // property-plot axis.
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Models;
+    step_until(&mut h, "the project's models to be listed", |h| !h.state().project_cards.is_empty());
+    h.get_by_label("Also predict:").click_accesskit();
+    h.run_steps(2);
+    h.get_by_label_contains("(mass_density)").click_accesskit();
+    h.run_steps(2);
+    let target = card.targets[0];
+    step_until(&mut h, "the dataset's predicted mass_density", |h| {
+        h.state().dataset_predicted.values.contains_key(&target)
+    });
+    let n = h.state().dataset_predicted.values[&target].len();
+    assert_eq!(n, geode::data::Dataset::embedded().len(), "every dataset crystal predicted");
+    // The predictions are the model's own (the same mean as `PropertyModel::predict`).
+    let e = &geode::data::Dataset::embedded().entries[0];
+    let m = geode::ml::shipped::open(dir.join("mass_density.safetensors").to_str().unwrap()).unwrap();
+    let want = m.predict(std::slice::from_ref(&e.structure)).unwrap()[0][0].mean;
+    let got = h.state().dataset_predicted.values[&target][&e.id];
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Plots;
+    h.run_steps(2);
+    h.get_by_label("x").click_accesskit();
+    h.run_steps(2);
+    h.get_by_label("mass_density (g/cm³, predicted)").click_accesskit();
+    h.run_steps(3);
+    assert_eq!(h.state().state.plot_x, geode::studio::state::Column::Predicted(target));
+    // The explorer's new column, and the plot's axis name.
+    assert!(h.query_all_by_label_contains("mass_density").count() >= 2);
+    // Removing the model removes its column.
+    h.state_mut().state.dock_tab = geode::studio::state::DockTab::Models;
+    h.run_steps(2);
+    let button = format!("{} ×", h.state().state.property_models[0]);
+    h.get_by_label(&button).click();
+    h.run_steps(3);
+    assert!(h.state().dataset_predicted.values.is_empty());
+    assert_eq!(h.state().state.plot_x, geode::studio::state::Column::FormationEnergy, "the axis falls back");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
+use crate::ml::PropertyModel;
 use crate::ml::generative::metrics::{EvalOptions, GenerationMetrics, Reference, evaluate};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
 use crate::search::generate::{Campaign, CampaignSettings, Generated, Judged, Mode, PropertyTarget};
@@ -168,6 +169,12 @@ pub struct GenerateArgs {
     /// Forward model for the reported properties
     #[arg(long, default_value = "graph")]
     pub property_model: String,
+    /// More forward models (a user's .safetensors or TorchScript .pt, or shipped names), comma-separated:
+    /// their properties are predicted for every crystal (more columns in generated.csv), and a --target
+    /// may name them (e.g. 'refractive_index > 2.5'); the generator has no head for such a property, so
+    /// of each crystal's --oversample codes the run keeps the one these models put nearest the target
+    #[arg(long, value_delimiter = ',')]
+    pub property_models: Vec<String>,
     /// Langevin steps per noise level
     #[arg(long, default_value_t = 5, value_parser = crate::cli::whole)]
     pub steps_per_level: usize,
@@ -220,7 +227,8 @@ pub struct GenerateArgs {
     pub formula_candidates: u64,
     /// With targets (modes sample, conditional, around): decode this many codes per crystal and keep
     /// the one whose structure, encoded again by the generator, its own property heads put nearest
-    /// the targets (cycle consistency; the forward model that reports the properties plays no part).
+    /// the targets (cycle consistency; the forward model that reports the properties plays no part),
+    /// plus, for a target the generator has no head for, the one --property-models put nearest it.
     /// 1 keeps every code; each step up costs one more decoding per crystal
     #[arg(long, default_value_t = crate::search::generate::DEFAULT_OVERSAMPLE, value_parser = crate::cli::whole)]
     pub oversample: usize,
@@ -558,6 +566,12 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         seeds.extend(crate::io::read_structures(f)?);
     }
     let vae = CrystalVae::open(&a.model)?;
+    // The forward models first: opening one registers its properties, which the targets may name.
+    let mut models = vec![crate::ml::shipped::open(&a.property_model)?];
+    for m in &a.property_models {
+        models.push(crate::ml::shipped::open(m).with_context(|| format!("--property-models {m}"))?);
+    }
+    let model = crate::ml::joined::Joined::new(models)?;
     let settings = CampaignSettings {
         mode,
         radius: a.radius,
@@ -585,7 +599,10 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let campaign = Campaign::new(vae, settings, &seeds).map_err(anyhow::Error::msg)?;
-    let model = crate::ml::shipped::open(&a.property_model)?;
+    campaign.check_forward_model(&model).map_err(anyhow::Error::msg)?;
+    for note in &campaign.notes {
+        eprintln!("note: {note}");
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let csv_path = out.join("generated.csv");
     let mut csv = std::fs::File::create(&csv_path).with_context(|| format!("cannot write {}", csv_path.display()))?;
@@ -600,6 +617,8 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         "distance_to_target",
         "head_formation_energy_per_atom",
         "head_band_gap",
+        "out_of_domain",
+        "out_of_domain_of",
     ];
     let std_names: Vec<String> = prop_names.iter().map(|n| format!("{n}_std")).collect();
     for (n, s) in prop_names.iter().zip(&std_names) {
@@ -645,7 +664,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
     while start < a.n {
         let count = a.batch.max(1).min(a.n - start);
         let results = campaign
-            .generate(start, count, a.n, a.seed, model.as_ref(), &mut |_, _| {}, &|| false)
+            .generate(start, count, a.n, a.seed, &model, &mut |_, _| {}, &|| false)
             .map_err(anyhow::Error::msg)?;
         let polished: Vec<Option<Polished>> = {
             use rayon::prelude::*;
@@ -659,7 +678,11 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         };
         let relaxed_structures: Vec<Structure> =
             polished.iter().flatten().filter(|p| p.energy_per_atom.is_some()).map(|p| p.structure.clone()).collect();
-        let mut judged = campaign.judge_each(&relaxed_structures, model.as_ref()).into_iter();
+        let mut judged = campaign.judge_each(&relaxed_structures, &model).into_iter();
+        // Per built crystal, the models whose domain of applicability it lies outside.
+        let built_structures: Vec<Structure> =
+            results.iter().filter_map(|r| r.as_ref().ok().map(|g| g.structure.clone())).collect();
+        let mut domains = model.outside_domain_of(&built_structures)?.map(Vec::into_iter);
         for (r, p) in results.into_iter().zip(polished) {
             let judged_relaxed = match p.as_ref().filter(|p| p.energy_per_atom.is_some()).and_then(|_| judged.next()) {
                 Some(Err(e)) => {
@@ -675,6 +698,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
                 Err(e) => failures.push(e),
                 Ok(g) => {
                     built += 1;
+                    let outside = domains.as_mut().and_then(Iterator::next);
                     valid += usize::from(g.valid());
                     hits += usize::from(g.valid() && g.distance_to_target == Some(0.0));
                     if a.valid_only && !g.valid() {
@@ -691,7 +715,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
                         }
                         _ => None,
                     };
-                    write_one(&out, &mut csv, written, &g, relax_columns, relaxed_row)?;
+                    write_one(&out, &mut csv, written, &g, outside.as_deref(), relax_columns, relaxed_row)?;
                 }
             }
         }
@@ -754,11 +778,13 @@ struct RelaxedRow<'a> {
     judged: Option<Judged>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_one(
     out: &Path,
     csv: &mut std::fs::File,
     k: usize,
     g: &Generated,
+    outside_domain_of: Option<&[String]>,
     relax_columns: usize,
     relaxed: Option<RelaxedRow>,
 ) -> anyhow::Result<()> {
@@ -776,6 +802,9 @@ fn write_one(
         g.distance_to_target.map(|d| format!("{d:.4}")).unwrap_or_default(),
         format!("{:.4}", g.head_properties[0]),
         format!("{:.4}", g.head_properties[1]),
+        // Empty where no forward model records a domain of applicability.
+        outside_domain_of.map(|m| (!m.is_empty()).to_string()).unwrap_or_default(),
+        csv_text(&outside_domain_of.map(|m| m.join(";")).unwrap_or_default()),
     ];
     for (_, p) in &g.predicted {
         row.push(format!("{:.4}", p.mean));

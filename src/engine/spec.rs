@@ -157,6 +157,7 @@ impl RunSpec {
                     input(&mut p.model);
                 }
                 model(&mut p.property_model);
+                p.property_models.iter_mut().for_each(&model);
                 model(&mut p.settings.guide_model);
                 if !p.relax.is_empty() {
                     potential(&mut p.relax);

@@ -17,6 +17,7 @@ pub mod error;
 pub mod generative;
 pub mod graph;
 pub mod graph_net;
+pub mod joined;
 pub mod shipped;
 pub mod torchscript;
 pub mod train;

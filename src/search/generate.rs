@@ -39,6 +39,19 @@ pub enum Extreme {
 impl PropertyTarget {
     /// Parse a target text (see the type's documentation).
     pub fn parse(text: &str) -> Result<PropertyTarget, String> {
+        Self::parse_known(text).map_err(|e| {
+            if e.contains("unknown property") {
+                format!(
+                    "{e}; a user's property is known once a model that predicts it is named (`property_models` in \
+                     run configs, --property-models on the command line)"
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    fn parse_known(text: &str) -> Result<PropertyTarget, String> {
         let t = text.trim();
         let names = || Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(" and ");
         // A registered name no model predicts is refused with what the models aim at.
@@ -73,20 +86,24 @@ impl PropertyTarget {
         !matches!(self.target, Target::User(_))
     }
 
-    fn head(&self) -> usize {
-        // Campaigns refuse targets without a head (`CampaignSettings::validate`).
+    /// The generator's head for the target; `None` for a user's property, which only a forward model
+    /// on the decoded crystal can judge ([`Campaign::forward_scores`]).
+    fn head(&self) -> Option<usize> {
         match self.target {
-            Target::FormationEnergyPerAtom | Target::User(_) => 0,
-            Target::BandGap => 1,
+            Target::FormationEnergyPerAtom => Some(0),
+            Target::BandGap => Some(1),
+            Target::User(_) => None,
         }
     }
 
-    fn goal(&self) -> Goal {
-        match self.extreme {
-            Some(Extreme::Min) => Goal::Minimise { head: self.head() },
-            Some(Extreme::Max) => Goal::Maximise { head: self.head() },
-            None => Goal::Window { head: self.head(), lo: self.lo, hi: self.hi },
-        }
+    /// The latent optimisation's goal for a target with a head.
+    fn goal(&self) -> Option<Goal> {
+        let head = self.head()?;
+        Some(match self.extreme {
+            Some(Extreme::Min) => Goal::Minimise { head },
+            Some(Extreme::Max) => Goal::Maximise { head },
+            None => Goal::Window { head, lo: self.lo, hi: self.hi },
+        })
     }
 
     /// Distance of a value to the window (0 inside; `None` for min/max targets).
@@ -206,11 +223,24 @@ impl CampaignSettings {
     /// numbers, the element constraints, and that the mode has its `n_seeds` seed crystals or points.
     pub fn validate(&self, n_seeds: usize) -> Result<(), String> {
         self.constraints.allowed_types()?;
-        if let Some(t) = self.targets.iter().find(|t| !t.has_head()) {
+        if self.mode == Mode::Conditional
+            && let Some(t) = self.targets.iter().find(|t| !t.has_head())
+        {
             return Err(format!(
-                "target {}: the generator has heads for formation_energy_per_atom and band_gap only; aim at a user \
-                 model's property with an evolution objective or a screening constraint",
+                "target {}: the conditional sampler starts from training crystals with DFT labels for the target, \
+                 and the dataset has none for a user's property; use mode sample or around (the forward model \
+                 then chooses among oversampled crystals)",
                 t.target.name()
+            ));
+        }
+        if matches!(self.mode, Mode::Sample | Mode::Around)
+            && self.targets.iter().any(|t| !t.has_head())
+            && self.oversample < 2
+        {
+            return Err(format!(
+                "oversample must be at least 2 with a target the generator has no head for ({}): the forward \
+                 model steers such a run only by choosing among each crystal's oversampled codes",
+                self.targets.iter().filter(|t| !t.has_head()).map(|t| t.describe()).collect::<Vec<_>>().join(", ")
             ));
         }
         let w = self.sampling.composition_anchor;
@@ -419,8 +449,10 @@ pub struct Campaign {
     /// (the composition anchors of the codes drawn around them).
     seed_fractions: Vec<Vec<f64>>,
     novelty: NoveltyIndex<'static>,
-    /// The formula guide's model, loaded when `sampling.guidance` > 0 and there are targets.
+    /// The formula guide's model, loaded when `sampling.guidance` > 0 and it predicts one of the targets.
     guide: Option<Box<dyn PropertyModel>>,
+    /// What the campaign decided that a user should hear about (the job logs them, the CLI prints them).
+    pub notes: Vec<String>,
 }
 
 /// Element fractions of `s` over the generator's types (index Z − 1), in f64 (the training data's
@@ -459,24 +491,52 @@ impl Campaign {
             None
         };
         let g = settings.sampling.guidance;
+        let mut notes = Vec::new();
         let guide = if g > 0.0 && !targets.is_empty() {
             let m = crate::ml::shipped::open(&settings.guide_model).map_err(|e| format!("guide model: {e}"))?;
-            if let Some(t) = targets.iter().find(|t| !m.targets().contains(&t.target)) {
-                return Err(format!("guide model {} does not predict {}", m.name(), t.target.name()));
+            // The guide weighs the targets it predicts; one that predicts none guides nothing.
+            let (known, unknown): (Vec<&PropertyTarget>, Vec<&PropertyTarget>) =
+                targets.iter().partition(|t| m.targets().contains(&t.target));
+            let list = |v: &[&PropertyTarget]| v.iter().map(|t| t.target.name()).collect::<Vec<_>>().join(", ");
+            if known.is_empty() {
+                notes.push(format!(
+                    "no formula guidance: the guide model {} predicts none of the targets ({}); set guide_model to a \
+                     composition model that does",
+                    m.name(),
+                    list(&unknown)
+                ));
+                None
+            } else {
+                if !unknown.is_empty() {
+                    notes.push(format!(
+                        "the formula guide {} weighs {} only (it does not predict {})",
+                        m.name(),
+                        list(&known),
+                        list(&unknown)
+                    ));
+                }
+                Some(m)
             }
-            Some(m)
         } else {
             None
         };
         let novelty = NoveltyIndex::new(Dataset::embedded().split(Split::Train).map(|e| &e.structure));
-        Ok(Campaign { vae, settings, targets, seed_codes, seed_fractions, novelty, guide })
+        Ok(Campaign { vae, settings, targets, seed_codes, seed_fractions, novelty, guide, notes })
     }
 
     /// The spread of a property the guide measures penalties in: the generator's normalisation of its
-    /// property head (eV/atom or eV), 1 for a property it has no head for.
+    /// property head (eV/atom or eV), 1 (in the property's unit) for a property it has no head for.
     pub fn property_scale(&self, t: Target) -> f64 {
-        let head = PropertyTarget { target: t, lo: 0.0, hi: 0.0, extreme: None }.head();
-        self.vae.card.norm.prop_std.get(head).copied().filter(|s| *s > 0.0).unwrap_or(1.0)
+        PropertyTarget { target: t, lo: 0.0, hi: 0.0, extreme: None }
+            .head()
+            .and_then(|head| self.vae.card.norm.prop_std.get(head).copied())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(1.0)
+    }
+
+    /// The targets the generator has heads for (latent optimisation and cycle scores aim at these).
+    fn head_targets(&self) -> impl Iterator<Item = &PropertyTarget> {
+        self.targets.iter().filter(|t| t.has_head())
     }
 
     /// No crystal of the training split matches `s` (pymatgen's StructureMatcher defaults).
@@ -509,7 +569,7 @@ impl Campaign {
     /// `conditional` runs, and optimised again, up to [`LATENT_REDRAWS`] times, before any is decoded.
     pub fn codes(&self, start: usize, count: usize, total: usize, run_seed: u64) -> Codes {
         let base = self.base_codes(start, count, total, run_seed, 0);
-        if self.targets.is_empty() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
+        if self.head_targets().next().is_none() || matches!(self.settings.mode, Mode::Decode | Mode::Interpolate) {
             return base;
         }
         let mut z = self.optimised(&base);
@@ -532,7 +592,7 @@ impl Campaign {
 
     /// `z` after the campaign's latent optimisation towards its targets.
     fn optimised(&self, z: &Codes) -> Codes {
-        let goals: Vec<Goal> = self.targets.iter().map(|t| t.goal()).collect();
+        let goals: Vec<Goal> = self.targets.iter().filter_map(|t| t.goal()).collect();
         let s = &self.settings;
         self.vae.optimise(z, &goals, s.opt_steps, s.opt_lr, s.prior_weight)
     }
@@ -544,7 +604,9 @@ impl Campaign {
         heads
             .iter()
             .enumerate()
-            .filter(|(_, h)| self.targets.iter().any(|t| t.distance(h[t.head()]).is_some_and(|d| d > 0.0)))
+            .filter(|(_, h)| {
+                self.targets.iter().any(|t| t.head().and_then(|k| t.distance(h[k])).is_some_and(|d| d > 0.0))
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -594,9 +656,10 @@ impl Campaign {
     }
 
     /// Crystals `start..start + count` of a campaign of `total` crystals: their codes, decoding, the
-    /// cycle-consistency choice when [`Campaign::oversample`] is above 1 (crystal i keeps the best of
-    /// codes i·r … i·r + r − 1 by [`Campaign::cycle_scores`]), checks and predictions. The job, the
-    /// CLI and the benchmark all call this.
+    /// choice when [`Campaign::oversample`] is above 1 (crystal i keeps the best of codes i·r … i·r + r − 1
+    /// by [`Campaign::cycle_scores`] for targets with heads plus [`Campaign::forward_scores`] for a user's
+    /// property), checks and predictions. `model` must predict every target the generator has no head
+    /// for. The job, the CLI and the benchmark all call this.
     #[allow(clippy::too_many_arguments)]
     pub fn generate(
         &self,
@@ -608,6 +671,7 @@ impl Campaign {
         progress: &mut dyn FnMut(usize, usize),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<Result<Generated, String>>, String> {
+        self.check_forward_model(model)?;
         let r = self.oversample();
         let codes = self.codes(start * r, count * r, total * r, run_seed);
         let anchors = self.anchors(start * r, count * r, run_seed);
@@ -619,7 +683,9 @@ impl Campaign {
         if decoded.is_empty() {
             return Ok(Vec::new()); // cancelled
         }
-        let scores = self.cycle_scores(&decoded);
+        // Targets with heads: cycle consistency; a user's property: the forward model on the crystal.
+        let forward = self.forward_scores(&decoded, model)?;
+        let scores: Vec<f64> = self.cycle_scores(&decoded).into_iter().zip(forward).map(|(c, f)| c + f).collect();
         let keep: Vec<usize> = (0..count)
             .map(|i| {
                 (i * r..(i + 1) * r).min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b))).unwrap_or(i * r)
@@ -632,8 +698,89 @@ impl Campaign {
         self.assess(chosen, &codes, model)
     }
 
+    /// An error naming the first target that neither the generator's heads nor `model` can judge.
+    pub fn check_forward_model(&self, model: &dyn PropertyModel) -> Result<(), String> {
+        let names = model.targets();
+        match self.targets.iter().find(|t| !t.has_head() && !names.contains(&t.target)) {
+            Some(t) => Err(format!(
+                "target {}: the generator has no head for {} and the forward model {} does not predict it (add the \
+                 model that does to property_models)",
+                t.describe(),
+                t.target.name(),
+                model.name()
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// How far each decoded crystal sits from the targets the generator has no head for (a user's
+    /// property), by the forward `model` on the decoded structure (lower = better): the sum over those
+    /// targets of −ln P(the property lands in the window) under the model's calibrated predictive
+    /// distribution (a Gaussian whose 90 % interval is the model's), or ∓ the prediction in units of
+    /// the predictions' spread over this batch for min/max targets. 0 for every crystal when all
+    /// targets have heads; +∞ for a crystal that was not built or that the model cannot read.
+    pub fn forward_scores(&self, decoded: &[Decoded], model: &dyn PropertyModel) -> Result<Vec<f64>, String> {
+        let headless: Vec<&PropertyTarget> = self.targets.iter().filter(|t| !t.has_head()).collect();
+        if headless.is_empty() {
+            return Ok(vec![0.0; decoded.len()]);
+        }
+        let names = model.targets();
+        let columns: Vec<usize> = headless
+            .iter()
+            .map(|t| {
+                names.iter().position(|n| *n == t.target).ok_or_else(|| {
+                    format!(
+                        "target {}: the forward model {} does not predict {} (add the model that does to \
+                         property_models)",
+                        t.describe(),
+                        model.name(),
+                        t.target.name()
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let (built, structures): (Vec<usize>, Vec<Structure>) =
+            decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
+        let mut out = vec![f64::INFINITY; decoded.len()];
+        let judged = self.judge_each(&structures, model);
+        let means = |k: usize| -> Vec<f64> {
+            judged.iter().filter_map(|j| j.as_ref().ok()).map(|(p, _)| p[k].1.mean).collect()
+        };
+        let spread: Vec<f64> = columns
+            .iter()
+            .map(|&k| {
+                let m = means(k);
+                let n = m.len().max(1) as f64;
+                let avg = m.iter().sum::<f64>() / n;
+                let sd = (m.iter().map(|v| (v - avg).powi(2)).sum::<f64>() / n).sqrt();
+                if sd.is_finite() && sd > 0.0 { sd } else { 1.0 }
+            })
+            .collect();
+        for (i, j) in built.into_iter().zip(judged) {
+            let Ok((predicted, _)) = j else { continue };
+            out[i] = headless
+                .iter()
+                .zip(&columns)
+                .zip(&spread)
+                .map(|((t, &k), &sd)| {
+                    let p = predicted[k].1;
+                    match t.extreme {
+                        Some(Extreme::Min) => p.mean / sd,
+                        Some(Extreme::Max) => -p.mean / sd,
+                        None => {
+                            let width = (p.hi90 - p.lo90) / (2.0 * Z90);
+                            let sigma = if width.is_finite() && width > 0.0 { width } else { p.std };
+                            -window_log_probability(p.mean, sigma.max(1e-3 * sd), t.lo, t.hi)
+                        }
+                    }
+                })
+                .sum();
+        }
+        Ok(out)
+    }
+
     /// How far each decoded crystal, encoded again, sits from the targets by the generator's own
-    /// heads (lower = better; cycle consistency): the sum over the targets of −ln P(the head's value
+    /// heads (lower = better; cycle consistency): the sum over the targets with heads of −ln P(the head's value
     /// lands in the window) with the heads' validation error as the spread, or ± the head's value in
     /// standard deviations for min/max targets. A crystal that was not built scores +∞, one that is not
     /// valid (structure or SMACT composition) 10⁶ more, so valid crystals always win.
@@ -656,14 +803,14 @@ impl Campaign {
             let score: f64 = self
                 .targets
                 .iter()
-                .map(|t| {
-                    let k = t.head();
+                .filter_map(|t| {
+                    let k = t.head()?;
                     let std = norm.prop_std.get(k).copied().unwrap_or(1.0);
-                    match t.extreme {
+                    Some(match t.extreme {
                         Some(Extreme::Min) => h[k] / std,
                         Some(Extreme::Max) => -h[k] / std,
                         None => -window_log_probability(h[k], head_error * std, t.lo, t.hi),
-                    }
+                    })
                 })
                 .sum();
             let valid = s.is_structurally_valid() && validity(&s.composition(), ValidityOptions::default()).is_valid();

@@ -155,6 +155,8 @@ pub struct StudioApp {
     pending: HashSet<(String, String)>,
     pub parity: HashMap<String, Result<Vec<ParityRow>, String>>,
     parity_pending: HashSet<String>,
+    /// The "Also predict" models' predictions for the embedded dataset (the plots' predicted axes).
+    pub dataset_predicted: DatasetPredicted,
     worker: Worker,
     dialog_tx: Sender<DialogAnswer>,
     dialog_rx: Receiver<DialogAnswer>,
@@ -178,6 +180,9 @@ pub struct StudioApp {
     pub info_cache: HashMap<String, super::panels::inspector::ItemInfo>,
     /// Cards of the shipped models, read once at start-up.
     pub cards: Vec<(String, crate::ml::ensemble::ModelCard)>,
+    /// The models trained in the open project (by file path), with their cards; read by the worker when
+    /// the project opens and whenever a run starts or ends.
+    pub project_cards: Vec<(String, crate::ml::ensemble::ModelCard)>,
     pub last_frame_ms: f32,
 }
 
@@ -243,6 +248,7 @@ impl StudioApp {
             pending: HashSet::new(),
             parity: HashMap::new(),
             parity_pending: HashSet::new(),
+            dataset_predicted: DatasetPredicted::default(),
             worker,
             dialog_tx,
             dialog_rx,
@@ -256,6 +262,7 @@ impl StudioApp {
             background: egui::Color32::from_gray(27),
             info_cache: HashMap::new(),
             cards: crate::ml::shipped::cards(),
+            project_cards: Vec::new(),
             last_frame_ms: 0.0,
         };
         // A remembered shipped model that is not installed falls back to the best one that is.
@@ -362,6 +369,50 @@ impl StudioApp {
                 self.worker.send(Task::Predict { key: key.clone(), model: m, structure: Box::new(s.clone()) });
             }
         }
+    }
+
+    /// Ask the worker for the dataset predictions of every "Also predict" model not asked yet, and drop
+    /// those of models no longer in the list.
+    fn request_dataset_predictions(&mut self) {
+        let p = &mut self.dataset_predicted;
+        let gone: Vec<String> =
+            p.requested.keys().filter(|m| !self.state.property_models.contains(m)).cloned().collect();
+        for m in gone {
+            for t in p.requested.remove(&m).flatten().unwrap_or_default() {
+                p.values.remove(&t);
+                // Axes, colours, filters and the sort on the column fall back to the dataset's own.
+                let d = UiState::default();
+                let col = Column::Predicted(t);
+                let st = &mut self.state;
+                for (c, default) in
+                    [(&mut st.plot_x, d.plot_x), (&mut st.plot_y, d.plot_y), (&mut st.plot_color, d.plot_color)]
+                {
+                    if *c == col {
+                        *c = default;
+                    }
+                }
+                if self.latent.color == col {
+                    self.latent.color = Column::BandGap;
+                }
+                st.ranges.retain(|r| r.column != col);
+                if st.sort.0 == col {
+                    st.sort = d.sort;
+                }
+            }
+            p.version += 1;
+        }
+        for m in &self.state.property_models {
+            if !p.requested.contains_key(m) {
+                p.requested.insert(m.clone(), None);
+                self.worker.send(Task::DatasetPredictions { model: m.clone() });
+            }
+        }
+    }
+
+    /// The numeric columns plots, colours and range filters offer: the dataset's own, then each
+    /// predicted property that has arrived.
+    pub fn numeric_columns(&self) -> Vec<Column> {
+        Column::NUMERIC.into_iter().chain(self.dataset_predicted.values.keys().map(|t| Column::Predicted(*t))).collect()
     }
 
     /// Ask for the parity data of a model (test-split predictions).
@@ -678,16 +729,37 @@ impl StudioApp {
                 }
             }
         }
+        self.request_dataset_predictions();
         for r in self.worker.drain() {
             match r {
                 TaskResult::Predicted { key, model, result } => {
                     self.pending.remove(&(key.clone(), model.clone()));
                     self.predictions.entry(key).or_default().insert(model, result);
                 }
+                TaskResult::ProjectModels { project, result } if project == self.project => match result {
+                    Ok(cards) => self.project_cards = cards,
+                    Err(e) => self.toast(format!("{}: cannot list its models ({e})", project.display()), true),
+                },
+                TaskResult::ProjectModels { .. } => {}
                 TaskResult::Parity { model, result } => {
                     self.parity_pending.remove(&model);
                     self.parity.insert(model, result);
                 }
+                // A model removed from the list meanwhile is not shown.
+                TaskResult::DatasetPredictions { model, result }
+                    if self.dataset_predicted.requested.contains_key(&model) =>
+                {
+                    match result {
+                        Ok(columns) => {
+                            let p = &mut self.dataset_predicted;
+                            p.version += 1;
+                            p.requested.insert(model, Some(columns.iter().map(|c| c.0).collect()));
+                            p.values.extend(columns);
+                        }
+                        Err(e) => self.toast(format!("{model}: no predictions for the dataset ({e})"), true),
+                    }
+                }
+                TaskResult::DatasetPredictions { .. } => {}
                 TaskResult::Loaded { path, result } => match result {
                     Ok(structures) if !structures.is_empty() => {
                         let n = structures.len();
@@ -722,6 +794,9 @@ impl StudioApp {
         });
         if !dropped.is_empty() {
             self.open_paths(dropped);
+        }
+        if (runs_changed || self.runs_refreshed.is_none()) && self.store.is_some() {
+            self.worker.send(Task::ProjectModels { project: self.project.clone() });
         }
         if runs_changed || self.runs_refreshed.is_none_or(|t| t.elapsed() > Duration::from_millis(500)) {
             if let Some(store) = &self.store {
@@ -791,8 +866,13 @@ impl StudioApp {
     /// Recompute the dataset explorer rows when the search, filters or sort changed.
     pub fn refresh_filter(&mut self) {
         let key = format!(
-            "{}|{:?}|{:?}|{:?}|{:?}",
-            self.state.search, self.state.ranges, self.state.sort, self.plot_box, self.latent.region
+            "{}|{:?}|{:?}|{:?}|{:?}|{}",
+            self.state.search,
+            self.state.ranges,
+            self.state.sort,
+            self.plot_box,
+            self.latent.region,
+            self.dataset_predicted.version
         );
         if key == self.filter_key {
             return;
@@ -801,16 +881,17 @@ impl StudioApp {
         let search = super::panels::explorer::Search::parse(&self.state.search);
         let ds = self.dataset;
         let latent_region = self.latent.region.zip(self.latent_current_map());
+        let p = &self.dataset_predicted;
         let mut rows: Vec<usize> = (0..ds.entries.len())
             .filter(|&i| {
                 let e = &ds.entries[i];
                 search.matches(e)
                     && self.state.ranges.iter().all(|r| {
-                        let v = column_value(e, r.column);
+                        let v = column_value(e, r.column, p);
                         v.is_some_and(|v| r.min.is_none_or(|m| v >= m) && r.max.is_none_or(|m| v <= m))
                     })
                     && self.plot_box.is_none_or(|b| {
-                        let (x, y) = (column_value(e, self.state.plot_x), column_value(e, self.state.plot_y));
+                        let (x, y) = (column_value(e, self.state.plot_x, p), column_value(e, self.state.plot_y, p));
                         x.zip(y).is_some_and(|(x, y)| x >= b[0] && x <= b[1] && y >= b[2] && y <= b[3])
                     })
                     && latent_region.as_ref().is_none_or(|(b, map)| {
@@ -823,9 +904,9 @@ impl StudioApp {
             Column::Formula => rows.sort_by(|&a, &b| ds.entries[a].formula.cmp(&ds.entries[b].formula)),
             Column::Id => rows.sort_by_key(|&i| ds.entries[i].id),
             c => rows.sort_by(|&a, &b| {
-                column_value(&ds.entries[a], c)
+                column_value(&ds.entries[a], c, p)
                     .unwrap_or(f64::NEG_INFINITY)
-                    .total_cmp(&column_value(&ds.entries[b], c).unwrap_or(f64::NEG_INFINITY))
+                    .total_cmp(&column_value(&ds.entries[b], c, p).unwrap_or(f64::NEG_INFINITY))
             }),
         }
         if desc {
@@ -1036,8 +1117,20 @@ impl StudioApp {
 }
 
 /// A dataset entry's value in a numeric column.
-pub fn column_value(e: &crate::data::Entry, c: Column) -> Option<f64> {
+/// Property models' predictions for the embedded dataset's crystals, by property, then entry id.
+#[derive(Default)]
+pub struct DatasetPredicted {
+    pub values: std::collections::BTreeMap<crate::ml::Target, HashMap<u32, f64>>,
+    /// Bumped when predictions arrive, so cached plots and filters are rebuilt.
+    pub version: u64,
+    /// Models whose predictions were asked for, with their targets once they arrived.
+    requested: HashMap<String, Option<Vec<crate::ml::Target>>>,
+}
+
+/// A dataset crystal's value in a numeric column (`predicted` holds the [`Column::Predicted`] ones).
+pub fn column_value(e: &crate::data::Entry, c: Column, predicted: &DatasetPredicted) -> Option<f64> {
     Some(match c {
+        Column::Predicted(t) => return predicted.values.get(&t).and_then(|v| v.get(&e.id)).copied(),
         Column::Id => e.id as f64,
         Column::Formula => return None,
         Column::SpaceGroup => e.space_group as f64,

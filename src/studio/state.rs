@@ -126,6 +126,8 @@ pub enum Column {
     EAboveHull,
     Density,
     VolumePerAtom,
+    /// A property model's prediction for each crystal (a user's property, from an "Also predict" model).
+    Predicted(crate::ml::Target),
 }
 
 impl Column {
@@ -140,7 +142,7 @@ impl Column {
         Column::SpaceGroup,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> String {
         match self {
             Column::Id => "ID",
             Column::Formula => "Formula",
@@ -151,7 +153,10 @@ impl Column {
             Column::EAboveHull => "E above hull (eV/atom)",
             Column::Density => "Density (g/cm³)",
             Column::VolumePerAtom => "Volume/atom (Å³)",
+            Column::Predicted(t) if t.unit().is_empty() => return format!("{} (predicted)", t.name()),
+            Column::Predicted(t) => return format!("{} ({}, predicted)", t.name(), t.unit()),
         }
+        .to_string()
     }
 }
 

@@ -27,6 +27,10 @@ pub enum Task {
     Predict { key: String, model: String, structure: Box<Structure> },
     /// Predictions of a model on the embedded test split, for parity plots.
     Parity { model: String },
+    /// Predictions of a model for every crystal of the embedded dataset (the plots' predicted axes).
+    DatasetPredictions { model: String },
+    /// The models trained in a project, with their cards.
+    ProjectModels { project: PathBuf },
     /// Read a structure file.
     Load { path: PathBuf },
     /// Write bytes to a file.
@@ -35,10 +39,32 @@ pub enum Task {
 
 /// What came back.
 pub enum TaskResult {
-    Predicted { key: String, model: String, result: PredictionResult },
-    Parity { model: String, result: Result<Vec<ParityRow>, String> },
-    Loaded { path: PathBuf, result: Result<Vec<Structure>, String> },
-    Written { path: PathBuf, result: Result<(), String> },
+    Predicted {
+        key: String,
+        model: String,
+        result: PredictionResult,
+    },
+    Parity {
+        model: String,
+        result: Result<Vec<ParityRow>, String>,
+    },
+    /// Per target of the model, its prediction (mean) for each dataset crystal by entry id.
+    DatasetPredictions {
+        model: String,
+        result: Result<Vec<(Target, HashMap<u32, f64>)>, String>,
+    },
+    ProjectModels {
+        project: PathBuf,
+        result: Result<Vec<(String, crate::ml::ensemble::ModelCard)>, String>,
+    },
+    Loaded {
+        path: PathBuf,
+        result: Result<Vec<Structure>, String>,
+    },
+    Written {
+        path: PathBuf,
+        result: Result<(), String>,
+    },
 }
 
 /// One test-split crystal in a parity plot.
@@ -132,6 +158,51 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                 Ok(rows)
             });
             TaskResult::Parity { model: name, result }
+        }
+        Task::DatasetPredictions { model: name } => {
+            let result = model(models, &name).and_then(|m| {
+                let entries = &Dataset::embedded().entries;
+                let targets = m.targets();
+                let mut out: Vec<(Target, HashMap<u32, f64>)> =
+                    targets.iter().map(|t| (*t, HashMap::with_capacity(entries.len()))).collect();
+                // In chunks, so one crystal the model cannot read costs only its chunk's batch call.
+                for chunk in entries.chunks(512) {
+                    let structures: Vec<Structure> = chunk.iter().map(|e| e.structure.clone()).collect();
+                    let preds = match m.predict(&structures) {
+                        Ok(p) => p.into_iter().map(Some).collect::<Vec<_>>(),
+                        Err(_) => structures
+                            .iter()
+                            .map(|s| m.predict(std::slice::from_ref(s)).ok().and_then(|mut p| p.pop()))
+                            .collect(),
+                    };
+                    for (e, p) in chunk.iter().zip(preds) {
+                        for (k, (_, values)) in out.iter_mut().enumerate() {
+                            if let Some(x) = p.as_ref().and_then(|p| p.get(k)).filter(|x| x.mean.is_finite()) {
+                                values.insert(e.id, x.mean);
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            });
+            TaskResult::DatasetPredictions { model: name, result }
+        }
+        Task::ProjectModels { project } => {
+            let result = crate::engine::store::Store::open(&project)
+                .and_then(|s| s.models())
+                .map_err(|e| e.to_string())
+                .map(|models| {
+                    // A model whose file is gone or unreadable is left out (the Runs tab shows its run).
+                    models
+                        .into_iter()
+                        .filter_map(|m| {
+                            crate::ml::checkpoint::card_from_file(std::path::Path::new(&m.path))
+                                .ok()
+                                .map(|c| (m.path, c))
+                        })
+                        .collect()
+                });
+            TaskResult::ProjectModels { project, result }
         }
         Task::Load { path } => {
             let result = crate::io::read_structures(&path).map_err(|e| e.to_string());

@@ -20,6 +20,7 @@ use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::{NewCandidate, PropValue};
 use crate::ml::PropertyModel;
 use crate::ml::generative::CrystalVae;
+use crate::ml::joined::Joined;
 use crate::search::generate::{Campaign, CampaignSettings};
 use crate::search::polish::{PolishSettings, Polished, Polisher};
 
@@ -34,6 +35,11 @@ pub struct GenerateParams {
     pub model: String,
     /// Forward model for the reported properties.
     pub property_model: String,
+    /// More forward models (a user's `.safetensors` or TorchScript `.pt`, or shipped names) whose targets
+    /// are predicted for every crystal and stored under their names; targets may name them (e.g.
+    /// `refractive_index > 2.5`), and the run then keeps, of each crystal's oversampled codes, the one
+    /// these models put nearest the target.
+    pub property_models: Vec<String>,
     /// Crystals decoded together (one step of the run).
     pub batch: usize,
     /// Seed crystals (`around`, `interpolate`): dataset ids, labels, formulas or files.
@@ -58,6 +64,7 @@ impl Default for GenerateParams {
             n: 100,
             model: "crystal-vae".into(),
             property_model: "graph".into(),
+            property_models: Vec::new(),
             batch: 64,
             seeds: Vec::new(),
             settings: CampaignSettings::default(),
@@ -80,6 +87,27 @@ impl GenerateParams {
             return Err(bad("model", format!("expected crystal-vae or a .safetensors file, got {:?}", self.model)));
         }
         crate::ml::shipped::check(&self.property_model).map_err(|e| bad("property_model", e.to_string()))?;
+        let mut predicted: Vec<String> = Vec::new();
+        for (key, m) in std::iter::once(("property_model", &self.property_model))
+            .chain(self.property_models.iter().map(|m| ("property_models", m)))
+        {
+            crate::ml::shipped::check(m).map_err(|e| bad(key, e.to_string()))?;
+            predicted.extend(crate::ml::shipped::target_names(m).map_err(|e| bad(key, e.to_string()))?);
+        }
+        if let Some(t) =
+            self.settings.targets.iter().find(|t| !t.has_head() && !predicted.iter().any(|n| n == t.target.name()))
+        {
+            return Err(bad(
+                "settings",
+                format!(
+                    "target {}: the generator has no head for {} and no forward model of the run predicts it (they \
+                     predict {}); add the model that does to `property_models`",
+                    t.describe(),
+                    t.target.name(),
+                    predicted.join(", ")
+                ),
+            ));
+        }
         if !self.relax.is_empty() {
             crate::energy::spec::check_spec(&self.relax).map_err(|e| bad("relax", e.to_string()))?;
         }
@@ -107,7 +135,7 @@ pub struct GenerateJob {
     p: GenerateParams,
     seed: u64,
     state: State,
-    ready: Option<(Campaign, Box<dyn PropertyModel>)>,
+    ready: Option<(Campaign, Joined)>,
     polisher: Option<Polisher>,
 }
 
@@ -206,8 +234,20 @@ impl Job for GenerateJob {
             let seeds: Vec<_> = super::relax::inputs(&self.p.seeds)?.into_iter().map(|(_, s)| s).collect();
             let vae = CrystalVae::open(&self.p.model).map_err(|e| JobError::Config(format!("key `model`: {e}")))?;
             let campaign = Campaign::new(vae, self.p.settings.clone(), &seeds).map_err(JobError::Config)?;
-            let model = crate::ml::shipped::open(&self.p.property_model)
-                .map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?;
+            let mut models = vec![
+                crate::ml::shipped::open(&self.p.property_model)
+                    .map_err(|e| JobError::Config(format!("key `property_model`: {e}")))?,
+            ];
+            for m in &self.p.property_models {
+                models.push(
+                    crate::ml::shipped::open(m).map_err(|e| JobError::Config(format!("key `property_models`: {e}")))?,
+                );
+            }
+            let model = Joined::new(models).map_err(|e| JobError::Config(e.to_string()))?;
+            campaign.check_forward_model(&model).map_err(JobError::Config)?;
+            for note in &campaign.notes {
+                ctx.log("info", note.clone());
+            }
             if !campaign.targets.is_empty() {
                 ctx.log(
                     "info",
@@ -244,7 +284,7 @@ impl Job for GenerateJob {
                 ctx.set_progress("decoding", start as u64, n_total as u64, f);
             };
             campaign
-                .generate(start, count, n_total, self.seed, model.as_ref(), &mut progress, &|| {
+                .generate(start, count, n_total, self.seed, model, &mut progress, &|| {
                     cancel.load(std::sync::atomic::Ordering::Relaxed)
                 })
                 .map_err(JobError::Failed)?
@@ -253,6 +293,11 @@ impl Job for GenerateJob {
             return Err(JobError::Cancelled);
         }
         let targets: Vec<String> = campaign.targets.iter().map(|t| t.describe()).collect();
+        // Per built crystal, the models whose domain of applicability it lies outside (models that record one).
+        let built: Vec<crate::crystal::Structure> =
+            results.iter().filter_map(|r| r.as_ref().ok().map(|g| g.structure.clone())).collect();
+        let mut domains =
+            model.outside_domain_of(&built).map_err(|e| JobError::Failed(e.to_string()))?.map(Vec::into_iter);
         for (k, r) in results.into_iter().enumerate() {
             let g = match r {
                 Ok(g) => g,
@@ -279,6 +324,12 @@ impl Job for GenerateJob {
                 props.push(("distance_to_target".into(), d.into()));
             }
             let mut extra = serde_json::Map::new();
+            if let Some(outside) = domains.as_mut().and_then(Iterator::next) {
+                props.push(("out_of_domain".into(), flag(!outside.is_empty())));
+                if !outside.is_empty() {
+                    extra.insert("out_of_domain_of".into(), json!(outside));
+                }
+            }
             extra.insert("latent".into(), json!(g.latent));
             extra.insert("model".into(), json!(self.p.property_model));
             extra.insert("mode".into(), json!(self.p.settings.mode));
@@ -307,7 +358,7 @@ impl Job for GenerateJob {
                 let rc = RelaxedContext {
                     campaign,
                     polisher,
-                    model: model.as_ref(),
+                    model,
                     source: format!("crystal-vae ({}) + {}", self.p.model, self.p.relax.trim()),
                 };
                 emit_relaxed(ctx, &mut self.state, &rc, seq, start + k, r);

@@ -825,12 +825,23 @@ impl CrystalVae {
                         let sigma = head_error * norm.prop_std[head];
                         // × 2·head_error²: far outside, −ln P ≈ ½(d/σ)², so this is d² in standard
                         // deviations, the pull the prior weight was tuned against.
-                        window_log_probability_tensor(
-                            &((Tensor::from(lo as f32) - &x) / sigma),
-                            &((Tensor::from(hi as f32) - &x) / sigma),
-                        )
-                        .sum(Kind::Float)
-                            * (-2.0 * head_error * head_error)
+                        // A one-sided window's open end sits 40 standard deviations beyond the other end
+                        // (or beyond the code, whichever is further; a constant): P changes by less than
+                        // 10⁻³⁴⁸ and every value and gradient stays finite in f32. Infinite or huge bounds
+                        // made every code NaN for targets such as `band_gap > 2` (log Φ's gradient at
+                        // −10⁷ is 0 · ∞ in single precision).
+                        const FAR: f64 = 40.0;
+                        let a = (Tensor::from(lo.max(-1e6) as f32) - &x) / sigma;
+                        let b = (Tensor::from(hi.min(1e6) as f32) - &x) / sigma;
+                        let (a, b) = match (lo.is_finite(), hi.is_finite()) {
+                            (true, false) => {
+                                let b = a.detach().clamp_min(0.0) + FAR;
+                                (a, b)
+                            }
+                            (false, true) => (b.detach().clamp_max(0.0) - FAR, b),
+                            _ => (a, b),
+                        };
+                        window_log_probability_tensor(&a, &b).sum(Kind::Float) * (-2.0 * head_error * head_error)
                     }
                     Goal::Minimise { head } => (p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),
                     Goal::Maximise { head } => (-p.select(1, head as i64) / norm.prop_std[head]).sum(Kind::Float),

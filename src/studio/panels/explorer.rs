@@ -78,6 +78,7 @@ fn short_label(c: Column) -> &'static str {
         Column::EAboveHull => "E hull",
         Column::Density => "ρ",
         Column::VolumePerAtom => "V/atom",
+        Column::Predicted(t) => t.name(),
     }
 }
 
@@ -117,10 +118,11 @@ impl StudioApp {
         });
         ui.collapsing(format!("Filters ({})", self.state.ranges.len() + self.plot_box.is_some() as usize), |ui| {
             let mut remove = None;
+            let columns = self.numeric_columns();
             for (i, r) in self.state.ranges.iter_mut().enumerate() {
                 ui.horizontal(|ui| {
                     crate::studio::labelled_combo(ui, "Range", ("range_col", i), r.column.label(), |ui| {
-                        for c in Column::NUMERIC {
+                        for &c in &columns {
                             ui.selectable_value(&mut r.column, c, c.label());
                         }
                     });
@@ -152,12 +154,16 @@ impl StudioApp {
         let mut sort = self.state.sort;
         let ds = self.dataset;
         let rows = &self.filtered;
+        let predicted = &self.dataset_predicted;
+        // The dataset's columns, then each "Also predict" model's predicted property.
+        let table_columns: Vec<Column> =
+            TABLE_COLUMNS.into_iter().chain(predicted.values.keys().map(|t| Column::Predicted(*t))).collect();
         let mut table = TableBuilder::new(ui)
             .striped(true)
             .resizable(true)
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center));
-        for c in TABLE_COLUMNS {
+        for &c in &table_columns {
             table = table.column(match c {
                 Column::Formula => TableColumn::initial(110.0).at_least(60.0),
                 Column::Id => TableColumn::initial(52.0),
@@ -166,7 +172,7 @@ impl StudioApp {
         }
         table
             .header(20.0, |mut header| {
-                for c in TABLE_COLUMNS {
+                for &c in &table_columns {
                     header.col(|ui| {
                         let arrow = if sort.0 == c { if sort.1 { " v" } else { " ^" } } else { "" };
                         if ui
@@ -186,15 +192,17 @@ impl StudioApp {
                 body.rows(18.0, rows.len(), |mut row| {
                     let e = &ds.entries[rows[row.index()]];
                     row.set_selected(selected_id == Some(e.id));
-                    for c in TABLE_COLUMNS {
+                    for &c in &table_columns {
                         row.col(|ui| {
                             let t = match c {
                                 Column::Id => e.id.to_string(),
                                 Column::Formula => e.formula.clone(),
                                 Column::SpaceGroup | Column::Atoms => {
-                                    format!("{}", column_value(e, c).unwrap_or(0.0) as i64)
+                                    format!("{}", column_value(e, c, predicted).unwrap_or(0.0) as i64)
                                 }
-                                _ => column_value(e, c).map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
+                                _ => column_value(e, c, predicted)
+                                    .map(|v| format!("{v:.3}"))
+                                    .unwrap_or_else(|| "–".into()),
                             };
                             ui.add(egui::Label::new(t).selectable(false).truncate());
                         });

@@ -274,11 +274,12 @@ impl StudioApp {
     }
 
     /// A `generate` spec of `n` crystals in batches of `batch` with these settings (two Langevin steps
-    /// per noise level: the studio's quick decoding).
-    fn generate_spec(n: usize, batch: usize, seeds: Vec<String>, settings: CampaignSettings) -> RunSpec {
+    /// per noise level: the studio's quick decoding); the "Also predict" models predict every crystal too.
+    fn generate_spec(&self, n: usize, batch: usize, seeds: Vec<String>, settings: CampaignSettings) -> RunSpec {
         let mut settings = settings;
         settings.sampling.steps_per_level = 2;
-        RunSpec::Generate(GenerateParams { n, batch, seeds, settings, ..GenerateParams::default() })
+        let property_models = self.state.property_models.clone();
+        RunSpec::Generate(GenerateParams { n, batch, seeds, settings, property_models, ..GenerateParams::default() })
     }
 
     /// The `generate` run the target controls start.
@@ -291,7 +292,7 @@ impl StudioApp {
         };
         settings.sampling.guidance =
             if self.latent.guided { crate::ml::generative::sample::DEFAULT_GUIDANCE } else { 0.0 };
-        let mut spec = Self::generate_spec(self.latent.n.max(1), 16, Vec::new(), settings);
+        let mut spec = self.generate_spec(self.latent.n.max(1), 16, Vec::new(), settings);
         if let RunSpec::Generate(p) = &mut spec
             && self.latent.relax
         {
@@ -327,7 +328,7 @@ impl StudioApp {
         };
         let seeds = vec![format!("oqmd-icsd-{a}"), format!("oqmd-icsd-{b}")];
         let settings = CampaignSettings { mode: Mode::Interpolate, ..CampaignSettings::default() };
-        self.latent.path_run = self.submit_run(Self::generate_spec(12, 12, seeds, settings), 0, false);
+        self.latent.path_run = self.submit_run(self.generate_spec(12, 12, seeds, settings), 0, false);
         self.latent.playing = None;
     }
 
@@ -405,8 +406,9 @@ impl StudioApp {
             ui.add(egui::DragValue::new(&mut self.latent.best_of).range(1..=8).prefix("best of "))
                 .on_hover_text("Decode this many crystals for each one kept, and keep the one the generator itself (encoding it again) puts nearest the target; 1 is fastest");
             ui.checkbox(&mut self.latent.relax, "relax (CHGNet)").on_hover_text("Symmetrise and relax every valid crystal with CHGNet, place it on the CHGNet hull and predict its properties again; the relaxed crystal joins the gallery beside the generated one (a few seconds per crystal)");
+            let columns = self.numeric_columns();
             crate::studio::labelled_combo(ui, "map colour", "latent_colour", self.latent.color.label(), |ui| {
-                for c in Column::NUMERIC {
+                for c in columns {
                     ui.selectable_value(&mut self.latent.color, c, c.label());
                 }
             });
@@ -527,11 +529,13 @@ impl StudioApp {
             cc,
             map.points.len(),
             map.projection.method().label(),
+            self.dataset_predicted.version,
         ));
         let filtered = &self.filtered;
+        let p = &self.dataset_predicted;
         self.latent.map_scatter.update_coloured(key, || {
             super::plots::plotted_rows(filtered, ds.entries.len(), regioned)
-                .map(|i| (i, map.points[i], column_value(&ds.entries[i], cc).unwrap_or(0.0)))
+                .map(|i| (i, map.points[i], column_value(&ds.entries[i], cc, p).unwrap_or(0.0)))
                 .collect()
         });
         let scatter = &self.latent.map_scatter;
@@ -620,7 +624,7 @@ impl StudioApp {
                             e.formula,
                             e.id,
                             cc.label(),
-                            column_value(e, cc).unwrap_or(f64::NAN)
+                            column_value(e, cc, &self.dataset_predicted).unwrap_or(f64::NAN)
                         )
                     })
                     .unwrap_or_default(),
@@ -649,8 +653,14 @@ impl StudioApp {
                     let z = map.projection.lift([p.x, p.y]);
                     let settings =
                         CampaignSettings { mode: Mode::Decode, points: vec![z], ..CampaignSettings::default() };
-                    let spec =
-                        RunSpec::Generate(GenerateParams { n: 1, batch: 1, settings, ..GenerateParams::default() });
+                    let property_models = self.state.property_models.clone();
+                    let spec = RunSpec::Generate(GenerateParams {
+                        n: 1,
+                        batch: 1,
+                        settings,
+                        property_models,
+                        ..GenerateParams::default()
+                    });
                     self.start_run(spec, 0);
                 }
                 _ => {}
@@ -684,9 +694,7 @@ impl StudioApp {
             ds.entries
                 .iter()
                 .enumerate()
-                .filter_map(|(i, e)| {
-                    Some((i, [column_value(e, Column::FormationEnergy)?, column_value(e, Column::BandGap)?]))
-                })
+                .filter_map(|(i, e)| Some((i, [e.formation_energy_per_atom, e.band_gap?])))
                 .collect()
         });
         let backdrop = &self.latent.plane_scatter;

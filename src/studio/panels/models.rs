@@ -13,7 +13,8 @@ const MAX_PARITY: usize = 1500;
 
 impl StudioApp {
     pub fn models_ui(&mut self, ui: &mut egui::Ui) {
-        let cards = self.cards.clone();
+        // The shipped models, then those trained in the project.
+        let cards: Vec<_> = self.cards.iter().chain(&self.project_cards).cloned().collect();
         ui.horizontal_wrapped(|ui| {
             for t in Target::ALL {
                 let cur = self.state.models.get(&t).cloned().unwrap_or_else(|| "graph".into());
@@ -73,7 +74,10 @@ impl StudioApp {
                     }
                 },
             )
-            .on_hover_text("models of other properties, shown in the inspector");
+            .on_hover_text(
+                "models of other properties: shown in the inspector, and predicted for every dataset crystal as \
+                 columns of the explorer and axes of the property plot",
+            );
             for (i, m) in self.state.property_models.iter().enumerate() {
                 if ui.small_button(format!("{m} ×")).on_hover_text("stop predicting with this model").clicked() {
                     remove = Some(i);

@@ -9,7 +9,7 @@ use egui_plot::{Plot, PlotPoints, Points, Polygon};
 use super::raster::key_of;
 
 use crate::studio::app::{Item, StudioApp, column_value};
-use crate::studio::state::{Column, DockTab};
+use crate::studio::state::DockTab;
 
 /// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
 pub fn viridis(t: f64) -> egui::Color32 {
@@ -95,13 +95,21 @@ impl StudioApp {
         // Points shown: the explorer's rows without the plot's own box (so the box can be redrawn); the
         // points and colours are rebuilt only when those rows or the axes change.
         let boxed = self.plot_box.is_some();
-        let key = key_of((if boxed { "" } else { self.filter_key.as_str() }, xc, yc, cc, ds.len()));
+        let key = key_of((
+            if boxed { "" } else { self.filter_key.as_str() },
+            xc,
+            yc,
+            cc,
+            ds.len(),
+            self.dataset_predicted.version,
+        ));
         let filtered = &self.filtered;
+        let p = &self.dataset_predicted;
         self.plot_scatter.update_coloured(key, || {
             plotted_rows(filtered, ds.entries.len(), boxed)
                 .filter_map(|i| {
                     let e = &ds.entries[i];
-                    Some((i, [column_value(e, xc)?, column_value(e, yc)?], column_value(e, cc).unwrap_or(0.0)))
+                    Some((i, [column_value(e, xc, p)?, column_value(e, yc, p)?], column_value(e, cc, p).unwrap_or(0.0)))
                 })
                 .collect()
         });
@@ -109,10 +117,11 @@ impl StudioApp {
         let n_points = self.plot_scatter.rows.len();
         // Controls and caption above the plot; the plot fills the rest of the dock exactly (content
         // below a plot that fills the dock would make the dock grow every frame).
+        let columns = self.numeric_columns();
         ui.horizontal(|ui| {
             for (label, col) in [("x", &mut self.state.plot_x), ("y", &mut self.state.plot_y), ("colour", &mut self.state.plot_color)] {
                 crate::studio::labelled_combo(ui, label, ("plot_axis", label), col.label(), |ui| {
-                    for c in Column::NUMERIC {
+                    for &c in &columns {
                         ui.selectable_value(col, c, c.label());
                     }
                 });
@@ -124,7 +133,9 @@ impl StudioApp {
         });
         let scatter = &self.plot_scatter;
         let selected = match &self.selection {
-            Some(Item::Dataset(id)) => ds.get(*id).and_then(|e| Some([column_value(e, xc)?, column_value(e, yc)?])),
+            Some(Item::Dataset(id)) => {
+                ds.get(*id).and_then(|e| Some([column_value(e, xc, p)?, column_value(e, yc, p)?]))
+            }
             _ => None,
         };
         let shift = ui.input(|i| i.modifiers.shift);
@@ -170,9 +181,9 @@ impl StudioApp {
                 e.formula,
                 e.id,
                 xc.label(),
-                column_value(e, xc).unwrap_or(f64::NAN),
+                column_value(e, xc, &self.dataset_predicted).unwrap_or(f64::NAN),
                 yc.label(),
-                column_value(e, yc).unwrap_or(f64::NAN)
+                column_value(e, yc, &self.dataset_predicted).unwrap_or(f64::NAN)
             ));
         }
         // Box selection with Shift+drag, in plot coordinates.
