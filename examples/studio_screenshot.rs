@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use geode::studio::state::DockTab;
+use geode::studio::state::{Column, DockTab};
 use geode::studio::{Dialogs, Item, StudioApp, StudioOptions};
 
 fn main() {
@@ -41,6 +41,7 @@ fn main() {
         Some("relax") => Some(relax_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("overview") => Some(overview as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         Some("models") => Some(models_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
+        Some("predicted") => Some(predicted_view as fn(&mut Harness<'static, StudioApp>, &std::path::Path)),
         _ => None,
     };
     if let Some(view) = special {
@@ -293,5 +294,28 @@ fn evolve_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         h.state_mut().select(Item::Candidate(best));
     }
     h.state_mut().state.dock_tab = DockTab::Evolution;
+    h.run_steps(10);
+}
+
+/// The property plot with a user model's property on an axis: the shipped refractive-index model as
+/// "Also predict", its predictions for every dataset crystal against the band gap, coloured by density;
+/// the explorer sorted by the predicted index (highest first).
+fn predicted_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
+    h.state_mut().state.property_models = vec!["refractive-index".into()];
+    let t0 = Instant::now();
+    while h.state().dataset_predicted.values.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(300), "no dataset predictions");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n = *h.state().dataset_predicted.values.keys().next().expect("a predicted property");
+    {
+        let s = &mut h.state_mut().state;
+        s.dock_tab = DockTab::Plots;
+        s.plot_x = Column::Predicted(n);
+        s.plot_y = Column::BandGap;
+        s.plot_color = Column::Density;
+        s.sort = (Column::Predicted(n), true);
+    }
     h.run_steps(10);
 }

@@ -380,6 +380,7 @@ impl StudioApp {
         for m in gone {
             for t in p.requested.remove(&m).flatten().unwrap_or_default() {
                 p.values.remove(&t);
+                p.outside.remove(&t);
                 // Axes, colours, filters and the sort on the column fall back to the dataset's own.
                 let d = UiState::default();
                 let col = Column::Predicted(t);
@@ -753,8 +754,11 @@ impl StudioApp {
                         Ok(columns) => {
                             let p = &mut self.dataset_predicted;
                             p.version += 1;
-                            p.requested.insert(model, Some(columns.iter().map(|c| c.0).collect()));
-                            p.values.extend(columns);
+                            p.requested.insert(model, Some(columns.iter().map(|c| c.target).collect()));
+                            for c in columns {
+                                p.outside.insert(c.target, c.outside);
+                                p.values.insert(c.target, c.values);
+                            }
                         }
                         Err(e) => self.toast(format!("{model}: no predictions for the dataset ({e})"), true),
                     }
@@ -1121,10 +1125,20 @@ impl StudioApp {
 #[derive(Default)]
 pub struct DatasetPredicted {
     pub values: std::collections::BTreeMap<crate::ml::Target, HashMap<u32, f64>>,
+    /// Per property, the entry ids outside its model's domain of applicability (the explorer shows their
+    /// values in parentheses; the property plot leaves them out and says how many).
+    pub outside: std::collections::BTreeMap<crate::ml::Target, HashSet<u32>>,
     /// Bumped when predictions arrive, so cached plots and filters are rebuilt.
     pub version: u64,
     /// Models whose predictions were asked for, with their targets once they arrived.
     requested: HashMap<String, Option<Vec<crate::ml::Target>>>,
+}
+
+impl DatasetPredicted {
+    /// Whether `e`'s value in column `c` is a prediction outside its model's domain of applicability.
+    pub fn outside(&self, e: &crate::data::Entry, c: Column) -> bool {
+        matches!(c, Column::Predicted(t) if self.outside.get(&t).is_some_and(|o| o.contains(&e.id)))
+    }
 }
 
 /// A dataset crystal's value in a numeric column (`predicted` holds the [`Column::Predicted`] ones).

@@ -51,7 +51,7 @@ pub enum TaskResult {
     /// Per target of the model, its prediction (mean) for each dataset crystal by entry id.
     DatasetPredictions {
         model: String,
-        result: Result<Vec<(Target, HashMap<u32, f64>)>, String>,
+        result: Result<Vec<PredictedColumn>, String>,
     },
     ProjectModels {
         project: PathBuf,
@@ -65,6 +65,17 @@ pub enum TaskResult {
         path: PathBuf,
         result: Result<(), String>,
     },
+}
+
+/// One predicted property of every dataset crystal.
+#[derive(Debug, Clone)]
+pub struct PredictedColumn {
+    pub target: Target,
+    /// The ensemble mean by entry id.
+    pub values: HashMap<u32, f64>,
+    /// Entry ids outside the model's domain of applicability: an element it never saw in training, or far
+    /// from its training data in its own representation.
+    pub outside: std::collections::HashSet<u32>,
 }
 
 /// One test-split crystal in a parity plot.
@@ -160,11 +171,18 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
             TaskResult::Parity { model: name, result }
         }
         Task::DatasetPredictions { model: name } => {
-            let result = model(models, &name).and_then(|m| {
+            let result = model(models, &name).map(|m| {
                 let entries = &Dataset::embedded().entries;
                 let targets = m.targets();
-                let mut out: Vec<(Target, HashMap<u32, f64>)> =
-                    targets.iter().map(|t| (*t, HashMap::with_capacity(entries.len()))).collect();
+                let mut out: Vec<PredictedColumn> = targets
+                    .iter()
+                    .map(|t| PredictedColumn {
+                        target: *t,
+                        values: HashMap::with_capacity(entries.len()),
+                        outside: Default::default(),
+                    })
+                    .collect();
+                let known = m.training_elements();
                 // In chunks, so one crystal the model cannot read costs only its chunk's batch call.
                 for chunk in entries.chunks(512) {
                     let structures: Vec<Structure> = chunk.iter().map(|e| e.structure.clone()).collect();
@@ -175,15 +193,22 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                             .map(|s| m.predict(std::slice::from_ref(s)).ok().and_then(|mut p| p.pop()))
                             .collect(),
                     };
-                    for (e, p) in chunk.iter().zip(preds) {
-                        for (k, (_, values)) in out.iter_mut().enumerate() {
+                    let far = m.domain(&structures).ok().flatten();
+                    for (i, (e, p)) in chunk.iter().zip(preds).enumerate() {
+                        let unseen =
+                            known.as_ref().is_some_and(|k| e.structure.species().iter().any(|el| !k.contains(el)));
+                        let outside = unseen || far.as_ref().is_some_and(|d| d[i].1);
+                        for (k, col) in out.iter_mut().enumerate() {
                             if let Some(x) = p.as_ref().and_then(|p| p.get(k)).filter(|x| x.mean.is_finite()) {
-                                values.insert(e.id, x.mean);
+                                col.values.insert(e.id, x.mean);
+                                if outside {
+                                    col.outside.insert(e.id);
+                                }
                             }
                         }
                     }
                 }
-                Ok(out)
+                out
             });
             TaskResult::DatasetPredictions { model: name, result }
         }

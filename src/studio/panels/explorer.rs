@@ -180,7 +180,14 @@ impl StudioApp {
                                 egui::Button::new(egui::RichText::new(format!("{}{arrow}", short_label(c))).strong())
                                     .frame(false),
                             )
-                            .on_hover_text(format!("Sort by {}", c.label()))
+                            .on_hover_text(match c {
+                                Column::Predicted(_) => format!(
+                                    "Sort by {}. Values in parentheses lie outside the model's domain of \
+                                     applicability (an element it never saw, or far from its training data).",
+                                    c.label()
+                                ),
+                                _ => format!("Sort by {}", c.label()),
+                            })
                             .clicked()
                         {
                             sort = if sort.0 == c { (c, !sort.1) } else { (c, false) };
@@ -200,6 +207,10 @@ impl StudioApp {
                                 Column::SpaceGroup | Column::Atoms => {
                                     format!("{}", column_value(e, c, predicted).unwrap_or(0.0) as i64)
                                 }
+                                // A prediction outside its model's domain of applicability, in parentheses.
+                                _ if predicted.outside(e, c) => column_value(e, c, predicted)
+                                    .map(|v| format!("({v:.3})"))
+                                    .unwrap_or_else(|| "–".into()),
                                 _ => column_value(e, c, predicted)
                                     .map(|v| format!("{v:.3}"))
                                     .unwrap_or_else(|| "–".into()),

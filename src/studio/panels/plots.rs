@@ -9,7 +9,7 @@ use egui_plot::{Plot, PlotPoints, Points, Polygon};
 use super::raster::key_of;
 
 use crate::studio::app::{Item, StudioApp, column_value};
-use crate::studio::state::DockTab;
+use crate::studio::state::{Column, DockTab};
 
 /// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
 pub fn viridis(t: f64) -> egui::Color32 {
@@ -105,16 +105,28 @@ impl StudioApp {
         ));
         let filtered = &self.filtered;
         let p = &self.dataset_predicted;
+        // Predictions outside their model's domain of applicability are left out (and counted below).
+        let outside = |e: &crate::data::Entry| [xc, yc, cc].into_iter().any(|c| p.outside(e, c));
         self.plot_scatter.update_coloured(key, || {
             plotted_rows(filtered, ds.entries.len(), boxed)
                 .filter_map(|i| {
                     let e = &ds.entries[i];
+                    if outside(e) {
+                        return None;
+                    }
                     Some((i, [column_value(e, xc, p)?, column_value(e, yc, p)?], column_value(e, cc, p).unwrap_or(0.0)))
                 })
                 .collect()
         });
+        let n_outside = if [xc, yc, cc].iter().any(|c| matches!(c, Column::Predicted(_))) {
+            plotted_rows(filtered, ds.entries.len(), boxed).filter(|&i| outside(&ds.entries[i])).count()
+        } else {
+            0
+        };
         let (cmin, cmax) = self.plot_scatter.range;
         let n_points = self.plot_scatter.rows.len();
+        let left_out =
+            if n_outside > 0 { format!(" ({n_outside} outside the model's domain left out)") } else { String::new() };
         // Controls and caption above the plot; the plot fills the rest of the dock exactly (content
         // below a plot that fills the dock would make the dock grow every frame).
         let columns = self.numeric_columns();
@@ -128,7 +140,7 @@ impl StudioApp {
             }
             // Truncated to the dock's width: a wider row would lay the whole dock (and the plot) out wider
             // than the part on screen.
-            ui.add(egui::Label::new(egui::RichText::new(format!("{n_points} crystals, colour {cmin:.2} to {cmax:.2}")).weak()).truncate())
+            ui.add(egui::Label::new(egui::RichText::new(format!("{n_points} crystals{left_out}, colour {cmin:.2} to {cmax:.2}")).weak()).truncate())
                 .on_hover_text("The colour scale (viridis) spans the 2nd to 98th percentile of the colour property. On the plot: click a point to open it; Shift+drag selects a region, which filters the explorer.");
         });
         let scatter = &self.plot_scatter;
