@@ -184,6 +184,25 @@ fn fine_tuning_starts_from_the_shipped_body_changes_it_and_loads_back() {
     assert_eq!(a, b, "a saved fine-tuned model predicts bit-exactly the same");
 }
 
+/// `geode run KIND --config CONFIG --project PROJECT`, then the run's candidates (`extra` filters them more).
+fn run_and_list(
+    kind: &str,
+    config: &std::path::Path,
+    project: &std::path::Path,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
+    let (p, c) = (project.to_str().unwrap(), config.to_str().unwrap());
+    let (code, stdout, err) = geode(&["run", kind, "--config", c, "--project", p, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let run: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let id = run["id"].to_string();
+    let mut args = vec!["candidates", "list", "--project", p, "--run", &id, "--json"];
+    args.extend_from_slice(extra);
+    let (code, stdout, err) = geode(&args);
+    assert_eq!(code, 0, "{err}");
+    json_lines(&stdout)
+}
+
 #[test]
 fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
     let d = tmp("flow");
@@ -309,30 +328,7 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
          property_model = \"density.safetensors\"\n[relax]\npotential = \"lj:sigma=3.405,epsilon=0.0104,cutoff=8.5\"\n",
     )
     .unwrap();
-    let (code, stdout, err) = geode(&[
-        "run",
-        "evolve",
-        "--config",
-        config.to_str().unwrap(),
-        "--project",
-        project.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let run: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let (code, stdout, err) = geode(&[
-        "candidates",
-        "list",
-        "--project",
-        project.to_str().unwrap(),
-        "--run",
-        &run["id"].to_string(),
-        "--where",
-        "stage = 'individual'",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let rows = json_lines(&stdout);
+    let rows = run_and_list("evolve", &config, &project, &["--where", "stage = 'individual'"]);
     assert!(!rows.is_empty());
     for r in &rows {
         let v = r["properties"]["mass_density"].as_f64().or_else(|| r["properties"]["mass_density"]["value"].as_f64());
@@ -353,28 +349,7 @@ fn a_user_target_is_trained_evaluated_and_flows_into_screening_and_filters() {
             ),
         )
         .unwrap();
-        let (code, stdout, err) = geode(&[
-            "run",
-            "generate",
-            "--config",
-            config.to_str().unwrap(),
-            "--project",
-            project.to_str().unwrap(),
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let run: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-        let (code, stdout, err) = geode(&[
-            "candidates",
-            "list",
-            "--project",
-            project.to_str().unwrap(),
-            "--run",
-            &run["id"].to_string(),
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let values: Vec<f64> = json_lines(&stdout)
+        let values: Vec<f64> = run_and_list("generate", &config, &project, &[])
             .iter()
             .map(|r| {
                 assert!(r["properties"].get("out_of_domain").is_some(), "{r}");
