@@ -139,3 +139,41 @@ fn every_command_and_argument_has_a_description() {
     walk(&geode::cli::Cli::command(), "geode", &mut missing);
     assert!(missing.is_empty(), "{} undocumented:\n{}", missing.len(), missing.join("\n"));
 }
+
+#[test]
+fn supercells_report_the_space_group_of_their_cell() {
+    // `Structure::space_group` (what `geode info` prints) searches the primitive cell the pure translations
+    // leave; it must give the group moyo finds on the cell itself, for every kind of crystal.
+    let ds = geode::data::Dataset::embedded();
+    let mut checked = 0;
+    for e in ds.entries.iter().step_by(97).take(150) {
+        let want = e.structure.symmetry(0.1).unwrap().number;
+        let big = e.structure.repeat([2, 2, 2]).unwrap();
+        let repeat = if big.n_sites() > 64 { big } else { big.repeat([2, 1, 1]).unwrap() };
+        let (got, _) = repeat.space_group(0.1).unwrap();
+        assert_eq!(got, want, "{} ({}): {got} from the supercell, {want} from the cell", e.formula, e.id);
+        checked += 1;
+    }
+    assert_eq!(checked, 150);
+    // A 10,648-site rock-salt cell (a 2-site cell made 22×22×11) through `geode info`.
+    let dir = std::env::temp_dir().join(format!("geode-cli-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let na = geode::crystal::Element::from_symbol("Na").unwrap();
+    let cl = geode::crystal::Element::from_symbol("Cl").unwrap();
+    let l = geode::crystal::Lattice::from_row_vectors([[0.0, 2.82, 2.82], [2.82, 0.0, 2.82], [2.82, 2.82, 0.0]]);
+    let cell = geode::crystal::Structure::from_frac(
+        l.unwrap(),
+        vec![na, cl],
+        vec![nalgebra::Vector3::zeros(), nalgebra::Vector3::new(0.5, 0.5, 0.5)],
+    )
+    .unwrap();
+    let path = dir.join("big.vasp");
+    std::fs::write(&path, geode::io::poscar::write(&cell.repeat([22, 22, 11]).unwrap())).unwrap();
+    let (code, stdout, err) = geode(&["info", "--json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((v["natoms"].as_u64(), v["space_group_number"].as_u64()), (Some(10648), Some(225)), "{v}");
+    // The Na–Cl distance, a/2 of the 5.64 Å conventional cell.
+    assert!((v["min_distance"].as_f64().unwrap() - 2.82).abs() < 1e-6, "{v}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -12,7 +12,8 @@ use crate::io::{self, Format, IoError};
 pub fn describe(s: &Structure, symprec: f64) -> Value {
     let p = s.lattice.params();
     let validity = s.structural_validity();
-    let sym = s.symmetry(symprec);
+    // On the primitive cell of the translations: a 10,000-site supercell answers as its few-site cell.
+    let sym = s.space_group(symprec);
     let nn = s.nearest_neighbor_distances();
     let nn_min = nn.iter().copied().fold(f64::INFINITY, f64::min);
     json!({
@@ -21,8 +22,8 @@ pub fn describe(s: &Structure, symprec: f64) -> Value {
         "natoms": s.n_sites(),
         "volume": s.volume(),
         "density": s.density(),
-        "space_group_number": sym.as_ref().ok().map(|x| x.number),
-        "space_group_symbol": sym.as_ref().ok().map(|x| x.symbol()),
+        "space_group_number": sym.as_ref().ok().map(|x| x.0),
+        "space_group_symbol": sym.as_ref().ok().map(|x| x.1.clone()),
         "symprec": symprec,
         "lattice": {"a": p.a, "b": p.b, "c": p.c, "alpha": p.alpha_deg, "beta": p.beta_deg, "gamma": p.gamma_deg},
         "valid": validity.valid,

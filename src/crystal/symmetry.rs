@@ -321,6 +321,68 @@ impl Structure {
         })
     }
 
+    /// Space-group number and Hermann–Mauguin symbol at tolerance `symprec_ang` (Å), found on the cell's
+    /// primitive cell by pure translations (a supercell of k copies is searched as one copy), so large
+    /// supercells answer in time linear in their sites. [`Structure::symmetry`] on the cell itself
+    /// gives the same group (and the operations and Wyckoff positions of the cell's own sites).
+    pub fn space_group(&self, symprec_ang: f64) -> Result<(u8, String), CrystalError> {
+        let s = match self.translation_primitive(symprec_ang) {
+            Some(p) => p,
+            None => self.clone(),
+        };
+        let d = dataset(&s, symprec_ang)?;
+        Ok((d.number as u8, d.hm_symbol.replace(' ', "")))
+    }
+
+    /// The cell reduced by its pure translations at `symprec_ang` (Å): one site per translation orbit,
+    /// on the primitive lattice; `None` when the cell is primitive already (or has ≤ 64 sites, where
+    /// the reduction saves nothing).
+    fn translation_primitive(&self, symprec_ang: f64) -> Option<Structure> {
+        if self.n_sites() <= 64 || symprec_ang.is_nan() || symprec_ang <= 0.0 {
+            return None;
+        }
+        let basis = primitive_minkowski_basis(self, symprec_ang)?;
+        let ratio = self.volume() / basis.determinant().abs();
+        if ratio.is_nan() || ratio <= 1.5 {
+            return None;
+        }
+        let mut lattice = Lattice::from_cart_from_frac(basis).ok()?;
+        if !lattice.is_right_handed() {
+            lattice = Lattice::from_cart_from_frac(-basis).ok()?;
+        }
+        let frac: Vec<Vector3<f64>> = self
+            .cart_coords()
+            .iter()
+            .map(|c| {
+                let f = lattice.to_frac(c);
+                f - f.map(f64::floor)
+            })
+            .collect();
+        let grid = SiteGrid::new(lattice.cart_from_frac(), &frac, symprec_ang);
+        let species = self.species();
+        let close = |d: Vector3<f64>| (lattice.cart_from_frac() * (d - d.map(f64::round))).norm() < symprec_ang;
+        let mut taken = vec![false; frac.len()];
+        let (mut kept_species, mut kept_frac) = (Vec::new(), Vec::new());
+        for i in 0..frac.len() {
+            if taken[i] {
+                continue;
+            }
+            kept_species.push(species[i]);
+            kept_frac.push(frac[i]);
+            grid.any_near(&frac[i], |j| {
+                if species[j] == species[i] && close(frac[i] - frac[j]) {
+                    taken[j] = true;
+                }
+                false
+            });
+        }
+        // Every orbit must have as many sites as there are translations, else the reduction is not clean.
+        if (kept_frac.len() as f64 * ratio - frac.len() as f64).abs() > 0.5 {
+            return None;
+        }
+        Structure::from_frac(lattice, kept_species, kept_frac).ok()
+    }
+
     /// International space-group number (1–230) at tolerance `symprec_ang` (Å).
     pub fn space_group_number(&self, symprec_ang: f64) -> Result<u8, CrystalError> {
         Ok(self.symmetry(symprec_ang)?.number)
@@ -382,6 +444,9 @@ mod tests {
         assert!((basis.determinant().abs() - p.volume()).abs() < 1e-6, "the primitive cell of the supercell");
         let info = big.symmetry(0.1).unwrap();
         assert_eq!((info.number, info.symprec_used_ang), (225, 0.1));
+        // The same group from the 2-site primitive cell the translations leave.
+        assert_eq!(big.translation_primitive(0.1).map(|p| p.n_sites()), Some(2));
+        assert_eq!(big.space_group(0.1).unwrap(), (225, "Fm-3m".to_string()));
         // One site moved 0.3 Å breaks every translation but the supercell's own.
         let mut broken = big.clone();
         broken.frac_coords_mut()[7].x += 0.3 / (4.0 * 5.64);
