@@ -52,12 +52,9 @@ fn main() {
     h.state_mut().state.dock_tab = DockTab::Screening;
     h.run_steps(2);
     h.get_by_label("Launch screening").click();
-    let t0 = Instant::now();
-    while !h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished") {
-        assert!(t0.elapsed() < Duration::from_secs(600), "the screen run did not finish");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(&mut h, 600, "the screen run did not finish", |h| {
+        h.state().runs.iter().any(|r| r.kind == "screen" && r.status == "finished")
+    });
     h.run_steps(5);
     // Open the best candidate of the Pareto front in the viewer.
     if let Some(p) = h.state().screening.points.iter().find(|p| p.4 == 0.0).cloned() {
@@ -127,12 +124,9 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
     h.state_mut().latent.n = 24;
     h.run_steps(2);
     h.get_by_label("Generate").click_accesskit();
-    let t0 = Instant::now();
-    while !h.state().runs.iter().any(|r| r.kind == "generate" && r.status == "finished") {
-        assert!(t0.elapsed() < Duration::from_secs(600), "the generate run did not finish");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(h, 600, "the generate run did not finish", |h| {
+        h.state().runs.iter().any(|r| r.kind == "generate" && r.status == "finished")
+    });
     h.state_mut().state.explorer_tab = geode::studio::state::ExplorerTab::Candidates;
     reload_candidates(h);
     if let Some(id) = h.state().candidates.iter().find(|c| c.stage == "generated").map(|c| c.id) {
@@ -146,12 +140,9 @@ fn latent_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         h.state_mut().latent.path_start = Some(a);
         h.state_mut().select(Item::Dataset(b));
         h.state_mut().latent_path_to_selected();
-        let t0 = Instant::now();
-        while h.state().runs.iter().filter(|r| r.kind == "generate" && r.status == "finished").count() < 2 {
-            assert!(t0.elapsed() < Duration::from_secs(600), "the path run did not finish");
-            h.step();
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(h, 600, "the path run did not finish", |h| {
+            h.state().runs.iter().filter(|r| r.kind == "generate" && r.status == "finished").count() >= 2
+        });
         h.state_mut().candidates_dirty = true;
     }
     h.run_steps(10);
@@ -248,12 +239,9 @@ fn relax_view(h: &mut Harness<'static, StudioApp>, dir: &std::path::Path) {
         }),
         1,
     );
-    let t0 = Instant::now();
-    while !h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished") {
-        assert!(t0.elapsed() < Duration::from_secs(600), "the relax run did not finish");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(h, 600, "the relax run did not finish", |h| {
+        h.state().runs.iter().any(|r| r.kind == "relax" && r.status == "finished")
+    });
     h.run_steps(5);
     h.get_by_label("Play").click();
     let t0 = Instant::now();
@@ -282,12 +270,9 @@ fn evolve_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
     }
     h.run_steps(2);
     h.get_by_label("Start search").click_accesskit();
-    let t0 = Instant::now();
-    while !h.state().runs.iter().any(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed")) {
-        assert!(t0.elapsed() < Duration::from_secs(900), "the evolve run did not finish");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(h, 900, "the evolve run did not finish", |h| {
+        h.state().runs.iter().any(|r| r.kind == "evolve" && (r.status == "finished" || r.status == "failed"))
+    });
     h.state_mut().state.dock_tab = DockTab::Evolution;
     h.run_steps(5);
     if let Some((best, _)) = h.state().evolution.family.first().cloned() {
@@ -302,12 +287,7 @@ fn evolve_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
 /// the explorer sorted by the predicted index (highest first).
 fn predicted_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
     h.state_mut().state.property_models = vec!["refractive-index".into()];
-    let t0 = Instant::now();
-    while h.state().dataset_predicted.values.is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(300), "no dataset predictions");
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(h, 300, "no dataset predictions", |h| !h.state().dataset_predicted.values.is_empty());
     let n = *h.state().dataset_predicted.values.keys().next().expect("a predicted property");
     {
         let s = &mut h.state_mut().state;
@@ -318,4 +298,19 @@ fn predicted_view(h: &mut Harness<'static, StudioApp>, _dir: &std::path::Path) {
         s.sort = (Column::Predicted(n), true);
     }
     h.run_steps(10);
+}
+
+/// Step the studio until `done` holds, failing with `what` after `secs` seconds.
+fn wait_until(
+    h: &mut Harness<'static, StudioApp>,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Harness<'static, StudioApp>) -> bool,
+) {
+    let t0 = Instant::now();
+    while !done(h) {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "{what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

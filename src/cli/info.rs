@@ -11,11 +11,11 @@ use crate::io::{self, Format, IoError};
 /// Facts about one structure, as printed by `geode info --json`.
 pub fn describe(s: &Structure, symprec: f64) -> Value {
     let p = s.lattice.params();
-    let validity = s.structural_validity();
     // On the primitive cell of the translations: a 10,000-site supercell answers as its few-site cell.
     let sym = s.space_group(symprec);
-    let nn = s.nearest_neighbor_distances();
-    let nn_min = nn.iter().copied().fold(f64::INFINITY, f64::min);
+    // The shortest distance of any site is the minimum periodic distance validity needs: measured once.
+    let nn_min = s.nearest_neighbor_distances().into_iter().fold(f64::INFINITY, f64::min);
+    let validity = crate::crystal::validity::StructuralValidity::from_measures(nn_min, s.volume());
     json!({
         "formula": s.reduced_formula(),
         "full_formula": s.composition().formula(),

@@ -19,16 +19,22 @@ pub struct StructuralValidity {
     pub volume_ang3: f64,
 }
 
-impl Structure {
-    /// Structural validity: min periodic distance ≥ 0.5 Å and volume ≥ 0.1 Å³.
-    pub fn structural_validity(&self) -> StructuralValidity {
-        let volume_ang3 = self.volume();
-        let min_distance_ang = self.min_distance();
+impl StructuralValidity {
+    /// The verdict for a measured shortest periodic distance (Å) and cell volume (Å³), for callers that
+    /// have the distance already (e.g. from [`Structure::nearest_neighbor_distances`]).
+    pub fn from_measures(min_distance_ang: f64, volume_ang3: f64) -> StructuralValidity {
         StructuralValidity {
             valid: volume_ang3 >= MIN_VOLUME_ANG3 && min_distance_ang >= MIN_DISTANCE_ANG,
             min_distance_ang,
             volume_ang3,
         }
+    }
+}
+
+impl Structure {
+    /// Structural validity: min periodic distance ≥ 0.5 Å and volume ≥ 0.1 Å³.
+    pub fn structural_validity(&self) -> StructuralValidity {
+        StructuralValidity::from_measures(self.min_distance(), self.volume())
     }
 
     pub fn is_structurally_valid(&self) -> bool {

@@ -334,6 +334,14 @@ pub fn window_log_probability(mean: f64, sigma: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// The standard deviation of the Gaussian whose 90 % interval is the prediction's (its conformal interval),
+/// the ensemble σ where the interval is empty or missing, and never below `floor`.
+fn predictive_sigma(p: &Prediction, floor: f64) -> f64 {
+    let width = (p.hi90 - p.lo90) / (2.0 * Z90);
+    let sigma = if width.is_finite() && width > 0.0 { width } else { p.std };
+    sigma.max(floor)
+}
+
 /// A formula guide from a composition model (see [`FormulaGuide`]): for each formula, the sum over the
 /// targets of −ln P(the property lands in the window) under the model's calibrated predictive
 /// distribution (a Gaussian whose 90 % interval is the model's conformal one), in nats like the
@@ -363,9 +371,7 @@ pub fn composition_guide<'a>(
                             Some(Extreme::Min) => v,
                             Some(Extreme::Max) => -v,
                             None => {
-                                let width = (p[k].hi90 - p[k].lo90) / (2.0 * Z90);
-                                let sigma = if width.is_finite() && width > 0.0 { width } else { p[k].std };
-                                let sigma = sigma.max(1e-3 * scale(t.target));
+                                let sigma = predictive_sigma(&p[k], 1e-3 * scale(t.target));
                                 -window_log_probability(p[k].mean, sigma, t.lo, t.hi)
                             }
                         }
@@ -724,21 +730,12 @@ impl Campaign {
         if headless.is_empty() {
             return Ok(vec![0.0; decoded.len()]);
         }
+        self.check_forward_model(model)?;
         let names = model.targets();
         let columns: Vec<usize> = headless
             .iter()
-            .map(|t| {
-                names.iter().position(|n| *n == t.target).ok_or_else(|| {
-                    format!(
-                        "target {}: the forward model {} does not predict {} (add the model that does to \
-                         property_models)",
-                        t.describe(),
-                        model.name(),
-                        t.target.name()
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
+            .map(|t| names.iter().position(|n| *n == t.target).expect("checked by check_forward_model"))
+            .collect();
         let (built, structures): (Vec<usize>, Vec<Structure>) =
             decoded.iter().enumerate().filter_map(|(i, d)| d.structure.as_ref().ok().map(|s| (i, s.clone()))).unzip();
         let mut out = vec![f64::INFINITY; decoded.len()];
@@ -767,11 +764,7 @@ impl Campaign {
                     match t.extreme {
                         Some(Extreme::Min) => p.mean / sd,
                         Some(Extreme::Max) => -p.mean / sd,
-                        None => {
-                            let width = (p.hi90 - p.lo90) / (2.0 * Z90);
-                            let sigma = if width.is_finite() && width > 0.0 { width } else { p.std };
-                            -window_log_probability(p.mean, sigma.max(1e-3 * sd), t.lo, t.hi)
-                        }
+                        None => -window_log_probability(p.mean, predictive_sigma(&p, 1e-3 * sd), t.lo, t.hi),
                     }
                 })
                 .sum();

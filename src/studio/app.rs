@@ -169,6 +169,9 @@ pub struct StudioApp {
     pub plot_box: Option<[f64; 4]>,
     /// The property plot's points, kept between frames.
     pub plot_scatter: super::panels::raster::ScatterCache,
+    /// Crystals the property plot leaves out because a predicted axis or colour lies outside its model's
+    /// domain (counted when the points are rebuilt).
+    pub plot_left_out: usize,
     /// Where the property plot was drawn last (plot ↔ screen coordinates).
     pub plot_transform: Option<egui_plot::PlotTransform>,
     /// Height of the bottom dock as last drawn (points); a tab whose content overflows it makes the
@@ -257,6 +260,7 @@ impl StudioApp {
             inspected: None,
             plot_box: None,
             plot_scatter: Default::default(),
+            plot_left_out: 0,
             plot_transform: None,
             dock_height: 0.0,
             background: egui::Color32::from_gray(27),

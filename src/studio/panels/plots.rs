@@ -9,7 +9,7 @@ use egui_plot::{Plot, PlotPoints, Points, Polygon};
 use super::raster::key_of;
 
 use crate::studio::app::{Item, StudioApp, column_value};
-use crate::studio::state::{Column, DockTab};
+use crate::studio::state::DockTab;
 
 /// Viridis at t ∈ [0, 1] (five-stop piecewise-linear approximation).
 pub fn viridis(t: f64) -> egui::Color32 {
@@ -106,23 +106,21 @@ impl StudioApp {
         let filtered = &self.filtered;
         let p = &self.dataset_predicted;
         // Predictions outside their model's domain of applicability are left out (and counted below).
-        let outside = |e: &crate::data::Entry| [xc, yc, cc].into_iter().any(|c| p.outside(e, c));
+        let left_out = &mut self.plot_left_out;
         self.plot_scatter.update_coloured(key, || {
+            *left_out = 0;
             plotted_rows(filtered, ds.entries.len(), boxed)
                 .filter_map(|i| {
                     let e = &ds.entries[i];
-                    if outside(e) {
+                    if [xc, yc, cc].into_iter().any(|c| p.outside(e, c)) {
+                        *left_out += 1;
                         return None;
                     }
                     Some((i, [column_value(e, xc, p)?, column_value(e, yc, p)?], column_value(e, cc, p).unwrap_or(0.0)))
                 })
                 .collect()
         });
-        let n_outside = if [xc, yc, cc].iter().any(|c| matches!(c, Column::Predicted(_))) {
-            plotted_rows(filtered, ds.entries.len(), boxed).filter(|&i| outside(&ds.entries[i])).count()
-        } else {
-            0
-        };
+        let n_outside = self.plot_left_out;
         let (cmin, cmax) = self.plot_scatter.range;
         let n_points = self.plot_scatter.rows.len();
         let left_out =
