@@ -3,6 +3,7 @@
 use nalgebra::{Matrix3, Vector3};
 use serde::Serialize;
 
+use super::neighbors::MinImage;
 use super::{CrystalError, Element, Lattice, Structure};
 
 /// Default distance tolerance (Å) for symmetry search, as used for Materials Project data.
@@ -54,17 +55,72 @@ fn from_moyo(cell: &moyo::base::Cell) -> Result<Structure, CrystalError> {
     Structure::from_frac(lattice, species, frac)
 }
 
+/// Factor by which both tolerances shrink when moyo's group does not hold within the requested one.
+const TIGHTEN: f64 = 0.8;
+/// At most this many tightenings (0.1 Å → 10⁻⁴ Å); far below any displacement that breaks a group.
+const MAX_TIGHTENINGS: usize = 32;
+
+/// moyo's dataset of `s` whose every operation maps each site within `symprec_ang` (Å, minimum image)
+/// of a site of its element.
+///
+/// moyo checks positions on an idealised (symmetrised) lattice, and its angle tolerance lets a lattice a
+/// few degrees off a higher-symmetry one count as that one; on a distorted cell the operations it then
+/// reports can move sites by more than the tolerance (a 2-atom TeAu cell: P3m1 with sites 0.16 Å from
+/// their images at 0.1 Å, where spglib says Cm). As spglib does when its search is inconsistent, both
+/// tolerances are then shrunk and the search repeated, until the group's operations hold on the cell as
+/// it is. `symprec` of the returned dataset is the tolerance that gave it.
 fn dataset(s: &Structure, symprec_ang: f64) -> Result<moyo::MoyoDataset, CrystalError> {
     if symprec_ang.is_nan() || symprec_ang <= 0.0 {
         return Err(CrystalError::Symmetry(format!("symprec {symprec_ang} Å must be positive")));
     }
     let cell = to_moyo(s);
-    let (symprec_ang, angle_rad) = safe_tolerances(s, symprec_ang, DEFAULT_ANGLE_TOL_DEG.to_radians());
-    let angle = moyo::base::AngleTolerance::Radian(angle_rad);
-    // moyo panics on a few pathological inputs; a panic there must not take the caller down.
-    std::panic::catch_unwind(|| moyo::MoyoDataset::new(&cell, symprec_ang, angle, moyo::data::Setting::Spglib, true))
-        .map_err(|_| CrystalError::Symmetry("symmetry search panicked".into()))?
-        .map_err(|e| CrystalError::Symmetry(format!("{e:?}")))
+    let (mut sp, mut angle_rad) = (symprec_ang, DEFAULT_ANGLE_TOL_DEG.to_radians());
+    for _ in 0..MAX_TIGHTENINGS {
+        (sp, angle_rad) = safe_tolerances(s, sp, angle_rad);
+        let angle = moyo::base::AngleTolerance::Radian(angle_rad);
+        // moyo panics on a few pathological inputs; a panic there must not take the caller down.
+        let d =
+            std::panic::catch_unwind(|| moyo::MoyoDataset::new(&cell, sp, angle, moyo::data::Setting::Spglib, true))
+                .map_err(|_| CrystalError::Symmetry("symmetry search panicked".into()))?
+                .map_err(|e| CrystalError::Symmetry(format!("{e:?}")))?;
+        if operations_hold(s, d.operations.iter().map(|op| (&op.rotation, &op.translation)), symprec_ang) {
+            return Ok(d);
+        }
+        // moyo's own tolerance may already be below ours after its internal retries.
+        sp = sp.min(d.symprec) * TIGHTEN;
+        angle_rad *= TIGHTEN;
+    }
+    Err(CrystalError::Symmetry(format!(
+        "no space group whose operations hold within {symprec_ang} Å (tolerance shrunk {MAX_TIGHTENINGS} times)"
+    )))
+}
+
+/// Whether every operation maps every site of `s` to within `tol` Å (minimum image) of a site of the same
+/// element. Sites near an image come from a grid, so a check costs O(operations × sites).
+fn operations_hold<'a>(
+    s: &Structure,
+    ops: impl Iterator<Item = (&'a Matrix3<i32>, &'a Vector3<f64>)>,
+    tol: f64,
+) -> bool {
+    let frac: Vec<Vector3<f64>> = s.frac_coords().iter().map(|f| f - f.map(f64::floor)).collect();
+    let basis = s.lattice.cart_from_frac();
+    let grid = SiteGrid::new(basis, &frac, tol);
+    let min_image = MinImage::new(&s.lattice);
+    let species = s.species();
+    let near = |p: &Vector3<f64>, j: usize| {
+        let d = p - frac[j];
+        // The wrapped difference is exact unless the cell is skewed; only then is the image search run.
+        let direct = (basis * (d - d.map(f64::round))).norm();
+        direct <= tol || min_image.distance(&(basis * d), false) <= tol
+    };
+    let mut ops = ops;
+    ops.all(|(r, t)| {
+        let r = r.map(|x| x as f64);
+        (0..frac.len()).all(|i| {
+            let p = r * frac[i] + t;
+            grid.any_near(&p, |j| species[j] == species[i] && near(&p, j))
+        })
+    })
 }
 
 /// Largest finite subgroup order of GL(3, Z) (the holohedry m-3m).
@@ -402,6 +458,27 @@ impl Structure {
         let mut s = from_moyo(&d.std_cell)?;
         s.properties = self.properties.clone();
         Ok(s)
+    }
+
+    /// Largest distance (Å) from the image of a site under one of `ops` to the nearest site of its element
+    /// (minimum image): 0 for exact symmetry, at most the tolerance for the operations [`Self::symmetry`]
+    /// and [`Self::symmetry_operations`] report. Exhaustive, O(operations × sites²): for checks and tests.
+    pub fn symmetry_miss_ang(&self, ops: &[SymmetryOperation]) -> f64 {
+        let min_image = MinImage::new(&self.lattice);
+        let (frac, species) = (self.frac_coords(), self.species());
+        let mut worst: f64 = 0.0;
+        for (r, t) in ops {
+            let r = r.map(|x| x as f64);
+            for i in 0..frac.len() {
+                let p = r * frac[i] + t;
+                let nearest = (0..frac.len())
+                    .filter(|&j| species[j] == species[i])
+                    .map(|j| min_image.distance(&self.lattice.to_cart(&(p - frac[j])), false))
+                    .fold(f64::INFINITY, f64::min);
+                worst = worst.max(nearest);
+            }
+        }
+        worst
     }
 
     /// Symmetry operations (rotation in fractional coordinates, translation) of the input cell.
