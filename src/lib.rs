@@ -20,3 +20,14 @@ pub mod ml;
 pub mod search;
 #[cfg(feature = "studio")]
 pub mod studio;
+
+/// The message a caught panic carried (`panic!("…")` gives a `&str` or a `String`), for the boundaries
+/// that turn a panic into an error: the CLI's panic hook, the engine's runner, the studio's worker and the
+/// libtorch calls.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown failure".into())
+}

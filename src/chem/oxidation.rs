@@ -490,6 +490,17 @@ pub struct NeutralStoichiometry {
     pub amounts: Vec<u32>,
 }
 
+/// Most (oxidation-state combination, amount vector) pairs [`neutral_stoichiometries`] is asked to try:
+/// 10⁸, a few seconds. SMACT enumerates them all, and the count grows as (states × threshold)^elements,
+/// so a larger question is refused up front rather than left running for hours.
+pub const MAX_STOICHIOMETRY_ENUMERATION: f64 = 1e8;
+
+/// How many (oxidation-state combination, amount vector) pairs [`neutral_stoichiometries`] tries for
+/// `elements` with amounts up to `threshold`: Π |states| × thresholdᵏ (as f64: it may exceed u64).
+pub fn stoichiometry_enumeration_size(elements: &[Element], threshold: u32, set: OxidationSet) -> f64 {
+    elements.iter().map(|e| oxidation_states(*e, set).len() as f64 * threshold as f64).product()
+}
+
 /// SMACT's `smact_filter`: for every combination of oxidation states (table `set`) passing the Pauling
 /// test, every coprime amount vector in 1..=threshold with Σ qᵢ nᵢ = 0, in SMACT's order. `Err` names an
 /// element without oxidation states.

@@ -156,7 +156,9 @@ impl SubstitutionTable {
         let mut out = Vec::new();
         let mut chosen: Vec<usize> = Vec::with_capacity(fixed.len());
         let mut probs: Vec<f64> = Vec::with_capacity(fixed.len());
-        self.branch(&scores, &best, threshold, &mut chosen, &mut probs, &mut |chosen: &[usize], p: f64| {
+        let mut budget = MAX_SUBSTITUTION_NODES;
+        let mut search = Search { scores: &scores, best: &best, threshold, budget: &mut budget };
+        let complete = self.branch(&mut search, &mut chosen, &mut probs, &mut |chosen: &[usize], p: f64| {
             let q: f64 = chosen.iter().zip(&composition).map(|(&s, (_, n))| charge[s] * n).sum();
             if q.abs() < 1e-8 {
                 let substitutions = chosen
@@ -170,19 +172,26 @@ impl SubstitutionTable {
                 out.push(SubstitutionPrediction { probability: p, substitutions });
             }
         });
+        if !complete {
+            return Err(format!(
+                "threshold {threshold:e} admits more than {MAX_SUBSTITUTION_NODES:e} partial substitutions of {} \
+                 species (the search is exponential in the number of species): raise the threshold",
+                fixed.len()
+            ));
+        }
         out.sort_by(|a, b| b.probability.total_cmp(&a.probability).then_with(|| a.substitutions.cmp(&b.substitutions)));
         Ok(out)
     }
 
+    /// Depth-first branch and bound; `false` when the node budget ran out before the search was complete.
     fn branch(
         &self,
-        scores: &[Vec<f64>],
-        best: &[f64],
-        threshold: f64,
+        search: &mut Search<'_>,
         chosen: &mut Vec<usize>,
         probs: &mut Vec<f64>,
         found: &mut dyn FnMut(&[usize], f64),
-    ) {
+    ) -> bool {
+        let (scores, best, threshold) = (search.scores, search.best, search.threshold);
         let i = chosen.len();
         for s in 0..self.species.len() {
             let p = scores[i][s];
@@ -192,17 +201,38 @@ impl SubstitutionTable {
             if bound <= threshold || chosen.contains(&s) {
                 continue;
             }
+            if *search.budget == 0 {
+                return false;
+            }
+            *search.budget -= 1;
             chosen.push(s);
             probs.push(p);
-            if chosen.len() == scores.len() {
+            let complete = if chosen.len() == scores.len() {
                 found(chosen, bound);
+                true
             } else {
-                self.branch(scores, best, threshold, chosen, probs, found);
-            }
+                self.branch(search, chosen, probs, found)
+            };
             chosen.pop();
             probs.pop();
+            if !complete {
+                return false;
+            }
         }
+        true
     }
+}
+
+/// Most partial assignments the substitution search visits (a few seconds): with a tiny threshold every
+/// assignment of the table's ~200 species passes the bound, and 4 positions would be 10⁹ of them.
+pub const MAX_SUBSTITUTION_NODES: u64 = 20_000_000;
+
+/// What [`SubstitutionTable::branch`] reads, and its remaining node budget.
+struct Search<'a> {
+    scores: &'a [Vec<f64>],
+    best: &'a [f64],
+    threshold: f64,
+    budget: &'a mut u64,
 }
 
 #[cfg(test)]

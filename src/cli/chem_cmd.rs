@@ -118,6 +118,15 @@ fn validate(formulas: &[String], opts: ValidityOptions, json_out: bool) -> anyho
 
 fn stoichiometries(symbols: &[String], threshold: u32, json_out: bool) -> anyhow::Result<i32> {
     let els: Vec<Element> = symbols.iter().map(|s| Element::from_symbol(s)).collect::<Result<_, _>>()?;
+    let size = oxidation::stoichiometry_enumeration_size(&els, threshold, OxidationSet::Icsd24);
+    if size > oxidation::MAX_STOICHIOMETRY_ENUMERATION {
+        bail!(
+            "{} elements with amounts up to {threshold} means {size:.1e} combinations of oxidation states and amounts \
+             to try (the limit is {:.0e}, a few seconds): give fewer elements or a lower --threshold",
+            els.len(),
+            oxidation::MAX_STOICHIOMETRY_ENUMERATION
+        );
+    }
     let list = oxidation::neutral_stoichiometries(&els, threshold, OxidationSet::Icsd24)
         .map_err(|e| anyhow::anyhow!("{e} has no ICSD-24 oxidation state"))?;
     for s in &list {

@@ -102,8 +102,22 @@ enum Tok {
     Comma,
 }
 
+/// `text` quoted for an error about the character at `col` (0-based): whole when short, else the 60
+/// characters around `col` with `…` where text was left out.
+fn excerpt(text: &str, col: usize) -> String {
+    const WIDTH: usize = 60;
+    let n = text.chars().count();
+    if n <= WIDTH {
+        return format!("{text:?}");
+    }
+    let start = col.saturating_sub(WIDTH / 2).min(n - WIDTH);
+    let part: String = text.chars().skip(start).take(WIDTH).collect();
+    let (pre, post) = (if start > 0 { "…" } else { "" }, if start + WIDTH < n { "…" } else { "" });
+    format!("{pre}{part:?}{post} ({n} characters)")
+}
+
 fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
-    let err = |pos: usize, msg: String| ExprError(format!("{msg} at column {} of {text:?}", pos + 1));
+    let err = |pos: usize, msg: String| ExprError(format!("{msg} at column {} of {}", pos + 1, excerpt(text, pos)));
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -181,7 +195,7 @@ struct Parser<'t> {
 impl Parser<'_> {
     fn err(&self, msg: &str) -> ExprError {
         let col = self.toks.get(self.pos).map(|t| t.0 + 1).unwrap_or(self.text.chars().count() + 1);
-        ExprError(format!("{msg} at column {col} of {:?}", self.text))
+        ExprError(format!("{msg} at column {col} of {}", excerpt(self.text, col - 1)))
     }
 
     fn peek(&self) -> Option<&Tok> {

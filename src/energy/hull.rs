@@ -433,11 +433,18 @@ impl PhaseDiagram {
         }
         let formation = self.formation_energy_of(composition, energy_per_atom)?;
         let decomposition = self.decomposition(composition)?;
-        Ok(HullPoint {
-            e_above_hull: formation - decomposition.formation_energy_per_atom,
-            formation_energy_per_atom: formation,
-            decomposition,
-        })
+        let e_above_hull = formation - decomposition.formation_energy_per_atom;
+        if !e_above_hull.is_finite() {
+            // Energies near f64's limit (the readers refuse them) would overflow here.
+            return Err(HullError::BadEntry {
+                name: composition.reduced_formula(),
+                reason: format!(
+                    "energy above the hull overflows ({energy_per_atom:e} eV/atom against a hull at {:e} eV/atom)",
+                    decomposition.formation_energy_per_atom
+                ),
+            });
+        }
+        Ok(HullPoint { e_above_hull, formation_energy_per_atom: formation, decomposition })
     }
 
     /// Many queries at once on the shared thread pool, in input order.

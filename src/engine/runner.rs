@@ -481,11 +481,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
     // A panicking job (a bug, or a library that panics on bad input) fails its run instead of
     // leaving it `running` with nobody to finish it.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
+        let msg = crate::panic_message(&*p);
         Err(JobError::Failed(format!(
             "the job panicked: {}",
             msg.split("\nException raised from").next().unwrap_or(&msg)

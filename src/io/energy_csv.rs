@@ -44,6 +44,11 @@ pub struct EnergyTable {
     pub rows: Vec<EnergyRow>,
 }
 
+/// Largest energy magnitude (eV/atom) a table may hold. All-electron total energies of the heaviest
+/// elements are ~10⁵ eV/atom; beyond this a value is a mistake, and hull arithmetic on values near f64's
+/// limit would overflow to infinite energies above the hull.
+pub const MAX_ABS_ENERGY_PER_ATOM: f64 = 1e7;
+
 /// Read an energy table from a file.
 pub fn read(path: &Path) -> Result<EnergyTable, IoError> {
     let text = std::fs::read(path).map_err(|e| IoError::io(path, e))?;
@@ -85,6 +90,17 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<EnergyTable, IoError> {
             raw.parse().map_err(|_| IoError::at(path, line, format!("{} {raw:?} is not a number", kind.column())))?;
         if !energy_per_atom.is_finite() {
             return Err(IoError::at(path, line, format!("{} {raw:?} is not finite", kind.column())));
+        }
+        if energy_per_atom.abs() > MAX_ABS_ENERGY_PER_ATOM {
+            return Err(IoError::at(
+                path,
+                line,
+                format!(
+                    "{} {raw:?} is outside ±{MAX_ABS_ENERGY_PER_ATOM:e} eV/atom (no total or formation energy is that large; \
+                     a unit or column mix-up?)",
+                    kind.column()
+                ),
+            ));
         }
         let name =
             name_col.and_then(|c| rec.get(c)).filter(|s| !s.is_empty()).map_or_else(|| formula.clone(), str::to_string);

@@ -8,7 +8,7 @@ use eframe::egui;
 
 /// One query in flight at a time; its answer replaces the tab's view when it arrives.
 pub struct BackgroundQuery<T> {
-    rx: Option<Receiver<T>>,
+    rx: Option<Receiver<Result<T, String>>>,
 }
 
 impl<T> Default for BackgroundQuery<T> {
@@ -23,11 +23,12 @@ impl<T: Send + 'static> BackgroundQuery<T> {
         self.rx.is_some()
     }
 
-    /// The answer, once it has arrived (`None` while running or idle); `Some(Err(..))` when the query's
-    /// thread died without answering. Either way the query is over and the next refresh may start one.
+    /// The answer, once it has arrived (`None` while running or idle); `Some(Err(..))` when the query
+    /// panicked (with its message) or its thread died without answering. Either way the query is over and
+    /// the next refresh may start one.
     pub fn poll(&mut self) -> Option<Result<T, String>> {
         let got = match self.rx.as_ref()?.try_recv() {
-            Ok(v) => Ok(v),
+            Ok(v) => v,
             Err(TryRecvError::Empty) => return None,
             Err(TryRecvError::Disconnected) => Err("the query stopped unexpectedly".to_string()),
         };
@@ -48,7 +49,9 @@ impl<T: Send + 'static> BackgroundQuery<T> {
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let _ = tx.send(query());
+                let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(query))
+                    .map_err(|p| format!("internal error: {}", crate::panic_message(&*p)));
+                let _ = tx.send(answer);
                 ctx.request_repaint();
             })
             .map_err(|e| format!("cannot start {name}: {e}"))?;

@@ -105,7 +105,12 @@ impl Worker {
                 );
                 let mut models: HashMap<String, Box<dyn PropertyModel>> = HashMap::new();
                 while let Ok(task) = task_rx.recv() {
-                    let out = run_task(task, &mut models);
+                    // A bug in one task must not take the worker (and every later task) down with it: the
+                    // task is answered with the failure, and the worker goes on.
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_task(&task, &mut models)))
+                        .unwrap_or_else(|panic| {
+                            task.failed(format!("internal error: {}", crate::panic_message(&*panic)))
+                        });
                     if res_tx.send(out).is_err() {
                         return;
                     }
@@ -137,11 +142,31 @@ fn model<'a>(
     Ok(models[name].as_ref())
 }
 
-fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) -> TaskResult {
+impl Task {
+    /// This task's answer when it failed with `error` (a panic the worker caught).
+    fn failed(&self, error: String) -> TaskResult {
+        match self {
+            Task::Predict { key, model, .. } => {
+                TaskResult::Predicted { key: key.clone(), model: model.clone(), result: Err(error) }
+            }
+            Task::Parity { model } => TaskResult::Parity { model: model.clone(), result: Err(error) },
+            Task::DatasetPredictions { model } => {
+                TaskResult::DatasetPredictions { model: model.clone(), result: Err(error) }
+            }
+            Task::ProjectModels { project } => {
+                TaskResult::ProjectModels { project: project.clone(), result: Err(error) }
+            }
+            Task::Load { path } => TaskResult::Loaded { path: path.clone(), result: Err(error) },
+            Task::Write { path, .. } => TaskResult::Written { path: path.clone(), result: Err(error) },
+        }
+    }
+}
+
+fn run_task(task: &Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) -> TaskResult {
     match task {
         Task::Predict { key, model: name, structure } => {
-            let result = model(models, &name).and_then(|m| {
-                let one = std::slice::from_ref(&*structure);
+            let result = model(models, name).and_then(|m| {
+                let one = std::slice::from_ref(&**structure);
                 let p = m.predict(one).map_err(|e| e.to_string())?;
                 let outside_domain = m.domain(one).ok().flatten().and_then(|d| d.first().map(|x| x.1));
                 Ok(Predicted {
@@ -149,10 +174,10 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                     outside_domain,
                 })
             });
-            TaskResult::Predicted { key, model: name, result }
+            TaskResult::Predicted { key: key.clone(), model: name.clone(), result }
         }
         Task::Parity { model: name } => {
-            let result = model(models, &name).and_then(|m| {
+            let result = model(models, name).and_then(|m| {
                 let entries: Vec<_> = Dataset::embedded().split(Split::Test).collect();
                 let structures: Vec<Structure> = entries.iter().map(|e| e.structure.clone()).collect();
                 let preds = m.predict(&structures).map_err(|e| e.to_string())?;
@@ -168,10 +193,10 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                 }
                 Ok(rows)
             });
-            TaskResult::Parity { model: name, result }
+            TaskResult::Parity { model: name.clone(), result }
         }
         Task::DatasetPredictions { model: name } => {
-            let result = model(models, &name).map(|m| {
+            let result = model(models, name).map(|m| {
                 let entries = &Dataset::embedded().entries;
                 let targets = m.targets();
                 let mut out: Vec<PredictedColumn> = targets
@@ -210,10 +235,10 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                 }
                 out
             });
-            TaskResult::DatasetPredictions { model: name, result }
+            TaskResult::DatasetPredictions { model: name.clone(), result }
         }
         Task::ProjectModels { project } => {
-            let result = crate::engine::store::Store::open(&project)
+            let result = crate::engine::store::Store::open(project)
                 .and_then(|s| s.models())
                 .map_err(|e| e.to_string())
                 .map(|models| {
@@ -227,15 +252,15 @@ fn run_task(task: Task, models: &mut HashMap<String, Box<dyn PropertyModel>>) ->
                         })
                         .collect()
                 });
-            TaskResult::ProjectModels { project, result }
+            TaskResult::ProjectModels { project: project.clone(), result }
         }
         Task::Load { path } => {
-            let result = crate::io::read_structures(&path).map_err(|e| e.to_string());
-            TaskResult::Loaded { path, result }
+            let result = crate::io::read_structures(path).map_err(|e| e.to_string());
+            TaskResult::Loaded { path: path.clone(), result }
         }
         Task::Write { path, bytes } => {
-            let result = std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()));
-            TaskResult::Written { path, result }
+            let result = std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()));
+            TaskResult::Written { path: path.clone(), result }
         }
     }
 }

@@ -120,11 +120,7 @@ impl Chgnet {
                     }
                 }
                 Err(p) => {
-                    let reason = p
-                        .downcast_ref::<String>()
-                        .map(|s| crate::ml::error::first_line(s))
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "libtorch error".into());
+                    let reason = crate::ml::error::first_line(&crate::panic_message(&*p));
                     for &i in chunk {
                         out[i] = Some(Err(CalcError::Failed { calculator: self.name.clone(), reason: reason.clone() }));
                     }

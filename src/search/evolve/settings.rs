@@ -152,6 +152,21 @@ impl EvolveSettings {
                 .iter()
                 .map(|e| Element::from_symbol(e.trim()).map_err(|e| format!("key `elements`: {e}")))
                 .collect::<Result<_, _>>()?;
+            use crate::chem::oxidation::{MAX_STOICHIOMETRY_ENUMERATION, stoichiometry_enumeration_size};
+            let size = stoichiometry_enumeration_size(
+                &els,
+                self.max_amount.max(1),
+                crate::chem::oxidation::OxidationSet::Icsd24,
+            );
+            if size > MAX_STOICHIOMETRY_ENUMERATION {
+                return Err(format!(
+                    "keys `elements` and `max_amount`: {} elements with amounts up to {} give {size:.1e} combinations of \
+                     oxidation states and amounts to search for neutral formula units (the limit is \
+                     {MAX_STOICHIOMETRY_ENUMERATION:.0e}): give fewer elements or a lower max_amount",
+                    els.len(),
+                    self.max_amount.max(1)
+                ));
+            }
             let stoich = crate::chem::oxidation::neutral_stoichiometries(
                 &els,
                 self.max_amount.max(1),

@@ -191,6 +191,13 @@ pub fn compute_projection(codes: Arc<Vec<Vec<f64>>>, method: MapMethod) -> Resul
 }
 
 /// Receive what a background map thread sent, if it has.
+/// `f`'s answer, or its panic as an error: a bug in a map computation shows as the map's error instead of
+/// leaving the tab computing forever.
+fn caught<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(format!("internal error: {}", crate::panic_message(&*p))))
+}
+
 fn received(pending: &Option<Arc<Mutex<MapReceiver>>>) -> Option<Result<LatentMap, String>> {
     pending.as_ref().and_then(|rx| rx.lock().ok().and_then(|r| r.try_recv().ok()))
 }
@@ -205,7 +212,7 @@ impl StudioApp {
             let ds = self.dataset;
             let ctx = ctx.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(compute_map(ds));
+                let _ = tx.send(caught(|| compute_map(ds)));
                 ctx.request_repaint();
             });
             self.latent.pending = Some(Arc::new(Mutex::new(rx)));
@@ -228,7 +235,7 @@ impl StudioApp {
             let codes = map.codes.clone();
             let ctx = ctx.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(compute_projection(codes, MapMethod::Tsne));
+                let _ = tx.send(caught(|| compute_projection(codes, MapMethod::Tsne)));
                 ctx.request_repaint();
             });
             self.latent.tsne_pending = Some(Arc::new(Mutex::new(rx)));
