@@ -226,3 +226,15 @@ fn a_cell_ten_thousand_times_longer_than_wide_gets_its_space_group() {
     let v = &json_lines(&out)[0];
     assert_eq!(v["space_group_number"], 62, "{v}");
 }
+
+/// Found by the `poscar` fuzz target: a lattice vector of 4·10⁻⁹ Å beside 15 Å ones (volume above the
+/// 10⁻⁸ Å³ floor) overflowed the integer steps of the Niggli reduction. Such a cell is refused on reading,
+/// naming the plane spacing and the file.
+#[test]
+fn a_flat_lattice_is_refused_on_reading() {
+    let f = asset("fuzz-poscar-flat-lattice.vasp");
+    let args = ["info", f.to_str().unwrap()];
+    let (code, _, err) = geode(&args);
+    assert_clean_failure(&args, code, &err);
+    assert!(err.contains("planes") && err.contains("fuzz-poscar-flat-lattice.vasp"), "{err}");
+}

@@ -39,6 +39,10 @@ pub const NIGGLI_TOL: f64 = 1e-5;
 /// one lattice vector at a time would take astronomically many steps.
 pub const MAX_VECTOR_LENGTH_ANG: f64 = 1.0e5;
 
+/// Smallest spacing of lattice planes accepted (Å), far below any real cell (~1 Å): with it and
+/// [`MAX_VECTOR_LENGTH_ANG`], every reduction coefficient stays below 10⁹.
+pub const MIN_PLANE_SPACING_ANG: f64 = 1.0e-4;
+
 /// Lattice parameters for display and file formats: lengths in Å, angles in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatticeParams {
@@ -52,7 +56,7 @@ pub struct LatticeParams {
 
 impl Lattice {
     /// Build from a column basis. Fails on non-finite entries, a vector longer than
-    /// [`MAX_VECTOR_LENGTH_ANG`] or a (near-)zero volume (< 1e-8 Å³).
+    /// [`MAX_VECTOR_LENGTH_ANG`], a (near-)zero volume (< 1e-8 Å³) or planes closer than [`MIN_PLANE_SPACING_ANG`].
     pub fn from_cart_from_frac(cart_from_frac: Matrix3<f64>) -> Result<Lattice, CrystalError> {
         if let Some(v) = cart_from_frac.iter().find(|v| !v.is_finite()) {
             return Err(CrystalError::NonFinite { what: "lattice".into(), value: *v });
@@ -68,6 +72,14 @@ impl Lattice {
         }
         let frac_from_cart =
             cart_from_frac.try_inverse().ok_or(CrystalError::SingularLattice { volume_ang3: det.abs() })?;
+        // A cell whose planes lie closer than this is flat, whatever its volume: its vectors are nearly
+        // dependent, and reductions would need integer steps beyond 2³¹.
+        if let Some(d) = (0..3).map(|i| 1.0 / frac_from_cart.row(i).norm()).find(|&d| !(d >= MIN_PLANE_SPACING_ANG)) {
+            return Err(CrystalError::InvalidParameters(format!(
+                "lattice planes {d:e} Å apart (at least {MIN_PLANE_SPACING_ANG:e} Å needed): the vectors are nearly \
+                 dependent"
+            )));
+        }
         Ok(Lattice { cart_from_frac, frac_from_cart })
     }
 
@@ -319,10 +331,19 @@ fn lll_reduce(basis: &Matrix3<f64>) -> Matrix3<i32> {
             let (_, mu) = gram_schmidt(&b);
             let q = mu[k][j].round();
             if q != 0.0 {
+                // Integer steps that would overflow end the preconditioning (the later reductions finish it).
+                let Some(col) = (q.abs() < i32::MAX as f64)
+                    .then(|| {
+                        let qi = q as i32;
+                        [0, 1, 2].map(|r| qi.checked_mul(t[(r, j)]).and_then(|x| t[(r, k)].checked_sub(x)))
+                    })
+                    .and_then(|c| Some([c[0]?, c[1]?, c[2]?]))
+                else {
+                    return t;
+                };
                 b[k] -= q * b[j];
-                let qi = q as i32;
-                for r in 0..3 {
-                    t[(r, k)] -= qi * t[(r, j)];
+                for (r, v) in col.into_iter().enumerate() {
+                    t[(r, k)] = v;
                 }
             }
         }
