@@ -74,7 +74,9 @@ impl Lattice {
             cart_from_frac.try_inverse().ok_or(CrystalError::SingularLattice { volume_ang3: det.abs() })?;
         // A cell whose planes lie closer than this is flat, whatever its volume: its vectors are nearly
         // dependent, and reductions would need integer steps beyond 2³¹.
-        if let Some(d) = (0..3).map(|i| 1.0 / frac_from_cart.row(i).norm()).find(|&d| !(d >= MIN_PLANE_SPACING_ANG)) {
+        if let Some(d) =
+            (0..3).map(|i| 1.0 / frac_from_cart.row(i).norm()).find(|&d| d.is_nan() || d < MIN_PLANE_SPACING_ANG)
+        {
             return Err(CrystalError::InvalidParameters(format!(
                 "lattice planes {d:e} Å apart (at least {MIN_PLANE_SPACING_ANG:e} Å needed): the vectors are nearly \
                  dependent"
