@@ -241,6 +241,26 @@ impl MinImage {
         let f = wrap_frac(&self.reduced.to_frac(cart));
         min_image_distance(&self.reduced, &f, exclude_zero)
     }
+
+    /// `v + T` shortest over lattice translations T, for a Cartesian `v` (Å) that is short against the
+    /// cell (a tolerance, a bond): wrapped in the Niggli-reduced basis, whose ±1 images hold every such
+    /// vector, so no search radius is needed.
+    pub fn short_vector(&self, cart: &Vector3<f64>) -> Vector3<f64> {
+        let f = self.reduced.to_frac(cart);
+        let f = f - f.map(f64::round);
+        let mut best = self.reduced.to_cart(&f);
+        for i in -1..=1 {
+            for j in -1..=1 {
+                for k in -1..=1 {
+                    let v = self.reduced.to_cart(&(f + Vector3::new(i as f64, j as f64, k as f64)));
+                    if v.norm() < best.norm() {
+                        best = v;
+                    }
+                }
+            }
+        }
+        best
+    }
 }
 
 /// Shortest |d + T| over lattice translations T for a wrapped fractional difference `d`; when

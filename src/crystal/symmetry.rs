@@ -112,7 +112,7 @@ struct TranslationFit<'s> {
     s: &'s Structure,
     frac: Vec<Vector3<f64>>,
     grid: SiteGrid,
-    reduced: Lattice,
+    min_image: MinImage,
     tol: f64,
 }
 
@@ -121,26 +121,12 @@ impl<'s> TranslationFit<'s> {
         let frac: Vec<Vector3<f64>> = s.frac_coords().iter().map(|f| f - f.map(f64::floor)).collect();
         // Matches are sought within twice the tolerance, since a shift of the translation may bring them in.
         let grid = SiteGrid::new(s.lattice.cart_from_frac(), &frac, 2.0 * tol);
-        TranslationFit { s, frac, grid, reduced: s.lattice.niggli_reduced().0, tol }
+        TranslationFit { s, frac, grid, min_image: MinImage::new(&s.lattice), tol }
     }
 
-    /// Shortest Cartesian vector (Å) from the point `p` (fractional) to an image of site `j`: wrapped in
-    /// the Niggli-reduced basis, whose ±1 neighbourhood holds every short vector.
+    /// Shortest Cartesian vector (Å) from the point `p` (fractional) to an image of site `j`.
     fn shortest(&self, p: &Vector3<f64>, j: usize) -> Vector3<f64> {
-        let f = self.reduced.to_frac(&(self.s.lattice.cart_from_frac() * (self.frac[j] - p)));
-        let f = f - f.map(f64::round);
-        let mut best = self.reduced.to_cart(&f);
-        for i in -1..=1 {
-            for k in -1..=1 {
-                for l in -1..=1 {
-                    let v = self.reduced.to_cart(&(f + Vector3::new(i as f64, k as f64, l as f64)));
-                    if v.norm() < best.norm() {
-                        best = v;
-                    }
-                }
-            }
-        }
-        best
+        self.min_image.short_vector(&(self.s.lattice.cart_from_frac() * (self.frac[j] - p)))
     }
 
     /// The translation (fractional) for rotation `r` that maps every site within `tol` Å (minimum image) of a
