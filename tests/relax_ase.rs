@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use geode::crystal::{Element, Lattice, Structure};
-use geode::energy::{Calculator, LennardJones, RelaxOptions, relax};
+use geode::energy::{Calculator, LennardJones, RelaxOptions, relax, relax_many};
 use nalgebra::Vector3;
 use serde_json::Value;
 
@@ -143,6 +143,57 @@ fn fire_with_unit_cell_filter_follows_ase() {
         );
         assert!((out.structure.volume() - final_ref.volume()).abs() < 1e-5, "{name}");
     }
+}
+
+#[test]
+fn batched_fire_takes_the_same_path_as_one_at_a_time() {
+    // ASE's relaxations, each twice and a copy strained by 3 %, relaxed two at a time: structures join the
+    // batch as others converge, and each takes exactly the steps it takes alone (and ASE's).
+    let fx = fixture();
+    let lj = calculator(&fx);
+    let opts = |r: &Value| RelaxOptions {
+        fmax: r["fmax"].as_f64().unwrap(),
+        max_steps: r["max_steps"].as_u64().unwrap() as usize,
+        ..RelaxOptions::default()
+    };
+    let runs = fx["relaxations"].as_array().unwrap();
+    let o = opts(&runs[0]);
+    assert!(runs.iter().all(|r| opts(r) == o), "the fixture's relaxations share their options");
+    let mut starts = Vec::new();
+    for r in runs {
+        let s = structure(&r["start"]);
+        let strained = s.with_lattice(Lattice::from_cart_from_frac(s.lattice.cart_from_frac() * 1.03).unwrap());
+        starts.extend([s.clone(), strained, s]);
+    }
+    let mut order = Vec::new();
+    let batch = relax_many(&lj, &starts, &o, 2, &mut |_, _, _| ControlFlow::Continue(()), &mut |i, r| {
+        assert!(r.is_ok(), "{i}: {r:?}");
+        order.push(i);
+        ControlFlow::Continue(())
+    });
+    assert_eq!(order.len(), starts.len());
+    for (i, (s, b)) in starts.iter().zip(&batch).enumerate() {
+        let one = relax(&lj, s, &o, &mut |_, _| ControlFlow::Continue(())).unwrap();
+        let b = b.as_ref().unwrap();
+        assert_eq!(b.steps, one.steps, "structure {i}");
+        assert_eq!(b.trajectory, one.trajectory, "structure {i}");
+        assert_eq!(b.evaluation.energy, one.evaluation.energy, "structure {i}");
+        assert!(b.converged && !b.cancelled);
+        if i % 3 != 1 {
+            assert_eq!(b.steps as u64, runs[i / 3]["steps"].as_u64().unwrap(), "structure {i}: ASE's step count");
+        }
+    }
+    // Stopped after the first result: the others in flight come back cancelled, the rest not relaxed.
+    let mut seen = 0;
+    let stopped = relax_many(&lj, &starts, &o, 2, &mut |_, _, _| ControlFlow::Continue(()), &mut |_, _| {
+        seen += 1;
+        ControlFlow::Break(())
+    });
+    assert_eq!(seen, 1);
+    let finished = stopped.iter().filter(|r| r.as_ref().is_ok_and(|r| r.converged)).count();
+    let cancelled = stopped.iter().filter(|r| r.as_ref().is_ok_and(|r| r.cancelled)).count();
+    let unstarted = stopped.iter().filter(|r| r.as_ref().is_err_and(|e| e.to_string().contains("stopped"))).count();
+    assert_eq!((finished, cancelled, unstarted), (1, 1, starts.len() - 2));
 }
 
 #[test]

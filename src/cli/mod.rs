@@ -231,6 +231,27 @@ pub enum Command {
         #[command(subcommand)]
         action: dataset_cmd::DatasetAction,
     },
+    /// Run task folders of a cluster executor on this node (what a Slurm array element runs): every
+    /// folder without a result is computed and its result.json written; finished ones are skipped
+    Worker {
+        /// Task folders (WORK/tasks/<hash>)
+        dirs: Vec<PathBuf>,
+        /// A manifest (WORK/arrays/<hash>.txt, one task hash per line) instead of folders
+        #[arg(long, requires = "index")]
+        manifest: Option<PathBuf>,
+        /// This element's index in the array ($SLURM_ARRAY_TASK_ID)
+        #[arg(long)]
+        index: Option<usize>,
+        /// Tasks per array element
+        #[arg(long, default_value_t = 1, value_parser = crate::cli::whole)]
+        per_task: usize,
+        /// Relaxations in flight at once (one batched potential evaluation per step)
+        #[arg(long, default_value_t = 8, value_parser = crate::cli::whole)]
+        batch: usize,
+        /// Threads for the potential (OMP_NUM_THREADS wins)
+        #[arg(long, default_value_t = 1, value_parser = crate::cli::whole)]
+        threads: usize,
+    },
 }
 
 #[cfg(feature = "studio")]
@@ -246,6 +267,27 @@ fn open_studio(_project: Option<PathBuf>, _files: Vec<PathBuf>) -> anyhow::Resul
     )
 }
 
+fn worker(
+    mut dirs: Vec<PathBuf>,
+    manifest: Option<PathBuf>,
+    index: Option<usize>,
+    per_task: usize,
+    batch: usize,
+    threads: usize,
+) -> anyhow::Result<i32> {
+    use crate::engine::executor::worker;
+    if let (Some(m), Some(i)) = (&manifest, index) {
+        dirs.extend(worker::manifest_slice(m, i, per_task).map_err(anyhow::Error::msg)?);
+    }
+    if dirs.is_empty() {
+        anyhow::bail!("name task folders, or --manifest with --index");
+    }
+    crate::ml::init_threads(threads);
+    let r = worker::run(&dirs, batch).map_err(anyhow::Error::msg)?;
+    eprintln!("worker: {} computed, {} already done, {} failed", r.computed, r.skipped, r.failed);
+    Ok(0)
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
@@ -258,6 +300,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Dataset { action }) => dataset_cmd::run(action),
+        Some(Command::Worker { dirs, manifest, index, per_task, batch, threads }) => {
+            worker(dirs, manifest, index, per_task, batch, threads)
+        }
         Some(Command::Chem { action }) => chem_cmd::run(action),
         Some(Command::Generate { action, args }) => generate_cmd::run(action, *args),
         Some(Command::Evolve { action }) => evolve_cmd::run(action),

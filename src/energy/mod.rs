@@ -21,5 +21,5 @@ pub use formation_scale::FormationScale;
 pub use hull::{Decomposition, HullError, HullPoint, PhaseDiagram, PhaseEntry};
 pub use lj::LennardJones;
 pub use on_hull::{HullChoice, PotentialHull};
-pub use relax::{RelaxOptions, RelaxStep, Relaxation, relax};
+pub use relax::{Next, RelaxOptions, RelaxStep, Relaxation, Relaxer, relax, relax_many};
 pub use spec::{PotentialSpec, from_spec};

@@ -87,6 +87,12 @@ pub trait Job: Send {
     fn restore(&mut self, checkpoint: &Value) -> Result<(), JobError>;
     fn checkpoint(&self) -> Value;
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError>;
+
+    /// The run was cancelled (by the user, or by the engine shutting down): release what the job holds
+    /// outside this process (a Slurm executor `scancel`s its arrays). Not called for a pause or a crash.
+    fn on_cancel(&mut self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// What a step may use and emit.

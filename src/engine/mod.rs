@@ -11,6 +11,7 @@
 //! equal those of an uninterrupted run with the same seed.
 
 pub mod error;
+pub mod executor;
 pub mod job;
 pub mod jobs;
 pub mod query;

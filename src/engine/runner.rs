@@ -398,6 +398,13 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
         let mut store = Store::open(project)?;
         let run = store.run(run_id)?;
         let mut job: Box<dyn Job> = run.spec()?.into_job(run.seed)?;
+        // A cancelled run lets its job release what it holds elsewhere (Slurm arrays), logging what it did.
+        let stop = |job: &mut Box<dyn Job>, store: &Store| -> Result<RunStatus, JobError> {
+            for (level, message) in job.on_cancel() {
+                let _ = store.log(run_id, &level, &message);
+            }
+            Ok(RunStatus::Cancelled)
+        };
         let mut next_seq = 0;
         if let Some(cp) = store.checkpoint(run_id)? {
             job.restore(&cp["job"])?;
@@ -412,7 +419,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
         send(EventKind::Started);
         loop {
             if h.cancel.load(Ordering::SeqCst) {
-                return Ok(RunStatus::Cancelled);
+                return stop(&mut job, &store);
             }
             if h.pausing.load(Ordering::SeqCst) {
                 store.set_status(run_id, RunStatus::Paused, None)?;
@@ -427,7 +434,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
                 }
                 drop(p);
                 if h.cancel.load(Ordering::SeqCst) {
-                    return Ok(RunStatus::Cancelled);
+                    return stop(&mut job, &store);
                 }
                 store.set_status(run_id, RunStatus::Running, None)?;
             }
@@ -443,7 +450,7 @@ fn drive(project: &Path, pool: Arc<rayon::ThreadPool>, h: &RunHandle, tx: &Sende
             let outcome = job.step(&mut ctx);
             if h.cancel.load(Ordering::SeqCst) {
                 // The step may be incomplete: discard it; the last checkpoint stays valid.
-                return Ok(RunStatus::Cancelled);
+                return stop(&mut job, &store);
             }
             let outcome = outcome?;
             let progress = h.progress.lock().map(|p| p.clone()).unwrap_or_default();

@@ -3,8 +3,15 @@
 //! (`energy:<i>` in eV, `fmax:<i>` in eV/Å, i = position in the input list; the step in flight also as the
 //! live progress counters `input`, `step`, `energy`, `fmax`), trajectory frames every
 //! `frame_every` steps as candidates at stage `frame`, and the relaxed structure at stage `relaxed` with
-//! its energy, energy per atom, fmax, pressure, steps and whether it converged. Resumes at the first
-//! structure not yet finished (a structure interrupted mid-relaxation starts again).
+//! its energy, energy per atom, fmax, pressure, steps and whether it converged.
+//!
+//! Where the relaxations run is the `[executor]` table ([`crate::engine::executor`]):
+//! - `local` (default): `batch` relaxations at once (one batched potential evaluation per FIRE step), a
+//!   step relaxing the next `batch` structures; resumes at the first chunk not yet finished (a chunk
+//!   interrupted mid-relaxation starts again).
+//! - `slurm`: the first step writes a task folder per structure and submits them as job arrays; each later
+//!   step polls the queue and stores the results that landed. Structures whose relaxation fails are logged
+//!   and skipped (`failed` counter), as on the local executor.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -16,8 +23,11 @@ use crate::crystal::Structure;
 use crate::data::Dataset;
 use crate::energy::calculator::Calculator;
 use crate::energy::spec::from_spec;
-use crate::energy::{RelaxOptions, relax};
+use crate::energy::{RelaxOptions, RelaxStep, relax_many};
 use crate::engine::error::JobError;
+use crate::engine::executor::coordinator::{Coordinator, CoordinatorState, Landed};
+use crate::engine::executor::task::{RelaxOutcome, TaskSpec};
+use crate::engine::executor::{ExecutorSpec, SlurmProfile};
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::NewCandidate;
 use crate::io;
@@ -41,6 +51,11 @@ pub struct RelaxParams {
     pub frame_every: usize,
     /// Keep each structure's space group, found at this tolerance (Å); absent: relax freely.
     pub symprec: Option<f64>,
+    /// Relaxations in flight at once, one batched potential evaluation per FIRE step (on each Slurm
+    /// worker too). 1: one structure at a time.
+    pub batch: usize,
+    /// Where the relaxations run: `kind = "local"` (this process) or `kind = "slurm"` with a profile.
+    pub executor: ExecutorSpec,
 }
 
 impl Default for RelaxParams {
@@ -53,6 +68,8 @@ impl Default for RelaxParams {
             relax_cell: true,
             frame_every: 10,
             symprec: None,
+            batch: 8,
+            executor: ExecutorSpec::Local,
         }
     }
 }
@@ -107,14 +124,23 @@ impl RelaxParams {
         if self.max_steps == 0 {
             return Err(JobError::Config("key `max_steps`: expected at least 1".into()));
         }
+        if self.batch == 0 {
+            return Err(JobError::Config("key `batch`: expected at least 1".into()));
+        }
+        self.executor.validate()?;
         check_inputs("structures", &self.structures)
     }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 struct State {
+    /// Local executor: the first structure not yet relaxed.
     next: usize,
     converged: usize,
+    failed: usize,
+    /// Slurm executor: the coordinator's state (task hashes, arrays, settled items).
+    remote: Option<CoordinatorState>,
 }
 
 /// The job.
@@ -148,53 +174,184 @@ impl Job for RelaxJob {
     }
 
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
-        let n = self.inputs.len();
-        if self.state.next >= n {
-            return Ok(StepOutcome::Done(
-                json!({"structures": n, "converged": self.state.converged, "potential": self.calc.name()}),
-            ));
+        match self.params.executor.clone() {
+            ExecutorSpec::Local => self.step_local(ctx),
+            ExecutorSpec::Slurm(profile) => self.step_slurm(ctx, &profile),
         }
-        let i = self.state.next;
-        let (name, start) = &self.inputs[i];
-        let opts = RelaxOptions {
+    }
+
+    fn on_cancel(&mut self) -> Vec<(String, String)> {
+        let (ExecutorSpec::Slurm(_), Some(remote)) = (&self.params.executor, &self.state.remote) else {
+            return Vec::new();
+        };
+        match crate::engine::executor::coordinator::cancel(remote) {
+            Ok(()) => vec![("info".into(), "cancelled the run's Slurm arrays (scancel)".into())],
+            Err(e) => vec![("warn".into(), format!("could not cancel the Slurm arrays: {e}"))],
+        }
+    }
+}
+
+impl RelaxJob {
+    fn options(&self) -> RelaxOptions {
+        RelaxOptions {
             fmax: self.params.fmax,
             max_steps: self.params.max_steps,
             relax_cell: self.params.relax_cell,
             symprec: self.params.symprec,
             ..RelaxOptions::default()
-        };
+        }
+    }
+
+    /// The next `batch` structures, relaxed together in this process.
+    fn step_local(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
+        let n = self.inputs.len();
+        if self.state.next >= n {
+            return Ok(self.summary());
+        }
+        let chunk = self.state.next..(self.state.next + self.params.batch.max(1)).min(n);
+        let starts: Vec<Structure> = self.inputs[chunk.clone()].iter().map(|(_, s)| s.clone()).collect();
+        let opts = self.options();
         let cancel = ctx.cancel_flag();
         let every = self.params.frame_every;
-        let mut points = Vec::new();
-        let mut frames = Vec::new();
+        let mut frames: Vec<Vec<(usize, Structure)>> = vec![Vec::new(); starts.len()];
         let live = &*ctx;
-        let out = relax(self.calc.as_ref(), start, &opts, &mut |p, s| {
-            // The step in flight, for live views (the metrics are committed when the structure is done).
-            live.set_counter("input", i as f64);
-            live.set_counter("step", p.step as f64);
-            live.set_counter("energy", p.energy);
-            live.set_counter("fmax", p.fmax);
-            points.push(p.clone());
-            if every > 0 && p.step % every == 0 {
-                frames.push((p.clone(), s.clone()));
-            }
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .map_err(|e| JobError::Failed(format!("{name}: {e}")))?;
-        if out.cancelled {
-            // Paused or cancelled: this structure starts again on resume.
+        let first = chunk.start;
+        let t0 = std::time::Instant::now();
+        let name = self.calc.name();
+        let results = relax_many(
+            self.calc.as_ref(),
+            &starts,
+            &opts,
+            self.params.batch,
+            &mut |k, p, s| {
+                // The step in flight, for live views (the metrics are committed when the chunk is done).
+                live.set_counter("input", (first + k) as f64);
+                live.set_counter("step", p.step as f64);
+                live.set_counter("energy", p.energy);
+                live.set_counter("fmax", p.fmax);
+                if every > 0 && p.step % every == 0 {
+                    frames[k].push((p.step, s.clone()));
+                }
+                if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+            &mut |_, _| ControlFlow::Continue(()),
+        );
+        if results.iter().any(|r| r.as_ref().is_ok_and(|r| r.cancelled)) {
+            // Paused or cancelled: this chunk starts again on resume.
             return Ok(StepOutcome::Continue);
         }
+        for (k, r) in results.into_iter().enumerate() {
+            let i = first + k;
+            match r {
+                Ok(r) => {
+                    let out =
+                        RelaxOutcome::new(&r, std::mem::take(&mut frames[k]), name.clone(), t0.elapsed().as_secs_f64());
+                    self.store_result(ctx, i, &out);
+                }
+                Err(e) => self.store_failure(ctx, i, &e.to_string()),
+            }
+        }
+        self.state.next = chunk.end;
+        self.report_progress(ctx, self.state.next);
+        Ok(StepOutcome::Continue)
+    }
+
+    /// Slurm: submit every structure as a task on the first step, then collect what lands.
+    fn step_slurm(&mut self, ctx: &mut JobContext, profile: &SlurmProfile) -> Result<StepOutcome, JobError> {
+        let n = self.inputs.len();
+        let opts = self.options();
+        let tasks: Vec<TaskSpec> = self
+            .inputs
+            .iter()
+            .map(|(_, s)| TaskSpec::relax(s, &self.params.potential, &opts, self.params.frame_every))
+            .collect();
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.params.batch);
+        let Some(remote) = &mut self.state.remote else {
+            let mut remote = CoordinatorState::default();
+            coord.prepare(&mut remote, &tasks).map_err(JobError::Failed)?;
+            let all: Vec<usize> = (0..n).collect();
+            let k = coord.submit(&mut remote, &all).map_err(JobError::Failed)?;
+            ctx.log(
+                "info",
+                format!(
+                    "{}: {k} of {n} relaxations submitted ({} already computed) in {} array(s); task folders in {}",
+                    self.params.executor.describe(),
+                    n - k,
+                    remote.arrays.len(),
+                    coord.work.display()
+                ),
+            );
+            ctx.set_progress("submitted", 0, n as u64, 0.0);
+            self.state.remote = Some(remote);
+            return Ok(StepOutcome::Continue);
+        };
+        if remote.settled.len() >= n {
+            return Ok(self.summary());
+        }
+        // Wait a poll interval (in short slices, so a cancel is seen at once).
+        let wait = std::time::Duration::from_secs_f64(profile.poll_interval_s);
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < wait && !ctx.is_cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(50).min(wait));
+        }
+        if ctx.is_cancelled() {
+            return Ok(StepOutcome::Continue);
+        }
+        let poll = coord.poll(remote, &tasks);
+        let settled = remote.settled.len();
+        for (level, message) in poll.log {
+            ctx.log(&level, message);
+        }
+        ctx.set_counter("pending", poll.pending as f64);
+        ctx.set_counter("running", poll.running as f64);
+        for landed in poll.landed {
+            match landed {
+                Landed::Done(i, r) => self.store_result(ctx, i, &r),
+                Landed::Failed(i, reason) => self.store_failure(ctx, i, &reason),
+            }
+        }
+        self.report_progress(ctx, settled);
+        Ok(StepOutcome::Continue)
+    }
+
+    fn summary(&self) -> StepOutcome {
+        StepOutcome::Done(json!({
+            "structures": self.inputs.len(),
+            "converged": self.state.converged,
+            "failed": self.state.failed,
+            "potential": self.calc.name(),
+            "executor": self.params.executor.describe(),
+        }))
+    }
+
+    fn report_progress(&self, ctx: &JobContext, done: usize) {
+        let n = self.inputs.len();
+        ctx.set_counter("converged", self.state.converged as f64);
+        ctx.set_counter("failed", self.state.failed as f64);
+        ctx.set_progress("relax", done as u64, n as u64, done as f64 / n.max(1) as f64);
+    }
+
+    fn store_failure(&mut self, ctx: &mut JobContext, i: usize, reason: &str) {
+        let name = &self.inputs[i].0;
+        ctx.log("warn", format!("{name}: not relaxed: {reason}"));
+        self.state.failed += 1;
+    }
+
+    /// Metrics, frames and the relaxed candidate of input `i`, the same whichever executor computed it.
+    fn store_result(&mut self, ctx: &mut JobContext, i: usize, out: &RelaxOutcome) {
+        let name = self.inputs[i].0.clone();
+        let points: Vec<RelaxStep> = out.steps();
         for p in &points {
             ctx.metric(&format!("energy:{i}"), p.step as i64, p.energy);
             ctx.metric(&format!("fmax:{i}"), p.step as i64, p.fmax);
         }
         let source = format!("relax:{name}");
-        for (p, s) in frames {
+        for (step, s) in out.frames() {
+            let Some(p) = points.iter().find(|p| p.step == step) else { continue };
             let mut extra = serde_json::Map::new();
             extra.insert("input".into(), json!(name));
             extra.insert("step".into(), json!(p.step));
@@ -213,23 +370,26 @@ impl Job for RelaxJob {
                 parents: Vec::new(),
             });
         }
-        let ev = &out.evaluation;
-        let natoms = out.structure.n_sites() as f64;
+        let structure = out.structure();
+        let natoms = structure.n_sites() as f64;
+        let trace = -(out.stress[0][0] + out.stress[1][1] + out.stress[2][2]);
+        let pressure_gpa = trace / 3.0 * crate::energy::calculator::EV_PER_ANG3_IN_GPA;
         let mut extra = serde_json::Map::new();
         extra.insert("input".into(), json!(name));
-        extra.insert("potential".into(), json!(self.calc.name()));
+        extra.insert("potential".into(), json!(out.potential));
+        let last_fmax = points.last().map_or(0.0, |p| p.fmax);
         let props = vec![
-            ("energy".to_string(), ev.energy.into()),
-            ("energy_per_atom".to_string(), (ev.energy / natoms).into()),
-            ("fmax".to_string(), out.trajectory.last().map_or(ev.fmax(), |p| p.fmax).into()),
-            ("pressure_gpa".to_string(), ev.pressure_gpa().into()),
+            ("energy".to_string(), out.energy.into()),
+            ("energy_per_atom".to_string(), (out.energy / natoms).into()),
+            ("fmax".to_string(), last_fmax.into()),
+            ("pressure_gpa".to_string(), pressure_gpa.into()),
             ("steps".to_string(), (out.steps as f64).into()),
             ("converged".to_string(), f64::from(u8::from(out.converged)).into()),
-            ("initial_energy_per_atom".to_string(), (out.trajectory[0].energy / natoms).into()),
+            ("initial_energy_per_atom".to_string(), (points[0].energy / natoms).into()),
         ];
         ctx.emit(NewCandidate {
             seq: 0,
-            structure: out.structure.clone(),
+            structure,
             stage: "relaxed".into(),
             source,
             props,
@@ -242,13 +402,9 @@ impl Job for RelaxJob {
                 "{name}: {} after {} steps, {:.6} eV/atom",
                 if out.converged { "converged" } else { "not converged" },
                 out.steps,
-                ev.energy / natoms
+                out.energy / natoms
             ),
         );
         self.state.converged += usize::from(out.converged);
-        self.state.next += 1;
-        ctx.set_counter("converged", self.state.converged as f64);
-        ctx.set_progress("relax", self.state.next as u64, n as u64, self.state.next as f64 / n as f64);
-        Ok(StepOutcome::Continue)
     }
 }

@@ -1,0 +1,241 @@
+//! The coordinator side of the Slurm executor: writes task folders, submits them as job arrays, follows
+//! the queue, collects results as they land and resubmits lost tasks. Its whole state is a serialisable
+//! [`CoordinatorState`] kept in the run's checkpoint, so after the coordinator dies `geode runs resume`
+//! reads the job ids back, takes every result that finished meanwhile without recomputing it, and
+//! resubmits only what was lost.
+//!
+//! Fault model: a task's outcome is its folder (`result.json` written by rename, so never half-read;
+//! `error.json` for failures a retry does not change). An array element that left the queue without an
+//! outcome for each of its tasks (scancel, a node that died, the worker killed, a time limit) makes those
+//! tasks *lost*: they are resubmitted up to `max_retries` times, with Slurm's end state logged. A result that
+//! does not validate is moved aside and its task treated as lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::SlurmProfile;
+use super::slurm::{self, Element};
+use super::task::{self, RelaxOutcome, TaskSpec, TaskState};
+
+/// One submitted array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArrayJob {
+    pub job_id: u64,
+    /// The manifest's file name in `WORK/arrays/`.
+    pub manifest: String,
+    /// The run's items each element computes.
+    pub elements: Vec<Vec<usize>>,
+}
+
+/// Everything the coordinator knows, kept in the run's checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorState {
+    /// Task hash per item.
+    pub hashes: Vec<String>,
+    /// Items whose outcome the run has taken (a result or a final failure).
+    pub settled: BTreeSet<usize>,
+    /// Resubmissions per item.
+    pub retries: BTreeMap<usize, u32>,
+    /// Arrays in submission order.
+    pub arrays: Vec<ArrayJob>,
+}
+
+/// An item's outcome, handed to the run once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Landed {
+    Done(usize, RelaxOutcome),
+    Failed(usize, String),
+}
+
+/// What one poll found.
+#[derive(Debug, Clone, Default)]
+pub struct Poll {
+    pub landed: Vec<Landed>,
+    /// Lines for the run's log (resubmissions with their reasons, corrupt results, queue trouble).
+    pub log: Vec<(String, String)>,
+    /// Items queued (pending) and running, by the queue's word.
+    pub pending: usize,
+    pub running: usize,
+}
+
+/// The coordinator of one run.
+pub struct Coordinator<'a> {
+    pub profile: &'a SlurmProfile,
+    /// Task folders' root.
+    pub work: PathBuf,
+    /// Relaxations in flight per worker.
+    pub batch: usize,
+    /// Job name prefix (`geode-run-7`).
+    pub name: String,
+}
+
+impl<'a> Coordinator<'a> {
+    pub fn new(profile: &'a SlurmProfile, project: &Path, run_id: i64, batch: usize) -> Coordinator<'a> {
+        Coordinator { profile, work: profile.work_dir_for(project), batch, name: format!("geode-run-{run_id}") }
+    }
+
+    /// Write every task's folder (existing ones are kept: their results are reused) and record the hashes.
+    pub fn prepare(&self, state: &mut CoordinatorState, tasks: &[TaskSpec]) -> Result<(), String> {
+        for d in ["tasks", "arrays", "logs"] {
+            let p = self.work.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        }
+        state.hashes = tasks.iter().map(|t| task::write_task(&self.work, t)).collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// Submit `items` as one array (`tasks_per_array_task` per element; several arrays past
+    /// `array_size_limit` elements). Items whose folder already holds an outcome are not submitted.
+    pub fn submit(&self, state: &mut CoordinatorState, items: &[usize]) -> Result<usize, String> {
+        let todo: Vec<usize> = items
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let dir = task::task_dir(&self.work, &state.hashes[i]);
+                !(dir.join("result.json").is_file() || dir.join("error.json").is_file())
+            })
+            .collect();
+        let per = self.profile.tasks_per_array_task.max(1);
+        let mut submitted = 0;
+        for chunk in todo.chunks(per * self.profile.array_size_limit.max(1)) {
+            let lines: Vec<&str> = chunk.iter().map(|&i| state.hashes[i].as_str()).collect();
+            let body = lines.join("\n") + "\n";
+            let id = task::content_hash(body.as_bytes());
+            let manifest = self.work.join("arrays").join(format!("{id}.txt"));
+            let script = self.work.join("arrays").join(format!("{id}.sh"));
+            task::write_atomic(&manifest, body.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+            let text = slurm::job_script(self.profile, &manifest, self.batch);
+            task::write_atomic(&script, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+            let elements: Vec<Vec<usize>> = chunk.chunks(per).map(<[usize]>::to_vec).collect();
+            let args = slurm::sbatch_args(self.profile, &self.name, elements.len(), &script, &self.work.join("logs"));
+            let job_id = slurm::parse_job_id(&slurm::run(&args)?)?;
+            state.arrays.push(ArrayJob { job_id, manifest: format!("{id}.txt"), elements });
+            submitted += chunk.len();
+        }
+        Ok(submitted)
+    }
+
+    /// The element that last took each unsettled item.
+    fn latest_elements(state: &CoordinatorState) -> BTreeMap<usize, Element> {
+        let mut m = BTreeMap::new();
+        for a in &state.arrays {
+            for (k, items) in a.elements.iter().enumerate() {
+                for &i in items {
+                    if !state.settled.contains(&i) {
+                        m.insert(i, (a.job_id, k));
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    /// Look at the queue and the task folders: hand back every outcome that landed (each item once: the
+    /// caller commits them with the state) and resubmit lost tasks.
+    pub fn poll(&self, state: &mut CoordinatorState, tasks: &[TaskSpec]) -> Poll {
+        let mut poll = Poll::default();
+        let owner = Self::latest_elements(state);
+        let jobs: BTreeSet<u64> = owner.values().map(|e| e.0).collect();
+        // The queue first, then the folders: an element that left the queue wrote its results before it did.
+        let queue = if jobs.is_empty() {
+            BTreeMap::new()
+        } else {
+            match slurm::run(&slurm::squeue_args(&jobs.iter().copied().collect::<Vec<_>>())) {
+                Ok(out) => slurm::parse_squeue(&out),
+                Err(e) if slurm::is_unknown_job(&e) => BTreeMap::new(),
+                Err(e) => {
+                    poll.log.push(("warn".into(), format!("cannot read the queue, will try again: {e}")));
+                    return poll;
+                }
+            }
+        };
+        let mut lost: Vec<(usize, String)> = Vec::new();
+        let mut ended: BTreeMap<Element, String> = BTreeMap::new();
+        for i in 0..state.hashes.len() {
+            if state.settled.contains(&i) {
+                continue;
+            }
+            match task::read_state(&self.work, &state.hashes[i], &tasks[i]) {
+                TaskState::Done(r) => {
+                    state.settled.insert(i);
+                    poll.landed.push(Landed::Done(i, r));
+                }
+                TaskState::Failed(reason) => {
+                    state.settled.insert(i);
+                    poll.landed.push(Landed::Failed(i, reason));
+                }
+                TaskState::Corrupt(reason) => {
+                    poll.log.push(("warn".into(), format!("item {i}: rejected its result: {reason}")));
+                    lost.push((i, "its result was corrupt".into()));
+                }
+                TaskState::Pending => {
+                    let Some(el) = owner.get(&i) else {
+                        lost.push((i, "never submitted".into()));
+                        continue;
+                    };
+                    match queue.get(el) {
+                        Some(q) if q.state == "PENDING" => poll.pending += 1,
+                        Some(_) => poll.running += 1,
+                        None => {
+                            let why = ended.entry(*el).or_insert_with(|| {
+                                let id = format!("{}_{}", el.0, el.1);
+                                slurm::run(&["scontrol".into(), "show".into(), "job".into(), "-o".into(), id.clone()])
+                                    .ok()
+                                    .and_then(|o| slurm::parse_scontrol_end(&o))
+                                    .map(|s| format!("Slurm task {id} ended {s} without its result"))
+                                    .unwrap_or_else(|| format!("Slurm task {id} left the queue without its result"))
+                            });
+                            lost.push((i, why.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        let mut again = Vec::new();
+        for (i, why) in lost {
+            let n = state.retries.get(&i).copied().unwrap_or(0);
+            if n < self.profile.max_retries {
+                state.retries.insert(i, n + 1);
+                poll.log.push((
+                    "warn".into(),
+                    format!("item {i}: {why}; resubmitting (retry {} of {})", n + 1, self.profile.max_retries),
+                ));
+                again.push(i);
+            } else {
+                state.settled.insert(i);
+                poll.landed.push(Landed::Failed(i, format!("{why}, after {n} retries")));
+            }
+        }
+        if !again.is_empty() {
+            match self.submit(state, &again) {
+                Ok(k) => poll.pending += k,
+                Err(e) => {
+                    // Not resubmitted: undo the count so the next poll tries again.
+                    for i in &again {
+                        if let Some(n) = state.retries.get_mut(i) {
+                            *n -= 1;
+                        }
+                    }
+                    poll.log
+                        .push(("warn".into(), format!("cannot resubmit {} tasks, will try again: {e}", again.len())));
+                }
+            }
+        }
+        poll
+    }
+}
+
+/// `scancel` every array of `state` that still has unsettled items.
+pub fn cancel(state: &CoordinatorState) -> Result<(), String> {
+    let jobs: BTreeSet<u64> = Coordinator::latest_elements(state).values().map(|e| e.0).collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["scancel".to_string()];
+    args.extend(jobs.iter().map(u64::to_string));
+    slurm::run(&args).map(|_| ())
+}

@@ -1,0 +1,296 @@
+//! The Slurm executor against a real one-node Slurm cluster (`scripts/slurm-local.sh`, started here if it
+//! is not running): relaxations submitted as job arrays give the local executor's results, finished tasks
+//! are reused, and the faults a cluster deals out (scancel, a worker killed with SIGKILL, a corrupt result,
+//! the coordinator killed mid-campaign) lose nothing and compute nothing twice.
+//!
+//! Relaxations use the Lennard-Jones potential: its evaluations are exact in f64 whatever the batch, so
+//! "the same results" means bit-identical energies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use geode::crystal::{Element, Lattice, Structure};
+use geode::engine::Store;
+use nalgebra::Vector3;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+mod common;
+use common::*;
+
+const LJ: &str = "lj:sigma=3.405,epsilon=0.0104";
+
+/// Start the one-node cluster once per test binary.
+fn cluster() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let out =
+            Command::new(root().join("scripts/slurm-local.sh")).arg("start").output().expect("run slurm-local.sh");
+        assert!(
+            out.status.success(),
+            "scripts/slurm-local.sh start failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// Rattled argon supercells (2×2×2 conventional fcc, 32 atoms), strained differently: a relaxation takes
+/// some hundreds of FIRE steps at fmax 1e-4.
+fn argon(n: usize, seed: u64) -> Vec<Structure> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let ar = Element::from_symbol("Ar").unwrap();
+    (0..n)
+        .map(|k| {
+            let a = 5.26 * (1.0 + 0.02 * k as f64);
+            let base = [
+                Vector3::zeros(),
+                Vector3::new(0.0, 0.5, 0.5),
+                Vector3::new(0.5, 0.0, 0.5),
+                Vector3::new(0.5, 0.5, 0.0),
+            ];
+            let mut frac = Vec::new();
+            for (i, j, l) in (0..8).map(|c| (c & 1, (c >> 1) & 1, (c >> 2) & 1)) {
+                for b in &base {
+                    let jitter = Vector3::from_fn(|_, _| rng.random_range(-0.015..0.015));
+                    frac.push((b + Vector3::new(i as f64, j as f64, l as f64)) / 2.0 + jitter);
+                }
+            }
+            Structure::from_frac(Lattice::cubic(2.0 * a).unwrap(), vec![ar; 32], frac).unwrap()
+        })
+        .collect()
+}
+
+struct Setup {
+    dir: PathBuf,
+    inputs: PathBuf,
+    work: PathBuf,
+}
+
+fn setup(name: &str, n: usize) -> Setup {
+    let dir = tmp(name);
+    let inputs = dir.join("argon.extxyz");
+    geode::io::write_structures(&inputs, &argon(n, 7), None).unwrap();
+    Setup { work: dir.join("work"), inputs, dir }
+}
+
+fn config(s: &Setup, executor: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        "structures = [{:?}]\npotential = {LJ:?}\nfmax = 1e-4\nmax_steps = 2000\nframe_every = 50\nbatch = 2\n{extra}\n{executor}\n",
+        s.inputs.to_str().unwrap()
+    );
+    let path = s.dir.join(format!("{}.toml", if executor.is_empty() { "local" } else { "slurm" }));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn slurm_table(s: &Setup, per_task: usize) -> String {
+    format!(
+        "[executor]\nkind = \"slurm\"\npartition = \"debug\"\ntime_limit = \"00:10:00\"\ntasks_per_array_task = {per_task}\n\
+         geode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.3\nmax_retries = 2\n",
+        env!("CARGO_BIN_EXE_geode"),
+        s.work.to_str().unwrap()
+    )
+}
+
+fn run(config: &Path, project: &Path) -> (i32, String) {
+    let (code, out, err) = geode(&[
+        "run",
+        "relax",
+        "--config",
+        config.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--json",
+    ]);
+    (code, format!("{out}{err}"))
+}
+
+/// input name → (energy, steps, converged, frames) of a project's relaxed candidates and frames.
+fn outcome(project: &Path) -> BTreeMap<String, (f64, f64, f64, usize)> {
+    let store = Store::open(project).unwrap();
+    let rows = store.query_candidates(None, None, None, None).unwrap();
+    let mut m: BTreeMap<String, (f64, f64, f64, usize)> = BTreeMap::new();
+    for r in &rows {
+        let p = |k: &str| r.properties[k].as_f64().unwrap_or(f64::NAN);
+        if r.stage == "relaxed" {
+            let frames = rows.iter().filter(|f| f.stage == "frame" && f.source == r.source).count();
+            let old = m.insert(r.source.clone(), (p("energy"), p("steps"), p("converged"), frames));
+            assert!(old.is_none(), "{} stored twice", r.source);
+        }
+    }
+    m
+}
+
+fn logs(project: &Path) -> String {
+    let store = Store::open(project).unwrap();
+    store.logs(1).unwrap().into_iter().map(|(_, l, m)| format!("{l}: {m}\n")).collect()
+}
+
+fn arrays(work: &Path) -> usize {
+    std::fs::read_dir(work.join("arrays"))
+        .map_or(0, |d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sh"))).count())
+}
+
+fn squeue(name: &str) -> Vec<String> {
+    let out = Command::new("squeue").args(["-h", "-r", "-o", "%i|%T", "-n", name]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn slurm_gives_the_local_results_and_reuses_finished_tasks() {
+    cluster();
+    let s = setup("same", 5);
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(&s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    let reference = outcome(&local);
+    assert_eq!(reference.len(), 5);
+    assert!(reference.values().all(|r| r.2 == 1.0 && r.1 > 50.0), "{reference:?}");
+
+    let remote = s.dir.join("slurm.geode");
+    let cfg = config(&s, &slurm_table(&s, 2), "");
+    let (code, out) = run(&cfg, &remote);
+    assert_eq!(code, 0, "{out}\n{}", logs(&remote));
+    assert_eq!(outcome(&remote), reference, "{}", logs(&remote));
+    let log = logs(&remote);
+    assert!(log.contains("5 of 5 relaxations submitted"), "{log}");
+    assert_eq!(arrays(&s.work), 1);
+    // Three elements (2 + 2 + 1 tasks), each leaving a worker log.
+    let worker_logs = std::fs::read_dir(s.work.join("logs")).unwrap().count();
+    assert_eq!(worker_logs, 3);
+
+    // The same campaign again: every task is found finished; nothing is submitted.
+    let again = s.dir.join("again.geode");
+    let (code, out) = run(&cfg, &again);
+    assert_eq!(code, 0, "{out}");
+    assert!(logs(&again).contains("0 of 5 relaxations submitted (5 already computed)"), "{}", logs(&again));
+    assert_eq!(arrays(&s.work), 1);
+    assert_eq!(outcome(&again), reference);
+}
+
+#[test]
+fn cancelled_and_killed_workers_are_resubmitted_and_nothing_is_lost() {
+    cluster();
+    let s = setup("faults", 6);
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(&s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    let reference = outcome(&local);
+
+    let project = s.dir.join("slurm.geode");
+    let cfg = config(&s, &slurm_table(&s, 3), "");
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(["run", "relax", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Both elements running: kill one worker with SIGKILL (a node that dies) and scancel the other.
+    wait_for("two running elements", Duration::from_secs(60), || {
+        squeue("geode-run-1").iter().filter(|l| l.ends_with("RUNNING")).count() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let job = squeue("geode-run-1")[0].split('_').next().unwrap().to_string();
+    let victim = Command::new("pgrep").args(["-f", "geode worker --manifest .* --index 0 "]).output().unwrap();
+    let pid = String::from_utf8_lossy(&victim.stdout).trim().to_string();
+    assert!(!pid.is_empty() && !pid.contains('\n'), "worker of element 0: {pid:?}");
+    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    assert!(Command::new("scancel").arg(format!("{job}_1")).status().unwrap().success());
+
+    let status = coordinator.wait().unwrap();
+    assert!(status.success(), "{}", logs(&project));
+    let log = logs(&project);
+    assert!(log.matches("resubmitting (retry 1 of 2)").count() >= 2, "{log}");
+    assert!(log.contains("without its result"), "{log}");
+    // Every structure stored once, each equal to the local run.
+    assert_eq!(outcome(&project), reference, "{log}");
+}
+
+#[test]
+fn a_corrupt_result_is_rejected_and_recomputed() {
+    cluster();
+    let s = setup("corrupt", 2);
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(&s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    let reference = outcome(&local);
+    // A first campaign computes both tasks.
+    let cfg = config(&s, &slurm_table(&s, 1), "");
+    let (code, out) = run(&cfg, &s.dir.join("first.geode"));
+    assert_eq!(code, 0, "{out}");
+    // Damage them as a dying node or a hostile file would: one truncated, one claiming another task, and a
+    // half-written temporary file beside them (never read).
+    let tasks: Vec<PathBuf> =
+        std::fs::read_dir(s.work.join("tasks")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    assert_eq!(tasks.len(), 2);
+    let r0 = tasks[0].join("result.json");
+    let text = std::fs::read_to_string(&r0).unwrap();
+    std::fs::write(&r0, &text[..text.len() / 2]).unwrap();
+    std::fs::write(tasks[0].join("result.json.tmp"), "{\"format\": 1").unwrap();
+    let r1 = tasks[1].join("result.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&r1).unwrap()).unwrap();
+    v["result"]["energy"] = Value::from(f64::MAX);
+    v["result"]["trajectory"] = Value::Array(vec![]);
+    std::fs::write(&r1, serde_json::to_string(&v).unwrap()).unwrap();
+
+    let project = s.dir.join("second.geode");
+    let (code, out) = run(&cfg, &project);
+    assert_eq!(code, 0, "{out}");
+    let log = logs(&project);
+    assert_eq!(log.matches("rejected its result").count(), 2, "{log}");
+    assert!(log.contains("not a Geode result") && log.contains("trajectory points"), "{log}");
+    assert!(tasks.iter().all(|t| t.join("result.json.rejected").is_file()));
+    assert_eq!(outcome(&project), reference, "{log}");
+}
+
+#[test]
+fn a_killed_coordinator_resumes_without_recomputing() {
+    cluster();
+    let s = setup("resume", 4);
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(&s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    let reference = outcome(&local);
+
+    let project = s.dir.join("slurm.geode");
+    let cfg = config(&s, &slurm_table(&s, 2), "");
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(["run", "relax", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the array", Duration::from_secs(60), || !squeue("geode-run-1").is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    coordinator.kill().unwrap(); // SIGKILL
+    coordinator.wait().unwrap();
+    // The cluster finishes the work while no coordinator watches.
+    wait_for("the array to finish", Duration::from_secs(120), || squeue("geode-run-1").is_empty());
+    assert_eq!(Store::open(&project).unwrap().run(1).unwrap().status, "running");
+    let t0 = Instant::now();
+    let (code, out, err) = geode(&["runs", "resume", "1", "--project", project.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}\n{}", logs(&project));
+    assert_eq!(arrays(&s.work), 1, "resume submitted again:\n{}", logs(&project));
+    assert!(!logs(&project).contains("resubmitting"), "{}", logs(&project));
+    assert_eq!(outcome(&project), reference);
+    eprintln!("resume took {:.1} s", t0.elapsed().as_secs_f64());
+    // Invariant of the hand-off: task folders are hashes.
+    for e in std::fs::read_dir(s.work.join("tasks")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(geode::engine::executor::task::is_hash(&name), "{name}");
+    }
+}
