@@ -22,10 +22,11 @@ install() {
     echo "installing slurm-wlm and munge" >&2
     apt-get update -qq >/dev/null 2>&1 || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+    # Where the package started its own daemons (with its default configuration), stop them.
+    pkill -x slurmctld 2>/dev/null || true
+    pkill -x slurmd 2>/dev/null || true
+    for _ in $(seq 50); do pgrep -x 'slurmd|slurmctld' >/dev/null || break; sleep 0.1; done
   fi
-  # The package starts nothing in a container; make sure no packaged daemon holds the ports.
-  pkill -x slurmctld 2>/dev/null || true
-  pkill -x slurmd 2>/dev/null || true
 }
 
 configure() {

@@ -23,8 +23,11 @@ use common::*;
 
 const LJ: &str = "lj:sigma=3.405,epsilon=0.0104";
 
-/// Start the one-node cluster once per test binary.
-fn cluster() {
+/// Start the one-node cluster once per test binary; the guard keeps the tests of this file one at a time
+/// (each expects the cluster's cores to itself).
+fn cluster() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
     static UP: OnceLock<()> = OnceLock::new();
     UP.get_or_init(|| {
         let out =
@@ -36,6 +39,7 @@ fn cluster() {
             String::from_utf8_lossy(&out.stderr)
         );
     });
+    guard
 }
 
 /// Rattled argon supercells (2×2×2 conventional fcc, 32 atoms), strained differently: a relaxation takes
@@ -115,7 +119,10 @@ fn outcome(project: &Path) -> BTreeMap<String, (f64, f64, f64, usize)> {
     let rows = store.query_candidates(None, None, None, None).unwrap();
     let mut m: BTreeMap<String, (f64, f64, f64, usize)> = BTreeMap::new();
     for r in &rows {
-        let p = |k: &str| r.properties[k].as_f64().unwrap_or(f64::NAN);
+        let p = |k: &str| {
+            let v = &r.properties[k];
+            v["value"].as_f64().or(v.as_f64()).unwrap_or_else(|| panic!("{k} of {}: {v}", r.source))
+        };
         if r.stage == "relaxed" {
             let frames = rows.iter().filter(|f| f.stage == "frame" && f.source == r.source).count();
             let old = m.insert(r.source.clone(), (p("energy"), p("steps"), p("converged"), frames));
@@ -135,6 +142,10 @@ fn arrays(work: &Path) -> usize {
         .map_or(0, |d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sh"))).count())
 }
 
+fn job(project: &Path) -> String {
+    geode::engine::executor::coordinator::job_name(project, 1)
+}
+
 fn squeue(name: &str) -> Vec<String> {
     let out = Command::new("squeue").args(["-h", "-r", "-o", "%i|%T", "-n", name]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
@@ -150,7 +161,7 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn slurm_gives_the_local_results_and_reuses_finished_tasks() {
-    cluster();
+    let _one = cluster();
     let s = setup("same", 5);
     let local = s.dir.join("local.geode");
     let (code, out) = run(&config(&s, "", ""), &local);
@@ -182,7 +193,7 @@ fn slurm_gives_the_local_results_and_reuses_finished_tasks() {
 
 #[test]
 fn cancelled_and_killed_workers_are_resubmitted_and_nothing_is_lost() {
-    cluster();
+    let _one = cluster();
     let s = setup("faults", 6);
     let local = s.dir.join("local.geode");
     let (code, out) = run(&config(&s, "", ""), &local);
@@ -200,15 +211,15 @@ fn cancelled_and_killed_workers_are_resubmitted_and_nothing_is_lost() {
         .unwrap();
     // Both elements running: kill one worker with SIGKILL (a node that dies) and scancel the other.
     wait_for("two running elements", Duration::from_secs(60), || {
-        squeue("geode-run-1").iter().filter(|l| l.ends_with("RUNNING")).count() == 2
+        squeue(&job(&project)).iter().filter(|l| l.ends_with("RUNNING")).count() == 2
     });
     std::thread::sleep(Duration::from_millis(300));
-    let job = squeue("geode-run-1")[0].split('_').next().unwrap().to_string();
+    let array = squeue(&job(&project))[0].split('_').next().unwrap().to_string();
     let victim = Command::new("pgrep").args(["-f", "geode worker --manifest .* --index 0 "]).output().unwrap();
     let pid = String::from_utf8_lossy(&victim.stdout).trim().to_string();
     assert!(!pid.is_empty() && !pid.contains('\n'), "worker of element 0: {pid:?}");
     assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
-    assert!(Command::new("scancel").arg(format!("{job}_1")).status().unwrap().success());
+    assert!(Command::new("scancel").arg(format!("{array}_1")).status().unwrap().success());
 
     let status = coordinator.wait().unwrap();
     assert!(status.success(), "{}", logs(&project));
@@ -217,11 +228,12 @@ fn cancelled_and_killed_workers_are_resubmitted_and_nothing_is_lost() {
     assert!(log.contains("without its result"), "{log}");
     // Every structure stored once, each equal to the local run.
     assert_eq!(outcome(&project), reference, "{log}");
+    eprintln!("{log}");
 }
 
 #[test]
 fn a_corrupt_result_is_rejected_and_recomputed() {
-    cluster();
+    let _one = cluster();
     let s = setup("corrupt", 2);
     let local = s.dir.join("local.geode");
     let (code, out) = run(&config(&s, "", ""), &local);
@@ -258,7 +270,7 @@ fn a_corrupt_result_is_rejected_and_recomputed() {
 
 #[test]
 fn a_killed_coordinator_resumes_without_recomputing() {
-    cluster();
+    let _one = cluster();
     let s = setup("resume", 4);
     let local = s.dir.join("local.geode");
     let (code, out) = run(&config(&s, "", ""), &local);
@@ -274,12 +286,12 @@ fn a_killed_coordinator_resumes_without_recomputing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the array", Duration::from_secs(60), || !squeue("geode-run-1").is_empty());
+    wait_for("the array", Duration::from_secs(60), || !squeue(&job(&project)).is_empty());
     std::thread::sleep(Duration::from_millis(200));
     coordinator.kill().unwrap(); // SIGKILL
     coordinator.wait().unwrap();
     // The cluster finishes the work while no coordinator watches.
-    wait_for("the array to finish", Duration::from_secs(120), || squeue("geode-run-1").is_empty());
+    wait_for("the array to finish", Duration::from_secs(120), || squeue(&job(&project)).is_empty());
     assert_eq!(Store::open(&project).unwrap().run(1).unwrap().status, "running");
     let t0 = Instant::now();
     let (code, out, err) = geode(&["runs", "resume", "1", "--project", project.to_str().unwrap(), "--json"]);
@@ -293,4 +305,79 @@ fn a_killed_coordinator_resumes_without_recomputing() {
         let name = e.unwrap().file_name().into_string().unwrap();
         assert!(geode::engine::executor::task::is_hash(&name), "{name}");
     }
+}
+
+/// The test sshd on 127.0.0.1 (`scripts/sshd-local.sh`), started once; its folder.
+fn sshd() -> PathBuf {
+    static UP: OnceLock<PathBuf> = OnceLock::new();
+    UP.get_or_init(|| {
+        let out = Command::new(root().join("scripts/sshd-local.sh")).arg("start").output().expect("run sshd-local.sh");
+        assert!(
+            out.status.success(),
+            "scripts/sshd-local.sh start failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(std::env::var("GEODE_SSHD_DIR").unwrap_or_else(|_| "/tmp/geode-sshd".into()))
+    })
+    .clone()
+}
+
+fn fingerprint(public_key: &Path) -> String {
+    let out = Command::new("ssh-keygen").arg("-lf").arg(public_key).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn over_ssh_host_keys_are_verified_and_results_match() {
+    let _one = cluster();
+    let ssh = sshd();
+    let s = setup("ssh", 3);
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(&s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    let reference = outcome(&local);
+    let table = format!(
+        "{}host = \"geode-test\"\nssh_config = {:?}\n",
+        slurm_table(&s, 2),
+        ssh.join("ssh_config").to_str().unwrap()
+    );
+    let cfg = config(&s, &table, "");
+    let known = ssh.join("known_hosts");
+    let host_key = std::fs::read_to_string(ssh.join("host_key.pub")).unwrap();
+    let entry =
+        |key: &str| format!("[127.0.0.1]:2222 {}\n", key.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    let offered = fingerprint(&ssh.join("host_key.pub"));
+
+    // Unknown host key: refused, with the fingerprint the host offers; nothing was sent.
+    std::fs::write(&known, "").unwrap();
+    let (code, out) = run(&cfg, &s.dir.join("unknown.geode"));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not in known_hosts") && out.contains(&offered), "{out}");
+    assert!(!s.work.exists(), "files reached the cluster before its key was checked");
+
+    // A changed host key (known_hosts holds another key for the host): refused, with the fingerprint.
+    let other = std::fs::read_to_string(ssh.join("client_key.pub")).unwrap();
+    std::fs::write(&known, entry(&other)).unwrap();
+    let (code, out) = run(&cfg, &s.dir.join("changed.geode"));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("CHANGED") && out.contains(&offered), "{out}");
+
+    // The right key: the campaign runs over SSH and gives the local results.
+    std::fs::write(&known, entry(&host_key)).unwrap();
+    let project = s.dir.join("ssh.geode");
+    let (code, out) = run(&cfg, &project);
+    assert_eq!(code, 0, "{out}\n{}", logs(&project));
+    assert_eq!(outcome(&project), reference, "{}", logs(&project));
+    assert!(logs(&project).contains("3 of 3 relaxations submitted"), "{}", logs(&project));
+    // Results were pulled into the local mirror; the cluster side has them too.
+    let mirror = PathBuf::from(format!("{}.cluster-geode-test", project.display()));
+    assert_eq!(std::fs::read_dir(mirror.join("tasks")).unwrap().count(), 3);
+    assert!(std::fs::read_dir(s.work.join("tasks")).unwrap().all(|t| t.unwrap().path().join("result.json").is_file()));
+    // No key material in the project or the task folders.
+    let private = std::fs::read_to_string(ssh.join("client_key")).unwrap();
+    let secret = private.lines().nth(1).unwrap();
+    let bytes = std::fs::read(&project).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains(secret));
+    std::fs::write(&known, "").unwrap();
 }

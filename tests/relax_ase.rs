@@ -292,7 +292,7 @@ fn relax_job_streams_the_trajectory_and_resumes() {
     let params = serde_json::json!({
         "structures": [file.to_str().unwrap()],
         "potential": format!("lj:sigma={},epsilon={},cutoff={}", fx["sigma"], fx["epsilon"], fx["rc"]),
-        "fmax": 1e-3, "max_steps": 400, "frame_every": 10,
+        "fmax": 1e-3, "max_steps": 400, "frame_every": 10, "batch": 1,
     });
     let p = dir.join("p.geode");
     let _ = std::fs::remove_file(&p);

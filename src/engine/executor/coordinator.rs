@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SlurmProfile;
+use super::access::{Access, Ssh};
 use super::slurm::{self, Element};
 use super::task::{self, RelaxOutcome, TaskSpec, TaskState};
 
@@ -63,17 +64,23 @@ pub struct Poll {
 /// The coordinator of one run.
 pub struct Coordinator<'a> {
     pub profile: &'a SlurmProfile,
-    /// Task folders' root.
+    /// Task folders' root on this machine: the cluster's own folder, or over SSH a mirror of it.
     pub work: PathBuf,
+    /// The same folder as the nodes see it.
+    pub remote_work: PathBuf,
+    pub access: Access,
     /// Relaxations in flight per worker.
     pub batch: usize,
-    /// Job name prefix (`geode-run-7`).
+    /// The arrays' Slurm job name ([`job_name`]).
     pub name: String,
 }
 
 impl<'a> Coordinator<'a> {
     pub fn new(profile: &'a SlurmProfile, project: &Path, run_id: i64, batch: usize) -> Coordinator<'a> {
-        Coordinator { profile, work: profile.work_dir_for(project), batch, name: format!("geode-run-{run_id}") }
+        let access = access_of(profile);
+        let work = profile.work_dir_for(project);
+        let remote_work = if profile.host.is_some() { PathBuf::from(&profile.work_dir) } else { work.clone() };
+        Coordinator { profile, work, remote_work, access, batch, name: job_name(project, run_id) }
     }
 
     /// Write every task's folder (existing ones are kept: their results are reused) and record the hashes.
@@ -83,7 +90,9 @@ impl<'a> Coordinator<'a> {
             std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
         }
         state.hashes = tasks.iter().map(|t| task::write_task(&self.work, t)).collect::<Result<_, _>>()?;
-        Ok(())
+        // Outcomes the cluster already holds (an earlier campaign's) come back first, so they are reused.
+        let hashes: Vec<&str> = state.hashes.iter().map(String::as_str).collect();
+        self.access.pull(&self.work, &self.remote_work, &hashes)
     }
 
     /// Submit `items` as one array (`tasks_per_array_task` per element; several arrays past
@@ -107,12 +116,18 @@ impl<'a> Coordinator<'a> {
             let script = self.work.join("arrays").join(format!("{id}.sh"));
             task::write_atomic(&manifest, body.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
-            let text = slurm::job_script(self.profile, &manifest, self.batch);
+            let remote_manifest = self.remote_work.join("arrays").join(format!("{id}.txt"));
+            let remote_script = self.remote_work.join("arrays").join(format!("{id}.sh"));
+            let text = slurm::job_script(self.profile, &remote_manifest, self.batch);
             task::write_atomic(&script, text.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+            let mut rels: Vec<String> = chunk.iter().map(|&i| format!("tasks/{}", state.hashes[i])).collect();
+            rels.extend([format!("arrays/{id}.txt"), format!("arrays/{id}.sh"), "logs".into()]);
+            self.access.push(&self.work, &self.remote_work, &rels)?;
             let elements: Vec<Vec<usize>> = chunk.chunks(per).map(<[usize]>::to_vec).collect();
-            let args = slurm::sbatch_args(self.profile, &self.name, elements.len(), &script, &self.work.join("logs"));
-            let job_id = slurm::parse_job_id(&slurm::run(&args)?)?;
+            let logs = self.remote_work.join("logs");
+            let args = slurm::sbatch_args(self.profile, &self.name, elements.len(), &remote_script, &logs);
+            let job_id = slurm::parse_job_id(&self.access.run(&args)?)?;
             state.arrays.push(ArrayJob { job_id, manifest: format!("{id}.txt"), elements });
             submitted += chunk.len();
         }
@@ -144,7 +159,7 @@ impl<'a> Coordinator<'a> {
         let queue = if jobs.is_empty() {
             BTreeMap::new()
         } else {
-            match slurm::run(&slurm::squeue_args(&jobs.iter().copied().collect::<Vec<_>>())) {
+            match self.access.run(&slurm::squeue_args(&jobs.iter().copied().collect::<Vec<_>>())) {
                 Ok(out) => slurm::parse_squeue(&out),
                 Err(e) if slurm::is_unknown_job(&e) => BTreeMap::new(),
                 Err(e) => {
@@ -153,6 +168,12 @@ impl<'a> Coordinator<'a> {
                 }
             }
         };
+        let unsettled: Vec<&str> =
+            (0..state.hashes.len()).filter(|i| !state.settled.contains(i)).map(|i| state.hashes[i].as_str()).collect();
+        if let Err(e) = self.access.pull(&self.work, &self.remote_work, &unsettled) {
+            poll.log.push(("warn".into(), format!("cannot fetch results, will try again: {e}")));
+            return poll;
+        }
         let mut lost: Vec<(usize, String)> = Vec::new();
         let mut ended: BTreeMap<Element, String> = BTreeMap::new();
         for i in 0..state.hashes.len() {
@@ -170,6 +191,9 @@ impl<'a> Coordinator<'a> {
                 }
                 TaskState::Corrupt(reason) => {
                     poll.log.push(("warn".into(), format!("item {i}: rejected its result: {reason}")));
+                    if let Err(e) = self.access.reject(&self.remote_work, &state.hashes[i]) {
+                        poll.log.push(("warn".into(), format!("item {i}: {e}")));
+                    }
                     lost.push((i, "its result was corrupt".into()));
                 }
                 TaskState::Pending => {
@@ -183,7 +207,8 @@ impl<'a> Coordinator<'a> {
                         None => {
                             let why = ended.entry(*el).or_insert_with(|| {
                                 let id = format!("{}_{}", el.0, el.1);
-                                slurm::run(&["scontrol".into(), "show".into(), "job".into(), "-o".into(), id.clone()])
+                                self.access
+                                    .run(&["scontrol".into(), "show".into(), "job".into(), "-o".into(), id.clone()])
                                     .ok()
                                     .and_then(|o| slurm::parse_scontrol_end(&o))
                                     .map(|s| format!("Slurm task {id} ended {s} without its result"))
@@ -229,13 +254,29 @@ impl<'a> Coordinator<'a> {
     }
 }
 
+/// The Slurm job name of run `run_id` of `project`: `geode-RUN-HASH`, the hash (8 hex digits of the
+/// project's path) telling apart projects whose runs share an id.
+pub fn job_name(project: &Path, run_id: i64) -> String {
+    let abs = std::path::absolute(project).unwrap_or_else(|_| project.to_path_buf());
+    let h = task::content_hash(abs.as_os_str().as_encoded_bytes());
+    format!("geode-{run_id}-{}", &h[..8])
+}
+
+/// How `profile` reaches its cluster.
+pub fn access_of(profile: &SlurmProfile) -> Access {
+    match &profile.host {
+        None => Access::Local,
+        Some(h) => Access::Ssh(Ssh { host: h.clone(), config: profile.ssh_config.as_ref().map(PathBuf::from) }),
+    }
+}
+
 /// `scancel` every array of `state` that still has unsettled items.
-pub fn cancel(state: &CoordinatorState) -> Result<(), String> {
+pub fn cancel(profile: &SlurmProfile, state: &CoordinatorState) -> Result<(), String> {
     let jobs: BTreeSet<u64> = Coordinator::latest_elements(state).values().map(|e| e.0).collect();
     if jobs.is_empty() {
         return Ok(());
     }
     let mut args = vec!["scancel".to_string()];
     args.extend(jobs.iter().map(u64::to_string));
-    slurm::run(&args).map(|_| ())
+    access_of(profile).run(&args).map(|_| ())
 }

@@ -11,6 +11,7 @@
 //! finished results. `geode worker` runs them on a node ([`worker`]); [`coordinator`] submits, follows,
 //! collects and resubmits; [`slurm`] builds the Slurm commands from arguments (never from pasted text).
 
+pub mod access;
 pub mod coordinator;
 pub mod slurm;
 pub mod task;
@@ -61,8 +62,11 @@ pub struct SlurmProfile {
     /// Task folders, on a filesystem the nodes share. Empty: `PROJECT.cluster/` beside the project (for a
     /// cluster reached without `host`, i.e. this machine is a node or a login node).
     pub work_dir: String,
-    /// `user@login-node` (or a `~/.ssh/config` alias): submit over SSH with the user's keys and agent.
+    /// `user@login-node` (or a `~/.ssh/config` alias): submit over SSH with the user's keys and agent;
+    /// the host key must already be known (an unknown or changed key is an error with its fingerprint).
     pub host: Option<String>,
+    /// An ssh configuration file for `host` (`ssh -F`); absent: the user's own `~/.ssh/config`.
+    pub ssh_config: Option<String>,
     /// Extra `sbatch` arguments, each one argument (e.g. `--qos=short`).
     pub sbatch_args: Vec<String>,
     /// Seconds between polls of the queue and the result folders.
@@ -86,6 +90,7 @@ impl Default for SlurmProfile {
             setup: Vec::new(),
             work_dir: String::new(),
             host: None,
+            ssh_config: None,
             sbatch_args: Vec::new(),
             poll_interval_s: 5.0,
             max_retries: 2,
@@ -133,6 +138,12 @@ impl ExecutorSpec {
                 "a run submitted over SSH needs a folder on the cluster's shared filesystem".into(),
             );
         }
+        if p.host.is_some() && !p.work_dir.starts_with('/') {
+            return bad(
+                "work_dir",
+                format!("{:?}: over SSH, give the folder's absolute path on the cluster", p.work_dir),
+            );
+        }
         for (key, v) in [("partition", &p.partition), ("account", &p.account), ("host", &p.host)] {
             if let Some(v) = v
                 && (v.is_empty() || v.starts_with('-') || v.chars().any(|c| c.is_whitespace() || c.is_control()))
@@ -162,15 +173,26 @@ impl ExecutorSpec {
 }
 
 impl SlurmProfile {
-    /// The task folders' root for a run of `project`.
+    /// The task folders' root on this machine for a run of `project`: `work_dir` itself, or with `host`
+    /// a local mirror `PROJECT.cluster-HOST/`.
     pub fn work_dir_for(&self, project: &Path) -> PathBuf {
-        if self.work_dir.is_empty() {
+        if let Some(h) = &self.host {
+            let mut s = project.as_os_str().to_os_string();
+            s.push(format!(
+                ".cluster-{}",
+                h.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', "_")
+            ));
+            return PathBuf::from(s);
+        }
+        let dir = if self.work_dir.is_empty() {
             let mut s = project.as_os_str().to_os_string();
             s.push(".cluster");
             PathBuf::from(s)
         } else {
             PathBuf::from(&self.work_dir)
-        }
+        };
+        // The nodes read the job script's paths from wherever Slurm starts them: make them absolute.
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 }
 

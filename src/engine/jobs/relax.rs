@@ -181,10 +181,10 @@ impl Job for RelaxJob {
     }
 
     fn on_cancel(&mut self) -> Vec<(String, String)> {
-        let (ExecutorSpec::Slurm(_), Some(remote)) = (&self.params.executor, &self.state.remote) else {
+        let (ExecutorSpec::Slurm(profile), Some(remote)) = (&self.params.executor, &self.state.remote) else {
             return Vec::new();
         };
-        match crate::engine::executor::coordinator::cancel(remote) {
+        match crate::engine::executor::coordinator::cancel(profile, remote) {
             Ok(()) => vec![("info".into(), "cancelled the run's Slurm arrays (scancel)".into())],
             Err(e) => vec![("warn".into(), format!("could not cancel the Slurm arrays: {e}"))],
         }

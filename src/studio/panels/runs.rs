@@ -84,6 +84,11 @@ impl StudioApp {
             if let Some(e) = &run.error {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
+            if run.params["executor"]["kind"] == "slurm"
+                && let Some(store) = &self.store
+            {
+                queue_ui(ui, &run, store);
+            }
             if let Some(store) = &self.store {
                 let names: Vec<&str> = if run.kind == "train" {
                     vec!["train_loss", "val_mae_formation_energy_per_atom", "val_mae_band_gap"]
@@ -141,4 +146,34 @@ impl StudioApp {
             }
         }
     }
+}
+
+/// A Slurm run's queue: its tasks by state (as the last poll saw them), the job arrays it submitted and
+/// how many tasks were resubmitted; why each was is in the log below.
+fn queue_ui(ui: &mut egui::Ui, run: &crate::engine::store::RunRow, store: &crate::engine::Store) {
+    let count = |k: &str| run.counters[k].as_f64().unwrap_or(0.0) as u64;
+    let checkpoint = store.checkpoint(run.id).ok().flatten().unwrap_or_default();
+    let remote = &checkpoint["job"]["remote"];
+    let jobs: Vec<String> = remote["arrays"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|j| j["job_id"].as_u64()).map(|id| id.to_string()).collect())
+        .unwrap_or_default();
+    let retries: u64 = remote["retries"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0);
+    let total = remote["hashes"].as_array().map_or(0, Vec::len);
+    let settled = remote["settled"].as_array().map_or(0, Vec::len);
+    ui.group(|ui| {
+        ui.strong("Slurm queue");
+        ui.label(format!(
+            "{total} tasks: {} pending · {} running · {settled} back ({} converged, {} failed) · {retries} resubmitted",
+            count("pending"),
+            count("running"),
+            count("converged"),
+            count("failed"),
+        ));
+        let host = run.params["executor"]["host"].as_str().map(|h| format!(" on {h}")).unwrap_or_default();
+        ui.label(format!(
+            "job arrays{host}: {}",
+            if jobs.is_empty() { "none submitted yet".to_string() } else { jobs.join(", ") }
+        ));
+    });
 }
