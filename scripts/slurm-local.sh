@@ -25,16 +25,18 @@ install() {
     # Where the package started its own daemons (with its default configuration), stop them.
     pkill -x slurmctld 2>/dev/null || true
     pkill -x slurmd 2>/dev/null || true
-    for _ in $(seq 50); do pgrep -x 'slurmd|slurmctld' >/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do { pgrep -x slurmd || pgrep -x slurmctld; } >/dev/null || break; sleep 0.1; done
   fi
 }
 
+# Writes the configuration; answers 0 when it changed (running daemons must then restart).
 configure() {
   mkdir -p "$dir"/{state,spool,log}
   local host cpus
   host=$(hostname -s)
-  cpus=$(nproc)
-  cat >"$conf" <<EOF
+  # The machine's cores (nproc alone follows OMP_NUM_THREADS, which tests set to 1).
+  cpus=$(getconf _NPROCESSORS_ONLN)
+  cat >"$conf.new" <<EOF
 $marker (scripts/slurm-local.sh)
 ClusterName=geode
 SlurmctldHost=$host(127.0.0.1)
@@ -70,6 +72,8 @@ MailProg=/bin/true
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+  local changed=1
+  if cmp -s "$conf.new" "$conf"; then changed=0; rm -f "$conf.new"; else mv "$conf.new" "$conf"; fi
   mkdir -p /etc/slurm
   if [ -e /etc/slurm/slurm.conf ] && ! grep -q "$marker" /etc/slurm/slurm.conf; then
     echo "slurm-local.sh: /etc/slurm/slurm.conf belongs to another cluster; set SLURM_CONF=$conf to use this one" >&2
@@ -78,6 +82,7 @@ EOF
   fi
   # cgroup.conf is read by slurmd even with task/none on some builds; an empty one keeps it quiet.
   [ -e /etc/slurm/cgroup.conf ] || echo "CgroupPlugin=disabled" >/etc/slurm/cgroup.conf
+  [ "$changed" = 1 ]
 }
 
 start_munge() {
@@ -100,7 +105,7 @@ start_munge() {
 start() {
   need_root
   install
-  configure
+  if configure; then stop >/dev/null; fi
   start_munge
   export SLURM_CONF="$conf"
   pgrep -x slurmctld >/dev/null || slurmctld -f "$conf"
@@ -111,19 +116,19 @@ start() {
     state=$(sinfo -h -n "$host" -o %t 2>/dev/null || true)
     case "$state" in
       idle|mix|alloc) echo "slurm: node $host $state, partition debug, SLURM_CONF=$conf"; return ;;
-      down*|drain*) scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true ;;
+      down*|drain*|inval*) scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true ;;
     esac
     sleep 0.2
   done
   echo "slurm-local.sh: node $host did not become idle (state '$state'); logs in $dir/log" >&2
-  tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+  tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
   exit 1
 }
 
 stop() {
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
-  for _ in $(seq 50); do pgrep -x 'slurmd|slurmctld' >/dev/null || break; sleep 0.1; done
+  for _ in $(seq 50); do { pgrep -x slurmd || pgrep -x slurmctld; } >/dev/null || break; sleep 0.1; done
   echo "slurm: stopped"
 }
 

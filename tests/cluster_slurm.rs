@@ -381,3 +381,95 @@ fn over_ssh_host_keys_are_verified_and_results_match() {
     assert!(!String::from_utf8_lossy(&bytes).contains(secret));
     std::fs::write(&known, "").unwrap();
 }
+
+#[test]
+fn slurmd_killed_mid_array_and_restarted_loses_nothing() {
+    let _one = cluster();
+    let s = setup("slurmd", 6);
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(&s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    let reference = outcome(&local);
+
+    let project = s.dir.join("slurm.geode");
+    let cfg = config(&s, &slurm_table(&s, 3), "");
+    let coordinator = Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(["run", "relax", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("two running elements", Duration::from_secs(60), || {
+        squeue(&job(&project)).iter().filter(|l| l.ends_with("RUNNING")).count() == 2
+    });
+    // The node's daemon dies (SIGKILL) while both elements run, and comes back.
+    assert!(Command::new("pkill").args(["-9", "-x", "slurmd"]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(500));
+    let restart = Command::new(root().join("scripts/slurm-local.sh")).arg("start").output().unwrap();
+    assert!(restart.status.success(), "{}", String::from_utf8_lossy(&restart.stderr));
+    let out = coordinator.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", logs(&project));
+    let log = logs(&project);
+    assert_eq!(outcome(&project), reference, "{log}");
+    eprintln!("{log}");
+}
+
+#[test]
+fn screening_relaxes_its_best_candidates_on_the_cluster_as_it_would_locally() {
+    let _one = cluster();
+    let dir = tmp("screen");
+    let work = dir.join("work");
+    let base = "templates = [\"NaCl\", \"MgO\"]\nthreshold = 0.002\nexcluded_elements = [\"Tl\", \"Hg\", \"Cd\"]\n\
+                constraints = [\"band_gap in [1.0, 8.0]\", \"e_above_hull < 0.3\"]\n\
+                objectives = [\"min e_above_hull\", \"max band_gap\"]\nmin_probability = 0.05\nchunk_size = 16\n\
+                relax_top = 3\nbatch = 4\n";
+    let local_cfg = dir.join("local.toml");
+    std::fs::write(&local_cfg, base).unwrap();
+    let slurm_cfg = dir.join("slurm.toml");
+    std::fs::write(
+        &slurm_cfg,
+        format!(
+            "{base}[executor]\nkind = \"slurm\"\ntasks_per_array_task = 4\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.5\n",
+            env!("CARGO_BIN_EXE_geode"),
+            work.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let relaxed = |project: &Path| -> BTreeMap<String, (f64, f64)> {
+        let store = Store::open(project).unwrap();
+        store
+            .query_candidates(None, None, None, None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.stage == "relaxed")
+            .map(|r| {
+                let v = |k: &str| r.properties[k]["value"].as_f64().or(r.properties[k].as_f64()).unwrap_or(f64::NAN);
+                (r.formula.clone(), (v("relaxed_energy_per_atom"), v("relaxed_e_above_hull")))
+            })
+            .collect()
+    };
+    let mut results = Vec::new();
+    for (cfg, name) in [(&local_cfg, "local.geode"), (&slurm_cfg, "slurm.geode")] {
+        let project = dir.join(name);
+        let (code, out, err) = geode(&[
+            "run",
+            "screen",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--project",
+            project.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        results.push(relaxed(&project));
+    }
+    assert!(results[0].len() >= 2, "{:?}", results[0]);
+    assert_eq!(results[0].keys().collect::<Vec<_>>(), results[1].keys().collect::<Vec<_>>());
+    for (f, (e, h)) in &results[0] {
+        let (e2, h2) = results[1][f];
+        // The same batch of CHGNet evaluations on both sides; float32 inside, so compared to 1e-6 eV/atom.
+        assert!((e - e2).abs() < 1e-6 && (h - h2).abs() < 1e-6, "{f}: local {e} {h}, slurm {e2} {h2}");
+    }
+    assert_eq!(arrays(&work), 1);
+}

@@ -104,6 +104,16 @@ fn keys_help(kind: &str) -> String {
             for (k, v) in lines {
                 out.push_str(&format!("  {k} = {v}\n"));
             }
+            if spec.params().get("executor").is_some() {
+                // The Slurm profile's keys (docs/cluster.md), which the local default does not show.
+                let slurm = crate::engine::executor::ExecutorSpec::Slurm(Default::default());
+                let mut keys = Vec::new();
+                flatten_keys("executor", &serde_json::to_value(&slurm).unwrap_or_default(), &mut keys);
+                out.push_str("  with executor.kind = \"slurm\" (docs/cluster.md):\n");
+                for (k, v) in keys.into_iter().filter(|(k, _)| k != "executor.kind") {
+                    out.push_str(&format!("    {k} = {v}\n"));
+                }
+            }
         }
         Err(e) => out.push_str(&format!("  ({e})\n")),
     }

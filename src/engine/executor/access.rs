@@ -75,7 +75,7 @@ impl Ssh {
     /// ssh's refusals of a host key, with the fingerprint of the key the host offers.
     fn explain(&self, e: String) -> String {
         let unknown =
-            e.contains("Host key verification failed") || e.contains("No ") && e.contains("host key is known");
+            e.contains("Host key verification failed") || (e.contains("No ") && e.contains("host key is known"));
         if !unknown && !e.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
             return e;
         }
@@ -157,7 +157,8 @@ impl Access {
         if wanted.is_empty() {
             return Ok(());
         }
-        let stage = local.join(".incoming");
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let stage = local.join(format!(".incoming-{}-{nanos}", std::process::id()));
         let _ = std::fs::remove_dir_all(&stage);
         std::fs::create_dir_all(&stage).map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
         for chunk in wanted.chunks(2000) {

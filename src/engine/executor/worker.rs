@@ -160,3 +160,27 @@ pub fn run(dirs: &[PathBuf], batch: usize) -> Result<WorkerReport, String> {
 fn write_error(dir: &Path, hash: &str, e: &str) -> Result<(), String> {
     task::write_error(dir, hash, e).map_err(|io| format!("cannot write {}/error.json: {io}", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_are_sliced_by_array_index_and_bad_lines_are_named() {
+        let dir = std::env::temp_dir().join(format!("geode-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("arrays")).unwrap();
+        let m = dir.join("arrays/m.txt");
+        let hashes: Vec<String> = (0..5).map(|k| task::content_hash(&[k])).collect();
+        std::fs::write(&m, hashes.join("\n") + "\n").unwrap();
+        let slice = manifest_slice(&m, 1, 2).unwrap();
+        assert_eq!(slice, vec![task::task_dir(&dir, &hashes[2]), task::task_dir(&dir, &hashes[3])]);
+        assert_eq!(manifest_slice(&m, 2, 2).unwrap().len(), 1);
+        assert!(manifest_slice(&m, 3, 2).unwrap_err().contains("past its 5 tasks"));
+        std::fs::write(&m, format!("{}\n../../etc\n", hashes[0])).unwrap();
+        let err = manifest_slice(&m, 0, 2).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("not a task hash"), "{err}");
+        // A folder that is not named by a hash is refused before anything is read.
+        assert!(run(&[dir.join("arrays")], 1).unwrap_err().contains("not a task folder"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -12,7 +12,7 @@
 //! crowding distance, or the probability of meeting the constraints when there are no objectives.
 //!
 //! With `relax_top = N`, the N best of them (by that ranking) are then relaxed with the interatomic potential
-//! (`potential`, CHGNet by default), one per step: each gets `relaxed_energy_per_atom`, `relax_steps`,
+//! (`potential`, CHGNet by default), `batch` at a time per step (or as Slurm tasks with `[executor]`): each gets `relaxed_energy_per_atom`, `relax_steps`,
 //! `relax_converged` and, with the shipped CHGNet, `relaxed_formation_energy_per_atom` and
 //! `relaxed_e_above_hull` on the hull `hull` names (by default the complete OQMD hull, through CHGNet's fitted
 //! chemical potentials; `potential`: the CHGNet-only hull); the relaxed structure is stored as a candidate
@@ -28,6 +28,9 @@ use crate::crystal::Element;
 use crate::data::Dataset;
 use crate::energy::PhaseDiagram;
 use crate::engine::error::JobError;
+use crate::engine::executor::coordinator::CoordinatorState;
+use crate::engine::executor::task::RelaxOutcome;
+use crate::engine::executor::{ExecutorSpec, SlurmProfile};
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::{NewCandidate, PropValue};
 use crate::ml::{PropertyModel, Target, shipped};
@@ -81,6 +84,11 @@ pub struct ScreenParams {
     /// The hull `relax_top` places relaxed candidates on: `dft` (the complete OQMD hull through the
     /// potential's fitted chemical potentials) or `potential` (the CHGNet-only hull).
     pub hull: crate::energy::HullChoice,
+    /// `relax_top` relaxations in flight at once (one batched potential evaluation per FIRE step).
+    pub batch: usize,
+    /// Where the `relax_top` relaxations run: `kind = "local"` or `kind = "slurm"` with a profile
+    /// (docs/cluster.md).
+    pub executor: ExecutorSpec,
 }
 
 impl Default for ScreenParams {
@@ -103,6 +111,8 @@ impl Default for ScreenParams {
             relax_top: 0,
             potential: "chgnet".into(),
             hull: crate::energy::HullChoice::Dft,
+            batch: 8,
+            executor: ExecutorSpec::Local,
         }
     }
 }
@@ -138,6 +148,10 @@ impl ScreenParams {
             crate::energy::spec::check_spec(&self.potential)
                 .map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
         }
+        if self.batch == 0 {
+            return bad("batch", "expected at least 1".into());
+        }
+        self.executor.validate()?;
         elements("substitute_elements", &self.substitute_elements)?;
         elements("allowed_elements", &self.allowed_elements)?;
         elements("excluded_elements", &self.excluded_elements)?;
@@ -200,6 +214,9 @@ struct State {
     /// Wall time of the relaxations (s).
     #[serde(default)]
     relax_seconds: f64,
+    /// Slurm executor: the coordinator's state for the `relax_top` relaxations.
+    #[serde(default)]
+    remote: Option<CoordinatorState>,
 }
 
 /// The job.
@@ -253,11 +270,10 @@ impl ScreenJob {
         })
     }
 
-    /// Relax the candidate emitted as `seq` with the potential; record its relaxed energy (and, with the
-    /// shipped CHGNet, its distance to the CHGNet hull) and store the relaxed structure as its child.
-    fn relax_one(&mut self, ctx: &mut JobContext, seq: i64) -> Result<(), JobError> {
+    /// The potential for `relax_top` and, for the shipped CHGNet, its hull (loaded once).
+    fn load_potential(&mut self, ctx: &mut JobContext) -> Result<(), JobError> {
+        use crate::energy::PotentialHull;
         use crate::energy::spec::from_spec;
-        use crate::energy::{PotentialHull, RelaxOptions, relax};
         if self.potential.is_none() {
             crate::ml::init_threads(1);
             let calc =
@@ -268,20 +284,116 @@ impl ScreenJob {
             }
             self.potential = Some((calc, hull));
         }
-        let (calc, hull) = self.potential.as_ref().expect("set above");
+        Ok(())
+    }
+
+    /// `relax_top` on a Slurm cluster: submit every chosen candidate on the first call, then record what
+    /// landed on each later one.
+    fn relax_slurm(&mut self, ctx: &mut JobContext, profile: &SlurmProfile, seqs: &[i64]) -> Result<(), JobError> {
+        use crate::engine::executor::coordinator::{Coordinator, Landed};
+        use crate::engine::executor::task::TaskSpec;
+        self.load_potential(ctx)?;
+        let opts = crate::energy::RelaxOptions::default();
+        let tasks: Vec<TaskSpec> = seqs
+            .iter()
+            .map(|&q| TaskSpec::relax(&self.candidates[q as usize].structure, &self.params.potential, &opts, 0))
+            .collect();
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.params.batch);
+        let Some(remote) = &mut self.state.remote else {
+            let mut remote = CoordinatorState::default();
+            coord.prepare(&mut remote, &tasks).map_err(JobError::Failed)?;
+            let all: Vec<usize> = (0..seqs.len()).collect();
+            let k = coord.submit(&mut remote, &all).map_err(JobError::Failed)?;
+            ctx.log(
+                "info",
+                format!(
+                    "{}: {k} of {} relaxations submitted ({} already computed); task folders in {}",
+                    self.params.executor.describe(),
+                    seqs.len(),
+                    seqs.len() - k,
+                    coord.work.display()
+                ),
+            );
+            self.state.remote = Some(remote);
+            return Ok(());
+        };
+        let wait = std::time::Duration::from_secs_f64(profile.poll_interval_s);
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < wait && !ctx.is_cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(50).min(wait));
+        }
+        if ctx.is_cancelled() {
+            return Ok(());
+        }
+        let poll = coord.poll(remote, &tasks);
+        let settled = remote.settled.len();
+        for (level, message) in poll.log {
+            ctx.log(&level, message);
+        }
+        ctx.set_counter("pending", poll.pending as f64);
+        ctx.set_counter("running", poll.running as f64);
+        for landed in poll.landed {
+            match landed {
+                Landed::Done(i, r) => self.record_relaxed(ctx, seqs[i], &r),
+                Landed::Failed(i, reason) => self.record_failure(ctx, seqs[i], &reason),
+            }
+        }
+        self.state.relaxed = settled;
+        Ok(())
+    }
+
+    /// Relax the candidates emitted as `seqs` together in this process (`batch` in flight).
+    fn relax_local(&mut self, ctx: &mut JobContext, seqs: &[i64]) -> Result<(), JobError> {
+        use crate::energy::{RelaxOptions, relax_many};
+        self.load_potential(ctx)?;
+        let (calc, _) = self.potential.as_ref().expect("loaded above");
+        let starts: Vec<_> = seqs.iter().map(|&q| self.candidates[q as usize].structure.clone()).collect();
+        let name = calc.name();
+        let cancel = ctx.cancel_flag();
+        let results = relax_many(
+            calc.as_ref(),
+            &starts,
+            &RelaxOptions::default(),
+            self.params.batch,
+            &mut |_, _, _| {
+                if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            },
+            &mut |_, _| std::ops::ControlFlow::Continue(()),
+        );
+        if ctx.is_cancelled() {
+            // Discarded by the runner; these candidates are relaxed again on resume.
+            return Ok(());
+        }
+        for (&seq, r) in seqs.iter().zip(results) {
+            match r {
+                Ok(r) => {
+                    let out = RelaxOutcome::new(&r, Vec::new(), name.clone(), 0.0);
+                    self.record_relaxed(ctx, seq, &out);
+                }
+                Err(e) => self.record_failure(ctx, seq, &e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, ctx: &mut JobContext, seq: i64, reason: &str) {
+        let name = self.candidates[seq as usize].structure.reduced_formula();
+        ctx.log("warn", format!("candidate {seq} ({name}): relaxation failed: {reason}"));
+        ctx.update_prop(seq, "relax_converged", 0.0.into());
+    }
+
+    /// Record the relaxation of the candidate emitted as `seq`, wherever it ran: its relaxed energy (and,
+    /// with the shipped CHGNet, its place on the hull) and the relaxed structure as its child.
+    fn record_relaxed(&self, ctx: &mut JobContext, seq: i64, out: &RelaxOutcome) {
+        let (_, hull) = self.potential.as_ref().expect("loaded before relaxing");
         let c = &self.candidates[seq as usize];
         let name = c.structure.reduced_formula();
-        let out = match relax(calc.as_ref(), &c.structure, &RelaxOptions::default(), &mut |_, _| {
-            std::ops::ControlFlow::Continue(())
-        }) {
-            Ok(o) => o,
-            Err(e) => {
-                ctx.log("warn", format!("candidate {seq} ({name}): relaxation failed: {e}"));
-                ctx.update_prop(seq, "relax_converged", 0.0.into());
-                return Ok(());
-            }
-        };
-        let per_atom = out.evaluation.energy / out.structure.n_sites() as f64;
+        let structure = out.structure();
+        let per_atom = out.energy / structure.n_sites() as f64;
         let mut props: Vec<(String, PropValue)> = vec![
             ("relaxed_energy_per_atom".into(), per_atom.into()),
             ("relax_steps".into(), (out.steps as f64).into()),
@@ -289,9 +401,9 @@ impl ScreenJob {
         ];
         let mut extra = serde_json::Map::new();
         extra.insert("relaxed_from_seq".into(), json!(seq));
-        extra.insert("potential".into(), json!(calc.name()));
+        extra.insert("potential".into(), json!(out.potential));
         if let Some(on) = hull {
-            match on.place(&out.structure.composition(), per_atom) {
+            match on.place(&structure.composition(), per_atom) {
                 Ok(h) => {
                     props.push(("relaxed_e_above_hull".into(), h.e_above_hull.into()));
                     props.push(("relaxed_formation_energy_per_atom".into(), h.formation_energy_per_atom.into()));
@@ -319,14 +431,13 @@ impl ScreenJob {
         );
         ctx.emit(NewCandidate {
             seq: 0,
-            structure: out.structure,
+            structure,
             stage: "relaxed".into(),
             source: format!("relax:{}", c.template),
             props,
             extra,
             parents: Vec::new(),
         });
-        Ok(())
     }
 
     fn chemistry(&self, c: &Candidate) -> Result<(), String> {
@@ -367,6 +478,16 @@ impl Job for ScreenJob {
 
     fn checkpoint(&self) -> Value {
         crate::engine::job::checkpoint_of(&self.state)
+    }
+
+    fn on_cancel(&mut self) -> Vec<(String, String)> {
+        let (ExecutorSpec::Slurm(profile), Some(remote)) = (&self.params.executor, &self.state.remote) else {
+            return Vec::new();
+        };
+        match crate::engine::executor::coordinator::cancel(profile, remote) {
+            Ok(()) => vec![("info".into(), "cancelled the run's Slurm arrays (scancel)".into())],
+            Err(e) => vec![("warn".into(), format!("could not cancel the Slurm arrays: {e}"))],
+        }
     }
 
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
@@ -578,9 +699,19 @@ impl Job for ScreenJob {
         let to_relax = self.state.to_relax.clone().unwrap_or_default();
         if self.state.relaxed < to_relax.len() {
             let clock = std::time::Instant::now();
-            self.relax_one(ctx, to_relax[self.state.relaxed])?;
+            match self.params.executor.clone() {
+                ExecutorSpec::Local => {
+                    let end = (self.state.relaxed + self.params.batch.max(1)).min(to_relax.len());
+                    let seqs = &to_relax[self.state.relaxed..end];
+                    self.relax_local(ctx, seqs)?;
+                    if ctx.is_cancelled() {
+                        return Ok(StepOutcome::Continue);
+                    }
+                    self.state.relaxed = end;
+                }
+                ExecutorSpec::Slurm(profile) => self.relax_slurm(ctx, &profile, &to_relax)?,
+            }
             self.state.relax_seconds += clock.elapsed().as_secs_f64();
-            self.state.relaxed += 1;
             ctx.set_counter("relaxed", self.state.relaxed as f64);
             ctx.set_progress(
                 "relax",
