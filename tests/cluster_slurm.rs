@@ -151,6 +151,32 @@ fn squeue(name: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
+/// The local executor's results for the setup's structures (the reference every cluster run must equal).
+fn local_reference(s: &Setup) -> BTreeMap<String, (f64, f64, f64, usize)> {
+    let local = s.dir.join("local.geode");
+    let (code, out) = run(&config(s, "", ""), &local);
+    assert_eq!(code, 0, "{out}");
+    outcome(&local)
+}
+
+/// `geode run relax` in the background, as a coordinator the test can kill.
+fn spawn_run(config: &Path, project: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(["run", "relax", "--config", config.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait until `n` elements of the project's first run are running.
+fn wait_for_running(project: &Path, n: usize) {
+    wait_for("running elements", Duration::from_secs(60), || {
+        squeue(&job(project)).iter().filter(|l| l.ends_with("RUNNING")).count() == n
+    });
+}
+
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
@@ -163,10 +189,7 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 fn slurm_gives_the_local_results_and_reuses_finished_tasks() {
     let _one = cluster();
     let s = setup("same", 5);
-    let local = s.dir.join("local.geode");
-    let (code, out) = run(&config(&s, "", ""), &local);
-    assert_eq!(code, 0, "{out}");
-    let reference = outcome(&local);
+    let reference = local_reference(&s);
     assert_eq!(reference.len(), 5);
     assert!(reference.values().all(|r| r.2 == 1.0 && r.1 > 50.0), "{reference:?}");
 
@@ -195,24 +218,13 @@ fn slurm_gives_the_local_results_and_reuses_finished_tasks() {
 fn cancelled_and_killed_workers_are_resubmitted_and_nothing_is_lost() {
     let _one = cluster();
     let s = setup("faults", 6);
-    let local = s.dir.join("local.geode");
-    let (code, out) = run(&config(&s, "", ""), &local);
-    assert_eq!(code, 0, "{out}");
-    let reference = outcome(&local);
+    let reference = local_reference(&s);
 
     let project = s.dir.join("slurm.geode");
     let cfg = config(&s, &slurm_table(&s, 3), "");
-    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_geode"))
-        .args(["run", "relax", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
-        .env("OMP_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut coordinator = spawn_run(&cfg, &project);
     // Both elements running: kill one worker with SIGKILL (a node that dies) and scancel the other.
-    wait_for("two running elements", Duration::from_secs(60), || {
-        squeue(&job(&project)).iter().filter(|l| l.ends_with("RUNNING")).count() == 2
-    });
+    wait_for_running(&project, 2);
     std::thread::sleep(Duration::from_millis(300));
     let array = squeue(&job(&project))[0].split('_').next().unwrap().to_string();
     let victim = Command::new("pgrep").args(["-f", "geode worker --manifest .* --index 0 "]).output().unwrap();
@@ -235,10 +247,7 @@ fn cancelled_and_killed_workers_are_resubmitted_and_nothing_is_lost() {
 fn a_corrupt_result_is_rejected_and_recomputed() {
     let _one = cluster();
     let s = setup("corrupt", 2);
-    let local = s.dir.join("local.geode");
-    let (code, out) = run(&config(&s, "", ""), &local);
-    assert_eq!(code, 0, "{out}");
-    let reference = outcome(&local);
+    let reference = local_reference(&s);
     // A first campaign computes both tasks.
     let cfg = config(&s, &slurm_table(&s, 1), "");
     let (code, out) = run(&cfg, &s.dir.join("first.geode"));
@@ -272,20 +281,11 @@ fn a_corrupt_result_is_rejected_and_recomputed() {
 fn a_killed_coordinator_resumes_without_recomputing() {
     let _one = cluster();
     let s = setup("resume", 4);
-    let local = s.dir.join("local.geode");
-    let (code, out) = run(&config(&s, "", ""), &local);
-    assert_eq!(code, 0, "{out}");
-    let reference = outcome(&local);
+    let reference = local_reference(&s);
 
     let project = s.dir.join("slurm.geode");
     let cfg = config(&s, &slurm_table(&s, 2), "");
-    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_geode"))
-        .args(["run", "relax", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
-        .env("OMP_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut coordinator = spawn_run(&cfg, &project);
     wait_for("the array", Duration::from_secs(60), || !squeue(&job(&project)).is_empty());
     std::thread::sleep(Duration::from_millis(200));
     coordinator.kill().unwrap(); // SIGKILL
@@ -333,10 +333,7 @@ fn over_ssh_host_keys_are_verified_and_results_match() {
     let _one = cluster();
     let ssh = sshd();
     let s = setup("ssh", 3);
-    let local = s.dir.join("local.geode");
-    let (code, out) = run(&config(&s, "", ""), &local);
-    assert_eq!(code, 0, "{out}");
-    let reference = outcome(&local);
+    let reference = local_reference(&s);
     let table = format!(
         "{}host = \"geode-test\"\nssh_config = {:?}\n",
         slurm_table(&s, 2),
@@ -386,23 +383,12 @@ fn over_ssh_host_keys_are_verified_and_results_match() {
 fn slurmd_killed_mid_array_and_restarted_loses_nothing() {
     let _one = cluster();
     let s = setup("slurmd", 6);
-    let local = s.dir.join("local.geode");
-    let (code, out) = run(&config(&s, "", ""), &local);
-    assert_eq!(code, 0, "{out}");
-    let reference = outcome(&local);
+    let reference = local_reference(&s);
 
     let project = s.dir.join("slurm.geode");
     let cfg = config(&s, &slurm_table(&s, 3), "");
-    let coordinator = Command::new(env!("CARGO_BIN_EXE_geode"))
-        .args(["run", "relax", "--config", cfg.to_str().unwrap(), "--project", project.to_str().unwrap(), "--json"])
-        .env("OMP_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("two running elements", Duration::from_secs(60), || {
-        squeue(&job(&project)).iter().filter(|l| l.ends_with("RUNNING")).count() == 2
-    });
+    let coordinator = spawn_run(&cfg, &project);
+    wait_for_running(&project, 2);
     // The node's daemon dies (SIGKILL) while both elements run, and comes back.
     assert!(Command::new("pkill").args(["-9", "-x", "slurmd"]).status().unwrap().success());
     std::thread::sleep(Duration::from_millis(500));

@@ -15,10 +15,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::SlurmProfile;
 use super::access::{Access, Ssh};
 use super::slurm::{self, Element};
 use super::task::{self, RelaxOutcome, TaskSpec, TaskState};
+use super::{ExecutorSpec, SlurmProfile};
+use crate::engine::error::JobError;
+use crate::engine::job::JobContext;
 
 /// One submitted array.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +134,48 @@ impl<'a> Coordinator<'a> {
             submitted += chunk.len();
         }
         Ok(submitted)
+    }
+
+    /// A run's first step on the cluster: write every task's folder, submit those without an outcome, log
+    /// what went where. The returned state goes into the run's checkpoint.
+    pub fn start(&self, ctx: &mut JobContext, tasks: &[TaskSpec]) -> Result<CoordinatorState, JobError> {
+        let n = tasks.len();
+        let mut state = CoordinatorState::default();
+        self.prepare(&mut state, tasks).map_err(JobError::Failed)?;
+        let all: Vec<usize> = (0..n).collect();
+        let k = self.submit(&mut state, &all).map_err(JobError::Failed)?;
+        ctx.log(
+            "info",
+            format!(
+                "{}: {k} of {n} relaxations submitted ({} already computed) in {} array(s); task folders in {}",
+                self.profile.describe(),
+                n - k,
+                state.arrays.len(),
+                self.work.display()
+            ),
+        );
+        Ok(state)
+    }
+
+    /// A later step: wait a poll interval (in short slices, so a cancel is seen at once), poll, log what the
+    /// poll found and set the `pending`/`running` counters. The outcomes that landed are the caller's to
+    /// store in this same step (none when the run was cancelled meanwhile).
+    pub fn step(&self, ctx: &mut JobContext, state: &mut CoordinatorState, tasks: &[TaskSpec]) -> Vec<Landed> {
+        let wait = std::time::Duration::from_secs_f64(self.profile.poll_interval_s);
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < wait && !ctx.is_cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(50).min(wait));
+        }
+        if ctx.is_cancelled() {
+            return Vec::new();
+        }
+        let poll = self.poll(state, tasks);
+        for (level, message) in poll.log {
+            ctx.log(&level, message);
+        }
+        ctx.set_counter("pending", poll.pending as f64);
+        ctx.set_counter("running", poll.running as f64);
+        poll.landed
     }
 
     /// The element that last took each unsettled item.
@@ -267,6 +311,16 @@ pub fn access_of(profile: &SlurmProfile) -> Access {
     match &profile.host {
         None => Access::Local,
         Some(h) => Access::Ssh(Ssh { host: h.clone(), config: profile.ssh_config.as_ref().map(PathBuf::from) }),
+    }
+}
+
+/// What a cancelled run's job does with its executor: `scancel` the arrays of a Slurm run; the log lines
+/// say how that went (nothing for a local run or one that submitted nothing).
+pub fn on_cancel(executor: &ExecutorSpec, state: Option<&CoordinatorState>) -> Vec<(String, String)> {
+    let (ExecutorSpec::Slurm(profile), Some(state)) = (executor, state) else { return Vec::new() };
+    match cancel(profile, state) {
+        Ok(()) => vec![("info".into(), "cancelled the run's Slurm arrays (scancel)".into())],
+        Err(e) => vec![("warn".into(), format!("could not cancel the Slurm arrays: {e}"))],
     }
 }
 

@@ -158,21 +158,24 @@ impl ExecutorSpec {
     pub fn describe(&self) -> String {
         match self {
             ExecutorSpec::Local => "local".into(),
-            ExecutorSpec::Slurm(p) => {
-                let mut s = "slurm".to_string();
-                if let Some(h) = &p.host {
-                    s += &format!(" on {h}");
-                }
-                if let Some(part) = &p.partition {
-                    s += &format!(" (partition {part})");
-                }
-                s
-            }
+            ExecutorSpec::Slurm(p) => p.describe(),
         }
     }
 }
 
 impl SlurmProfile {
+    /// `slurm`, `slurm on user@host`, `slurm (partition debug)`.
+    pub fn describe(&self) -> String {
+        let mut s = "slurm".to_string();
+        if let Some(h) = &self.host {
+            s += &format!(" on {h}");
+        }
+        if let Some(part) = &self.partition {
+            s += &format!(" (partition {part})");
+        }
+        s
+    }
+
     /// The task folders' root on this machine for a run of `project`: `work_dir` itself, or with `host`
     /// a local mirror `PROJECT.cluster-HOST/`.
     pub fn work_dir_for(&self, project: &Path) -> PathBuf {

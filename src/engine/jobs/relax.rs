@@ -181,13 +181,7 @@ impl Job for RelaxJob {
     }
 
     fn on_cancel(&mut self) -> Vec<(String, String)> {
-        let (ExecutorSpec::Slurm(profile), Some(remote)) = (&self.params.executor, &self.state.remote) else {
-            return Vec::new();
-        };
-        match crate::engine::executor::coordinator::cancel(profile, remote) {
-            Ok(()) => vec![("info".into(), "cancelled the run's Slurm arrays (scancel)".into())],
-            Err(e) => vec![("warn".into(), format!("could not cancel the Slurm arrays: {e}"))],
-        }
+        crate::engine::executor::coordinator::on_cancel(&self.params.executor, self.state.remote.as_ref())
     }
 }
 
@@ -271,45 +265,17 @@ impl RelaxJob {
             .collect();
         let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.params.batch);
         let Some(remote) = &mut self.state.remote else {
-            let mut remote = CoordinatorState::default();
-            coord.prepare(&mut remote, &tasks).map_err(JobError::Failed)?;
-            let all: Vec<usize> = (0..n).collect();
-            let k = coord.submit(&mut remote, &all).map_err(JobError::Failed)?;
-            ctx.log(
-                "info",
-                format!(
-                    "{}: {k} of {n} relaxations submitted ({} already computed) in {} array(s); task folders in {}",
-                    self.params.executor.describe(),
-                    n - k,
-                    remote.arrays.len(),
-                    coord.work.display()
-                ),
-            );
+            self.state.remote = Some(coord.start(ctx, &tasks)?);
             ctx.set_progress("submitted", 0, n as u64, 0.0);
-            self.state.remote = Some(remote);
             return Ok(StepOutcome::Continue);
         };
         if remote.settled.len() >= n {
             return Ok(self.summary());
         }
-        // Wait a poll interval (in short slices, so a cancel is seen at once).
-        let wait = std::time::Duration::from_secs_f64(profile.poll_interval_s);
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < wait && !ctx.is_cancelled() {
-            std::thread::sleep(std::time::Duration::from_millis(50).min(wait));
-        }
-        if ctx.is_cancelled() {
-            return Ok(StepOutcome::Continue);
-        }
-        let poll = coord.poll(remote, &tasks);
+        let landed = coord.step(ctx, remote, &tasks);
         let settled = remote.settled.len();
-        for (level, message) in poll.log {
-            ctx.log(&level, message);
-        }
-        ctx.set_counter("pending", poll.pending as f64);
-        ctx.set_counter("running", poll.running as f64);
-        for landed in poll.landed {
-            match landed {
+        for l in landed {
+            match l {
                 Landed::Done(i, r) => self.store_result(ctx, i, &r),
                 Landed::Failed(i, reason) => self.store_failure(ctx, i, &reason),
             }

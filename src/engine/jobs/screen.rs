@@ -300,40 +300,13 @@ impl ScreenJob {
             .collect();
         let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.params.batch);
         let Some(remote) = &mut self.state.remote else {
-            let mut remote = CoordinatorState::default();
-            coord.prepare(&mut remote, &tasks).map_err(JobError::Failed)?;
-            let all: Vec<usize> = (0..seqs.len()).collect();
-            let k = coord.submit(&mut remote, &all).map_err(JobError::Failed)?;
-            ctx.log(
-                "info",
-                format!(
-                    "{}: {k} of {} relaxations submitted ({} already computed); task folders in {}",
-                    self.params.executor.describe(),
-                    seqs.len(),
-                    seqs.len() - k,
-                    coord.work.display()
-                ),
-            );
-            self.state.remote = Some(remote);
+            self.state.remote = Some(coord.start(ctx, &tasks)?);
             return Ok(());
         };
-        let wait = std::time::Duration::from_secs_f64(profile.poll_interval_s);
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < wait && !ctx.is_cancelled() {
-            std::thread::sleep(std::time::Duration::from_millis(50).min(wait));
-        }
-        if ctx.is_cancelled() {
-            return Ok(());
-        }
-        let poll = coord.poll(remote, &tasks);
+        let landed = coord.step(ctx, remote, &tasks);
         let settled = remote.settled.len();
-        for (level, message) in poll.log {
-            ctx.log(&level, message);
-        }
-        ctx.set_counter("pending", poll.pending as f64);
-        ctx.set_counter("running", poll.running as f64);
-        for landed in poll.landed {
-            match landed {
+        for l in landed {
+            match l {
                 Landed::Done(i, r) => self.record_relaxed(ctx, seqs[i], &r),
                 Landed::Failed(i, reason) => self.record_failure(ctx, seqs[i], &reason),
             }
@@ -481,13 +454,7 @@ impl Job for ScreenJob {
     }
 
     fn on_cancel(&mut self) -> Vec<(String, String)> {
-        let (ExecutorSpec::Slurm(profile), Some(remote)) = (&self.params.executor, &self.state.remote) else {
-            return Vec::new();
-        };
-        match crate::engine::executor::coordinator::cancel(profile, remote) {
-            Ok(()) => vec![("info".into(), "cancelled the run's Slurm arrays (scancel)".into())],
-            Err(e) => vec![("warn".into(), format!("could not cancel the Slurm arrays: {e}"))],
-        }
+        crate::engine::executor::coordinator::on_cancel(&self.params.executor, self.state.remote.as_ref())
     }
 
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
