@@ -412,6 +412,9 @@ pub fn relax(
     }
 }
 
+/// [`relax_many`]'s callback for each finished relaxation: its index and result.
+pub type OnDone<'a> = dyn FnMut(usize, &Result<Relaxation, CalcError>) -> ControlFlow<()> + 'a;
+
 /// Relax many structures with one batched evaluation per step ([`Calculator::calculate_batch`]: one
 /// forward pass for CHGNet): up to `batch` relaxations are in flight; each leaves the batch when it
 /// converges, runs out of steps or fails, and the next structure takes its place, so the batch stays full.
@@ -427,7 +430,7 @@ pub fn relax_many(
     opts: &RelaxOptions,
     batch: usize,
     on_step: &mut dyn FnMut(usize, &RelaxStep, &Structure) -> ControlFlow<()>,
-    on_done: &mut dyn FnMut(usize, &Result<Relaxation, CalcError>) -> ControlFlow<()>,
+    on_done: &mut OnDone<'_>,
 ) -> Vec<Result<Relaxation, CalcError>> {
     let name = calc.name();
     let mut results: Vec<Option<Result<Relaxation, CalcError>>> = (0..starts.len()).map(|_| None).collect();

@@ -48,7 +48,7 @@ pub struct CoordinatorState {
 /// An item's outcome, handed to the run once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Landed {
-    Done(usize, RelaxOutcome),
+    Done(usize, Box<RelaxOutcome>),
     Failed(usize, String),
 }
 
@@ -220,11 +220,11 @@ impl<'a> Coordinator<'a> {
         }
         let mut lost: Vec<(usize, String)> = Vec::new();
         let mut ended: BTreeMap<Element, String> = BTreeMap::new();
-        for i in 0..state.hashes.len() {
+        for (i, t) in tasks.iter().enumerate().take(state.hashes.len()) {
             if state.settled.contains(&i) {
                 continue;
             }
-            match task::read_state(&self.work, &state.hashes[i], &tasks[i]) {
+            match task::read_state(&self.work, &state.hashes[i], t) {
                 TaskState::Done(r) => {
                     state.settled.insert(i);
                     poll.landed.push(Landed::Done(i, r));

@@ -31,7 +31,7 @@ pub enum ExecutorSpec {
     #[default]
     Local,
     /// A Slurm cluster, from this machine or over SSH.
-    Slurm(SlurmProfile),
+    Slurm(Box<SlurmProfile>),
 }
 
 /// A Slurm profile: what `sbatch` is asked for and where the task folders live.

@@ -110,7 +110,7 @@ struct ErrorFile {
 pub enum TaskState {
     /// No result yet.
     Pending,
-    Done(RelaxOutcome),
+    Done(Box<RelaxOutcome>),
     /// The evaluation failed for a reason a retry does not change.
     Failed(String),
     /// A result file that does not validate (it was moved aside; the task can run again).
@@ -325,7 +325,7 @@ pub fn read_state(work: &Path, hash: &str, task: &TaskSpec) -> TaskState {
             Ok(f.result)
         });
         return match parsed {
-            Ok(r) => TaskState::Done(r),
+            Ok(r) => TaskState::Done(Box::new(r)),
             Err(reason) => {
                 let _ = std::fs::rename(&file, dir.join("result.json.rejected"));
                 TaskState::Corrupt(reason)
