@@ -180,7 +180,8 @@ fn max_row(rows: &[Vector3<f64>]) -> f64 {
 pub struct Relaxer {
     opts: RelaxOptions,
     calculator: String,
-    start: Structure,
+    /// Å³.
+    start_volume: f64,
     species: Vec<crate::crystal::Element>,
     n: usize,
     cell_factor: f64,
@@ -195,8 +196,10 @@ pub struct Relaxer {
     x: Vec<Vector3<f64>>,
     /// Optimiser forces at the last evaluated state.
     g: Vec<Vector3<f64>>,
-    /// The last evaluated structure and its evaluation.
-    last: Option<(Structure, Evaluation)>,
+    /// The evaluation of the last evaluated structure.
+    last: Option<Evaluation>,
+    /// The last evaluated structure while `structure` waits for its evaluation (moved, not copied).
+    previous: Option<Structure>,
     cancelled: bool,
     vel: Option<Vec<Vector3<f64>>>,
     dt: f64,
@@ -233,7 +236,7 @@ impl Relaxer {
         Ok(Relaxer {
             opts: opts.clone(),
             calculator: calculator.to_string(),
-            start: start.clone(),
+            start_volume: start.volume(),
             species: start.species().to_vec(),
             n,
             cell_factor,
@@ -244,6 +247,7 @@ impl Relaxer {
             x,
             g: Vec::new(),
             last: None,
+            previous: None,
             cancelled: false,
             vel: None,
             dt: opts.dt,
@@ -257,11 +261,6 @@ impl Relaxer {
     /// The structure to evaluate next (after [`Next::Done`], the last one evaluated).
     pub fn pending(&self) -> &Structure {
         &self.structure
-    }
-
-    /// Steps taken so far.
-    pub fn steps(&self) -> usize {
-        self.steps
     }
 
     /// Take the evaluation of [`Relaxer::pending`]: record the trajectory point (handed to `on_step`, which
@@ -279,7 +278,8 @@ impl Relaxer {
         let point = RelaxStep { step: self.steps, energy: ev.energy, fmax: max_row(&self.g), volume };
         let cancelled = on_step(&point, &self.structure).is_break();
         self.trajectory.push(point);
-        self.last = Some((self.structure.clone(), ev));
+        self.last = Some(ev);
+        self.previous = None;
         if self.steps > 0 {
             if self.opts.relax_cell {
                 // The optimiser's atom rows are positions with the deformation taken out (r F⁻ᵀ).
@@ -360,7 +360,7 @@ impl Relaxer {
         };
         let next = Structure::from_cart(lattice, self.species.clone(), &cart)
             .map_err(|e| CalcError::Failed { calculator: "relaxation".into(), reason: format!("step {step}: {e}") })?;
-        let ratio = next.volume() / self.start.volume();
+        let ratio = next.volume() / self.start_volume;
         if opts.max_volume_factor.is_finite()
             && !(1.0 / opts.max_volume_factor..=opts.max_volume_factor).contains(&ratio)
         {
@@ -368,12 +368,12 @@ impl Relaxer {
                 calculator: self.calculator.clone(),
                 reason: format!(
                     "the cell volume went from {:.2} to {:.2} Å³ (×{ratio:.2}) by step {step}: the potential has no minimum near this structure",
-                    self.start.volume(),
+                    self.start_volume,
                     next.volume(),
                 ),
             });
         }
-        self.structure = next;
+        self.previous = Some(std::mem::replace(&mut self.structure, next));
         self.steps = step;
         Ok(())
     }
@@ -381,13 +381,14 @@ impl Relaxer {
     /// The result: the last evaluated structure (wrapped into the cell) and its evaluation. Call after
     /// [`Relaxer::feed`] answered [`Next::Done`]; before the first evaluation it is an error.
     pub fn finish(self) -> Result<Relaxation, CalcError> {
-        let (structure, evaluation) =
-            self.last.ok_or_else(|| CalcError::Invalid("the relaxation has no evaluation yet".into()))?;
+        let evaluation = self.last.ok_or_else(|| CalcError::Invalid("the relaxation has no evaluation yet".into()))?;
         let converged = max_row(&self.g) < self.opts.fmax;
+        // Stopped while a structure waited for its evaluation: the result is the one evaluated before it.
+        let structure = self.previous.unwrap_or(self.structure);
         Ok(Relaxation {
             structure: structure.wrapped(),
             evaluation,
-            steps: self.steps,
+            steps: self.trajectory.len().saturating_sub(1),
             converged,
             cancelled: self.cancelled,
             trajectory: self.trajectory,

@@ -19,7 +19,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::crystal::Structure;
-use crate::energy::{RelaxStep, Relaxation};
+use crate::energy::{RelaxOptions, RelaxStep, Relaxation};
 use crate::io::pmg_json;
 
 /// Version of the task folder layout.
@@ -54,6 +54,19 @@ pub struct RelaxTask {
     pub symprec: Option<f64>,
     /// Keep a frame every this many steps (and the first); 0: none.
     pub frame_every: usize,
+}
+
+impl RelaxTask {
+    /// The FIRE options the task asks for (ASE's defaults for the rest).
+    pub fn options(&self) -> RelaxOptions {
+        RelaxOptions {
+            fmax: self.fmax,
+            max_steps: self.max_steps,
+            relax_cell: self.relax_cell,
+            symprec: self.symprec,
+            ..RelaxOptions::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,12 +132,7 @@ pub enum TaskState {
 
 impl TaskSpec {
     /// A relaxation task.
-    pub fn relax(
-        structure: &Structure,
-        potential: &str,
-        opts: &crate::energy::RelaxOptions,
-        frame_every: usize,
-    ) -> Self {
+    pub fn relax(structure: &Structure, potential: &str, opts: &RelaxOptions, frame_every: usize) -> Self {
         TaskSpec::Relax(RelaxTask {
             structure: pmg_json::to_dict(structure),
             potential: potential.to_string(),

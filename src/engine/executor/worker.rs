@@ -49,8 +49,8 @@ pub fn manifest_slice(manifest: &Path, index: usize, per_task: usize) -> Result<
 pub fn run(dirs: &[PathBuf], batch: usize) -> Result<WorkerReport, String> {
     let mut report = WorkerReport::default();
     // Group by (potential, options) so each group shares one loaded potential and one batch.
-    type Key = (String, String);
-    let mut groups: BTreeMap<Key, Vec<(PathBuf, String, Structure, usize)>> = BTreeMap::new();
+    type Group = (RelaxOptions, Vec<(PathBuf, String, Structure, usize)>);
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for dir in dirs {
         let hash = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         if !task::is_hash(&hash) {
@@ -60,7 +60,7 @@ pub fn run(dirs: &[PathBuf], batch: usize) -> Result<WorkerReport, String> {
             report.skipped += 1;
             continue;
         }
-        let spec = match task::read_task(dir) {
+        let TaskSpec::Relax(t) = match task::read_task(dir) {
             Ok(t) => t,
             Err(e) => {
                 write_error(dir, &hash, &e)?;
@@ -68,7 +68,6 @@ pub fn run(dirs: &[PathBuf], batch: usize) -> Result<WorkerReport, String> {
                 continue;
             }
         };
-        let TaskSpec::Relax(t) = &spec;
         let start = match pmg_json::structure_from_value(
             &t.structure,
             "structure",
@@ -81,20 +80,12 @@ pub fn run(dirs: &[PathBuf], batch: usize) -> Result<WorkerReport, String> {
                 continue;
             }
         };
-        let opts = format!("{:?}", (t.fmax, t.max_steps, t.relax_cell, t.symprec));
-        groups.entry((t.potential.clone(), opts)).or_default().push((dir.clone(), hash, start, t.frame_every));
-        let _ = &spec;
+        let opts = t.options();
+        let key = (t.potential.clone(), format!("{opts:?}"));
+        let group = groups.entry(key).or_insert_with(|| (opts, Vec::new()));
+        group.1.push((dir.clone(), hash, start, t.frame_every));
     }
-    for ((potential, _), items) in groups {
-        let first = task::read_task(&items[0].0)?;
-        let TaskSpec::Relax(t) = first;
-        let opts = RelaxOptions {
-            fmax: t.fmax,
-            max_steps: t.max_steps,
-            relax_cell: t.relax_cell,
-            symprec: t.symprec,
-            ..RelaxOptions::default()
-        };
+    for ((potential, _), (opts, items)) in groups {
         let calc = match from_spec(&potential) {
             Ok(c) => c,
             Err(e) => {
