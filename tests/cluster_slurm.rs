@@ -459,3 +459,230 @@ fn screening_relaxes_its_best_candidates_on_the_cluster_as_it_would_locally() {
     }
     assert_eq!(arrays(&work), 1);
 }
+
+/// Seq, stage, energy per atom and generation of every candidate of a project's first run.
+fn individuals(project: &Path) -> Vec<(i64, String, String, Option<f64>, Option<f64>)> {
+    let store = Store::open(project).unwrap();
+    let sort = geode::engine::store::SortBy { key: "seq".into(), descending: false };
+    let v = |r: &geode::engine::store::CandidateRow, k: &str| {
+        r.properties.get(k).and_then(|x| x["value"].as_f64().or(x.as_f64()))
+    };
+    store
+        .query_candidates(None, Some(1), Some(&sort), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let e = v(&r, "energy_per_atom").or(v(&r, "relaxed_energy_per_atom"));
+            (r.seq, r.formula.clone(), r.stage.clone(), e, v(&r, "generation"))
+        })
+        .collect()
+}
+
+#[test]
+fn evolution_sends_each_generation_out_as_one_array_and_finds_what_it_finds_locally() {
+    let _one = cluster();
+    let dir = tmp("evolve");
+    let work = dir.join("work");
+    let base = "composition = \"Ar\"\nformula_units = [1, 3]\npopulation = 4\nbudget = 16\nrelax_top = 2\n\
+                [relax]\npotential = \"lj:sigma=3.405,epsilon=0.0104,cutoff=8.5\"\nfmax = 0.01\n";
+    let mut results = Vec::new();
+    for (name, executor) in [
+        ("local", String::new()),
+        (
+            "slurm",
+            format!(
+                "[executor]\nkind = \"slurm\"\ntasks_per_array_task = 2\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.3\n",
+                env!("CARGO_BIN_EXE_geode"),
+                work.to_str().unwrap()
+            ),
+        ),
+    ] {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, format!("{base}{executor}")).unwrap();
+        let project = dir.join(format!("{name}.geode"));
+        let (code, out, err) = geode(&[
+            "run",
+            "evolve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--project",
+            project.to_str().unwrap(),
+            "--seed",
+            "5",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}\n{}", logs(&project));
+        results.push(individuals(&project));
+    }
+    // 16 individuals and the 2 best relaxed again at the end.
+    assert_eq!(results[0].len(), 18, "{:?}", results[0]);
+    assert_eq!(results[0].iter().filter(|r| r.2 == "relaxed").count(), 2, "{:?}", results[0]);
+    // Lennard-Jones evaluations are exact whatever the batch: the same search, individual by individual.
+    assert_eq!(results[0], results[1]);
+    // One array per generation (4 of 4 individuals), and one for the finals.
+    let generations: BTreeMap<i64, usize> = results[1].iter().filter_map(|r| r.4).fold(BTreeMap::new(), |mut m, g| {
+        *m.entry(g as i64).or_default() += 1;
+        m
+    });
+    assert_eq!(arrays(&work), generations.len() + 1, "{generations:?}");
+    assert!(generations.len() >= 4, "{generations:?}");
+}
+
+#[test]
+fn generated_crystals_are_relaxed_on_the_cluster_as_they_would_be_locally() {
+    let _one = cluster();
+    let dir = tmp("generate");
+    let work = dir.join("work");
+    let base = "n = 6\nbatch = 6\nrelax = \"chgnet\"\nrelax_steps = 40\n";
+    let relaxed = |project: &Path| -> Vec<(String, f64, f64)> {
+        let store = Store::open(project).unwrap();
+        let v = |r: &geode::engine::store::CandidateRow, k: &str| {
+            r.properties.get(k).and_then(|x| x["value"].as_f64().or(x.as_f64())).unwrap_or(f64::NAN)
+        };
+        let mut rows: Vec<(String, f64, f64)> = store
+            .query_candidates(None, None, None, None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.stage == "relaxed")
+            .map(|r| (r.formula.clone(), v(&r, "relaxed_energy_per_atom"), v(&r, "relax_steps")))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        rows
+    };
+    let mut results = Vec::new();
+    for (name, executor) in [
+        ("local", String::new()),
+        (
+            "slurm",
+            format!(
+                "[executor]\nkind = \"slurm\"\ntasks_per_array_task = 1\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.5\n",
+                env!("CARGO_BIN_EXE_geode"),
+                work.to_str().unwrap()
+            ),
+        ),
+    ] {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, format!("{base}{executor}")).unwrap();
+        let project = dir.join(format!("{name}.geode"));
+        let (code, out, err) = geode(&[
+            "run",
+            "generate",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--project",
+            project.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}\n{}", logs(&project));
+        results.push(relaxed(&project));
+    }
+    assert!(!results[0].is_empty(), "no crystal was relaxed locally");
+    assert_eq!(results[0].len(), results[1].len(), "{results:?}");
+    for (l, r) in results[0].iter().zip(&results[1]) {
+        // One structure per relaxation on both sides; CHGNet works in float32, so 1e-5 eV/atom.
+        assert_eq!((&l.0, l.2), (&r.0, r.2), "{results:?}");
+        assert!((l.1 - r.1).abs() < 1e-5, "{}: local {} slurm {}", l.0, l.1, r.1);
+    }
+    assert_eq!(arrays(&work), 1);
+
+    // `geode generate --relax` (a folder, not a project) with --executor: the same relaxed energies.
+    let profile = dir.join("profile.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[executor]\nkind = \"slurm\"\ntasks_per_array_task = 1\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.5\n",
+            env!("CARGO_BIN_EXE_geode"),
+            dir.join("cli-work").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let column = |csv: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(csv).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let k = header.iter().position(|h| *h == "relaxed_energy_per_atom").unwrap();
+        // The first columns (file, formula, …) hold no commas; the relaxed energy is read by position.
+        lines.map(|l| l.split(',').nth(k).unwrap_or("").to_string()).collect()
+    };
+    let mut energies = Vec::new();
+    for (name, extra) in [("cli-local", vec![]), ("cli-slurm", vec!["--executor", profile.to_str().unwrap()])] {
+        let out_dir = dir.join(name);
+        let mut args =
+            vec!["generate", "--n", "4", "--seed", "3", "--relax", "chgnet", "--relax-steps", "40", "--json", "--out"];
+        args.push(out_dir.to_str().unwrap());
+        args.extend(extra);
+        let (code, out, err) = geode(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        energies.push(column(&out_dir.join("generated.csv")));
+    }
+    assert_eq!(energies[0].len(), energies[1].len());
+    assert!(energies[0].iter().any(|e| !e.is_empty()), "{energies:?}");
+    for (l, r) in energies[0].iter().zip(&energies[1]) {
+        let (l, r) = (l.parse::<f64>().unwrap_or(f64::NAN), r.parse::<f64>().unwrap_or(f64::NAN));
+        assert!((l.is_nan() && r.is_nan()) || (l - r).abs() < 1e-5, "{energies:?}");
+    }
+    assert_eq!(arrays(&dir.join("cli-work")), 1);
+    eprintln!("run: {results:?}\ncommand: {energies:?}");
+}
+
+#[test]
+fn relax_of_many_files_writes_each_result_locally_and_from_the_cluster() {
+    let _one = cluster();
+    let s = setup("many", 3);
+    let single = s.dir.join("single.cif");
+    geode::io::write_structures(&single, &argon(1, 11), None).unwrap();
+    let profile = s.dir.join("profile.toml");
+    std::fs::write(&profile, slurm_table(&s, 2)).unwrap();
+    let common = ["--potential", LJ, "--fmax", "1e-3", "--steps", "2000", "--json"];
+    let mut outputs = Vec::new();
+    for (name, extra) in [("local", vec![]), ("slurm", vec!["--executor", profile.to_str().unwrap()])] {
+        let out_dir = s.dir.join(name);
+        let mut args = vec!["relax", s.inputs.to_str().unwrap(), single.to_str().unwrap(), "--out-dir"];
+        args.push(out_dir.to_str().unwrap());
+        args.extend(common);
+        args.extend(extra);
+        let (code, out, err) = geode(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 4, "{out}");
+        for f in ["argon_0.cif", "argon_1.cif", "argon_2.cif", "single.cif"] {
+            assert!(out_dir.join(f).is_file(), "{name}: {f} missing: {out}");
+        }
+        outputs.push(lines.iter().map(|l| (l["index"].clone(), l["energy"].as_f64().unwrap())).collect::<Vec<_>>());
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    // The single file relaxed alone gives the same energy.
+    let alone = s.dir.join("alone.cif");
+    let (code, out, err) = geode(&[
+        "relax",
+        single.to_str().unwrap(),
+        alone.to_str().unwrap(),
+        "--potential",
+        LJ,
+        "--fmax",
+        "1e-3",
+        "--steps",
+        "2000",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(json_lines(&out)[0]["energy"].as_f64().unwrap(), outputs[0][3].1);
+    // A missing file stops the command before any work, naming it; a bad profile names the key.
+    let (code, _, err) = geode(&["relax", "nope.cif", "--out-dir", s.dir.join("x").to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nope.cif"), "{err}");
+    std::fs::write(&profile, "[executor]\nkind = \"slurm\"\npartitoin = \"debug\"\n").unwrap();
+    let (code, _, err) = geode(&[
+        "relax",
+        single.to_str().unwrap(),
+        "--out-dir",
+        s.dir.join("y").to_str().unwrap(),
+        "--executor",
+        profile.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("partitoin") && err.contains("profile.toml"), "{err}");
+    assert!(!s.dir.join("y").exists(), "nothing is created for a bad profile");
+}

@@ -10,6 +10,9 @@ use serde_json::json;
 
 use crate::crystal::Structure;
 use crate::data::{Dataset, Split};
+use crate::engine::executor::coordinator::relax_and_wait;
+use crate::engine::executor::task::TaskSpec;
+use crate::engine::executor::{ExecutorSpec, SlurmProfile};
 use crate::ml::PropertyModel;
 use crate::ml::generative::metrics::{EvalOptions, GenerationMetrics, Reference, evaluate};
 use crate::ml::generative::{Constraints, CrystalVae, SampleOptions};
@@ -241,6 +244,11 @@ pub struct GenerateArgs {
     /// FIRE steps per relaxation
     #[arg(long, default_value_t = 300, value_parser = crate::cli::whole)]
     pub relax_steps: usize,
+    /// Where the --relax relaxations run: a TOML file holding an `[executor]` table as in run configs
+    /// (`kind = "slurm"` and a profile, docs/cluster.md); each decoded batch's valid crystals go out as
+    /// one job array (task folders in the profile's work_dir, default OUT/relax.cluster/). Default: here
+    #[arg(long, value_name = "PROFILE.toml", requires = "relax")]
+    pub executor: Option<PathBuf>,
     /// Crystals decoded together
     #[arg(long, default_value_t = 128, value_parser = crate::cli::whole)]
     pub batch: usize,
@@ -632,6 +640,10 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         Some(p) => Some(Polisher::new(PolishSettings::relaxing(p, a.relax_steps)).map_err(anyhow::Error::msg)?),
         None => None,
     };
+    let cluster = match a.executor.as_deref().map(ExecutorSpec::read).transpose()? {
+        Some(ExecutorSpec::Slurm(profile)) => Some(profile),
+        _ => None,
+    };
     if polisher.is_some() {
         header.extend([
             "relaxed_file",
@@ -666,7 +678,10 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         let results = campaign
             .generate(start, count, a.n, a.seed, &model, &mut |_, _| {}, &|| false)
             .map_err(anyhow::Error::msg)?;
-        let polished: Vec<Option<Polished>> = {
+        let polished: Vec<Option<Polished>> = if let (Some(p), Some(profile)) = (&polisher, &cluster) {
+            let potential = a.relax.as_deref().unwrap_or_default().trim();
+            polish_on_cluster(p, potential, profile, &results, &out.join("relax"))?
+        } else {
             use rayon::prelude::*;
             results
                 .par_iter()
@@ -845,4 +860,53 @@ fn write_one(
     }
     writeln!(csv, "{}", row.join(","))?;
     Ok(())
+}
+
+/// `--relax` with `--executor`: the valid crystals of one decoded batch symmetrised here, relaxed on the
+/// cluster as one job array (the call waits for it), and placed on the hull here; the same `Polished` a
+/// local [`Polisher::polish`] gives. Task folders go to the profile's work_dir (default `ROOT.cluster/`).
+fn polish_on_cluster(
+    polisher: &Polisher,
+    potential: &str,
+    profile: &SlurmProfile,
+    results: &[Result<Generated, String>],
+    root: &Path,
+) -> anyhow::Result<Vec<Option<Polished>>> {
+    let mut prepared: Vec<Option<Polished>> = results
+        .iter()
+        .map(|r| match r {
+            Ok(g) if g.valid() => Some(polisher.prepare(&g.structure)),
+            _ => None,
+        })
+        .collect();
+    let (mut items, mut tasks) = (Vec::new(), Vec::new());
+    for (i, p) in prepared.iter_mut().enumerate() {
+        if let Some(p) = p
+            && polisher.relaxer(p).is_some()
+        {
+            items.push(i);
+            tasks.push(TaskSpec::relax(&p.structure, potential, &polisher.relax_options(), 0));
+        }
+    }
+    let outcomes = relax_and_wait(
+        profile,
+        root,
+        &tasks,
+        profile.tasks_per_array_task.max(1),
+        &mut |level, message| eprintln!("[{level}] {message}"),
+        &|| false,
+    )
+    .map_err(anyhow::Error::msg)?;
+    for (i, outcome) in items.into_iter().zip(outcomes) {
+        if let Some(p) = prepared[i].take() {
+            let relaxed = outcome.map(|r| (r.structure(), r.energy, r.steps, r.converged));
+            prepared[i] = Some(polisher.finish(p, relaxed));
+        }
+    }
+    for p in prepared.iter_mut().flatten() {
+        if p.space_group.is_none() {
+            p.space_group = p.structure.space_group_number(0.01).ok();
+        }
+    }
+    Ok(prepared)
 }

@@ -15,6 +15,7 @@ mod generate_cmd;
 mod hull_cmd;
 mod info;
 mod model_cmd;
+mod relax_cmd;
 pub mod run_cmd;
 mod scale_cmd;
 mod stability_cmd;
@@ -201,11 +202,34 @@ pub enum Command {
     },
     /// Relax positions and cell with FIRE (ASE's algorithm and defaults) and write the result; exit code 3
     /// when not converged within --steps
+    ///
+    /// `geode relax IN OUT`: the one structure of IN, written to OUT (.cif, .vasp, .extxyz, .json; checked
+    /// before relaxing). `geode relax FILES… --out-dir DIR`: every structure of every file, as one relax run
+    /// in a project (batched here, or on a Slurm cluster with --executor; resumable with `geode runs
+    /// resume`), each written to DIR/<stem>.<format> (<stem>_<k> for files holding several); exit code 1
+    /// when any failed, else 3 when any did not converge
     Relax {
-        /// Structure file holding the one structure to relax
-        input: PathBuf,
-        /// Where the relaxed structure goes (.cif, .vasp, .extxyz, .json); checked before relaxing
-        output: PathBuf,
+        /// IN OUT, or with --out-dir the structure files (every structure in them)
+        #[arg(required = true, value_name = "FILES")]
+        paths: Vec<PathBuf>,
+        /// Relax every structure of FILES and write the results here (created)
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// With --out-dir: where the relaxations run, a TOML file holding an `[executor]` table as in run
+        /// configs (`kind = "slurm"` and a profile; `geode run relax --help` lists the keys); default: here
+        #[arg(long, value_name = "PROFILE.toml", requires = "out_dir")]
+        executor: Option<PathBuf>,
+        /// With --out-dir: relaxations in flight at once (one batched potential evaluation per FIRE step, on
+        /// each Slurm worker too)
+        #[arg(long, default_value_t = 8, value_parser = crate::cli::whole)]
+        batch: usize,
+        /// With --out-dir: the project that holds the run (trajectories, energies; resume from it)
+        /// [default: DIR/relax.geode]
+        #[arg(long, requires = "out_dir")]
+        project: Option<PathBuf>,
+        /// With --out-dir: the relaxed structures' file format (cif, vasp, extxyz, json)
+        #[arg(long, default_value = "cif", requires = "out_dir")]
+        format: String,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
         /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
         #[arg(long, default_value = "chgnet")]
@@ -314,20 +338,42 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             None => hull_cmd::run_structures(refs.as_deref(), scale.as_deref(), &structures, &potential, relax, json),
         },
         Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
-        Some(Command::Relax { input, output, potential, fmax, steps, fixed_cell, symprec, json }) => {
-            energy_cmd::relax_file(
-                &input,
-                &output,
-                &potential,
-                crate::energy::RelaxOptions {
-                    fmax,
-                    max_steps: steps,
-                    relax_cell: !fixed_cell,
-                    symprec,
-                    ..Default::default()
-                },
-                json,
-            )
+        Some(Command::Relax {
+            paths,
+            out_dir,
+            executor,
+            batch,
+            project,
+            format,
+            potential,
+            fmax,
+            steps,
+            fixed_cell,
+            symprec,
+            json,
+        }) => {
+            let opts = crate::energy::RelaxOptions {
+                fmax,
+                max_steps: steps,
+                relax_cell: !fixed_cell,
+                symprec,
+                ..Default::default()
+            };
+            match (out_dir, paths.as_slice()) {
+                (Some(dir), _) => relax_cmd::relax_files(
+                    &paths,
+                    &relax_cmd::Destination { dir, project, format },
+                    &potential,
+                    &opts,
+                    relax_cmd::Placement { executor: executor.as_deref(), batch },
+                    json,
+                ),
+                (None, [input, output]) => energy_cmd::relax_file(input, output, &potential, opts, json),
+                (None, _) => anyhow::bail!(
+                    "geode relax takes IN OUT ({} paths given); to relax many files use --out-dir DIR",
+                    paths.len()
+                ),
+            }
         }
         Some(Command::Predict { files, model, json }) => model_cmd::predict(&files, &model, json),
         Some(Command::Model { action }) => model_cmd::model(action),

@@ -273,10 +273,12 @@ pub fn resume(run_id: i64, project: &Path, threads: Option<usize>, json_out: boo
     follow(&engine, run_id, json_out)
 }
 
-fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
+/// Follow run `run_id` to its end: a progress bar and its log lines on stderr (nothing with `quiet`),
+/// Ctrl-C cancels it (its last completed step is kept for resume). Returns how it ended.
+pub(crate) fn wait(engine: &Engine, run_id: i64, quiet: bool) -> anyhow::Result<(RunStatus, Option<String>)> {
     install_ctrl_c();
     let events = engine.events();
-    let bar = if json_out { ProgressBar::hidden() } else { ProgressBar::new(1000) };
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(1000) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -314,6 +316,11 @@ fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
     };
     bar.finish_and_clear();
     engine.wait_idle();
+    Ok((status, error))
+}
+
+fn follow(engine: &Engine, run_id: i64, json_out: bool) -> anyhow::Result<i32> {
+    let (status, error) = wait(engine, run_id, json_out)?;
     let store = Store::open(engine.project())?;
     let row = store.run(run_id)?;
     if json_out {

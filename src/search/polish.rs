@@ -79,6 +79,23 @@ pub struct Polished {
     pub note: Option<String>,
 }
 
+impl Polished {
+    /// A crystal before relaxation: `structure` as symmetrised (to `symmetrised_group`, if it was).
+    pub fn start(structure: Structure, symmetrised_group: Option<u8>) -> Polished {
+        Polished {
+            structure,
+            space_group: None,
+            symmetrised_group,
+            energy_per_atom: None,
+            relax_steps: 0,
+            converged: false,
+            e_above_hull: None,
+            formation_energy_per_atom: None,
+            note: None,
+        }
+    }
+}
+
 /// The potential and its hull, made once.
 pub struct Polisher {
     settings: PolishSettings,
@@ -112,17 +129,25 @@ impl Polisher {
 
     /// Symmetrise, relax and place on the hull; `cancelled` stops a relaxation early.
     pub fn polish(&self, s: &Structure, cancelled: &(dyn Fn() -> bool + Sync)) -> Polished {
-        let mut out = Polished {
-            structure: s.clone(),
-            space_group: None,
-            symmetrised_group: None,
-            energy_per_atom: None,
-            relax_steps: 0,
-            converged: false,
-            e_above_hull: None,
-            formation_energy_per_atom: None,
-            note: None,
-        };
+        let mut out = self.prepare(s);
+        if let Some(calc) = self.relaxer(&mut out) {
+            let relaxed = relax(calc, &out.structure, &self.relax_options(), &mut |_, _| {
+                if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            });
+            match relaxed {
+                Ok(r) if r.cancelled => out.note = Some("relaxation cancelled".into()),
+                Ok(r) => return self.finish(out, Ok((r.structure, r.evaluation.energy, r.steps, r.converged))),
+                Err(e) => out.note = Some(format!("relaxation failed: {e}")),
+            }
+        }
+        out.space_group = out.structure.space_group_number(0.01).ok();
+        out
+    }
+
+    /// The first part of [`Polisher::polish`]: the crystal symmetrised (at the settings' tolerance), to be
+    /// relaxed here or elsewhere (a cluster executor) and handed to [`Polisher::finish`].
+    pub fn prepare(&self, s: &Structure) -> Polished {
+        let mut out = Polished::start(s.clone(), None);
         if let Some(tol) = self.settings.symprec_ang {
             match s.symmetry(tol).and_then(|info| s.primitive_standard(tol).map(|p| (info.number, p))) {
                 Ok((g, p)) => {
@@ -132,38 +157,46 @@ impl Polisher {
                 Err(e) => out.note = Some(format!("not symmetrised: {e}")),
             }
         }
-        if let Some(calc) = &self.calc {
-            if let Some(e) = out.structure.species().iter().find(|e| !calc.supports(**e)) {
-                out.note = Some(format!("{} has no parameters for {e}", calc.name()));
-            } else {
-                let opts = RelaxOptions {
-                    fmax: self.settings.fmax,
-                    max_steps: self.settings.max_steps,
-                    ..RelaxOptions::default()
-                };
-                match relax(calc.as_ref(), &out.structure, &opts, &mut |_, _| {
-                    if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-                }) {
-                    Ok(r) if r.cancelled => out.note = Some("relaxation cancelled".into()),
-                    Ok(r) => {
-                        let per_atom = r.evaluation.energy / r.structure.n_sites().max(1) as f64;
-                        out.energy_per_atom = Some(per_atom);
-                        out.relax_steps = r.steps;
-                        out.converged = r.converged;
-                        out.structure = r.structure;
-                        if let Some(h) = &self.hull {
-                            match h.place(&out.structure.composition(), per_atom) {
-                                Ok(p) => {
-                                    out.e_above_hull = Some(p.e_above_hull);
-                                    out.formation_energy_per_atom = Some(p.formation_energy_per_atom);
-                                }
-                                Err(e) => out.note = Some(format!("not on the hull: {e}")),
-                            }
+        out
+    }
+
+    /// The potential that relaxes a prepared crystal: `None` (with the reason in its note) when the
+    /// settings relax nothing or the potential has no parameters for one of its elements.
+    pub fn relaxer(&self, prepared: &mut Polished) -> Option<&dyn Calculator> {
+        let calc = self.calc.as_deref()?;
+        if let Some(e) = prepared.structure.species().iter().find(|e| !calc.supports(**e)) {
+            prepared.note = Some(format!("{} has no parameters for {e}", calc.name()));
+            return None;
+        }
+        Some(calc)
+    }
+
+    /// FIRE settings of the relaxation (positions and cell).
+    pub fn relax_options(&self) -> RelaxOptions {
+        RelaxOptions { fmax: self.settings.fmax, max_steps: self.settings.max_steps, ..RelaxOptions::default() }
+    }
+
+    /// The last part of [`Polisher::polish`]: a prepared crystal's relaxation (the relaxed structure, its
+    /// energy in eV, FIRE steps, converged) or why it failed, placed on the hull.
+    pub fn finish(&self, mut out: Polished, relaxed: Result<(Structure, f64, usize, bool), String>) -> Polished {
+        match relaxed {
+            Ok((structure, energy, steps, converged)) => {
+                let per_atom = energy / structure.n_sites().max(1) as f64;
+                out.energy_per_atom = Some(per_atom);
+                out.relax_steps = steps;
+                out.converged = converged;
+                out.structure = structure;
+                if let Some(h) = &self.hull {
+                    match h.place(&out.structure.composition(), per_atom) {
+                        Ok(p) => {
+                            out.e_above_hull = Some(p.e_above_hull);
+                            out.formation_energy_per_atom = Some(p.formation_energy_per_atom);
                         }
+                        Err(e) => out.note = Some(format!("not on the hull: {e}")),
                     }
-                    Err(e) => out.note = Some(format!("relaxation failed: {e}")),
                 }
             }
+            Err(e) => out.note = Some(format!("relaxation failed: {e}")),
         }
         out.space_group = out.structure.space_group_number(0.01).ok();
         out

@@ -298,6 +298,61 @@ impl<'a> Coordinator<'a> {
     }
 }
 
+/// Relax `tasks` on the cluster of `profile` and wait for all of them, outside any run (commands that
+/// write folders rather than projects, such as `geode generate --relax`): task folders under the
+/// profile's `work_dir` (default `ROOT.cluster/`), finished tasks reused, lost ones resubmitted as in a run.
+/// `log(level, message)` gets the coordinator's lines; when `cancelled()` turns true the arrays are
+/// cancelled and the call returns an error. Outcomes come back in the order of `tasks`.
+pub fn relax_and_wait(
+    profile: &SlurmProfile,
+    root: &Path,
+    tasks: &[TaskSpec],
+    batch: usize,
+    log: &mut dyn FnMut(&str, &str),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<Result<RelaxOutcome, String>>, String> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let coord = Coordinator::new(profile, root, 0, batch);
+    let mut state = CoordinatorState::default();
+    coord.prepare(&mut state, tasks)?;
+    let all: Vec<usize> = (0..tasks.len()).collect();
+    let k = coord.submit(&mut state, &all)?;
+    log(
+        "info",
+        &format!(
+            "{}: {k} of {} relaxations submitted ({} already computed)",
+            profile.describe(),
+            tasks.len(),
+            tasks.len() - k
+        ),
+    );
+    let mut out: Vec<Option<Result<RelaxOutcome, String>>> = vec![None; tasks.len()];
+    let wait = std::time::Duration::from_secs_f64(profile.poll_interval_s);
+    while state.settled.len() < tasks.len() {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < wait && !cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(50).min(wait));
+        }
+        if cancelled() {
+            cancel(profile, &state)?;
+            return Err("cancelled; the arrays were cancelled (finished tasks are kept and reused)".into());
+        }
+        let poll = coord.poll(&mut state, tasks);
+        for (level, message) in &poll.log {
+            log(level, message);
+        }
+        for l in poll.landed {
+            match l {
+                Landed::Done(i, r) => out[i] = Some(Ok(*r)),
+                Landed::Failed(i, why) => out[i] = Some(Err(why)),
+            }
+        }
+    }
+    Ok(out.into_iter().map(|o| o.unwrap_or_else(|| Err("no outcome".into()))).collect())
+}
+
 /// The Slurm job name of run `run_id` of `project`: `geode-RUN-HASH`, the hash (8 hex digits of the
 /// project's path) telling apart projects whose runs share an id.
 pub fn job_name(project: &Path, run_id: i64) -> String {

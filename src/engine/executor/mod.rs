@@ -99,6 +99,33 @@ impl Default for SlurmProfile {
 }
 
 impl ExecutorSpec {
+    /// The `[executor]` table of a TOML (or, by extension, JSON) file: the same table a run config holds,
+    /// so one profile serves `geode run` and commands such as `geode relax --executor`. Errors name the
+    /// file and the key.
+    pub fn read(path: &Path) -> Result<ExecutorSpec, JobError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| JobError::Config(format!("cannot read executor profile {}: {e}", path.display())))?;
+        let at = |e: String| JobError::Config(format!("{e} (in {})", path.display()));
+        let v: serde_json::Value = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            serde_json::from_str(&text).map_err(|e| at(format!("not valid JSON: {e}")))?
+        } else {
+            let t: toml::Value = toml::from_str(&text).map_err(|e| at(e.to_string()))?;
+            serde_json::to_value(t).map_err(|e| at(e.to_string()))?
+        };
+        let Some(table) = v.get("executor") else {
+            return Err(
+                at("no `[executor]` table (e.g. `[executor]` then `kind = \"slurm\"` and profile keys)".into()),
+            );
+        };
+        if let Some(k) = v.as_object().and_then(|m| m.keys().find(|k| *k != "executor")) {
+            return Err(at(format!("key `{k}`: a profile file holds only the `[executor]` table")));
+        }
+        let spec: ExecutorSpec =
+            serde_json::from_value(table.clone()).map_err(|e| at(format!("key `executor`: {e}")))?;
+        spec.validate().map_err(|e| at(e.to_string()))?;
+        Ok(spec)
+    }
+
     /// Cheap checks at submission (nothing is contacted).
     pub fn validate(&self) -> Result<(), JobError> {
         let ExecutorSpec::Slurm(p) = self else { return Ok(()) };

@@ -17,10 +17,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use crate::crystal::Structure;
 use crate::energy::RelaxOptions;
 use crate::energy::spec::from_spec;
 use crate::engine::error::JobError;
+use crate::engine::executor::coordinator::{Coordinator, CoordinatorState, Landed};
+use crate::engine::executor::task::TaskSpec;
+use crate::engine::executor::{ExecutorSpec, SlurmProfile};
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::NewCandidate;
 use crate::search::evolve::evaluate::{RelaxSettings, Relaxed};
@@ -42,6 +47,9 @@ pub struct EvolveParams {
     /// with CHGNet, place them on the CHGNet hull (`relaxed_e_above_hull`); the check prototype-space
     /// searches need, whose stabilities are predictions.
     pub relax_top: usize,
+    /// Where each generation's relaxations run: `kind = "local"` (this process, one structure per pool
+    /// thread) or `kind = "slurm"` with a profile (the generation's individuals as one job array).
+    pub executor: ExecutorSpec,
 }
 
 impl Default for EvolveParams {
@@ -52,6 +60,7 @@ impl Default for EvolveParams {
             property_model: "graph".into(),
             seeds: Vec::new(),
             relax_top: 0,
+            executor: ExecutorSpec::Local,
         }
     }
 }
@@ -64,12 +73,19 @@ struct RunKeys {
     property_model: String,
     seeds: Vec<String>,
     relax_top: usize,
+    executor: ExecutorSpec,
 }
 
 impl Default for RunKeys {
     fn default() -> Self {
         let p = EvolveParams::default();
-        RunKeys { relax: p.relax, property_model: p.property_model, seeds: p.seeds, relax_top: p.relax_top }
+        RunKeys {
+            relax: p.relax,
+            property_model: p.property_model,
+            seeds: p.seeds,
+            relax_top: p.relax_top,
+            executor: p.executor,
+        }
     }
 }
 
@@ -82,7 +98,7 @@ impl EvolveParams {
             _ => return Err(JobError::Config("the config must be a table of keys".into())),
         };
         let mut run = serde_json::Map::new();
-        for k in ["relax", "property_model", "seeds", "relax_top"] {
+        for k in ["relax", "property_model", "seeds", "relax_top", "executor"] {
             if let Some(v) = search.remove(k) {
                 run.insert(k.into(), v);
             }
@@ -95,6 +111,7 @@ impl EvolveParams {
             property_model: keys.property_model,
             seeds: keys.seeds,
             relax_top: keys.relax_top,
+            executor: keys.executor,
         })
     }
 
@@ -106,6 +123,7 @@ impl EvolveParams {
             m.insert("property_model".into(), json!(self.property_model));
             m.insert("seeds".into(), json!(self.seeds));
             m.insert("relax_top".into(), json!(self.relax_top));
+            m.insert("executor".into(), serde_json::to_value(&self.executor).unwrap_or(Value::Null));
         }
         v
     }
@@ -123,6 +141,14 @@ impl EvolveParams {
                 "key `relax.fmax`: expected a positive number of eV/Å, got {}",
                 self.relax.fmax
             )));
+        }
+        self.executor.validate()?;
+        if self.search.space == Space::Prototype && matches!(self.executor, ExecutorSpec::Slurm(_)) {
+            return Err(JobError::Config(
+                "key `executor`: a prototype-space search relaxes nothing (structures are scored as made); \
+                 use `kind = \"local\"`"
+                    .into(),
+            ));
         }
         super::relax::check_inputs("seeds", &self.seeds)
     }
@@ -143,6 +169,15 @@ struct State {
     /// After the search: individuals (ids) to relax, and how many are done.
     finals: Option<Vec<usize>>,
     finals_done: usize,
+    /// Slurm executor: the coordinator's state for the generation in flight (one array of its individuals).
+    #[serde(default)]
+    remote: Option<CoordinatorState>,
+    /// Slurm executor: relaxed members of the generation in flight, by position, as they land.
+    #[serde(default)]
+    landed: BTreeMap<usize, (Structure, f64, usize)>,
+    /// Slurm executor: the coordinator's state for the `relax_top` finals.
+    #[serde(default)]
+    finals_remote: Option<CoordinatorState>,
 }
 
 pub struct EvolveJob {
@@ -363,7 +398,8 @@ impl EvolveJob {
 }
 
 impl EvolveJob {
-    /// After the search: relax the `relax_top` best (Pareto front first), one per step; then done.
+    /// After the search: relax the `relax_top` best (Pareto front first), one per step here, or all of them
+    /// as one array on a Slurm executor; then done.
     fn relax_finals(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
         if self.p.relax_top == 0 {
             return Ok(StepOutcome::Done(self.summary()));
@@ -380,12 +416,12 @@ impl EvolveJob {
             self.state.finals = Some(self.evo.rank(&ids).into_iter().take(self.p.relax_top).collect());
         }
         let finals = self.state.finals.clone().unwrap_or_default();
-        let Some(&id) = finals.get(self.state.finals_done) else {
+        if self.state.finals_done >= finals.len() {
             let relaxed: Vec<Value> = finals.iter().filter_map(|i| self.state.seqs.get(*i)).map(|s| json!(s)).collect();
             let mut summary = self.summary();
             summary["relaxed_top"] = json!(relaxed);
             return Ok(StepOutcome::Done(summary));
-        };
+        }
         ctx.set_progress(
             "relax top",
             self.state.finals_done as u64,
@@ -399,16 +435,19 @@ impl EvolveJob {
                 .map_err(JobError::Failed)?;
             self.finisher = Some((calc, hull));
         }
-        let Some((calc, hull)) = &self.finisher else { return Err(JobError::Failed("potential missing".into())) };
         let opts = RelaxOptions {
             fmax: self.p.relax.fmax.min(0.05),
             max_steps: self.p.relax.max_steps.max(500),
             ..RelaxOptions::default()
         };
-        let ind = &self.evo.state.individuals[id];
-        let seq = self.state.seqs.get(id).copied().unwrap_or(-1);
+        if let ExecutorSpec::Slurm(profile) = &self.p.executor {
+            let profile = profile.clone();
+            return self.relax_finals_remote(ctx, &profile, &finals, &opts);
+        }
+        let Some((calc, _)) = &self.finisher else { return Err(JobError::Failed("potential missing".into())) };
+        let id = finals[self.state.finals_done];
         let cancel = ctx.cancel_flag();
-        let out = crate::energy::relax(calc.as_ref(), &ind.structure, &opts, &mut |_, _| {
+        let out = crate::energy::relax(calc.as_ref(), &self.evo.state.individuals[id].structure, &opts, &mut |_, _| {
             if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 std::ops::ControlFlow::Break(())
             } else {
@@ -417,49 +456,90 @@ impl EvolveJob {
         });
         match out {
             Ok(r) if r.cancelled => return Ok(StepOutcome::Continue),
-            Ok(r) => {
-                let per_atom = r.evaluation.energy / r.structure.n_sites() as f64;
-                let mut props: Vec<(String, crate::engine::store::PropValue)> = vec![
-                    ("relaxed_energy_per_atom".into(), per_atom.into()),
-                    ("relax_steps".into(), (r.steps as f64).into()),
-                ];
-                if let Some(h) = hull
-                    && let Ok(p) = h.place(&r.structure.composition(), per_atom)
-                {
-                    props.push(("relaxed_e_above_hull".into(), p.e_above_hull.into()));
-                    props.push(("relaxed_formation_energy_per_atom".into(), p.formation_energy_per_atom.into()));
-                }
-                for (k, v) in &props {
-                    ctx.update_prop(seq, k, *v);
-                }
-                ctx.log(
-                    "info",
-                    format!(
-                        "individual {id} ({}) relaxed: {per_atom:.4} eV/atom{}",
-                        ind.structure.reduced_formula(),
-                        props
-                            .iter()
-                            .find(|(k, _)| k == "relaxed_e_above_hull")
-                            .map(|(_, v)| format!(", {:.3} eV/atom above the hull", v.value))
-                            .unwrap_or_default()
-                    ),
-                );
-                let mut extra = serde_json::Map::new();
-                extra.insert("relaxed_from_seq".into(), json!(seq));
-                ctx.emit(NewCandidate {
-                    seq: 0,
-                    structure: r.structure,
-                    stage: "relaxed".into(),
-                    source: format!("evolve:{}:relax_top", self.p.search.algorithm.name()),
-                    props,
-                    extra,
-                    parents: vec![seq],
-                });
-            }
-            Err(e) => ctx.log("warn", format!("individual {id}: relaxation failed: {e}")),
+            Ok(r) => self.store_final(ctx, id, Ok((r.structure, r.evaluation.energy, r.steps))),
+            Err(e) => self.store_final(ctx, id, Err(e.to_string())),
         }
         self.state.finals_done += 1;
         Ok(StepOutcome::Continue)
+    }
+
+    /// `relax_top` on a Slurm executor: the finals go out as one array; later steps store what lands.
+    fn relax_finals_remote(
+        &mut self,
+        ctx: &mut JobContext,
+        profile: &SlurmProfile,
+        finals: &[usize],
+        opts: &RelaxOptions,
+    ) -> Result<StepOutcome, JobError> {
+        let tasks: Vec<TaskSpec> = finals
+            .iter()
+            .map(|&id| TaskSpec::relax(&self.evo.state.individuals[id].structure, &self.p.relax.potential, opts, 0))
+            .collect();
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, profile.tasks_per_array_task.max(1));
+        let Some(remote) = &mut self.state.finals_remote else {
+            self.state.finals_remote = Some(coord.start(ctx, &tasks)?);
+            return Ok(StepOutcome::Continue);
+        };
+        let landed = coord.step(ctx, remote, &tasks);
+        let settled = remote.settled.len();
+        for l in landed {
+            match l {
+                Landed::Done(k, out) => self.store_final(ctx, finals[k], Ok((out.structure(), out.energy, out.steps))),
+                Landed::Failed(k, why) => self.store_final(ctx, finals[k], Err(why)),
+            }
+        }
+        self.state.finals_done = settled;
+        Ok(StepOutcome::Continue)
+    }
+
+    /// A final's relaxation (structure, energy in eV, FIRE steps) or why it failed: its relaxed energy and
+    /// place on the hull go onto the individual's candidate, and the relaxed structure becomes a candidate.
+    fn store_final(&mut self, ctx: &mut JobContext, id: usize, relaxed: Result<(Structure, f64, usize), String>) {
+        let ind = &self.evo.state.individuals[id];
+        let seq = self.state.seqs.get(id).copied().unwrap_or(-1);
+        let (structure, energy, steps) = match relaxed {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.log("warn", format!("individual {id}: relaxation failed: {e}"));
+                return;
+            }
+        };
+        let hull = self.finisher.as_ref().and_then(|(_, h)| h.as_ref());
+        let per_atom = energy / structure.n_sites() as f64;
+        let mut props: Vec<(String, crate::engine::store::PropValue)> =
+            vec![("relaxed_energy_per_atom".into(), per_atom.into()), ("relax_steps".into(), (steps as f64).into())];
+        if let Some(h) = hull
+            && let Ok(p) = h.place(&structure.composition(), per_atom)
+        {
+            props.push(("relaxed_e_above_hull".into(), p.e_above_hull.into()));
+            props.push(("relaxed_formation_energy_per_atom".into(), p.formation_energy_per_atom.into()));
+        }
+        for (k, v) in &props {
+            ctx.update_prop(seq, k, *v);
+        }
+        ctx.log(
+            "info",
+            format!(
+                "individual {id} ({}) relaxed: {per_atom:.4} eV/atom{}",
+                ind.structure.reduced_formula(),
+                props
+                    .iter()
+                    .find(|(k, _)| k == "relaxed_e_above_hull")
+                    .map(|(_, v)| format!(", {:.3} eV/atom above the hull", v.value))
+                    .unwrap_or_default()
+            ),
+        );
+        let mut extra = serde_json::Map::new();
+        extra.insert("relaxed_from_seq".into(), json!(seq));
+        ctx.emit(NewCandidate {
+            seq: 0,
+            structure,
+            stage: "relaxed".into(),
+            source: format!("evolve:{}:relax_top", self.p.search.algorithm.name()),
+            props,
+            extra,
+            parents: vec![seq],
+        });
     }
 }
 
@@ -505,6 +585,21 @@ impl Job for EvolveJob {
                 return self.relax_finals(ctx);
             }
         }
+        let remote = match &self.p.executor {
+            ExecutorSpec::Slurm(profile) if self.eval.as_ref().is_some_and(|e| e.calc.is_some()) => {
+                Some(profile.clone())
+            }
+            _ => None,
+        };
+        if let Some(profile) = remote {
+            let t = Instant::now();
+            let complete = self.relax_remote(ctx, &profile)?;
+            self.state.seconds_relax += t.elapsed().as_secs_f64();
+            if !complete {
+                return Ok(StepOutcome::Continue);
+            }
+            return self.select(ctx);
+        }
         let Some(eval) = &self.eval else { return Err(JobError::Failed("evaluator missing".into())) };
         let pending = &self.evo.state.pending;
         let start = self.state.done.len();
@@ -532,7 +627,19 @@ impl Job for EvolveJob {
         if self.state.done.len() < self.evo.state.pending.len() {
             return Ok(StepOutcome::Continue);
         }
-        // The generation is relaxed: score, select, publish.
+        self.select(ctx)
+    }
+
+    fn on_cancel(&mut self) -> Vec<(String, String)> {
+        let state = self.state.remote.as_ref().or(self.state.finals_remote.as_ref());
+        crate::engine::executor::coordinator::on_cancel(&self.p.executor, state)
+    }
+}
+
+impl EvolveJob {
+    /// The generation in flight is relaxed (`state.done`): score, select, publish.
+    fn select(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
+        let Some(eval) = &self.eval else { return Err(JobError::Failed("evaluator missing".into())) };
         let t = Instant::now();
         let relaxed: Vec<Relaxed> = self
             .state
@@ -546,5 +653,45 @@ impl Job for EvolveJob {
         self.publish(&ids, ctx);
         ctx.set_counter("duplicates", self.evo.state.history.last().map_or(0.0, |h| h.duplicates as f64));
         Ok(StepOutcome::Continue)
+    }
+
+    /// Slurm: the generation in flight goes out as one array (its first step submits, later steps poll and
+    /// keep what landed; a relaxation that failed for good scores +∞, as locally). True once every
+    /// individual of the generation is relaxed, in order, in `state.done`.
+    fn relax_remote(&mut self, ctx: &mut JobContext, profile: &SlurmProfile) -> Result<bool, JobError> {
+        let Some(eval) = &self.eval else { return Err(JobError::Failed("evaluator missing".into())) };
+        let pending = &self.evo.state.pending;
+        let tasks: Vec<TaskSpec> =
+            pending.iter().map(|p| TaskSpec::relax(&p.structure, &self.p.relax.potential, &eval.relax, 0)).collect();
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, profile.tasks_per_array_task.max(1));
+        let generation = self.evo.state.generation;
+        let Some(remote) = &mut self.state.remote else {
+            self.state.landed.clear();
+            self.state.remote = Some(coord.start(ctx, &tasks)?);
+            ctx.set_counter("generation", generation as f64);
+            return Ok(false);
+        };
+        for l in coord.step(ctx, remote, &tasks) {
+            let (i, r) = match l {
+                Landed::Done(i, out) => (i, Relaxed::checked(out.structure(), out.energy, out.steps)),
+                Landed::Failed(i, why) => {
+                    ctx.log("warn", format!("generation {generation}, individual {i}: not relaxed ({why}); scored +∞"));
+                    (i, Relaxed::failed(&pending[i].structure))
+                }
+            };
+            self.state.landed.insert(i, (r.structure, r.energy_per_atom, r.steps));
+        }
+        let evaluated = self.evo.evaluated() + self.state.landed.len();
+        let budget = self.p.search.budget as u64;
+        ctx.set_progress("relax", evaluated as u64, budget, evaluated as f64 / budget.max(1) as f64);
+        if remote.settled.len() < tasks.len() {
+            return Ok(false);
+        }
+        self.state.remote = None;
+        self.state.done = std::mem::take(&mut self.state.landed).into_values().collect();
+        for (_, _, steps) in &self.state.done {
+            self.state.relax_steps += steps;
+        }
+        Ok(true)
     }
 }

@@ -8,6 +8,11 @@
 //! the result emitted as a child candidate (stage `relaxed`) carrying the forward model's predictions
 //! for the relaxed structure and its distance to the targets, under the same names as the parent's.
 //!
+//! Where the relaxations run is the `[executor]` table ([`crate::engine::executor`]): `local` (each valid
+//! crystal relaxed as its batch is decoded) or `slurm` (crystals are symmetrised as they are decoded, and
+//! when decoding is done all of them go out as job arrays; later steps poll and emit the relaxed crystals
+//! as they land, placed on the hull here).
+//!
 //! Live counters: `valid`, `hits` (valid and inside every target window), `per_second`, and with
 //! `relax` also `relaxed`, `relaxed_hits` (relaxed crystals inside every window) and `stable_novel`
 //! (≤ 0.1 eV/atom above the potential's hull, not in the training split).
@@ -15,7 +20,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::crystal::Structure;
 use crate::engine::error::JobError;
+use crate::engine::executor::coordinator::{Coordinator, CoordinatorState, Landed};
+use crate::engine::executor::task::TaskSpec;
+use crate::engine::executor::{ExecutorSpec, SlurmProfile};
 use crate::engine::job::{Job, JobContext, StepOutcome};
 use crate::engine::store::{NewCandidate, PropValue};
 use crate::ml::PropertyModel;
@@ -56,6 +65,9 @@ pub struct GenerateParams {
     /// The hull relaxed crystals are placed on: `dft` (the complete OQMD hull, through the potential's
     /// fitted chemical potentials) or `potential` (the CHGNet-only hull).
     pub hull: crate::energy::HullChoice,
+    /// Where the `relax` relaxations run: `kind = "local"` (this process) or `kind = "slurm"` with a
+    /// profile.
+    pub executor: ExecutorSpec,
 }
 
 impl Default for GenerateParams {
@@ -71,6 +83,7 @@ impl Default for GenerateParams {
             relax: String::new(),
             relax_steps: 300,
             hull: crate::energy::HullChoice::Dft,
+            executor: ExecutorSpec::Local,
         }
     }
 }
@@ -111,6 +124,13 @@ impl GenerateParams {
         if !self.relax.is_empty() {
             crate::energy::spec::check_spec(&self.relax).map_err(|e| bad("relax", e.to_string()))?;
         }
+        self.executor.validate()?;
+        if self.relax.trim().is_empty() && matches!(self.executor, ExecutorSpec::Slurm(_)) {
+            return Err(bad(
+                "executor",
+                "a Slurm executor runs the `relax` relaxations, and `relax` is not set".into(),
+            ));
+        }
         super::relax::check_inputs("seeds", &self.seeds)
     }
 }
@@ -129,6 +149,21 @@ struct State {
     /// Relaxed crystals the forward model puts inside every target window.
     relaxed_hits: usize,
     seconds: f64,
+    /// Slurm executor: valid crystals symmetrised and waiting for their relaxation, in decoding order.
+    queued: Vec<Queued>,
+    /// Slurm executor: the coordinator's state once decoding is done and `queued` went out.
+    remote: Option<CoordinatorState>,
+}
+
+/// A valid crystal prepared for a relaxation elsewhere ([`Polisher::prepare`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Queued {
+    /// The generated candidate's sequence number and the crystal's index in the run.
+    seq: i64,
+    index: usize,
+    /// Symmetrised (to `symmetrised_group`, when symmetrising worked).
+    structure: Structure,
+    symmetrised_group: Option<u8>,
 }
 
 pub struct GenerateJob {
@@ -227,6 +262,10 @@ impl Job for GenerateJob {
         crate::engine::job::checkpoint_of(&self.state)
     }
 
+    fn on_cancel(&mut self) -> Vec<(String, String)> {
+        crate::engine::executor::coordinator::on_cancel(&self.p.executor, self.state.remote.as_ref())
+    }
+
     fn step(&mut self, ctx: &mut JobContext) -> Result<StepOutcome, JobError> {
         crate::ml::init_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         if self.ready.is_none() {
@@ -270,8 +309,15 @@ impl Job for GenerateJob {
         }
         let Some((campaign, model)) = &self.ready else { return Err(JobError::Failed("campaign missing".into())) };
         if self.state.next >= self.p.n {
+            if let ExecutorSpec::Slurm(profile) = &self.p.executor
+                && !self.state.queued.is_empty()
+            {
+                let profile = profile.clone();
+                return self.relax_remote(ctx, &profile);
+            }
             return Ok(StepOutcome::Done(self.summary()));
         }
+        let remote = matches!(self.p.executor, ExecutorSpec::Slurm(_));
         let t0 = std::time::Instant::now();
         let start = self.state.next;
         let count = self.p.batch.min(self.p.n - start);
@@ -339,12 +385,14 @@ impl Job for GenerateJob {
             }
             let stage = if valid { "generated" } else { "invalid" };
             let polished = match (&self.polisher, valid) {
+                (Some(_), true) if remote => None,
                 (Some(p), true) => {
                     ctx.set_progress("relaxing", start as u64, n_total as u64, (start + k) as f64 / n_total as f64);
                     Some(p.polish(&g.structure, &|| cancel.load(std::sync::atomic::Ordering::Relaxed)))
                 }
                 _ => None,
             };
+            let to_queue = (remote && valid && self.polisher.is_some()).then(|| g.structure.clone());
             let seq = ctx.emit(NewCandidate {
                 seq: 0,
                 structure: g.structure,
@@ -354,6 +402,20 @@ impl Job for GenerateJob {
                 extra,
                 parents: Vec::new(),
             });
+            if let (Some(p), Some(s)) = (&self.polisher, to_queue) {
+                let mut prepared = p.prepare(&s);
+                if p.relaxer(&mut prepared).is_some() {
+                    self.state.queued.push(Queued {
+                        seq,
+                        index: start + k,
+                        structure: prepared.structure,
+                        symmetrised_group: prepared.symmetrised_group,
+                    });
+                } else {
+                    let why = prepared.note.as_deref().unwrap_or("not relaxed");
+                    ctx.log("warn", format!("crystal {}: {why}", start + k + 1));
+                }
+            }
             if let (Some(r), Some(polisher)) = (polished, &self.polisher) {
                 let rc = RelaxedContext {
                     campaign,
@@ -383,8 +445,58 @@ impl Job for GenerateJob {
                     self.p.n, self.state.built, self.state.valid, self.state.novel_valid
                 ),
             );
+            if remote && !self.state.queued.is_empty() {
+                return Ok(StepOutcome::Continue); // the relaxations go out next step
+            }
             return Ok(StepOutcome::Done(self.summary()));
         }
+        Ok(StepOutcome::Continue)
+    }
+}
+
+impl GenerateJob {
+    /// Slurm: once decoding is done, the queued crystals go out as job arrays (first call); later calls
+    /// poll and emit each relaxed crystal as it lands, placed on the hull here, as a local run would.
+    fn relax_remote(&mut self, ctx: &mut JobContext, profile: &SlurmProfile) -> Result<StepOutcome, JobError> {
+        let (Some((campaign, model)), Some(polisher)) = (&self.ready, &self.polisher) else {
+            return Err(JobError::Failed("campaign or potential missing".into()));
+        };
+        let potential = self.p.relax.trim();
+        let opts = polisher.relax_options();
+        let tasks: Vec<TaskSpec> =
+            self.state.queued.iter().map(|q| TaskSpec::relax(&q.structure, potential, &opts, 0)).collect();
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, profile.tasks_per_array_task.max(1));
+        let n = tasks.len();
+        let Some(remote) = &mut self.state.remote else {
+            self.state.remote = Some(coord.start(ctx, &tasks)?);
+            ctx.set_progress("relaxing", 0, n as u64, 0.0);
+            return Ok(StepOutcome::Continue);
+        };
+        if remote.settled.len() >= n {
+            return Ok(StepOutcome::Done(self.summary()));
+        }
+        let landed = coord.step(ctx, remote, &tasks);
+        let settled = remote.settled.len();
+        let rc = RelaxedContext {
+            campaign,
+            polisher,
+            model,
+            source: format!("crystal-vae ({}) + {}", self.p.model, potential),
+        };
+        for l in landed {
+            let (i, relaxed) = match l {
+                Landed::Done(i, out) => (i, Ok((out.structure(), out.energy, out.steps, out.converged))),
+                Landed::Failed(i, why) => (i, Err(why)),
+            };
+            let q = &self.state.queued[i];
+            let (seq, index) = (q.seq, q.index);
+            let polished = polisher.finish(Polished::start(q.structure.clone(), q.symmetrised_group), relaxed);
+            emit_relaxed(ctx, &mut self.state, &rc, seq, index, polished);
+        }
+        ctx.set_counter("relaxed", self.state.relaxed as f64);
+        ctx.set_counter("relaxed_hits", self.state.relaxed_hits as f64);
+        ctx.set_counter("stable_novel", self.state.stable_novel as f64);
+        ctx.set_progress("relaxing", settled as u64, n as u64, settled as f64 / n.max(1) as f64);
         Ok(StepOutcome::Continue)
     }
 }

@@ -112,6 +112,22 @@ pub struct Relaxed {
     pub steps: usize,
 }
 
+impl Relaxed {
+    /// The end of a relaxation of `energy` eV after `steps` FIRE steps, checked: a relaxation that pushed
+    /// atoms on top of each other (or ended at a non-finite energy) is not a structure and scores +∞.
+    pub fn checked(structure: Structure, energy: f64, steps: usize) -> Relaxed {
+        let e = energy / structure.n_sites() as f64;
+        let v = structure.structural_validity();
+        let sane = v.valid && v.min_distance_ang > 0.7 && e.is_finite();
+        Relaxed { energy_per_atom: if sane { e } else { f64::INFINITY }, steps, structure }
+    }
+
+    /// A relaxation that failed (a collapsing cell, a potential error): the start, at +∞.
+    pub fn failed(start: &Structure) -> Relaxed {
+        Relaxed { structure: start.clone(), energy_per_atom: f64::INFINITY, steps: 0 }
+    }
+}
+
 impl Evaluator {
     /// Relax one structure. `Ok(None)` when cancelled; failures (a collapsing cell, a potential error)
     /// give a +∞ energy rather than an error, so one bad individual never stops a search.
@@ -124,18 +140,8 @@ impl Evaluator {
         };
         match relax(calc.as_ref(), s, &self.relax, &mut stop) {
             Ok(r) if r.cancelled => None,
-            Ok(r) => {
-                let e = r.evaluation.energy / r.structure.n_sites() as f64;
-                // A relaxation that pushed atoms on top of each other is not a structure.
-                let v = r.structure.structural_validity();
-                let sane = v.valid && v.min_distance_ang > 0.7 && e.is_finite();
-                Some(Relaxed {
-                    energy_per_atom: if sane { e } else { f64::INFINITY },
-                    steps: r.steps,
-                    structure: r.structure,
-                })
-            }
-            Err(_) => Some(Relaxed { structure: s.clone(), energy_per_atom: f64::INFINITY, steps: 0 }),
+            Ok(r) => Some(Relaxed::checked(r.structure, r.evaluation.energy, r.steps)),
+            Err(_) => Some(Relaxed::failed(s)),
         }
     }
 
