@@ -635,7 +635,7 @@ fn relax_of_many_files_writes_each_result_locally_and_from_the_cluster() {
     geode::io::write_structures(&single, &argon(1, 11), None).unwrap();
     let profile = s.dir.join("profile.toml");
     std::fs::write(&profile, slurm_table(&s, 2)).unwrap();
-    let common = ["--potential", LJ, "--fmax", "1e-3", "--steps", "2000", "--json"];
+    let common = ["--potential", LJ, "--fmax", "1e-4", "--steps", "2000", "--json"];
     let mut outputs = Vec::new();
     for (name, extra) in [("local", vec![]), ("slurm", vec!["--executor", profile.to_str().unwrap()])] {
         let out_dir = s.dir.join(name);
@@ -653,6 +653,35 @@ fn relax_of_many_files_writes_each_result_locally_and_from_the_cluster() {
         outputs.push(lines.iter().map(|l| (l["index"].clone(), l["energy"].as_f64().unwrap())).collect::<Vec<_>>());
     }
     assert_eq!(outputs[0], outputs[1]);
+    // Ctrl-C cancels the run and its arrays; the same command again continues that run. (Task folders of
+    // their own: the ones above hold these very tasks finished.)
+    let fresh = s.dir.join("fresh-profile.toml");
+    let text = slurm_table(&s, 2).replace(s.work.to_str().unwrap(), s.dir.join("work2").to_str().unwrap());
+    std::fs::write(&fresh, text).unwrap();
+    let out_dir = s.dir.join("resumed");
+    let mut args = vec!["relax", s.inputs.to_str().unwrap(), single.to_str().unwrap(), "--out-dir"];
+    args.push(out_dir.to_str().unwrap());
+    args.extend(common);
+    args.extend(["--executor", fresh.to_str().unwrap()]);
+    let mut first = Command::new(env!("CARGO_BIN_EXE_geode"))
+        .args(&args)
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let project = out_dir.join("relax.geode");
+    wait_for_running(&project, 2);
+    assert!(Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap().success());
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+    assert_eq!(Store::open(&project).unwrap().run(1).unwrap().status, "cancelled");
+    let (code, out, err) = geode(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("run 1 in"), "{err}");
+    assert_eq!(Store::open(&project).unwrap().runs().unwrap().len(), 1);
+    let resumed: Vec<_> =
+        json_lines(&out).iter().map(|l| (l["index"].clone(), l["energy"].as_f64().unwrap())).collect();
+    assert_eq!(resumed, outputs[1]);
     // The single file relaxed alone gives the same energy.
     let alone = s.dir.join("alone.cif");
     let (code, out, err) = geode(&[
@@ -662,7 +691,7 @@ fn relax_of_many_files_writes_each_result_locally_and_from_the_cluster() {
         "--potential",
         LJ,
         "--fmax",
-        "1e-3",
+        "1e-4",
         "--steps",
         "2000",
         "--json",

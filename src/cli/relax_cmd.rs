@@ -1,8 +1,8 @@
 //! `geode relax FILES… --out-dir DIR`: every structure of many files relaxed as one `relax` run in a
 //! project — batched in this process, or as Slurm job arrays through an executor profile — and each
-//! relaxed structure written to DIR. The same command run again after an interruption resumes the
-//! unfinished run instead of starting over (and on a cluster, tasks that finished are reused by their
-//! content hash in any case).
+//! relaxed structure written to DIR. The same command run again after Ctrl-C (or a failure such as an
+//! unreachable cluster) resumes that run instead of starting over; after the process was killed outright a
+//! new run starts, and on a cluster the tasks that finished are reused by their content hash.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ pub fn relax_files(
     let store = Store::open(&project)?;
     // The same command interrupted before: continue that run.
     let unfinished = store.runs()?.into_iter().find(|r| {
-        matches!(r.status.as_str(), "cancelled" | "interrupted" | "paused")
+        matches!(r.status.as_str(), "cancelled" | "paused" | "queued" | "failed")
             && r.spec().is_ok_and(|s| s.params() == spec.params())
     });
     let run_id = match unfinished {
@@ -118,7 +118,7 @@ pub fn relax_files(
         }
         None => engine.submit(&spec, 0, 0)?,
     };
-    if !json_out {
+    {
         eprintln!(
             "run {run_id} in {}: {} structures from {} file(s), executor {}",
             project.display(),
