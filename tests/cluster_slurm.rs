@@ -460,8 +460,11 @@ fn screening_relaxes_its_best_candidates_on_the_cluster_as_it_would_locally() {
     assert_eq!(arrays(&work), 1);
 }
 
-/// Seq, stage, energy per atom and generation of every candidate of a project's first run.
-fn individuals(project: &Path) -> Vec<(i64, String, String, Option<f64>, Option<f64>)> {
+/// Seq, formula, stage, energy per atom and generation of a candidate.
+type Individual = (i64, String, String, Option<f64>, Option<f64>);
+
+/// Every candidate of a project's first run.
+fn individuals(project: &Path) -> Vec<Individual> {
     let store = Store::open(project).unwrap();
     let sort = geode::engine::store::SortBy { key: "seq".into(), descending: false };
     let v = |r: &geode::engine::store::CandidateRow, k: &str| {
