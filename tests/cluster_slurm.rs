@@ -624,7 +624,8 @@ fn generated_crystals_are_relaxed_on_the_cluster_as_they_would_be_locally() {
     assert!(energies[0].iter().any(|e| !e.is_empty()), "{energies:?}");
     for (l, r) in energies[0].iter().zip(&energies[1]) {
         let (l, r) = (l.parse::<f64>().unwrap_or(f64::NAN), r.parse::<f64>().unwrap_or(f64::NAN));
-        assert!((l.is_nan() && r.is_nan()) || (l - r).abs() < 1e-5, "{energies:?}");
+        // generated.csv holds 4 decimals: equal up to one unit in the last place.
+        assert!((l.is_nan() && r.is_nan()) || (l - r).abs() < 1.5e-4, "{energies:?}");
     }
     assert_eq!(arrays(&dir.join("cli-work")), 1);
     eprintln!("run: {results:?}\ncommand: {energies:?}");

@@ -681,15 +681,17 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
         let polished: Vec<Option<Polished>> = if let (Some(p), Some(profile)) = (&polisher, &cluster) {
             let potential = a.relax.as_deref().unwrap_or_default().trim();
             polish_on_cluster(p, potential, profile, &results, &out.join("relax"))?
+        } else if let Some(p) = &polisher {
+            // Relaxed here, batched: each thread relaxes its share of the valid crystals at once.
+            let valid: Vec<usize> =
+                (0..results.len()).filter(|&k| results[k].as_ref().is_ok_and(|g| g.valid())).collect();
+            let ss: Vec<Structure> =
+                valid.iter().filter_map(|&k| results[k].as_ref().ok().map(|g| g.structure.clone())).collect();
+            let mut done =
+                valid.into_iter().zip(p.polish_many(&ss, &|| false)).collect::<std::collections::BTreeMap<_, _>>();
+            (0..results.len()).map(|k| done.remove(&k)).collect()
         } else {
-            use rayon::prelude::*;
-            results
-                .par_iter()
-                .map(|r| match (r, &polisher) {
-                    (Ok(g), Some(p)) if g.valid() => Some(p.polish(&g.structure, &|| false)),
-                    _ => None,
-                })
-                .collect()
+            vec![None; results.len()]
         };
         let relaxed_structures: Vec<Structure> =
             polished.iter().flatten().filter(|p| p.energy_per_atom.is_some()).map(|p| p.structure.clone()).collect();

@@ -16,7 +16,7 @@ use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
 use crate::energy::calculator::Calculator;
 use crate::energy::on_hull::{HullChoice, PotentialHull};
-use crate::energy::relax::{RelaxOptions, relax};
+use crate::energy::relax::{RelaxOptions, relax, relax_many};
 use crate::energy::spec::from_spec;
 use crate::ml::generative::metrics::NoveltyIndex;
 
@@ -34,6 +34,9 @@ pub struct PolishSettings {
     pub stable_below: f64,
     /// Which hull the relaxed energy is placed on.
     pub hull: HullChoice,
+    /// Relaxations in flight at once in [`Polisher::polish_many`] (one batched potential evaluation per
+    /// FIRE step).
+    pub batch: usize,
 }
 
 impl Default for PolishSettings {
@@ -45,6 +48,7 @@ impl Default for PolishSettings {
             max_steps: 300,
             stable_below: 0.1,
             hull: HullChoice::Dft,
+            batch: 8,
         }
     }
 }
@@ -140,6 +144,63 @@ impl Polisher {
                 Err(e) => out.note = Some(format!("relaxation failed: {e}")),
             }
         }
+        out.space_group = out.structure.space_group_number(0.01).ok();
+        out
+    }
+
+    /// [`Polisher::polish`] of many crystals: split evenly over the rayon pool's threads, each thread with up
+    /// to the settings' `batch` relaxations in flight at once (one batched potential evaluation per FIRE
+    /// step; each relaxation follows the path a lone one takes).
+    pub fn polish_many(&self, ss: &[Structure], cancelled: &(dyn Fn() -> bool + Sync)) -> Vec<Polished> {
+        let mut prepared: Vec<Polished> = ss.iter().map(|s| self.prepare(s)).collect();
+        let Some(calc) = self.calc.as_deref() else {
+            return prepared.into_iter().map(|p| self.finish_unrelaxed(p)).collect();
+        };
+        let items: Vec<usize> = (0..prepared.len()).filter(|&i| self.relaxer(&mut prepared[i]).is_some()).collect();
+        let starts: Vec<Structure> = items.iter().map(|&i| prepared[i].structure.clone()).collect();
+        let per = starts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let opts = self.relax_options();
+        let mut results = starts
+            .par_chunks(per)
+            .map(|chunk| {
+                relax_many(
+                    calc,
+                    chunk,
+                    &opts,
+                    self.settings.batch.max(1),
+                    &mut |_, _, _| if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) },
+                    &mut |_, _| ControlFlow::Continue(()),
+                )
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flatten();
+        let mut out = Vec::with_capacity(prepared.len());
+        let mut next = items.iter().peekable();
+        for (i, p) in prepared.into_iter().enumerate() {
+            if next.peek() == Some(&&i) {
+                next.next();
+                match results.next() {
+                    Some(Ok(r)) if r.cancelled => {
+                        let mut p = p;
+                        p.note = Some("relaxation cancelled".into());
+                        out.push(self.finish_unrelaxed(p));
+                    }
+                    Some(Ok(r)) => {
+                        out.push(self.finish(p, Ok((r.structure, r.evaluation.energy, r.steps, r.converged))))
+                    }
+                    Some(Err(e)) => out.push(self.finish(p, Err(e.to_string()))),
+                    None => out.push(self.finish(p, Err("no result".into()))),
+                }
+            } else {
+                out.push(self.finish_unrelaxed(p));
+            }
+        }
+        out
+    }
+
+    /// A prepared crystal that is not relaxed (its note says why): only its space group is found.
+    fn finish_unrelaxed(&self, mut out: Polished) -> Polished {
         out.space_group = out.structure.space_group_number(0.01).ok();
         out
     }

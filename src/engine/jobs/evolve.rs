@@ -7,17 +7,20 @@
 //! search state plus the finished part of the generation in flight, so a paused run continues with the
 //! next unrelaxed structure.
 //!
+//! On a Slurm executor (`[executor] kind = "slurm"`) a generation's individuals go out as one job array
+//! instead: the first step submits them, later steps poll and keep what landed, and the generation is
+//! scored and selected here when the last one lands; `relax_top`'s finals go out as one array too.
+//!
 //! The result: the best individual (CIF text, energy per atom, space group, lineage), structures
 //! evaluated, and where the time went (generation, relaxation, evaluation).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-use std::collections::BTreeMap;
 
 use crate::crystal::Structure;
 use crate::energy::RelaxOptions;
@@ -141,6 +144,9 @@ impl EvolveParams {
                 "key `relax.fmax`: expected a positive number of eV/Å, got {}",
                 self.relax.fmax
             )));
+        }
+        if self.relax.batch == 0 {
+            return Err(JobError::Config("key `relax.batch`: expected at least 1".into()));
         }
         self.executor.validate()?;
         if self.search.space == Space::Prototype && matches!(self.executor, ExecutorSpec::Slurm(_)) {
@@ -475,7 +481,7 @@ impl EvolveJob {
             .iter()
             .map(|&id| TaskSpec::relax(&self.evo.state.individuals[id].structure, &self.p.relax.potential, opts, 0))
             .collect();
-        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, profile.tasks_per_array_task.max(1));
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.p.relax.batch.max(1));
         let Some(remote) = &mut self.state.finals_remote else {
             self.state.finals_remote = Some(coord.start(ctx, &tasks)?);
             return Ok(StepOutcome::Continue);
@@ -603,18 +609,22 @@ impl Job for EvolveJob {
         let Some(eval) = &self.eval else { return Err(JobError::Failed("evaluator missing".into())) };
         let pending = &self.evo.state.pending;
         let start = self.state.done.len();
-        let chunk = ctx.pool().current_num_threads().max(1);
-        let end = (start + chunk).min(pending.len());
+        // Up to `relax.batch` structures per pool thread, spread evenly over the threads, each thread
+        // relaxing its share at once.
+        let threads = ctx.pool().current_num_threads().max(1);
+        let batch = self.p.relax.batch.max(1);
+        let end = (start + threads * batch).min(pending.len());
+        let per = (end - start).div_ceil(threads).max(1);
         let cancel = ctx.cancel_flag();
         let t = Instant::now();
-        let relaxed: Vec<Option<Relaxed>> = ctx
-            .pool()
-            .install(|| pending[start..end].par_iter().map(|p| eval.relax_one(&p.structure, &cancel)).collect());
+        let structures: Vec<Structure> = pending[start..end].iter().map(|p| p.structure.clone()).collect();
+        let relaxed: Vec<Option<Vec<Relaxed>>> =
+            ctx.pool().install(|| structures.par_chunks(per).map(|c| eval.relax_batch(c, per, &cancel)).collect());
         self.state.seconds_relax += t.elapsed().as_secs_f64();
         if relaxed.iter().any(Option::is_none) {
             return Ok(StepOutcome::Continue); // paused: the chunk is relaxed again on resume
         }
-        for r in relaxed.into_iter().flatten() {
+        for r in relaxed.into_iter().flatten().flatten() {
             self.state.relax_steps += r.steps;
             self.state.done.push((r.structure, r.energy_per_atom, r.steps));
         }
@@ -663,7 +673,7 @@ impl EvolveJob {
         let pending = &self.evo.state.pending;
         let tasks: Vec<TaskSpec> =
             pending.iter().map(|p| TaskSpec::relax(&p.structure, &self.p.relax.potential, &eval.relax, 0)).collect();
-        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, profile.tasks_per_array_task.max(1));
+        let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.p.relax.batch.max(1));
         let generation = self.evo.state.generation;
         let Some(remote) = &mut self.state.remote else {
             self.state.landed.clear();

@@ -344,6 +344,23 @@ impl Job for GenerateJob {
             results.iter().filter_map(|r| r.as_ref().ok().map(|g| g.structure.clone())).collect();
         let mut domains =
             model.outside_domain_of(&built).map_err(|e| JobError::Failed(e.to_string()))?.map(Vec::into_iter);
+        // The batch's valid crystals relaxed here, batched (a Slurm executor queues them instead). A cancel
+        // mid-relaxation drops the whole batch, which is decoded again on resume.
+        let mut relaxed_here: std::collections::BTreeMap<usize, Polished> = match (&self.polisher, remote) {
+            (Some(p), false) => {
+                let valid: Vec<usize> =
+                    (0..results.len()).filter(|&k| results[k].as_ref().is_ok_and(|g| g.valid())).collect();
+                let ss: Vec<Structure> =
+                    valid.iter().filter_map(|&k| results[k].as_ref().ok().map(|g| g.structure.clone())).collect();
+                ctx.set_progress("relaxing", start as u64, n_total as u64, start as f64 / n_total as f64);
+                let out = p.polish_many(&ss, &|| cancel.load(std::sync::atomic::Ordering::Relaxed));
+                if ctx.is_cancelled() {
+                    return Err(JobError::Cancelled);
+                }
+                valid.into_iter().zip(out).collect()
+            }
+            _ => Default::default(),
+        };
         for (k, r) in results.into_iter().enumerate() {
             let g = match r {
                 Ok(g) => g,
@@ -384,14 +401,7 @@ impl Job for GenerateJob {
                 extra.insert("targets".into(), json!(targets));
             }
             let stage = if valid { "generated" } else { "invalid" };
-            let polished = match (&self.polisher, valid) {
-                (Some(_), true) if remote => None,
-                (Some(p), true) => {
-                    ctx.set_progress("relaxing", start as u64, n_total as u64, (start + k) as f64 / n_total as f64);
-                    Some(p.polish(&g.structure, &|| cancel.load(std::sync::atomic::Ordering::Relaxed)))
-                }
-                _ => None,
-            };
+            let polished = relaxed_here.remove(&k);
             let to_queue = (remote && valid && self.polisher.is_some()).then(|| g.structure.clone());
             let seq = ctx.emit(NewCandidate {
                 seq: 0,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::crystal::Structure;
 use crate::energy::calculator::Calculator;
 use crate::energy::on_hull::PotentialHull;
-use crate::energy::{RelaxOptions, relax};
+use crate::energy::{RelaxOptions, relax, relax_many};
 use crate::ml::PropertyModel;
 use crate::search::generate::{Extreme, PropertyTarget};
 
@@ -80,6 +80,9 @@ pub struct RelaxSettings {
     pub fmax: f64,
     /// FIRE steps at most; 0: single-point energies of the structures as made (no relaxation).
     pub max_steps: usize,
+    /// Relaxations in flight at once on each thread, one batched potential evaluation per FIRE step
+    /// (on each Slurm worker too); 1: one structure at a time.
+    pub batch: usize,
     /// The hull `e_above_hull` and `relax_top` use: `dft` (the complete OQMD hull through the potential's
     /// fitted chemical potentials) or `potential` (the CHGNet-only hull).
     pub hull: crate::energy::on_hull::HullChoice,
@@ -87,7 +90,7 @@ pub struct RelaxSettings {
 
 impl Default for RelaxSettings {
     fn default() -> Self {
-        RelaxSettings { potential: "chgnet".into(), fmax: 0.1, max_steps: 250, hull: Default::default() }
+        RelaxSettings { potential: "chgnet".into(), fmax: 0.1, max_steps: 250, batch: 4, hull: Default::default() }
     }
 }
 
@@ -143,6 +146,42 @@ impl Evaluator {
             Ok(r) => Some(Relaxed::checked(r.structure, r.evaluation.energy, r.steps)),
             Err(_) => Some(Relaxed::failed(s)),
         }
+    }
+
+    /// Relax `structures` with up to `batch` in flight (one batched potential evaluation per FIRE step; each
+    /// relaxation follows the path [`Evaluator::relax_one`] takes). `None` when cancelled; failures score +∞.
+    pub fn relax_batch(&self, structures: &[Structure], batch: usize, cancel: &AtomicBool) -> Option<Vec<Relaxed>> {
+        let Some(calc) = &self.calc else {
+            return Some(
+                structures
+                    .iter()
+                    .map(|s| Relaxed { structure: s.clone(), energy_per_atom: f64::NAN, steps: 0 })
+                    .collect(),
+            );
+        };
+        let results = relax_many(
+            calc.as_ref(),
+            structures,
+            &self.relax,
+            batch.max(1),
+            &mut |_, _, _| {
+                if cancel.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            },
+            &mut |_, _| ControlFlow::Continue(()),
+        );
+        if results.iter().any(|r| r.as_ref().is_ok_and(|r| r.cancelled)) {
+            return None;
+        }
+        Some(
+            results
+                .into_iter()
+                .zip(structures)
+                .map(|(r, s)| match r {
+                    Ok(r) => Relaxed::checked(r.structure, r.evaluation.energy, r.steps),
+                    Err(_) => Relaxed::failed(s),
+                })
+                .collect(),
+        )
     }
 
     /// Objectives of relaxed structures (one forward-model batch). Failed relaxations (+∞ energy) get
