@@ -460,6 +460,39 @@ fn screening_relaxes_its_best_candidates_on_the_cluster_as_it_would_locally() {
     assert_eq!(arrays(&work), 1);
 }
 
+/// An `[executor]` table for the local cluster: `per_task` tasks per array element, task folders in `work`.
+fn executor_table(work: &Path, per_task: usize, poll_s: f64) -> String {
+    format!(
+        "[executor]\nkind = \"slurm\"\ntasks_per_array_task = {per_task}\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = {poll_s}\n",
+        env!("CARGO_BIN_EXE_geode"),
+        work.to_str().unwrap()
+    )
+}
+
+/// `geode run KIND` of the config `base` with `seed`, here and on the local cluster (`executor`):
+/// the two projects, `DIR/local.geode` and `DIR/slurm.geode`.
+fn local_and_slurm(dir: &Path, kind: &str, base: &str, executor: &str, seed: &str) -> [PathBuf; 2] {
+    ["local", "slurm"].map(|name| {
+        let cfg = dir.join(format!("{name}.toml"));
+        let table = if name == "slurm" { executor } else { "" };
+        std::fs::write(&cfg, format!("{base}{table}")).unwrap();
+        let project = dir.join(format!("{name}.geode"));
+        let (code, out, err) = geode(&[
+            "run",
+            kind,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--project",
+            project.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}\n{}", logs(&project));
+        project
+    })
+}
+
 /// Seq, formula, stage, energy per atom and generation of a candidate.
 type Individual = (i64, String, String, Option<f64>, Option<f64>);
 
@@ -488,35 +521,7 @@ fn evolution_sends_each_generation_out_as_one_array_and_finds_what_it_finds_loca
     let work = dir.join("work");
     let base = "composition = \"Ar\"\nformula_units = [1, 3]\npopulation = 4\nbudget = 16\nrelax_top = 2\n\
                 [relax]\npotential = \"lj:sigma=3.405,epsilon=0.0104,cutoff=8.5\"\nfmax = 0.01\n";
-    let mut results = Vec::new();
-    for (name, executor) in [
-        ("local", String::new()),
-        (
-            "slurm",
-            format!(
-                "[executor]\nkind = \"slurm\"\ntasks_per_array_task = 2\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.3\n",
-                env!("CARGO_BIN_EXE_geode"),
-                work.to_str().unwrap()
-            ),
-        ),
-    ] {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, format!("{base}{executor}")).unwrap();
-        let project = dir.join(format!("{name}.geode"));
-        let (code, out, err) = geode(&[
-            "run",
-            "evolve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--project",
-            project.to_str().unwrap(),
-            "--seed",
-            "5",
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{out}{err}\n{}", logs(&project));
-        results.push(individuals(&project));
-    }
+    let results = local_and_slurm(&dir, "evolve", base, &executor_table(&work, 2, 0.3), "5").map(|p| individuals(&p));
     // 16 individuals and the 2 best relaxed again at the end.
     assert_eq!(results[0].len(), 18, "{:?}", results[0]);
     assert_eq!(results[0].iter().filter(|r| r.2 == "relaxed").count(), 2, "{:?}", results[0]);
@@ -552,35 +557,7 @@ fn generated_crystals_are_relaxed_on_the_cluster_as_they_would_be_locally() {
         rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         rows
     };
-    let mut results = Vec::new();
-    for (name, executor) in [
-        ("local", String::new()),
-        (
-            "slurm",
-            format!(
-                "[executor]\nkind = \"slurm\"\ntasks_per_array_task = 1\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.5\n",
-                env!("CARGO_BIN_EXE_geode"),
-                work.to_str().unwrap()
-            ),
-        ),
-    ] {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, format!("{base}{executor}")).unwrap();
-        let project = dir.join(format!("{name}.geode"));
-        let (code, out, err) = geode(&[
-            "run",
-            "generate",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--project",
-            project.to_str().unwrap(),
-            "--seed",
-            "3",
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{out}{err}\n{}", logs(&project));
-        results.push(relaxed(&project));
-    }
+    let results = local_and_slurm(&dir, "generate", base, &executor_table(&work, 1, 0.5), "3").map(|p| relaxed(&p));
     assert!(!results[0].is_empty(), "no crystal was relaxed locally");
     assert_eq!(results[0].len(), results[1].len(), "{results:?}");
     for (l, r) in results[0].iter().zip(&results[1]) {
@@ -592,15 +569,7 @@ fn generated_crystals_are_relaxed_on_the_cluster_as_they_would_be_locally() {
 
     // `geode generate --relax` (a folder, not a project) with --executor: the same relaxed energies.
     let profile = dir.join("profile.toml");
-    std::fs::write(
-        &profile,
-        format!(
-            "[executor]\nkind = \"slurm\"\ntasks_per_array_task = 1\ngeode = {:?}\nwork_dir = {:?}\npoll_interval_s = 0.5\n",
-            env!("CARGO_BIN_EXE_geode"),
-            dir.join("cli-work").to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&profile, executor_table(&dir.join("cli-work"), 1, 0.5)).unwrap();
     let column = |csv: &Path| -> Vec<String> {
         let text = std::fs::read_to_string(csv).unwrap();
         let mut lines = text.lines();
