@@ -683,13 +683,9 @@ fn generate(a: GenerateArgs) -> anyhow::Result<i32> {
             polish_on_cluster(p, potential, profile, &results, &out.join("relax"))?
         } else if let Some(p) = &polisher {
             // Relaxed here, batched: each thread relaxes its share of the valid crystals at once.
-            let valid: Vec<usize> =
-                (0..results.len()).filter(|&k| results[k].as_ref().is_ok_and(|g| g.valid())).collect();
-            let ss: Vec<Structure> =
-                valid.iter().filter_map(|&k| results[k].as_ref().ok().map(|g| g.structure.clone())).collect();
-            let mut done =
-                valid.into_iter().zip(p.polish_many(&ss, &|| false)).collect::<std::collections::BTreeMap<_, _>>();
-            (0..results.len()).map(|k| done.remove(&k)).collect()
+            let valid: Vec<Option<&Structure>> =
+                results.iter().map(|r| r.as_ref().ok().filter(|g| g.valid()).map(|g| &g.structure)).collect();
+            p.polish_some(&valid, &|| false)
         } else {
             vec![None; results.len()]
         };
@@ -899,16 +895,16 @@ fn polish_on_cluster(
         &|| false,
     )
     .map_err(anyhow::Error::msg)?;
-    for (i, outcome) in items.into_iter().zip(outcomes) {
-        if let Some(p) = prepared[i].take() {
-            let relaxed = outcome.map(|r| (r.structure(), r.energy, r.steps, r.converged));
-            prepared[i] = Some(polisher.finish(p, relaxed));
-        }
-    }
-    for p in prepared.iter_mut().flatten() {
-        if p.space_group.is_none() {
-            p.space_group = p.structure.space_group_number(0.01).ok();
-        }
-    }
-    Ok(prepared)
+    let mut outcomes = items.into_iter().zip(outcomes).peekable();
+    Ok(prepared
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let p = p?;
+            match outcomes.next_if(|(k, _)| *k == i) {
+                Some((_, o)) => Some(polisher.finish(p, o.map(|r| (r.structure(), r.energy, r.steps, r.converged)))),
+                None => Some(polisher.finish_unrelaxed(p)),
+            }
+        })
+        .collect())
 }

@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use crate::crystal::Structure;
 use crate::crystal::matcher::StructureMatcher;
+use crate::energy::calculator::CalcError;
 use crate::energy::calculator::Calculator;
 use crate::energy::on_hull::{HullChoice, PotentialHull};
-use crate::energy::relax::{RelaxOptions, relax, relax_many};
+use crate::energy::relax::{RelaxOptions, Relaxation, relax, relax_many};
 use crate::energy::spec::from_spec;
 use crate::ml::generative::metrics::NoveltyIndex;
 
@@ -134,18 +135,12 @@ impl Polisher {
     /// Symmetrise, relax and place on the hull; `cancelled` stops a relaxation early.
     pub fn polish(&self, s: &Structure, cancelled: &(dyn Fn() -> bool + Sync)) -> Polished {
         let mut out = self.prepare(s);
-        if let Some(calc) = self.relaxer(&mut out) {
-            let relaxed = relax(calc, &out.structure, &self.relax_options(), &mut |_, _| {
+        let relaxed = self.relaxer(&mut out).map(|calc| {
+            relax(calc, &out.structure, &self.relax_options(), &mut |_, _| {
                 if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            });
-            match relaxed {
-                Ok(r) if r.cancelled => out.note = Some("relaxation cancelled".into()),
-                Ok(r) => return self.finish(out, Ok((r.structure, r.evaluation.energy, r.steps, r.converged))),
-                Err(e) => out.note = Some(format!("relaxation failed: {e}")),
-            }
-        }
-        out.space_group = out.structure.space_group_number(0.01).ok();
-        out
+            })
+        });
+        self.conclude(out, relaxed)
     }
 
     /// [`Polisher::polish`] of many crystals: split evenly over the rayon pool's threads, each thread with up
@@ -153,54 +148,56 @@ impl Polisher {
     /// step; each relaxation follows the path a lone one takes).
     pub fn polish_many(&self, ss: &[Structure], cancelled: &(dyn Fn() -> bool + Sync)) -> Vec<Polished> {
         let mut prepared: Vec<Polished> = ss.iter().map(|s| self.prepare(s)).collect();
-        let Some(calc) = self.calc.as_deref() else {
-            return prepared.into_iter().map(|p| self.finish_unrelaxed(p)).collect();
-        };
-        let items: Vec<usize> = (0..prepared.len()).filter(|&i| self.relaxer(&mut prepared[i]).is_some()).collect();
-        let starts: Vec<Structure> = items.iter().map(|&i| prepared[i].structure.clone()).collect();
-        let per = starts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
-        let opts = self.relax_options();
-        let mut results = starts
-            .par_chunks(per)
-            .map(|chunk| {
-                relax_many(
-                    calc,
-                    chunk,
-                    &opts,
-                    self.settings.batch.max(1),
-                    &mut |_, _, _| if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) },
-                    &mut |_, _| ControlFlow::Continue(()),
-                )
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .flatten();
-        let mut out = Vec::with_capacity(prepared.len());
-        let mut next = items.iter().peekable();
-        for (i, p) in prepared.into_iter().enumerate() {
-            if next.peek() == Some(&&i) {
-                next.next();
-                match results.next() {
-                    Some(Ok(r)) if r.cancelled => {
-                        let mut p = p;
-                        p.note = Some("relaxation cancelled".into());
-                        out.push(self.finish_unrelaxed(p));
-                    }
-                    Some(Ok(r)) => {
-                        out.push(self.finish(p, Ok((r.structure, r.evaluation.energy, r.steps, r.converged))))
-                    }
-                    Some(Err(e)) => out.push(self.finish(p, Err(e.to_string()))),
-                    None => out.push(self.finish(p, Err("no result".into()))),
-                }
-            } else {
-                out.push(self.finish_unrelaxed(p));
+        let mut relaxed: Vec<Option<Result<Relaxation, CalcError>>> = (0..ss.len()).map(|_| None).collect();
+        if let Some(calc) = self.calc.as_deref() {
+            let items: Vec<usize> = (0..prepared.len()).filter(|&i| self.relaxer(&mut prepared[i]).is_some()).collect();
+            let starts: Vec<Structure> = items.iter().map(|&i| prepared[i].structure.clone()).collect();
+            let per = starts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+            let opts = self.relax_options();
+            let results: Vec<Vec<Result<Relaxation, CalcError>>> = starts
+                .par_chunks(per)
+                .map(|chunk| {
+                    relax_many(
+                        calc,
+                        chunk,
+                        &opts,
+                        self.settings.batch.max(1),
+                        &mut |_, _, _| if cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) },
+                        &mut |_, _| ControlFlow::Continue(()),
+                    )
+                })
+                .collect();
+            for (i, r) in items.into_iter().zip(results.into_iter().flatten()) {
+                relaxed[i] = Some(r);
             }
         }
-        out
+        prepared.into_iter().zip(relaxed).map(|(p, r)| self.conclude(p, r)).collect()
+    }
+
+    /// [`Polisher::polish_many`] of the crystals present (`None` for the others, e.g. invalid ones), in place.
+    pub fn polish_some(
+        &self,
+        ss: &[Option<&Structure>],
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Vec<Option<Polished>> {
+        let present: Vec<Structure> = ss.iter().flatten().map(|s| (*s).clone()).collect();
+        let mut done = self.polish_many(&present, cancelled).into_iter();
+        ss.iter().map(|s| s.and_then(|_| done.next())).collect()
+    }
+
+    /// A prepared crystal and its relaxation (`None`: not relaxed, its note says why), placed on the hull.
+    fn conclude(&self, mut out: Polished, relaxed: Option<Result<Relaxation, CalcError>>) -> Polished {
+        match relaxed {
+            Some(Ok(r)) if r.cancelled => out.note = Some("relaxation cancelled".into()),
+            Some(Ok(r)) => return self.finish(out, Ok((r.structure, r.evaluation.energy, r.steps, r.converged))),
+            Some(Err(e)) => return self.finish(out, Err(e.to_string())),
+            None => {}
+        }
+        self.finish_unrelaxed(out)
     }
 
     /// A prepared crystal that is not relaxed (its note says why): only its space group is found.
-    fn finish_unrelaxed(&self, mut out: Polished) -> Polished {
+    pub fn finish_unrelaxed(&self, mut out: Polished) -> Polished {
         out.space_group = out.structure.space_group_number(0.01).ok();
         out
     }

@@ -172,12 +172,15 @@ pub struct GenerateJob {
     state: State,
     ready: Option<(Campaign, Joined)>,
     polisher: Option<Polisher>,
+    /// Slurm executor: the queued crystals' tasks, made once decoding is done (every poll checks results
+    /// against them).
+    tasks: Vec<TaskSpec>,
 }
 
 impl GenerateJob {
     pub fn new(p: GenerateParams, seed: u64) -> Result<GenerateJob, JobError> {
         p.validate()?;
-        Ok(GenerateJob { p, seed, state: State::default(), ready: None, polisher: None })
+        Ok(GenerateJob { p, seed, state: State::default(), ready: None, polisher: None, tasks: Vec::new() })
     }
 
     fn summary(&self) -> Value {
@@ -346,20 +349,18 @@ impl Job for GenerateJob {
             model.outside_domain_of(&built).map_err(|e| JobError::Failed(e.to_string()))?.map(Vec::into_iter);
         // The batch's valid crystals relaxed here, batched (a Slurm executor queues them instead). A cancel
         // mid-relaxation drops the whole batch, which is decoded again on resume.
-        let mut relaxed_here: std::collections::BTreeMap<usize, Polished> = match (&self.polisher, remote) {
+        let mut relaxed_here: Vec<Option<Polished>> = match (&self.polisher, remote) {
             (Some(p), false) => {
-                let valid: Vec<usize> =
-                    (0..results.len()).filter(|&k| results[k].as_ref().is_ok_and(|g| g.valid())).collect();
-                let ss: Vec<Structure> =
-                    valid.iter().filter_map(|&k| results[k].as_ref().ok().map(|g| g.structure.clone())).collect();
+                let valid: Vec<Option<&Structure>> =
+                    results.iter().map(|r| r.as_ref().ok().filter(|g| g.valid()).map(|g| &g.structure)).collect();
                 ctx.set_progress("relaxing", start as u64, n_total as u64, start as f64 / n_total as f64);
-                let out = p.polish_many(&ss, &|| cancel.load(std::sync::atomic::Ordering::Relaxed));
+                let out = p.polish_some(&valid, &|| cancel.load(std::sync::atomic::Ordering::Relaxed));
                 if ctx.is_cancelled() {
                     return Err(JobError::Cancelled);
                 }
-                valid.into_iter().zip(out).collect()
+                out
             }
-            _ => Default::default(),
+            _ => vec![None; results.len()],
         };
         for (k, r) in results.into_iter().enumerate() {
             let g = match r {
@@ -401,7 +402,7 @@ impl Job for GenerateJob {
                 extra.insert("targets".into(), json!(targets));
             }
             let stage = if valid { "generated" } else { "invalid" };
-            let polished = relaxed_here.remove(&k);
+            let polished = relaxed_here[k].take();
             let to_queue = (remote && valid && self.polisher.is_some()).then(|| g.structure.clone());
             let seq = ctx.emit(NewCandidate {
                 seq: 0,
@@ -472,20 +473,22 @@ impl GenerateJob {
             return Err(JobError::Failed("campaign or potential missing".into()));
         };
         let potential = self.p.relax.trim();
-        let opts = polisher.relax_options();
-        let tasks: Vec<TaskSpec> =
-            self.state.queued.iter().map(|q| TaskSpec::relax(&q.structure, potential, &opts, 0)).collect();
+        if self.tasks.is_empty() {
+            let opts = polisher.relax_options();
+            self.tasks = self.state.queued.iter().map(|q| TaskSpec::relax(&q.structure, potential, &opts, 0)).collect();
+        }
+        let tasks = &self.tasks;
         let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, profile.tasks_per_array_task.max(1));
         let n = tasks.len();
         let Some(remote) = &mut self.state.remote else {
-            self.state.remote = Some(coord.start(ctx, &tasks)?);
+            self.state.remote = Some(coord.start(ctx, tasks)?);
             ctx.set_progress("relaxing", 0, n as u64, 0.0);
             return Ok(StepOutcome::Continue);
         };
         if remote.settled.len() >= n {
             return Ok(StepOutcome::Done(self.summary()));
         }
-        let landed = coord.step(ctx, remote, &tasks);
+        let landed = coord.step(ctx, remote, tasks);
         let settled = remote.settled.len();
         let rc = RelaxedContext {
             campaign,

@@ -149,13 +149,15 @@ pub struct RelaxJob {
     inputs: Vec<(String, Structure)>,
     calc: Box<dyn Calculator>,
     state: State,
+    /// Slurm executor: each input's task, made once (every poll checks results against them).
+    tasks: Vec<TaskSpec>,
 }
 
 impl RelaxJob {
     pub fn new(params: RelaxParams, _seed: u64) -> Result<RelaxJob, JobError> {
         params.validate()?;
         let calc = from_spec(&params.potential).map_err(|e| JobError::Config(format!("key `potential`: {e}")))?;
-        Ok(RelaxJob { inputs: inputs(&params.structures)?, calc, params, state: State::default() })
+        Ok(RelaxJob { inputs: inputs(&params.structures)?, calc, params, state: State::default(), tasks: Vec::new() })
     }
 }
 
@@ -257,22 +259,25 @@ impl RelaxJob {
     /// Slurm: submit every structure as a task on the first step, then collect what lands.
     fn step_slurm(&mut self, ctx: &mut JobContext, profile: &SlurmProfile) -> Result<StepOutcome, JobError> {
         let n = self.inputs.len();
-        let opts = self.options();
-        let tasks: Vec<TaskSpec> = self
-            .inputs
-            .iter()
-            .map(|(_, s)| TaskSpec::relax(s, &self.params.potential, &opts, self.params.frame_every))
-            .collect();
+        if self.tasks.is_empty() {
+            let opts = self.options();
+            self.tasks = self
+                .inputs
+                .iter()
+                .map(|(_, s)| TaskSpec::relax(s, &self.params.potential, &opts, self.params.frame_every))
+                .collect();
+        }
+        let tasks = &self.tasks;
         let coord = Coordinator::new(profile, &ctx.project, ctx.run_id, self.params.batch);
         let Some(remote) = &mut self.state.remote else {
-            self.state.remote = Some(coord.start(ctx, &tasks)?);
+            self.state.remote = Some(coord.start(ctx, tasks)?);
             ctx.set_progress("submitted", 0, n as u64, 0.0);
             return Ok(StepOutcome::Continue);
         };
         if remote.settled.len() >= n {
             return Ok(self.summary());
         }
-        let landed = coord.step(ctx, remote, &tasks);
+        let landed = coord.step(ctx, remote, tasks);
         let settled = remote.settled.len();
         for l in landed {
             match l {
