@@ -29,6 +29,7 @@ pub fn run(refs: Option<&Path>, query: &Path, json_out: bool) -> anyhow::Result<
 pub fn run_structures(
     refs: Option<&Path>,
     scale: Option<&Path>,
+    system_refs: Option<&Path>,
     files: &[std::path::PathBuf],
     spec: &str,
     relax_first: bool,
@@ -39,6 +40,7 @@ pub fn run_structures(
     // Decide the hull before any energy is computed, so a wrong combination fails at once.
     let chgnet_only = refs.is_some_and(|p| p == Path::new("chgnet") && !p.exists());
     let on_hull: Option<PotentialHull> = match (refs, scale) {
+        _ if system_refs.is_some() => None,
         (Some(_), _) if chgnet_only => Some(
             PotentialHull::for_potential(&calc.name(), HullChoice::Potential)
                 .map_err(anyhow::Error::msg)?
@@ -96,10 +98,65 @@ pub fn run_structures(
         });
     }
     let what = format!("{} structures ({}{})", rows.len(), calc.name(), if relax_first { ", relaxed" } else { "" });
+    if let Some(cache) = system_refs {
+        let elements: Vec<std::collections::BTreeSet<crate::crystal::Element>> =
+            structures.iter().map(|(_, s)| s.species().iter().copied().collect()).collect();
+        let pd = own_system_hull(calc.as_ref(), cache, &elements, &opts)?;
+        let source = format!("{} references of the same settings, cached in {}", calc.name(), cache.display());
+        return print_results(&pd, &EnergyTable { kind: EnergyKind::Total, rows }, &source, &what, json_out);
+    }
     match on_hull {
         None => report(refs, EnergyTable { kind: EnergyKind::Total, rows }, &what, json_out),
         Some(h) => print_results(h.diagram(), &placed_rows(&h, rows, &what), h.label(), &what, json_out),
     }
+}
+
+/// The hull of the chemical systems of `systems` with `calc`'s own references (`--system-refs CACHE.csv`): the
+/// references not in the cache yet are relaxed with `calc` and appended to it one by one, with progress on
+/// stderr; a reference that fails is reported and left out (a rerun tries it again).
+fn own_system_hull(
+    calc: &dyn crate::energy::Calculator,
+    cache: &Path,
+    systems: &[std::collections::BTreeSet<crate::crystal::Element>],
+    opts: &crate::energy::RelaxOptions,
+) -> anyhow::Result<PhaseDiagram> {
+    use crate::energy::system_refs::{SystemReferences, system_references};
+    let mut refs: Vec<crate::energy::references::Reference> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for els in systems {
+        for r in system_references(Dataset::embedded(), els) {
+            if seen.insert(r.name.clone()) {
+                refs.push(r);
+            }
+        }
+    }
+    let mut table = SystemReferences::open(cache, &calc.name()).map_err(anyhow::Error::msg)?;
+    let todo = refs.iter().filter(|r| !table.has(&r.name)).count();
+    if todo > 0 {
+        eprintln!("{todo} of {} references to relax with {} (cached in {})", refs.len(), calc.name(), cache.display());
+    }
+    let mut done = 0;
+    let failed = table
+        .compute_missing(calc, &refs, opts, &mut |r, res| {
+            done += 1;
+            match res {
+                Ok(c) => eprintln!(
+                    "  [{done}/{todo}] {} {}: {:.6} eV/atom ({} steps{})",
+                    r.name,
+                    c.formula,
+                    c.energy_per_atom,
+                    c.steps,
+                    if c.converged { "" } else { ", not converged" }
+                ),
+                Err(e) => eprintln!("  [{done}/{todo}] {} {}: failed: {e}", r.name, r.structure.reduced_formula()),
+            }
+        })
+        .map_err(anyhow::Error::msg)?;
+    if !failed.is_empty() {
+        eprintln!("{} references failed and are left out of the hull (a rerun tries them again)", failed.len());
+    }
+    let all: std::collections::BTreeSet<_> = systems.iter().flatten().copied().collect();
+    table.hull(&all).with_context(|| format!("the hull of the references in {}", cache.display()))
 }
 
 /// The rows as the hull's own energies: formation energies on OQMD's scale for the DFT hull (a row whose

@@ -154,6 +154,11 @@ pub enum Command {
         /// default: the shipped CHGNet 0.3.0 fit
         #[arg(long, conflicts_with = "refs", requires = "structures")]
         scale: Option<PathBuf>,
+        /// A hull of --potential's own energies for the structures' chemical systems: the elements' ground
+        /// states and OQMD's stable compounds of each system in the embedded dataset, relaxed with
+        /// --potential once and cached in this CSV (reused by later runs; DFT: docs/dft.md)
+        #[arg(long, value_name = "CACHE.csv", conflicts_with_all = ["refs", "scale"], requires = "structures")]
+        system_refs: Option<PathBuf>,
         /// Relax --structures (positions and cell, fmax 0.05 eV/Å) before taking their energies
         #[arg(long)]
         relax: bool,
@@ -193,7 +198,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
-        /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
+        /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å), or DFT with CP2K:
+        /// `cp2k[:cutoff=600,kdensity=4,smear=1000,basis=dzvp]` (Ry, per Å⁻¹, K; docs/dft.md)
         #[arg(long, default_value = "chgnet")]
         potential: String,
         /// One JSON object per structure on its own line
@@ -231,7 +237,8 @@ pub enum Command {
         #[arg(long, default_value = "cif", requires = "out_dir")]
         format: String,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
-        /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å)
+        /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å), or DFT with CP2K:
+        /// `cp2k[:cutoff=600,kdensity=4,smear=1000,basis=dzvp]` (Ry, per Å⁻¹, K; docs/dft.md)
         #[arg(long, default_value = "chgnet")]
         potential: String,
         /// Converged when every force (eV/Å) and cell force is below this
@@ -333,9 +340,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Enumerate { templates, threshold, elements, out, json }) => {
             enumerate_cmd::run(&templates, threshold, elements.as_deref(), out.as_ref(), json)
         }
-        Some(Command::Hull { refs, query, structures, potential, scale, relax, json }) => match query {
+        Some(Command::Hull { refs, query, structures, potential, scale, system_refs, relax, json }) => match query {
             Some(q) => hull_cmd::run(refs.as_deref(), &q, json),
-            None => hull_cmd::run_structures(refs.as_deref(), scale.as_deref(), &structures, &potential, relax, json),
+            None => hull_cmd::run_structures(
+                refs.as_deref(),
+                scale.as_deref(),
+                system_refs.as_deref(),
+                &structures,
+                &potential,
+                relax,
+                json,
+            ),
         },
         Some(Command::Energy { files, potential, json }) => energy_cmd::energy(&files, &potential, json),
         Some(Command::Relax {

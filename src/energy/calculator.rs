@@ -1,5 +1,5 @@
 //! The calculator seam: every energy model (the Lennard-Jones pair potential, CHGNet, a user's
-//! TorchScript potential) answers one question — energy, forces and stress of a periodic structure — behind one trait,
+//! TorchScript potential, CP2K, a user's DFT command) answers one question — energy, forces and stress of a periodic structure — behind one trait,
 //! as ASE's `Calculator` does.
 //!
 //! Units and conventions (ASE's): energy in eV, forces in eV/Å (Cartesian, `F = −∂E/∂r`), stress as the
@@ -9,10 +9,13 @@
 //! This file holds the trait only: the potentials live in their own modules and the factory from a
 //! text spec (`chgnet`, `lj:…`, `torchscript:…`) in [`super::spec`].
 
+use std::ops::ControlFlow;
+
 use nalgebra::{Matrix3, Vector3};
 use rayon::prelude::*;
 use thiserror::Error;
 
+use super::relax::{RelaxOptions, RelaxStep, Relaxation};
 use crate::crystal::{Element, Structure};
 
 /// eV/Å³ in GPa.
@@ -83,5 +86,23 @@ pub trait Calculator: Send + Sync {
     /// batch natively (one forward pass for many graphs) override it.
     fn calculate_batch(&self, structures: &[Structure]) -> Vec<Result<Evaluation, CalcError>> {
         structures.par_iter().map(|s| self.calculate(s)).collect()
+    }
+
+    /// Whether the model relaxes with an optimiser of its own ([`Calculator::relax_natively`]).
+    fn relaxes_natively(&self) -> bool {
+        false
+    }
+
+    /// A relaxation run by the model's own optimiser (a DFT code's BFGS, its wavefunction kept from step to
+    /// step), reporting each step to `on_step` and stopping on `Break`. `None` (the default, or options the
+    /// code cannot honour) lets Geode's FIRE drive [`Calculator::calculate`] ([`super::relax::relax`]).
+    fn relax_natively(
+        &self,
+        start: &Structure,
+        opts: &RelaxOptions,
+        on_step: &mut dyn FnMut(&RelaxStep, &Structure) -> ControlFlow<()>,
+    ) -> Option<Result<Relaxation, CalcError>> {
+        let _ = (start, opts, on_step);
+        None
     }
 }

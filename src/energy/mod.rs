@@ -6,6 +6,8 @@
 
 pub mod calculator;
 pub mod chgnet;
+pub mod command;
+pub mod cp2k;
 pub mod formation_scale;
 pub mod hull;
 pub mod lj;
@@ -13,10 +15,12 @@ pub mod on_hull;
 pub mod references;
 pub mod relax;
 pub mod spec;
+pub mod system_refs;
 pub mod torchscript;
 
 pub use calculator::{CalcError, Calculator, Evaluation};
 pub use chgnet::Chgnet;
+pub use cp2k::{Cp2k, Cp2kSettings};
 pub use formation_scale::FormationScale;
 pub use hull::{Decomposition, HullError, HullPoint, PhaseDiagram, PhaseEntry};
 pub use lj::LennardJones;

@@ -404,6 +404,9 @@ pub fn relax(
     opts: &RelaxOptions,
     on_step: &mut dyn FnMut(&RelaxStep, &Structure) -> ControlFlow<()>,
 ) -> Result<Relaxation, CalcError> {
+    if let Some(native) = calc.relax_natively(start, opts, on_step) {
+        return native;
+    }
     let mut r = Relaxer::new(&calc.name(), start, opts)?;
     loop {
         let ev = calc.calculate(r.pending())?;
@@ -433,6 +436,22 @@ pub fn relax_many(
     on_step: &mut dyn FnMut(usize, &RelaxStep, &Structure) -> ControlFlow<()>,
     on_done: &mut OnDone<'_>,
 ) -> Vec<Result<Relaxation, CalcError>> {
+    if calc.relaxes_natively() {
+        // The model's own optimiser, one structure at a time (each run already uses the threads it is given).
+        let mut results = Vec::with_capacity(starts.len());
+        for (i, s) in starts.iter().enumerate() {
+            let r = relax(calc, s, opts, &mut |p, st| on_step(i, p, st));
+            let stop = on_done(i, &r).is_break();
+            results.push(r);
+            if stop {
+                break;
+            }
+        }
+        while results.len() < starts.len() {
+            results.push(Err(CalcError::Invalid("not relaxed: the batch was stopped first".into())));
+        }
+        return results;
+    }
     let name = calc.name();
     let mut results: Vec<Option<Result<Relaxation, CalcError>>> = (0..starts.len()).map(|_| None).collect();
     let mut queue = 0..starts.len();

@@ -1,7 +1,8 @@
 //! Potentials by name, as the CLI and run configs give them: `chgnet` (the shipped CHGNet 0.3.0;
 //! `chgnet:weights=FILE.safetensors,batch=N` for other weights), `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]`
-//! (Å, eV, Å; cutoff 3σ by default) or `torchscript:path=FILE.pt[,dtype=f64]` (a user's TorchScript
-//! potential, see [`super::torchscript`]).
+//! (Å, eV, Å; cutoff 3σ by default), `torchscript:path=FILE.pt[,dtype=f64]` (a user's TorchScript
+//! potential, see [`super::torchscript`]) or `cp2k[:cutoff=Ry,rel_cutoff=Ry,kdensity=…,smear=K,basis=…]`
+//! (DFT with CP2K, see [`super::cp2k`]).
 //!
 //! [`PotentialSpec::parse`] reads the text and checks its numbers without loading anything, so a run's
 //! config is checked at submission in microseconds; [`PotentialSpec::load`] builds the calculator.
@@ -10,11 +11,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::calculator::{CalcError, Calculator};
+use super::command::{CommandCalculator, CommandSettings, OutputKind};
+use super::cp2k::{Cp2k, Cp2kSettings};
 use super::lj::LennardJones;
 
 /// A parsed potential spec.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PotentialSpec {
+    /// CP2K DFT (PBE, GTH, MOLOPT) with its numerical settings ([`super::cp2k`]).
+    Cp2k(Cp2kSettings),
+    /// A user's DFT command (VASP, Quantum ESPRESSO, …) and what to read back ([`super::command`]).
+    Command(CommandSettings),
     /// CHGNet: the shipped 0.3.0 weights, or a `.safetensors` file of the same layout; crystals per batch.
     Chgnet { weights: Option<PathBuf>, batch: usize },
     /// Lennard-Jones: σ (Å), ε (eV), cutoff (Å; 3σ when absent).
@@ -28,6 +35,9 @@ impl PotentialSpec {
     pub fn parse(spec: &str) -> Result<PotentialSpec, CalcError> {
         let bad = |m: String| CalcError::Invalid(m);
         let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
+        if kind.trim() == "command" {
+            return parse_command(args);
+        }
         let pairs = args
             .split(',')
             .filter(|s| !s.trim().is_empty())
@@ -81,6 +91,67 @@ impl PotentialSpec {
                 }
                 Ok(PotentialSpec::Chgnet { weights, batch })
             }
+            "cp2k" => {
+                let mut c = Cp2kSettings::default();
+                let num = |k: &str, v: &str| -> Result<f64, CalcError> {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite() && *x >= 0.0)
+                        .ok_or_else(|| bad(format!("cp2k: {k} must be a non-negative number, got {v:?}")))
+                };
+                for (k, v) in pairs {
+                    match k {
+                        "cutoff" => c.cutoff_ry = num(k, v)?,
+                        "rel_cutoff" => c.rel_cutoff_ry = num(k, v)?,
+                        "kdensity" => c.kdensity = num(k, v)?,
+                        "smear" => c.smear_kelvin = num(k, v)?,
+                        "eps_scf" => c.eps_scf = num(k, v)?,
+                        "eps_default" => c.eps_default = num(k, v)?,
+                        "mixing" => c.mixing = num(k, v)?,
+                        "max_scf" | "threads" => {
+                            let n = v
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|&n| n > 0)
+                                .ok_or_else(|| bad(format!("cp2k: {k} must be a positive integer, got {v:?}")))?;
+                            if k == "max_scf" { c.max_scf = n } else { c.threads = n }
+                        }
+                        "basis" => {
+                            let b = v.to_ascii_uppercase();
+                            if !["DZVP", "TZVP", "TZV2P"].contains(&b.as_str()) {
+                                return Err(bad(format!("cp2k: basis must be dzvp, tzvp or tzv2p, got {v:?}")));
+                            }
+                            c.basis = b;
+                        }
+                        "exe" => c.exe = Some(PathBuf::from(v)),
+                        "workdir" => c.workdir = Some(PathBuf::from(v)),
+                        other => {
+                            let known = [
+                                "cutoff", "rel_cutoff", "kdensity", "smear", "basis", "eps_scf", "eps_default", "max_scf",
+                                "mixing", "exe", "threads", "workdir",
+                            ];
+                            let near = known
+                                .iter()
+                                .min_by_key(|n| strsim::levenshtein(n, other))
+                                .map(|n| format!("; did you mean {n}?"))
+                                .unwrap_or_default();
+                            return Err(bad(format!(
+                                "unknown CP2K parameter {other:?}{near} (cutoff=Ry, rel_cutoff=Ry, kdensity=per Å⁻¹, smear=K, basis=dzvp|tzvp|tzv2p, eps_scf, eps_default, max_scf, mixing, exe=PATH, threads=N, workdir=DIR)"
+                            )));
+                        }
+                    }
+                }
+                if c.cutoff_ry < 50.0 || c.rel_cutoff_ry < 10.0 {
+                    return Err(bad(format!(
+                        "cp2k: cutoff {} Ry / rel_cutoff {} Ry are too small to mean anything (≥ 50 / ≥ 10)",
+                        c.cutoff_ry, c.rel_cutoff_ry
+                    )));
+                }
+                if !(c.mixing > 0.0 && c.mixing <= 1.0) {
+                    return Err(bad(format!("cp2k: mixing must be in (0, 1], got {}", c.mixing)));
+                }
+                Ok(PotentialSpec::Cp2k(c))
+            }
             "torchscript" | "ts" => {
                 let (mut path, mut double) = (None, false);
                 for (k, v) in pairs {
@@ -100,7 +171,7 @@ impl PotentialSpec {
                 Ok(PotentialSpec::TorchScript { path, double })
             }
             other => Err(bad(format!(
-                "unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…], torchscript:path=FILE.pt[,dtype=f64]"
+                "unknown potential {other:?}; available: chgnet[:weights=FILE], lj:sigma=…,epsilon=…[,cutoff=…], torchscript:path=FILE.pt[,dtype=f64], cp2k[:cutoff=…,kdensity=…], command:read=vasprun|qe|extxyz|json[,templates=DIR],run=CMD"
             ))),
         }
     }
@@ -123,12 +194,17 @@ impl PotentialSpec {
         match self {
             PotentialSpec::Chgnet { weights, .. } => weights.as_deref(),
             PotentialSpec::TorchScript { path, .. } => Some(path),
-            PotentialSpec::LennardJones { .. } => None,
+            PotentialSpec::LennardJones { .. } | PotentialSpec::Cp2k(_) | PotentialSpec::Command(_) => None,
         }
     }
 
     /// Check that the file the spec names exists (cheap: no parsing of it).
     pub fn check_file(&self) -> Result<(), CalcError> {
+        if let PotentialSpec::Command(CommandSettings { templates: Some(t), .. }) = self
+            && !t.is_dir()
+        {
+            return Err(CalcError::Invalid(format!("command: templates folder {} does not exist", t.display())));
+        }
         match self.file() {
             Some(p) if !p.is_file() => Err(CalcError::Invalid(format!("no such file {}", p.display()))),
             _ => Ok(()),
@@ -144,6 +220,7 @@ impl PotentialSpec {
         };
         match self {
             PotentialSpec::Chgnet { weights: Some(p), .. } | PotentialSpec::TorchScript { path: p, .. } => fix(p),
+            PotentialSpec::Command(CommandSettings { templates: Some(p), .. }) => fix(p),
             _ => {}
         }
     }
@@ -161,6 +238,11 @@ impl PotentialSpec {
             }
             PotentialSpec::TorchScript { path, double } => {
                 Ok(Box::new(super::torchscript::TorchScriptPotential::load(path, *double)?))
+            }
+            PotentialSpec::Cp2k(settings) => Ok(Box::new(Cp2k::new(settings.clone())?)),
+            PotentialSpec::Command(settings) => {
+                self.check_file()?;
+                Ok(Box::new(CommandCalculator { settings: settings.clone() }))
             }
         }
     }
@@ -191,8 +273,111 @@ impl fmt::Display for PotentialSpec {
                 write!(f, "torchscript:path={}", path.display())?;
                 if *double { write!(f, ",dtype=f64") } else { Ok(()) }
             }
+            PotentialSpec::Cp2k(c) => {
+                let d = Cp2kSettings::default();
+                let mut args = Vec::new();
+                let mut num = |k: &str, v: f64, dv: f64| {
+                    if v != dv {
+                        args.push(format!("{k}={v}"));
+                    }
+                };
+                num("cutoff", c.cutoff_ry, d.cutoff_ry);
+                num("rel_cutoff", c.rel_cutoff_ry, d.rel_cutoff_ry);
+                num("kdensity", c.kdensity, d.kdensity);
+                num("smear", c.smear_kelvin, d.smear_kelvin);
+                num("eps_scf", c.eps_scf, d.eps_scf);
+                num("eps_default", c.eps_default, d.eps_default);
+                num("mixing", c.mixing, d.mixing);
+                if c.max_scf != d.max_scf {
+                    args.push(format!("max_scf={}", c.max_scf));
+                }
+                if c.basis != d.basis {
+                    args.push(format!("basis={}", c.basis.to_ascii_lowercase()));
+                }
+                if c.threads != d.threads {
+                    args.push(format!("threads={}", c.threads));
+                }
+                if let Some(e) = &c.exe {
+                    args.push(format!("exe={}", e.display()));
+                }
+                if let Some(w) = &c.workdir {
+                    args.push(format!("workdir={}", w.display()));
+                }
+                if args.is_empty() { write!(f, "cp2k") } else { write!(f, "cp2k:{}", args.join(",")) }
+            }
+            PotentialSpec::Command(c) => {
+                write!(f, "command:read={}", c.read.name())?;
+                if let Some(t) = &c.templates {
+                    write!(f, ",templates={}", t.display())?;
+                }
+                if let Some(o) = &c.output {
+                    write!(f, ",output={o}")?;
+                }
+                if c.kdensity != DEFAULT_COMMAND_KDENSITY {
+                    write!(f, ",kdensity={}", c.kdensity)?;
+                }
+                if let Some(t) = c.timeout_s {
+                    write!(f, ",timeout={t}")?;
+                }
+                if let Some(w) = &c.workdir {
+                    write!(f, ",workdir={}", w.display())?;
+                }
+                write!(f, ",run={}", c.run)
+            }
         }
     }
+}
+
+/// `{{kmesh}}`'s density when a command spec gives none (k-points per Å⁻¹).
+pub const DEFAULT_COMMAND_KDENSITY: f64 = 4.0;
+
+/// `command:[read=…,templates=DIR,output=FILE,kdensity=…,timeout=S,workdir=DIR,]run=CMD`: `run` comes last and
+/// takes the rest of the spec, commas included.
+fn parse_command(args: &str) -> Result<PotentialSpec, CalcError> {
+    let bad = |m: String| CalcError::Invalid(m);
+    let (head, run) = match args.find("run=") {
+        Some(i) if i == 0 || args[..i].ends_with(',') => (args[..i].trim_end_matches(','), args[i + 4..].trim()),
+        _ => {
+            return Err(bad(
+                "command: give the command last, e.g. command:read=vasprun,templates=vasp/,run=mpirun -np 4 vasp_std"
+                    .into(),
+            ));
+        }
+    };
+    if run.is_empty() {
+        return Err(bad("command: run= is empty".into()));
+    }
+    let mut c = CommandSettings {
+        run: run.to_string(),
+        read: OutputKind::Vasprun,
+        templates: None,
+        output: None,
+        kdensity: DEFAULT_COMMAND_KDENSITY,
+        timeout_s: None,
+        workdir: None,
+    };
+    let mut read = None;
+    for kv in head.split(',').filter(|s| !s.trim().is_empty()) {
+        let (k, v) = kv.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
+        let num = |v: &str| v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| bad(format!("command: {k} must be a positive number, got {v:?}")));
+        match k {
+            "read" => {
+                read = Some(OutputKind::parse(v).ok_or_else(|| bad(format!("command: read must be vasprun, qe, extxyz or json, got {v:?}")))?)
+            }
+            "templates" => c.templates = Some(PathBuf::from(v)),
+            "output" => c.output = Some(v.to_string()),
+            "kdensity" => c.kdensity = num(v)?,
+            "timeout" => c.timeout_s = Some(num(v)?),
+            "workdir" => c.workdir = Some(PathBuf::from(v)),
+            other => {
+                return Err(bad(format!(
+                    "unknown command parameter {other:?} (read=vasprun|qe|extxyz|json, templates=DIR, output=FILE, kdensity=…, timeout=S, workdir=DIR, run=CMD last)"
+                )));
+            }
+        }
+    }
+    c.read = read.ok_or_else(|| bad("command: say what to read back: read=vasprun|qe|extxyz|json".into()))?;
+    Ok(PotentialSpec::Command(c))
 }
 
 /// A calculator from a spec text: [`PotentialSpec::parse`] then [`PotentialSpec::load`].
@@ -223,7 +408,14 @@ mod tests {
 
     #[test]
     fn specs_round_trip_through_text_and_check_cheaply() {
-        for text in ["chgnet", "chgnet:batch=4", "lj:sigma=3.405,epsilon=0.0104", "lj:sigma=1,epsilon=2,cutoff=5.5"] {
+        for text in [
+            "chgnet",
+            "chgnet:batch=4",
+            "lj:sigma=3.405,epsilon=0.0104",
+            "lj:sigma=1,epsilon=2,cutoff=5.5",
+            "cp2k",
+            "cp2k:cutoff=400,kdensity=2.5,smear=0,max_scf=20,basis=tzvp",
+        ] {
             assert_eq!(PotentialSpec::parse(text).unwrap().to_string(), text);
         }
         let ts = PotentialSpec::parse("torchscript:path=m.pt,dtype=f64").unwrap();
@@ -231,6 +423,20 @@ mod tests {
         assert!(check_spec("torchscript:path=/nonexistent/m.pt").unwrap_err().to_string().contains("no such file"));
         assert!(check_spec("lj:sigma=-1,epsilon=1").is_err());
         assert!(check_spec("chgnt").unwrap_err().to_string().contains("unknown potential"));
+        let e = check_spec("cp2k:cutof=400").unwrap_err().to_string();
+        assert!(e.contains("did you mean cutoff"), "{e}");
+        assert!(check_spec("cp2k:cutoff=-5").is_err());
+        assert!(check_spec("cp2k:basis=szv").unwrap_err().to_string().contains("dzvp"));
+        let c = PotentialSpec::parse("command:read=qe,kdensity=3,run=mpirun -np 2 pw.x -in pw.in > out, 2>&1").unwrap();
+        match &c {
+            PotentialSpec::Command(s) => assert_eq!(s.run, "mpirun -np 2 pw.x -in pw.in > out, 2>&1"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(PotentialSpec::parse(&c.to_string()).unwrap(), c);
+        assert!(check_spec("command:read=vasprun").unwrap_err().to_string().contains("last"));
+        assert!(check_spec("command:run=vasp").unwrap_err().to_string().contains("read="));
+        assert!(check_spec("command:read=outcar,run=vasp").unwrap_err().to_string().contains("vasprun, qe"));
+        assert!(check_spec("command:read=json,templates=/nonexistent,run=x").unwrap_err().to_string().contains("templates"));
         assert_eq!(resolve_spec("torchscript:path=m.pt", Path::new("/cfg")), "torchscript:path=/cfg/m.pt");
         assert_eq!(resolve_spec("chgnet", Path::new("/cfg")), "chgnet");
     }

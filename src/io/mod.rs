@@ -6,6 +6,7 @@
 
 pub mod ase_db;
 pub mod cif;
+pub mod dft;
 pub mod energy_csv;
 pub mod error;
 pub mod extxyz;
