@@ -172,3 +172,38 @@ fn failures_name_the_folder_and_the_reason() {
     let r = fail("command:read=json,run=echo '{\"energy\": -1.0, \"force\": [[0,0,0]]}' > result.json");
     assert!(r.contains("unknown key \"force\""), "{r}");
 }
+
+#[test]
+fn geode_hull_places_structures_on_references_of_the_same_evaluator_cached_once() {
+    let dir = tmp("dft-system-refs");
+    // Argon in fcc at a stretched lattice constant, judged by Lennard-Jones argon on its own references.
+    let ar = Element::from_symbol("Ar").unwrap();
+    let s = Structure::from_frac(
+        Lattice::from_row_vectors([[0.0, 2.9, 2.9], [2.9, 0.0, 2.9], [2.9, 2.9, 0.0]]).unwrap(),
+        vec![ar],
+        vec![Vector3::zeros()],
+    )
+    .unwrap();
+    let file = dir.join("ar.cif");
+    std::fs::write(&file, geode::io::cif::write(&s, "Ar")).unwrap();
+    let cache = dir.join("refs.csv");
+    let spec = "lj:sigma=3.405,epsilon=0.0104";
+    let args = ["hull", "--structures", file.to_str().unwrap(), "--potential", spec, "--system-refs", cache.to_str().unwrap(), "--json"];
+    let (code, out, err) = common::geode(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("references to relax"), "{err}");
+    let row = &common::json_lines(&out)[0];
+    let e_hull = row["e_above_hull"].as_f64().unwrap();
+    // The hull is the lowest relaxed argon reference: the stretched fcc cell lies above it by exactly the
+    // difference of the two Lennard-Jones energies.
+    let table = geode::energy::system_refs::SystemReferences::open(&cache, &LennardJones::new(3.405, 0.0104).name()).unwrap();
+    let lowest = table.rows().iter().map(|r| r.energy_per_atom).fold(f64::INFINITY, f64::min);
+    let mine = LennardJones::new(3.405, 0.0104).calculate(&s).unwrap().energy_per_atom();
+    assert!((e_hull - (mine - lowest)).abs() < 1e-9, "{e_hull} vs {}", mine - lowest);
+    assert!(e_hull > 0.0);
+    // A second run relaxes nothing: every reference comes from the cache.
+    let (code, out2, err2) = common::geode(&args);
+    assert_eq!(code, 0, "{err2}");
+    assert!(!err2.contains("references to relax"), "{err2}");
+    assert_eq!(common::json_lines(&out2)[0]["e_above_hull"], row["e_above_hull"]);
+}

@@ -199,7 +199,7 @@ pub enum Command {
         files: Vec<PathBuf>,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
         /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å), or DFT with CP2K:
-        /// `cp2k[:cutoff=600,kdensity=4,smear=1000,basis=dzvp]` (Ry, per Å⁻¹, K; docs/dft.md)
+        /// `cp2k[:cutoff=1000,kdensity=5,smear=1000,basis=dzvp]` (Ry, per Å⁻¹, K; docs/dft.md)
         #[arg(long, default_value = "chgnet")]
         potential: String,
         /// One JSON object per structure on its own line
@@ -238,7 +238,7 @@ pub enum Command {
         format: String,
         /// The potential: `chgnet` (CHGNet 0.3.0, the default; `chgnet:weights=FILE.safetensors`) or
         /// `lj:sigma=3.405,epsilon=0.0104[,cutoff=10.2]` (Å, eV, Å), or DFT with CP2K:
-        /// `cp2k[:cutoff=600,kdensity=4,smear=1000,basis=dzvp]` (Ry, per Å⁻¹, K; docs/dft.md)
+        /// `cp2k[:cutoff=1000,kdensity=5,smear=1000,basis=dzvp]` (Ry, per Å⁻¹, K; docs/dft.md)
         #[arg(long, default_value = "chgnet")]
         potential: String,
         /// Converged when every force (eV/Å) and cell force is below this

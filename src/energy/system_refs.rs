@@ -159,7 +159,7 @@ impl SystemReferences {
             text.push('\n');
         }
         text.push_str(&format!(
-            "{},{},{:.8},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             csv_field(&row.name),
             csv_field(&row.formula),
             row.energy_per_atom,

@@ -3,14 +3,15 @@
 //! point with forces and the analytical stress, or CP2K's own BFGS relaxation of positions (and the cell).
 //!
 //! Units in the file: Å for the cell and positions, Ry for cutoffs, K for the electronic temperature,
-//! Hartree/bohr for force thresholds, bar for the pressure tolerance.
+//! Hartree/bohr for force thresholds, bar for the pressure tolerance (`fmax · N / V`, Geode's FIRE criterion
+//! for the cell with its default cell factor N).
 
 use std::fmt::Write as _;
 
 use super::basis::{BASIS_FILES, BasisTable, POTENTIAL_FILE};
 use super::{BOHR_IN_ANG, Cp2kSettings, HARTREE_IN_EV};
 use crate::crystal::{Element, Structure};
-use crate::energy::calculator::CalcError;
+use crate::energy::calculator::{CalcError, EV_PER_ANG3_IN_GPA};
 
 /// The project name CP2K prefixes its files with.
 pub const PROJECT: &str = "geode";
@@ -134,7 +135,10 @@ pub fn write(
         let _ = writeln!(w, "&MOTION\n  &{section}\n    OPTIMIZER BFGS\n    MAX_ITER {max_steps}");
         let _ = writeln!(w, "    MAX_FORCE {max_force:.6e}\n    RMS_FORCE {max_force:.6e}");
         if *cell {
-            let _ = writeln!(w, "    TYPE DIRECT_CELL_OPT\n    PRESSURE_TOLERANCE [bar] 100");
+            // Geode's FIRE judges the cell rows by fmax with the cell factor N: a stress of fmax · N / V (eV/Å³).
+            // CP2K's default 100 bar is below the stress noise of a Gaussian basis at finite cutoff.
+            let tol_bar = (fmax * structure.n_sites() as f64 / structure.volume()) * EV_PER_ANG3_IN_GPA * 1e4;
+            let _ = writeln!(w, "    TYPE DIRECT_CELL_OPT\n    PRESSURE_TOLERANCE [bar] {:.1}", tol_bar.max(100.0));
         }
         let _ = writeln!(w, "  &END {section}");
         let _ = writeln!(

@@ -4,7 +4,8 @@
 //! never a number.
 //!
 //! Defaults (checked for convergence in docs/dft.md): PBE, GTH pseudopotentials with DZVP-MOLOPT basis
-//! sets (`cp2k-data`), 600 Ry density cutoff with a 60 Ry relative cutoff, k-points at 4 per Å⁻¹ (ASE's
+//! sets (`cp2k-data`), 1000 Ry density cutoff with a 60 Ry relative cutoff (semicore Mg in MgO needs it: at
+//! 600 Ry a polymorph energy difference is 25 meV/atom off), Γ-centred k-points at 5 per Å⁻¹ (ASE's
 //! `kptdensity`), Fermi–Dirac smearing at 1000 K (0.086 eV), spin-unpolarised.
 //!
 //! Relaxation runs CP2K's own BFGS (`CELL_OPT` / `GEO_OPT`) in one process, so the wavefunction carries
@@ -45,7 +46,7 @@ pub struct Cp2kSettings {
     pub cutoff_ry: f64,
     /// Relative cutoff for mapping Gaussians onto the grids (Ry).
     pub rel_cutoff_ry: f64,
-    /// k-points per Å⁻¹ of reciprocal length (ASE's `kptdensity`; [`input::kpoint_mesh`]).
+    /// k-points per Å⁻¹ of reciprocal length (ASE's `kptdensity`; [`input::gamma_centred_mesh`]).
     pub kdensity: f64,
     /// Fermi–Dirac electronic temperature (K); 0 turns smearing off (insulators only).
     pub smear_kelvin: f64,
@@ -71,9 +72,9 @@ pub struct Cp2kSettings {
 impl Default for Cp2kSettings {
     fn default() -> Self {
         Cp2kSettings {
-            cutoff_ry: 600.0,
+            cutoff_ry: 1000.0,
             rel_cutoff_ry: 60.0,
-            kdensity: 4.0,
+            kdensity: 5.0,
             smear_kelvin: 1000.0,
             basis: "DZVP".into(),
             eps_scf: 1e-6,
