@@ -27,7 +27,8 @@ fn unzip_pseudo(dir: &Path) -> std::path::PathBuf {
     let gz = Path::new("/usr/share/doc/quantum-espresso/examples/EPW/sic/pp/Si.pz-vbc.UPF.gz");
     let mut text = Vec::new();
     flate2::read::GzDecoder::new(
-        std::fs::File::open(gz).expect("Quantum ESPRESSO's example pseudopotentials: run scripts/setup.sh (quantum-espresso-data)"),
+        std::fs::File::open(gz)
+            .expect("Quantum ESPRESSO's example pseudopotentials: run scripts/setup.sh (quantum-espresso-data)"),
     )
     .read_to_end(&mut text)
     .unwrap();
@@ -90,7 +91,8 @@ fn pw_x_through_a_template_reproduces_the_reference_run() {
     let calc = from_spec(&spec).unwrap();
     let ev = calc.calculate(&si_displaced()).unwrap();
     let exp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/dft/expected.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/dft/expected.json")).unwrap())
+            .unwrap();
     let reference = &exp["qe"]["qe-si/si.xml"]["xml_converted"];
     // The same input on the same pw.x: the same energy to SCF precision (1e-8 Ry ≈ 1.4e-7 eV), up to the
     // CODATA of the unit conversion (ASE's in the reference file, 2018 here): 1e-4 eV.
@@ -109,9 +111,14 @@ fn pw_x_through_a_template_reproduces_the_reference_run() {
     // One SCF step allowed: pw.x stops unconverged, and that is a failure, not a number.
     let dir2 = tmp("dft-command-qe-unconverged");
     let t2 = pw_templates(&dir2, "1.0d-12", 1);
-    let spec2 = format!("command:read=qe,templates={},output=tmp/geode.xml,kdensity=0.9,run=pw.x -in pw.in > pw.out 2>&1", t2.display());
+    let spec2 = format!(
+        "command:read=qe,templates={},output=tmp/geode.xml,kdensity=0.9,run=pw.x -in pw.in > pw.out 2>&1",
+        t2.display()
+    );
     match from_spec(&spec2).unwrap().calculate(&si_displaced()) {
-        Err(CalcError::Failed { reason, .. }) => assert!(reason.contains("did not converge") || reason.contains("exited"), "{reason}"),
+        Err(CalcError::Failed { reason, .. }) => {
+            assert!(reason.contains("did not converge") || reason.contains("exited"), "{reason}")
+        }
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -140,7 +147,12 @@ fn a_users_script_writing_json_is_read_with_units_and_order_kept() {
     let s = Structure::from_cart(
         Lattice::from_row_vectors([[4.1, 0.0, 0.0], [0.3, 4.3, 0.0], [0.1, 0.2, 4.6]]).unwrap(),
         vec![o, si, o, si],
-        &[Vector3::new(0.1, 0.2, 0.0), Vector3::new(2.0, 0.1, 0.3), Vector3::new(0.2, 2.2, 2.0), Vector3::new(2.1, 2.0, 2.4)],
+        &[
+            Vector3::new(0.1, 0.2, 0.0),
+            Vector3::new(2.0, 0.1, 0.3),
+            Vector3::new(0.2, 2.2, 2.0),
+            Vector3::new(2.1, 2.0, 2.4),
+        ],
     )
     .unwrap();
     let ev = calc.calculate(&s).unwrap();
@@ -149,7 +161,12 @@ fn a_users_script_writing_json_is_read_with_units_and_order_kept() {
     for (a, b) in ev.forces.iter().zip(&direct.forces) {
         assert!((a - b).norm() < 1e-9, "{a:?} vs {b:?}");
     }
-    assert!((ev.stress - direct.stress).norm() < 1e-9 * direct.stress.norm().max(1.0), "{} vs {}", ev.stress, direct.stress);
+    assert!(
+        (ev.stress - direct.stress).norm() < 1e-9 * direct.stress.norm().max(1.0),
+        "{} vs {}",
+        ev.stress,
+        direct.stress
+    );
 }
 
 #[test]
@@ -167,7 +184,9 @@ fn failures_name_the_folder_and_the_reason() {
     let r = fail("command:read=json,timeout=1,run=sleep 30 & sleep 30");
     assert!(r.contains("timed out after 1 s"), "{r}");
     assert!(start.elapsed().as_secs() < 10, "the timeout killed the process group");
-    let r = fail("command:read=json,run=echo '{\"energy\": -1.0, \"forces\": [[0,0,0]], \"converged\": false}' > result.json");
+    let r = fail(
+        "command:read=json,run=echo '{\"energy\": -1.0, \"forces\": [[0,0,0]], \"converged\": false}' > result.json",
+    );
     assert!(r.contains("did not converge"), "{r}");
     let r = fail("command:read=json,run=echo '{\"energy\": -1.0, \"force\": [[0,0,0]]}' > result.json");
     assert!(r.contains("unknown key \"force\""), "{r}");
@@ -188,7 +207,16 @@ fn geode_hull_places_structures_on_references_of_the_same_evaluator_cached_once(
     std::fs::write(&file, geode::io::cif::write(&s, "Ar")).unwrap();
     let cache = dir.join("refs.csv");
     let spec = "lj:sigma=3.405,epsilon=0.0104";
-    let args = ["hull", "--structures", file.to_str().unwrap(), "--potential", spec, "--system-refs", cache.to_str().unwrap(), "--json"];
+    let args = [
+        "hull",
+        "--structures",
+        file.to_str().unwrap(),
+        "--potential",
+        spec,
+        "--system-refs",
+        cache.to_str().unwrap(),
+        "--json",
+    ];
     let (code, out, err) = common::geode(&args);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("references to relax"), "{err}");
@@ -196,7 +224,8 @@ fn geode_hull_places_structures_on_references_of_the_same_evaluator_cached_once(
     let e_hull = row["e_above_hull"].as_f64().unwrap();
     // The hull is the lowest relaxed argon reference: the stretched fcc cell lies above it by exactly the
     // difference of the two Lennard-Jones energies.
-    let table = geode::energy::system_refs::SystemReferences::open(&cache, &LennardJones::new(3.405, 0.0104).name()).unwrap();
+    let table =
+        geode::energy::system_refs::SystemReferences::open(&cache, &LennardJones::new(3.405, 0.0104).name()).unwrap();
     let lowest = table.rows().iter().map(|r| r.energy_per_atom).fold(f64::INFINITY, f64::min);
     let mine = LennardJones::new(3.405, 0.0104).calculate(&s).unwrap().energy_per_atom();
     assert!((e_hull - (mine - lowest)).abs() < 1e-9, "{e_hull} vs {}", mine - lowest);

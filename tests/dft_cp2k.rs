@@ -93,7 +93,7 @@ fn forces_and_stress_match_finite_differences_of_the_energy() {
         ev.forces[1].x,
         fd_force
     );
-    // Stress σ_yz = (1/V) ∂E/∂(2ε_yz) under a symmetric shear ε = ±0.004 (the cell's grid stays the same).
+    // Stress σ_yz = (1/V) ∂E/∂(2ε_yz) under a symmetric shear and σ_xx = (1/V) ∂E/∂ε_xx, ε = ±0.004.
     let d = 0.004;
     let v = s.volume();
     let e = |m: Matrix3<f64>| calc.calculate(&strained(&s, &m)).unwrap().energy;
@@ -101,8 +101,11 @@ fn forces_and_stress_match_finite_differences_of_the_energy() {
     eyz[(1, 2)] = d / 2.0;
     eyz[(2, 1)] = d / 2.0;
     let fd_yz = (e(eyz) - e(-eyz)) / (2.0 * d) / v;
+    let mut exx = Matrix3::zeros();
+    exx[(0, 0)] = d;
+    let fd_xx = (e(exx) - e(-exx)) / (2.0 * d) / v;
     let gpa = geode::energy::calculator::EV_PER_ANG3_IN_GPA;
-    for (name, analytic, fd) in [("yz", ev.stress[(1, 2)], fd_yz)] {
+    for (name, analytic, fd) in [("yz", ev.stress[(1, 2)], fd_yz), ("xx", ev.stress[(0, 0)], fd_xx)] {
         assert!(
             (analytic - fd).abs() * gpa < 0.05 + 0.03 * fd.abs() * gpa,
             "σ_{name}: analytic {:.4} GPa vs finite difference {:.4} GPa",
@@ -136,6 +139,8 @@ fn cp2k_relaxes_positions_and_cell_with_its_own_optimiser() {
     .unwrap();
     assert!(r.converged, "{:?}", r.trajectory);
     assert!(seen >= 2 && seen == r.trajectory.len());
+    // Each step is reported once its forces are in, so every step has its largest force.
+    assert!(r.trajectory.iter().all(|s| s.fmax.is_finite()), "{:?}", r.trajectory);
     assert!(r.evaluation.fmax() < 0.02, "{}", r.evaluation.fmax());
     assert!(r.evaluation.pressure_gpa().abs() < 0.05, "{} GPa", r.evaluation.pressure_gpa());
     assert!(r.evaluation.energy < r.trajectory[0].energy);

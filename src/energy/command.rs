@@ -188,38 +188,53 @@ fn read_plain(path: &Path, kind: OutputKind, n: usize) -> Result<Evaluation, Str
             .map_err(|e| e.to_string())?;
             let s = all.pop().ok_or_else(|| format!("{}: no frame", path.display()))?;
             let forces = match s.site_properties.get("forces") {
-                Some(rows) => Some(vectors(&serde_json::Value::Array(rows.clone())).ok_or_else(|| {
-                    format!("{}: `forces` is not three numbers per atom", path.display())
-                })?),
+                Some(rows) => Some(
+                    vectors(&serde_json::Value::Array(rows.clone()))
+                        .ok_or_else(|| format!("{}: `forces` is not three numbers per atom", path.display()))?,
+                ),
                 None => None,
             };
-            (s.properties.get("energy").and_then(|v| v.as_f64()), forces, s.properties.get("stress").and_then(matrix), true)
+            (
+                s.properties.get("energy").and_then(|v| v.as_f64()),
+                forces,
+                s.properties.get("stress").and_then(matrix),
+                true,
+            )
         }
         _ => {
-            let v: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
-            )
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
             for key in v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
                 if !["energy", "forces", "stress", "converged"].contains(&key.as_str()) {
                     return Err(format!("{}: unknown key {key:?} (energy, forces, stress, converged)", path.display()));
                 }
             }
             let forces = match v.get("forces") {
-                Some(f) => Some(vectors(f).ok_or_else(|| format!("{}: `forces` is not [[x, y, z], …]", path.display()))?),
+                Some(f) => {
+                    Some(vectors(f).ok_or_else(|| format!("{}: `forces` is not [[x, y, z], …]", path.display()))?)
+                }
                 None => None,
             };
             let stress = match v.get("stress") {
-                Some(s) => Some(matrix(s).ok_or_else(|| format!("{}: `stress` is neither 3×3 nor Voigt 6", path.display()))?),
+                Some(s) => {
+                    Some(matrix(s).ok_or_else(|| format!("{}: `stress` is neither 3×3 nor Voigt 6", path.display()))?)
+                }
                 None => None,
             };
-            (v.get("energy").and_then(|x| x.as_f64()), forces, stress, v.get("converged").and_then(|c| c.as_bool()).unwrap_or(true))
+            (
+                v.get("energy").and_then(|x| x.as_f64()),
+                forces,
+                stress,
+                v.get("converged").and_then(|c| c.as_bool()).unwrap_or(true),
+            )
         }
     };
     if !converged {
         return Err(format!("{}: the run says it did not converge", path.display()));
     }
-    let energy = energy.filter(|e| e.is_finite()).ok_or_else(|| format!("{}: no finite `energy` (eV)", path.display()))?;
+    let energy =
+        energy.filter(|e| e.is_finite()).ok_or_else(|| format!("{}: no finite `energy` (eV)", path.display()))?;
     let forces = forces.ok_or_else(|| format!("{}: no `forces` (eV/Å)", path.display()))?;
     if forces.len() != n {
         return Err(format!("{}: {} force rows for {n} atoms", path.display(), forces.len()));
@@ -315,7 +330,11 @@ impl CommandCalculator {
         }
         let file = dir.join(self.settings.output.as_deref().unwrap_or(self.settings.read.default_file()));
         if !file.is_file() {
-            return Err(self.failed(format!("no {} after the command (folder kept: {})", file.display(), dir.display())));
+            return Err(self.failed(format!(
+                "no {} after the command (folder kept: {})",
+                file.display(),
+                dir.display()
+            )));
         }
         let dft = |r: Result<DftResult, crate::io::IoError>| -> Result<Evaluation, CalcError> {
             let r = r.map_err(|e| self.failed(e.to_string()))?;

@@ -127,8 +127,18 @@ impl PotentialSpec {
                         "workdir" => c.workdir = Some(PathBuf::from(v)),
                         other => {
                             let known = [
-                                "cutoff", "rel_cutoff", "kdensity", "smear", "basis", "eps_scf", "eps_default", "max_scf",
-                                "mixing", "exe", "threads", "workdir",
+                                "cutoff",
+                                "rel_cutoff",
+                                "kdensity",
+                                "smear",
+                                "basis",
+                                "eps_scf",
+                                "eps_default",
+                                "max_scf",
+                                "mixing",
+                                "exe",
+                                "threads",
+                                "workdir",
                             ];
                             let near = known
                                 .iter()
@@ -358,11 +368,22 @@ fn parse_command(args: &str) -> Result<PotentialSpec, CalcError> {
     };
     let mut read = None;
     for kv in head.split(',').filter(|s| !s.trim().is_empty()) {
-        let (k, v) = kv.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
-        let num = |v: &str| v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| bad(format!("command: {k} must be a positive number, got {v:?}")));
+        let (k, v) = kv
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .ok_or_else(|| bad(format!("expected key=value, got {kv:?}")))?;
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| bad(format!("command: {k} must be a positive number, got {v:?}")))
+        };
         match k {
             "read" => {
-                read = Some(OutputKind::parse(v).ok_or_else(|| bad(format!("command: read must be vasprun, qe, extxyz or json, got {v:?}")))?)
+                read = Some(
+                    OutputKind::parse(v)
+                        .ok_or_else(|| bad(format!("command: read must be vasprun, qe, extxyz or json, got {v:?}")))?,
+                )
             }
             "templates" => c.templates = Some(PathBuf::from(v)),
             "output" => c.output = Some(v.to_string()),
@@ -436,7 +457,9 @@ mod tests {
         assert!(check_spec("command:read=vasprun").unwrap_err().to_string().contains("last"));
         assert!(check_spec("command:run=vasp").unwrap_err().to_string().contains("read="));
         assert!(check_spec("command:read=outcar,run=vasp").unwrap_err().to_string().contains("vasprun, qe"));
-        assert!(check_spec("command:read=json,templates=/nonexistent,run=x").unwrap_err().to_string().contains("templates"));
+        assert!(
+            check_spec("command:read=json,templates=/nonexistent,run=x").unwrap_err().to_string().contains("templates")
+        );
         assert_eq!(resolve_spec("torchscript:path=m.pt", Path::new("/cfg")), "torchscript:path=/cfg/m.pt");
         assert_eq!(resolve_spec("chgnet", Path::new("/cfg")), "chgnet");
     }

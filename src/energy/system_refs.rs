@@ -102,9 +102,7 @@ impl SystemReferences {
     pub fn open(path: &Path, potential: &str) -> Result<SystemReferences, String> {
         let mut rows = Vec::new();
         if path.exists() {
-            let mut rdr = csv::ReaderBuilder::new()
-                .from_path(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut rdr = csv::ReaderBuilder::new().from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let headers = rdr.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
             if headers.iter().collect::<Vec<_>>().join(",") != HEADER {
                 return Err(format!("{}: not a reference cache (its header is not `{HEADER}`)", path.display()));
@@ -168,7 +166,9 @@ impl SystemReferences {
             row.steps,
             row.converged
         ));
-        f.write_all(text.as_bytes()).and_then(|_| f.sync_data()).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.rows.push(row);
         Ok(())
     }

@@ -102,7 +102,10 @@ impl BasisTable {
             }
         }
         if kinds.is_empty() {
-            return Err(format!("no {family}-MOLOPT basis with a matching GTH-PBE potential in {}", data_dir.display()));
+            return Err(format!(
+                "no {family}-MOLOPT basis with a matching GTH-PBE potential in {}",
+                data_dir.display()
+            ));
         }
         Ok(BasisTable { data_dir: data_dir.to_path_buf(), family, kinds })
     }

@@ -87,7 +87,11 @@ pub fn write(
     );
     let _ = writeln!(w, "    &QS\n      EPS_DEFAULT {:e}\n    &END QS", settings.eps_default);
     if mesh != [1, 1, 1] {
-        let _ = writeln!(w, "    &KPOINTS\n      SCHEME MONKHORST-PACK {} {} {}\n    &END KPOINTS", mesh[0], mesh[1], mesh[2]);
+        let _ = writeln!(
+            w,
+            "    &KPOINTS\n      SCHEME MONKHORST-PACK {} {} {}\n    &END KPOINTS",
+            mesh[0], mesh[1], mesh[2]
+        );
     }
     // Unoccupied bands for the smearing: a third of the occupied ones, at least 8.
     let added = ((valence as f64 / 2.0) * 0.3).ceil().max(8.0) as usize;
@@ -163,7 +167,12 @@ mod tests {
         // |b| = √3 / (2 · 2.715) Å⁻¹ = 0.319; 2π · 3 · 0.319 = 6.01 → 7.
         assert_eq!(kpoint_mesh(&s, 3.0), [7, 7, 7]);
         assert_eq!(kpoint_mesh(&s, 0.1), [1, 1, 1]);
-        let long = Structure::from_frac(Lattice::from_row_vectors([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 30.0]]).unwrap(), vec![si], vec![Vector3::zeros()]).unwrap();
+        let long = Structure::from_frac(
+            Lattice::from_row_vectors([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 30.0]]).unwrap(),
+            vec![si],
+            vec![Vector3::zeros()],
+        )
+        .unwrap();
         assert_eq!(kpoint_mesh(&long, 2.0), [5, 5, 1]);
         assert_eq!(kpoint_mesh(&s, 0.6), [2, 2, 2]);
         assert_eq!(gamma_centred_mesh(&s, 0.6), [3, 3, 3]);

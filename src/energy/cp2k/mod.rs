@@ -131,7 +131,9 @@ impl Cp2k {
         let exe = find_binary(settings.exe.as_deref())?;
         let dir = basis::default_data_dir();
         let table = BasisTable::load(&dir, &settings.basis).map_err(|e| {
-            CalcError::Invalid(format!("{e} (install Debian's `cp2k-data`, or set CP2K_DATA_DIR to CP2K's data folder)"))
+            CalcError::Invalid(format!(
+                "{e} (install Debian's `cp2k-data`, or set CP2K_DATA_DIR to CP2K's data folder)"
+            ))
         })?;
         Ok(Cp2k { settings, exe, table })
     }
@@ -192,7 +194,8 @@ impl Cp2k {
             }
             std::thread::sleep(Duration::from_millis(100));
             let so_far = output::parse(&std::fs::read_to_string(&out_path).unwrap_or_default());
-            while seen < so_far.energies.len() {
+            // An evaluation is complete once its forces follow its energy in the output.
+            while seen < so_far.energies.len().min(so_far.force_maxima.len()) {
                 seen += 1;
                 if on_energy(seen - 1, &so_far, &dir).is_break() {
                     stopped = true;
@@ -309,7 +312,9 @@ impl Cp2k {
             let step = RelaxStep {
                 step: k,
                 energy: so_far.energies[k],
-                fmax: so_far.force_maxima.get(k).copied().unwrap_or(f64::INFINITY),
+                // After `GEOMETRY OPTIMIZATION COMPLETED` CP2K evaluates the final structure once more on grids
+                // rebuilt for the final cell, printing no forces: that step keeps the last forces' maximum.
+                fmax: so_far.force_maxima.get(k).or(so_far.force_maxima.last()).copied().unwrap_or(f64::INFINITY),
                 volume: latest.volume(),
             };
             trajectory.push(step.clone());

@@ -176,6 +176,11 @@ mod tests {
 ";
         let o = parse(abort);
         let msg = o.abort.unwrap();
-        assert!(msg.starts_with("The requested basis set <NOPE-BASIS> for element <Si> was not found in the basis set files"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "The requested basis set <NOPE-BASIS> for element <Si> was not found in the basis set files"
+            ),
+            "{msg}"
+        );
     }
 }

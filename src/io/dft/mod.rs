@@ -13,7 +13,7 @@ use nalgebra::{Matrix3, Vector3};
 use crate::crystal::Structure;
 
 /// eV/Å³ in kBar (VASP's stress unit).
-pub const EV_PER_ANG3_IN_KBAR: f64 = 1602.176_634;
+pub const EV_PER_ANG3_IN_KBAR: f64 = 1_602.176_634;
 
 /// The last ionic step of a DFT run.
 #[derive(Debug, Clone, PartialEq)]

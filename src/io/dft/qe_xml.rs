@@ -42,7 +42,10 @@ pub fn parse(text: &str, path: &str) -> Result<DftResult, IoError> {
     let root = doc.root_element();
     let err = |m: &str| IoError::whole(path, m.to_string());
     if root.tag_name().name() != "espresso" {
-        return Err(err(&format!("the root element is <{}>, not Quantum ESPRESSO's <qes:espresso>", root.tag_name().name())));
+        return Err(err(&format!(
+            "the root element is <{}>, not Quantum ESPRESSO's <qes:espresso>",
+            root.tag_name().name()
+        )));
     }
     let out = child(root, "output").ok_or_else(|| err("no <output>: pw.x did not finish writing it"))?;
     let st = child(out, "atomic_structure").ok_or_else(|| err("no <output><atomic_structure>"))?;

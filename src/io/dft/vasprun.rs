@@ -42,7 +42,11 @@ pub fn read(path: &Path) -> Result<DftResult, IoError> {
 /// is an error: VASP writes the file as it goes, so a truncated one is a run that died.
 pub fn parse(text: &str, path: &str) -> Result<DftResult, IoError> {
     let doc = Document::parse(text).map_err(|e| {
-        IoError::at(path, e.pos().row as usize, format!("not well-formed XML ({e}); a vasprun.xml of a run that was stopped?"))
+        IoError::at(
+            path,
+            e.pos().row as usize,
+            format!("not well-formed XML ({e}); a vasprun.xml of a run that was stopped?"),
+        )
     })?;
     let root = doc.root_element();
     let err = |m: &str| IoError::whole(path, m.to_string());
@@ -87,10 +91,11 @@ pub fn parse(text: &str, path: &str) -> Result<DftResult, IoError> {
     ])
     .map_err(|e| err(&format!("bad basis: {e}")))?;
     let frac: Vec<Vector3<f64>> = positions.iter().map(|p| Vector3::new(p[0], p[1], p[2])).collect();
-    let structure = Structure::from_frac(lattice, species.clone(), frac).map_err(|e| IoError::crystal(path, None, e))?;
-    let forces = child(last, "varray", Some("forces")).map(varray).map(|rows| {
-        rows.iter().filter(|r| r.len() == 3).map(|r| Vector3::new(r[0], r[1], r[2])).collect::<Vec<_>>()
-    });
+    let structure =
+        Structure::from_frac(lattice, species.clone(), frac).map_err(|e| IoError::crystal(path, None, e))?;
+    let forces = child(last, "varray", Some("forces"))
+        .map(varray)
+        .map(|rows| rows.iter().filter(|r| r.len() == 3).map(|r| Vector3::new(r[0], r[1], r[2])).collect::<Vec<_>>());
     if let Some(f) = &forces
         && f.len() != species.len()
     {
@@ -107,7 +112,8 @@ pub fn parse(text: &str, path: &str) -> Result<DftResult, IoError> {
     // VASP 5.4's <calculation> e_0_energy is wrong (it holds the entropy term): as ASE (and pymatgen when they
     // differ), the step's free energy plus the last electronic step's (e_0 − e_fr).
     let scsteps: Vec<Node> = last.children().filter(|c| c.has_tag_name("scstep")).collect();
-    let energy = match scsteps.last().and_then(|s| Some((energy_of(*s, "e_0_energy")?, energy_of(*s, "e_fr_energy")?))) {
+    let energy = match scsteps.last().and_then(|s| Some((energy_of(*s, "e_0_energy")?, energy_of(*s, "e_fr_energy")?)))
+    {
         Some((s0, sfr)) => e_fr + (s0 - sfr),
         None => e_0,
     };
