@@ -95,6 +95,9 @@ pub struct Cp2k {
     table: BasisTable,
 }
 
+/// What follows a run as it goes: the index of each new force evaluation, the output so far, the run folder.
+type OnEvaluation<'a> = dyn FnMut(usize, &Cp2kOutput, &Path) -> ControlFlow<()> + 'a;
+
 /// Runs started by this process (folder names).
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -159,14 +162,15 @@ impl Cp2k {
         Ok(dir)
     }
 
-    /// Run CP2K on `structure`; `on_energy(k, output so far)` is called for each new force evaluation while
-    /// it runs, and stops (kills) it on `Break`. Returns the parsed output, the folder and whether it was
-    /// stopped.
+    /// Run CP2K on `structure`. With `on_energy`, the output is followed while CP2K runs (re-read only when it
+    /// has grown) and `on_energy(k, output so far)` is called for each new force evaluation, stopping (killing)
+    /// CP2K on `Break`; without it, CP2K is simply waited for. Returns the parsed output, the folder and
+    /// whether it was stopped.
     fn run(
         &self,
         structure: &Structure,
         run: &RunType,
-        on_energy: &mut dyn FnMut(usize, &Cp2kOutput, &Path) -> ControlFlow<()>,
+        mut on_energy: Option<&mut OnEvaluation<'_>>,
     ) -> Result<(Cp2kOutput, PathBuf, bool), CalcError> {
         let text = self.input(structure, run)?;
         let dir = self.run_dir(structure)?;
@@ -186,13 +190,22 @@ impl Cp2k {
             .map_err(|e| self.failed(format!("cannot start {}: {e}", self.exe.display())))?;
         let mut seen = 0;
         let mut stopped = false;
+        let mut read_len = 0;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
                 Err(e) => return Err(self.failed(format!("waiting for CP2K: {e}"))),
             }
+            let Some(on_energy) = on_energy.as_mut() else {
+                break child.wait().map_err(|e| self.failed(format!("waiting for CP2K: {e}")))?;
+            };
             std::thread::sleep(Duration::from_millis(100));
+            let len = std::fs::metadata(&out_path).map_or(0, |m| m.len());
+            if len == read_len {
+                continue;
+            }
+            read_len = len;
             let so_far = output::parse(&std::fs::read_to_string(&out_path).unwrap_or_default());
             // An evaluation is complete once its forces follow its energy in the output.
             while seen < so_far.energies.len().min(so_far.force_maxima.len()) {
@@ -222,10 +235,12 @@ impl Cp2k {
                 dir.display()
             )));
         }
-        while seen < out.energies.len() {
-            seen += 1;
-            if on_energy(seen - 1, &out, &dir).is_break() {
-                stopped = true;
+        if let Some(on_energy) = on_energy {
+            while seen < out.energies.len() {
+                seen += 1;
+                if on_energy(seen - 1, &out, &dir).is_break() {
+                    stopped = true;
+                }
             }
         }
         Ok((out, dir, stopped))
@@ -305,21 +320,25 @@ impl Cp2k {
         let run = RunType::Relax { cell: opts.relax_cell, fmax: opts.fmax, max_steps: opts.max_steps };
         let mut trajectory: Vec<RelaxStep> = Vec::new();
         let mut latest = start.clone();
-        let (out, dir, stopped) = self.run(start, &run, &mut |k, so_far, dir| {
-            if let Some(s) = Cp2k::current_structure(dir, start) {
-                latest = s;
-            }
-            let step = RelaxStep {
-                step: k,
-                energy: so_far.energies[k],
-                // After `GEOMETRY OPTIMIZATION COMPLETED` CP2K evaluates the final structure once more on grids
-                // rebuilt for the final cell, printing no forces: that step keeps the last forces' maximum.
-                fmax: so_far.force_maxima.get(k).or(so_far.force_maxima.last()).copied().unwrap_or(f64::INFINITY),
-                volume: latest.volume(),
-            };
-            trajectory.push(step.clone());
-            on_step(&step, &latest)
-        })?;
+        let (out, dir, stopped) = self.run(
+            start,
+            &run,
+            Some(&mut |k, so_far, dir| {
+                if let Some(s) = Cp2k::current_structure(dir, start) {
+                    latest = s;
+                }
+                let step = RelaxStep {
+                    step: k,
+                    energy: so_far.energies[k],
+                    // After `GEOMETRY OPTIMIZATION COMPLETED` CP2K evaluates the final structure once more on grids
+                    // rebuilt for the final cell, printing no forces: that step keeps the last forces' maximum.
+                    fmax: so_far.force_maxima.get(k).or(so_far.force_maxima.last()).copied().unwrap_or(f64::INFINITY),
+                    volume: latest.volume(),
+                };
+                trajectory.push(step.clone());
+                on_step(&step, &latest)
+            }),
+        )?;
         let structure = Cp2k::current_structure(&dir, start).unwrap_or(latest);
         let evaluation = if stopped {
             match self.evaluation(&out, start.n_sites(), &dir) {
@@ -358,7 +377,7 @@ impl Calculator for Cp2k {
     }
 
     fn calculate(&self, structure: &Structure) -> Result<Evaluation, CalcError> {
-        let (out, dir, _) = self.run(structure, &RunType::SinglePoint, &mut |_, _, _| ControlFlow::Continue(()))?;
+        let (out, dir, _) = self.run(structure, &RunType::SinglePoint, None)?;
         let ev = self.evaluation(&out, structure.n_sites(), &dir)?;
         self.clean(&dir);
         Ok(ev)

@@ -64,11 +64,8 @@ pub fn parse(text: &str, path: &str) -> Result<DftResult, IoError> {
     let mut cart = Vec::new();
     for atom in positions.children().filter(|c| c.tag_name().name() == "atom") {
         let label = atom.attribute("name").unwrap_or("");
-        // Species labels such as "Fe1" or "O_up": the element is the leading letters.
-        let sym: String = label.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-        let el = Element::from_symbol(&sym)
-            .or_else(|_| Element::from_symbol(&sym[..sym.len().min(1)]))
-            .map_err(|_| err(&format!("species {label:?} names no element")))?;
+        // Species labels such as "Fe1" or "O_up": the element is the leading symbol.
+        let (el, _) = Element::from_label(label).map_err(|_| err(&format!("species {label:?} names no element")))?;
         let v = floats(atom.text().unwrap_or(""));
         if v.len() != 3 {
             return Err(err(&format!("atom {label:?} has no three coordinates")));

@@ -58,9 +58,9 @@ pub fn parse(text: &str, path: &str) -> Result<DftResult, IoError> {
     let mut species = Vec::new();
     for rc in atoms.descendants().filter(|n| n.has_tag_name("rc")) {
         let sym = rc.children().find(|c| c.has_tag_name("c")).and_then(|c| c.text()).unwrap_or("").trim();
-        // POTCAR labels such as "Fe_pv" or "X" for a vacancy: the element is the leading letters.
-        let sym: String = sym.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-        species.push(Element::from_symbol(&sym).map_err(|_| err(&format!("unknown element {sym:?} in <atominfo>")))?);
+        // POTCAR labels such as "Fe_pv": the element is the leading symbol.
+        let (el, _) = Element::from_label(sym).map_err(|_| err(&format!("unknown element {sym:?} in <atominfo>")))?;
+        species.push(el);
     }
     if species.is_empty() {
         return Err(err("no atoms in <atominfo>"));
